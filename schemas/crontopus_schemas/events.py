@@ -1,0 +1,91 @@
+"""Events carried on JetStream streams.
+
+Every event carries metadata (id, occurred_at, schema_version, correlation_id).
+The tenant is never a payload field: it is the subject's tenant token, which the
+publisher's credential decides.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+RunStatus = Literal["running", "success", "failure", "timeout"]
+FINAL_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout"})
+
+# Stored output is the tail of what a run printed; the original size is kept beside it.
+MAX_STORED_OUTPUT_BYTES = 64 * 1024
+
+JOB_REF_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+JobRef = Annotated[str, StringConstraints(pattern=JOB_REF_PATTERN)]
+RunId = Annotated[str, StringConstraints(pattern=RUN_ID_PATTERN)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventMeta(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    schema_version: int = 1
+    correlation_id: str | None = None
+
+
+def tail_of_output(output: str | None) -> tuple[str | None, int | None]:
+    """Keep the last MAX_STORED_OUTPUT_BYTES bytes of output; return it and the original size."""
+    if output is None:
+        return None, None
+    raw = output.encode("utf-8", errors="replace")
+    if len(raw) <= MAX_STORED_OUTPUT_BYTES:
+        return output, len(raw)
+    tail = raw[-MAX_STORED_OUTPUT_BYTES:].decode("utf-8", errors="ignore")
+    return tail, len(raw)
+
+
+class CheckInEvent(EventMeta):
+    """One check-in of one run: a start (status running) or a finish (any final status).
+
+    Subject: ``subjects.checkin_subject(tenant_id, source)``.
+    Message id: ``subjects.checkin_msg_id(run_id, status)``.
+    """
+
+    job: JobRef
+    run_id: RunId
+    status: RunStatus
+    exit_code: int | None = Field(default=None, ge=-1024, le=1024)
+    output: str | None = None
+    output_size: int | None = Field(default=None, ge=0)
+    timestamp: datetime = Field(default_factory=utcnow, description="when the run started or finished")
+    duration_ms: int | None = Field(default=None, ge=0, description="measured by the reporter, if it can")
+    source: str = "api"
+    manifest_commit: str | None = None
+
+    @property
+    def is_finish(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class RunRecorded(EventMeta):
+    """A run's merged state after a check-in was stored. Subject: run_recorded_subject(tenant)."""
+
+    run_id: str
+    job: str
+    status: RunStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    exit_code: int | None
+
+
+def is_valid_segment(value: str) -> bool:
+    """A subject token: no dots, spaces or wildcards."""
+    return bool(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value))

@@ -1,0 +1,101 @@
+"""Identity request-reply payloads (subjects in subjects.IdentityRpc)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
+
+from crontopus_schemas.rpc import TenantScoped
+
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
+TenantSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+KeyScope = Literal["read", "write"]
+
+
+class RegisterRequest(BaseModel):
+    username: Username
+    email: EmailStr
+    password: Password
+    tenant: TenantSlug = Field(description="name of a new team; lowercase letters, digits, '-'")
+
+
+class UserPublic(BaseModel):
+    id: str
+    username: str
+    email: str
+    tenant_id: str
+    tenant: str
+    role: str
+    created_at: datetime
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(max_length=320, description="username or email")
+    password: str = Field(max_length=256)
+    client_ip: str = "unknown"
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    refresh_token: str
+    expires_in: int
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(max_length=512)
+
+
+class LogoutRequest(BaseModel):
+    refresh_token: str = Field(max_length=512)
+
+
+class MeRequest(TenantScoped):
+    user_id: str
+
+
+class JwksReply(BaseModel):
+    issuer: str
+    audience: str
+    keys: list[dict[str, str]]
+
+
+class ApiKeyCreateRequest(TenantScoped):
+    created_by: str
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    scope: KeyScope = "read"
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    name: str
+    scope: KeyScope
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="the secret key; shown once, only its keyed hash is stored")
+
+
+class ApiKeyList(BaseModel):
+    api_keys: list[ApiKeyPublic]
+
+
+class ApiKeyRevokeRequest(TenantScoped):
+    key_id: str
+
+
+class ApiKeyVerifyRequest(BaseModel):
+    key: str = Field(max_length=512)
+
+
+class ApiKeyRevoked(BaseModel):
+    """Broadcast on subjects.API_KEY_REVOKED."""
+
+    key_id: str
+    tenant_id: str

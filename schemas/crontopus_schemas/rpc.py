@@ -1,0 +1,58 @@
+"""Request-reply envelope and error codes shared by every service and the gateway.
+
+A reply is ``{"result": ...}`` or ``{"error": {"code", "message", "retry_after"}}``.
+A handler that raised would send no reply at all (the caller would only time out), so
+services always answer with an explicit error instead.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+
+class ErrorCode(StrEnum):
+    INVALID = "invalid"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class RpcErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+    retry_after: int | None = None
+
+
+class RpcReply(BaseModel):
+    result: Any = None
+    error: RpcErrorBody | None = None
+
+
+class Principal(BaseModel):
+    """Who is calling, as decided from a credential by the gateway."""
+
+    kind: Literal["user", "api_key", "agent"]
+    tenant_id: str
+    subject_id: str
+    scope: Literal["read", "write"] = "write"
+    tenant: str | None = None
+    username: str | None = None
+
+    @property
+    def can_write(self) -> bool:
+        return self.scope == "write"
+
+
+class TenantScoped(BaseModel):
+    """Base of every request acting inside a tenant. The gateway fills tenant_id from the
+    credential; services trust it because only the gateway (and other services) may
+    publish on rpc subjects."""
+
+    tenant_id: str

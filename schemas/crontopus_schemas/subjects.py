@@ -1,0 +1,96 @@
+"""Subject, stream, durable and queue-group names: the one place they are spelled.
+
+Naming: ``crontopus.<area>.v<version>.<...>``. A breaking change to a payload gets a
+new version segment instead of changing the old subject.
+Tenant and agent ids are UUID hex strings (no dots), so they are safe as tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "crontopus"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A JetStream stream this system owns; created or updated at start-up."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: int
+    duplicate_window_seconds: int = 120
+
+
+# --- check-ins -------------------------------------------------------------
+# crontopus.checkins.v1.<tenant_id>.<source>; source is "api", "ping" or an agent id.
+CHECKINS_ROOT = f"{PREFIX}.checkins.v1"
+CHECKINS_STREAM = StreamSpec(
+    name="CHECKINS",
+    subjects=(f"{CHECKINS_ROOT}.>",),
+    max_age_seconds=7 * 24 * 3600,
+    duplicate_window_seconds=600,
+)
+RUNS_CHECKINS_DURABLE = "runs-checkins"
+
+
+def checkin_subject(tenant_id: str, source: str) -> str:
+    return f"{CHECKINS_ROOT}.{tenant_id}.{source}"
+
+
+def tenant_from_checkin_subject(subject: str) -> str:
+    """The tenant is taken from the subject (the credential), never from the payload."""
+    parts = subject.split(".")
+    if len(parts) != 5 or ".".join(parts[:3]) != CHECKINS_ROOT:
+        raise ValueError(f"not a check-in subject: {subject!r}")
+    return parts[3]
+
+
+def checkin_msg_id(run_id: str, status: str) -> str:
+    """JetStream de-duplication id: one message per run and phase."""
+    phase = "start" if status == "running" else "finish"
+    return f"{run_id}:{phase}"
+
+
+# --- run events ------------------------------------------------------------
+RUNS_ROOT = f"{PREFIX}.runs.v1"
+RUNS_STREAM = StreamSpec(
+    name="RUNS",
+    subjects=(f"{RUNS_ROOT}.>",),
+    max_age_seconds=7 * 24 * 3600,
+)
+
+
+def run_recorded_subject(tenant_id: str) -> str:
+    return f"{RUNS_ROOT}.recorded.{tenant_id}"
+
+
+# --- request-reply (core NATS, queue groups so instances share load) -------
+RPC_ROOT = f"{PREFIX}.rpc"
+
+
+class IdentityRpc:
+    QUEUE = "identity"
+    REGISTER = f"{RPC_ROOT}.identity.register"
+    LOGIN = f"{RPC_ROOT}.identity.login"
+    REFRESH = f"{RPC_ROOT}.identity.refresh"
+    LOGOUT = f"{RPC_ROOT}.identity.logout"
+    ME = f"{RPC_ROOT}.identity.me"
+    JWKS = f"{RPC_ROOT}.identity.jwks"
+    API_KEY_CREATE = f"{RPC_ROOT}.identity.api-keys.create"
+    API_KEY_LIST = f"{RPC_ROOT}.identity.api-keys.list"
+    API_KEY_REVOKE = f"{RPC_ROOT}.identity.api-keys.revoke"
+    API_KEY_VERIFY = f"{RPC_ROOT}.identity.api-keys.verify"
+
+
+class RunsRpc:
+    QUEUE = "runs"
+    LIST = f"{RPC_ROOT}.runs.list"
+    GET = f"{RPC_ROOT}.runs.get"
+
+
+# --- broadcast notices (core NATS, no persistence needed) -------------------
+# Published by identity when an API key is revoked so gateways drop cached verdicts.
+API_KEY_REVOKED = f"{PREFIX}.identity.v1.api-key-revoked"
+
+ALL_STREAMS: tuple[StreamSpec, ...] = (CHECKINS_STREAM, RUNS_STREAM)

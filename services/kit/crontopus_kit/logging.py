@@ -1,0 +1,62 @@
+"""Structured logging: JSON in production, readable in a terminal; every line carries the
+correlation id of the request or message being handled."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from contextvars import ContextVar
+
+import structlog
+
+correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+CORRELATION_HEADER = "X-Correlation-Id"
+
+
+def current_correlation_id() -> str | None:
+    return correlation_id_var.get()
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _add_correlation_id(_: object, __: str, event: dict) -> dict:
+    cid = correlation_id_var.get()
+    if cid and "correlation_id" not in event:
+        event["correlation_id"] = cid
+    return event
+
+
+def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
+    """Idempotent; call once per process before the first log line."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        _add_correlation_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries (uvicorn, faststream, alembic) log through the stdlib: route them alike.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer], foreign_pre_chain=shared)
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("faststream.access.nats", "alembic.runtime.migration", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

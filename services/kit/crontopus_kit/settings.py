@@ -1,0 +1,142 @@
+"""Settings shared by every service: ``CRONTOPUS_*`` variables, ``*_FILE`` for secrets.
+
+Without ``CRONTOPUS_NATS_URL`` and with no PostgreSQL ``CRONTOPUS_DATABASE_URL`` the process
+runs the embedded default (embedded NATS, SQLite files under the data dir). There, and only
+there, a secret key may be generated on first start and kept in the data dir; any other
+deployment must provide one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+# Values people paste from examples; never acceptable outside the embedded default.
+KNOWN_WEAK_SECRETS = frozenset({"", "changeme", "change-me", "secret", "crontopus", "dev", "development"})
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(RuntimeError):
+    """The process refuses to start with these settings."""
+
+
+class FileSecretsSource(EnvSettingsSource):
+    """Reads ``CRONTOPUS_<FIELD>_FILE``: the value is the content of that file (Docker/K8s secrets)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        for env_name in self._env_names(field, field_name):
+            path = self.env_vars.get(f"{env_name}_file")
+            if path:
+                try:
+                    return Path(path).read_text().strip(), field_name, False
+                except OSError as exc:
+                    raise SettingsError(f"cannot read {env_name.upper()}_FILE={path}: {exc}") from exc
+        return None, field_name, False
+
+    def _env_names(self, field: FieldInfo, field_name: str) -> list[str]:
+        return [name for _, name, _ in self._extract_field_info(field, field_name)]
+
+
+class CrontopusSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CRONTOPUS_", extra="ignore", validate_by_name=True, validate_by_alias=True)
+
+    data_dir: Path = Path(".crontopus")
+    nats_url: str | None = None
+    database_url: str | None = None
+    database_schema_prefix: str = ""
+    secret_key: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, FileSecretsSource(settings_cls))
+
+    @property
+    def embedded(self) -> bool:
+        """The single-process development default: no external NATS, no PostgreSQL."""
+        return self.nats_url is None and not self.uses_postgres
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url and self.database_url.startswith("postgresql"))
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def database_url_for(self, service: str) -> str:
+        """``CRONTOPUS_<SERVICE>_DATABASE_URL``, else the shared URL, else a SQLite file per service."""
+        specific = os.environ.get(f"CRONTOPUS_{service.upper()}_DATABASE_URL")
+        url = specific or self.database_url
+        if url:
+            return normalise_database_url(url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def database_schema_for(self, service: str) -> str:
+        return f"{self.database_schema_prefix}{service}"
+
+    def secret_bytes(self) -> bytes:
+        """The key for keyed hashes, token signing material and encryption at rest."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if self.embedded or _is_strong(value):
+                return value.encode()
+            raise SettingsError(
+                f"CRONTOPUS_SECRET_KEY is weak: use at least {MIN_SECRET_LENGTH} random characters "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if not self.embedded:
+            raise SettingsError(
+                "CRONTOPUS_SECRET_KEY (or CRONTOPUS_SECRET_KEY_FILE) must be set outside the embedded default"
+            )
+        return _embedded_secret(self.data_dir)
+
+
+def _is_strong(value: str) -> bool:
+    return value.lower() not in KNOWN_WEAK_SECRETS and len(value) >= MIN_SECRET_LENGTH
+
+
+def _embedded_secret(data_dir: Path) -> bytes:
+    """Generated once per data dir (mode 0600): each local install gets its own key."""
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass  # created earlier, or by a sibling process just now
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` form users copy from elsewhere; we need asyncpg."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url

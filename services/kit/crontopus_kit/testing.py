@@ -1,0 +1,116 @@
+"""Pytest plugin with the fixtures every test suite uses (loaded by ``-p crontopus_kit.testing``).
+
+- ``nats_server``: a real nats-server with JetStream on a free port in a temp dir.
+- ``postgres_url``: a real PostgreSQL; ``CRONTOPUS_TEST_DATABASE_URL`` or the local server.
+- ``database_url``: parametrised over SQLite and PostgreSQL for storage tests.
+- ``settings_factory``: settings pointing at those, isolated per test (own schemas/files).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from crontopus_kit.nats_server import NatsServerProcess
+from crontopus_kit.settings import CrontopusSettings
+
+DEFAULT_TEST_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+TEST_SECRET = "test-secret-" + "x" * 40
+S = TypeVar("S", bound=CrontopusSettings)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
+    server = NatsServerProcess(store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+def _postgres_reachable(url: str) -> str | None:
+    """None when reachable, else why not."""
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(dsn, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("CRONTOPUS_TEST_DATABASE_URL", DEFAULT_TEST_POSTGRES)
+    url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    problem = _postgres_reachable(url)
+    if problem:
+        pytest.skip(f"no PostgreSQL at {url} ({problem}); set CRONTOPUS_TEST_DATABASE_URL or start one")
+    return url
+
+
+@pytest.fixture
+async def postgres_schema_prefix(postgres_url: str) -> AsyncIterator[str]:
+    """A unique schema prefix per test: services create `<prefix><service>` schemas; dropped afterwards."""
+    import asyncpg
+
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    yield prefix
+    conn = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%")
+        for row in rows:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_overrides(database_backend: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings fields for the parametrised backend: nothing for SQLite (files in data_dir)."""
+    if database_backend == "sqlite":
+        return {}
+    url = request.getfixturevalue("postgres_url")
+    prefix = request.getfixturevalue("postgres_schema_prefix")
+    return {"database_url": url, "database_schema_prefix": prefix}
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path, database_overrides: dict[str, Any]) -> Callable[..., Any]:
+    """Build any settings class against this test's data dir, database and a strong secret."""
+
+    def build(cls: type[S], **overrides: Any) -> S:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "secret_key": TEST_SECRET,
+            **database_overrides,
+            **overrides,
+        }
+        return cls(**values)
+
+    return build
+
+
+def random_tenant_id() -> str:
+    return uuid.uuid4().hex
+
+
+def random_token() -> str:
+    return secrets.token_hex(8)

@@ -1,0 +1,44 @@
+"""A service unit: what a service contributes to a process (its router, its database, its
+streams), so one service can run alone or many can share one broker in the all-in-one mode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from faststream.nats import NatsBroker, NatsRouter
+
+from crontopus_kit.broker import ensure_streams
+from crontopus_kit.logging import get_logger
+from crontopus_schemas.subjects import StreamSpec
+
+log = get_logger(__name__)
+
+
+class ServiceUnit(Protocol):
+    name: str
+    streams: Sequence[StreamSpec]
+    router: NatsRouter
+
+    async def prepare(self) -> None:
+        """Before the broker starts: migrate the database, load keys."""
+
+    async def close(self) -> None:
+        """After the broker stopped: release the database."""
+
+
+async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
+    """Migrate every unit, make sure the streams exist, then start consuming."""
+    for unit in units:
+        await unit.prepare()
+        broker.include_router(unit.router)
+    await broker.connect()
+    await ensure_streams(broker, {spec.name: spec for unit in units for spec in unit.streams}.values())
+    await broker.start()
+    log.info("services started", services=[unit.name for unit in units])
+
+
+async def stop_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
+    await broker.stop()
+    for unit in units:
+        await unit.close()

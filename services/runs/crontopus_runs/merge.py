@@ -1,0 +1,85 @@
+"""How check-ins of one run merge into its state. Pure; the SQL upsert in service.py applies
+the same rules, so the result does not depend on arrival order or on duplicates:
+the first finish wins, a start only fills in what is missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from crontopus_schemas.events import CheckInEvent, tail_of_output
+
+
+@dataclass(frozen=True)
+class RunState:
+    tenant_id: str
+    run_id: str
+    job: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    reported_duration_ms: int | None
+    exit_code: int | None
+    output: str | None
+    output_size: int | None
+    source: str | None
+    manifest_commit: str | None
+
+    @property
+    def duration_ms(self) -> int | None:
+        return duration_ms(self.started_at, self.finished_at, self.reported_duration_ms)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def duration_ms(started: datetime | None, finished: datetime | None, reported: int | None) -> int | None:
+    """The reporter's own measurement when it sent one (monotonic clock), else finish - start."""
+    if reported is not None:
+        return reported
+    if started is None or finished is None:
+        return None
+    return max(0, round((as_utc(finished) - as_utc(started)).total_seconds() * 1000))  # type: ignore[operator]
+
+
+def state_from_checkin(tenant_id: str, checkin: CheckInEvent) -> RunState:
+    output, size = tail_of_output(checkin.output)
+    if checkin.output_size is not None:
+        size = max(size or 0, checkin.output_size)
+    finish = checkin.is_finish
+    moment = as_utc(checkin.timestamp)
+    return RunState(
+        tenant_id=tenant_id,
+        run_id=checkin.run_id,
+        job=checkin.job,
+        status=checkin.status,
+        started_at=None if finish else moment,
+        finished_at=moment if finish else None,
+        reported_duration_ms=checkin.duration_ms if finish else None,
+        exit_code=checkin.exit_code if finish else None,
+        output=output,
+        output_size=size,
+        source=checkin.source,
+        manifest_commit=checkin.manifest_commit,
+    )
+
+
+def merge(current: RunState, incoming: RunState) -> RunState:
+    """Fold ``incoming`` into ``current``. Mirrors the ON CONFLICT clause in service.py."""
+    finished = current.finished_at is not None
+    return replace(
+        current,
+        status=current.status if finished else incoming.status,
+        started_at=current.started_at or incoming.started_at,
+        finished_at=current.finished_at or incoming.finished_at,
+        reported_duration_ms=current.reported_duration_ms if finished else incoming.reported_duration_ms,
+        exit_code=current.exit_code if finished else incoming.exit_code,
+        output=current.output if finished else (incoming.output if incoming.output is not None else current.output),
+        output_size=current.output_size if finished else (incoming.output_size if incoming.output_size is not None else current.output_size),
+        source=current.source or incoming.source,
+        manifest_commit=current.manifest_commit or incoming.manifest_commit,
+    )

@@ -1,0 +1,35 @@
+"""The runs table: one row per (tenant, run id), start and finish merged into it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "run_id", name="uq_runs_tenant_run"),
+        # Keyset pagination walks id downwards inside a tenant, optionally per job or status.
+        Index("ix_runs_tenant_id_desc", "tenant_id", "id"),
+        Index("ix_runs_tenant_job_id", "tenant_id", "job", "id"),
+        Index("ix_runs_tenant_status_id", "tenant_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    tenant_id: str = Field(max_length=64)
+    run_id: str = Field(max_length=128)
+    job: str = Field(max_length=130)
+    status: str = Field(max_length=16)
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    reported_duration_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    exit_code: int | None = None
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    output_size: int | None = Field(default=None, sa_column=Column(BigInteger))
+    source: str | None = Field(default=None, max_length=64)
+    manifest_commit: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

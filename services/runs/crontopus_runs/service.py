@@ -1,0 +1,157 @@
+"""Runs domain logic: store check-ins idempotently, answer run-history queries.
+No broker imports; keyword-only arguments."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crontopus_kit.errors import Invalid, NotFound
+from crontopus_runs.merge import RunState, as_utc, duration_ms, merge, state_from_checkin
+from crontopus_runs.models import Run
+from crontopus_schemas.events import CheckInEvent, RunRecorded
+from crontopus_schemas.runs import RunDetail, RunListRequest, RunPage, RunSummary
+
+_RETURNED = (
+    Run.tenant_id, Run.run_id, Run.job, Run.status, Run.started_at, Run.finished_at,
+    Run.reported_duration_ms, Run.exit_code, Run.source, Run.manifest_commit,
+)  # fmt: skip
+
+
+def fold_batch(checkins: Iterable[tuple[str, CheckInEvent]]) -> list[RunState]:
+    """Merge check-ins of the same run inside one batch: one upsert row per run."""
+    folded: dict[tuple[str, str], RunState] = {}
+    for tenant_id, checkin in checkins:
+        key = (tenant_id, checkin.run_id)
+        state = state_from_checkin(tenant_id, checkin)
+        folded[key] = merge(folded[key], state) if key in folded else state
+    return list(folded.values())
+
+
+def _upsert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Run)
+    new, old = stmt.excluded, Run.__table__.c
+    finished = old.finished_at.is_not(None)
+
+    def keep_if_finished(column: str) -> Any:
+        return case((finished, old[column]), else_=new[column])
+
+    def keep_if_finished_or_new_null(column: str) -> Any:
+        return case((finished, old[column]), else_=func.coalesce(new[column], old[column]))
+
+    return stmt.on_conflict_do_update(
+        index_elements=[Run.tenant_id, Run.run_id],
+        set_={
+            "status": keep_if_finished("status"),
+            "started_at": func.coalesce(old.started_at, new.started_at),
+            "finished_at": func.coalesce(old.finished_at, new.finished_at),
+            "reported_duration_ms": keep_if_finished("reported_duration_ms"),
+            "exit_code": keep_if_finished("exit_code"),
+            "output": keep_if_finished_or_new_null("output"),
+            "output_size": keep_if_finished_or_new_null("output_size"),
+            "source": func.coalesce(old.source, new.source),
+            "manifest_commit": func.coalesce(old.manifest_commit, new.manifest_commit),
+            "updated_at": new.updated_at,
+        },
+    ).returning(*_RETURNED)
+
+
+async def store_checkins(
+    *, session: AsyncSession, checkins: list[tuple[str, CheckInEvent]]
+) -> list[tuple[str, RunRecorded]]:
+    """Upsert a batch of (tenant_id, check-in) in one transaction; return each run's merged state."""
+    states = fold_batch(checkins)
+    if not states:
+        return []
+    now = datetime.now(UTC)
+    rows = [asdict(state) | {"created_at": now, "updated_at": now} for state in states]
+    # Sorted so concurrent writers lock rows in the same order (no deadlocks on PostgreSQL).
+    rows.sort(key=lambda row: (row["tenant_id"], row["run_id"]))
+    stmt = _upsert_statement(session.bind.dialect.name)
+    result = await session.execute(stmt, rows)
+    recorded = [_recorded(row) for row in result.all()]
+    await session.commit()
+    return recorded
+
+
+def _recorded(row: Any) -> tuple[str, RunRecorded]:
+    tenant_id, run_id, job, status, started, finished, reported, exit_code, _, _ = row
+    started, finished = as_utc(started), as_utc(finished)
+    event = RunRecorded(
+        run_id=run_id, job=job, status=status, started_at=started, finished_at=finished,
+        duration_ms=duration_ms(started, finished, reported), exit_code=exit_code,
+    )  # fmt: skip
+    return tenant_id, event
+
+
+# --- queries ------------------------------------------------------------------
+
+
+def encode_cursor(run_pk: int) -> str:
+    return base64.urlsafe_b64encode(f"r{run_pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("r"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid("cursor: not a cursor this server handed out") from exc
+
+
+def _summary(run: Run) -> dict[str, Any]:
+    started, finished = as_utc(run.started_at), as_utc(run.finished_at)
+    return {
+        "run_id": run.run_id, "job": run.job, "status": run.status,
+        "started_at": started, "finished_at": finished,
+        "duration_ms": duration_ms(started, finished, run.reported_duration_ms),
+        "exit_code": run.exit_code, "source": run.source,
+        "manifest_commit": run.manifest_commit, "output_size": run.output_size,
+    }  # fmt: skip
+
+
+async def list_runs(*, session: AsyncSession, query: RunListRequest) -> RunPage:
+    """Newest first, keyset-paginated on the row id: stable under concurrent inserts."""
+    conditions = [Run.tenant_id == query.tenant_id]
+    if query.job:
+        conditions.append(Run.job == query.job)
+    if query.status:
+        conditions.append(Run.status == query.status)
+    moment = func.coalesce(Run.started_at, Run.finished_at)
+    if query.since:
+        conditions.append(moment >= query.since)
+    if query.until:
+        conditions.append(moment < query.until)
+    if query.cursor:
+        conditions.append(Run.id < decode_cursor(query.cursor))
+    stmt = select(Run).where(and_(*conditions)).order_by(Run.id.desc()).limit(query.limit + 1)
+    runs = list((await session.execute(stmt)).scalars())
+    next_cursor = encode_cursor(runs[query.limit - 1].id) if len(runs) > query.limit else None  # type: ignore[arg-type]
+    return RunPage(runs=[RunSummary(**_summary(run)) for run in runs[: query.limit]], next_cursor=next_cursor)
+
+
+async def get_run(*, session: AsyncSession, tenant_id: str, run_id: str) -> RunDetail:
+    stmt = select(Run).where(Run.tenant_id == tenant_id, Run.run_id == run_id)
+    run = (await session.execute(stmt)).scalar_one_or_none()
+    if run is None:
+        raise NotFound(f"run {run_id} not found")
+    truncated = run.output is not None and (run.output_size or 0) > len(run.output.encode())
+    return RunDetail(**_summary(run), output=run.output, output_truncated=truncated)
+
+
+async def count_runs(*, session: AsyncSession, tenant_id: str | None = None) -> int:
+    stmt = select(func.count()).select_from(Run)
+    if tenant_id:
+        stmt = stmt.where(Run.tenant_id == tenant_id)
+    return int((await session.execute(stmt)).scalar_one())

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from crontopus_kit.settings import CrontopusSettings
+
+
+class RunsSettings(CrontopusSettings):
+    batch_size: int = Field(default=500, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE")
+    batch_timeout: float = Field(default=0.2, gt=0, validation_alias="CRONTOPUS_RUNS_BATCH_TIMEOUT")
+    ack_wait: float = Field(
+        default=30, gt=0, validation_alias="CRONTOPUS_RUNS_ACK_WAIT",
+        description="seconds before JetStream redelivers a check-in whose batch was not acknowledged",
+    )  # fmt: skip

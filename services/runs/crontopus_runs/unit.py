@@ -1,0 +1,29 @@
+"""The runs service as a unit: its database, router and streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crontopus_kit.db import Database
+from crontopus_runs.handlers import build_router
+from crontopus_runs.settings import RunsSettings
+from crontopus_schemas.subjects import CHECKINS_STREAM, RUNS_STREAM
+
+NAME = "runs"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class RunsUnit:
+    name = NAME
+    streams = (CHECKINS_STREAM, RUNS_STREAM)
+
+    def __init__(self, settings: RunsSettings | None = None) -> None:
+        self.settings = settings or RunsSettings()
+        self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
+        self.router = build_router(db=self.db, settings=self.settings)
+
+    async def prepare(self) -> None:
+        await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_runs")
+
+    async def close(self) -> None:
+        await self.db.dispose()

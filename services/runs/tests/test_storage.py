@@ -1,0 +1,95 @@
+"""The runs store on SQLite and PostgreSQL: idempotent merging and keyset pagination."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crontopus_kit.errors import Invalid, NotFound
+from crontopus_runs import service
+from crontopus_runs.settings import RunsSettings
+from crontopus_runs.unit import RunsUnit
+from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.runs import RunListRequest
+
+T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+ALICE, BOB = "a" * 32, "b" * 32
+
+
+@pytest.fixture
+async def runs(settings_factory):
+    unit = RunsUnit(settings_factory(RunsSettings))
+    await unit.prepare()
+    yield unit
+    await unit.close()
+
+
+def start(run_id: str, job: str = "production/backup", at: datetime = T0) -> CheckInEvent:
+    return CheckInEvent(job=job, run_id=run_id, status="running", timestamp=at)
+
+
+def finish(run_id: str, status: str = "success", seconds: int = 42, job: str = "production/backup") -> CheckInEvent:
+    return CheckInEvent(job=job, run_id=run_id, status=status, exit_code=0 if status == "success" else 1,
+                        timestamp=T0 + timedelta(seconds=seconds))  # fmt: skip
+
+
+async def store(unit: RunsUnit, *checkins: tuple[str, CheckInEvent]):
+    async with unit.db.session() as session:
+        return await service.store_checkins(session=session, checkins=list(checkins))
+
+
+async def test_start_and_finish_in_separate_batches_become_one_run(runs):
+    await store(runs, (ALICE, start("r1")))
+    recorded = await store(runs, (ALICE, finish("r1")))
+    assert recorded[0][1].status == "success"
+    assert recorded[0][1].duration_ms == 42_000
+    async with runs.db.session() as session:
+        run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
+        assert await service.count_runs(session=session) == 1
+    assert (run.status, run.duration_ms, run.exit_code) == ("success", 42_000, 0)
+
+
+async def test_finish_before_start_and_repeated_checkins_still_merge(runs):
+    await store(runs, (ALICE, finish("r1", "failure")))
+    await store(runs, (ALICE, start("r1")), (ALICE, start("r1")))
+    await store(runs, (ALICE, finish("r1", "failure")))
+    async with runs.db.session() as session:
+        run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
+        assert await service.count_runs(session=session) == 1
+    assert (run.status, run.duration_ms, run.exit_code) == ("failure", 42_000, 1)
+
+
+async def test_a_tenant_never_sees_another_tenants_runs(runs):
+    await store(runs, (ALICE, start("shared-id")), (BOB, finish("bob-only")))
+    async with runs.db.session() as session:
+        page = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE))
+        assert [r.run_id for r in page.runs] == ["shared-id"]
+        with pytest.raises(NotFound):
+            await service.get_run(session=session, tenant_id=ALICE, run_id="bob-only")
+
+
+async def test_pages_walk_every_run_once_newest_first_with_filters(runs):
+    await store(runs, *[(ALICE, finish(f"r{i:03}", "success" if i % 3 else "failure")) for i in range(25)])
+    seen, cursor = [], None
+    async with runs.db.session() as session:
+        while True:
+            page = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, limit=7, cursor=cursor))
+            seen += [r.run_id for r in page.runs]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        failures = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, status="failure"))
+        other_job = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, job="staging/x"))
+    assert len(seen) == 25 and len(set(seen)) == 25
+    assert {r.status for r in failures.runs} == {"failure"} and len(failures.runs) == 9
+    assert other_job.runs == []
+
+
+async def test_a_forged_cursor_is_a_clear_error(runs):
+    async with runs.db.session() as session:
+        with pytest.raises(Invalid, match="cursor"):
+            await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, cursor="not-ours"))
+
+
+async def test_migrating_twice_is_harmless(runs):
+    await runs.prepare()
+    await store(runs, (ALICE, start("r1")))
