@@ -6,9 +6,7 @@ from collections.abc import Sequence
 
 from faststream.nats import NatsBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 
 def health_payload(broker: NatsBroker | None, services: Sequence[str]) -> tuple[dict, int]:
@@ -26,14 +24,3 @@ def _is_connected(broker: NatsBroker) -> bool:
 
 def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-def service_routes(get_broker: "callable", services: Sequence[str]) -> list[Route]:  # type: ignore[valid-type]
-    async def health(_: Request) -> JSONResponse:
-        body, status = health_payload(get_broker(), services)
-        return JSONResponse(body, status_code=status)
-
-    async def metrics(_: Request) -> Response:
-        return metrics_response()
-
-    return [Route("/health", health), Route("/metrics", metrics)]

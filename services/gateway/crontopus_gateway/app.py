@@ -1,0 +1,60 @@
+"""The gateway's FastAPI application. ``create_app`` also hosts other service units when the
+platform runs all-in-one: they share the gateway's broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from faststream.nats import NatsBroker
+
+from crontopus_gateway import routes
+from crontopus_gateway.errors import install_error_handlers
+from crontopus_gateway.gateway import Gateway
+from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
+from crontopus_gateway.routes import checkins, runs
+from crontopus_gateway.settings import GatewaySettings
+from crontopus_kit.http import health_payload, metrics_response
+from crontopus_kit.unit import ServiceUnit, start_units, stop_units
+
+API_DESCRIPTION = """GitOps-first cron jobs. Sign in with `POST /api/auth/login` and send the access
+token as `Authorization: Bearer <token>`, or send an API key as `X-Api-Key`. Errors are
+`{"detail": ...}` with a 4xx/5xx status."""
+
+
+def create_app(
+    *, settings: GatewaySettings, broker: NatsBroker, units: Sequence[ServiceUnit] = ()
+) -> FastAPI:
+    gateway = Gateway(settings=settings, broker=broker)
+    hosted: list[ServiceUnit] = [*units, gateway]
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await start_units(broker, hosted)
+        try:
+            yield
+        finally:
+            await stop_units(broker, hosted)
+
+    app = FastAPI(title="Crontopus", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    for module in (*routes.AUTH_ROUTERS, checkins, runs):
+        app.include_router(module.router)
+    _add_operational_routes(app, broker, [unit.name for unit in hosted])
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(CorrelationIdMiddleware)
+    return app
+
+
+def _add_operational_routes(app: FastAPI, broker: NatsBroker, services: list[str]) -> None:
+    @app.get("/health", tags=["operations"])
+    async def health() -> JSONResponse:
+        body, status = health_payload(broker, services)
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics() -> Response:
+        return metrics_response()

@@ -1,0 +1,39 @@
+"""The gateway's runtime: its broker, settings and authenticator, shared by every route."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from faststream.nats import NatsBroker
+from pydantic import BaseModel
+
+from crontopus_gateway.security import Authenticator
+from crontopus_gateway.settings import GatewaySettings
+from crontopus_kit.broker import rpc_call
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Gateway:
+    name = "gateway"
+    streams = ()
+
+    def __init__(self, *, settings: GatewaySettings, broker: NatsBroker) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.authenticator = Authenticator(broker=broker, settings=settings)
+        self.router = self.authenticator.router
+
+    async def rpc(self, subject: str, request: BaseModel, result_model: type[T]) -> T:
+        result = await rpc_call(self.broker, subject, request, result_model, timeout=self.settings.rpc_timeout)
+        assert result is not None
+        return result
+
+    async def rpc_no_result(self, subject: str, request: BaseModel) -> None:
+        await rpc_call(self.broker, subject, request, None, timeout=self.settings.rpc_timeout)
+
+    async def prepare(self) -> None:
+        """The gateway owns no database."""
+
+    async def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,73 @@
+"""POST /api/checkins: a check-in enters the check-in stream; the runs service stores it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, status
+from nats.errors import Error as NatsError
+from pydantic import BaseModel, Field, field_validator
+
+from crontopus_gateway.deps import GatewayDep, WritePrincipal
+from crontopus_kit.errors import Unavailable
+from crontopus_kit.logging import current_correlation_id
+from crontopus_schemas import subjects
+from crontopus_schemas.events import CheckInEvent, JobRef, RunId, RunStatus
+
+router = APIRouter(tags=["check-ins"])
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class CheckInRequest(BaseModel):
+    job: JobRef = Field(description="<namespace>/<name>")
+    run_id: RunId = Field(description="the same id for a run's start and finish check-ins")
+    status: RunStatus = Field(description="running for a start; success, failure or timeout for a finish")
+    exit_code: int | None = Field(default=None, ge=-1024, le=1024)
+    output: str | None = Field(default=None, description="kept up to 64 KiB (its tail); the full size is noted")
+    timestamp: datetime | None = Field(default=None, description="when it started or finished; default: now")
+    duration_ms: int | None = Field(default=None, ge=0, description="the reporter's own measurement, if any")
+
+    @field_validator("timestamp")
+    @classmethod
+    def not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamp needs a time zone offset, e.g. 2026-11-27T02:00:00Z")
+        if value - datetime.now(UTC) > MAX_CLOCK_SKEW:
+            raise ValueError("timestamp is more than 5 minutes in the future; check the reporter's clock")
+        return value
+
+
+class CheckInAccepted(BaseModel):
+    run_id: str
+    status: RunStatus
+    duplicate: bool = Field(description="true when this exact check-in was already received")
+
+
+async def publish_checkin(gateway: GatewayDep, tenant_id: str, source: str, checkin: CheckInEvent) -> bool:
+    """Hand a check-in to JetStream and wait for its ack; returns whether it was a duplicate."""
+    try:
+        ack = await gateway.broker.publish(
+            checkin.model_dump_json().encode(),
+            subjects.checkin_subject(tenant_id, source),
+            headers={"Nats-Msg-Id": subjects.checkin_msg_id(checkin.run_id, checkin.status)},
+            stream=subjects.CHECKINS_STREAM.name,
+            timeout=gateway.settings.rpc_timeout,
+        )
+    except (NatsError, TimeoutError) as exc:
+        raise Unavailable("the check-in could not be queued; retry it with the same run_id") from exc
+    return bool(ack and ack.duplicate)
+
+
+@router.post("/api/checkins", status_code=status.HTTP_202_ACCEPTED, response_model=CheckInAccepted)
+async def post_checkin(body: CheckInRequest, principal: WritePrincipal, gateway: GatewayDep) -> CheckInAccepted:
+    """Report a run's start (`running`) or finish. Idempotent per run_id and phase."""
+    checkin = CheckInEvent(
+        **body.model_dump(exclude_none=True),
+        source="api",
+        correlation_id=current_correlation_id(),
+    )
+    duplicate = await publish_checkin(gateway, principal.tenant_id, "api", checkin)
+    return CheckInAccepted(run_id=checkin.run_id, status=checkin.status, duplicate=duplicate)

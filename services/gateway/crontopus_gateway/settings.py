@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from crontopus_kit.settings import CrontopusSettings
+
+
+class GatewaySettings(CrontopusSettings):
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, validation_alias="CRONTOPUS_GATEWAY_MAX_REQUEST_BYTES",
+        description="larger request bodies are refused with 413 before they are read whole",
+    )  # fmt: skip
+    rpc_timeout: float = Field(default=5.0, gt=0, validation_alias="CRONTOPUS_GATEWAY_RPC_TIMEOUT")
+    api_key_cache_seconds: float = Field(default=30.0, ge=0, validation_alias="CRONTOPUS_GATEWAY_API_KEY_CACHE_SECONDS")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, validation_alias="CRONTOPUS_GATEWAY_TRUSTED_PROXIES",
+        description="peers whose X-Forwarded-For is believed (for per-IP login throttling)",
+    )  # fmt: skip

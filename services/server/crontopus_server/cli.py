@@ -1,0 +1,103 @@
+"""`crontopus-server`: run the whole platform in one process, or one service alone."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from crontopus_gateway.settings import GatewaySettings
+from crontopus_kit.logging import configure_logging, get_logger
+from crontopus_kit.settings import SettingsError
+from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats
+
+cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+log = get_logger("crontopus.server")
+
+EMBEDDED_NATS_PORT = "CRONTOPUS_EMBEDDED_NATS_PORT"
+
+
+@cli.command()
+def run(
+    service: Annotated[str, typer.Argument(help="all, gateway, or one of: " + ", ".join(SERVICES))] = "all",
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: CRONTOPUS_PORT, 8080)")] = None,
+) -> None:
+    """Start the platform (`all`), the gateway alone, or one service alone."""
+    settings = GatewaySettings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    try:
+        settings.secret_bytes()  # refuse to start with a default secret outside the embedded mode
+        if service == "all":
+            _run_all(settings, port or settings.port)
+        elif service == "gateway":
+            _run_gateway(settings, port or settings.port)
+        elif service in SERVICES:
+            _run_service(service, port)
+        else:
+            raise typer.BadParameter(f"unknown service {service!r}; choose all, gateway, {', '.join(SERVICES)}")
+    except SettingsError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run_all(settings: GatewaySettings, port: int) -> None:
+    nats = None
+    nats_url = settings.nats_url
+    if nats_url is None:
+        nats = embedded_nats(settings.data_dir, int(os.environ.get(EMBEDDED_NATS_PORT, "0")))
+        nats.start()
+        nats_url = nats.url
+        (settings.data_dir / "nats.url").write_text(nats_url + "\n")
+    try:
+        _banner(settings, port, nats_url, embedded=nats is not None)
+        app = all_in_one_app(nats_url, settings)
+        uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
+    finally:
+        if nats:
+            nats.stop()
+
+
+def _run_gateway(settings: GatewaySettings, port: int) -> None:
+    from crontopus_gateway.app import create_app
+    from crontopus_kit.broker import make_broker
+
+    if not settings.nats_url:
+        raise SettingsError("CRONTOPUS_NATS_URL is required to run the gateway alone")
+    app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"))
+    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
+
+
+def _run_service(name: str, port: int | None) -> None:
+    from crontopus_kit.service_app import service_app
+    from crontopus_server.platform import unit_factory
+
+    unit = unit_factory(name)()
+    app = service_app([unit], unit.settings)  # type: ignore[attr-defined]
+    default_port = 8081 + list(SERVICES).index(name)
+    uvicorn.run(app, host=unit.settings.host, port=port or default_port, log_config=None)  # type: ignore[attr-defined]
+
+
+def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool) -> None:
+    url = f"http://{settings.host}:{port}"
+    data = settings.data_dir.resolve()
+    lines = [
+        "",
+        "Crontopus is starting" + (" (embedded default)" if embedded else ""),
+        f"  API + docs:   {url}  ({url}/docs)",
+        f"  NATS:         {nats_url}" + (f"  (JetStream data in {data / 'nats'})" if embedded else ""),
+        f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
+        f"  services:     gateway, {', '.join(SERVICES)}",
+        "",
+        "Sign up:",
+        f"  curl -s {url}/api/auth/register -H 'content-type: application/json' \\",
+        '    -d \'{"username":"alice","email":"alice@example.com","password":"a-long-password","tenant":"alice-team"}\'',
+        f"  .venv/bin/crontopus auth login --server {url}",
+        "",
+    ]
+    typer.echo("\n".join(lines))
+
+
+def main() -> None:
+    cli()

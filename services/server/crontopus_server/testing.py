@@ -1,0 +1,99 @@
+"""Pytest fixtures for tests that need the whole platform: a real nats-server, the
+all-in-one app served by uvicorn on a free port (in a thread), and httpx clients.
+
+Enable with ``pytest_plugins = ["crontopus_server.testing"]`` in a conftest.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from crontopus_gateway.settings import GatewaySettings
+from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_server.platform import all_in_one_app
+
+
+@dataclass
+class Stack:
+    url: str
+    nats: NatsServerProcess
+    data_dir: Path
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kwargs)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_stack(
+    *, nats: NatsServerProcess, data_dir: Path, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Stack:
+    """Serve the all-in-one app against ``nats``; settings come from CRONTOPUS_* in ``env``."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    port = free_port()
+    settings = GatewaySettings(port=port)
+    app = all_in_one_app(nats.url, settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, name="crontopus-stack", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the all-in-one app did not start; see the log above")
+        time.sleep(0.02)
+    return Stack(url=f"http://127.0.0.1:{port}", nats=nats, data_dir=data_dir, server=server, thread=thread)
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path, database_overrides: dict[str, Any]) -> dict[str, Any]:
+    """CRONTOPUS_* variables for a test stack: its own data dir, database (SQLite or a
+    PostgreSQL schema set), a strong secret, and limits small enough to test."""
+    env: dict[str, Any] = {
+        "CRONTOPUS_DATA_DIR": tmp_path / "data",
+        "CRONTOPUS_SECRET_KEY": "test-secret-" + "y" * 40,
+        "CRONTOPUS_RUNS_BATCH_TIMEOUT": "0.05",
+    }
+    if "database_url" in database_overrides:
+        env["CRONTOPUS_DATABASE_URL"] = database_overrides["database_url"]
+        env["CRONTOPUS_DATABASE_SCHEMA_PREFIX"] = database_overrides["database_schema_prefix"]
+    return env
+
+
+@pytest.fixture
+def stack(nats_server: NatsServerProcess, tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    running = start_stack(nats=nats_server, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sqlite_only(database_backend: str) -> None:
+    """Use in tests where the database backend does not matter, to run them once."""
+    if database_backend != "sqlite":
+        pytest.skip("backend-independent test: runs on SQLite only")
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 10, interval: float = 0.05) -> Any:
+    """Poll until condition() is truthy; return its value or fail with the last one."""
+    deadline = time.monotonic() + timeout
+    value = condition()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+        value = condition()
+    return value
