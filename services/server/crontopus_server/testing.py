@@ -2,6 +2,8 @@
 all-in-one app served by uvicorn on a free port (in a thread), and httpx clients.
 
 Enable with ``pytest_plugins = ["crontopus_server.testing"]`` in a conftest.py.
+The stack runs once per database backend (SQLite and PostgreSQL). A module whose tests do
+not depend on the backend overrides the ``database_backend`` fixture to return "sqlite".
 """
 
 from __future__ import annotations
@@ -78,13 +80,6 @@ def stack(nats_server: NatsServerProcess, tmp_path: Path, stack_env: dict[str, A
     running = start_stack(nats=nats_server, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def sqlite_only(database_backend: str) -> None:
-    """Use in tests where the database backend does not matter, to run them once."""
-    if database_backend != "sqlite":
-        pytest.skip("backend-independent test: runs on SQLite only")
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float = 10, interval: float = 0.05) -> Any:
