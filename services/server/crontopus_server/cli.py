@@ -19,6 +19,11 @@ log = get_logger("crontopus.server")
 EMBEDDED_NATS_PORT = "CRONTOPUS_EMBEDDED_NATS_PORT"
 
 
+@cli.callback()
+def _commands() -> None:
+    """Keeps `run` a named sub-command (Typer would fold a lone command into the program)."""
+
+
 @cli.command()
 def run(
     service: Annotated[str, typer.Argument(help="all, gateway, or one of: " + ", ".join(SERVICES))] = "all",
@@ -101,3 +106,5 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
 
 def main() -> None:
     cli()
+if __name__ == "__main__":
+    main()

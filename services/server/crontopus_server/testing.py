@@ -92,3 +92,17 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = 10, interval: f
         time.sleep(interval)
         value = condition()
     return value
+
+
+async def wait_until_async(condition: Callable[[], Any], *, timeout: float = 10, interval: float = 0.05) -> Any:
+    """Like wait_until, for an async condition."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    value = await condition()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+        value = await condition()
+    return value
