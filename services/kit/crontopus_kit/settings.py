@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic_settings
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -27,8 +28,14 @@ KNOWN_WEAK_SECRETS = frozenset({"", "changeme", "change-me", "secret", "crontopu
 MIN_SECRET_LENGTH = 32
 
 
-class SettingsError(RuntimeError):
+class SettingsError(pydantic_settings.SettingsError):
     """The process refuses to start with these settings."""
+
+
+def describe_settings_error(exc: Exception) -> str:
+    """pydantic-settings wraps errors of a source; the cause says what is wrong."""
+    cause = exc.__cause__
+    return str(cause if isinstance(cause, SettingsError) else exc)
 
 
 class FileSecretsSource(EnvSettingsSource):

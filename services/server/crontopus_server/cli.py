@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
+import pydantic_settings
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.logging import configure_logging, get_logger
-from crontopus_kit.settings import SettingsError
+from crontopus_kit.settings import SettingsError, describe_settings_error
 from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -30,9 +32,9 @@ def run(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: CRONTOPUS_PORT, 8080)")] = None,
 ) -> None:
     """Start the platform (`all`), the gateway alone, or one service alone."""
-    settings = GatewaySettings()
-    configure_logging(fmt=settings.log_format, level=settings.log_level)
     try:
+        settings = GatewaySettings()
+        configure_logging(fmt=settings.log_format, level=settings.log_level)
         settings.secret_bytes()  # refuse to start with a default secret outside the embedded mode
         if service == "all":
             _run_all(settings, port or settings.port)
@@ -42,8 +44,8 @@ def run(
             _run_service(service, port)
         else:
             raise typer.BadParameter(f"unknown service {service!r}; choose all, gateway, {', '.join(SERVICES)}")
-    except SettingsError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    except (pydantic_settings.SettingsError, ValidationError) as exc:
+        typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
 
 
