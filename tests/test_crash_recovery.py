@@ -9,6 +9,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import nats
 import pytest
 from sqlalchemy import func, select
@@ -27,9 +28,9 @@ TENANT = uuid.uuid4().hex
 pytestmark = pytest.mark.slow
 
 
-def start_runs_service(env: dict[str, str], log_path) -> subprocess.Popen:
+def start_runs_service(env: dict[str, str], log_path, port: int) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115
-    command = [sys.executable, "-m", "crontopus_server.cli", "run", "runs", "--port", str(free_port())]
+    command = [sys.executable, "-m", "crontopus_server.cli", "run", "runs", "--port", str(port)]
     return subprocess.Popen(command, env=env, stdout=log, stderr=log)
 
 
@@ -76,7 +77,8 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
 ):
     settings = settings_factory(RunsSettings)
     env = service_env(settings, nats_server.url)
-    first = start_runs_service(env, tmp_path / "runs-1.log")
+    port = free_port()
+    first = start_runs_service(env, tmp_path / "runs-1.log", port)
     observer = RunsUnit(settings)
     try:
         await wait_until_async(lambda: _tables_exist(observer, first), timeout=30)
@@ -85,9 +87,10 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed_at = await counts(observer)
-        second = start_runs_service(env, tmp_path / "runs-2.log")
+        second = start_runs_service(env, tmp_path / "runs-2.log", port)
         try:
             final = await wait_until_async(lambda: _all_done(observer), timeout=120, interval=0.2)
+            health, metrics = _operational_endpoints(port)
         finally:
             second.terminate()
             second.wait(timeout=20)
@@ -97,6 +100,13 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
         await observer.close()
     assert killed_at[1] < RUNS, "the kill came too late to prove anything"
     assert final == (RUNS, RUNS)
+    assert health == {"status": "ok", "nats": "connected", "services": ["runs"]}
+    assert "crontopus_runs_checkins_stored_total" in metrics
+
+
+def _operational_endpoints(port: int) -> tuple[dict, str]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        return client.get("/health").json(), client.get("/metrics").text
 
 
 async def _tables_exist(unit: RunsUnit, process: subprocess.Popen) -> bool:

@@ -11,7 +11,11 @@ from starlette.responses import Response
 
 def health_payload(broker: NatsBroker | None, services: Sequence[str]) -> tuple[dict, int]:
     connected = bool(broker and broker.config.connection_state and _is_connected(broker))
-    body = {"status": "ok" if connected else "degraded", "nats": "connected" if connected else "disconnected", "services": list(services)}
+    body = {
+        "status": "ok" if connected else "degraded",
+        "nats": "connected" if connected else "disconnected",
+        "services": list(services),
+    }
     return body, 200 if connected else 503
 
 

@@ -49,7 +49,9 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
     # Libraries (uvicorn, faststream, alembic) log through the stdlib: route them alike.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer], foreign_pre_chain=shared)
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer], foreign_pre_chain=shared
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

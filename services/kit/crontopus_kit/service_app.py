@@ -3,14 +3,15 @@ and the units' subscribers on an external NATS. Serve it with uvicorn or `fastst
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
-from faststream.asgi import AsgiFastStream
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import Scope
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from crontopus_kit.broker import ensure_streams, make_broker
-from crontopus_kit.http import health_payload, metrics_response
+from crontopus_kit.http import health_payload
 from crontopus_kit.logging import configure_logging, get_logger
 from crontopus_kit.settings import CrontopusSettings, SettingsError
 from crontopus_kit.unit import ServiceUnit
@@ -40,12 +41,14 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
         for unit in units:
             await unit.close()
 
-    async def health(_: Request) -> JSONResponse:
+    @get(include_in_schema=False)
+    async def health(_: Scope) -> AsgiResponse:
         body, status = health_payload(broker, names)
-        return JSONResponse(body, status_code=status)
+        return AsgiResponse(json.dumps(body).encode(), status, headers={"content-type": "application/json"})
 
-    async def metrics(_: Request) -> Response:
-        return metrics_response()
+    @get(include_in_schema=False)
+    async def metrics(_: Scope) -> AsgiResponse:
+        return AsgiResponse(generate_latest(), 200, headers={"content-type": CONTENT_TYPE_LATEST})
 
     return AsgiFastStream(
         broker,

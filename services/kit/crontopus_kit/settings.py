@@ -56,7 +56,9 @@ class FileSecretsSource(EnvSettingsSource):
 
 
 class CrontopusSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CRONTOPUS_", extra="ignore", validate_by_name=True, validate_by_alias=True)
+    model_config = SettingsConfigDict(
+        env_prefix="CRONTOPUS_", extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
 
     data_dir: Path = Path(".crontopus")
     nats_url: str | None = None

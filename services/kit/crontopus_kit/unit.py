@@ -16,9 +16,14 @@ log = get_logger(__name__)
 
 
 class ServiceUnit(Protocol):
-    name: str
-    streams: Sequence[StreamSpec]
-    router: NatsRouter
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def streams(self) -> Sequence[StreamSpec]: ...
+
+    @property
+    def router(self) -> NatsRouter: ...
 
     async def prepare(self) -> None:
         """Before the broker starts: migrate the database, load keys."""

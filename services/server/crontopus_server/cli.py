@@ -99,7 +99,8 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         "",
         "Sign up:",
         f"  curl -s {url}/api/auth/register -H 'content-type: application/json' \\",
-        '    -d \'{"username":"alice","email":"alice@example.com","password":"a-long-password","tenant":"alice-team"}\'',
+        "    -d '{\"username\": \"alice\", \"email\": \"alice@example.com\",",
+        "         \"password\": \"a-long-password\", \"tenant\": \"alice-team\"}'",
         f"  .venv/bin/crontopus auth login --server {url}",
         "",
     ]
@@ -108,5 +109,7 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
 
 def main() -> None:
     cli()
+
+
 if __name__ == "__main__":
     main()

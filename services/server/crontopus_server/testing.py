@@ -76,7 +76,9 @@ def stack_env(tmp_path: Path, database_overrides: dict[str, Any]) -> dict[str, A
 
 
 @pytest.fixture
-def stack(nats_server: NatsServerProcess, tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(
+    nats_server: NatsServerProcess, tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
     running = start_stack(nats=nats_server, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch)
     yield running
     running.stop()
