@@ -24,9 +24,7 @@ token as `Authorization: Bearer <token>`, or send an API key as `X-Api-Key`. Err
 `{"detail": ...}` with a 4xx/5xx status."""
 
 
-def create_app(
-    *, settings: GatewaySettings, broker: NatsBroker, units: Sequence[ServiceUnit] = ()
-) -> FastAPI:
+def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence[ServiceUnit] = ()) -> FastAPI:
     gateway = Gateway(settings=settings, broker=broker)
     hosted: list[ServiceUnit] = [*units, gateway]
 

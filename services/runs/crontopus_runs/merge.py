@@ -79,7 +79,9 @@ def merge(current: RunState, incoming: RunState) -> RunState:
         reported_duration_ms=current.reported_duration_ms if finished else incoming.reported_duration_ms,
         exit_code=current.exit_code if finished else incoming.exit_code,
         output=current.output if finished else (incoming.output if incoming.output is not None else current.output),
-        output_size=current.output_size if finished else (incoming.output_size if incoming.output_size is not None else current.output_size),
+        output_size=current.output_size
+        if finished
+        else (incoming.output_size if incoming.output_size is not None else current.output_size),
         source=current.source or incoming.source,
         manifest_commit=current.manifest_commit or incoming.manifest_commit,
     )

@@ -18,7 +18,10 @@ class Run(SQLModel, table=True):
         Index("ix_runs_tenant_status_id", "tenant_id", "status", "id"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
     tenant_id: str = Field(max_length=64)
     run_id: str = Field(max_length=128)
     job: str = Field(max_length=130)

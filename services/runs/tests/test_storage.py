@@ -72,7 +72,9 @@ async def test_pages_walk_every_run_once_newest_first_with_filters(runs):
     seen, cursor = [], None
     async with runs.db.session() as session:
         while True:
-            page = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, limit=7, cursor=cursor))
+            page = await service.list_runs(
+                session=session, query=RunListRequest(tenant_id=ALICE, limit=7, cursor=cursor)
+            )
             seen += [r.run_id for r in page.runs]
             cursor = page.next_cursor
             if cursor is None:
