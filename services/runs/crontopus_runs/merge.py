@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from crontopus_schemas.events import CheckInEvent, tail_of_output
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,27 @@ def state_from_checkin(tenant_id: str, checkin: CheckInEvent) -> RunState:
 
 def merge(current: RunState, incoming: RunState) -> RunState:
     """Fold ``incoming`` into ``current``. Mirrors the ON CONFLICT clause in service.py."""
-    finished = current.finished_at is not None
+    if current.finished_at is not None:
+        # The first finish wins; later check-ins only fill in what is still missing.
+        return replace(
+            current,
+            started_at=current.started_at or incoming.started_at,
+            source=current.source or incoming.source,
+            manifest_commit=current.manifest_commit or incoming.manifest_commit,
+        )
     return replace(
         current,
-        status=current.status if finished else incoming.status,
+        status=incoming.status,
         started_at=current.started_at or incoming.started_at,
-        finished_at=current.finished_at or incoming.finished_at,
-        reported_duration_ms=current.reported_duration_ms if finished else incoming.reported_duration_ms,
-        exit_code=current.exit_code if finished else incoming.exit_code,
-        output=current.output if finished else (incoming.output if incoming.output is not None else current.output),
-        output_size=current.output_size
-        if finished
-        else (incoming.output_size if incoming.output_size is not None else current.output_size),
+        finished_at=incoming.finished_at,
+        reported_duration_ms=incoming.reported_duration_ms,
+        exit_code=incoming.exit_code,
+        output=_first_known(incoming.output, current.output),
+        output_size=_first_known(incoming.output_size, current.output_size),
         source=current.source or incoming.source,
         manifest_commit=current.manifest_commit or incoming.manifest_commit,
     )
+
+
+def _first_known(preferred: T | None, fallback: T | None) -> T | None:
+    return preferred if preferred is not None else fallback
