@@ -42,8 +42,6 @@ class Database:
                 pool_pre_ping=True,
                 connect_args={"server_settings": {"search_path": self.schema}},
             )
-        if self.url.database:
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(self.url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -55,6 +53,8 @@ class Database:
 
     async def migrate(self, *, script_location: Path, version_table: str) -> None:
         """Upgrade to head. On PostgreSQL an advisory lock keeps concurrent instances in line."""
+        if not self.is_postgres and self.url.database:
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         async with self.engine.begin() as conn:
             if self.is_postgres:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": self.schema})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import pydantic_settings
@@ -47,6 +48,15 @@ def run(
     except (pydantic_settings.SettingsError, ValidationError) as exc:
         typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from exc
+
+
+@cli.command()
+def docs(out: Annotated[Path, typer.Option(help="folder to write into")] = Path("docs")) -> None:
+    """Write the REST (OpenAPI) and event (AsyncAPI) contracts as JSON."""
+    from crontopus_server.docs import write_docs
+
+    for path in write_docs(out):
+        typer.echo(f"wrote {path}")
 
 
 def _run_all(settings: GatewaySettings, port: int) -> None:
@@ -99,8 +109,8 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         "",
         "Sign up:",
         f"  curl -s {url}/api/auth/register -H 'content-type: application/json' \\",
-        "    -d '{\"username\": \"alice\", \"email\": \"alice@example.com\",",
-        "         \"password\": \"a-long-password\", \"tenant\": \"alice-team\"}'",
+        '    -d \'{"username": "alice", "email": "alice@example.com",',
+        '         "password": "a-long-password", "tenant": "alice-team"}\'',
         f"  .venv/bin/crontopus auth login --server {url}",
         "",
     ]

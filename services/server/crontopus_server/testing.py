@@ -108,3 +108,34 @@ async def wait_until_async(condition: Callable[[], Any], *, timeout: float = 10,
         await asyncio.sleep(interval)
         value = await condition()
     return value
+
+
+@dataclass
+class Account:
+    """A signed-up user of a test stack, with helpers to call the API as them."""
+
+    username: str
+    tenant: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def sign_up(client: httpx.Client, name: str, password: str = "correct horse battery") -> Account:
+    """Register ``name`` with a team of its own (``<name>-team``) and log in."""
+    body = {"username": name, "email": f"{name}@example.com", "password": password, "tenant": f"{name}-team"}
+    registered = client.post("/api/auth/register", json=body)
+    assert registered.status_code == 201, registered.text
+    tokens = client.post("/api/auth/login", data={"username": name, "password": password})
+    assert tokens.status_code == 200, tokens.text
+    pair = tokens.json()
+    return Account(name, f"{name}-team", pair["access_token"], pair["refresh_token"])
+
+
+def create_api_key(client: httpx.Client, account: Account, scope: str = "write") -> str:
+    created = client.post("/api/api-keys", json={"name": f"{scope} key", "scope": scope}, headers=account.headers)
+    assert created.status_code == 201, created.text
+    return str(created.json()["key"])
