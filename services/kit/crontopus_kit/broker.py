@@ -48,6 +48,7 @@ def make_broker(nats_url: str, *, name: str, **options: Any) -> NatsBroker:
         servers=nats_url.split(","),
         name=name,
         middlewares=[CorrelationMiddleware],
+        logger=logging.getLogger("faststream.access"),  # through our handlers, not FastStream's own
         log_level=logging.DEBUG,  # FastStream logs every message at this level; keep INFO quiet
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,

@@ -56,7 +56,7 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("faststream.access.nats", "alembic.runtime.migration", "uvicorn.access"):
+    for noisy in ("faststream.access", "alembic", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

