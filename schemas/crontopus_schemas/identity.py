@@ -14,6 +14,11 @@ TenantSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 KeyScope = Literal["read", "write"]
 
+# Access tokens: JWTs signed with Ed25519, named by RFC 9864's fully specified algorithm
+# ("EdDSA" is the deprecated polymorphic name). Verifiers accept this algorithm only.
+TOKEN_ALGORITHM = "Ed25519"
+TOKEN_AUDIENCE = "crontopus-api"
+
 
 class RegisterRequest(BaseModel):
     username: Username
@@ -55,6 +60,10 @@ class LogoutRequest(BaseModel):
 
 class MeRequest(TenantScoped):
     user_id: str
+
+
+class JwksRequest(BaseModel):
+    """Asks for the public keys that verify access tokens; no fields."""
 
 
 class JwksReply(BaseModel):

@@ -35,5 +35,8 @@ class Gateway:
     async def prepare(self) -> None:
         """The gateway owns no database."""
 
+    async def started(self, broker: NatsBroker) -> None:
+        """Nothing runs in the background."""
+
     async def close(self) -> None:
         """Nothing to release."""

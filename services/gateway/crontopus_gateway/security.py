@@ -1,16 +1,36 @@
 """Turns a credential (access token or API key) into a Principal.
 
-Access tokens are verified locally against the identity service's published keys;
-API keys are verified by the identity service and cached briefly.
+Access tokens are verified locally against the identity service's published keys (fetched over
+NATS once, refetched when a token names an unknown key). API keys are verified by the identity
+service and cached briefly; identity's revocation broadcast drops a revoked key at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import time
+from typing import Any
+
 from faststream.nats import NatsBroker, NatsRouter
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from crontopus_gateway.settings import GatewaySettings
+from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Unauthorized
+from crontopus_schemas import subjects
+from crontopus_schemas.identity import TOKEN_ALGORITHM, ApiKeyRevoked, ApiKeyVerifyRequest, JwksReply, JwksRequest
 from crontopus_schemas.rpc import Principal
+from crontopus_schemas.subjects import IdentityRpc
+
+API_KEY_PREFIX = "ctp_"
+# Only the algorithm identity signs with: "none", HS256-with-the-public-key and friends fail.
+ALLOWED_ALGORITHMS = [TOKEN_ALGORITHM]
+INVALID_TOKEN = "invalid or expired token"
+JWKS_REFETCH_INTERVAL = 30.0  # bounds how often garbage kids can make us ask identity
+REQUIRED_CLAIMS = ("sub", "tid", "exp", "iat")
 
 
 class Authenticator:
@@ -18,6 +38,96 @@ class Authenticator:
         self.broker = broker
         self.settings = settings
         self.router = NatsRouter()
+        self._jwks: JwksReply | None = None
+        self._keyset: KeySet | None = None
+        self._jwks_fetched_at = float("-inf")
+        self._jwks_lock = asyncio.Lock()
+        self._api_keys: dict[str, tuple[Principal, float]] = {}
+        self._recently_revoked: dict[str, float] = {}
+        self._subscribe_to_revocations()
 
     async def authenticate(self, credential: str) -> Principal:
-        raise Unauthorized("authentication is not available yet")
+        if credential.startswith(API_KEY_PREFIX):
+            return await self._api_key_principal(credential)
+        return await self._token_principal(credential)
+
+    # --- API keys -------------------------------------------------------------
+
+    def _subscribe_to_revocations(self) -> None:
+        # No queue group: every gateway instance must hear every revocation.
+        @self.router.subscriber(subjects.API_KEY_REVOKED)
+        async def api_key_revoked(notice: ApiKeyRevoked) -> None:
+            self.forget_api_key(notice.key_id)
+
+    def forget_api_key(self, key_id: str) -> None:
+        """Drop cached verdicts for a key, and refuse to cache it while an older verify may be in flight."""
+        now = time.monotonic()
+        self._recently_revoked[key_id] = now
+        self._recently_revoked = {k: t for k, t in self._recently_revoked.items() if now - t < self._cache_seconds}
+        self._api_keys = {h: entry for h, entry in self._api_keys.items() if entry[0].subject_id != key_id}
+
+    @property
+    def _cache_seconds(self) -> float:
+        return self.settings.api_key_cache_seconds
+
+    async def _api_key_principal(self, key: str) -> Principal:
+        # Cached under a hash, so the process holds no usable keys in memory.
+        cache_key = hashlib.sha256(key.encode()).hexdigest()
+        cached = self._api_keys.get(cache_key)
+        now = time.monotonic()
+        if cached and cached[1] > now:
+            return cached[0]
+        principal = await rpc_call(
+            self.broker, IdentityRpc.API_KEY_VERIFY, ApiKeyVerifyRequest(key=key), Principal,
+            timeout=self.settings.rpc_timeout,
+        )  # fmt: skip
+        assert principal is not None
+        if self._cache_seconds > 0 and principal.subject_id not in self._recently_revoked:
+            self._api_keys[cache_key] = (principal, now + self._cache_seconds)
+        return principal
+
+    # --- access tokens --------------------------------------------------------
+
+    async def _token_principal(self, token: str) -> Principal:
+        try:
+            kid = jws.extract_compact(token.encode()).headers().get("kid")
+        except (JoseError, ValueError, TypeError) as exc:
+            raise Unauthorized(INVALID_TOKEN) from exc
+        jwks, keyset = await self._keys_for(kid)
+        try:
+            claims = jwt.decode(token, keyset, algorithms=ALLOWED_ALGORITHMS).claims
+            _claims_registry(jwks).validate(claims)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise Unauthorized(INVALID_TOKEN) from exc
+        return Principal(
+            kind="user", tenant_id=str(claims["tid"]), subject_id=str(claims["sub"]), scope="write",
+            tenant=claims.get("tenant"), username=claims.get("username"),
+        )  # fmt: skip
+
+    async def _keys_for(self, kid: Any) -> tuple[JwksReply, KeySet]:
+        async with self._jwks_lock:
+            unknown = self._keyset is None or not any(key.get("kid") == kid for key in self._jwks.keys)  # type: ignore[union-attr]
+            if unknown and time.monotonic() - self._jwks_fetched_at >= JWKS_REFETCH_INTERVAL:
+                await self._fetch_jwks()
+            if self._jwks is None or self._keyset is None:
+                raise Unauthorized(INVALID_TOKEN)
+            return self._jwks, self._keyset
+
+    async def _fetch_jwks(self) -> None:
+        reply = await rpc_call(
+            self.broker, IdentityRpc.JWKS, JwksRequest(), JwksReply, timeout=self.settings.rpc_timeout
+        )
+        assert reply is not None
+        self._jwks = reply
+        self._keyset = KeySet.import_key_set({"keys": reply.keys})  # type: ignore[typeddict-item]
+        self._jwks_fetched_at = time.monotonic()
+
+
+def _claims_registry(jwks: JwksReply) -> jwt.JWTClaimsRegistry:
+    essential = {name: {"essential": True} for name in REQUIRED_CLAIMS}
+    return jwt.JWTClaimsRegistry(
+        leeway=30,  # small clock differences between identity and gateway hosts
+        iss={"essential": True, "value": jwks.issuer},
+        aud={"essential": True, "value": jwks.audience},
+        **essential,  # type: ignore[arg-type]
+    )

@@ -1,3 +1,5 @@
 """REST routes, one module per area. AUTH_ROUTERS lists the identity-backed ones."""
 
-AUTH_ROUTERS: tuple = ()
+from crontopus_gateway.routes import api_keys, auth
+
+AUTH_ROUTERS: tuple = (auth, api_keys)

@@ -1,0 +1,48 @@
+"""API keys for scripts and CI: create (the key is shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+from pydantic import BaseModel, Field, StringConstraints
+
+from crontopus_gateway.deps import GatewayDep, UserPrincipal
+from crontopus_gateway.routes.auth import DocsAuth
+from crontopus_schemas.identity import ApiKeyCreated, ApiKeyCreateRequest, ApiKeyList, ApiKeyRevokeRequest, KeyScope
+from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.subjects import IdentityRpc
+
+# Keys are credentials: only a signed-in user manages them, never another key.
+router = APIRouter(tags=["api-keys"], dependencies=[DocsAuth])
+
+
+class ApiKeyCreateBody(BaseModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    scope: KeyScope = Field(default="read", description="read: queries only; write: also changes and check-ins")
+
+
+@router.post("/api/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+async def create_api_key(body: ApiKeyCreateBody, principal: UserPrincipal, gateway: GatewayDep) -> ApiKeyCreated:
+    """The response holds the key itself; it is never shown again. Send it as `X-Api-Key`."""
+    request = ApiKeyCreateRequest(
+        tenant_id=principal.tenant_id, created_by=principal.subject_id, name=body.name, scope=body.scope
+    )
+    return await gateway.rpc(IdentityRpc.API_KEY_CREATE, request, ApiKeyCreated)
+
+
+@router.get("/api/api-keys", response_model=ApiKeyList)
+async def list_api_keys(principal: UserPrincipal, gateway: GatewayDep) -> ApiKeyList:
+    return await gateway.rpc(IdentityRpc.API_KEY_LIST, TenantScoped(tenant_id=principal.tenant_id), ApiKeyList)
+
+
+@router.delete("/api/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def revoke_api_key(
+    key_id: Annotated[str, Path(max_length=64)], principal: UserPrincipal, gateway: GatewayDep
+) -> Response:
+    await gateway.rpc_no_result(
+        IdentityRpc.API_KEY_REVOKE, ApiKeyRevokeRequest(tenant_id=principal.tenant_id, key_id=key_id)
+    )
+    # This instance forgets the key now; the broadcast reaches the other gateway instances.
+    gateway.authenticator.forget_api_key(key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,208 @@
+"""Sign-up, sign-in and token checks over HTTP against the real stack (NATS + all-in-one app)."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+from sqlalchemy import select
+
+from crontopus_identity.models import SigningKey
+from crontopus_identity.settings import IdentitySettings
+from crontopus_identity.tokens import import_signing_key
+from crontopus_kit.db import Database
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def small_limits(monkeypatch):
+    monkeypatch.setenv("CRONTOPUS_IDENTITY_LOGIN_MAX_FAILURES", "3")
+    monkeypatch.setenv("CRONTOPUS_IDENTITY_IP_MAX_ATTEMPTS", "12")
+
+
+def register(client, name: str, tenant: str | None = None):
+    body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD, "tenant": tenant or f"team-{name}"}
+    return client.post("/api/auth/register", json=body)
+
+
+def login(client, name: str, password: str = PASSWORD):
+    return client.post("/api/auth/login", data={"username": name, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def signed_in(client, name: str) -> dict:
+    assert register(client, name).status_code == 201
+    response = login(client, name)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_user_registers_signs_in_and_sees_themselves(stack):
+    with stack.client() as client:
+        created = register(client, "alice")
+        assert created.status_code == 201
+        assert (created.json()["tenant"], created.json()["role"]) == ("team-alice", "owner")
+        tokens = login(client, "alice").json()
+        assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
+        me = client.get("/api/auth/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200
+    assert me.json() == created.json()
+
+
+def test_registering_a_taken_tenant_name_is_a_conflict(stack):
+    with stack.client() as client:
+        register(client, "alice", tenant="acme")
+        response = register(client, "bob", tenant="acme")
+    assert response.status_code == 409
+    assert "tenant 'acme' already exists" in response.json()["detail"]
+
+
+def test_an_invalid_registration_is_422(stack):
+    with stack.client() as client:
+        response = client.post("/api/auth/register", json={"username": "alice", "email": "nope", "password": "x"})
+    assert response.status_code == 422
+
+
+def test_a_wrong_password_and_an_unknown_user_are_the_same_401(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        wrong, unknown = login(client, "alice", "not the password"), login(client, "nobody")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json() == {"detail": "wrong username or password"}
+
+
+def test_repeated_failures_lock_the_account_with_429_and_retry_after(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        assert [login(client, "alice", "wrong password").status_code for _ in range(3)] == [401] * 3
+        locked = login(client, "alice")
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["Retry-After"]) <= 900
+
+
+def test_too_many_attempts_from_one_address_are_429(stack):
+    with stack.client() as client:
+        statuses = [login(client, f"guess{i}").status_code for i in range(13)]
+    assert statuses[:12] == [401] * 12
+    assert statuses[12] == 429
+
+
+def test_a_refresh_token_works_once_and_its_reuse_revokes_the_family(stack):
+    with stack.client() as client:
+        first = signed_in(client, "alice")
+        second = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        assert second.status_code == 200
+        assert client.get("/api/auth/me", headers=bearer(second.json()["access_token"])).status_code == 200
+        reused = client.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
+        after = client.post("/api/auth/refresh", json={"refresh_token": second.json()["refresh_token"]})
+    assert reused.status_code == after.status_code == 401
+
+
+def test_logout_ends_the_sign_in(stack):
+    with stack.client() as client:
+        tokens = signed_in(client, "alice")
+        assert client.post("/api/auth/logout", json={"refresh_token": tokens["refresh_token"]}).status_code == 204
+        again = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 401
+
+
+def test_the_jwks_publishes_the_public_ed25519_key(stack):
+    with stack.client() as client:
+        body = client.get("/api/auth/jwks.json").json()
+    (key,) = body["keys"]
+    assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "Ed25519") and "d" not in key
+    assert (body["issuer"], body["audience"]) == ("crontopus", "crontopus-api")
+
+
+def test_requests_without_credentials_are_401(stack):
+    with stack.client() as client:
+        response = client.get("/api/auth/me")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+# --- forged and stale tokens -------------------------------------------------------
+
+
+def real_signing_key() -> OKPKey:
+    """The identity service's private key, read the way identity itself reads it."""
+
+    async def load() -> OKPKey:
+        settings = IdentitySettings()
+        db = Database(settings.database_url_for("identity"), schema=settings.database_schema_for("identity"))
+        try:
+            async with db.session() as session:
+                row = (await session.execute(select(SigningKey))).scalars().first()
+        finally:
+            await db.dispose()
+        return import_signing_key(row, secret=settings.secret_bytes())
+
+    return asyncio.run(load())
+
+
+def b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def decode_unverified(token: str) -> tuple[dict, dict]:
+    header, payload, _ = token.split(".")
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    return json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload)))
+
+
+def resign(claims: dict, key, alg: str = "Ed25519", kid: str | None = None) -> str:
+    return jwt.encode({"alg": alg, "kid": kid or key.kid}, claims, key, algorithms=[alg])
+
+
+def hs256(header: dict, claims: dict, secret: bytes) -> str:
+    """Built by hand: joserfc itself refuses to use a public key as an HMAC secret."""
+    signing_input = f"{b64(header)}.{b64(claims)}"
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
+
+
+def forgeries(token: str) -> dict[str, str]:
+    header, claims = decode_unverified(token)
+    real = real_signing_key()
+    now = int(time.time())
+    impostor = OKPKey.generate_key("Ed25519", parameters={"kid": header["kid"]})
+    head, _, signature = token.split(".")
+    return {
+        "expired": resign(claims | {"iat": now - 3600, "exp": now - 1800}, real),
+        "wrong audience": resign(claims | {"aud": "someone-else"}, real),
+        "wrong issuer": resign(claims | {"iss": "evil"}, real),
+        "tampered payload": f"{head}.{b64(claims | {'tid': 'f' * 32})}.{signature}",
+        "alg none": f"{b64({'alg': 'none', 'kid': header['kid']})}.{b64(claims)}.",
+        "another key with the same kid": resign(claims, impostor, kid=header["kid"]),
+        "HS256 keyed with the public key": hs256(header | {"alg": "HS256"}, claims, real.as_pem(private=False)),
+        "garbage": "not.a.token",
+    }
+
+
+def test_forged_or_stale_tokens_are_401(stack):
+    with stack.client() as client:
+        tokens = signed_in(client, "alice")
+        assert client.get("/api/auth/me", headers=bearer(tokens["access_token"])).status_code == 200
+        results = {
+            name: client.get("/api/auth/me", headers=bearer(forged)).status_code
+            for name, forged in forgeries(tokens["access_token"]).items()
+        }
+    assert results == dict.fromkeys(results, 401)
+
+
+def test_a_token_signed_right_now_by_the_real_key_is_accepted(stack):
+    """The control for the forgeries above: re-signing itself is not what makes them fail."""
+    with stack.client() as client:
+        tokens = signed_in(client, "alice")
+        _, claims = decode_unverified(tokens["access_token"])
+        fresh = resign(claims, real_signing_key())
+        assert client.get("/api/auth/me", headers=bearer(fresh)).status_code == 200

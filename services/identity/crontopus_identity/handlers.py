@@ -1,0 +1,105 @@
+"""Thin NATS handlers: request -> service -> reply (and the revocation broadcast)."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsRouter
+
+from crontopus_identity import service
+from crontopus_identity.service import Context
+from crontopus_kit.broker import rpc_handler
+from crontopus_kit.db import Database
+from crontopus_schemas import subjects
+from crontopus_schemas.identity import (
+    ApiKeyCreated,
+    ApiKeyCreateRequest,
+    ApiKeyList,
+    ApiKeyRevokeRequest,
+    ApiKeyVerifyRequest,
+    JwksReply,
+    JwksRequest,
+    LoginRequest,
+    LogoutRequest,
+    MeRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenPair,
+    UserPublic,
+)
+from crontopus_schemas.rpc import Principal, TenantScoped
+from crontopus_schemas.subjects import IdentityRpc
+
+Q = IdentityRpc.QUEUE
+
+
+def build_router(*, db: Database, ctx: Context) -> NatsRouter:
+    router = NatsRouter()
+    _add_account_handlers(router, db, ctx)
+    _add_api_key_handlers(router, db, ctx)
+    return router
+
+
+def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context) -> None:
+    @router.subscriber(IdentityRpc.REGISTER, queue=Q)
+    @rpc_handler(RegisterRequest)
+    async def register(request: RegisterRequest) -> UserPublic:
+        async with db.session() as session:
+            return await service.register(session=session, request=request)
+
+    @router.subscriber(IdentityRpc.LOGIN, queue=Q)
+    @rpc_handler(LoginRequest)
+    async def login(request: LoginRequest) -> TokenPair:
+        async with db.session() as session:
+            return await service.login(session=session, ctx=ctx, request=request)
+
+    @router.subscriber(IdentityRpc.REFRESH, queue=Q)
+    @rpc_handler(RefreshRequest)
+    async def refresh(request: RefreshRequest) -> TokenPair:
+        async with db.session() as session:
+            return await service.refresh(session=session, ctx=ctx, token=request.refresh_token)
+
+    @router.subscriber(IdentityRpc.LOGOUT, queue=Q)
+    @rpc_handler(LogoutRequest)
+    async def logout(request: LogoutRequest) -> None:
+        async with db.session() as session:
+            await service.logout(session=session, secret=ctx.secret, token=request.refresh_token)
+
+    @router.subscriber(IdentityRpc.ME, queue=Q)
+    @rpc_handler(MeRequest)
+    async def me(request: MeRequest) -> UserPublic:
+        async with db.session() as session:
+            return await service.me(session=session, tenant_id=request.tenant_id, user_id=request.user_id)
+
+    @router.subscriber(IdentityRpc.JWKS, queue=Q)
+    @rpc_handler(JwksRequest)
+    async def jwks(_: JwksRequest) -> JwksReply:
+        return ctx.issuer.jwks()
+
+
+def _add_api_key_handlers(router: NatsRouter, db: Database, ctx: Context) -> None:
+    revoked_notice = router.publisher(subjects.API_KEY_REVOKED)
+
+    @router.subscriber(IdentityRpc.API_KEY_CREATE, queue=Q)
+    @rpc_handler(ApiKeyCreateRequest)
+    async def create_api_key(request: ApiKeyCreateRequest) -> ApiKeyCreated:
+        async with db.session() as session:
+            return await service.create_api_key(session=session, secret=ctx.secret, request=request)
+
+    @router.subscriber(IdentityRpc.API_KEY_LIST, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def list_api_keys(request: TenantScoped) -> ApiKeyList:
+        async with db.session() as session:
+            return await service.list_api_keys(session=session, tenant_id=request.tenant_id)
+
+    @router.subscriber(IdentityRpc.API_KEY_REVOKE, queue=Q)
+    @rpc_handler(ApiKeyRevokeRequest)
+    async def revoke_api_key(request: ApiKeyRevokeRequest) -> None:
+        async with db.session() as session:
+            notice = await service.revoke_api_key(session=session, tenant_id=request.tenant_id, key_id=request.key_id)
+        # Sent before the reply, so gateways drop cached verdicts as early as possible.
+        await revoked_notice.publish(notice.model_dump(mode="json"))
+
+    @router.subscriber(IdentityRpc.API_KEY_VERIFY, queue=Q)
+    @rpc_handler(ApiKeyVerifyRequest)
+    async def verify_api_key(request: ApiKeyVerifyRequest) -> Principal:
+        async with db.session() as session:
+            return await service.verify_api_key(session=session, secret=ctx.secret, key=request.key)

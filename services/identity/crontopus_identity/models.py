@@ -1,0 +1,83 @@
+"""The identity service's tables (private to it). Secrets are stored only as hashes:
+passwords as Argon2id, refresh tokens and API keys as HMAC-SHA256 keyed with the server secret."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Text
+from sqlmodel import Field, SQLModel
+
+
+def _at(nullable: bool = True) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=63, unique=True)
+    created_at: datetime = Field(sa_column=_at(False))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(max_length=32, foreign_key="tenants.id", index=True)
+    username: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(default="owner", max_length=16)
+    created_at: datetime = Field(sa_column=_at(False))
+
+
+class RefreshToken(SQLModel, table=True):
+    __tablename__ = "refresh_tokens"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(max_length=32, foreign_key="users.id", index=True)
+    tenant_id: str = Field(max_length=32)
+    family_id: str = Field(max_length=32, index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_column=_at(False))
+    expires_at: datetime = Field(sa_column=_at(False))
+    used_at: datetime | None = Field(default=None, sa_column=_at())
+    revoked_at: datetime | None = Field(default=None, sa_column=_at())
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(max_length=32, foreign_key="tenants.id", index=True)
+    name: str = Field(max_length=100)
+    scope: str = Field(max_length=8)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_at(False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_at())
+    revoked_at: datetime | None = Field(default=None, sa_column=_at())
+
+
+class SigningKey(SQLModel, table=True):
+    __tablename__ = "signing_keys"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    private_pem: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=_at(False))
+    active: bool = True
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Counters shared by every identity instance, so limits hold however many run.
+    key is ``account:<username>`` (failures) or ``ip:<address>`` (attempts)."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=400)
+    count: int = 0
+    window_started_at: datetime = Field(sa_column=_at(False))
+    locked_until: datetime | None = Field(default=None, sa_column=_at())

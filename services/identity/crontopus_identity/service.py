@@ -1,0 +1,380 @@
+"""Identity domain logic: tenants and users, sign-in with throttling, rotating refresh
+tokens, API keys. No broker imports; keyword-only arguments; ``now`` is injectable for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import case, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, Tenant, User
+from crontopus_identity.settings import IdentitySettings
+from crontopus_identity.tokens import TokenIssuer
+from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
+from crontopus_schemas.identity import (
+    ApiKeyCreated,
+    ApiKeyCreateRequest,
+    ApiKeyList,
+    ApiKeyPublic,
+    ApiKeyRevoked,
+    LoginRequest,
+    RegisterRequest,
+    TokenPair,
+    UserPublic,
+)
+from crontopus_schemas.rpc import Principal
+
+# One message for unknown user and wrong password: no account enumeration through sign-in.
+BAD_CREDENTIALS = "wrong username or password"
+BAD_REFRESH = "invalid or expired refresh token; sign in again"
+REUSED_REFRESH = "refresh token was already used; all sessions of this sign-in are revoked, sign in again"
+BAD_API_KEY = "invalid or revoked API key"
+API_KEY_PREFIX = "ctp_"
+# last_used_at is informational: writing it on every request would turn reads into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+# Bulk UPDATEs here never need the ORM to patch loaded objects (and its in-Python evaluation
+# would compare SQLite's naive datetimes with aware ones).
+_NO_SYNC = {"synchronize_session": False}
+
+_hasher = PasswordHasher()  # Argon2id with the RFC 9106 low-memory profile
+
+
+@dataclass(frozen=True)
+class Context:
+    """What sign-in and refresh need besides the session."""
+
+    settings: IdentitySettings
+    issuer: TokenIssuer
+    secret: bytes
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def keyed_hash(secret: bytes, value: str) -> str:
+    """HMAC rather than a plain hash: a leaked table cannot be checked against guesses offline."""
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+# --- tenants and users ----------------------------------------------------------
+
+
+def user_public(user: User, tenant: Tenant) -> UserPublic:
+    return UserPublic(
+        id=user.id, username=user.username, email=user.email, tenant_id=tenant.id,
+        tenant=tenant.name, role=user.role, created_at=as_utc(user.created_at),
+    )  # fmt: skip
+
+
+async def _ensure_free(session: AsyncSession, *, tenant: str, username: str, email: str) -> None:
+    checks = (
+        (select(Tenant.id).where(Tenant.name == tenant), f"tenant '{tenant}' already exists; choose another name"),
+        (select(User.id).where(User.username == username), f"username '{username}' is taken"),
+        (select(User.id).where(User.email == email), "this email address is already registered; sign in instead"),
+    )
+    for stmt, message in checks:
+        if (await session.execute(stmt)).first():
+            raise Conflict(message)
+
+
+async def register(*, session: AsyncSession, request: RegisterRequest, now: datetime | None = None) -> UserPublic:
+    """A new tenant and its owner. Usernames and emails are case-insensitive (stored lowercase)."""
+    now = now or utcnow()
+    username, email = request.username.lower(), str(request.email).lower()
+    await _ensure_free(session, tenant=request.tenant, username=username, email=email)
+    password_hash = await asyncio.to_thread(_hasher.hash, request.password)
+    tenant = Tenant(id=new_id(), name=request.tenant, created_at=now)
+    user = User(id=new_id(), tenant_id=tenant.id, username=username, email=email,
+                password_hash=password_hash, role="owner", created_at=now)  # fmt: skip
+    session.add(tenant)
+    await session.flush()
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()  # a concurrent registration won the race for one of the names
+        raise Conflict("tenant, username or email was registered a moment ago; choose another") from exc
+    return user_public(user, tenant)
+
+
+async def _user_with_tenant(session: AsyncSession, *conditions: Any) -> tuple[User, Tenant] | None:
+    stmt = select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(*conditions)  # type: ignore[arg-type]
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def me(*, session: AsyncSession, tenant_id: str, user_id: str) -> UserPublic:
+    found = await _user_with_tenant(session, User.id == user_id, User.tenant_id == tenant_id)
+    if found is None:
+        raise NotFound("user not found")
+    return user_public(*found)
+
+
+# --- throttling -----------------------------------------------------------------
+
+
+async def _bump(session: AsyncSession, *, key: str, window: int, now: datetime) -> tuple[int, datetime]:
+    """Count one event in a fixed window, atomically (upsert), so concurrent instances agree."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    old = LoginThrottle.__table__.c  # type: ignore[attr-defined]
+    expired = old.window_started_at <= now - timedelta(seconds=window)
+    upsert = insert(LoginThrottle).values(key=key, count=1, window_started_at=now)
+    stmt = upsert.on_conflict_do_update(
+        index_elements=[old.key],
+        set_={
+            "count": case((expired, 1), else_=old.count + 1),
+            "window_started_at": case((expired, now), else_=old.window_started_at),
+            "locked_until": case((expired, None), else_=old.locked_until),
+        },
+    ).returning(old.count, old.window_started_at)
+    count, started = (await session.execute(stmt)).one()
+    await session.commit()
+    return int(count), as_utc(started)
+
+
+async def _count_ip_attempt(session: AsyncSession, *, settings: IdentitySettings, ip: str, now: datetime) -> None:
+    count, started = await _bump(session, key=f"ip:{ip}", window=settings.ip_window, now=now)
+    if count > settings.ip_max_attempts:
+        retry = _seconds_until(started + timedelta(seconds=settings.ip_window), now)
+        raise Throttled(f"too many sign-in attempts from your address; try again in {retry} s", retry_after=retry)
+
+
+async def _refuse_if_locked(session: AsyncSession, *, key: str, now: datetime) -> None:
+    row = await session.get(LoginThrottle, key)
+    if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
+        retry = _seconds_until(as_utc(row.locked_until), now)
+        raise Throttled(f"too many failed sign-ins for this account; try again in {retry} s", retry_after=retry)
+
+
+async def _record_failure(session: AsyncSession, *, settings: IdentitySettings, key: str, now: datetime) -> None:
+    window = settings.login_failure_window
+    count, started = await _bump(session, key=key, window=window, now=now)
+    if count >= settings.login_max_failures:
+        locked_until = started + timedelta(seconds=window)
+        stmt = update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=locked_until)  # type: ignore[arg-type]
+        await session.execute(stmt, execution_options=_NO_SYNC)
+        await session.commit()
+
+
+async def _clear_throttle(session: AsyncSession, *, key: str) -> None:
+    row = await session.get(LoginThrottle, key)
+    if row is not None:
+        await session.delete(row)
+        await session.commit()
+
+
+# --- sign-in and tokens ---------------------------------------------------------
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _password_matches(user: User | None, password: str) -> bool:
+    # Unknown users still cost one Argon2 verification, so timing does not reveal who exists.
+    stored = user.password_hash if user else await asyncio.to_thread(_dummy_hash)
+    matches = await asyncio.to_thread(_verify_password, stored, password)
+    return matches and user is not None
+
+
+async def login(
+    *, session: AsyncSession, ctx: Context, request: LoginRequest, now: datetime | None = None
+) -> TokenPair:
+    now = now or utcnow()
+    name = request.username.strip().lower()
+    await _count_ip_attempt(session, settings=ctx.settings, ip=request.client_ip, now=now)
+    account_key = f"account:{name}"
+    await _refuse_if_locked(session, key=account_key, now=now)
+    found = await _user_with_tenant(session, or_(col(User.username) == name, col(User.email) == name))
+    if found is None or not await _password_matches(found[0], request.password):
+        await _record_failure(session, settings=ctx.settings, key=account_key, now=now)
+        raise Unauthorized(BAD_CREDENTIALS)
+    await _clear_throttle(session, key=account_key)
+    await _rehash_if_needed(session, user=found[0], password=request.password)
+    return await _issue_pair(session, ctx=ctx, user=found[0], tenant=found[1], family_id=new_id(), now=now)
+
+
+async def _rehash_if_needed(session: AsyncSession, *, user: User, password: str) -> None:
+    """Keep stored hashes at the current Argon2 parameters as they are raised over time."""
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+        session.add(user)
+        await session.commit()
+
+
+async def _issue_pair(
+    session: AsyncSession, *, ctx: Context, user: User, tenant: Tenant, family_id: str, now: datetime
+) -> TokenPair:
+    refresh = secrets.token_urlsafe(32)
+    session.add(RefreshToken(
+        id=new_id(), user_id=user.id, tenant_id=tenant.id, family_id=family_id,
+        token_hash=keyed_hash(ctx.secret, refresh), created_at=now,
+        expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl),
+    ))  # fmt: skip
+    await session.commit()
+    claims = {"sub": user.id, "tid": tenant.id, "tenant": tenant.name, "username": user.username, "scope": "write"}
+    access = ctx.issuer.issue(claims=claims, now=now)
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=ctx.issuer.ttl_seconds)
+
+
+async def _find_refresh(session: AsyncSession, *, secret: bytes, token: str) -> RefreshToken | None:
+    stmt = select(RefreshToken).where(RefreshToken.token_hash == keyed_hash(secret, token))  # type: ignore[arg-type]
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _revoke_family(session: AsyncSession, *, family_id: str, now: datetime) -> None:
+    stmt = (
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=now)
+    )
+    await session.execute(stmt, execution_options=_NO_SYNC)
+    await session.commit()
+
+
+async def _claim(session: AsyncSession, *, token_id: str, now: datetime) -> bool:
+    """Mark a refresh token used only if nobody did first: two racing refreshes cannot both win."""
+    stmt = (
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(used_at=now)
+    )
+    return (await session.execute(stmt, execution_options=_NO_SYNC)).rowcount == 1  # type: ignore[attr-defined]
+
+
+async def refresh(*, session: AsyncSession, ctx: Context, token: str, now: datetime | None = None) -> TokenPair:
+    """Rotate: the presented token is spent and a new one in the same family is issued. A spent
+    token presented again means it leaked (or a client misbehaves): revoke the whole family."""
+    now = now or utcnow()
+    stored = await _find_refresh(session, secret=ctx.secret, token=token)
+    if stored is None or as_utc(stored.expires_at) <= now:
+        raise Unauthorized(BAD_REFRESH)
+    if stored.used_at or stored.revoked_at or not await _claim(session, token_id=stored.id, now=now):
+        await _revoke_family(session, family_id=stored.family_id, now=now)
+        raise Unauthorized(REUSED_REFRESH)
+    found = await _user_with_tenant(session, User.id == stored.user_id)
+    if found is None:
+        raise Unauthorized(BAD_REFRESH)
+    return await _issue_pair(session, ctx=ctx, user=found[0], tenant=found[1], family_id=stored.family_id, now=now)
+
+
+async def logout(*, session: AsyncSession, secret: bytes, token: str, now: datetime | None = None) -> None:
+    """Ends the sign-in the token belongs to. Unknown tokens are ignored: logging out is idempotent."""
+    stored = await _find_refresh(session, secret=secret, token=token)
+    if stored is not None:
+        await _revoke_family(session, family_id=stored.family_id, now=now or utcnow())
+
+
+# --- API keys -------------------------------------------------------------------
+
+
+def api_key_public(key: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        id=key.id, name=key.name, scope=key.scope, prefix=key.prefix,  # type: ignore[arg-type]
+        created_at=as_utc(key.created_at), last_used_at=as_utc(key.last_used_at) if key.last_used_at else None,
+    )  # fmt: skip
+
+
+async def create_api_key(
+    *, session: AsyncSession, secret: bytes, request: ApiKeyCreateRequest, now: datetime | None = None
+) -> ApiKeyCreated:
+    plain = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=new_id(), tenant_id=request.tenant_id, name=request.name, scope=request.scope, prefix=plain[:12],
+        key_hash=keyed_hash(secret, plain), created_by=request.created_by, created_at=now or utcnow(),
+    )  # fmt: skip
+    session.add(key)
+    await session.commit()
+    return ApiKeyCreated(**api_key_public(key).model_dump(), key=plain)
+
+
+async def list_api_keys(*, session: AsyncSession, tenant_id: str) -> ApiKeyList:
+    stmt = (
+        select(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .order_by(ApiKey.created_at, ApiKey.id)  # type: ignore[arg-type]
+    )
+    return ApiKeyList(api_keys=[api_key_public(key) for key in (await session.execute(stmt)).scalars()])
+
+
+async def revoke_api_key(
+    *, session: AsyncSession, tenant_id: str, key_id: str, now: datetime | None = None
+) -> ApiKeyRevoked:
+    """Another tenant's key answers exactly like an unknown one: its existence is not revealed."""
+    stmt = (
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .values(revoked_at=now or utcnow())
+    )
+    revoked = (await session.execute(stmt, execution_options=_NO_SYNC)).rowcount  # type: ignore[attr-defined]
+    await session.commit()
+    if revoked != 1:
+        raise NotFound(f"API key {key_id} not found")
+    return ApiKeyRevoked(key_id=key_id, tenant_id=tenant_id)
+
+
+async def verify_api_key(*, session: AsyncSession, secret: bytes, key: str, now: datetime | None = None) -> Principal:
+    now = now or utcnow()
+    if not key.startswith(API_KEY_PREFIX):
+        raise Unauthorized(BAD_API_KEY)
+    stmt = (
+        select(ApiKey, Tenant.name)
+        .join(Tenant, Tenant.id == ApiKey.tenant_id)  # type: ignore[arg-type]
+        .where(ApiKey.key_hash == keyed_hash(secret, key), ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise Unauthorized(BAD_API_KEY)
+    api_key, tenant_name = row
+    await _touch(session, key_id=api_key.id, now=now)
+    return Principal(kind="api_key", tenant_id=api_key.tenant_id, subject_id=api_key.id,
+                     scope=api_key.scope, tenant=tenant_name)  # type: ignore[arg-type]  # fmt: skip
+
+
+async def _touch(session: AsyncSession, *, key_id: str, now: datetime) -> None:
+    stale = now - LAST_USED_RESOLUTION
+    stmt = (
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < stale))  # type: ignore[arg-type]
+        .values(last_used_at=now)
+    )
+    if (await session.execute(stmt, execution_options=_NO_SYNC)).rowcount:  # type: ignore[attr-defined]
+        await session.commit()

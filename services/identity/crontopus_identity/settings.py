@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from crontopus_kit.settings import CrontopusSettings
+
+
+class IdentitySettings(CrontopusSettings):
+    issuer: str = Field(default="crontopus", min_length=1, validation_alias="CRONTOPUS_IDENTITY_ISSUER")
+    access_token_ttl: int = Field(
+        default=15 * 60, ge=1, validation_alias="CRONTOPUS_IDENTITY_ACCESS_TOKEN_TTL",
+        description="seconds an access token is valid; short, since it cannot be revoked",
+    )  # fmt: skip
+    refresh_token_ttl: int = Field(
+        default=30 * 24 * 3600, ge=60, validation_alias="CRONTOPUS_IDENTITY_REFRESH_TOKEN_TTL"
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, validation_alias="CRONTOPUS_IDENTITY_LOGIN_MAX_FAILURES",
+        description="failed logins of one account within the window before it is locked until the window ends",
+    )  # fmt: skip
+    login_failure_window: int = Field(default=15 * 60, ge=1, validation_alias="CRONTOPUS_IDENTITY_LOGIN_FAILURE_WINDOW")
+    ip_max_attempts: int = Field(
+        default=20, ge=1, validation_alias="CRONTOPUS_IDENTITY_IP_MAX_ATTEMPTS",
+        description="login attempts (any outcome) from one client IP within the IP window",
+    )  # fmt: skip
+    ip_window: int = Field(default=60, ge=1, validation_alias="CRONTOPUS_IDENTITY_IP_WINDOW")

@@ -1,0 +1,94 @@
+"""Access tokens: Ed25519-signed JWTs. The private key is generated on first start and
+kept in ``signing_keys``, encrypted with a key derived from the server secret, so a copy of the
+database alone cannot mint tokens. Other parts verify locally with the published public keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import OKPKey
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crontopus_identity.models import SigningKey
+from crontopus_schemas.identity import TOKEN_ALGORITHM, TOKEN_AUDIENCE, JwksReply
+
+AUDIENCE = TOKEN_AUDIENCE
+ALGORITHM = TOKEN_ALGORITHM
+
+
+def key_password(secret: bytes) -> bytes:
+    """A purpose-bound derivation, so the raw server secret is never used for two things."""
+    return hmac.new(secret, b"crontopus-identity-signing-key", hashlib.sha256).hexdigest().encode()
+
+
+def generate_signing_key(*, secret: bytes, now: datetime) -> SigningKey:
+    kid = uuid.uuid4().hex
+    key = OKPKey.generate_key("Ed25519", parameters={"kid": kid}, private=True)
+    pem = key.as_pem(private=True, password=key_password(secret).decode()).decode()
+    return SigningKey(kid=kid, private_pem=pem, created_at=now, active=True)
+
+
+def import_signing_key(row: SigningKey, *, secret: bytes) -> OKPKey:
+    params: Any = {"kid": row.kid, "alg": ALGORITHM, "use": "sig"}
+    return OKPKey.import_key(row.private_pem, parameters=params, password=key_password(secret))
+
+
+async def ensure_signing_key(*, session: AsyncSession, secret: bytes) -> None:
+    """Create the first key; a sibling instance racing us is harmless (both keys are published)."""
+    if (await session.execute(select(SigningKey.kid).where(col(SigningKey.active).is_(True)).limit(1))).first():
+        return
+    session.add(generate_signing_key(secret=secret, now=datetime.now(UTC)))
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+
+
+async def active_keys(*, session: AsyncSession) -> list[SigningKey]:
+    stmt = select(SigningKey).where(col(SigningKey.active).is_(True)).order_by(col(SigningKey.created_at).desc())
+    return list((await session.execute(stmt)).scalars())
+
+
+class TokenIssuer:
+    """Signs access tokens with the newest active key; publishes every active public key."""
+
+    def __init__(self, *, issuer: str, ttl_seconds: int, secret: bytes) -> None:
+        self.issuer = issuer
+        self.ttl_seconds = ttl_seconds
+        self._secret = secret
+        self._signing: OKPKey | None = None
+        self._public: list[dict[str, str]] = []
+
+    async def load(self, *, session: AsyncSession) -> None:
+        await ensure_signing_key(session=session, secret=self._secret)
+        keys = [import_signing_key(row, secret=self._secret) for row in await active_keys(session=session)]
+        self._signing = keys[0]
+        self._public = [{str(k): str(v) for k, v in key.as_dict(private=False).items()} for key in keys]
+
+    def issue(self, *, claims: dict[str, Any], now: datetime) -> str:
+        if self._signing is None:
+            raise RuntimeError("TokenIssuer.load() was not called")
+        iat = int(now.timestamp())
+        payload = {
+            "iss": self.issuer,
+            "aud": AUDIENCE,
+            "iat": iat,
+            "exp": iat + self.ttl_seconds,
+            "jti": uuid.uuid4().hex,
+            **claims,
+        }
+        header = {"alg": ALGORITHM, "kid": self._signing.kid, "typ": "JWT"}
+        return jwt.encode(header, payload, self._signing, algorithms=[ALGORITHM])
+
+    def expires_at(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.ttl_seconds)
+
+    def jwks(self) -> JwksReply:
+        return JwksReply(issuer=self.issuer, audience=AUDIENCE, keys=self._public)

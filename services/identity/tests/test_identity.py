@@ -1,0 +1,311 @@
+"""The identity service on SQLite and PostgreSQL: accounts, sign-in, throttling, refresh
+rotation and API keys, through its service functions."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+
+from crontopus_identity import service
+from crontopus_identity.models import ApiKey, RefreshToken, SigningKey, User
+from crontopus_identity.settings import IdentitySettings
+from crontopus_identity.tokens import AUDIENCE
+from crontopus_identity.unit import IdentityUnit
+from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
+from crontopus_schemas.identity import ApiKeyCreateRequest, LoginRequest, RegisterRequest
+
+PASSWORD = "correct horse battery staple"
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def identity(settings_factory):
+    settings = settings_factory(
+        IdentitySettings, login_max_failures=3, login_failure_window=900, ip_max_attempts=6, ip_window=60
+    )
+    unit = IdentityUnit(settings)
+    await unit.prepare()
+    yield unit
+    await unit.close()
+
+
+async def register(unit, name: str, **overrides):
+    fields = {"username": name, "email": f"{name}@example.com", "password": PASSWORD, "tenant": f"team-{name}"}
+    async with unit.db.session() as session:
+        return await service.register(session=session, request=RegisterRequest(**(fields | overrides)))
+
+
+async def login(unit, username: str, password: str = PASSWORD, ip: str = "192.0.2.1", now=None):
+    request = LoginRequest(username=username, password=password, client_ip=ip)
+    async with unit.db.session() as session:
+        return await service.login(session=session, ctx=unit.ctx, request=request, now=now)
+
+
+async def refresh(unit, token: str, now=None):
+    async with unit.db.session() as session:
+        return await service.refresh(session=session, ctx=unit.ctx, token=token, now=now)
+
+
+def claims_of(unit, token: str) -> dict:
+    keys = KeySet.import_key_set({"keys": unit.issuer.jwks().keys})
+    return jwt.decode(token, keys, algorithms=["Ed25519"]).claims
+
+
+# --- accounts --------------------------------------------------------------------
+
+
+async def test_registering_creates_a_tenant_and_its_owner(identity):
+    alice = await register(identity, "alice")
+    assert (alice.username, alice.tenant, alice.role) == ("alice", "team-alice", "owner")
+    async with identity.db.session() as session:
+        assert await service.me(session=session, tenant_id=alice.tenant_id, user_id=alice.id) == alice
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"username": "other", "email": "other@example.com"}, "tenant 'team-alice' already exists"),
+        ({"tenant": "other", "email": "other@example.com"}, "username 'alice' is taken"),
+        ({"username": "other", "tenant": "other"}, "email address is already registered"),
+        ({"username": "ALICE", "tenant": "other", "email": "x@example.com"}, "username 'alice' is taken"),
+    ],
+)
+async def test_registering_a_taken_name_is_a_conflict(identity, overrides, message):
+    await register(identity, "alice")
+    with pytest.raises(Conflict, match=message):
+        await register(identity, "alice", **overrides)
+
+
+async def test_passwords_are_stored_as_argon2id_hashes(identity):
+    await register(identity, "alice")
+    async with identity.db.session() as session:
+        stored = (await session.execute(select(User.password_hash))).scalar_one()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+async def test_me_of_another_tenant_is_not_found(identity):
+    alice, bob = await register(identity, "alice"), await register(identity, "bob")
+    async with identity.db.session() as session:
+        with pytest.raises(NotFound):
+            await service.me(session=session, tenant_id=bob.tenant_id, user_id=alice.id)
+
+
+# --- sign-in ---------------------------------------------------------------------
+
+
+async def test_login_by_username_or_email_issues_a_signed_access_token(identity):
+    alice = await register(identity, "alice")
+    for name in ("alice", "Alice@Example.com"):
+        pair = await login(identity, name)
+        claims = claims_of(identity, pair.access_token)
+        assert (claims["sub"], claims["tid"], claims["tenant"], claims["aud"]) == (
+            alice.id, alice.tenant_id, "team-alice", AUDIENCE,
+        )  # fmt: skip
+        assert claims["exp"] - claims["iat"] == pair.expires_in == 900
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_answer(identity):
+    await register(identity, "alice")
+    with pytest.raises(Unauthorized) as wrong:
+        await login(identity, "alice", "not the password")
+    with pytest.raises(Unauthorized) as unknown:
+        await login(identity, "nobody", PASSWORD)
+    assert wrong.value.message == unknown.value.message == service.BAD_CREDENTIALS
+
+
+async def test_an_account_is_locked_after_repeated_failures_until_the_window_ends(identity):
+    await register(identity, "alice")
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await login(identity, "alice", "wrong password", now=T0)
+    with pytest.raises(Throttled) as locked:  # even the right password is refused while locked
+        await login(identity, "alice", now=T0 + timedelta(minutes=5))
+    assert locked.value.retry_after == 600
+    assert await login(identity, "alice", now=T0 + timedelta(minutes=15, seconds=1))
+
+
+async def test_a_successful_login_resets_the_accounts_failures(identity):
+    await register(identity, "alice")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await login(identity, "alice", "wrong password", now=T0)
+    await login(identity, "alice", now=T0)
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await login(identity, "alice", "wrong password", now=T0)
+    assert await login(identity, "alice", now=T0)
+
+
+async def test_too_many_attempts_from_one_address_are_throttled(identity):
+    await register(identity, "alice")
+    for i in range(6):
+        with pytest.raises(Unauthorized):
+            await login(identity, f"guess{i}", ip="198.51.100.7", now=T0)
+    with pytest.raises(Throttled) as throttled:
+        await login(identity, "alice", ip="198.51.100.7", now=T0 + timedelta(seconds=20))
+    assert throttled.value.retry_after == 40
+    assert await login(identity, "alice", ip="198.51.100.8", now=T0 + timedelta(seconds=20))
+    assert await login(identity, "alice", ip="198.51.100.7", now=T0 + timedelta(seconds=61))
+
+
+# --- refresh tokens --------------------------------------------------------------
+
+
+async def test_a_refresh_token_rotates_into_a_new_pair(identity):
+    await register(identity, "alice")
+    first = await login(identity, "alice")
+    second = await refresh(identity, first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    assert claims_of(identity, second.access_token)["username"] == "alice"
+    assert await refresh(identity, second.refresh_token)
+
+
+async def test_a_reused_refresh_token_revokes_the_family(identity):
+    await register(identity, "alice")
+    first = await login(identity, "alice")
+    second = await refresh(identity, first.refresh_token)
+    with pytest.raises(Unauthorized, match="already used"):
+        await refresh(identity, first.refresh_token)
+    with pytest.raises(Unauthorized):  # the thief's or the owner's newer token dies too
+        await refresh(identity, second.refresh_token)
+
+
+async def test_reuse_does_not_touch_other_sign_ins(identity):
+    await register(identity, "alice")
+    laptop, phone = await login(identity, "alice"), await login(identity, "alice")
+    await refresh(identity, laptop.refresh_token)
+    with pytest.raises(Unauthorized):
+        await refresh(identity, laptop.refresh_token)
+    assert await refresh(identity, phone.refresh_token)
+
+
+async def test_an_expired_or_unknown_refresh_token_is_refused(identity):
+    await register(identity, "alice")
+    pair = await login(identity, "alice", now=T0)
+    with pytest.raises(Unauthorized, match="expired"):
+        await refresh(identity, pair.refresh_token, now=T0 + timedelta(days=31))
+    with pytest.raises(Unauthorized):
+        await refresh(identity, "not-a-token")
+
+
+async def test_logout_revokes_the_sign_in(identity):
+    await register(identity, "alice")
+    pair = await login(identity, "alice")
+    async with identity.db.session() as session:
+        await service.logout(session=session, secret=identity.ctx.secret, token=pair.refresh_token)
+    with pytest.raises(Unauthorized):
+        await refresh(identity, pair.refresh_token)
+
+
+async def test_refresh_tokens_are_stored_only_as_keyed_hashes(identity):
+    await register(identity, "alice")
+    pair = await login(identity, "alice")
+    async with identity.db.session() as session:
+        stored = (await session.execute(select(RefreshToken.token_hash))).scalar_one()
+    assert stored == service.keyed_hash(identity.ctx.secret, pair.refresh_token) != pair.refresh_token
+
+
+# --- API keys ------------------------------------------------------------------
+
+
+async def create_key(unit, owner, name="ci", scope="read"):
+    request = ApiKeyCreateRequest(tenant_id=owner.tenant_id, created_by=owner.id, name=name, scope=scope)
+    async with unit.db.session() as session:
+        return await service.create_api_key(session=session, secret=unit.ctx.secret, request=request)
+
+
+async def verify(unit, key: str, now=None):
+    async with unit.db.session() as session:
+        return await service.verify_api_key(session=session, secret=unit.ctx.secret, key=key, now=now)
+
+
+async def test_an_api_key_verifies_to_its_tenant_and_scope(identity):
+    alice = await register(identity, "alice")
+    created = await create_key(identity, alice, scope="write")
+    assert created.key.startswith("ctp_") and created.prefix == created.key[:12]
+    principal = await verify(identity, created.key)
+    assert (principal.kind, principal.tenant_id, principal.scope, principal.subject_id, principal.tenant) == (
+        "api_key", alice.tenant_id, "write", created.id, "team-alice",
+    )  # fmt: skip
+
+
+async def test_api_keys_are_stored_only_as_keyed_hashes(identity):
+    alice = await register(identity, "alice")
+    created = await create_key(identity, alice)
+    async with identity.db.session() as session:
+        row = (await session.execute(select(ApiKey))).scalar_one()
+    assert row.key_hash == service.keyed_hash(identity.ctx.secret, created.key)
+    assert created.key not in (row.key_hash, row.prefix)
+
+
+async def test_a_tenant_lists_only_its_own_live_keys(identity):
+    alice, bob = await register(identity, "alice"), await register(identity, "bob")
+    ci, old = await create_key(identity, alice, "ci"), await create_key(identity, alice, "old")
+    await create_key(identity, bob, "bobs")
+    async with identity.db.session() as session:
+        await service.revoke_api_key(session=session, tenant_id=alice.tenant_id, key_id=old.id)
+        listed = await service.list_api_keys(session=session, tenant_id=alice.tenant_id)
+    assert [k.id for k in listed.api_keys] == [ci.id]
+    assert "key" not in listed.api_keys[0].model_dump()
+
+
+async def test_a_revoked_key_no_longer_verifies(identity):
+    alice = await register(identity, "alice")
+    created = await create_key(identity, alice)
+    async with identity.db.session() as session:
+        notice = await service.revoke_api_key(session=session, tenant_id=alice.tenant_id, key_id=created.id)
+    assert (notice.key_id, notice.tenant_id) == (created.id, alice.tenant_id)
+    with pytest.raises(Unauthorized):
+        await verify(identity, created.key)
+
+
+async def test_revoking_another_tenants_key_is_not_found(identity):
+    alice, bob = await register(identity, "alice"), await register(identity, "bob")
+    created = await create_key(identity, alice)
+    async with identity.db.session() as session:
+        for key_id in (created.id, "0" * 32):
+            with pytest.raises(NotFound):
+                await service.revoke_api_key(session=session, tenant_id=bob.tenant_id, key_id=key_id)
+    assert await verify(identity, created.key)
+
+
+async def test_unknown_keys_are_refused(identity):
+    for key in ("ctp_" + "x" * 43, "not-even-a-key"):
+        with pytest.raises(Unauthorized):
+            await verify(identity, key)
+
+
+async def test_last_used_is_recorded_at_most_once_a_minute(identity):
+    alice = await register(identity, "alice")
+    created = await create_key(identity, alice)
+    for seconds in (0, 30, 90):
+        await verify(identity, created.key, now=T0 + timedelta(seconds=seconds))
+    async with identity.db.session() as session:
+        listed = await service.list_api_keys(session=session, tenant_id=alice.tenant_id)
+    assert listed.api_keys[0].last_used_at == T0 + timedelta(seconds=90)
+
+
+# --- signing keys ------------------------------------------------------------------
+
+
+async def test_the_signing_key_survives_a_restart_and_is_stored_encrypted(identity, settings_factory):
+    kid = identity.issuer.jwks().keys[0]["kid"]
+    again = IdentityUnit(identity.settings)
+    await again.prepare()
+    try:
+        assert [k["kid"] for k in again.issuer.jwks().keys] == [kid]
+        async with again.db.session() as session:
+            pem = (await session.execute(select(SigningKey.private_pem))).scalar_one()
+        assert "ENCRYPTED PRIVATE KEY" in pem
+    finally:
+        await again.close()
+
+
+async def test_the_jwks_publishes_only_public_ed25519_keys(identity):
+    reply = identity.issuer.jwks()
+    (key,) = reply.keys
+    assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("OKP", "Ed25519", "Ed25519", "sig")
+    assert "d" not in key
+    assert (reply.issuer, reply.audience) == ("crontopus", AUDIENCE)
