@@ -1,0 +1,119 @@
+"""`crontopus auth`: sign in and out, and show who the CLI acts as."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from crontopus_cli import output
+from crontopus_cli.client import ApiClient, error_message
+from crontopus_cli.config import save_config
+from crontopus_cli.context import JsonOption, ServerOption, state
+from crontopus_cli.errors import CliError
+
+app = typer.Typer(help="Sign in and out, and show who you are signed in as.", no_args_is_help=True)
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    server: ServerOption = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Prompted for when missing.")] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", "-p", help="Prompted for (hidden) when missing.")
+    ] = None,
+) -> None:
+    """Sign in with a username and password; the tokens are stored in the config file (mode 0600)."""
+    app_state = state(ctx)
+    url = app_state.server(server)  # resolve (and validate) before prompting
+    username = username or typer.prompt("Username")
+    password = password or typer.prompt("Password", hide_input=True)
+    with app_state.client(url, use_api_key=False) as client:
+        pair = client.post(
+            "/api/auth/login",
+            auth=False,
+            data={"grant_type": "password", "username": username, "password": password},
+        )
+        if not isinstance(pair, dict) or not pair.get("access_token"):
+            raise CliError(f"the server at {url} answered the login with something unexpected")
+        client.store_tokens(pair)
+    output.console.print(f"Logged in to [bold]{url}[/bold] as [bold]{username}[/bold].")
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    server: ServerOption = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Prompted for when missing.")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="Prompted for when missing.")] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Your new team's name, e.g. acme-ops.")] = None,
+    password: Annotated[
+        str | None, typer.Option("--password", "-p", help="Prompted for (hidden, twice) when missing.")
+    ] = None,
+) -> None:
+    """Sign up: create a team (tenant) with you as its owner, then sign in."""
+    app_state = state(ctx)
+    url = app_state.server(server)
+    body = {
+        "username": username or typer.prompt("Username"),
+        "email": email or typer.prompt("Email"),
+        "tenant": tenant or typer.prompt("Team name (lowercase letters, digits, '-')"),
+        "password": password or typer.prompt("Password", hide_input=True, confirmation_prompt=True),
+    }
+    with app_state.client(url, use_api_key=False) as client:
+        client.post("/api/auth/register", auth=False, json=body)
+    output.console.print(f"Registered [bold]{escape(body['username'])}[/bold] in team {escape(body['tenant'])}.")
+    login(ctx, server=url, username=body["username"], password=body["password"])
+
+
+@app.command()
+def logout(ctx: typer.Context) -> None:
+    """Revoke the session on the server and delete the stored tokens (even if the server is down)."""
+    app_state = state(ctx)
+    config = app_state.config
+    if not config.signed_in:
+        output.console.print("Not logged in.")
+        return
+    try:
+        _revoke(ApiClient(server=config.server or app_state.server(), config=config, transport=app_state.transport))
+    except CliError as exc:
+        output.print_warning(f"{exc.message}; the local tokens are deleted anyway")
+    config.clear_tokens()
+    path = save_config(config)
+    output.console.print(f"Logged out (tokens removed from {path}).")
+
+
+def _revoke(client: ApiClient) -> None:
+    """Revoke the refresh token; a 401 means the session is already dead, which is the goal."""
+    with client:
+        if not client.config.refresh_token:
+            return
+        body = {"refresh_token": client.config.refresh_token}
+        response = client.send("POST", "/api/auth/logout", auth=True, json=body)
+        if response.status_code >= 400 and response.status_code != 401:
+            raise CliError(f"the server did not revoke the session: {error_message(response)}")
+
+
+@app.command()
+def whoami(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
+    """Show the signed-in user, their tenant and role."""
+    with state(ctx).client(server) as client:
+        me = client.get("/api/auth/me")
+        server = client.server
+    if as_json:
+        output.print_json(me)
+        return
+    output.print_table(output.details_table(_identity_rows(me, server)))
+
+
+def _identity_rows(me: dict[str, Any], server: str) -> list[tuple[str, str]]:
+    labels = {"username": "User", "email": "Email", "tenant": "Tenant", "role": "Role", "id": "User ID"}
+    rows = [(label, str(me[key])) for key, label in labels.items() if me.get(key) is not None]
+    if me.get("tenant_id") and me.get("tenant_id") != me.get("tenant"):
+        rows.append(("Tenant ID", str(me["tenant_id"])))
+    if me.get("created_at"):
+        rows.append(("Since", output.full_time(me["created_at"])))
+    rows.append(("Server", server))
+    return rows

@@ -1,0 +1,80 @@
+"""The CLI against a real gateway: nats-server + the all-in-one app, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from crontopus_cli.config import load_config
+from crontopus_cli.main import app
+from crontopus_server.testing import Stack, wait_until
+
+ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "tenant": "acme"}
+
+
+@pytest.fixture
+def database_backend() -> str:
+    # The CLI sees only HTTP: one backend is enough here.
+    return "sqlite"
+
+
+def crontopus(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, f"crontopus {' '.join(args)} failed:\n{result.output}"
+    return result
+
+
+def test_a_new_user_signs_up_makes_a_key_and_sees_a_reported_run(stack: Stack) -> None:
+    with stack.client() as http:
+        crontopus("auth", "register", "--server", stack.url, "-u", "alice", "--email", ALICE["email"],
+                  "--tenant", ALICE["tenant"], "-p", ALICE["password"])  # fmt: skip
+        me = json.loads(crontopus("auth", "whoami", "--json").stdout)
+        assert me["username"] == "alice"
+        assert me["tenant"] == "acme"
+
+        key = crontopus("api-keys", "create", "backup-host", "--scope", "write").stdout.strip().splitlines()[-1]
+        assert key.startswith("ctp_")
+        listed = json.loads(crontopus("api-keys", "list", "--json").stdout)["api_keys"]
+        assert [k["name"] for k in listed] == ["backup-host"]
+        run_id = str(uuid.uuid4())
+        for checkin in ({"status": "running"}, {"status": "success", "exit_code": 0}):
+            response = http.post(
+                "/api/checkins",
+                headers={"X-Api-Key": key},
+                json={"job": "production/backup", "run_id": run_id, **checkin},
+            )
+            assert response.status_code == 202, response.text
+
+    def finished_runs() -> list[dict[str, Any]]:
+        runs = json.loads(crontopus("runs", "list", "--json").stdout)["runs"]
+        return runs if runs and runs[0]["status"] == "success" else []
+
+    [run] = wait_until(finished_runs)
+    assert run["run_id"] == run_id
+    assert run["job"] == "production/backup"
+    assert run["duration_ms"] is not None
+
+    table = crontopus("runs", "list").stdout
+    assert "production/backup" in table
+    assert "success" in table
+    shown = crontopus("runs", "show", run_id).stdout
+    assert run_id in shown
+
+    crontopus("api-keys", "revoke", listed[0]["id"])
+    assert json.loads(crontopus("api-keys", "list", "--json").stdout)["api_keys"] == []
+
+
+def test_logout_ends_the_session(stack: Stack) -> None:
+    with stack.client() as http:
+        assert http.post("/api/auth/register", json=ALICE).status_code == 201
+    crontopus("auth", "login", "--server", stack.url, "-u", "alice", "-p", ALICE["password"])
+    crontopus("auth", "logout")
+
+    result = CliRunner().invoke(app, ["auth", "whoami"])
+    assert result.exit_code == 1
+    assert "not signed in" in result.stderr
+    assert load_config().access_token is None
