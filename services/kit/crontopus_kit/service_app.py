@@ -37,6 +37,10 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
         await ensure_streams(broker, {s.name: s for unit in units for s in unit.streams}.values())
         log.info("service starting", services=names)
 
+    async def started() -> None:
+        for unit in units:
+            await unit.started(broker)
+
     async def close() -> None:
         for unit in units:
             await unit.close()
@@ -54,5 +58,6 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
         broker,
         asgi_routes=[("/health", health), ("/metrics", metrics)],
         on_startup=[prepare],
-        after_shutdown=[close],
+        after_startup=[started],
+        on_shutdown=[close],
     )

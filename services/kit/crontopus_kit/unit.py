@@ -28,6 +28,9 @@ class ServiceUnit(Protocol):
     async def prepare(self) -> None:
         """Before the broker starts: migrate the database, load keys."""
 
+    async def started(self, broker: NatsBroker) -> None:
+        """After the broker started: begin background consumers."""
+
     async def close(self) -> None:
         """After the broker stopped: release the database."""
 
@@ -40,10 +43,13 @@ async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
     await broker.connect()
     await ensure_streams(broker, {spec.name: spec for unit in units for spec in unit.streams}.values())
     await broker.start()
+    for unit in units:
+        await unit.started(broker)
     log.info("services started", services=[unit.name for unit in units])
 
 
 async def stop_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
-    await broker.stop()
+    """Close units first: a consumer finishes its batch (and acks it) while NATS is still there."""
     for unit in units:
         await unit.close()
+    await broker.stop()

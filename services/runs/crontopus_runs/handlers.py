@@ -1,21 +1,17 @@
-"""Thin NATS handlers: subscriber -> service -> publisher."""
+"""Thin NATS handlers: the check-in batch consumer and the run-history queries."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from faststream import AckPolicy, Context
-from faststream.nats import JStream, NatsRouter, PullSub
-from faststream.nats.message import NatsBatchMessage
-from faststream.nats.annotations import JsClient
+from faststream.nats import NatsRouter
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig
+from nats.js.client import JetStreamContext
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from crontopus_kit.broker import publish_batch, rpc_handler
 from crontopus_kit.db import Database
+from crontopus_kit.jetstream import BatchPuller
 from crontopus_kit.logging import get_logger
 from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
@@ -28,6 +24,8 @@ log = get_logger(__name__)
 CHECKINS_STORED = Counter("crontopus_runs_checkins_stored_total", "Check-ins stored")
 CHECKINS_REJECTED = Counter("crontopus_runs_checkins_rejected_total", "Check-ins dropped as malformed")
 BATCHES_RETRIED = Counter("crontopus_runs_batches_retried_total", "Check-in batches handed back after a database error")
+
+RETRY_DELAY_SECONDS = 2
 
 
 def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckInEvent]]:
@@ -51,31 +49,45 @@ def recorded_messages(recorded: list[tuple[str, RunRecorded]]) -> list[tuple[str
     ]
 
 
-def build_router(*, db: Database, settings: RunsSettings) -> NatsRouter:
-    router = NatsRouter()
+class CheckinIngester:
+    """Stores check-in batches: one transaction per batch, then run events, then the acks."""
 
-    @router.subscriber(
-        f"{subjects.CHECKINS_ROOT}.*.*",
-        stream=JStream(subjects.CHECKINS_STREAM.name, declare=False),
-        durable=subjects.RUNS_CHECKINS_DURABLE,
-        pull_sub=PullSub(batch_size=settings.batch_size, timeout=settings.batch_timeout, batch=True),
-        config=ConsumerConfig(ack_wait=settings.ack_wait, max_ack_pending=settings.batch_size * 20),
-        ack_policy=AckPolicy.MANUAL,
-    )
-    async def ingest_checkins(msg: Annotated[NatsBatchMessage, Context("message")], js: JsClient) -> None:
-        checkins = parse_checkins(msg.raw_message)
+    def __init__(self, *, db: Database, settings: RunsSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.js: JetStreamContext | None = None
+        self.puller = BatchPuller(
+            stream=subjects.CHECKINS_STREAM.name,
+            durable=subjects.RUNS_CHECKINS_DURABLE,
+            filter_subject=f"{subjects.CHECKINS_ROOT}.*.*",
+            handler=self.store_batch,
+            batch_size=settings.batch_size,
+            linger=settings.batch_timeout,
+            ack_wait=settings.ack_wait,
+            max_ack_pending=settings.batch_size * 20,
+        )
+
+    async def store_batch(self, messages: list[Msg]) -> None:
+        assert self.js is not None
+        checkins = parse_checkins(messages)
         try:
-            async with db.session() as session:
+            async with self.db.session() as session:
                 recorded = await service.store_checkins(session=session, checkins=checkins)
         except (DBAPIError, OperationalError, OSError) as exc:
             BATCHES_RETRIED.inc()
             log.warning("check-in batch not stored; it will be redelivered", error=str(exc)[:500])
-            await msg.nack(delay=2)
+            for msg in messages:
+                await msg.nak(delay=RETRY_DELAY_SECONDS)
             return
-        # Published before the ack: a crash in between redelivers, and the message ids de-duplicate.
-        await publish_batch(js, recorded_messages(recorded))
-        await msg.ack()
+        # Published before the acks: a crash in between redelivers, and the message ids de-duplicate.
+        await publish_batch(self.js, recorded_messages(recorded))
+        for msg in messages:
+            await msg.ack()
         CHECKINS_STORED.inc(len(checkins))
+
+
+def build_router(*, db: Database) -> NatsRouter:
+    router = NatsRouter()
 
     @router.subscriber(subjects.RunsRpc.LIST, queue=subjects.RunsRpc.QUEUE)
     @rpc_handler(RunListRequest)

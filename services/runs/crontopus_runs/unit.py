@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faststream.nats import NatsBroker
+
 from crontopus_kit.db import Database
-from crontopus_runs.handlers import build_router
+from crontopus_runs.handlers import CheckinIngester, build_router
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas.subjects import CHECKINS_STREAM, RUNS_STREAM
 
@@ -20,10 +22,17 @@ class RunsUnit:
     def __init__(self, settings: RunsSettings | None = None) -> None:
         self.settings = settings or RunsSettings()
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
-        self.router = build_router(db=self.db, settings=self.settings)
+        self.router = build_router(db=self.db)
+        self.ingester = CheckinIngester(db=self.db, settings=self.settings)
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_runs")
 
+    async def started(self, broker: NatsBroker) -> None:
+        state = broker.config.connection_state
+        self.ingester.js = state.stream
+        await self.ingester.puller.start(state.connection, state.stream)
+
     async def close(self) -> None:
+        await self.ingester.puller.stop()
         await self.db.dispose()
