@@ -1,0 +1,85 @@
+"""`python -m bench`: the check-in ingest benchmark against its baseline, medians of N runs.
+
+Quick run: `python -m bench --checkins 20000 --repeat 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import asyncpg
+
+from bench import report, workload
+from bench.ingest import Sample, run_baseline, run_ingest
+from crontopus_kit.logging import configure_logging
+
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--checkins", type=int, default=100_000, help="check-ins per run (default 100000)")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions; medians are reported (default 3)")
+    parser.add_argument("--backends", default="postgresql,sqlite", help="comma-separated: postgresql,sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("CRONTOPUS_BENCH_DATABASE_URL", DEFAULT_POSTGRES),
+        help="a throwaway schema is created there and dropped afterwards",
+    )
+    parser.add_argument("--no-json", action="store_true", help=f"do not write a JSON record to {RESULTS}")
+    return parser.parse_args(argv)
+
+
+async def main(args: argparse.Namespace) -> int:
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if "postgresql" in backends and not await _postgres_reachable(args.postgres_url):
+        print(f"PostgreSQL not reachable at {args.postgres_url}: skipping it", file=sys.stderr)
+        backends.remove("postgresql")
+    load = workload.build(args.checkins)
+    samples: list[Sample] = []
+    with tempfile.TemporaryDirectory(prefix="crontopus-bench-") as tmp:
+        messages_file = load.save(Path(tmp) / "messages.pickle")
+        for repetition in range(args.repeat):
+            # Interleaved, so slow drift of a noisy machine touches every benchmark alike.
+            for name in ["baseline", *backends]:
+                workdir = Path(tempfile.mkdtemp(prefix=f"{name}-{repetition}-", dir=tmp))
+                sample = await _run_one(name, load, messages_file, workdir, args.postgres_url)
+                print(f"  run {repetition + 1}/{args.repeat} {name:<10} {sample.rate:>9,.0f} check-ins/s", flush=True)
+                samples.append(sample)
+    host = await report.machine(args.postgres_url if "postgresql" in backends else None)
+    medians = report.summary(samples)
+    print()
+    print(report.table(load, args.repeat, medians, host))
+    if not args.no_json:
+        record = {"checkins": load.checkins, "runs": load.runs, "machine": host, "medians": medians}
+        path = report.write_json(RESULTS, **record, samples=samples)
+        print(f"\nJSON: {path}")
+    return 0
+
+
+async def _run_one(name: str, load: workload.Workload, messages_file: Path, workdir: Path, postgres_url: str) -> Sample:
+    if name == "baseline":
+        return await run_baseline(load, messages_file, workdir)
+    return await run_ingest(name, load, messages_file, workdir, postgres_url)
+
+
+async def _postgres_reachable(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+if __name__ == "__main__":  # guarded: the publisher's spawned child imports this module too
+    configure_logging(fmt="console", level="WARNING")
+    logging.getLogger("faststream").setLevel(logging.WARNING)  # it logs each subscriber stop at INFO
+    sys.exit(asyncio.run(main(parse_args(sys.argv[1:]))))
