@@ -82,10 +82,11 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
     observer = RunsUnit(settings)
     try:
         await wait_until_async(lambda: _tables_exist(observer, first), timeout=30)
-        await publish_all(nats_server.url)
+        publishing = asyncio.create_task(publish_all(nats_server.url))
         await wait_until_async(lambda: _some_but_not_all(observer), timeout=60, interval=0.01)
         first.send_signal(signal.SIGKILL)
         first.wait()
+        await publishing
         killed_at = await counts(observer)
         second = start_runs_service(env, tmp_path / "runs-2.log", port)
         try:

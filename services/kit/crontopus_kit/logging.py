@@ -9,6 +9,7 @@ import uuid
 from contextvars import ContextVar
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -23,7 +24,7 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
-def _add_correlation_id(_: object, __: str, event: dict) -> dict:
+def _add_correlation_id(_: object, __: str, event: EventDict) -> EventDict:
     cid = correlation_id_var.get()
     if cid and "correlation_id" not in event:
         event["correlation_id"] = cid
@@ -34,7 +35,7 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
     """Idempotent; call once per process before the first log line."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
         structlog.processors.add_log_level,

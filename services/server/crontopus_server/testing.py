@@ -67,7 +67,7 @@ def stack_env(tmp_path: Path, database_overrides: dict[str, Any]) -> dict[str, A
     env: dict[str, Any] = {
         "CRONTOPUS_DATA_DIR": tmp_path / "data",
         "CRONTOPUS_SECRET_KEY": "test-secret-" + "y" * 40,
-        "CRONTOPUS_RUNS_BATCH_TIMEOUT": "0.05",
+        "CRONTOPUS_RUNS_BATCH_TIMEOUT": "0.02",
     }
     if "database_url" in database_overrides:
         env["CRONTOPUS_DATABASE_URL"] = database_overrides["database_url"]

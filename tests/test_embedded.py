@@ -1,0 +1,83 @@
+"""`crontopus-server run all` on the embedded default, as `make run` starts it."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from crontopus_kit.nats_server import free_port, port_is_open
+
+pytestmark = pytest.mark.slow
+
+
+def start_embedded(data_dir, port: int, log_path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
+    env |= {"CRONTOPUS_PORT": str(port), "CRONTOPUS_DATA_DIR": str(data_dir)}
+    log = open(log_path, "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "crontopus_server.cli", "run", "all"], env=env, stdout=log, stderr=log
+    )
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert process.poll() is None, "crontopus-server exited"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not healthy within {timeout}s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=20)
+
+
+def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
+    ports = [free_port(), free_port()]
+    stacks = [start_embedded(tmp_path / f"data-{i}", port, tmp_path / f"stack-{i}.log") for i, port in enumerate(ports)]
+    try:
+        for port, process in zip(ports, stacks, strict=True):
+            wait_healthy(port, process)
+        nats_urls = {(tmp_path / f"data-{i}" / "nats.url").read_text() for i in range(2)}
+        assert len(nats_urls) == 2, "each stack has its own embedded NATS"
+        body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+        assert httpx.post(f"http://127.0.0.1:{ports[0]}/api/auth/register", json=body).status_code == 201
+        assert httpx.post(f"http://127.0.0.1:{ports[1]}/api/auth/register", json=body).status_code == 201
+    finally:
+        for process in stacks:
+            stop(process)
+    banner = (tmp_path / "stack-0.log").read_text()
+    assert f"http://127.0.0.1:{ports[0]}" in banner and "Sign up" in banner
+    for name in ("identity.db", "runs.db", "secret.key", "nats"):
+        assert (tmp_path / "data-0" / name).exists(), name
+
+
+def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(tmp_path):
+    port = free_port()
+    first = start_embedded(tmp_path / "data", port, tmp_path / "first.log")
+    wait_healthy(port, first)
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
+    nats_port = int((tmp_path / "data" / "nats.url").read_text().strip().rsplit(":", 1)[1])
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    deadline = time.monotonic() + 10
+    while port_is_open("127.0.0.1", nats_port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not port_is_open("127.0.0.1", nats_port), "the embedded nats-server outlived its parent"
+    second = start_embedded(tmp_path / "data", port, tmp_path / "second.log")
+    try:
+        wait_healthy(port, second)
+        again = httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body)
+        assert again.status_code == 409, "the user registered before the crash is still there"
+    finally:
+        stop(second)
