@@ -38,7 +38,10 @@ format: install ## Reformat the code with ruff
 bench: install ## Run the benchmarks under bench/ and print ratios against their baselines
 	$(BIN)/python -m bench
 
+docs: install ## Regenerate the OpenAPI and AsyncAPI documents in docs/
+	$(BIN)/crontopus-server docs --out docs
+
 clean: ## Remove the virtualenv and caches (keeps .crontopus data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench docs clean

@@ -107,11 +107,9 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
         f"  services:     gateway, {', '.join(SERVICES)}",
         "",
-        "Sign up:",
-        f"  curl -s {url}/api/auth/register -H 'content-type: application/json' \\",
-        '    -d \'{"username": "alice", "email": "alice@example.com",',
-        '         "password": "a-long-password", "tenant": "alice-team"}\'',
-        f"  .venv/bin/crontopus auth login --server {url}",
+        "Sign up (creates your team and signs you in), then make an API key for check-ins:",
+        f"  .venv/bin/crontopus auth register --server {url}",
+        "  .venv/bin/crontopus api-keys create my-host --scope write",
         "",
     ]
     typer.echo("\n".join(lines))

@@ -6,12 +6,18 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
+from unittest import mock
 from typing import Any
 
+from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
 from crontopus_kit.broker import make_broker
+from crontopus_schemas import subjects
+from crontopus_schemas.events import CheckInEvent, RunRecorded
 from crontopus_server.platform import all_in_one_app, build_units
 
 VERSION = "0.1.0"
@@ -26,18 +32,43 @@ def asyncapi_document() -> dict[str, Any]:
     broker = make_broker(PLACEHOLDER_NATS, name="crontopus")
     for unit in build_units():
         broker.include_router(unit.router)
+    _describe_stream_events(broker)
     spec = AsyncAPI(broker, title="Crontopus events", version=VERSION, schema_version="3.0.0")
     return json.loads(spec.to_specification().to_json())
+
+
+def _describe_stream_events(broker: NatsBroker) -> None:
+    """The JetStream events, with their payload schemas (their consumers pull them directly)."""
+    broker.publisher(
+        subjects.checkin_subject("{tenant_id}", "{source}"),
+        schema=CheckInEvent,
+        title="check-in",
+        description="A run's start or finish; stream CHECKINS, Nats-Msg-Id <run_id>:<start|finish>. "
+        "Published by the gateway (source api/ping) and agents; consumed by runs (durable runs-checkins).",
+    )
+    broker.publisher(
+        subjects.run_recorded_subject("{tenant_id}"),
+        schema=RunRecorded,
+        title="run recorded",
+        description="A run's merged state after a check-in was stored; stream RUNS, Nats-Msg-Id <run_id>:<status>.",
+    )
 
 
 def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
+def documents() -> dict[str, str]:
+    """File name -> content. Units only describe themselves here; a throwaway data dir keeps
+    them from leaving anything (such as a generated secret) in the real one."""
+    with tempfile.TemporaryDirectory() as data_dir, mock.patch.dict(os.environ, {"CRONTOPUS_DATA_DIR": data_dir}):
+        return {"openapi.json": render(openapi_document()), "asyncapi.json": render(asyncapi_document())}
+
+
 def write_docs(out: Path) -> list[Path]:
     written = []
-    for name, document in (("openapi.json", openapi_document()), ("asyncapi.json", asyncapi_document())):
+    for name, content in documents().items():
         path = out / name
-        path.write_text(render(document))
+        path.write_text(content)
         written.append(path)
     return written
