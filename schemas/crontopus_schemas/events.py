@@ -74,8 +74,8 @@ class CheckInEvent(EventMeta):
         return self.status in FINAL_STATUSES
 
 
-class RunRecorded(EventMeta):
-    """A run's merged state after a check-in was stored. Subject: run_recorded_subject(tenant)."""
+class RecordedRun(BaseModel):
+    """One run's merged state after a check-in of it was stored."""
 
     run_id: str
     job: str
@@ -84,6 +84,14 @@ class RunRecorded(EventMeta):
     finished_at: datetime | None
     duration_ms: int | None
     exit_code: int | None
+
+
+class RunsRecorded(EventMeta):
+    """The runs of one tenant whose state a stored check-in batch changed.
+    Subject: run_recorded_subject(tenant). One event per tenant and batch, not per run: at
+    thousands of check-ins a second, per-run events cost the ingester a quarter of its time."""
+
+    runs: list[RecordedRun]
 
 
 def is_valid_segment(value: str) -> bool:

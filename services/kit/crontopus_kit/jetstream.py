@@ -34,6 +34,9 @@ class BatchPuller:
 
     A batch is handed over as soon as it is full, or ``linger`` seconds after its first message,
     so a lone check-in is processed at once and a burst fills whole batches. The handler acks.
+    Up to ``concurrency`` batches are handled at once, so the next batch is being parsed while
+    the database commits the previous one. A handler that raises leaves its batch unacked:
+    JetStream redelivers it after ``ack_wait``.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class BatchPuller:
         ack_wait: float,
         max_ack_pending: int,
         poll_expires: float = 5.0,
+        concurrency: int = 1,
     ) -> None:
         self.stream, self.durable, self.filter_subject = stream, durable, filter_subject
         self.handler = handler
@@ -59,6 +63,8 @@ class BatchPuller:
             max_ack_pending=max_ack_pending,
             filter_subject=filter_subject,
         )
+        self._slots = asyncio.Semaphore(concurrency)
+        self._handling: set[asyncio.Task[None]] = set()
         self._buffer: list[Msg] = []
         self._arrived = asyncio.Event()
         self._outstanding = 0  # messages the open pull request may still deliver
@@ -74,11 +80,12 @@ class BatchPuller:
         self._task = asyncio.create_task(self._loop(), name=f"pull {self.stream}/{self.durable}")
 
     async def stop(self) -> None:
-        """Let the batch being handled finish (its acks matter), then stop pulling."""
+        """Stop pulling, then let the batches being handled finish (their acks matter)."""
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await asyncio.gather(*self._handling, return_exceptions=True)
         if self._sub:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -104,14 +111,28 @@ class BatchPuller:
 
     async def _loop(self) -> None:
         while True:
+            await self._slots.acquire()  # before taking a batch, so it fills while we wait
             try:
                 batch = await self._next_batch()
             except Exception:  # e.g. reconnecting; keep pulling
+                self._slots.release()
                 log.warning("pull request failed; retrying", stream=self.stream, durable=self.durable, exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            if batch:
-                await self.handler(batch)
+            if not batch:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._handle(batch))
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+
+    async def _handle(self, batch: list[Msg]) -> None:
+        try:
+            await self.handler(batch)
+        except Exception:
+            log.exception("batch handler failed; the batch will be redelivered", stream=self.stream, size=len(batch))
+        finally:
+            self._slots.release()
 
     async def _next_batch(self) -> list[Msg]:
         if not self._outstanding and len(self._buffer) < self.batch_size:

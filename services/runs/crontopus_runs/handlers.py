@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
+
 from faststream.nats import NatsRouter
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
@@ -16,7 +19,7 @@ from crontopus_kit.logging import get_logger
 from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
-from crontopus_schemas.events import CheckInEvent, RunRecorded
+from crontopus_schemas.events import CheckInEvent, RecordedRun, RunsRecorded
 from crontopus_schemas.runs import RunDetail, RunGetRequest, RunListRequest, RunPage
 
 log = get_logger(__name__)
@@ -42,11 +45,25 @@ def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckInEvent]]:
     return parsed
 
 
-def recorded_messages(recorded: list[tuple[str, RunRecorded]]) -> list[tuple[str, bytes, str]]:
+def recorded_messages(recorded: list[tuple[str, RecordedRun]]) -> list[tuple[str, bytes, str]]:
+    """One RunsRecorded per tenant. The message id is a digest of the runs' states, so the same
+    batch redelivered after a crash is de-duplicated by the stream."""
+    by_tenant: dict[str, list[RecordedRun]] = defaultdict(list)
+    for tenant_id, run in recorded:
+        by_tenant[tenant_id].append(run)
     return [
-        (subjects.run_recorded_subject(tenant_id), event.model_dump_json().encode(), f"{event.run_id}:{event.status}")
-        for tenant_id, event in recorded
+        (subjects.run_recorded_subject(tenant_id), _event_bytes(runs), _digest(tenant_id, runs))
+        for tenant_id, runs in by_tenant.items()
     ]
+
+
+def _event_bytes(runs: list[RecordedRun]) -> bytes:
+    return RunsRecorded(runs=runs).model_dump_json().encode()
+
+
+def _digest(tenant_id: str, runs: list[RecordedRun]) -> str:
+    states = sorted(f"{run.run_id}:{run.status}" for run in runs)
+    return hashlib.sha256("\n".join([tenant_id, *states]).encode()).hexdigest()
 
 
 class CheckinIngester:
@@ -65,6 +82,7 @@ class CheckinIngester:
             linger=settings.batch_timeout,
             ack_wait=settings.ack_wait,
             max_ack_pending=settings.batch_size * 20,
+            concurrency=settings.batches_in_flight if db.is_postgres else 1,
         )
 
     async def store_batch(self, messages: list[Msg]) -> None:

@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_runs.merge import RunState, as_utc, duration_ms, merge, state_from_checkin
 from crontopus_runs.models import Run
-from crontopus_schemas.events import CheckInEvent, RunRecorded
+from crontopus_schemas.events import CheckInEvent, RecordedRun
 from crontopus_schemas.runs import RunDetail, RunListRequest, RunPage, RunSummary
 
 _RETURNED = (
@@ -90,7 +90,7 @@ def _merge_on_conflict(stmt: Any) -> Any:
 
 async def store_checkins(
     *, session: AsyncSession, checkins: list[tuple[str, CheckInEvent]]
-) -> list[tuple[str, RunRecorded]]:
+) -> list[tuple[str, RecordedRun]]:
     """Upsert a batch of (tenant_id, check-in) in one transaction; return each run's merged state."""
     states = fold_batch(checkins)
     if not states:
@@ -114,14 +114,15 @@ def _parameters(dialect: str, states: list[RunState]) -> Any:
     return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
 
 
-def _recorded(row: Any) -> tuple[str, RunRecorded]:
+def _recorded(row: Any) -> tuple[str, RecordedRun]:
     tenant_id, run_id, job, status, started, finished, reported, exit_code, _, _ = row
     started, finished = as_utc(started), as_utc(finished)
-    event = RunRecorded(
+    # Straight from our own table: no validation needed.
+    run = RecordedRun.model_construct(
         run_id=run_id, job=job, status=status, started_at=started, finished_at=finished,
         duration_ms=duration_ms(started, finished, reported), exit_code=exit_code,
     )  # fmt: skip
-    return tenant_id, event
+    return tenant_id, run
 
 
 # --- queries ------------------------------------------------------------------

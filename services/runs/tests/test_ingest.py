@@ -61,6 +61,6 @@ async def test_checkins_published_to_jetstream_become_runs_and_run_events(runnin
     statuses = set()
     while "success" not in statuses:
         msg = await events.next_msg(timeout=5)
-        statuses.add(json.loads(msg.data)["status"])
+        statuses |= {run["status"] for run in json.loads(msg.data)["runs"]}
     assert await count(running_runs) == 1
     await nc.close()

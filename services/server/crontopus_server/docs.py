@@ -9,15 +9,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from unittest import mock
 from typing import Any
+from unittest import mock
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
 from crontopus_kit.broker import make_broker
 from crontopus_schemas import subjects
-from crontopus_schemas.events import CheckInEvent, RunRecorded
+from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_server.platform import all_in_one_app, build_units
 
 VERSION = "0.1.0"
@@ -48,9 +48,9 @@ def _describe_stream_events(broker: NatsBroker) -> None:
     )
     broker.publisher(
         subjects.run_recorded_subject("{tenant_id}"),
-        schema=RunRecorded,
-        title="run recorded",
-        description="A run's merged state after a check-in was stored; stream RUNS, Nats-Msg-Id <run_id>:<status>.",
+        schema=RunsRecorded,
+        title="runs recorded",
+        description="The runs of one tenant whose state a stored check-in batch changed; stream RUNS.",
     )
 
 
