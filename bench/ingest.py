@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import nats
 from sqlalchemy import text
 
@@ -22,6 +21,7 @@ from bench.publisher import Published, PublisherProcess
 from bench.workload import Workload
 from crontopus_kit.broker import make_broker, stream_config
 from crontopus_kit.nats_server import NatsServerProcess
+from crontopus_kit.testing import drop_schemas
 from crontopus_kit.unit import start_units, stop_units
 from crontopus_runs.handlers import CHECKINS_STORED
 from crontopus_runs.settings import RunsSettings
@@ -135,11 +135,3 @@ async def _committed(unit: RunsUnit) -> tuple[int, int]:
     return int(rows), int(finished)
 
 
-async def drop_schemas(postgres_url: str, prefix: str) -> None:
-    conn = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%")
-        for row in rows:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
-    finally:
-        await conn.close()

@@ -64,10 +64,15 @@ def postgres_url() -> str:
 @pytest.fixture
 async def postgres_schema_prefix(postgres_url: str) -> AsyncIterator[str]:
     """A unique schema prefix per test: services create `<prefix><service>` schemas; dropped afterwards."""
-    import asyncpg
-
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     yield prefix
+    await drop_schemas(postgres_url, prefix)
+
+
+async def drop_schemas(postgres_url: str, prefix: str) -> None:
+    """Drop every schema whose name starts with ``prefix`` (a test's or a benchmark's)."""
+    import asyncpg
+
     conn = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%")
