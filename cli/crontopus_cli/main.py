@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from crontopus_cli import __version__, output
-from crontopus_cli.commands import api_keys, auth, runs
+from crontopus_cli.commands import api_keys, auth, jobs, runs
 from crontopus_cli.context import AppState
 from crontopus_cli.errors import CliError
 
@@ -36,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(auth.app, name="auth")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
 app.add_typer(api_keys.app, name="api-keys")
 

@@ -52,7 +52,7 @@ def run(
 
 @cli.command()
 def docs(out: Annotated[Path, typer.Option(help="folder to write into")] = Path("docs")) -> None:
-    """Write the REST (OpenAPI) and event (AsyncAPI) contracts as JSON."""
+    """Write the REST (OpenAPI), event (AsyncAPI) and job manifest (JSON Schema) contracts."""
     from crontopus_server.docs import write_docs
 
     for path in write_docs(out):

@@ -1,4 +1,5 @@
-"""Generate the contract documents: the REST API (OpenAPI) and the events (AsyncAPI).
+"""Generate the contract documents: the REST API (OpenAPI), the events (AsyncAPI) and the job
+manifest's JSON Schema (for editors: validation and completion while writing YAML).
 
 `crontopus-server docs` writes them into docs/; a test fails when the committed copies are stale.
 """
@@ -18,6 +19,7 @@ from faststream.specification import AsyncAPI
 from crontopus_kit.broker import make_broker
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
+from crontopus_schemas.manifest import json_schema as manifest_json_schema
 from crontopus_server.platform import all_in_one_app, build_units
 
 VERSION = "0.1.0"
@@ -62,7 +64,11 @@ def documents() -> dict[str, str]:
     """File name -> content. Units only describe themselves here; a throwaway data dir keeps
     them from leaving anything (such as a generated secret) in the real one."""
     with tempfile.TemporaryDirectory() as data_dir, mock.patch.dict(os.environ, {"CRONTOPUS_DATA_DIR": data_dir}):
-        return {"openapi.json": render(openapi_document()), "asyncapi.json": render(asyncapi_document())}
+        return {
+            "openapi.json": render(openapi_document()),
+            "asyncapi.json": render(asyncapi_document()),
+            "job-manifest.schema.json": render(manifest_json_schema()),
+        }
 
 
 def write_docs(out: Path) -> list[Path]:

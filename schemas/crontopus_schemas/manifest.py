@@ -1,0 +1,138 @@
+"""The job manifest, v1: what a YAML file in the jobs repository says.
+
+Field names are camelCase in YAML (``apiVersion``, ``matchLabels``), as Kubernetes users expect.
+Unknown fields are errors, so a typo (``schedul:``) never silently does nothing.
+The JSON Schema in ``schemas/job-manifest.schema.json`` is generated from these models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from crontopus_schemas.cron import ScheduleError, normalise_schedule, zone
+
+API_VERSION = "crontopus.io/v1"
+KIND = "Job"
+
+_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+
+
+def duration_seconds(value: str) -> int:
+    """'1h30m' -> 5400. Units: h, m, s, largest first."""
+    match = _DURATION.fullmatch(value)
+    if not value or not match:
+        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 1h30m")
+    return int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+
+
+def _positive_duration(value: str) -> str:
+    if duration_seconds(value) <= 0:
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+def _non_negative_duration(value: str) -> str:
+    duration_seconds(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_positive_duration), Field(examples=["30s", "5m", "1h30m"])]
+OptionalDuration = Annotated[str, AfterValidator(_non_negative_duration), Field(examples=["0s", "5m"])]
+DnsLabel = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
+    Field(description="lowercase letters, digits and '-', at most 63 characters"),
+]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$|^$")]
+LabelKey = Annotated[
+    str, StringConstraints(max_length=253, pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class Metadata(_Model):
+    name: DnsLabel
+    namespace: DnsLabel = Field(description="also the folder the file lives in")
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict, description="free-form notes; not used for selection")
+
+
+class Retries(_Model):
+    limit: int = Field(default=0, ge=0, le=10, description="attempts after the first one fails")
+    backoff: Duration = Field(default="30s", description="wait before the first retry; doubles for each next one")
+
+
+class Target(_Model):
+    match_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="agents whose labels include all of these install the job; empty: every agent"
+    )
+
+
+class Monitor(_Model):
+    grace: OptionalDuration = Field(default="5m", description="how late a run may start before it counts as missed")
+
+
+class JobSpec(_Model):
+    schedule: str = Field(
+        description="5-field cron (minute hour day-of-month month day-of-week) or @hourly, @daily, ..."
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone the schedule is read in, e.g. Europe/Berlin")
+    command: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    args: list[str] = Field(default_factory=list)
+    env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
+    working_dir: str | None = None
+    enabled: bool = Field(default=True, description="false: not installed on any agent")
+    paused: bool = Field(default=False, description="true: installed but not run, and not alerted on")
+    timeout: Duration | None = Field(default=None, description="the run is stopped and reported as timeout after this")
+    concurrency: Literal["allow", "forbid", "replace"] = Field(
+        default="forbid", description="when a run is due while the last one still runs: start anyway, skip, or replace"
+    )
+    retries: Retries = Field(default_factory=Retries)
+    target: Target = Field(default_factory=Target)
+    monitor: Monitor = Field(default_factory=Monitor)
+
+    @field_validator("schedule")
+    @classmethod
+    def schedule_is_valid(cls, value: str) -> str:
+        try:
+            normalise_schedule(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def timezone_is_known(cls, value: str) -> str:
+        try:
+            zone(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class JobManifest(_Model):
+    """A ``kind: Job`` document."""
+
+    api_version: Literal["crontopus.io/v1"] = Field(description="crontopus.io/v1")
+    kind: Literal["Job"]
+    metadata: Metadata
+    spec: JobSpec
+
+    @property
+    def ref(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"
+
+
+def json_schema() -> dict:
+    schema = JobManifest.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://crontopus.io/schemas/job-manifest-v1.json"
+    schema["title"] = "Crontopus job manifest (crontopus.io/v1)"
+    return schema

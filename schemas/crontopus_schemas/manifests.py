@@ -1,0 +1,173 @@
+"""Reading job manifests from YAML: every problem names its file, line and field, and one bad
+file never hides the good ones. Used offline by `crontopus jobs validate` and by the gitops
+service on each commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from crontopus_schemas.manifest import JobManifest
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+MAX_MANIFEST_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ManifestError:
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LoadedJob:
+    manifest: JobManifest
+    file: str
+    line: int  # of metadata.name
+
+
+@dataclass
+class LoadResult:
+    jobs: list[LoadedJob] = field(default_factory=list)
+    errors: list[ManifestError] = field(default_factory=list)
+
+
+def load_files(files: Iterable[tuple[str, str]]) -> LoadResult:
+    """Manifests from (path relative to the jobs folder, text) pairs, e.g. a commit's tree."""
+    result = LoadResult()
+    seen: dict[str, LoadedJob] = {}
+    for path, text in sorted(files):
+        jobs, errors = load_document(path, text)
+        result.errors += errors
+        for job in jobs:
+            first = seen.get(job.manifest.ref)
+            if first:
+                result.errors.append(
+                    ManifestError(
+                        path,
+                        job.line,
+                        "metadata.name",
+                        f"{job.manifest.ref} is already defined in {first.file}:{first.line}",
+                    )
+                )
+                continue
+            seen[job.manifest.ref] = job
+            result.jobs.append(job)
+    return result
+
+
+def load_tree(root: Path) -> LoadResult:
+    """Every *.yaml / *.yml below ``root`` (a checkout's jobs folder)."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        files.append((path.relative_to(root).as_posix(), path.read_text(errors="replace")))
+    return load_files(files)
+
+
+def load_document(path: str, text: str) -> tuple[list[LoadedJob], list[ManifestError]]:
+    """The jobs in one file (it may hold several documents separated by ---)."""
+    if len(text.encode()) > MAX_MANIFEST_BYTES:
+        return [], [ManifestError(path, None, None, f"larger than {MAX_MANIFEST_BYTES // 1024} KiB; is it a manifest?")]
+    try:
+        documents = list(_yaml().load_all(text))
+    except YAMLError as exc:
+        return [], [_yaml_error(path, exc)]
+    jobs, errors = [], []
+    for document in documents:
+        if document is None:
+            continue
+        job, problems = _load_one(path, document)
+        errors += problems
+        if job:
+            jobs.append(job)
+    return jobs, errors
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _yaml_error(path: str, exc: YAMLError) -> ManifestError:
+    line = None
+    message = str(exc).splitlines()[0]
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        message = " ".join(part for part in (exc.context, exc.problem) if part) or message
+    if "alias" in message:
+        message += ' (a value starting with * must be quoted, e.g. schedule: "* * * * *")'
+    return ManifestError(path, line, None, f"not valid YAML: {message}")
+
+
+def _load_one(path: str, document: Any) -> tuple[LoadedJob | None, list[ManifestError]]:
+    start = _line(document)
+    if not isinstance(document, CommentedMap):
+        return None, [ManifestError(path, start, None, "a manifest is a mapping with apiVersion, kind, metadata, spec")]
+    try:
+        manifest = JobManifest.model_validate(document)
+    except ValidationError as exc:
+        return None, [_field_error(path, document, error) for error in exc.errors()]
+    folder = PurePosixPath(path).parent.name
+    if manifest.metadata.namespace != folder:
+        line = _line_of(document, ("metadata", "namespace"))
+        expected = f"a folder named {manifest.metadata.namespace}/" if folder else "a namespace folder"
+        message = (
+            f"namespace {manifest.metadata.namespace!r} must match the folder the file is in; move it into {expected}"
+        )
+        return None, [ManifestError(path, line, "metadata.namespace", message)]
+    return LoadedJob(manifest, path, _line_of(document, ("metadata", "name")) or start or 1), []
+
+
+def _field_error(path: str, document: CommentedMap, error: Any) -> ManifestError:
+    loc = tuple(error["loc"])
+    return ManifestError(path, _line_of(document, loc), ".".join(str(p) for p in loc) or None, _message(error))
+
+
+def _message(error: Any) -> str:
+    kind, field_name = error["type"], str(error["loc"][-1]) if error["loc"] else ""
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field; check its spelling against docs/job-manifest-spec.md"
+    if kind == "string_pattern_mismatch" and field_name in {"name", "namespace"}:
+        return "must be lowercase letters, digits and '-' (a DNS label, at most 63 characters)"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _line(node: Any) -> int | None:
+    lc = getattr(node, "lc", None)
+    return lc.line + 1 if lc is not None and lc.line is not None else None
+
+
+def _line_of(document: CommentedMap, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest part of ``loc`` that exists in the document."""
+    node: Any = document
+    line = _line(document)
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line

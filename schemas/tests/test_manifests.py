@@ -1,0 +1,87 @@
+from pathlib import Path
+
+from crontopus_schemas.manifest import duration_seconds
+from crontopus_schemas.manifests import load_files, load_tree
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "job-manifests"
+
+GOOD = """\
+apiVersion: crontopus.io/v1
+kind: Job
+metadata:
+  name: backup
+  namespace: production
+spec:
+  schedule: "0 2 * * *"
+  command: /bin/true
+"""
+
+
+def errors_of(path: str, text: str) -> list[str]:
+    return [str(error) for error in load_files([(path, text)]).errors]
+
+
+def test_the_shipped_examples_are_valid():
+    result = load_tree(EXAMPLES)
+    assert result.errors == []
+    assert {job.manifest.ref for job in result.jobs} >= {"production/backup-database", "staging/smoke-test"}
+
+
+def test_a_valid_manifest_loads_with_defaults():
+    (job,) = load_files([("production/backup.yaml", GOOD)]).jobs
+    spec = job.manifest.spec
+    assert (spec.timezone, spec.concurrency, spec.enabled, spec.retries.limit) == ("UTC", "forbid", True, 0)
+    assert (job.file, job.line) == ("production/backup.yaml", 4)
+
+
+def test_each_problem_names_file_line_and_field():
+    text = GOOD.replace('"0 2 * * *"', '"0 0 31 2 *"').replace("command: /bin/true", "command: x\n  timezon: UTC")
+    assert errors_of("production/backup.yaml", text) == [
+        "production/backup.yaml:7: spec.schedule: never fires: day 31 does not exist in month 2",
+        "production/backup.yaml:9: spec.timezon: unknown field; check its spelling against docs/job-manifest-spec.md",
+    ]
+
+
+def test_a_missing_field_points_at_its_parent():
+    text = GOOD.replace("  command: /bin/true\n", "")
+    assert errors_of("production/backup.yaml", text) == ["production/backup.yaml:6: spec.command: required"]
+
+
+def test_bad_yaml_is_reported_with_its_line_and_a_hint():
+    (message,) = errors_of("production/x.yaml", GOOD.replace('"0 2 * * *"', "* * * * *"))
+    assert message.startswith("production/x.yaml:7: not valid YAML") and "must be quoted" in message
+
+
+def test_duplicate_keys_are_an_error_not_a_silent_override():
+    (message,) = errors_of("production/x.yaml", GOOD + "  command: /bin/false\n")
+    assert "production/x.yaml:" in message and "duplicate" in message
+
+
+def test_the_namespace_must_match_the_folder():
+    assert errors_of("staging/backup.yaml", GOOD) == [
+        "staging/backup.yaml:5: metadata.namespace: namespace 'production' must match the folder the file is in; "
+        "move it into a folder named production/"
+    ]
+
+
+def test_one_bad_file_does_not_hide_the_good_ones_and_duplicates_are_named():
+    result = load_files([("production/a.yaml", GOOD), ("production/b.yaml", GOOD), ("production/c.yaml", "kind: [")])
+    assert [job.file for job in result.jobs] == ["production/a.yaml"]
+    messages = [str(e) for e in result.errors]
+    assert "production/b.yaml:4: metadata.name: production/backup is already defined in production/a.yaml:4" in messages
+    assert any(m.startswith("production/c.yaml:") and "not valid YAML" in m for m in messages)
+
+
+def test_several_documents_in_one_file_are_several_jobs():
+    second = GOOD.replace("name: backup", "name: restore")
+    result = load_files([("production/both.yaml", GOOD + "---\n" + second)])
+    assert [job.manifest.ref for job in result.jobs] == ["production/backup", "production/restore"]
+
+
+def test_names_must_be_dns_labels():
+    (message,) = errors_of("production/x.yaml", GOOD.replace("name: backup", "name: Backup_DB"))
+    assert "metadata.name: must be lowercase letters, digits and '-'" in message
+
+
+def test_durations():
+    assert [duration_seconds(d) for d in ("30s", "5m", "1h30m", "2h")] == [30, 300, 5400, 7200]
