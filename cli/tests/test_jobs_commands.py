@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from crontopus_cli.main import app
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "job-manifests"
+EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "gitops" / "crontopus_gitops" / "seed"
 
 
 def crontopus(*args: str):

@@ -3,7 +3,7 @@ from pathlib import Path
 from crontopus_schemas.manifest import duration_seconds
 from crontopus_schemas.manifests import load_files, load_tree
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "job-manifests"
+EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "gitops" / "crontopus_gitops" / "seed"
 
 GOOD = """\
 apiVersion: crontopus.io/v1
@@ -24,7 +24,7 @@ def errors_of(path: str, text: str) -> list[str]:
 def test_the_shipped_examples_are_valid():
     result = load_tree(EXAMPLES)
     assert result.errors == []
-    assert {job.manifest.ref for job in result.jobs} >= {"production/backup-database", "staging/smoke-test"}
+    assert {job.manifest.ref for job in result.jobs} >= {"production/backup-database", "staging/hello"}
 
 
 def test_a_valid_manifest_loads_with_defaults():
