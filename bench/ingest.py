@@ -133,5 +133,3 @@ async def _committed(unit: RunsUnit) -> tuple[int, int]:
     async with unit.db.session() as session:
         rows, finished = (await session.execute(text("SELECT count(*), count(finished_at) FROM runs"))).one()
     return int(rows), int(finished)
-
-

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from typing import Any
 
 from faststream.nats import NatsRouter
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 from prometheus_client import Counter
-from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from pydantic import TypeAdapter, ValidationError
 
 from crontopus_kit.broker import publish_batch, rpc_handler
 from crontopus_kit.db import Database
@@ -19,7 +19,7 @@ from crontopus_kit.logging import get_logger
 from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
-from crontopus_schemas.events import CheckInEvent, RecordedRun, RunsRecorded
+from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.runs import RunDetail, RunGetRequest, RunListRequest, RunPage
 
 log = get_logger(__name__)
@@ -45,10 +45,10 @@ def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckInEvent]]:
     return parsed
 
 
-def recorded_messages(recorded: list[tuple[str, RecordedRun]]) -> list[tuple[str, bytes, str]]:
+def recorded_messages(recorded: list[tuple[str, service.Recorded]]) -> list[tuple[str, bytes, str]]:
     """One RunsRecorded per tenant. The message id is a digest of the runs' states, so the same
     batch redelivered after a crash is de-duplicated by the stream."""
-    by_tenant: dict[str, list[RecordedRun]] = defaultdict(list)
+    by_tenant: dict[str, list[service.Recorded]] = defaultdict(list)
     for tenant_id, run in recorded:
         by_tenant[tenant_id].append(run)
     return [
@@ -57,11 +57,16 @@ def recorded_messages(recorded: list[tuple[str, RecordedRun]]) -> list[tuple[str
     ]
 
 
-def _event_bytes(runs: list[RecordedRun]) -> bytes:
-    return RunsRecorded(runs=runs).model_dump_json().encode()
+def _event_bytes(runs: list[service.Recorded]) -> bytes:
+    """``RunsRecorded``: the envelope from the model, the runs (our own rows) serialized as they
+    are, in the same JSON as ``RecordedRun``'s; a model per run cost more than storing it."""
+    return _JSON.dump_json({**RunsRecorded.model_construct(runs=[]).model_dump(), "runs": runs})
 
 
-def _digest(tenant_id: str, runs: list[RecordedRun]) -> str:
+_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+
+
+def _digest(tenant_id: str, runs: list[service.Recorded]) -> str:
     states = sorted(f"{run.run_id}:{run.status}" for run in runs)
     return hashlib.sha256("\n".join([tenant_id, *states]).encode()).hexdigest()
 
@@ -91,7 +96,7 @@ class CheckinIngester:
         try:
             async with self.db.session() as session:
                 recorded = await service.store_checkins(session=session, checkins=checkins)
-        except (DBAPIError, OperationalError, OSError) as exc:
+        except service.DATABASE_ERRORS as exc:
             BATCHES_RETRIED.inc()
             log.warning("check-in batch not stored; it will be redelivered", error=str(exc)[:500])
             for msg in messages:

@@ -4,7 +4,7 @@ the first finish wins, a start only fills in what is missing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -72,24 +72,22 @@ def state_from_checkin(tenant_id: str, checkin: CheckInEvent) -> RunState:
 
 
 def merge(current: RunState, incoming: RunState) -> RunState:
-    """Fold ``incoming`` into ``current``. Mirrors the ON CONFLICT clause in service.py."""
-    if current.finished_at is not None:
-        # The first finish wins; later check-ins only fill in what is still missing.
-        return replace(
-            current,
-            started_at=current.started_at or incoming.started_at,
-            source=current.source or incoming.source,
-            manifest_commit=current.manifest_commit or incoming.manifest_commit,
-        )
-    return replace(
-        current,
-        status=incoming.status,
+    """Fold ``incoming`` into ``current``. Mirrors the ON CONFLICT clause in service.py.
+    Built field by field: ``dataclasses.replace`` costs several times as much."""
+    # The first finish wins; later check-ins only fill in what is still missing.
+    finished = current.finished_at is not None
+    latest = current if finished else incoming
+    return RunState(
+        tenant_id=current.tenant_id,
+        run_id=current.run_id,
+        job=current.job,
+        status=latest.status,
         started_at=current.started_at or incoming.started_at,
-        finished_at=incoming.finished_at,
-        reported_duration_ms=incoming.reported_duration_ms,
-        exit_code=incoming.exit_code,
-        output=_first_known(incoming.output, current.output),
-        output_size=_first_known(incoming.output_size, current.output_size),
+        finished_at=latest.finished_at,
+        reported_duration_ms=latest.reported_duration_ms,
+        exit_code=latest.exit_code,
+        output=current.output if finished else _first_known(incoming.output, current.output),
+        output_size=current.output_size if finished else _first_known(incoming.output_size, current.output_size),
         source=current.source or incoming.source,
         manifest_commit=current.manifest_commit or incoming.manifest_commit,
     )

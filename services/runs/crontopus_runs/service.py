@@ -6,31 +6,53 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from collections.abc import Iterable
-from dataclasses import fields
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, and_, bindparam, case, cast, func
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_runs.merge import RunState, as_utc, duration_ms, merge, state_from_checkin
 from crontopus_runs.models import Run
-from crontopus_schemas.events import CheckInEvent, RecordedRun
+from crontopus_schemas.events import CheckInEvent
 from crontopus_schemas.runs import RunDetail, RunListRequest, RunPage, RunSummary
 
 _RETURNED = (
     Run.tenant_id, Run.run_id, Run.job, Run.status, Run.started_at, Run.finished_at,
-    Run.reported_duration_ms, Run.exit_code, Run.source, Run.manifest_commit,
+    Run.reported_duration_ms, Run.exit_code,
 )  # fmt: skip
 
 
 _TABLE: Table = Run.__table__  # type: ignore[attr-defined]  # SQLModel leaves it untyped
 _STATE_FIELDS = tuple(field.name for field in fields(RunState))
 _COLUMNS = (*_STATE_FIELDS, "created_at", "updated_at")
+
+# What a failed store can raise; the caller hands the batch back for redelivery. PostgreSQL is
+# written through the raw asyncpg connection, so its own errors are not wrapped by SQLAlchemy.
+DATABASE_ERRORS = (DBAPIError, OperationalError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@dataclass(slots=True)
+class Recorded:
+    """A run's merged state as stored: the fields of ``RecordedRun``, without validating our own
+    rows (a pydantic model per run cost more than storing it)."""
+
+    run_id: str
+    job: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    exit_code: int | None
 
 
 def fold_batch(checkins: Iterable[tuple[str, CheckInEvent]]) -> list[RunState]:
@@ -44,21 +66,25 @@ def fold_batch(checkins: Iterable[tuple[str, CheckInEvent]]) -> list[RunState]:
 
 
 @functools.cache
-def _upsert_statement(dialect: str) -> Any:
-    """Built once per dialect; the merge rules in the ON CONFLICT clause are shared by both."""
-    if dialect == "postgresql":
-        return _merge_on_conflict(_insert_from_arrays())
+def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
+    """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT, as SQL text for asyncpg:
+    one statement with a fixed handful of parameters per batch, which PostgreSQL prepares once
+    (VALUES lists of thousands it would parse and plan anew). Returns the SQL and the names of
+    its positional parameters."""
+    arrays = [cast(bindparam(name), postgresql.ARRAY(_TABLE.c[name].type)) for name in _STATE_FIELDS]
+    batch = func.unnest(*arrays).table_valued(*_STATE_FIELDS).render_derived(name="batch")
+    now = cast(bindparam("now"), _TABLE.c.created_at.type)
+    values: list[Any] = [*batch.c, now, now]
+    stmt = _merge_on_conflict(postgresql.insert(_TABLE).from_select(list(_COLUMNS), select(*values)))
+    compiled = stmt.compile(dialect=postgresql_asyncpg.dialect())
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+@functools.cache
+def _sqlite_upsert() -> Any:
     # The table, not the ORM entity: the ORM's bulk path issues one statement per group of rows
     # with the same NULL columns; Core sends the batch as a few multi-row VALUES statements.
     return _merge_on_conflict(sqlite.insert(_TABLE))
-
-
-def _insert_from_arrays() -> Any:
-    """INSERT ... SELECT FROM unnest(one array per column): one statement with a fixed handful of
-    parameters per batch, instead of VALUES lists of thousands that PostgreSQL parses and plans anew."""
-    arrays = [cast(bindparam(name), postgresql.ARRAY(_TABLE.c[name].type)) for name in _COLUMNS]
-    batch = func.unnest(*arrays).table_valued(*_COLUMNS).render_derived(name="batch")
-    return postgresql.insert(_TABLE).from_select(list(_COLUMNS), select(*batch.c))
 
 
 def _merge_on_conflict(stmt: Any) -> Any:
@@ -90,39 +116,47 @@ def _merge_on_conflict(stmt: Any) -> Any:
 
 async def store_checkins(
     *, session: AsyncSession, checkins: list[tuple[str, CheckInEvent]]
-) -> list[tuple[str, RecordedRun]]:
+) -> list[tuple[str, Recorded]]:
     """Upsert a batch of (tenant_id, check-in) in one transaction; return each run's merged state."""
     states = fold_batch(checkins)
     if not states:
         return []
     # Sorted so concurrent writers lock rows in the same order (no deadlocks on PostgreSQL).
     states.sort(key=lambda state: (state.tenant_id, state.run_id))
-    dialect = session.get_bind().dialect.name
-    result = await session.execute(_upsert_statement(dialect), _parameters(dialect, states))
-    recorded = [_recorded(row) for row in result.all()]
+    now = datetime.now(UTC)
+    rows: Sequence[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await _upsert_postgres(session, states, now)
+    else:
+        columns = dict.fromkeys(("created_at", "updated_at"), now)
+        params = [{**vars(state), **columns} for state in states]
+        rows = (await session.execute(_sqlite_upsert(), params)).all()
+    recorded = [_recorded(row) for row in rows]
     await session.commit()
     return recorded
 
 
-def _parameters(dialect: str, states: list[RunState]) -> Any:
-    """One list per column for PostgreSQL's unnest, one dict per row for SQLite.
-    Not dataclasses.astuple/asdict: they deep-copy every datetime, a third of a batch's time."""
-    now = datetime.now(UTC)
-    rows = [(*(getattr(state, name) for name in _STATE_FIELDS), now, now) for state in states]
-    if dialect == "postgresql":
-        return {name: list(column) for name, column in zip(_COLUMNS, zip(*rows, strict=True), strict=True)}
-    return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+async def _upsert_postgres(session: AsyncSession, states: list[RunState], now: datetime) -> list[Any]:
+    """Straight through asyncpg: SQLAlchemy's parameter and result processing cost as much as
+    the statement. Outside a transaction of its own, the one statement commits by itself (no
+    BEGIN/COMMIT round trips); inside the session's transaction, if it has one, with it."""
+    connection = await (await session.connection()).get_raw_connection()
+    sql, names = _postgres_upsert()
+    columns = zip(*map(_state_values, states), strict=True)
+    params: dict[str, Any] = {name: list(values) for name, values in zip(_STATE_FIELDS, columns, strict=True)}
+    params["now"] = now
+    return await connection.driver_connection.fetch(sql, *(params[name] for name in names))  # type: ignore[union-attr]
 
 
-def _recorded(row: Any) -> tuple[str, RecordedRun]:
-    tenant_id, run_id, job, status, started, finished, reported, exit_code, _, _ = row
+_state_values = operator.attrgetter(*_STATE_FIELDS)
+
+
+def _recorded(row: Any) -> tuple[str, Recorded]:
+    tenant_id, run_id, job, status, started, finished, reported, exit_code = row
     started, finished = as_utc(started), as_utc(finished)
-    # Straight from our own table: no validation needed.
-    run = RecordedRun.model_construct(
-        run_id=run_id, job=job, status=status, started_at=started, finished_at=finished,
-        duration_ms=duration_ms(started, finished, reported), exit_code=exit_code,
-    )  # fmt: skip
-    return tenant_id, run
+    return tenant_id, Recorded(
+        run_id, job, status, started, finished, duration_ms(started, finished, reported), exit_code
+    )
 
 
 # --- queries ------------------------------------------------------------------
