@@ -65,6 +65,39 @@ def run_recorded_subject(tenant_id: str) -> str:
     return f"{RUNS_ROOT}.recorded.{tenant_id}"
 
 
+# --- tenants -----------------------------------------------------------------
+TENANTS_ROOT = f"{PREFIX}.tenants.v1"
+TENANTS_STREAM = StreamSpec(name="TENANTS", subjects=(f"{TENANTS_ROOT}.>",), max_age_seconds=30 * 24 * 3600)
+GITOPS_TENANTS_DURABLE = "gitops-tenants"
+
+
+def tenant_created_subject(tenant_id: str) -> str:
+    return f"{TENANTS_ROOT}.created.{tenant_id}"
+
+
+# --- gitops ----------------------------------------------------------------
+GITOPS_ROOT = f"{PREFIX}.gitops.v1"
+GITOPS_STREAM = StreamSpec(name="GITOPS", subjects=(f"{GITOPS_ROOT}.changed.>",), max_age_seconds=7 * 24 * 3600)
+
+
+def manifests_changed_subject(tenant_id: str) -> str:
+    """The agents' sync nudge and the alerting service's schedule source."""
+    return f"{GITOPS_ROOT}.changed.{tenant_id}"
+
+
+def pushed_subject(tenant_id: str) -> str:
+    """Core NATS: a repository's post-receive hook says "look now"; losing one is covered by the poll."""
+    return f"{GITOPS_ROOT}.pushed.{tenant_id}"
+
+
+PUSHED_WILDCARD = f"{GITOPS_ROOT}.pushed.*"
+
+
+def tenant_from_subject(subject: str) -> str:
+    """The last token of a per-tenant subject."""
+    return subject.rsplit(".", 1)[-1]
+
+
 # --- request-reply (core NATS, queue groups so instances share load) -------
 RPC_ROOT = f"{PREFIX}.rpc"
 
@@ -83,6 +116,13 @@ class IdentityRpc:
     API_KEY_VERIFY = f"{RPC_ROOT}.identity.api-keys.verify"
 
 
+class GitopsRpc:
+    QUEUE = "gitops"
+    JOBS_LIST = f"{RPC_ROOT}.gitops.jobs.list"
+    JOBS_GET = f"{RPC_ROOT}.gitops.jobs.get"
+    REPOSITORY_GET = f"{RPC_ROOT}.gitops.repository.get"
+
+
 class RunsRpc:
     QUEUE = "runs"
     LIST = f"{RPC_ROOT}.runs.list"
@@ -93,4 +133,4 @@ class RunsRpc:
 # Published by identity when an API key is revoked so gateways drop cached verdicts.
 API_KEY_REVOKED = f"{PREFIX}.identity.v1.api-key-revoked"
 
-ALL_STREAMS: tuple[StreamSpec, ...] = (CHECKINS_STREAM, RUNS_STREAM)
+ALL_STREAMS: tuple[StreamSpec, ...] = (CHECKINS_STREAM, RUNS_STREAM, TENANTS_STREAM, GITOPS_STREAM)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from faststream.nats import NatsRouter
+from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_identity import service
 from crontopus_identity.service import Context
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
+from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
+from crontopus_schemas.gitops import TenantCreated
 from crontopus_schemas.identity import (
     ApiKeyCreated,
     ApiKeyCreateRequest,
@@ -29,21 +31,46 @@ from crontopus_schemas.rpc import Principal, TenantScoped
 from crontopus_schemas.subjects import IdentityRpc
 
 Q = IdentityRpc.QUEUE
+log = get_logger(__name__)
 
 
-def build_router(*, db: Database, ctx: Context) -> NatsRouter:
+def build_router(*, db: Database, ctx: Context, announcer: TenantAnnouncer) -> NatsRouter:
     router = NatsRouter()
-    _add_account_handlers(router, db, ctx)
+    _add_account_handlers(router, db, ctx, announcer)
     _add_api_key_handlers(router, db, ctx)
     return router
 
 
-def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context) -> None:
+class TenantAnnouncer:
+    """Publishes TenantCreated so other services set a new team up (gitops: its repository).
+    If one is lost, they still do it lazily on the team's first request."""
+
+    def __init__(self) -> None:
+        self.broker: NatsBroker | None = None  # set when the unit has started
+
+    async def announce(self, user: UserPublic) -> None:
+        if self.broker is None:
+            return
+        event = TenantCreated(tenant_id=user.tenant_id, name=user.tenant)
+        try:
+            await self.broker.publish(
+                event.model_dump_json().encode(),
+                subjects.tenant_created_subject(user.tenant_id),
+                headers={"Nats-Msg-Id": f"tenant-created:{user.tenant_id}"},
+                stream=subjects.TENANTS_STREAM.name,
+            )
+        except Exception:
+            log.warning("tenant-created event not published", tenant_id=user.tenant_id, exc_info=True)
+
+
+def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context, announcer: TenantAnnouncer) -> None:
     @router.subscriber(IdentityRpc.REGISTER, queue=Q)
     @rpc_handler(RegisterRequest)
     async def register(request: RegisterRequest) -> UserPublic:
         async with db.session() as session:
-            return await service.register(session=session, request=request)
+            user = await service.register(session=session, request=request)
+        await announcer.announce(user)
+        return user
 
     @router.subscriber(IdentityRpc.LOGIN, queue=Q)
     @rpc_handler(LoginRequest)

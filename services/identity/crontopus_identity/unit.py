@@ -6,11 +6,12 @@ from pathlib import Path
 
 from faststream.nats import NatsBroker
 
-from crontopus_identity.handlers import build_router
+from crontopus_identity.handlers import TenantAnnouncer, build_router
 from crontopus_identity.service import Context
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.db import Database
+from crontopus_schemas.subjects import TENANTS_STREAM
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -18,7 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 class IdentityUnit:
     name = NAME
-    streams = ()
+    streams = (TENANTS_STREAM,)
 
     def __init__(self, settings: IdentitySettings | None = None) -> None:
         self.settings = settings or IdentitySettings()
@@ -28,7 +29,8 @@ class IdentityUnit:
             issuer=self.settings.issuer, ttl_seconds=self.settings.access_token_ttl, secret=secret
         )
         self.ctx = Context(settings=self.settings, issuer=self.issuer, secret=secret)
-        self.router = build_router(db=self.db, ctx=self.ctx)
+        self.announcer = TenantAnnouncer()
+        self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer)
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_identity")
@@ -36,7 +38,7 @@ class IdentityUnit:
             await self.issuer.load(session=session)
 
     async def started(self, broker: NatsBroker) -> None:
-        """Identity only answers requests: nothing runs in the background."""
+        self.announcer.broker = broker
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -18,6 +18,7 @@ from crontopus_kit.unit import ServiceUnit
 SERVICES: dict[str, str] = {
     "identity": "crontopus_identity.unit:IdentityUnit",
     "runs": "crontopus_runs.unit:RunsUnit",
+    "gitops": "crontopus_gitops.unit:GitopsUnit",
 }
 
 

@@ -46,6 +46,8 @@ def start_stack(
     """Serve the all-in-one app against ``nats``; settings come from CRONTOPUS_* in ``env``."""
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "nats.url").write_text(nats.url + "\n")  # as `run all` does: repository hooks read it
     port = free_port()
     settings = GatewaySettings(port=port)
     app = all_in_one_app(nats.url, settings)

@@ -1,0 +1,210 @@
+"""gitops domain logic: each tenant's repository, syncing its commits into the job index, and
+answering job queries. No broker imports; Git work runs in threads (pygit2 blocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, delete, select
+
+from crontopus_gitops import repo
+from crontopus_gitops.models import JobIndex, Repository
+from crontopus_gitops.settings import GitopsSettings
+from crontopus_kit.errors import NotFound
+from crontopus_schemas.gitops import (
+    CommitPublic,
+    FileError,
+    JobDetail,
+    JobGetRequest,
+    JobList,
+    JobListRequest,
+    JobSummary,
+    ManifestsChanged,
+    RepositoryPublic,
+)
+from crontopus_schemas.manifests import LoadedJob, load_files
+
+SEED = Path(__file__).parent / "seed"
+SYSTEM_AUTHOR = ("Crontopus", "crontopus@localhost")
+
+
+@dataclass(frozen=True)
+class HookCommand:
+    """How a repository's post-receive hook reaches the service (see hook.py)."""
+
+    python: str
+    nats_url: str | None
+    nats_url_file: Path
+
+    def for_tenant(self, tenant_id: str) -> list[str]:
+        source = ["--nats-url", self.nats_url] if self.nats_url else ["--nats-url-file", str(self.nats_url_file)]
+        return [self.python, "-m", "crontopus_gitops.hook", *source, tenant_id]
+
+
+def seed_files() -> dict[str, str]:
+    return {path.relative_to(SEED).as_posix(): path.read_text() for path in sorted(SEED.rglob("*.yaml"))}
+
+
+# --- repositories ---------------------------------------------------------------
+
+
+async def ensure_repository(
+    *, session: AsyncSession, settings: GitopsSettings, hook: HookCommand, tenant_id: str
+) -> Repository:
+    """The tenant's repository, created (bare, seeded, with its hook) on first need."""
+    row = await session.get(Repository, tenant_id)
+    if row is not None:
+        return row
+    path = settings.repositories / f"{tenant_id}.git"
+    await asyncio.to_thread(_create_embedded, path, settings.branch, hook.for_tenant(tenant_id))
+    row = Repository(tenant_id=tenant_id, path=str(path), branch=settings.branch, created_at=datetime.now(UTC))
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()  # created a moment ago by a sibling; the Git side is idempotent
+        row = await session.get(Repository, tenant_id)
+        assert row is not None
+    return row
+
+
+def _create_embedded(path: Path, branch: str, hook_command: list[str]) -> None:
+    repo.init_bare(path, branch=branch)
+    repo.install_post_receive_hook(path, command=hook_command)
+    if repo.head(path, branch=branch) is None:
+        repo.commit_files(
+            path, branch=branch, changes=dict(seed_files()), author=SYSTEM_AUTHOR,
+            message="Example jobs\n\nEdit or delete them; every push is validated and synced.", expected_head=None,
+        )  # fmt: skip
+
+
+async def all_repositories(*, session: AsyncSession) -> list[Repository]:
+    return list((await session.execute(select(Repository))).scalars())
+
+
+def repository_public(row: Repository) -> RepositoryPublic:
+    return RepositoryPublic(
+        kind=row.kind, clone_url=row.path, branch=row.branch, folder=row.folder,
+        head_commit=row.synced_commit, last_sync_at=row.synced_at, last_error=row.last_error,
+        errors=[FileError(**error) for error in json.loads(row.file_errors)],
+    )  # fmt: skip
+
+
+# --- sync -------------------------------------------------------------------------
+
+
+async def sync(*, session: AsyncSession, row: Repository) -> ManifestsChanged | None:
+    """Index the branch head if it moved; return what changed (None when nothing did)."""
+    path = Path(row.path)
+    head = await asyncio.to_thread(repo.head, path, branch=row.branch)
+    if head is None or head == row.synced_commit:
+        return None
+    files = await asyncio.to_thread(repo.read_manifest_files, path, commit=head, folder=row.folder)
+    loaded = load_files(files)
+    sources = dict(files)
+    added, changed, removed = await _replace_index(session, row.tenant_id, head, loaded.jobs, sources)
+    previous = row.synced_commit
+    row.synced_commit, row.synced_at, row.last_error = head, datetime.now(UTC), None
+    row.file_errors = json.dumps([FileError(**vars(error)).model_dump() for error in loaded.errors])
+    session.add(row)
+    await session.commit()
+    info = await asyncio.to_thread(repo.commit_info, path, commit=head)
+    return ManifestsChanged(
+        commit=head, previous_commit=previous, author=f"{info.author_name} <{info.author_email}>",
+        message=info.message.strip(), added=added, changed=changed, removed=removed, errors=len(loaded.errors),
+    )  # fmt: skip
+
+
+async def _replace_index(
+    session: AsyncSession, tenant_id: str, commit: str, jobs: list[LoadedJob], sources: dict[str, str]
+) -> tuple[list[str], list[str], list[str]]:
+    stmt = select(JobIndex).where(col(JobIndex.tenant_id) == tenant_id)
+    current = {f"{job.namespace}/{job.name}": job for job in (await session.execute(stmt)).scalars()}
+    now = datetime.now(UTC)
+    added, changed = [], []
+    for job in jobs:
+        ref, manifest = job.manifest.ref, job.manifest.model_dump(mode="json", by_alias=True)
+        digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+        values: dict[str, Any] = {"file": job.file, "line": job.line, "commit": commit, "updated_at": now,
+                  "manifest": json.dumps(manifest), "digest": digest, "source": sources[job.file]}  # fmt: skip
+        row = current.pop(ref, None)
+        if row is None:
+            metadata = job.manifest.metadata
+            row = JobIndex(tenant_id=tenant_id, namespace=metadata.namespace, name=metadata.name, **values)
+            added.append(ref)
+        else:
+            changed += [ref] if row.digest != digest else []
+            for key, value in values.items():
+                setattr(row, key, value)
+        session.add(row)
+    if current:
+        await session.execute(delete(JobIndex).where(col(JobIndex.id).in_([row.id for row in current.values()])))
+    return sorted(added), sorted(changed), sorted(current)
+
+
+async def record_sync_error(*, session: AsyncSession, row: Repository, error: str) -> None:
+    row.last_error, row.synced_at = error[:2000], datetime.now(UTC)
+    session.add(row)
+    await session.commit()
+
+
+# --- queries ------------------------------------------------------------------------
+
+
+def _summary(row: JobIndex, base_url: str) -> dict[str, Any]:
+    manifest = json.loads(row.manifest)
+    spec, metadata = manifest["spec"], manifest["metadata"]
+    return {
+        "job": f"{row.namespace}/{row.name}", "namespace": row.namespace, "name": row.name,
+        "schedule": spec["schedule"], "timezone": spec["timezone"], "enabled": spec["enabled"],
+        "paused": spec["paused"], "labels": metadata["labels"], "command": spec["command"],
+        "commit": row.commit, "file": row.file,
+    }  # fmt: skip
+
+
+async def list_jobs(*, session: AsyncSession, query: JobListRequest, base_url: str = "") -> JobList:
+    stmt = select(JobIndex).where(col(JobIndex.tenant_id) == query.tenant_id)
+    if query.namespace:
+        stmt = stmt.where(col(JobIndex.namespace) == query.namespace)
+    rows = (await session.execute(stmt.order_by(col(JobIndex.namespace), col(JobIndex.name)))).scalars()
+    jobs = [JobSummary(**_summary(row, base_url)) for row in rows]
+    return JobList(jobs=[job for job in jobs if _matches(job, query)])
+
+
+def _matches(job: JobSummary, query: JobListRequest) -> bool:
+    if query.enabled is not None and job.enabled != query.enabled:
+        return False
+    if query.paused is not None and job.paused != query.paused:
+        return False
+    return all(job.labels.get(key) == value for key, value in query.labels.items())
+
+
+async def get_job(*, session: AsyncSession, query: JobGetRequest, row: Repository) -> JobDetail:
+    stmt = select(JobIndex).where(
+        col(JobIndex.tenant_id) == query.tenant_id,
+        col(JobIndex.namespace) == query.namespace,
+        col(JobIndex.name) == query.name,
+    )
+    job = (await session.execute(stmt)).scalar_one_or_none()
+    if job is None:
+        raise NotFound(f"job {query.namespace}/{query.name} not found")
+    history = await asyncio.to_thread(
+        repo.history, Path(row.path), commit=job.commit, file_path=_in_repo(row, job.file)
+    )
+    return JobDetail(
+        **_summary(job, ""), manifest=json.loads(job.manifest), yaml=job.source,
+        history=[CommitPublic(sha=c.sha, author=c.author_name, message=c.message.strip(), committed_at=c.committed_at)
+                 for c in history],
+    )  # fmt: skip
+
+
+def _in_repo(row: Repository, file: str) -> str:
+    return f"{row.folder.strip('/')}/{file}" if row.folder.strip("/") else file

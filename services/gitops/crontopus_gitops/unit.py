@@ -1,0 +1,54 @@
+"""The gitops service as a unit: its database, router, the tenants consumer and the poll."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from faststream.nats import NatsBroker
+
+from crontopus_gitops.handlers import Syncer, build_router
+from crontopus_gitops.service import HookCommand
+from crontopus_gitops.settings import GitopsSettings
+from crontopus_kit.db import Database
+from crontopus_schemas.subjects import GITOPS_STREAM, TENANTS_STREAM
+
+NAME = "gitops"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class GitopsUnit:
+    name = NAME
+    streams = (TENANTS_STREAM, GITOPS_STREAM)
+
+    def __init__(self, settings: GitopsSettings | None = None) -> None:
+        self.settings = settings or GitopsSettings()
+        self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
+        hook = HookCommand(
+            python=sys.executable,
+            nats_url=self.settings.nats_url,
+            nats_url_file=self.settings.data_dir.resolve() / "nats.url",
+        )
+        self.syncer = Syncer(db=self.db, settings=self.settings, hook=hook)
+        self.router = build_router(db=self.db, syncer=self.syncer)
+        self.tenants = self.syncer.tenants_puller()
+        self._poll: asyncio.Task[None] | None = None
+
+    async def prepare(self) -> None:
+        await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_gitops")
+
+    async def started(self, broker: NatsBroker) -> None:
+        self.syncer.broker = broker
+        state = broker.config.connection_state
+        await self.tenants.start(state.connection, state.stream)
+        self._poll = asyncio.create_task(self.syncer.poll_forever(), name="gitops poll")
+
+    async def close(self) -> None:
+        if self._poll:
+            self._poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll
+        await self.tenants.stop()
+        await self.db.dispose()

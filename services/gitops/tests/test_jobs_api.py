@@ -1,0 +1,111 @@
+"""Jobs from Git through the REST API of a live stack: the seeded examples, a `git push` that
+appears within 2 seconds, a broken manifest reported with its file and line, tenant isolation."""
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from crontopus_server.testing import Stack, sign_up, wait_until
+
+NEW_JOB = """\
+apiVersion: crontopus.io/v1
+kind: Job
+metadata:
+  name: nightly-export
+  namespace: production
+spec:
+  schedule: "15 3 * * *"
+  timezone: Europe/Berlin
+  command: /usr/local/bin/export.sh
+"""
+
+
+@pytest.fixture
+def api(stack: Stack):
+    with stack.client() as client:
+        yield client
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {"GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com",
+           "GIT_COMMITTER_NAME": "Alice", "GIT_COMMITTER_EMAIL": "alice@example.com", "HOME": str(cwd)}  # fmt: skip
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=30)
+    return done.stdout.strip()
+
+
+def clone(api, account, tmp_path: Path) -> Path:
+    repository = api.get("/api/gitops/repository", headers=account.headers).json()
+    checkout = tmp_path / f"{account.username}-checkout"
+    git("clone", "--quiet", repository["clone_url"], str(checkout), cwd=tmp_path)
+    return checkout
+
+
+def jobs(api, account) -> dict[str, dict]:
+    return {job["job"]: job for job in api.get("/api/jobs", headers=account.headers).json()["jobs"]}
+
+
+def test_a_new_team_sees_the_seeded_example_jobs(api):
+    alice = sign_up(api, "alice")
+    listed = wait_until(lambda: jobs(api, alice))
+    assert {"staging/hello", "production/backup-database"} <= set(listed)
+    hello = listed["staging/hello"]
+    assert (hello["schedule"], hello["timezone"], hello["enabled"], hello["paused"]) == (
+        "*/5 * * * *",
+        "UTC",
+        True,
+        False,
+    )
+    repository = api.get("/api/gitops/repository", headers=alice.headers).json()
+    assert repository["head_commit"] == hello["commit"] and repository["errors"] == []
+
+
+def test_a_pushed_manifest_is_listed_within_two_seconds_with_its_commit(api, tmp_path):
+    alice = sign_up(api, "alice")
+    checkout = clone(api, alice, tmp_path)
+    (checkout / "production" / "nightly-export.yaml").write_text(NEW_JOB)
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "Add the nightly export", cwd=checkout)
+    sha = git("rev-parse", "HEAD", cwd=checkout)
+    pushed_at = time.monotonic()
+    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+    job = wait_until(lambda: jobs(api, alice).get("production/nightly-export"), timeout=2, interval=0.05)
+    assert time.monotonic() - pushed_at < 2
+    assert job["commit"] == sha and job["timezone"] == "Europe/Berlin"
+    detail = api.get("/api/jobs/production/nightly-export", headers=alice.headers).json()
+    assert detail["yaml"] == NEW_JOB and detail["manifest"]["spec"]["schedule"] == "15 3 * * *"
+    assert [commit["message"] for commit in detail["history"]] == ["Add the nightly export"]
+
+
+def test_a_broken_manifest_is_reported_with_file_and_line_and_the_other_jobs_stay(api, tmp_path):
+    alice = sign_up(api, "alice")
+    before = set(wait_until(lambda: jobs(api, alice)))
+    checkout = clone(api, alice, tmp_path)
+    (checkout / "production" / "broken.yaml").write_text(NEW_JOB.replace('"15 3 * * *"', '"0 0 31 2 *"'))
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "A schedule that never fires", cwd=checkout)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+    sha = git("rev-parse", "HEAD", cwd=checkout)
+
+    def synced():
+        repository = api.get("/api/gitops/repository", headers=alice.headers).json()
+        return repository if repository["head_commit"] == sha else None
+
+    repository = wait_until(synced, timeout=5)
+    assert repository["errors"] == [
+        {"file": "production/broken.yaml", "line": 7, "field": "spec.schedule",
+         "message": "never fires: day 31 does not exist in month 2"}
+    ]  # fmt: skip
+    assert set(jobs(api, alice)) == before
+
+
+def test_alice_cannot_see_bobs_jobs_or_repository(api):
+    alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
+    wait_until(lambda: jobs(api, bob))
+    alice_repo = api.get("/api/gitops/repository", headers=alice.headers).json()
+    bob_repo = api.get("/api/gitops/repository", headers=bob.headers).json()
+    assert alice_repo["clone_url"] != bob_repo["clone_url"]
+    assert api.get("/api/jobs/staging/hello", headers=alice.headers).json()["commit"] == alice_repo["head_commit"]
+    assert api.get("/api/jobs/staging/does-not-exist", headers=alice.headers).status_code == 404
+    assert api.get("/api/jobs").status_code == 401
