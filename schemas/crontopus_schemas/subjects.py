@@ -120,13 +120,21 @@ class GitopsRpc:
     QUEUE = "gitops"
     JOBS_LIST = f"{RPC_ROOT}.gitops.jobs.list"
     JOBS_GET = f"{RPC_ROOT}.gitops.jobs.get"
+    JOB_CREATE = f"{RPC_ROOT}.gitops.jobs.create"
+    JOB_UPDATE = f"{RPC_ROOT}.gitops.jobs.update"
+    JOB_DELETE = f"{RPC_ROOT}.gitops.jobs.delete"
     REPOSITORY_GET = f"{RPC_ROOT}.gitops.repository.get"
+    REPOSITORY_UPDATE = f"{RPC_ROOT}.gitops.repository.update"
+    WEBHOOK = f"{RPC_ROOT}.gitops.webhook"
+    PING_RESOLVE = f"{RPC_ROOT}.gitops.ping.resolve"
 
 
 class RunsRpc:
     QUEUE = "runs"
     LIST = f"{RPC_ROOT}.runs.list"
     GET = f"{RPC_ROOT}.runs.get"
+    OPEN_RUN = f"{RPC_ROOT}.runs.open-run"
+    LAST_STATUS = f"{RPC_ROOT}.runs.last-status"
 
 
 # --- broadcast notices (core NATS, no persistence needed) -------------------

@@ -39,6 +39,8 @@ class Syncer:
 
     def __init__(self, *, db: Database, settings: GitopsSettings, hook: HookCommand) -> None:
         self.db, self.settings, self.hook = db, settings, hook
+        self.secret = settings.secret_bytes()
+        self.links = service.Links(base_url=settings.base_url, secret=self.secret)
         self.broker: NatsBroker | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -54,7 +56,7 @@ class Syncer:
                 session=session, settings=self.settings, hook=self.hook, tenant_id=tenant_id
             )
             try:
-                changed = await service.sync(session=session, row=row)
+                changed = await service.sync(session=session, row=row, secret=self.secret)
             except Exception as exc:
                 log.warning("repository sync failed", tenant_id=tenant_id, error=str(exc)[:500])
                 await session.rollback()
@@ -133,13 +135,13 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         await syncer.repository(request.tenant_id)  # a new team's examples, even before the first poll
         await syncer.sync(request.tenant_id)
         async with db.session() as session:
-            return await service.list_jobs(session=session, query=request)
+            return await service.list_jobs(session=session, query=request, links=syncer.links)
 
     @router.subscriber(subjects.GitopsRpc.JOBS_GET, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(JobGetRequest)
     async def get_job(request: JobGetRequest) -> JobDetail:
         row = await syncer.repository(request.tenant_id)
         async with db.session() as session:
-            return await service.get_job(session=session, query=request, row=row)
+            return await service.get_job(session=session, query=request, row=row, links=syncer.links)
 
     return router

@@ -22,6 +22,11 @@ class Repository(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     file_errors: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # External repositories only (kind "external"): where to fetch from, and sealed secrets
+    # (crontopus_kit.crypto.SecretBox), never stored in the clear.
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    credentials: str | None = Field(default=None, sa_column=Column(Text))
+    webhook_secret: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class JobIndex(SQLModel, table=True):
@@ -38,4 +43,15 @@ class JobIndex(SQLModel, table=True):
     manifest: str = Field(sa_column=Column(Text, nullable=False))  # JSON, by alias
     source: str = Field(sa_column=Column(Text, nullable=False))  # the YAML file it was read from
     digest: str = Field(max_length=64)
+    ping_hash: str | None = Field(default=None, max_length=64, index=True)  # see pings.py: keyed hash of the key
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Delivery ids already handled, so a replayed delivery is ignored."""
+
+    __tablename__ = "webhook_deliveries"
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    delivery_id: str = Field(primary_key=True, max_length=128)
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
-from crontopus_gitops import repo
+from crontopus_gitops import pings, repo
 from crontopus_gitops.models import JobIndex, Repository
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.errors import NotFound
@@ -101,7 +101,7 @@ def repository_public(row: Repository) -> RepositoryPublic:
 # --- sync -------------------------------------------------------------------------
 
 
-async def sync(*, session: AsyncSession, row: Repository) -> ManifestsChanged | None:
+async def sync(*, session: AsyncSession, row: Repository, secret: bytes) -> ManifestsChanged | None:
     """Index the branch head if it moved; return what changed (None when nothing did)."""
     path = Path(row.path)
     head = await asyncio.to_thread(repo.head, path, branch=row.branch)
@@ -110,7 +110,7 @@ async def sync(*, session: AsyncSession, row: Repository) -> ManifestsChanged | 
     files = await asyncio.to_thread(repo.read_manifest_files, path, commit=head, folder=row.folder)
     loaded = load_files(files)
     sources = dict(files)
-    added, changed, removed = await _replace_index(session, row.tenant_id, head, loaded.jobs, sources)
+    added, changed, removed = await _replace_index(session, row.tenant_id, head, loaded.jobs, sources, secret)
     previous = row.synced_commit
     row.synced_commit, row.synced_at, row.last_error = head, datetime.now(UTC), None
     row.file_errors = json.dumps([FileError(**vars(error)).model_dump() for error in loaded.errors])
@@ -124,7 +124,7 @@ async def sync(*, session: AsyncSession, row: Repository) -> ManifestsChanged | 
 
 
 async def _replace_index(
-    session: AsyncSession, tenant_id: str, commit: str, jobs: list[LoadedJob], sources: dict[str, str]
+    session: AsyncSession, tenant_id: str, commit: str, jobs: list[LoadedJob], sources: dict[str, str], secret: bytes
 ) -> tuple[list[str], list[str], list[str]]:
     stmt = select(JobIndex).where(col(JobIndex.tenant_id) == tenant_id)
     current = {f"{job.namespace}/{job.name}": job for job in (await session.execute(stmt)).scalars()}
@@ -134,7 +134,8 @@ async def _replace_index(
         ref, manifest = job.manifest.ref, job.manifest.model_dump(mode="json", by_alias=True)
         digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
         values: dict[str, Any] = {"file": job.file, "line": job.line, "commit": commit, "updated_at": now,
-                  "manifest": json.dumps(manifest), "digest": digest, "source": sources[job.file]}  # fmt: skip
+                  "manifest": json.dumps(manifest), "digest": digest, "source": sources[job.file],
+                  "ping_hash": pings.ping_hash(secret, pings.ping_key(secret, tenant_id, ref))}  # fmt: skip
         row = current.pop(ref, None)
         if row is None:
             metadata = job.manifest.metadata
@@ -159,7 +160,18 @@ async def record_sync_error(*, session: AsyncSession, row: Repository, error: st
 # --- queries ------------------------------------------------------------------------
 
 
-def _summary(row: JobIndex, base_url: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Links:
+    """What a job's public URLs are made of."""
+
+    base_url: str
+    secret: bytes
+
+    def ping_url(self, tenant_id: str, job_ref: str) -> str:
+        return pings.ping_url(self.base_url, pings.ping_key(self.secret, tenant_id, job_ref))
+
+
+def _summary(row: JobIndex, links: Links) -> dict[str, Any]:
     manifest = json.loads(row.manifest)
     spec, metadata = manifest["spec"], manifest["metadata"]
     return {
@@ -167,15 +179,16 @@ def _summary(row: JobIndex, base_url: str) -> dict[str, Any]:
         "schedule": spec["schedule"], "timezone": spec["timezone"], "enabled": spec["enabled"],
         "paused": spec["paused"], "labels": metadata["labels"], "command": spec["command"],
         "commit": row.commit, "file": row.file,
+        "ping_url": links.ping_url(row.tenant_id, f"{row.namespace}/{row.name}"),
     }  # fmt: skip
 
 
-async def list_jobs(*, session: AsyncSession, query: JobListRequest, base_url: str = "") -> JobList:
+async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Links) -> JobList:
     stmt = select(JobIndex).where(col(JobIndex.tenant_id) == query.tenant_id)
     if query.namespace:
         stmt = stmt.where(col(JobIndex.namespace) == query.namespace)
     rows = (await session.execute(stmt.order_by(col(JobIndex.namespace), col(JobIndex.name)))).scalars()
-    jobs = [JobSummary(**_summary(row, base_url)) for row in rows]
+    jobs = [JobSummary(**_summary(row, links)) for row in rows]
     return JobList(jobs=[job for job in jobs if _matches(job, query)])
 
 
@@ -187,7 +200,7 @@ def _matches(job: JobSummary, query: JobListRequest) -> bool:
     return all(job.labels.get(key) == value for key, value in query.labels.items())
 
 
-async def get_job(*, session: AsyncSession, query: JobGetRequest, row: Repository) -> JobDetail:
+async def get_job(*, session: AsyncSession, query: JobGetRequest, row: Repository, links: Links) -> JobDetail:
     stmt = select(JobIndex).where(
         col(JobIndex.tenant_id) == query.tenant_id,
         col(JobIndex.namespace) == query.namespace,
@@ -200,7 +213,7 @@ async def get_job(*, session: AsyncSession, query: JobGetRequest, row: Repositor
         repo.history, Path(row.path), commit=job.commit, file_path=_in_repo(row, job.file)
     )
     return JobDetail(
-        **_summary(job, ""), manifest=json.loads(job.manifest), yaml=job.source,
+        **_summary(job, links), manifest=json.loads(job.manifest), yaml=job.source,
         history=[CommitPublic(sha=c.sha, author=c.author_name, message=c.message.strip(), committed_at=c.committed_at)
                  for c in history],
     )  # fmt: skip

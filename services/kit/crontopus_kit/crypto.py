@@ -1,0 +1,43 @@
+"""Secrets at rest: keyed hashes for what we only compare, encryption for what we must use again
+(a Git host's token, a webhook secret). Keys are derived from the server secret per purpose, so
+one purpose's key never serves another."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def derive_key(secret: bytes, purpose: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(secret)
+
+
+def keyed_hash(secret: bytes, purpose: str, value: str) -> str:
+    """Hex HMAC-SHA256: store this, never the value, for keys that are only looked up."""
+    return hmac.new(derive_key(secret, purpose), value.encode(), hashlib.sha256).hexdigest()
+
+
+class SecretBox:
+    """Authenticated encryption (Fernet) of small secrets under a purpose-bound key."""
+
+    def __init__(self, secret: bytes, purpose: str) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret, purpose)))
+
+    def seal(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: the server secret changed or the value was tampered with") from exc
+
+
+def mask(value: str, *, keep: int = 4) -> str:
+    """For echoing a secret back: enough to recognise it, never enough to use it."""
+    return "****" if len(value) <= keep * 2 else f"{value[:keep]}…{value[-keep:]}"
