@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -39,7 +39,7 @@ class FileError(BaseModel):
 
 
 class RepositoryPublic(BaseModel):
-    kind: str
+    kind: str = Field(description="embedded (a repository Crontopus hosts) or external (mirrored from a Git host)")
     clone_url: str
     branch: str
     folder: str
@@ -47,6 +47,56 @@ class RepositoryPublic(BaseModel):
     last_sync_at: datetime | None
     last_error: str | None
     errors: list[FileError]
+    webhook_url: str | None = Field(default=None, description="external only: where the Git host sends push webhooks")
+    webhook_secret: str | None = Field(
+        default=None, description="external only: in full once, when set; masked afterwards"
+    )
+    credentials: str | None = Field(
+        default=None, description="external only: the kind of credentials, never the secret"
+    )
+
+
+class TokenCredentials(BaseModel):
+    kind: Literal["token"]
+    token: str = Field(min_length=1, max_length=4096)
+    username: str = Field(default="x-access-token", max_length=255)
+
+
+class BasicCredentials(BaseModel):
+    kind: Literal["basic"]
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class SshKeyCredentials(BaseModel):
+    kind: Literal["ssh"]
+    private_key: str = Field(min_length=1, max_length=16384)
+    username: str = Field(default="git", max_length=255)
+    passphrase: str = Field(default="", max_length=4096)
+
+
+RepositoryCredentials = Annotated[TokenCredentials | BasicCredentials | SshKeyCredentials, Field(discriminator="kind")]
+
+
+class RepositoryUpdateRequest(TenantScoped):
+    """Switch the tenant to an external repository (mirrored; edits through the API are pushed)."""
+
+    url: str = Field(min_length=1, max_length=2048, description="https://..., ssh://..., git://... or a local path")
+    branch: str = Field(default="main", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._/-]+$")
+    path: str = Field(default="", max_length=1024, description="folder of the jobs inside the repository")
+    credentials: RepositoryCredentials | None = None
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=256, description="default: generated")
+
+
+class WebhookRequest(TenantScoped):
+    headers: dict[str, str]
+    body: str = Field(description="the raw request body, base64")
+
+
+class WebhookReply(BaseModel):
+    status: Literal["synced", "ignored", "duplicate", "pong"]
+    commit: str | None = None
+    detail: str | None = None
 
 
 class JobSummary(BaseModel):

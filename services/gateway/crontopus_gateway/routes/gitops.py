@@ -1,0 +1,46 @@
+"""The tenant's repository settings and the Git hosts' push webhooks."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+
+from crontopus_gateway.deps import GatewayDep, UserPrincipal
+from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest, WebhookReply, WebhookRequest
+from crontopus_schemas.subjects import GitopsRpc
+
+router = APIRouter(tags=["gitops"])
+
+# Headers a Git host's webhook may carry that matter for verification and routing; forwarding only
+# these keeps cookies and proxies' headers out of the message bus.
+WEBHOOK_HEADERS = ("x-", "idempotency-key", "content-type", "user-agent")
+
+
+class RepositoryUpdate(RepositoryUpdateRequest):
+    tenant_id: str = ""  # taken from the credential, never from the body
+
+
+@router.put("/api/gitops/repository", response_model=RepositoryPublic)
+async def connect_repository(body: RepositoryUpdate, principal: UserPrincipal, gateway: GatewayDep) -> RepositoryPublic:
+    """Use an external repository (Forgejo, Gitea, GitHub, GitLab, any Git server) instead of the
+    embedded one. It is fetched once to check the URL and credentials. The answer holds the webhook
+    URL and, this once, its secret: configure both in the Git host (content type JSON, push events)."""
+    request = RepositoryUpdateRequest(**body.model_dump(exclude={"tenant_id"}), tenant_id=principal.tenant_id)
+    return await gateway.rpc(GitopsRpc.REPOSITORY_UPDATE, request, RepositoryPublic)
+
+
+@router.post("/api/gitops/webhooks/{tenant_id}", response_model=WebhookReply)
+async def push_webhook(
+    tenant_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], request: Request, gateway: GatewayDep
+) -> JSONResponse:
+    """Push webhooks from Forgejo/Gitea (X-Forgejo-Signature / X-Gitea-Signature), GitHub
+    (X-Hub-Signature-256) and GitLab (X-Gitlab-Token). Wrong or missing signature: 401."""
+    headers = {k: v for k, v in request.headers.items() if k.startswith(WEBHOOK_HEADERS)}
+    body = base64.b64encode(await request.body()).decode()
+    reply = await gateway.rpc(
+        GitopsRpc.WEBHOOK, WebhookRequest(tenant_id=tenant_id, headers=headers, body=body), WebhookReply
+    )
+    return JSONResponse(reply.model_dump(), status_code=202 if reply.status == "synced" else 200)

@@ -1,0 +1,112 @@
+"""Syncing tenants' repositories into the job index, one sync at a time per tenant, and
+announcing each new commit (the agents' nudge)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from crontopus_gitops import external, service
+from crontopus_gitops.models import Repository
+from crontopus_gitops.service import HookCommand
+from crontopus_gitops.settings import GitopsSettings
+from crontopus_kit.db import Database
+from crontopus_kit.jetstream import BatchPuller
+from crontopus_kit.logging import get_logger
+from crontopus_schemas import subjects
+from crontopus_schemas.gitops import ManifestsChanged, TenantCreated
+
+log = get_logger(__name__)
+RETRY_DELAY_SECONDS = 5
+
+
+class Syncer:
+    """Syncs repositories, one at a time per tenant, and announces each new commit."""
+
+    def __init__(self, *, db: Database, settings: GitopsSettings, hook: HookCommand) -> None:
+        self.db, self.settings, self.hook = db, settings, hook
+        self.secret = settings.secret_bytes()
+        self.links = service.Links(base_url=settings.base_url, secret=self.secret)
+        self.broker: NatsBroker | None = None
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def repository(self, tenant_id: str) -> Repository:
+        async with self.db.session() as session:
+            return await service.ensure_repository(
+                session=session, settings=self.settings, hook=self.hook, tenant_id=tenant_id
+            )
+
+    def lock(self, tenant_id: str) -> asyncio.Lock:
+        return self._locks[tenant_id]
+
+    async def sync(self, tenant_id: str, *, fetch_remote: bool = False) -> None:
+        """Index the repository's head if it moved. ``fetch_remote``: fetch an external repository
+        first (the poll and webhooks do; queries only look at what was fetched)."""
+        async with self._locks[tenant_id], self.db.session() as session:
+            row = await service.ensure_repository(
+                session=session, settings=self.settings, hook=self.hook, tenant_id=tenant_id
+            )
+            try:
+                if fetch_remote and row.kind == "external":
+                    await asyncio.to_thread(external.fetch, row, self.secret)
+                changed = await service.sync(session=session, row=row, secret=self.secret)
+            except Exception as exc:
+                log.warning("repository sync failed", tenant_id=tenant_id, error=str(exc)[:500])
+                await session.rollback()
+                await service.record_sync_error(session=session, row=row, error=str(exc))
+                return
+        if changed:
+            await self._announce(tenant_id, changed)
+
+    async def _announce(self, tenant_id: str, event: ManifestsChanged) -> None:
+        assert self.broker is not None
+        await self.broker.publish(
+            event.model_dump_json().encode(),
+            subjects.manifests_changed_subject(tenant_id),
+            headers={"Nats-Msg-Id": f"{tenant_id}:{event.commit}"},
+            stream=subjects.GITOPS_STREAM.name,
+        )
+        log.info("manifests changed", tenant_id=tenant_id, commit=event.commit, added=len(event.added),
+                 changed=len(event.changed), removed=len(event.removed), errors=event.errors)  # fmt: skip
+
+    async def sync_all(self) -> None:
+        async with self.db.session() as session:
+            tenants = [row.tenant_id for row in await service.all_repositories(session=session)]
+        for tenant_id in tenants:
+            await self.sync(tenant_id, fetch_remote=True)
+
+    async def poll_forever(self) -> None:
+        """The fallback when a push notice or webhook never arrives."""
+        while True:
+            try:
+                await self.sync_all()
+            except Exception:
+                log.exception("repository poll failed")
+            await asyncio.sleep(self.settings.poll_seconds)
+
+    async def on_tenants_created(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            try:
+                event = TenantCreated.model_validate_json(msg.data)
+            except ValidationError:
+                log.warning("malformed tenant-created event dropped", subject=msg.subject)
+                await msg.ack()
+                continue
+            try:
+                await self.sync(event.tenant_id)
+            except Exception:
+                log.exception("tenant repository not set up; retrying", tenant_id=event.tenant_id)
+                await msg.nak(delay=RETRY_DELAY_SECONDS)
+                continue
+            await msg.ack()
+
+    def tenants_puller(self) -> BatchPuller:
+        return BatchPuller(
+            stream=subjects.TENANTS_STREAM.name, durable=subjects.GITOPS_TENANTS_DURABLE,
+            filter_subject=f"{subjects.TENANTS_ROOT}.created.*", handler=self.on_tenants_created,
+            batch_size=16, linger=0.01, ack_wait=60, max_ack_pending=256,
+        )  # fmt: skip

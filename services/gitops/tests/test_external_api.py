@@ -1,0 +1,194 @@
+"""An external repository (served by `git daemon` on loopback, or a local path) mirrored by the
+gitops service, and push webhooks in each Git host's format."""
+
+import hashlib
+import hmac
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from crontopus_gitops import repo
+from crontopus_kit.nats_server import free_port, port_is_open
+from crontopus_server.testing import sign_up, wait_until
+
+JOB = """\
+apiVersion: crontopus.io/v1
+kind: Job
+metadata: {{name: {name}, namespace: ops}}
+spec: {{schedule: "0 * * * *", command: /bin/true}}
+"""
+AUTHOR = ("Upstream", "upstream@example.com")
+
+
+@pytest.fixture
+def database_backend():
+    return "sqlite"  # the Git side is what is tested here; the index is covered on both backends elsewhere
+
+
+@pytest.fixture
+def stack_env(stack_env):
+    return {**stack_env, "CRONTOPUS_GITOPS_POLL_SECONDS": "0.5"}
+
+
+@pytest.fixture
+def upstream(tmp_path):
+    path = tmp_path / "hosted" / "jobs.git"
+    repo.init_bare(path)
+    repo.commit_files(path, branch="main", changes={"ops/first.yaml": JOB.format(name="first")},
+                      author=AUTHOR, message="first", expected_head=None)  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def git_daemon(tmp_path, upstream):
+    port = free_port()
+    base = tmp_path / "hosted"
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--export-all", f"--base-path={base}", "--reuseaddr", f"--port={port}",
+         "--listen=127.0.0.1", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_until(lambda: port_is_open("127.0.0.1", port))
+    yield f"git://127.0.0.1:{port}/jobs.git"
+    daemon.terminate()
+    daemon.wait(timeout=10)
+
+
+@pytest.fixture
+def api(stack):
+    with stack.client() as client:
+        yield client
+
+
+def push_upstream(upstream, name: str) -> str:
+    head = repo.head(upstream, branch="main")
+    return repo.commit_files(upstream, branch="main", changes={f"ops/{name}.yaml": JOB.format(name=name)},
+                             author=AUTHOR, message=f"add {name}", expected_head=head)  # fmt: skip
+
+
+def push_payload(after: str) -> bytes:
+    payload = {"ref": "refs/heads/main", "before": "0" * 40, "after": after, "commits": [],
+               "pusher": {"name": "upstream", "login": "upstream"},
+               "user_username": "upstream", "object_kind": "push", "total_commits_count": 1}  # fmt: skip
+    return json.dumps(payload).encode()
+
+
+def github_headers(secret: str, body: bytes, delivery: str | None = None) -> dict:
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": signature, "Content-Type": "application/json"}  # fmt: skip
+
+
+def connect(api, account, url: str, **extra) -> dict:
+    response = api.put("/api/gitops/repository", headers=account.headers, json={"url": url, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def job_names(api, account) -> set[str]:
+    return {job["name"] for job in api.get("/api/jobs", headers=account.headers).json()["jobs"]}
+
+
+def test_an_external_repository_over_git_daemon_replaces_the_examples(api, git_daemon):
+    alice = sign_up(api, "alice")
+    connected = connect(api, alice, git_daemon)
+    assert connected["kind"] == "external" and len(connected["webhook_secret"]) >= 32
+    assert connected["webhook_url"].endswith(f"/api/gitops/webhooks/{tenant_of(api, alice)}")
+    assert job_names(api, alice) == {"first"}
+    shown = api.get("/api/gitops/repository", headers=alice.headers).json()
+    assert connected["webhook_secret"] not in json.dumps(shown) and "…" in shown["webhook_secret"]
+
+
+def test_a_github_webhook_syncs_the_pushed_commit_and_a_replay_is_ignored(api, upstream):
+    alice = sign_up(api, "alice")
+    connected = connect(api, alice, str(upstream))
+    sha = push_upstream(upstream, "second")
+    body = push_payload(sha)
+    headers = github_headers(connected["webhook_secret"], body, delivery="delivery-1")
+    response = api.post(_path(connected), content=body, headers=headers)
+    assert response.status_code == 202 and response.json() == {"status": "synced", "commit": sha, "detail": None}
+    assert job_names(api, alice) == {"first", "second"}
+    again = api.post(_path(connected), content=body, headers=headers)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+
+
+@pytest.mark.parametrize("host", ["gitea", "forgejo", "gitlab"])
+def test_gitea_forgejo_and_gitlab_webhooks_are_verified_their_way(api, upstream, host):
+    alice = sign_up(api, "alice")
+    connected = connect(api, alice, str(upstream))
+    secret = connected["webhook_secret"]
+    sha = push_upstream(upstream, "second")
+    body = push_payload(sha)
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "gitea": {"X-Gitea-Event": "push", "X-Gitea-Delivery": "d1", "X-Gitea-Signature": digest},
+        "forgejo": {"X-Forgejo-Event": "push", "X-Forgejo-Delivery": "d1", "X-Forgejo-Signature": digest,
+                    "X-Gitea-Event": "push", "X-Gitea-Signature": digest},
+        "gitlab": {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "d1", "X-Gitlab-Token": secret},
+    }[host]  # fmt: skip
+    response = api.post(_path(connected), content=body, headers=headers)
+    assert response.status_code == 202, response.text
+    assert job_names(api, alice) == {"first", "second"}
+
+
+def test_a_wrong_or_missing_signature_is_401(api, upstream):
+    alice = sign_up(api, "alice")
+    connected = connect(api, alice, str(upstream))
+    body = push_payload(push_upstream(upstream, "second"))
+    forged = api.post(_path(connected), content=body, headers=github_headers("not-the-secret-at-all", body))
+    missing = api.post(_path(connected), content=body, headers={"X-GitHub-Event": "push"})
+    assert (forged.status_code, missing.status_code) == (401, 401)
+    assert connected["webhook_secret"] not in forged.text + missing.text
+
+
+def test_without_a_webhook_the_timed_fetch_picks_up_a_push(api, upstream):
+    alice = sign_up(api, "alice")
+    connect(api, alice, str(upstream))
+    push_upstream(upstream, "polled")
+    wait_until(lambda: "polled" in job_names(api, alice), timeout=10)
+
+
+def test_a_bad_url_is_a_clear_422_and_the_repository_stays(api, tmp_path):
+    alice = sign_up(api, "alice")
+    before = api.get("/api/gitops/repository", headers=alice.headers).json()
+    response = api.put("/api/gitops/repository", headers=alice.headers, json={"url": str(tmp_path / "nowhere.git")})
+    assert response.status_code == 422 and "cannot fetch" in response.json()["detail"]
+    after = api.get("/api/gitops/repository", headers=alice.headers).json()
+    assert (after["kind"], after["clone_url"]) == ("embedded", before["clone_url"])
+
+
+def test_credentials_are_stored_but_never_shown(api, upstream):
+    alice = sign_up(api, "alice")
+    connect(api, alice, str(upstream), credentials={"kind": "token", "token": "glpat-very-secret-token"})
+    shown = api.get("/api/gitops/repository", headers=alice.headers).json()
+    assert shown["credentials"] == "token" and "very-secret" not in json.dumps(shown)
+
+
+def test_bob_cannot_use_or_reach_alices_webhook_or_repository(api, upstream):
+    alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
+    connected = connect(api, alice, str(upstream))
+    bobs = connect(api, bob, str(upstream))  # bob's own secret
+    body = push_payload(push_upstream(upstream, "second"))
+    assert (
+        api.post(_path(connected), content=body, headers=github_headers(bobs["webhook_secret"], body)).status_code
+        == 401
+    )
+    carol = sign_up(api, "carol")  # embedded repository: no webhook at all
+    carol_tenant = tenant_of(api, carol)
+    assert (
+        api.post(
+            f"/api/gitops/webhooks/{carol_tenant}", content=body, headers=github_headers("x" * 32, body)
+        ).status_code
+        == 404
+    )
+    assert api.put("/api/gitops/repository", json={"url": str(upstream)}).status_code == 401
+
+
+def _path(connected: dict) -> str:
+    return "/" + connected["webhook_url"].split("/", 3)[3]
+
+
+def tenant_of(api, account) -> str:
+    return api.get("/api/auth/me", headers=account.headers).json()["tenant_id"]
