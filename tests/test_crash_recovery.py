@@ -82,7 +82,8 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
     observer = RunsUnit(settings)
     try:
         await wait_until_async(lambda: _tables_exist(observer, first), timeout=30)
-        publishing = asyncio.create_task(publish_all(nats_server.url))
+        # In a thread of its own: publish_async rarely yields, and the watcher below must keep polling.
+        publishing = asyncio.create_task(asyncio.to_thread(asyncio.run, publish_all(nats_server.url)))
         await wait_until_async(lambda: _some_but_not_all(observer), timeout=60, interval=0.01)
         first.send_signal(signal.SIGKILL)
         first.wait()

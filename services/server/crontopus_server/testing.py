@@ -49,7 +49,8 @@ def start_stack(
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "nats.url").write_text(nats.url + "\n")  # as `run all` does: repository hooks read it
     port = free_port()
-    settings = GatewaySettings(port=port)
+    monkeypatch.setenv("CRONTOPUS_PORT", str(port))  # so every unit's base_url (ping URLs, webhook URLs) is this stack
+    settings = GatewaySettings()
     app = all_in_one_app(nats.url, settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, name="crontopus-stack", daemon=True)
