@@ -1,8 +1,10 @@
-"""`crontopus jobs`: check job manifests offline (`validate`, `plan`), before they are pushed."""
+"""`crontopus jobs`: the jobs on the server (`list`, `show`, `create`, `delete`; each change is a
+commit in the team's repository) and offline checks of manifests (`validate`, `plan`)."""
 
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,15 +12,18 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from crontopus_cli import output
-from crontopus_cli.context import JsonOption
+from crontopus_cli.context import JsonOption, ServerOption, state
 from crontopus_cli.errors import CliError
 from crontopus_schemas.cron import fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
-from crontopus_schemas.manifests import MANIFEST_SUFFIXES, LoadResult, load_files
+from crontopus_schemas.manifests import MANIFEST_SUFFIXES, LoadResult, ManifestError, load_files
 
-app = typer.Typer(help="Job manifests: check them offline before you push.", no_args_is_help=True)
+app = typer.Typer(help="Jobs: list and change them on the server, check manifests offline.", no_args_is_help=True)
 
 Paths = Annotated[
     list[Path], typer.Argument(help="manifest files, or folders holding <namespace>/<name>.yaml", exists=True)
@@ -135,3 +140,181 @@ def _print_plan(job_plan: dict[str, Any]) -> None:
     for warning in job_plan["warnings"]:
         table.add_row("  [yellow]warning[/yellow]", escape(warning))
     output.print_table(table)
+
+
+# --- the jobs on the server ---------------------------------------------------------------------
+
+JOB_REF = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL_PAIR = re.compile(r"^[^=\s]+=[^\s]*$")
+SHORT_SHA = 7
+
+
+def _job_ref(value: str) -> str:
+    if not JOB_REF.match(value):
+        raise typer.BadParameter(f"{value!r} is not <namespace>/<name>, e.g. production/backup")
+    return value
+
+
+def _label_pairs(values: list[str] | None) -> list[str]:
+    for value in values or []:
+        if not LABEL_PAIR.match(value):
+            raise typer.BadParameter(f"{value!r} is not key=value, e.g. team=data")
+    return values or []
+
+
+JobRef = Annotated[str, typer.Argument(callback=_job_ref, help="<namespace>/<name>, e.g. production/backup")]
+
+
+@app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", callback=_label_pairs, help="key=value; repeat: all must match."),
+    ] = None,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the jobs at the repository's synced commit."""
+    params: dict[str, Any] = {"namespace": namespace, "label": label or None}
+    with state(ctx).client(server) as client:
+        listed = client.get("/api/jobs", params={k: v for k, v in params.items() if v is not None})
+    if as_json:
+        output.print_json(listed)
+        return
+    found = listed.get("jobs") or []
+    if not found:
+        output.console.print("No jobs match these filters." if namespace or label else "No jobs yet.")
+        return
+    output.print_table(_jobs_table(found))
+
+
+def _jobs_table(found: list[dict[str, Any]]) -> Table:
+    with_status = any(job.get("last_status") for job in found)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    columns = ["JOB", "SCHEDULE", "TIMEZONE", "STATE", *(["LAST STATUS"] if with_status else []), "COMMIT"]
+    for column in columns:
+        table.add_column(column, no_wrap=column != "JOB")
+    for job in found:
+        status = [output.status_text(job.get("last_status"))] if with_status else []
+        table.add_row(escape(str(job.get("job"))), escape(str(job.get("schedule"))), escape(str(job.get("timezone"))),
+                      _state(job), *status, _short(job.get("commit")))  # fmt: skip
+    return table
+
+
+def _state(job: dict[str, Any]) -> Text:
+    if not job.get("enabled", True):
+        return Text("disabled", style="dim")
+    if job.get("paused"):
+        return Text("paused", style="yellow")
+    return Text("enabled")
+
+
+def _short(sha: str | None) -> str:
+    return sha[:SHORT_SHA] if sha else output.NONE
+
+
+@app.command("show")
+def show_job(ctx: typer.Context, job: JobRef, server: ServerOption = None, as_json: JsonOption = False) -> None:
+    """Show a job: its settings, its manifest as committed, and the commits that changed it."""
+    with state(ctx).client(server) as client:
+        detail = client.get(f"/api/jobs/{job}")
+    if as_json:
+        output.print_json(detail)
+        return
+    output.print_table(output.details_table(_job_rows(detail)))
+    output.console.print("\n[bold]Manifest[/bold]")
+    output.console.print(Text(str(detail.get("yaml") or "").rstrip("\n")), soft_wrap=True)
+    output.console.print("\n[bold]History[/bold]")
+    output.print_table(_history_table(detail.get("history") or []))
+
+
+def _job_rows(detail: dict[str, Any]) -> list[tuple[str, str | Text]]:
+    labels = ", ".join(f"{k}={v}" for k, v in (detail.get("labels") or {}).items())
+    return [
+        ("Job", str(detail.get("job"))),
+        ("Schedule", str(detail.get("schedule"))),
+        ("Time zone", str(detail.get("timezone"))),
+        ("State", _state(detail)),
+        ("Command", str(detail.get("command"))),
+        ("Labels", labels or output.NONE),
+        ("Last status", output.status_text(detail.get("last_status"))),
+        ("Ping URL", detail.get("ping_url") or output.NONE),
+        ("File", str(detail.get("file"))),
+        ("Commit", str(detail.get("commit"))),
+    ]
+
+
+def _history_table(history: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("COMMIT", "AUTHOR", "WHEN", "MESSAGE"):
+        table.add_column(column, no_wrap=column != "MESSAGE")
+    for commit in history:
+        title = str(commit.get("message")).split("\n")[0]
+        when = output.short_time(commit.get("committed_at"))
+        table.add_row(_short(commit.get("sha")), escape(str(commit.get("author"))), when, escape(title))
+    return table
+
+
+@app.command("create")
+def create_job(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="a manifest with one job", exists=True, dir_okay=False)],
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Added to the commit message.")] = None,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a job: checked here first, then committed as `<namespace>/<name>.yaml` by the server."""
+    text = _checked_single_job(file)
+    with state(ctx).client(server) as client:
+        created = client.post("/api/jobs", json={"manifest": text, "message": message})
+    if as_json:
+        output.print_json(created)
+        return
+    output.console.print(f"Created {escape(created['job'])} in commit {created['commit']}.", soft_wrap=True)
+
+
+def _checked_single_job(file: Path) -> str:
+    """The file's text after the same checks the server makes. The server files the job under
+    `<namespace>/<name>.yaml` wherever it lies here, so it is checked under that name."""
+    text = _read(file)
+    loaded = load_files([(_server_path(text), text)])
+    for error in loaded.errors:
+        output.console.print(
+            escape(str(ManifestError(str(file), error.line, error.field, error.message))), soft_wrap=True
+        )
+    if loaded.errors:
+        raise CliError(f"{file}: not created, {len(loaded.errors)} problem(s)")
+    if len(loaded.jobs) != 1:
+        raise CliError(f"{file}: holds {len(loaded.jobs)} jobs; create them one file at a time")
+    return text
+
+
+def _server_path(text: str) -> str:
+    try:
+        first = next(iter(YAML(typ="safe").load_all(text)), None)
+    except YAMLError:
+        return "manifest.yaml"  # the check reports the YAML error itself
+    metadata = first.get("metadata") if isinstance(first, dict) else None
+    if not isinstance(metadata, dict):
+        return "manifest.yaml"
+    return f"{metadata.get('namespace')}/{metadata.get('name')}.yaml"
+
+
+@app.command("delete")
+def delete_job(
+    ctx: typer.Context,
+    job: JobRef,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="Added to the commit message.")] = None,
+    server: ServerOption = None,
+) -> None:
+    """Remove a job (a commit deleting its file). Refused if the job changed since it was read."""
+    with state(ctx).client(server) as client:
+        current = client.get(f"/api/jobs/{job}")
+        if not yes:
+            typer.confirm(f"Delete {job} (as of commit {_short(current['commit'])})?", abort=True, err=True)
+        params = {"base_commit": current["commit"]}
+        deleted = client.request("DELETE", f"/api/jobs/{job}", params=params, json={"message": message})
+    output.console.print(f"Deleted {escape(job)} in commit {deleted['commit']}.", soft_wrap=True)

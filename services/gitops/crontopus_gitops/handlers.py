@@ -5,7 +5,8 @@ from __future__ import annotations
 from faststream.nats import NatsRouter
 from faststream.nats.annotations import NatsMessage
 
-from crontopus_gitops import external, service
+from crontopus_gitops import editing, external, service
+from crontopus_gitops.pings import add_ping_handlers
 from crontopus_gitops.syncer import Syncer
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
@@ -48,4 +49,6 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
             return await service.get_job(session=session, query=request, row=row, links=syncer.links)
 
     external.add_external_handlers(router, db=db, syncer=syncer)
+    editing.add_editing_handlers(router, db=db, syncer=syncer)
+    add_ping_handlers(router, db=db, secret=syncer.secret)
     return router

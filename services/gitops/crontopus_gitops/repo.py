@@ -185,6 +185,7 @@ def commit_files(
     author: Author | tuple[str, str],
     message: str,
     expected_head: str | None,
+    committer: Author | tuple[str, str] | None = None,
 ) -> str:
     """Commit `changes` (path -> new text, None deletes) on top of `expected_head` and return the
     new SHA. No working tree: the new tree is built from the parent's in memory.
@@ -193,6 +194,8 @@ def commit_files(
     yet); if the branch is elsewhere, `HeadMoved` is raised and nothing changes, so two users
     editing at once never overwrite each other. A commit that would not change the tree is not
     made; the current head is returned instead, so saving an unchanged file is not a new version.
+    `committer` defaults to the author (an edit made through the API: the user is the author,
+    Crontopus the committer).
     """
     repo = _open(path)
     ref = _ref_name(branch)
@@ -204,11 +207,25 @@ def commit_files(
     tree = _write_tree(repo, parent.tree if parent else None, _split_paths(changes))
     if parent is not None and tree == parent.tree_id:
         return str(parent.id)
-    name, email = author  # an Author or any (name, email) pair
-    signature = pygit2.Signature(name, email)
-    new = repo.create_commit(None, signature, signature, message, tree, [parent.id] if parent else [])
+    signature = pygit2.Signature(*author)  # an Author or any (name, email) pair
+    committed_by = pygit2.Signature(*committer) if committer else signature
+    new = repo.create_commit(None, signature, committed_by, message, tree, [parent.id] if parent else [])
     _move_branch(repo, ref, old=current, new=new, branch=branch)
     return str(new)
+
+
+def reset_branch(path: Path, *, branch: str, expected: str, target: str) -> None:
+    """Move the branch from `expected` back (or on) to `target`, e.g. to drop a local commit whose
+    push was refused. `HeadMoved` when the branch is no longer at `expected`."""
+    repo = _open(path)
+    _move_branch(repo, _ref_name(branch), old=pygit2.Oid(hex=expected), new=pygit2.Oid(hex=target), branch=branch)
+
+
+def blob_id(path: Path, *, commit: str, file_path: str) -> str | None:
+    """The blob SHA of `file_path` at `commit` (None when the commit has no such file): equal
+    SHAs mean equal content, so "did this file change between two commits" is one comparison."""
+    entry = _entry_id(_commit(_open(path), commit).tree, file_path)
+    return str(entry) if entry is not None else None
 
 
 def read_manifest_files(path: Path, *, commit: str, folder: str = "") -> list[tuple[str, str]]:

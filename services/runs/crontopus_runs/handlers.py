@@ -20,6 +20,7 @@ from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
+from crontopus_schemas.pings import OpenRun, OpenRunRequest
 from crontopus_schemas.runs import RunDetail, RunGetRequest, RunListRequest, RunPage
 
 log = get_logger(__name__)
@@ -123,5 +124,15 @@ def build_router(*, db: Database) -> NatsRouter:
     async def get_run(request: RunGetRequest) -> RunDetail:
         async with db.session() as session:
             return await service.get_run(session=session, tenant_id=request.tenant_id, run_id=request.run_id)
+
+    @router.subscriber(subjects.RunsRpc.OPEN_RUN, queue=subjects.RunsRpc.QUEUE)
+    @rpc_handler(OpenRunRequest)
+    async def open_run(request: OpenRunRequest) -> OpenRun:
+        """The run a finish ping without ?rid= closes."""
+        async with db.session() as session:
+            run_id = await service.find_open_run(
+                session=session, tenant_id=request.tenant_id, job=request.job, source=request.source
+            )
+        return OpenRun(run_id=run_id)
 
     return router

@@ -9,11 +9,12 @@ import functools
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from sqlalchemy import Table, and_, bindparam, case, cast, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -214,6 +215,34 @@ async def get_run(*, session: AsyncSession, tenant_id: str, run_id: str) -> RunD
         raise NotFound(f"run {run_id} not found")
     truncated = run.output is not None and (run.output_size or 0) > len(run.output.encode())
     return RunDetail(**_summary(run), output=run.output, output_truncated=truncated)
+
+
+# Finish pings without ?rid= close the newest open run; look only at a job's newest runs so the
+# query stays an index walk however long its history is (a job pinging every 40 s fits in 24 h).
+OPEN_RUN_MAX_AGE = timedelta(hours=24)
+OPEN_RUN_SCAN = 2000
+
+
+async def find_open_run(
+    *, session: AsyncSession, tenant_id: str, job: str, source: str, now: datetime | None = None
+) -> str | None:
+    """The run id of the job's newest run from ``source`` that has a start, no finish, and
+    started within OPEN_RUN_MAX_AGE; None when there is none."""
+    newest = (
+        sa_select(_TABLE.c.id, _TABLE.c.run_id, _TABLE.c.source, _TABLE.c.started_at, _TABLE.c.finished_at)
+        .where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.job == job)
+        .order_by(_TABLE.c.id.desc())
+        .limit(OPEN_RUN_SCAN)
+        .subquery()
+    )
+    since = (now or datetime.now(UTC)) - OPEN_RUN_MAX_AGE
+    stmt = (
+        sa_select(newest.c.run_id)
+        .where(newest.c.source == source, newest.c.finished_at.is_(None), newest.c.started_at >= since)
+        .order_by(newest.c.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def count_runs(*, session: AsyncSession, tenant_id: str | None = None) -> int:

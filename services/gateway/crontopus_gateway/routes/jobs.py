@@ -1,21 +1,38 @@
-"""Jobs (from the tenant's Git repository) and the repository itself."""
+"""Jobs (from the tenant's Git repository) and the repository itself. Creating, changing and
+deleting a job commits to that repository, with the signed-in user as the commit's author."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Body, Path, Query, status
 
-from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
 from crontopus_kit.errors import Invalid
 from crontopus_schemas.gitops import JobDetail, JobGetRequest, JobList, JobListRequest, RepositoryPublic
-from crontopus_schemas.rpc import TenantScoped
-from crontopus_schemas.subjects import GitopsRpc
+from crontopus_schemas.identity import ApiKeyList, MeRequest, UserPublic
+from crontopus_schemas.job_edits import (
+    COMMIT_SHA,
+    CommitAuthor,
+    JobCreateBody,
+    JobCreateRequest,
+    JobDeleteBody,
+    JobDeleted,
+    JobDeleteRequest,
+    JobUpdateBody,
+    JobUpdateRequest,
+)
+from crontopus_schemas.rpc import Principal, TenantScoped
+from crontopus_schemas.subjects import GitopsRpc, IdentityRpc
 
 router = APIRouter(tags=["jobs"])
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Label = Annotated[str, Path(pattern=DNS_LABEL)]
+BaseCommitQuery = Annotated[
+    str | None, Query(pattern=COMMIT_SHA, description="the commit your copy came from; or in the body")
+]
 
 
 @router.get("/api/jobs", response_model=JobList)
@@ -49,6 +66,72 @@ async def get_job(namespace: Label, name: Label, principal: CurrentPrincipal, ga
     """One job: its manifest as YAML and JSON, the commit it comes from and the commits that touched it."""
     request = JobGetRequest(tenant_id=principal.tenant_id, namespace=namespace, name=name)
     return await gateway.rpc(GitopsRpc.JOBS_GET, request, JobDetail)
+
+
+@router.post("/api/jobs", status_code=status.HTTP_201_CREATED, response_model=JobDetail)
+async def create_job(body: JobCreateBody, principal: WritePrincipal, gateway: GatewayDep) -> JobDetail:
+    """Add a job: commits `<namespace>/<name>.yaml` (409 if the job exists). The manifest is
+    validated like a push: a 422 names the file, line and field."""
+    request = JobCreateRequest(tenant_id=principal.tenant_id, author=await commit_author(principal, gateway),
+                               manifest=body.manifest, message=body.message)  # fmt: skip
+    return await gateway.rpc(GitopsRpc.JOB_CREATE, request, JobDetail)
+
+
+@router.put("/api/jobs/{namespace}/{name}", response_model=JobDetail)
+async def update_job(
+    namespace: Label,
+    name: Label,
+    body: JobUpdateBody,
+    principal: WritePrincipal,
+    gateway: GatewayDep,
+    base_commit: BaseCommitQuery = None,
+) -> JobDetail:
+    """Replace a job's manifest (only its document, in a file with several). 409 when the job's
+    file changed since `base_commit`: reload it and apply your change again."""
+    request = JobUpdateRequest(
+        tenant_id=principal.tenant_id, namespace=namespace, name=name, author=await commit_author(principal, gateway),
+        manifest=body.manifest, base_commit=_base_commit(body.base_commit, base_commit), message=body.message,
+    )  # fmt: skip
+    return await gateway.rpc(GitopsRpc.JOB_UPDATE, request, JobDetail)
+
+
+@router.delete("/api/jobs/{namespace}/{name}", response_model=JobDeleted)
+async def delete_job(
+    namespace: Label,
+    name: Label,
+    principal: WritePrincipal,
+    gateway: GatewayDep,
+    base_commit: BaseCommitQuery = None,
+    body: Annotated[JobDeleteBody | None, Body()] = None,
+) -> JobDeleted:
+    """Remove a job (its file, or its document in a shared file); 409 as for PUT."""
+    request = JobDeleteRequest(
+        tenant_id=principal.tenant_id, namespace=namespace, name=name, author=await commit_author(principal, gateway),
+        base_commit=_base_commit(body.base_commit if body else None, base_commit),
+        message=body.message if body else None,
+    )  # fmt: skip
+    return await gateway.rpc(GitopsRpc.JOB_DELETE, request, JobDeleted)
+
+
+def _base_commit(from_body: str | None, from_query: str | None) -> str:
+    chosen = from_body or from_query
+    if not chosen:
+        raise Invalid("base_commit: required (the `commit` of the job as you last read it), in the body or the query")
+    return chosen
+
+
+async def commit_author(principal: Principal, gateway: GatewayDep) -> CommitAuthor:
+    """The commit's author: a user by name and account email (asked from identity, so history
+    shows a real address); an API key by its name, as `api-key@<tenant>`."""
+    if principal.kind == "user":
+        me = await gateway.rpc(
+            IdentityRpc.ME, MeRequest(tenant_id=principal.tenant_id, user_id=principal.subject_id), UserPublic
+        )
+        return CommitAuthor(name=me.username, email=me.email)
+    keys = await gateway.rpc(IdentityRpc.API_KEY_LIST, TenantScoped(tenant_id=principal.tenant_id), ApiKeyList)
+    name = next((key.name for key in keys.api_keys if key.id == principal.subject_id), "")
+    name = re.sub(r"[<>\r\n]", "", name).strip() or f"API key {principal.subject_id[:8]}"
+    return CommitAuthor(name=name, email=f"api-key@{principal.tenant or principal.tenant_id}")
 
 
 @router.get("/api/gitops/repository", response_model=RepositoryPublic)

@@ -1,0 +1,91 @@
+"""`crontopus jobs list|show|create|delete` against a real gateway (nats-server + the all-in-one app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from crontopus_cli.main import app
+from crontopus_server.testing import Stack
+
+EXPORT = """\
+apiVersion: crontopus.io/v1
+kind: Job
+metadata:
+  name: nightly-export
+  namespace: production
+  labels: {team: finance}
+spec:
+  schedule: "15 3 * * *"
+  timezone: Europe/Berlin
+  command: /usr/local/bin/export.sh
+"""
+
+
+@pytest.fixture
+def database_backend() -> str:
+    return "sqlite"  # the CLI sees only HTTP
+
+
+def crontopus(*args: str, input: str | None = None, expect: int = 0) -> Any:
+    result = CliRunner().invoke(app, list(args), input=input)
+    assert result.exit_code == expect, f"crontopus {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+    return result
+
+
+@pytest.fixture
+def alice(stack: Stack) -> None:
+    crontopus("auth", "register", "--server", stack.url, "-u", "alice", "--email", "alice@example.com",
+              "--tenant", "acme", "-p", "correct horse battery")  # fmt: skip
+
+
+def test_list_shows_the_teams_jobs_with_schedule_state_and_commit(alice: None) -> None:
+    listed = json.loads(crontopus("jobs", "list", "--json").stdout)["jobs"]
+    hello = next(job for job in listed if job["job"] == "staging/hello")
+    table = crontopus("jobs", "list").stdout
+    assert "JOB" in table and "COMMIT" in table
+    assert "staging/hello" in table and "*/5 * * * *" in table and hello["commit"][:7] in table
+    only_data = json.loads(crontopus("jobs", "list", "--label", "team=data", "--json").stdout)["jobs"]
+    assert [job["job"] for job in only_data] == ["production/backup-database"]
+    assert "staging/hello" not in crontopus("jobs", "list", "--namespace", "production").stdout
+
+
+def test_create_show_and_delete_a_job(alice: None, tmp_path: Path) -> None:
+    manifest = tmp_path / "export.yaml"  # not in a namespace folder: the server files it
+    manifest.write_text(EXPORT)
+    created = crontopus("jobs", "create", str(manifest), "-m", "for finance").stdout
+    detail = json.loads(crontopus("jobs", "show", "production/nightly-export", "--json").stdout)
+    assert f"Created production/nightly-export in commit {detail['commit']}." in created
+    assert detail["history"][0]["author"] == "alice"
+
+    shown = crontopus("jobs", "show", "production/nightly-export").stdout
+    assert "15 3 * * *" in shown and "Europe/Berlin" in shown
+    assert "command: /usr/local/bin/export.sh" in shown  # the manifest as committed
+    assert "Create production/nightly-export via the API" in shown  # the history
+
+    crontopus("jobs", "delete", "production/nightly-export", input="n\n", expect=1)
+    assert "production/nightly-export" in crontopus("jobs", "list").stdout
+    deleted = crontopus("jobs", "delete", "production/nightly-export", "--yes").stdout
+    assert "Deleted production/nightly-export in commit" in deleted
+    assert "production/nightly-export" not in crontopus("jobs", "list").stdout
+
+
+def test_create_checks_the_manifest_before_sending_it(alice: None, tmp_path: Path) -> None:
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"'))
+    result = crontopus("jobs", "create", str(manifest), expect=1)
+    assert f"{manifest}:8: spec.schedule: never fires" in result.stdout
+    assert "not created" in result.stderr
+    listed = json.loads(crontopus("jobs", "list", "--json").stdout)["jobs"]
+    assert "production/nightly-export" not in {job["job"] for job in listed}
+
+
+def test_creating_an_existing_job_prints_the_servers_reason(alice: None, tmp_path: Path) -> None:
+    manifest = tmp_path / "backup.yaml"
+    manifest.write_text(EXPORT.replace("nightly-export", "backup-database"))
+    result = crontopus("jobs", "create", str(manifest), expect=1)
+    assert "production/backup-database already exists" in result.stderr
