@@ -22,6 +22,7 @@ class PingResolveRequest(BaseModel):
 class PingTarget(BaseModel):
     tenant_id: str
     job: JobRef
+    commit: str | None = Field(default=None, description="the manifest commit the job is indexed at")
 
 
 class OpenRunRequest(TenantScoped):

@@ -46,3 +46,11 @@ class RunPage(BaseModel):
 
 class RunGetRequest(TenantScoped):
     run_id: str = Field(max_length=128)
+
+
+class LastStatusRequest(TenantScoped):
+    jobs: list[JobRef] = Field(max_length=5000)
+
+
+class LastStatuses(BaseModel):
+    statuses: dict[str, RunStatus] = Field(description="job -> status of its newest run; jobs never run are absent")

@@ -55,6 +55,8 @@ def test_a_start_then_a_success_without_rid_is_one_successful_run_with_a_duratio
     [run] = finished_runs(api, alice)
     assert (run["status"], run["source"], run["job"]) == ("success", "ping", JOB)
     assert run["started_at"] is not None and run["duration_ms"] is not None
+    job_commit = api.get(f"/api/jobs/{JOB}", headers=alice.headers).json()["commit"]
+    assert run["manifest_commit"] == job_commit, "a run carries the manifest commit it ran under"
 
 
 def test_a_success_through_another_gateway_closes_the_stored_open_run(stack, api, alice):

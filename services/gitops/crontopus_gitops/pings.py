@@ -49,14 +49,14 @@ async def resolve(*, session: AsyncSession, secret: bytes, key: str) -> PingTarg
     """The tenant and job a ping key belongs to; NotFound for a key no indexed job has."""
     if not re.fullmatch(PING_KEY_PATTERN, key):
         raise NotFound("not found")
-    stmt = select(col(JobIndex.tenant_id), col(JobIndex.namespace), col(JobIndex.name)).where(
+    stmt = select(col(JobIndex.tenant_id), col(JobIndex.namespace), col(JobIndex.name), col(JobIndex.commit)).where(
         col(JobIndex.ping_hash) == ping_hash(secret, key)
     )
     row = (await session.execute(stmt.limit(1))).first()
     if row is None:
         raise NotFound("not found")
-    tenant_id, namespace, name = row
-    return PingTarget(tenant_id=tenant_id, job=f"{namespace}/{name}")
+    tenant_id, namespace, name, commit = row
+    return PingTarget(tenant_id=tenant_id, job=f"{namespace}/{name}", commit=commit)
 
 
 def add_ping_handlers(router: NatsRouter, *, db: Database, secret: bytes) -> None:

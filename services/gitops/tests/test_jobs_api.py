@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crontopus_server.testing import Stack, sign_up, wait_until
+from crontopus_server.testing import Stack, create_api_key, sign_up, wait_until
 
 NEW_JOB = """\
 apiVersion: crontopus.io/v1
@@ -109,3 +109,17 @@ def test_alice_cannot_see_bobs_jobs_or_repository(api):
     assert api.get("/api/jobs/staging/hello", headers=alice.headers).json()["commit"] == alice_repo["head_commit"]
     assert api.get("/api/jobs/staging/does-not-exist", headers=alice.headers).status_code == 404
     assert api.get("/api/jobs").status_code == 401
+
+
+def test_jobs_show_the_status_of_their_newest_run_and_filter_on_it(api):
+    alice = sign_up(api, "alice")
+    wait_until(lambda: jobs(api, alice))
+    key = {"X-Api-Key": create_api_key(api, alice)}
+    body = {"job": "staging/hello", "run_id": "r1", "status": "failure", "exit_code": 3}
+    assert api.post("/api/checkins", headers=key, json=body).status_code == 202
+    wait_until(lambda: jobs(api, alice)["staging/hello"]["last_status"] == "failure")
+    failing = api.get("/api/jobs", headers=alice.headers, params={"last_status": "failure"}).json()["jobs"]
+    never = api.get("/api/jobs", headers=alice.headers, params={"last_status": "never"}).json()["jobs"]
+    assert [job["job"] for job in failing] == ["staging/hello"]
+    assert "staging/hello" not in {job["job"] for job in never} and len(never) >= 3
+    assert api.get("/api/jobs/staging/hello", headers=alice.headers).json()["last_status"] == "failure"

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from crontopus_gitops import pings, repo, service
+from crontopus_gitops.models import Repository
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_gitops.unit import GitopsUnit
 from crontopus_kit.errors import NotFound
@@ -42,7 +43,9 @@ def key_of(unit: GitopsUnit, tenant_id: str, job: str) -> str:
 
 async def test_a_jobs_key_resolves_to_its_tenant_and_job(gitops):
     target = await resolve(gitops, key_of(gitops, ALICE, "staging/hello"))
-    assert target == PingTarget(tenant_id=ALICE, job="staging/hello")
+    async with gitops.db.session() as session:
+        synced = (await session.get(Repository, ALICE)).synced_commit
+    assert target == PingTarget(tenant_id=ALICE, job="staging/hello", commit=synced)
 
 
 async def test_the_same_job_of_two_tenants_has_two_keys_each_resolving_to_its_own_tenant(gitops):

@@ -21,7 +21,14 @@ from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.pings import OpenRun, OpenRunRequest
-from crontopus_schemas.runs import RunDetail, RunGetRequest, RunListRequest, RunPage
+from crontopus_schemas.runs import (
+    LastStatuses,
+    LastStatusRequest,
+    RunDetail,
+    RunGetRequest,
+    RunListRequest,
+    RunPage,
+)
 
 log = get_logger(__name__)
 
@@ -134,5 +141,12 @@ def build_router(*, db: Database) -> NatsRouter:
                 session=session, tenant_id=request.tenant_id, job=request.job, source=request.source
             )
         return OpenRun(run_id=run_id)
+
+    @router.subscriber(subjects.RunsRpc.LAST_STATUS, queue=subjects.RunsRpc.QUEUE)
+    @rpc_handler(LastStatusRequest)
+    async def last_statuses(request: LastStatusRequest) -> LastStatuses:
+        async with db.session() as session:
+            found = await service.last_statuses(session=session, tenant_id=request.tenant_id, jobs=request.jobs)
+        return LastStatuses.model_validate({"statuses": found})
 
     return router

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Table, and_, bindparam, case, cast, func
+from sqlalchemy import Table, and_, bindparam, case, cast, func, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
@@ -122,8 +122,10 @@ async def store_checkins(
     states = fold_batch(checkins)
     if not states:
         return []
-    # Sorted so concurrent writers lock rows in the same order (no deadlocks on PostgreSQL).
-    states.sort(key=lambda state: (state.tenant_id, state.run_id))
+    # Kept in arrival order: a new run's row id follows it, and "newest run" (history pages, last
+    # status) means the highest id. Two batches stored at once (CRONTOPUS_RUNS_BATCHES_IN_FLIGHT > 1)
+    # may then lock shared rows in opposite orders; PostgreSQL breaks such a deadlock by failing
+    # one statement, whose batch is redelivered.
     now = datetime.now(UTC)
     rows: Sequence[Any]
     if session.get_bind().dialect.name == "postgresql":
@@ -243,6 +245,29 @@ async def find_open_run(
         .limit(1)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+LAST_STATUS_CHUNK = 100
+
+
+async def last_statuses(*, session: AsyncSession, tenant_id: str, jobs: list[str]) -> dict[str, str]:
+    """Each job's newest run's status: one index lookup per job (a GROUP BY would read every run
+    of every job), sent as UNION ALL in chunks."""
+    statuses: dict[str, str] = {}
+    unique = sorted(set(jobs))
+    for start in range(0, len(unique), LAST_STATUS_CHUNK):
+        newest = [
+            sa_select(_TABLE.c.job, _TABLE.c.status)
+            .where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.job == job)
+            .order_by(_TABLE.c.id.desc())
+            .limit(1)
+            .subquery()
+            .select()
+            for job in unique[start : start + LAST_STATUS_CHUNK]
+        ]
+        rows = await session.execute(union_all(*newest) if len(newest) > 1 else newest[0])
+        statuses.update({job: status for job, status in rows.all()})
+    return statuses
 
 
 async def count_runs(*, session: AsyncSession, tenant_id: str | None = None) -> int:

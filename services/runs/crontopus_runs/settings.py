@@ -9,8 +9,9 @@ class RunsSettings(CrontopusSettings):
     batch_size: int = Field(default=500, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE")
     batch_timeout: float = Field(default=0.2, gt=0, validation_alias="CRONTOPUS_RUNS_BATCH_TIMEOUT")
     batches_in_flight: int = Field(
-        default=2, ge=1, le=16, validation_alias="CRONTOPUS_RUNS_BATCHES_IN_FLIGHT",
-        description="check-in batches stored concurrently on PostgreSQL (SQLite has one writer: always 1)",
+        default=1, ge=1, le=16, validation_alias="CRONTOPUS_RUNS_BATCHES_IN_FLIGHT",
+        description="check-in batches stored concurrently on PostgreSQL (SQLite has one writer: always 1); "
+        "more than 1 is faster but can deadlock now and then (the batch is retried)",
     )  # fmt: skip
     ack_wait: float = Field(
         default=30, gt=0, validation_alias="CRONTOPUS_RUNS_ACK_WAIT",

@@ -95,3 +95,13 @@ async def test_a_forged_cursor_is_a_clear_error(runs):
 async def test_migrating_twice_is_harmless(runs):
     await runs.prepare()
     await store(runs, (ALICE, start("r1")))
+
+
+async def test_last_status_is_the_newest_runs_per_job_and_tenant(runs):
+    await store(runs, (ALICE, finish("old", "failure")), (ALICE, finish("new", "success")))
+    await store(runs, (ALICE, start("other", job="staging/other")), (BOB, finish("bobs", "failure")))
+    async with runs.db.session() as session:
+        found = await service.last_statuses(
+            session=session, tenant_id=ALICE, jobs=["production/backup", "staging/other", "staging/never-ran"]
+        )
+    assert found == {"production/backup": "success", "staging/other": "running"}

@@ -4,13 +4,13 @@ deleting a job commits to that repository, with the signed-in user as the commit
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
-from crontopus_kit.errors import Invalid
-from crontopus_schemas.gitops import JobDetail, JobGetRequest, JobList, JobListRequest, RepositoryPublic
+from crontopus_kit.errors import Invalid, Unavailable
+from crontopus_schemas.gitops import JobDetail, JobGetRequest, JobList, JobListRequest, JobSummary, RepositoryPublic
 from crontopus_schemas.identity import ApiKeyList, MeRequest, UserPublic
 from crontopus_schemas.job_edits import (
     COMMIT_SHA,
@@ -24,9 +24,13 @@ from crontopus_schemas.job_edits import (
     JobUpdateRequest,
 )
 from crontopus_schemas.rpc import Principal, TenantScoped
-from crontopus_schemas.subjects import GitopsRpc, IdentityRpc
+from crontopus_schemas.runs import LastStatuses, LastStatusRequest
+from crontopus_schemas.subjects import GitopsRpc, IdentityRpc, RunsRpc
 
 router = APIRouter(tags=["jobs"])
+
+LastStatusFilter = Literal["running", "success", "failure", "timeout", "never"]
+J = TypeVar("J", bound=JobSummary)
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Label = Annotated[str, Path(pattern=DNS_LABEL)]
@@ -43,12 +47,33 @@ async def list_jobs(
     label: Annotated[list[str], Query(description="key=value; repeat for several (all must match)")] = [],  # noqa: B006
     enabled: bool | None = None,
     paused: bool | None = None,
+    last_status: Annotated[
+        LastStatusFilter | None, Query(description="status of the newest run; never: no run yet")
+    ] = None,
 ) -> JobList:
-    """The jobs defined at the repository's synced commit."""
+    """The jobs defined at the repository's synced commit, with the status of each one's newest run."""
     request = JobListRequest(
         tenant_id=principal.tenant_id, namespace=namespace, labels=_labels(label), enabled=enabled, paused=paused
     )
-    return await gateway.rpc(GitopsRpc.JOBS_LIST, request, JobList)
+    listed = await gateway.rpc(GitopsRpc.JOBS_LIST, request, JobList)
+    jobs = await _with_last_status(gateway, principal.tenant_id, listed.jobs)
+    if last_status is not None:
+        wanted = None if last_status == "never" else last_status
+        jobs = [job for job in jobs if job.last_status == wanted]
+    return JobList(jobs=jobs)
+
+
+async def _with_last_status(gateway: GatewayDep, tenant_id: str, jobs: list[J]) -> list[J]:
+    """Joins the runs service's answer in; without it the jobs are still listed (status unknown)."""
+    if not jobs:
+        return jobs
+    try:
+        found = await gateway.rpc(
+            RunsRpc.LAST_STATUS, LastStatusRequest(tenant_id=tenant_id, jobs=[job.job for job in jobs]), LastStatuses
+        )
+    except Unavailable:
+        return jobs
+    return [job.model_copy(update={"last_status": found.statuses.get(job.job)}) for job in jobs]
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
@@ -65,7 +90,8 @@ def _labels(pairs: list[str]) -> dict[str, str]:
 async def get_job(namespace: Label, name: Label, principal: CurrentPrincipal, gateway: GatewayDep) -> JobDetail:
     """One job: its manifest as YAML and JSON, the commit it comes from and the commits that touched it."""
     request = JobGetRequest(tenant_id=principal.tenant_id, namespace=namespace, name=name)
-    return await gateway.rpc(GitopsRpc.JOBS_GET, request, JobDetail)
+    job = await gateway.rpc(GitopsRpc.JOBS_GET, request, JobDetail)
+    return (await _with_last_status(gateway, principal.tenant_id, [job]))[0]
 
 
 @router.post("/api/jobs", status_code=status.HTTP_201_CREATED, response_model=JobDetail)

@@ -156,7 +156,7 @@ async def handle_ping(request: Request, gateway: Gateway, state: PingState, key:
         run_id = await _run_id_for(gateway, state.recent, target, starting=outcome.status == "running")
     checkin = CheckInEvent(
         job=target.job, run_id=run_id, status=outcome.status, exit_code=outcome.exit_code, output=output,
-        output_size=size, source=PING_SOURCE, correlation_id=current_correlation_id(),
+        output_size=size, source=PING_SOURCE, correlation_id=current_correlation_id(), manifest_commit=target.commit,
     )  # fmt: skip
     await publish_checkin(gateway, target.tenant_id, PING_SOURCE, checkin)
     (state.recent.started if checkin.status == "running" else state.recent.finished)(target, run_id)
