@@ -12,12 +12,6 @@ JOB = "production/backup"
 
 
 @pytest.fixture
-def api(stack: Stack):
-    with stack.client() as client:
-        yield client
-
-
-@pytest.fixture
 def alice(api):
     account = sign_up(api, "alice")
     return {"X-Api-Key": create_api_key(api, account)}

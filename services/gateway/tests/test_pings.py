@@ -8,15 +8,9 @@ import pytest
 
 from crontopus_gateway.routes.pings import PING_BODY_LIMIT, RecentRuns
 from crontopus_schemas.events import MAX_STORED_OUTPUT_BYTES
-from crontopus_server.testing import Stack, sign_up, wait_until
+from crontopus_server.testing import sign_up, wait_until
 
 JOB = "staging/hello"
-
-
-@pytest.fixture
-def api(stack: Stack):
-    with stack.client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -14,22 +14,12 @@ from crontopus_gitops.unit import GitopsUnit
 from crontopus_kit.errors import Conflict, Invalid, NotFound
 from crontopus_schemas.gitops import JobGetRequest
 from crontopus_schemas.job_edits import CommitAuthor, JobCreateRequest, JobDeleteRequest, JobUpdateRequest
+from crontopus_server.testing import NIGHTLY_EXPORT
 
 TENANT = "a" * 32
 ALICE = CommitAuthor(name="alice", email="alice@example.com")
 BOB = CommitAuthor(name="bob", email="bob@example.com")
 BOB_SIG = ("bob", "bob@example.com")
-EXPORT = """\
-apiVersion: crontopus.io/v1
-kind: Job
-metadata:
-  name: nightly-export
-  namespace: production
-spec:
-  schedule: "15 3 * * *"
-  timezone: Europe/Berlin
-  command: /usr/local/bin/export.sh
-"""
 SHARED = """\
 # two jobs in one file
 apiVersion: crontopus.io/v1
@@ -75,7 +65,7 @@ async def head(unit: GitopsUnit) -> str:
     return sha
 
 
-async def create(unit: GitopsUnit, manifest: Any = EXPORT, author: CommitAuthor = ALICE, **extra: Any):
+async def create(unit: GitopsUnit, manifest: Any = NIGHTLY_EXPORT, author: CommitAuthor = ALICE, **extra: Any):
     request = JobCreateRequest(tenant_id=TENANT, author=author, manifest=manifest, **extra)
     return await editing.create_job(db=unit.db, syncer=unit.syncer, request=request)
 
@@ -113,7 +103,7 @@ def git_commit(unit_row: Repository, sha: str) -> pygit2.Commit:
 async def test_creating_a_job_commits_its_file_as_the_user_and_indexes_it_at_once(gitops):
     job = await create(gitops, message="for the finance team")
     assert job.job == "production/nightly-export" and job.commit == await head(gitops)
-    assert job.yaml == EXPORT and job.file == "production/nightly-export.yaml"
+    assert job.yaml == NIGHTLY_EXPORT and job.file == "production/nightly-export.yaml"
     assert job.history[0].author == "alice"
     commit = git_commit(await row_of(gitops), job.commit)
     assert (commit.author.name, commit.author.email) == ("alice", "alice@example.com")
@@ -135,19 +125,19 @@ async def test_a_job_can_be_sent_as_a_json_object(gitops):
 async def test_creating_an_existing_job_is_a_conflict_and_commits_nothing(gitops):
     before = await head(gitops)
     with pytest.raises(Conflict, match="production/backup-database already exists"):
-        await create(gitops, EXPORT.replace("nightly-export", "backup-database"))
+        await create(gitops, NIGHTLY_EXPORT.replace("nightly-export", "backup-database"))
     assert await head(gitops) == before
 
 
 async def test_an_invalid_manifest_names_file_line_and_field_and_commits_nothing(gitops):
     before = await head(gitops)
     with pytest.raises(Invalid) as error:
-        await create(gitops, EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"'))
+        await create(gitops, NIGHTLY_EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"'))
     assert error.value.message == (
         "production/nightly-export.yaml:7: spec.schedule: never fires: day 31 does not exist in month 2"
     )
     with pytest.raises(Invalid, match=r"production/nightly-export.yaml:9: spec.comand: unknown field"):
-        await create(gitops, EXPORT.replace("  command:", "  comand:"))
+        await create(gitops, NIGHTLY_EXPORT.replace("  command:", "  comand:"))
     assert await head(gitops) == before
 
 
@@ -156,7 +146,7 @@ async def test_an_invalid_manifest_names_file_line_and_field_and_commits_nothing
 
 async def test_an_update_based_on_the_current_commit_rewrites_the_file(gitops):
     job = await create(gitops)
-    updated = await update(gitops, job.job, EXPORT.replace("15 3", "45 4"), job.commit, author=BOB)
+    updated = await update(gitops, job.job, NIGHTLY_EXPORT.replace("15 3", "45 4"), job.commit, author=BOB)
     assert updated.schedule == "45 4 * * *" and updated.commit != job.commit
     assert [c.author for c in updated.history] == ["bob", "alice"]
     assert updated.history[0].message == "Update production/nightly-export via the API"
@@ -164,10 +154,10 @@ async def test_an_update_based_on_the_current_commit_rewrites_the_file(gitops):
 
 async def test_an_update_from_a_stale_copy_is_a_conflict_and_changes_nothing(gitops):
     job = await create(gitops)
-    await update(gitops, job.job, EXPORT.replace("15 3", "45 4"), job.commit, author=BOB)
+    await update(gitops, job.job, NIGHTLY_EXPORT.replace("15 3", "45 4"), job.commit, author=BOB)
     current = await head(gitops)
     with pytest.raises(Conflict, match=f"production/nightly-export changed since {job.commit}: reload and retry"):
-        await update(gitops, job.job, EXPORT.replace("15 3", "0 5"), job.commit)
+        await update(gitops, job.job, NIGHTLY_EXPORT.replace("15 3", "0 5"), job.commit)
     assert await head(gitops) == current
     assert (await indexed(gitops, job.job)).schedule == "45 4 * * *"
 
@@ -176,7 +166,7 @@ async def test_an_edit_of_another_job_in_between_does_not_block_an_update(gitops
     job = await create(gitops)
     backup = await indexed(gitops, "production/backup-database")
     await update(gitops, backup.job, backup.yaml.replace('"0 2 * * *"', '"0 3 * * *"'), backup.commit, author=BOB)
-    updated = await update(gitops, job.job, EXPORT.replace("15 3", "45 4"), job.commit)
+    updated = await update(gitops, job.job, NIGHTLY_EXPORT.replace("15 3", "45 4"), job.commit)
     assert updated.schedule == "45 4 * * *"
     assert (await indexed(gitops, backup.job)).schedule == "0 3 * * *"
 
@@ -184,22 +174,22 @@ async def test_an_edit_of_another_job_in_between_does_not_block_an_update(gitops
 async def test_an_update_cannot_rename_a_job_or_reach_a_missing_one(gitops):
     job = await create(gitops)
     with pytest.raises(Invalid, match="this is production/renamed, not production/nightly-export"):
-        await update(gitops, job.job, EXPORT.replace("nightly-export", "renamed"), job.commit)
+        await update(gitops, job.job, NIGHTLY_EXPORT.replace("nightly-export", "renamed"), job.commit)
     with pytest.raises(NotFound):
-        await update(gitops, "production/missing", EXPORT.replace("nightly-export", "missing"), job.commit)
+        await update(gitops, "production/missing", NIGHTLY_EXPORT.replace("nightly-export", "missing"), job.commit)
 
 
 async def test_an_unknown_base_commit_asks_to_reload(gitops):
     job = await create(gitops)
     with pytest.raises(Conflict, match="base_commit 0123456789abcdef is not in the repository"):
-        await update(gitops, job.job, EXPORT, "0123456789abcdef")
+        await update(gitops, job.job, NIGHTLY_EXPORT, "0123456789abcdef")
 
 
 async def test_a_head_that_moves_between_read_and_commit_is_retried_once(gitops):
     row = await row_of(gitops)
     target = editing.Target.of(row)
     job = await create(gitops)
-    inner = editing.plan_change(target, ref=job.job, base_commit=job.commit, new=EXPORT.replace("15 3", "45 4"))
+    inner = editing.plan_change(target, ref=job.job, base_commit=job.commit, new=NIGHTLY_EXPORT.replace("15 3", "45 4"))
     calls = []
 
     def racing_plan(current: str | None):
@@ -265,7 +255,7 @@ async def test_deleting_a_job_removes_its_file_and_index_entry(gitops):
 
 async def test_deleting_from_a_stale_copy_is_a_conflict(gitops):
     job = await create(gitops)
-    await update(gitops, job.job, EXPORT.replace("15 3", "45 4"), job.commit)
+    await update(gitops, job.job, NIGHTLY_EXPORT.replace("15 3", "45 4"), job.commit)
     with pytest.raises(Conflict, match="changed since"):
         await delete(gitops, job.job, job.commit)
     assert (await indexed(gitops, job.job)).schedule == "45 4 * * *"
@@ -278,8 +268,9 @@ async def external_remote(unit: GitopsUnit, tmp_path: Path) -> Path:
     """Point the tenant at a bare repository standing in for a Git host."""
     remote = tmp_path / "host.git"
     repo.init_bare(remote, branch="main")
-    repo.commit_files(remote, branch="main", changes={"ops/hello.yaml": EXPORT.replace("nightly-export", "hello")
-                      .replace("production", "ops")}, author=BOB_SIG, message="first", expected_head=None)  # fmt: skip
+    hello = NIGHTLY_EXPORT.replace("nightly-export", "hello").replace("production", "ops")
+    repo.commit_files(remote, branch="main", changes={"ops/hello.yaml": hello}, author=BOB_SIG,
+                      message="first", expected_head=None)  # fmt: skip
     async with unit.db.session() as session:
         row = await session.get(Repository, TENANT)
         assert row is not None

@@ -56,12 +56,6 @@ def git_daemon(tmp_path, upstream):
     daemon.wait(timeout=10)
 
 
-@pytest.fixture
-def api(stack):
-    with stack.client() as client:
-        yield client
-
-
 def push_upstream(upstream, name: str) -> str:
     head = repo.head(upstream, branch="main")
     return repo.commit_files(upstream, branch="main", changes={f"ops/{name}.yaml": JOB.format(name=name)},

@@ -5,31 +5,13 @@ import subprocess
 
 import pytest
 
-from crontopus_server.testing import Stack, create_api_key, sign_up, wait_until
-
-EXPORT = """\
-apiVersion: crontopus.io/v1
-kind: Job
-metadata:
-  name: nightly-export
-  namespace: production
-spec:
-  schedule: "15 3 * * *"
-  timezone: Europe/Berlin
-  command: /usr/local/bin/export.sh
-"""
+from crontopus_server.testing import NIGHTLY_EXPORT, create_api_key, sign_up, wait_until
 
 
 @pytest.fixture
 def database_backend() -> str:
     # Storage is covered on both backends by test_editing.py; here only HTTP and Git matter.
     return "sqlite"
-
-
-@pytest.fixture
-def api(stack: Stack):
-    with stack.client() as client:
-        yield client
 
 
 def jobs(api, headers) -> dict[str, dict]:
@@ -42,10 +24,10 @@ def head(api, account) -> str:
 
 def test_a_created_job_is_listed_with_its_commit_and_the_user_as_author(api, tmp_path):
     alice = sign_up(api, "alice")
-    created = api.post("/api/jobs", json={"manifest": EXPORT, "message": "for finance"}, headers=alice.headers)
+    created = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT, "message": "for finance"}, headers=alice.headers)
     assert created.status_code == 201, created.text
     job = created.json()
-    assert job["commit"] == head(api, alice) and job["yaml"] == EXPORT
+    assert job["commit"] == head(api, alice) and job["yaml"] == NIGHTLY_EXPORT
     assert jobs(api, alice.headers)["production/nightly-export"]["commit"] == job["commit"]
     assert job["history"][0]["author"] == "alice"
 
@@ -58,13 +40,14 @@ def test_a_created_job_is_listed_with_its_commit_and_the_user_as_author(api, tmp
 
 def test_an_update_from_a_stale_copy_conflicts_and_git_is_unchanged(api):
     alice = sign_up(api, "alice")
-    job = api.post("/api/jobs", json={"manifest": EXPORT}, headers=alice.headers).json()
+    job = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=alice.headers).json()
+    changed = NIGHTLY_EXPORT.replace("15 3", "45 4")
     first = api.put("/api/jobs/production/nightly-export", headers=alice.headers,
-                    json={"manifest": EXPORT.replace("15 3", "45 4"), "base_commit": job["commit"]})  # fmt: skip
+                    json={"manifest": changed, "base_commit": job["commit"]})  # fmt: skip
     assert first.status_code == 200, first.text
     before = head(api, alice)
     stale = api.put("/api/jobs/production/nightly-export", headers=alice.headers,
-                    json={"manifest": EXPORT.replace("15 3", "0 5"), "base_commit": job["commit"]})  # fmt: skip
+                    json={"manifest": NIGHTLY_EXPORT.replace("15 3", "0 5"), "base_commit": job["commit"]})  # fmt: skip
     assert stale.status_code == 409
     assert stale.json()["detail"] == f"production/nightly-export changed since {job['commit']}: reload and retry"
     assert head(api, alice) == before
@@ -73,13 +56,13 @@ def test_an_update_from_a_stale_copy_conflicts_and_git_is_unchanged(api):
 
 def test_an_edit_of_another_job_in_between_does_not_block_an_update(api):
     alice = sign_up(api, "alice")
-    job = api.post("/api/jobs", json={"manifest": EXPORT}, headers=alice.headers).json()
+    job = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=alice.headers).json()
     backup = api.get("/api/jobs/production/backup-database", headers=alice.headers).json()
     edit = {"manifest": backup["yaml"].replace("0 2 * * *", "0 3 * * *"), "base_commit": backup["commit"]}
     other = api.put("/api/jobs/production/backup-database", headers=alice.headers, json=edit)
     assert other.status_code == 200, other.text
     updated = api.put(f"/api/jobs/production/nightly-export?base_commit={job['commit']}", headers=alice.headers,
-                      json={"manifest": EXPORT.replace("15 3", "45 4")})  # fmt: skip
+                      json={"manifest": NIGHTLY_EXPORT.replace("15 3", "45 4")})  # fmt: skip
     assert updated.status_code == 200, updated.text
     assert updated.json()["commit"] == head(api, alice) != other.json()["commit"]
 
@@ -88,7 +71,7 @@ def test_an_invalid_manifest_is_refused_with_field_and_line_and_nothing_is_commi
     alice = sign_up(api, "alice")
     before = head(api, alice)
     response = api.post("/api/jobs", headers=alice.headers,
-                        json={"manifest": EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"')})  # fmt: skip
+                        json={"manifest": NIGHTLY_EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"')})  # fmt: skip
     assert response.status_code == 422
     assert response.json()["detail"] == (
         "production/nightly-export.yaml:7: spec.schedule: never fires: day 31 does not exist in month 2"
@@ -98,7 +81,7 @@ def test_an_invalid_manifest_is_refused_with_field_and_line_and_nothing_is_commi
 
 def test_a_deleted_job_is_gone_and_base_commit_is_required(api):
     alice = sign_up(api, "alice")
-    job = api.post("/api/jobs", json={"manifest": EXPORT}, headers=alice.headers).json()
+    job = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=alice.headers).json()
     assert api.delete("/api/jobs/production/nightly-export", headers=alice.headers).status_code == 422
     deleted = api.delete(f"/api/jobs/production/nightly-export?base_commit={job['commit']}", headers=alice.headers)
     assert deleted.status_code == 200, deleted.text
@@ -109,9 +92,9 @@ def test_a_deleted_job_is_gone_and_base_commit_is_required(api):
 
 def test_alice_cannot_change_bobs_jobs(api):
     alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
-    bobs = api.post("/api/jobs", json={"manifest": EXPORT}, headers=bob.headers).json()
+    bobs = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=bob.headers).json()
     update = api.put("/api/jobs/production/nightly-export", headers=alice.headers,
-                     json={"manifest": EXPORT, "base_commit": bobs["commit"]})  # fmt: skip
+                     json={"manifest": NIGHTLY_EXPORT, "base_commit": bobs["commit"]})  # fmt: skip
     assert update.status_code == 404
     deleted = api.delete(f"/api/jobs/production/nightly-export?base_commit={bobs['commit']}", headers=alice.headers)
     assert deleted.status_code == 404
@@ -121,10 +104,10 @@ def test_alice_cannot_change_bobs_jobs(api):
 def test_a_read_only_key_cannot_edit_and_a_write_key_commits_under_its_name(api):
     alice = sign_up(api, "alice")
     reader = {"X-Api-Key": create_api_key(api, alice, scope="read")}
-    refused = api.post("/api/jobs", json={"manifest": EXPORT}, headers=reader)
+    refused = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=reader)
     assert refused.status_code == 403
     writer = {"X-Api-Key": create_api_key(api, alice, scope="write")}
-    created = api.post("/api/jobs", json={"manifest": EXPORT}, headers=writer)
+    created = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=writer)
     assert created.status_code == 201, created.text
     assert created.json()["history"][0]["author"] == "write key"
     wait_until(lambda: "production/nightly-export" in jobs(api, reader))

@@ -5,27 +5,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from crontopus_server.testing import Stack, create_api_key, sign_up, wait_until
-
-NEW_JOB = """\
-apiVersion: crontopus.io/v1
-kind: Job
-metadata:
-  name: nightly-export
-  namespace: production
-spec:
-  schedule: "15 3 * * *"
-  timezone: Europe/Berlin
-  command: /usr/local/bin/export.sh
-"""
-
-
-@pytest.fixture
-def api(stack: Stack):
-    with stack.client() as client:
-        yield client
+from crontopus_server.testing import NIGHTLY_EXPORT, create_api_key, sign_up, wait_until
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -64,7 +44,7 @@ def test_a_new_team_sees_the_seeded_example_jobs(api):
 def test_a_pushed_manifest_is_listed_within_two_seconds_with_its_commit(api, tmp_path):
     alice = sign_up(api, "alice")
     checkout = clone(api, alice, tmp_path)
-    (checkout / "production" / "nightly-export.yaml").write_text(NEW_JOB)
+    (checkout / "production" / "nightly-export.yaml").write_text(NIGHTLY_EXPORT)
     git("add", ".", cwd=checkout)
     git("commit", "--quiet", "-m", "Add the nightly export", cwd=checkout)
     sha = git("rev-parse", "HEAD", cwd=checkout)
@@ -74,7 +54,7 @@ def test_a_pushed_manifest_is_listed_within_two_seconds_with_its_commit(api, tmp
     assert time.monotonic() - pushed_at < 2
     assert job["commit"] == sha and job["timezone"] == "Europe/Berlin"
     detail = api.get("/api/jobs/production/nightly-export", headers=alice.headers).json()
-    assert detail["yaml"] == NEW_JOB and detail["manifest"]["spec"]["schedule"] == "15 3 * * *"
+    assert detail["yaml"] == NIGHTLY_EXPORT and detail["manifest"]["spec"]["schedule"] == "15 3 * * *"
     assert [commit["message"] for commit in detail["history"]] == ["Add the nightly export"]
 
 
@@ -82,7 +62,7 @@ def test_a_broken_manifest_is_reported_with_file_and_line_and_the_other_jobs_sta
     alice = sign_up(api, "alice")
     before = set(wait_until(lambda: jobs(api, alice)))
     checkout = clone(api, alice, tmp_path)
-    (checkout / "production" / "broken.yaml").write_text(NEW_JOB.replace('"15 3 * * *"', '"0 0 31 2 *"'))
+    (checkout / "production" / "broken.yaml").write_text(NIGHTLY_EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"'))
     git("add", ".", cwd=checkout)
     git("commit", "--quiet", "-m", "A schedule that never fires", cwd=checkout)
     git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)

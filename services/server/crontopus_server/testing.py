@@ -142,3 +142,24 @@ def create_api_key(client: httpx.Client, account: Account, scope: str = "write")
     created = client.post("/api/api-keys", json={"name": f"{scope} key", "scope": scope}, headers=account.headers)
     assert created.status_code == 201, created.text
     return str(created.json()["key"])
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    """An HTTP client for the test stack."""
+    with stack.client() as client:
+        yield client
+
+
+# A valid manifest for tests that add a job (it is not among the seeded examples).
+NIGHTLY_EXPORT = """\
+apiVersion: crontopus.io/v1
+kind: Job
+metadata:
+  name: nightly-export
+  namespace: production
+spec:
+  schedule: "15 3 * * *"
+  timezone: Europe/Berlin
+  command: /usr/local/bin/export.sh
+"""
