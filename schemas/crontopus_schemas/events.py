@@ -7,7 +7,6 @@ publisher's credential decides.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -92,8 +91,3 @@ class RunsRecorded(EventMeta):
     thousands of check-ins a second, per-run events cost the ingester a quarter of its time."""
 
     runs: list[RecordedRun]
-
-
-def is_valid_segment(value: str) -> bool:
-    """A subject token: no dots, spaces or wildcards."""
-    return bool(re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value))

@@ -140,5 +140,3 @@ class RunsRpc:
 # --- broadcast notices (core NATS, no persistence needed) -------------------
 # Published by identity when an API key is revoked so gateways drop cached verdicts.
 API_KEY_REVOKED = f"{PREFIX}.identity.v1.api-key-revoked"
-
-ALL_STREAMS: tuple[StreamSpec, ...] = (CHECKINS_STREAM, RUNS_STREAM, TENANTS_STREAM, GITOPS_STREAM)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -111,11 +110,3 @@ def settings_factory(tmp_path: Path, database_overrides: dict[str, Any]) -> Call
         return cls(**values)
 
     return build
-
-
-def random_tenant_id() -> str:
-    return uuid.uuid4().hex
-
-
-def random_token() -> str:
-    return secrets.token_hex(8)
