@@ -18,7 +18,7 @@ from rich.text import Text
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-STATUS_STYLES = {"success": "green", "failure": "bold red", "timeout": "yellow", "running": "cyan"}
+STATUS_STYLES = {"success": "green", "failure": "bold red", "timeout": "yellow", "running": "cyan", "log": "dim"}
 NONE = "-"
 DURATION_UNITS = [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)]
 

@@ -13,8 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-RunStatus = Literal["running", "success", "failure", "timeout"]
-FINAL_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout"})
+# What a check-in reports: a start (running) or a finish.
+CheckInStatus = Literal["running", "success", "failure", "timeout"]
+# A stored run's status; "log" is an output-only event (a /log ping): kept in the history, never
+# a job's last status.
+RunStatus = Literal["running", "success", "failure", "timeout", "log"]
+FINAL_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout", "log"})
 
 # Stored output is the tail of what a run printed; the original size is kept beside it.
 MAX_STORED_OUTPUT_BYTES = 64 * 1024

@@ -30,6 +30,7 @@ class RunStatus(StrEnum):
     success = "success"
     failure = "failure"
     timeout = "timeout"
+    log = "log"
 
 
 def job_ref(value: str | None) -> str | None:

@@ -119,12 +119,17 @@ def test_head_reports_a_success_too(api, alice):
     assert finished_runs(api, alice)[0]["status"] == "success"
 
 
-def test_log_answers_ok_and_changes_no_run(api, alice):
+def test_log_keeps_its_output_as_a_log_entry_and_changes_no_status(api, alice):
     url = ping_url(api, alice)
-    assert api.post(f"{url}/log", content=b"halfway").text == "OK"
-    api.get(f"{url}/0")
-    [run] = finished_runs(api, alice)
-    assert run["status"] == "success"
+    api.get(f"{url}/start")
+    assert api.post(f"{url}/log", content=b"halfway there").text == "OK"
+    api.get(url)
+    entries = wait_until(lambda: len(found := runs(api, alice)) == 2 and all(r["finished_at"] for r in found) and found)
+    log, run = sorted(entries, key=lambda entry: entry["status"] != "log")
+    assert (log["status"], run_detail(api, alice, log["run_id"])["output"]) == ("log", "halfway there")
+    assert run["status"] == "success" and run["duration_ms"] is not None, "the start and the finish still pair up"
+    job = api.get(f"/api/jobs/{JOB}", headers=alice.headers).json()
+    assert job["last_status"] == "success", "a log entry is never a job's last status"
 
 
 @pytest.mark.parametrize("key", ["A" * 22, "not-a-key", "x" * 200])

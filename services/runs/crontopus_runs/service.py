@@ -258,7 +258,7 @@ async def last_statuses(*, session: AsyncSession, tenant_id: str, jobs: list[str
     for start in range(0, len(unique), LAST_STATUS_CHUNK):
         newest = [
             sa_select(_TABLE.c.job, _TABLE.c.status)
-            .where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.job == job)
+            .where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.job == job, _TABLE.c.status != "log")
             .order_by(_TABLE.c.id.desc())
             .limit(1)
             .subquery()

@@ -12,7 +12,7 @@ from crontopus_gateway.deps import GatewayDep, WritePrincipal
 from crontopus_kit.errors import Unavailable
 from crontopus_kit.logging import current_correlation_id
 from crontopus_schemas import subjects
-from crontopus_schemas.events import CheckInEvent, JobRef, RunId, RunStatus
+from crontopus_schemas.events import CheckInEvent, CheckInStatus, JobRef, RunId
 
 router = APIRouter(tags=["check-ins"])
 
@@ -22,7 +22,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 class CheckInRequest(BaseModel):
     job: JobRef = Field(description="<namespace>/<name>")
     run_id: RunId = Field(description="the same id for a run's start and finish check-ins")
-    status: RunStatus = Field(description="running for a start; success, failure or timeout for a finish")
+    status: CheckInStatus = Field(description="running for a start; success, failure or timeout for a finish")
     exit_code: int | None = Field(default=None, ge=-1024, le=1024)
     output: str | None = Field(default=None, description="kept up to 64 KiB (its tail); the full size is noted")
     timestamp: datetime | None = Field(default=None, description="when it started or finished; default: now")
@@ -42,7 +42,7 @@ class CheckInRequest(BaseModel):
 
 class CheckInAccepted(BaseModel):
     run_id: str
-    status: RunStatus
+    status: CheckInStatus
     duplicate: bool = Field(description="true when this exact check-in was already received")
 
 

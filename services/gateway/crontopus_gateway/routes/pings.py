@@ -48,9 +48,10 @@ METHODS = ("GET", "POST", "HEAD")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a ping reports; ``status`` None is ``/log`` (output only, the run's status untouched)."""
+    """What a ping reports; ``log`` is output only: stored as an event of its own in the run
+    history, it never changes a run's or the job's status."""
 
-    status: RunStatus | None
+    status: RunStatus
     exit_code: int | None = None
 
 
@@ -148,18 +149,17 @@ async def handle_ping(request: Request, gateway: Gateway, state: PingState, key:
     run_id = _valid_rid(rid)
     target = await state.keys.resolve(gateway, key)
     output, size = await _read_body(request)
-    if outcome.status is None:
-        # TODO(pings): store /log output on the run without touching its status; CheckInEvent
-        # has no output-only kind yet, so the body is accepted and not stored.
-        return _ok()
-    if run_id is None:
+    if outcome.status == "log":
+        run_id = str(uuid.uuid4())  # its own entry: a rid would merge it into (and finish) that run
+    elif run_id is None:
         run_id = await _run_id_for(gateway, state.recent, target, starting=outcome.status == "running")
     checkin = CheckInEvent(
         job=target.job, run_id=run_id, status=outcome.status, exit_code=outcome.exit_code, output=output,
         output_size=size, source=PING_SOURCE, correlation_id=current_correlation_id(), manifest_commit=target.commit,
     )  # fmt: skip
     await publish_checkin(gateway, target.tenant_id, PING_SOURCE, checkin)
-    (state.recent.started if checkin.status == "running" else state.recent.finished)(target, run_id)
+    if checkin.status != "log":
+        (state.recent.started if checkin.status == "running" else state.recent.finished)(target, run_id)
     return _ok()
 
 
@@ -255,5 +255,5 @@ def _route(path: str, name: str, summary: str, endpoint: Callable[..., Awaitable
 _route("/ping/{key}", "success", "Report a success", _fixed(Outcome("success")))
 _route("/ping/{key}/start", "start", "Report a start", _fixed(Outcome("running")))
 _route("/ping/{key}/fail", "fail", "Report a failure", _fixed(Outcome("failure")))
-_route("/ping/{key}/log", "log", "Send output, run unchanged (accepted, not yet stored)", _fixed(Outcome(None)))
+_route("/ping/{key}/log", "log", "Record output as a log event; no status changes", _fixed(Outcome("log")))
 _route("/ping/{key}/{exit_status}", "exit_status", "Report an exit status: 0 success, 1-255 failure", _exit_status)
