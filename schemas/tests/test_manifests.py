@@ -85,3 +85,8 @@ def test_names_must_be_dns_labels():
 
 def test_durations():
     assert [duration_seconds(d) for d in ("30s", "5m", "1h30m", "2h")] == [30, 300, 5400, 7200]
+
+
+def test_the_documented_examples_are_the_seed_of_new_repositories():
+    documented = Path(__file__).resolve().parents[2] / "docs" / "examples" / "job-manifests"
+    assert documented.resolve() == EXAMPLES.resolve()
