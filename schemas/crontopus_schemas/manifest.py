@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
-from crontopus_schemas.cron import ScheduleError, normalise_schedule, zone
+from crontopus_schemas.cron import normalise_schedule, zone
 
 API_VERSION = "crontopus.io/v1"
 KIND = "Job"
@@ -98,22 +98,17 @@ class JobSpec(_Model):
     target: Target = Field(default_factory=Target)
     monitor: Monitor = Field(default_factory=Monitor)
 
+    # ScheduleError is a ValueError: pydantic reports its message as the field's error.
     @field_validator("schedule")
     @classmethod
     def schedule_is_valid(cls, value: str) -> str:
-        try:
-            normalise_schedule(value)
-        except ScheduleError as exc:
-            raise ValueError(str(exc)) from None
+        normalise_schedule(value)
         return value
 
     @field_validator("timezone")
     @classmethod
     def timezone_is_known(cls, value: str) -> str:
-        try:
-            zone(value)
-        except ScheduleError as exc:
-            raise ValueError(str(exc)) from None
+        zone(value)
         return value
 
 
