@@ -162,8 +162,7 @@ def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -
         push = webhooks.parse_push(body, provider)
         if push.branch != row.branch:
             return WebhookReply(status="ignored", detail=f"a push to {push.ref}, not to branch {row.branch}")
-        await syncer.sync(row.tenant_id, fetch_remote=True)
-        synced = await syncer.repository(row.tenant_id)
+        synced = await syncer.sync(row.tenant_id, fetch_remote=True)
         return WebhookReply(status="synced", commit=synced.synced_commit)
 
 

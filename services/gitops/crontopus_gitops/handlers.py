@@ -28,16 +28,14 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     @router.subscriber(subjects.GitopsRpc.REPOSITORY_GET, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(TenantScoped)
     async def get_repository(request: TenantScoped) -> RepositoryPublic:
-        await syncer.sync(request.tenant_id)
-        row = await syncer.repository(request.tenant_id)
+        row = await syncer.sync(request.tenant_id)
         return external.describe(service.repository_public(row), row, secret=syncer.secret,
                                  base_url=syncer.settings.base_url)  # fmt: skip
 
     @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(JobListRequest)
     async def list_jobs(request: JobListRequest) -> JobList:
-        await syncer.repository(request.tenant_id)  # a new team's examples, even before the first poll
-        await syncer.sync(request.tenant_id)
+        await syncer.sync(request.tenant_id)  # a new team's examples, even before the first poll
         async with db.session() as session:
             return await service.list_jobs(session=session, query=request, links=syncer.links)
 

@@ -43,9 +43,10 @@ class Syncer:
     def lock(self, tenant_id: str) -> asyncio.Lock:
         return self._locks[tenant_id]
 
-    async def sync(self, tenant_id: str, *, fetch_remote: bool = False) -> None:
-        """Index the repository's head if it moved. ``fetch_remote``: fetch an external repository
-        first (the poll and webhooks do; queries only look at what was fetched)."""
+    async def sync(self, tenant_id: str, *, fetch_remote: bool = False) -> Repository:
+        """Index the repository's head if it moved (creating the repository on first need) and
+        return its row. ``fetch_remote``: fetch an external repository first (the poll and
+        webhooks do; queries only look at what was fetched)."""
         async with self._locks[tenant_id], self.db.session() as session:
             row = await service.ensure_repository(
                 session=session, settings=self.settings, hook=self.hook, tenant_id=tenant_id
@@ -58,9 +59,10 @@ class Syncer:
                 log.warning("repository sync failed", tenant_id=tenant_id, error=str(exc)[:500])
                 await session.rollback()
                 await service.record_sync_error(session=session, row=row, error=str(exc))
-                return
+                return row
         if changed:
             await self._announce(tenant_id, changed)
+        return row
 
     async def _announce(self, tenant_id: str, event: ManifestsChanged) -> None:
         assert self.broker is not None
