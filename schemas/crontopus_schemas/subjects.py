@@ -98,6 +98,47 @@ def tenant_from_subject(subject: str) -> str:
     return subject.rsplit(".", 1)[-1]
 
 
+# --- agents ------------------------------------------------------------------
+# What an agent publishes is core NATS (latest state wins; the next heartbeat repeats it):
+#   crontopus.agents.v1.heartbeat.<tenant_id>.<agent_id>
+#   crontopus.agents.v1.report.<tenant_id>.<agent_id>      (after each sync: commit, drift, errors)
+# What the agents service publishes about agents is a JetStream event (alerting consumes it):
+#   crontopus.agents.v1.events.<tenant_id>
+AGENTS_ROOT = f"{PREFIX}.agents.v1"
+AGENTS_STREAM = StreamSpec(name="AGENTS", subjects=(f"{AGENTS_ROOT}.events.>",), max_age_seconds=30 * 24 * 3600)
+AGENT_HEARTBEAT_WILDCARD = f"{AGENTS_ROOT}.heartbeat.*.*"
+AGENT_REPORT_WILDCARD = f"{AGENTS_ROOT}.report.*.*"
+
+
+def agent_heartbeat_subject(tenant_id: str, agent_id: str) -> str:
+    return f"{AGENTS_ROOT}.heartbeat.{tenant_id}.{agent_id}"
+
+
+def agent_report_subject(tenant_id: str, agent_id: str) -> str:
+    return f"{AGENTS_ROOT}.report.{tenant_id}.{agent_id}"
+
+
+def agent_event_subject(tenant_id: str) -> str:
+    return f"{AGENTS_ROOT}.events.{tenant_id}"
+
+
+def tenant_and_agent_from_subject(subject: str) -> tuple[str, str]:
+    """(tenant, agent) from a heartbeat or report subject: the server's permissions decided them."""
+    parts = subject.split(".")
+    if len(parts) != 6 or ".".join(parts[:3]) != AGENTS_ROOT:
+        raise ValueError(f"not an agent subject: {subject!r}")
+    return parts[4], parts[5]
+
+
+def agent_inbox_prefix(agent_id: str) -> str:
+    """Each agent gets its own reply inbox, so it can never read replies meant for others."""
+    return f"_INBOX_{agent_id}"
+
+
+# The NATS server asks this subject who a connecting client is (auth callout, NATS >= 2.10).
+NATS_AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
+
+
 # --- request-reply (core NATS, queue groups so instances share load) -------
 RPC_ROOT = f"{PREFIX}.rpc"
 
@@ -127,6 +168,15 @@ class GitopsRpc:
     REPOSITORY_UPDATE = f"{RPC_ROOT}.gitops.repository.update"
     WEBHOOK = f"{RPC_ROOT}.gitops.webhook"
     PING_RESOLVE = f"{RPC_ROOT}.gitops.ping.resolve"
+
+
+class AgentsRpc:
+    QUEUE = "agents"
+    ENROLLMENT_TOKEN_CREATE = f"{RPC_ROOT}.agents.enrollment-tokens.create"
+    ENROLL = f"{RPC_ROOT}.agents.enroll"
+    LIST = f"{RPC_ROOT}.agents.list"
+    GET = f"{RPC_ROOT}.agents.get"
+    REVOKE = f"{RPC_ROOT}.agents.revoke"
 
 
 class RunsRpc:

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.logging import configure_logging, get_logger
+from crontopus_kit.nats_security import without_credentials
 from crontopus_kit.settings import SettingsError, describe_settings_error
-from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats
+from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats, service_nats_url, write_private
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = get_logger("crontopus.server")
@@ -63,10 +64,11 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
     nats = None
     nats_url = settings.nats_url
     if nats_url is None:
-        nats = embedded_nats(settings.data_dir, int(os.environ.get(EMBEDDED_NATS_PORT, "0")))
+        secret = settings.secret_bytes()
+        nats = embedded_nats(settings.data_dir, secret, int(os.environ.get(EMBEDDED_NATS_PORT, "0")))
         nats.start()
-        nats_url = nats.url
-        (settings.data_dir / "nats.url").write_text(nats_url + "\n")
+        nats_url = service_nats_url(nats.url, secret)
+        write_private(settings.data_dir / "nats.url", nats_url + "\n")
     try:
         _banner(settings, port, nats_url, embedded=nats is not None)
         app = all_in_one_app(nats_url, settings)
@@ -103,7 +105,8 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         "",
         "Crontopus is starting" + (" (embedded default)" if embedded else ""),
         f"  API + docs:   {url}  ({url}/docs)",
-        f"  NATS:         {nats_url}" + (f"  (JetStream data in {data / 'nats'})" if embedded else ""),
+        f"  NATS:         {without_credentials(nats_url)}"
+        + (f"  (JetStream data in {data / 'nats'}; agents log in through the auth callout)" if embedded else ""),
         f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
         f"  services:     gateway, {', '.join(SERVICES)}",
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from crontopus_gateway.app import create_app
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import make_broker
+from crontopus_kit.nats_security import SERVICE_USER, server_config, service_password, with_credentials
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_kit.unit import ServiceUnit
 
@@ -19,6 +21,7 @@ SERVICES: dict[str, str] = {
     "identity": "crontopus_identity.unit:IdentityUnit",
     "runs": "crontopus_runs.unit:RunsUnit",
     "gitops": "crontopus_gitops.unit:GitopsUnit",
+    "agents": "crontopus_agents.unit:AgentsUnit",
 }
 
 
@@ -31,10 +34,29 @@ def build_units(names: list[str] | None = None) -> list[ServiceUnit]:
     return [unit_factory(name)() for name in (names or list(SERVICES))]
 
 
-def embedded_nats(data_dir: Path, port: int = 0) -> NatsServerProcess:
+def embedded_nats(data_dir: Path, secret: bytes, port: int = 0) -> NatsServerProcess:
     """The embedded NATS: JetStream data under the data dir, a free port unless one is given,
-    so two stacks with different data dirs and ports run side by side."""
-    return NatsServerProcess(store_dir=data_dir / "nats", port=port, log_file=data_dir / "nats-server.log")
+    so two stacks with different data dirs and ports run side by side; secured as in
+    production (service logins, agents through the auth callout), see nats_security."""
+    config = data_dir / "nats-server.conf"
+    write_private(config, server_config(secret))
+    return NatsServerProcess(
+        store_dir=data_dir / "nats", port=port, log_file=data_dir / "nats-server.log", config_file=config
+    )
+
+
+def service_nats_url(url: str, secret: bytes) -> str:
+    """The URL the all-in-one process (and the repositories' hooks) log in with."""
+    return with_credentials(url, SERVICE_USER, service_password(secret, SERVICE_USER))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
 
 
 def all_in_one_app(nats_url: str, settings: GatewaySettings | None = None) -> FastAPI:

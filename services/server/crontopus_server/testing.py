@@ -21,7 +21,7 @@ import uvicorn
 
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.nats_server import NatsServerProcess, free_port
-from crontopus_server.platform import all_in_one_app
+from crontopus_server.platform import all_in_one_app, embedded_nats, service_nats_url
 
 
 @dataclass
@@ -41,17 +41,24 @@ class Stack:
 
 
 def start_stack(
-    *, nats: NatsServerProcess, data_dir: Path, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    *,
+    nats: NatsServerProcess,
+    data_dir: Path,
+    env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    nats_url: str | None = None,
 ) -> Stack:
-    """Serve the all-in-one app against ``nats``; settings come from CRONTOPUS_* in ``env``."""
+    """Serve the all-in-one app against ``nats`` (logging in with ``nats_url`` when the server
+    is secured); settings come from CRONTOPUS_* in ``env``."""
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "nats.url").write_text(nats.url + "\n")  # as `run all` does: repository hooks read it
+    nats_url = nats_url or nats.url
+    (data_dir / "nats.url").write_text(nats_url + "\n")  # as `run all` does: repository hooks read it
     port = free_port()
     monkeypatch.setenv("CRONTOPUS_PORT", str(port))  # so every unit's base_url (ping URLs, webhook URLs) is this stack
     settings = GatewaySettings()
-    app = all_in_one_app(nats.url, settings)
+    app = all_in_one_app(nats_url, settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     thread = threading.Thread(target=server.run, name="crontopus-stack", daemon=True)
     thread.start()
@@ -83,6 +90,31 @@ def stack(
     nats_server: NatsServerProcess, tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     running = start_stack(nats=nats_server, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def secure_nats(tmp_path: Path, stack_env: dict[str, Any]) -> Iterator[NatsServerProcess]:
+    """A nats-server configured as the embedded default is: service logins, and every other
+    client decided by the agents service's auth callout."""
+    secret = str(stack_env["CRONTOPUS_SECRET_KEY"]).encode()
+    server = embedded_nats(tmp_path / "secure-nats", secret)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def secure_stack(
+    secure_nats: NatsServerProcess, tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    """The platform on a secured NATS server (agents' permissions are enforced)."""
+    secret = str(stack_env["CRONTOPUS_SECRET_KEY"]).encode()
+    running = start_stack(
+        nats=secure_nats, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch,
+        nats_url=service_nats_url(secure_nats.url, secret),
+    )  # fmt: skip
     yield running
     running.stop()
 

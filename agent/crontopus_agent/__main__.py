@@ -1,0 +1,3 @@
+from crontopus_agent.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Scheduler backends: where the agent writes the desired jobs (see base.Scheduler)."""

@@ -1,0 +1,1 @@
+"""Crontopus agents service (see README.md)."""

@@ -1,0 +1,178 @@
+"""Thin NATS handlers: requests from the gateway, agents' heartbeats and reports, the NATS
+server's auth callout, and the events this service publishes about agents."""
+
+from __future__ import annotations
+
+import json
+
+import nats
+from faststream.nats import NatsBroker, NatsMessage, NatsRouter
+from pydantic import ValidationError
+
+from crontopus_agents import service
+from crontopus_agents.callout import AgentIdentity, AuthCallout, ConnectAttempt
+from crontopus_agents.models import Agent
+from crontopus_kit.broker import rpc_handler
+from crontopus_kit.db import Database
+from crontopus_kit.logging import get_logger
+from crontopus_kit.nats_security import SYSTEM_USER, InvalidJwt, service_password, with_credentials
+from crontopus_schemas import subjects
+from crontopus_schemas.agents import (
+    AgentEvent,
+    AgentList,
+    AgentPublic,
+    AgentRef,
+    AgentStatusReport,
+    EnrolledAgent,
+    EnrollmentTokenCreated,
+    EnrollmentTokenCreateRequest,
+    EnrollRequest,
+)
+from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.subjects import AgentsRpc
+
+Q = AgentsRpc.QUEUE
+log = get_logger(__name__)
+
+
+class AgentEvents:
+    """Publishes AgentEvent (JetStream): alerting turns offline agents into one incident."""
+
+    def __init__(self) -> None:
+        self.broker: NatsBroker | None = None  # set when the unit has started
+
+    async def publish(self, kind: str, agent: Agent, detail: str = "") -> None:
+        if self.broker is None:
+            return
+        event = AgentEvent(
+            kind=kind, agent_id=agent.id, name=agent.name, labels=json.loads(agent.labels),  # type: ignore[arg-type]
+            jobs=json.loads(agent.jobs), detail=detail,
+        )  # fmt: skip
+        try:
+            await self.broker.publish(
+                event.model_dump_json().encode(), subjects.agent_event_subject(agent.tenant_id),
+                headers={"Nats-Msg-Id": str(event.event_id)}, stream=subjects.AGENTS_STREAM.name,
+            )  # fmt: skip
+        except Exception:
+            log.warning("agent event not published", kind=kind, agent_id=agent.id, exc_info=True)
+
+
+class Kicker:
+    """Closes a revoked agent's live NATS connection (the server's system account can; the
+    callout then refuses its reconnect). Best effort: the agent's login also expires."""
+
+    def __init__(self, *, secret: bytes, nats_url: str | None) -> None:
+        self._secret = secret
+        self._nats_url = nats_url
+
+    async def kick(self, agent: Agent) -> None:
+        if not (self._nats_url and agent.nats_server_id and agent.nats_client_id is not None):
+            return
+        url = with_credentials(self._nats_url, SYSTEM_USER, service_password(self._secret, SYSTEM_USER))
+        try:
+            connection = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+        except Exception as exc:
+            log.warning("cannot reach NATS as the system user to kick a revoked agent", error=str(exc))
+            return
+        try:
+            subject = f"$SYS.REQ.SERVER.{agent.nats_server_id}.KICK"
+            await connection.request(subject, json.dumps({"cid": agent.nats_client_id}).encode(), timeout=2)
+        except Exception as exc:
+            log.info("revoked agent not kicked (not connected, or no system account)", error=str(exc))
+        finally:
+            await connection.close()
+
+
+def build_router(
+    *, db: Database, secret: bytes, events: AgentEvents, callout: AuthCallout, kicker: Kicker, nats_urls: list[str]
+) -> NatsRouter:
+    router = NatsRouter()
+    _add_enrollment_handlers(router, db, secret, events, nats_urls)
+    _add_agent_handlers(router, db, events, kicker)
+    _add_report_handlers(router, db, events)
+    _add_auth_callout(router, db, secret, callout)
+    return router
+
+
+def _add_enrollment_handlers(
+    router: NatsRouter, db: Database, secret: bytes, events: AgentEvents, nats_urls: list[str]
+) -> None:
+    @router.subscriber(AgentsRpc.ENROLLMENT_TOKEN_CREATE, queue=Q)
+    @rpc_handler(EnrollmentTokenCreateRequest)
+    async def create_token(request: EnrollmentTokenCreateRequest) -> EnrollmentTokenCreated:
+        async with db.session() as session:
+            return await service.create_enrollment_token(session=session, secret=secret, request=request)
+
+    @router.subscriber(AgentsRpc.ENROLL, queue=Q)
+    @rpc_handler(EnrollRequest)
+    async def enroll(request: EnrollRequest) -> EnrolledAgent:
+        async with db.session() as session:
+            enrolled = await service.enroll(session=session, secret=secret, request=request, nats_urls=nats_urls)
+            agent = await service.get_agent(session=session, tenant_id=enrolled.tenant_id, agent_id=enrolled.agent_id)
+        await events.publish("enrolled", agent)
+        return enrolled
+
+
+def _add_agent_handlers(router: NatsRouter, db: Database, events: AgentEvents, kicker: Kicker) -> None:
+    @router.subscriber(AgentsRpc.LIST, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def list_agents(request: TenantScoped) -> AgentList:
+        async with db.session() as session:
+            return AgentList(agents=await service.list_agents(session=session, tenant_id=request.tenant_id))
+
+    @router.subscriber(AgentsRpc.GET, queue=Q)
+    @rpc_handler(AgentRef)
+    async def get_agent(request: AgentRef) -> AgentPublic:
+        async with db.session() as session:
+            agent = await service.get_agent(session=session, tenant_id=request.tenant_id, agent_id=request.agent_id)
+            return service.agent_public(agent)
+
+    @router.subscriber(AgentsRpc.REVOKE, queue=Q)
+    @rpc_handler(AgentRef)
+    async def revoke(request: AgentRef) -> AgentPublic:
+        async with db.session() as session:
+            agent = await service.revoke(session=session, tenant_id=request.tenant_id, agent_id=request.agent_id)
+        await kicker.kick(agent)
+        await events.publish("revoked", agent)
+        return service.agent_public(agent)
+
+
+def _add_report_handlers(router: NatsRouter, db: Database, events: AgentEvents) -> None:
+    async def record(message: NatsMessage) -> None:
+        """The tenant and agent come from the subject, which the NATS server only lets that
+        agent publish on."""
+        try:
+            tenant_id, agent_id = subjects.tenant_and_agent_from_subject(message.raw_message.subject)
+            report = AgentStatusReport.model_validate_json(message.raw_message.data)
+        except (ValueError, ValidationError) as exc:
+            log.warning("unreadable agent report ignored", subject=message.raw_message.subject, error=str(exc))
+            return
+        async with db.session() as session:
+            outcome = await service.record_report(
+                session=session, tenant_id=tenant_id, agent_id=agent_id, report=report
+            )
+        if outcome and outcome.came_online:
+            await events.publish("online", outcome.agent)
+        if outcome and outcome.new_drift:
+            await events.publish("drift", outcome.agent, detail=f"{len(report.drift)} entries restored")
+
+    router.subscriber(subjects.AGENT_HEARTBEAT_WILDCARD, queue=Q)(record)
+    router.subscriber(subjects.AGENT_REPORT_WILDCARD, queue=Q)(record)
+
+
+def _add_auth_callout(router: NatsRouter, db: Database, secret: bytes, callout: AuthCallout) -> None:
+    async def authenticate(attempt: ConnectAttempt) -> AgentIdentity | None:
+        async with db.session() as session:
+            agent = await service.authenticate(
+                session=session, secret=secret, user=attempt.user, password=attempt.password,
+                server_id=attempt.server_id, client_id=attempt.client_id,
+            )  # fmt: skip
+        return AgentIdentity(tenant_id=agent.tenant_id, agent_id=agent.id, name=agent.name) if agent else None
+
+    @router.subscriber(subjects.NATS_AUTH_CALLOUT_SUBJECT, queue="agents-auth")
+    async def auth_callout(message: NatsMessage) -> bytes | None:
+        try:
+            return await callout.answer(message.raw_message.data, authenticate)
+        except InvalidJwt as exc:
+            log.warning("auth callout request ignored", error=str(exc))
+            return None

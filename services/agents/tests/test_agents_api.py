@@ -1,0 +1,235 @@
+"""Agents through the REST API and a NATS server secured as in production: enrollment, the
+server enforcing each agent's subjects, revocation, heartbeats and reports, tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.errors import Error as NatsError
+
+from crontopus_schemas.agents import AgentStatusReport, DriftItem
+from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.subjects import (
+    agent_heartbeat_subject,
+    agent_inbox_prefix,
+    agent_report_subject,
+    checkin_msg_id,
+    checkin_subject,
+    manifests_changed_subject,
+)
+from crontopus_server.testing import Account, Stack, sign_up, wait_until
+
+
+@pytest.fixture
+def database_backend() -> str:
+    return "sqlite"  # the storage rules are tested on both backends in test_agents_storage.py
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, Any]) -> dict[str, Any]:
+    return {**stack_env, "CRONTOPUS_AGENTS_OFFLINE_AFTER": "1", "CRONTOPUS_AGENTS_SWEEP_INTERVAL": "0.2"}
+
+
+@pytest.fixture
+def client(secure_stack: Stack) -> Any:
+    with secure_stack.client() as client:
+        yield client
+
+
+def enrollment_token(client: httpx.Client, account: Account, **body: Any) -> str:
+    created = client.post("/api/agents/enrollment-tokens", json=body or None, headers=account.headers)
+    assert created.status_code == 201, created.text
+    return str(created.json()["token"])
+
+
+def enroll(client: httpx.Client, account: Account, name: str = "web-1", **extra: Any) -> dict[str, Any]:
+    body = {"token": enrollment_token(client, account), "name": name, "hostname": f"{name}.example", **extra}
+    enrolled = client.post("/api/agents/enroll", json=body)
+    assert enrolled.status_code == 201, enrolled.text
+    return dict(enrolled.json())
+
+
+async def connect_as(agent: dict[str, Any], password: str | None = None) -> tuple[nats.NATS, list[Exception]]:
+    errors: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    connection = await nats.connect(
+        agent["nats_urls"], user=agent["nats_user"], password=password or agent["nats_password"],
+        inbox_prefix=agent_inbox_prefix(agent["agent_id"]).encode(), error_cb=on_error,
+        allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3,
+    )  # fmt: skip
+    return connection, errors
+
+
+def test_enrollment_returns_credentials_and_where_the_jobs_are(client: httpx.Client) -> None:
+    alice = sign_up(client, "alice")
+    agent = enroll(client, alice, labels={"role": "db"})
+    assert agent["nats_user"] == agent["agent_id"] and agent["nats_password"].startswith("ctpa_")
+    assert agent["nats_urls"] and agent["clone_url"] and agent["branch"] == "main"
+    assert agent["labels"] == {"role": "db"}
+    listed = client.get("/api/agents", headers=alice.headers).json()["agents"]
+    assert [(a["name"], a["status"]) for a in listed] == [("web-1", "offline")]
+    assert "nats_password" not in listed[0] and "secret_hash" not in listed[0]
+
+
+def test_a_used_or_unknown_enrollment_token_is_refused(client: httpx.Client) -> None:
+    alice = sign_up(client, "alice")
+    token = enrollment_token(client, alice)
+    assert client.post("/api/agents/enroll", json={"token": token, "name": "one"}).status_code == 201
+    again = client.post("/api/agents/enroll", json={"token": token, "name": "two"})
+    assert again.status_code == 401 and "used up" in again.json()["detail"]
+    unknown = client.post("/api/agents/enroll", json={"token": "ctpe_not-a-real-token", "name": "three"})
+    assert unknown.status_code == 401
+    assert [a["name"] for a in client.get("/api/agents", headers=alice.headers).json()["agents"]] == ["one"]
+
+
+def test_a_second_agent_with_the_same_name_is_refused_until_the_first_is_revoked(client: httpx.Client) -> None:
+    alice = sign_up(client, "alice")
+    first = enroll(client, alice, "db-1")
+    clash = client.post("/api/agents/enroll", json={"token": enrollment_token(client, alice), "name": "db-1"})
+    assert clash.status_code == 409
+    assert client.delete(f"/api/agents/{first['agent_id']}", headers=alice.headers).json()["status"] == "revoked"
+    enroll(client, alice, "db-1")
+
+
+def test_bob_cannot_see_or_revoke_alices_agents(client: httpx.Client) -> None:
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent = enroll(client, alice)
+    assert client.get("/api/agents", headers=bob.headers).json()["agents"] == []
+    assert client.get(f"/api/agents/{agent['agent_id']}", headers=bob.headers).status_code == 404
+    assert client.delete(f"/api/agents/{agent['agent_id']}", headers=bob.headers).status_code == 404
+    assert client.get(f"/api/agents/{agent['agent_id']}", headers=alice.headers).json()["status"] == "offline"
+
+
+async def test_an_agent_publishes_its_own_checkins_and_nothing_of_another_tenant(client: httpx.Client) -> None:
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    connection, errors = await connect_as(agent)
+    try:
+        js = connection.jetstream()
+        event = CheckInEvent(job="production/backup", run_id="run-agent-1", status="success", exit_code=0)
+        ack = await js.publish(
+            checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": checkin_msg_id(event.run_id, event.status)},
+        )  # fmt: skip
+        assert ack.seq > 0
+        forged = event.model_copy(update={"run_id": "forged-into-bob"})
+        await connection.publish(
+            checkin_subject(bobs["tenant_id"], agent["agent_id"]), forged.model_dump_json().encode()
+        )
+        await connection.publish(checkin_subject(agent["tenant_id"], bobs["agent_id"]), b"{}")
+        await connection.flush()
+        await _wait_for_errors(errors, 2)
+    finally:
+        await connection.close()
+    assert all("permissions violation for publish" in str(e) for e in errors)
+    wait_until(lambda: client.get("/api/runs", headers=alice.headers).json()["runs"])
+    assert client.get("/api/runs/run-agent-1", headers=alice.headers).json()["status"] == "success"
+    assert client.get("/api/runs", headers=bob.headers).json()["runs"] == []
+
+
+@pytest.mark.parametrize("subject", ["bob-nudges", "crontopus.>", "_INBOX.>", ">"])
+async def test_an_agent_cannot_listen_to_other_tenants_or_other_clients_replies(
+    client: httpx.Client, subject: str
+) -> None:
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    subject = manifests_changed_subject(bobs["tenant_id"]) if subject == "bob-nudges" else subject
+    connection, errors = await connect_as(agent)
+    try:
+        await connection.subscribe(manifests_changed_subject(agent["tenant_id"]))  # its own nudges: allowed
+        await connection.subscribe(subject)
+        await connection.flush()
+        await _wait_for_errors(errors, 1)
+    finally:
+        await connection.close()
+    # (nats-py lower-cases the server's message)
+    assert [str(e) for e in errors] == [f'nats: permissions violation for subscription to "{subject.lower()}"']
+
+
+async def test_wrong_credentials_and_revoked_agents_are_refused_by_the_nats_server(client: httpx.Client) -> None:
+    alice = sign_up(client, "alice")
+    agent = enroll(client, alice)
+    with pytest.raises(NatsError, match="Authorization Violation"):
+        await connect_as(agent, password="ctpa_guessed")
+    connection, _ = await connect_as(agent)  # connected before the revocation...
+    closed = asyncio.Event()
+    connection._disconnected_cb = _set_on_call(closed)
+    assert client.delete(f"/api/agents/{agent['agent_id']}", headers=alice.headers).status_code == 200
+    await asyncio.wait_for(closed.wait(), 5)  # ...and kicked by the server at once
+    await connection.close()
+    with pytest.raises(NatsError, match="Authorization Violation"):
+        await connect_as(agent)
+
+
+async def test_heartbeats_and_reports_show_in_the_api_and_silence_marks_the_agent_offline(
+    client: httpx.Client,
+) -> None:
+    alice = sign_up(client, "alice")
+    agent = enroll(client, alice)
+    tenant, agent_id = agent["tenant_id"], agent["agent_id"]
+    report = AgentStatusReport(
+        version="0.1.0", scheduler="crontab", applied_commit="a" * 40, jobs=["production/backup"],
+        drift=[DriftItem(ref="production/backup", kind="edited", detail="schedule changed by hand")],
+        errors=["staging/bad: schedule cannot be written to crontab"], spool_pending=2,
+    )  # fmt: skip
+    connection, errors = await connect_as(agent)
+    try:
+        await connection.publish(agent_report_subject(tenant, agent_id), report.model_dump_json().encode())
+        await connection.publish(agent_heartbeat_subject(tenant, agent_id), report.model_dump_json().encode())
+        await connection.flush()
+        shown = wait_until(lambda: _agent_if(client, alice, agent_id, status="online"))
+    finally:
+        await connection.close()
+    assert errors == []
+    assert shown["applied_commit"] == "a" * 40 and shown["scheduler"] == "crontab"
+    assert shown["jobs"] == ["production/backup"] and shown["drift"][0]["kind"] == "edited"
+    assert shown["errors"] == report.errors and shown["spool_pending"] == 2
+    assert shown["drift_detected_at"] is not None
+    wait_until(lambda: _agent_if(client, alice, agent_id, status="offline"), timeout=5)
+
+
+def _agent_if(client: httpx.Client, account: Account, agent_id: str, *, status: str) -> dict[str, Any] | None:
+    shown = client.get(f"/api/agents/{agent_id}", headers=account.headers).json()
+    return dict(shown) if shown["status"] == status else None
+
+
+def _set_on_call(event: asyncio.Event) -> Any:
+    async def callback() -> None:
+        event.set()
+
+    return callback
+
+
+async def _wait_for_errors(errors: list[Exception], count: int) -> None:
+    for _ in range(100):
+        if len(errors) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} errors, got {errors!r}")
+
+
+def test_the_agent_event_stream_records_enrollment_and_revocation(secure_stack: Stack, client: httpx.Client) -> None:
+    alice = sign_up(client, "alice")
+    agent = enroll(client, alice)
+    client.delete(f"/api/agents/{agent['agent_id']}", headers=alice.headers)
+    kinds = asyncio.run(_agent_event_kinds(secure_stack))
+    assert kinds == ["enrolled", "revoked"]
+
+
+async def _agent_event_kinds(stack: Stack) -> list[str]:
+    url = (stack.data_dir / "nats.url").read_text().strip()
+    connection = await nats.connect(url)
+    try:
+        js = connection.jetstream()
+        info = await js.stream_info("AGENTS")
+        return [json.loads((await js.get_msg("AGENTS", seq)).data)["kind"] for seq in range(1, info.state.last_seq + 1)]
+    finally:
+        await connection.close()

@@ -1,0 +1,138 @@
+"""NATS security: who may connect to the broker, and as what.
+
+- Services log in with a user name and a password derived from the server secret; they are the
+  auth callout's ``auth_users`` and skip the callout.
+- Every other client (an agent) is decided by the agents service through NATS auth callout
+  (``$SYS.REQ.USER.AUTH``): it checks the agent's secret and answers with a user JWT, signed by
+  the issuer key below, whose permissions allow only that agent's own subjects. The NATS
+  server enforces them; a revoked agent is refused at its next connect and kicked at once.
+- The issuer key (an NATS account nkey) is derived from the server secret too, so the
+  embedded server's configuration and the agents service agree without sharing files.
+
+``server_config`` writes the configuration the embedded server runs with; `crontopus-server
+nats-config` prints the same for an operator's own NATS servers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import nkeys
+from nacl.signing import VerifyKey
+
+from crontopus_kit.crypto import derive_key
+
+ACCOUNT = "CRONTOPUS"  # services and agents share it; permissions separate the agents
+SYSTEM_ACCOUNT = "SYS"
+SERVICE_USER = "crontopus"  # the all-in-one process and the repositories' hooks
+SYSTEM_USER = "crontopus-system"  # kicks a revoked agent's live connection
+SERVICE_USERS = (SERVICE_USER, "identity", "runs", "gitops", "agents", "gateway", "alerting")
+
+
+def issuer_keypair(secret: bytes) -> nkeys.KeyPair:
+    """The account key that signs agents' user JWTs (deterministic for a given secret)."""
+    seed = nkeys.encode_seed(derive_key(secret, "nats-auth-issuer"), nkeys.PREFIX_BYTE_ACCOUNT)
+    return nkeys.from_seed(seed)
+
+
+def service_password(secret: bytes, user: str) -> str:
+    return base64.urlsafe_b64encode(derive_key(secret, f"nats-user:{user}")).decode().rstrip("=")
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``nats://host:port`` -> ``nats://user:password@host:port``."""
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> str:
+    """nats-server configuration: the two accounts, the service users, and the auth callout.
+
+    Passwords are written in the clear: they are derived from the server secret, and the file
+    is as private as the secret (the embedded server writes it with mode 0600)."""
+    issuer = issuer_keypair(secret).public_key.decode()
+    user_lines = "\n".join(
+        f'      {{ user: "{user}", password: "{service_password(secret, user)}" }}' for user in users
+    )
+    auth_users = ", ".join(f'"{user}"' for user in users)
+    return f"""# Crontopus: generated from the server secret; regenerate after changing it.
+accounts {{
+  {ACCOUNT} {{
+    jetstream: enabled
+    users: [
+{user_lines}
+    ]
+  }}
+  {SYSTEM_ACCOUNT} {{ }}
+}}
+system_account: {SYSTEM_ACCOUNT}
+authorization {{
+  auth_callout {{
+    issuer: "{issuer}"
+    account: {ACCOUNT}
+    auth_users: [ {auth_users} ]
+  }}
+}}
+"""
+
+
+# --- NATS JWTs (https://docs.nats.io/ "JWTs": ed25519-nkey signed, base64url parts) ----------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_jwt(claims: dict[str, Any], signer: nkeys.KeyPair) -> str:
+    body = {**claims, "iss": signer.public_key.decode()}
+    body.setdefault("iat", int(time.time()))
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).digest()
+    body["jti"] = base64.b32encode(digest).decode().rstrip("=")
+    header = _b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+    signature = signer.sign(f"{header}.{payload}".encode())
+    return f"{header}.{payload}.{_b64(signature)}"
+
+
+class InvalidJwt(ValueError):
+    pass
+
+
+def _verify_key(public_key: str) -> VerifyKey:
+    """An nkey's public key is base32(prefix byte + 32-byte ed25519 key + crc16)."""
+    raw = base64.b32decode(public_key + "=" * (-len(public_key) % 8))
+    if len(raw) != 35 or nkeys.crc16(bytearray(raw[:-2])) != int.from_bytes(raw[-2:], "little"):
+        raise InvalidJwt("malformed issuer key")
+    return VerifyKey(raw[1:33])
+
+
+def decode_verified_jwt(token: str) -> dict[str, Any]:
+    """The claims of a JWT signed by the nkey in its ``iss`` (the NATS server's own key for an
+    authorization request); InvalidJwt when it is malformed or the signature does not verify."""
+    try:
+        header, payload, signature = token.split(".")
+        claims: dict[str, Any] = json.loads(_unb64(payload))
+        _verify_key(claims["iss"]).verify(f"{header}.{payload}".encode(), _unb64(signature))
+    except Exception as exc:
+        raise InvalidJwt(f"not a valid NATS JWT: {exc}") from exc
+    return claims
