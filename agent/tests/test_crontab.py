@@ -476,7 +476,9 @@ def cron_daemon(root_crontab: None) -> Iterator[None]:
         yield
         return
     daemon = subprocess.Popen([str(CRON_DAEMON), "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.5)
+    # cron notices a changed crontab by the spool folder's mtime in whole seconds: a write in the
+    # same second as its first load would go unseen, so the test writes one second later.
+    time.sleep(1.1)
     if daemon.poll() is not None:
         pytest.fail(f"cron did not start: {daemon.stderr.read().decode() if daemon.stderr else ''}")
     try:

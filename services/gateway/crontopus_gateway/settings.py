@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from crontopus_kit.settings import CrontopusSettings
@@ -15,4 +17,9 @@ class GatewaySettings(CrontopusSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list, validation_alias="CRONTOPUS_GATEWAY_TRUSTED_PROXIES",
         description="peers whose X-Forwarded-For is believed (for per-IP login throttling)",
+    )  # fmt: skip
+    local_agent: Literal["builtin", "crontab", "off"] | None = Field(
+        default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",
+        description="`crontopus-server run all` starts an agent enrolled into the first team; default: builtin "
+        "on the embedded default, off otherwise",
     )  # fmt: skip

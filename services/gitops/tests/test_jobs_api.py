@@ -32,7 +32,7 @@ def test_a_new_team_sees_the_seeded_example_jobs(api):
     assert {"staging/hello", "production/backup-database"} <= set(listed)
     hello = listed["staging/hello"]
     assert (hello["schedule"], hello["timezone"], hello["enabled"], hello["paused"]) == (
-        "*/5 * * * *",
+        "* * * * *",
         "UTC",
         True,
         False,

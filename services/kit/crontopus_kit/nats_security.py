@@ -72,6 +72,7 @@ def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> s
     )
     auth_users = ", ".join(f'"{user}"' for user in users)
     return f"""# Crontopus: generated from the server secret; regenerate after changing it.
+# Each service connects as one of these users: CRONTOPUS_NATS_URL=nats://<user>:<password>@<host>:4222
 accounts {{
   {ACCOUNT} {{
     jetstream: enabled

@@ -25,7 +25,7 @@ def nats_server_binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """On Linux, have the kernel stop nats-server when its parent dies, even by SIGKILL, so a
     crashed `crontopus-server` never leaves a server holding the JetStream store."""
     if sys.platform.startswith("linux"):
@@ -79,7 +79,7 @@ class NatsServerProcess:
         if self.config_file:
             command += ["-c", str(self.config_file)]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(command, stdout=output, stderr=output, preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(command, stdout=output, stderr=output, preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while not port_is_open(self.host, self.port):
             if self.process.poll() is not None:

@@ -60,6 +60,16 @@ def docs(out: Annotated[Path, typer.Option(help="folder to write into")] = Path(
         typer.echo(f"wrote {path}")
 
 
+@cli.command("nats-config")
+def nats_config() -> None:
+    """Print the nats-server configuration for your own NATS: the CRONTOPUS account, service
+    logins (passwords derived from CRONTOPUS_SECRET_KEY) and the auth callout agents go through."""
+    from crontopus_kit.nats_security import server_config
+
+    settings = GatewaySettings()
+    typer.echo(server_config(settings.secret_bytes()), nl=False)
+
+
 def _run_all(settings: GatewaySettings, port: int) -> None:
     nats = None
     nats_url = settings.nats_url
@@ -70,8 +80,9 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         nats_url = service_nats_url(nats.url, secret)
         write_private(settings.data_dir / "nats.url", nats_url + "\n")
     try:
-        _banner(settings, port, nats_url, embedded=nats is not None)
-        app = all_in_one_app(nats_url, settings)
+        local_agent = settings.local_agent or ("builtin" if nats else "off")
+        _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent)
+        app = all_in_one_app(nats_url, settings, local_agent=local_agent)
         uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
     finally:
         if nats:
@@ -98,7 +109,7 @@ def _run_service(name: str, port: int | None) -> None:
     uvicorn.run(app, host=unit.settings.host, port=port or default_port, log_config=None)  # type: ignore[attr-defined]
 
 
-def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool) -> None:
+def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool, local_agent: str) -> None:
     url = f"http://{settings.host}:{port}"
     data = settings.data_dir.resolve()
     lines = [
@@ -109,6 +120,7 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         + (f"  (JetStream data in {data / 'nats'}; agents log in through the auth callout)" if embedded else ""),
         f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
         f"  services:     gateway, {', '.join(SERVICES)}",
+        f"  local agent:  {_local_agent_line(local_agent, data)}",
         "",
         "Sign up (creates your team and signs you in), then make an API key for check-ins:",
         f"  .venv/bin/crontopus auth register --server {url}",
@@ -116,6 +128,14 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         "",
     ]
     typer.echo("\n".join(lines))
+
+
+def _local_agent_line(local_agent: str, data: Path) -> str:
+    if local_agent == "off":
+        return "off (CRONTOPUS_LOCAL_AGENT=builtin|crontab starts one)"
+    return (
+        f"{local_agent} scheduler, enrolled into the first team that signs up (log: {data / 'agent' / 'agent.log'})"
+    )
 
 
 def main() -> None:

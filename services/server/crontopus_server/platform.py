@@ -15,6 +15,7 @@ from crontopus_kit.broker import make_broker
 from crontopus_kit.nats_security import SERVICE_USER, server_config, service_password, with_credentials
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_kit.unit import ServiceUnit
+from crontopus_server.local_agent import LocalAgentUnit
 
 # name -> "module:UnitClass"; each unit builds its own settings from the environment.
 SERVICES: dict[str, str] = {
@@ -59,7 +60,11 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def all_in_one_app(nats_url: str, settings: GatewaySettings | None = None) -> FastAPI:
+def all_in_one_app(nats_url: str, settings: GatewaySettings | None = None, *, local_agent: str = "off") -> FastAPI:
+    """Every service on one broker; ``local_agent`` (builtin or crontab) adds `make run`'s agent."""
     settings = settings or GatewaySettings()
     broker = make_broker(nats_url, name="crontopus-all-in-one")
-    return create_app(settings=settings, broker=broker, units=build_units())
+    units = build_units()
+    if local_agent != "off":
+        units.append(LocalAgentUnit(data_dir=settings.data_dir, scheduler=local_agent, server_url=settings.base_url))
+    return create_app(settings=settings, broker=broker, units=units)

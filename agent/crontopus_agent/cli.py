@@ -1,0 +1,120 @@
+"""`crontopus-agent`: enroll, run (the daemon), exec (what the scheduler calls), status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from crontopus_agent.home import default_home
+
+app = typer.Typer(help="Crontopus agent: runs your Git-defined jobs on this host's scheduler.", no_args_is_help=True)
+
+HomeOption = typer.Option(None, "--home", help="Agent home folder [env CRONTOPUS_AGENT_HOME]", show_default=False)
+
+
+@app.callback()
+def main() -> None:
+    """Crontopus agent."""
+
+
+def _home(home: Path | None) -> Path:
+    return home or default_home()
+
+
+@app.command(
+    "exec",
+    context_settings={"allow_interspersed_args": False},
+    help="Run one job's command and report it (what scheduler entries call): exec ns/name -- command args...",
+)
+def exec_command(
+    ref: str = typer.Argument(..., help="the job, as namespace/name"),
+    command: list[str] = typer.Argument(..., help="the command and its arguments, after --"),
+    home: Path | None = HomeOption,
+    guard: bool = typer.Option(False, "--guard", help="run only if now is one of the job's fire times (its zone)"),
+) -> None:
+    from crontopus_agent.runner import execute
+
+    raise typer.Exit(execute(home=_home(home), ref=ref, argv=command, guard=guard))
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command("enroll", help="Enroll this host with a Crontopus server and save its credentials (mode 0600).")
+def enroll_command(
+    server: str = typer.Option(..., "--server", help="the Crontopus URL, e.g. https://crontopus.example.com"),
+    token: str = typer.Option(..., "--token", help="an enrollment token (POST /api/agents/enrollment-tokens)"),
+    name: str | None = typer.Option(None, "--name", help="the agent's name [default: this host's name]"),
+    label: list[str] = typer.Option([], "--label", help="k=v; repeat for more (jobs select agents by labels)"),
+    force: bool = typer.Option(False, "--force", help="replace existing credentials (enroll as a new agent)"),
+    home: Path | None = HomeOption,
+) -> None:
+    from crontopus_agent.enroll import EnrollError, enroll, parse_labels
+
+    where = _home(home)
+    try:
+        credentials = enroll(server=server, token=token, home=where, name=name, labels=parse_labels(label), force=force)
+    except EnrollError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write the credentials in {where}: {exc}") from None
+    typer.echo(f"enrolled as {credentials.name} ({credentials.agent_id}); credentials in {where / 'credentials.json'}")
+    typer.echo("start the agent with: crontopus-agent run" + (f" --home {where}" if home else ""))
+
+
+class SchedulerOption(StrEnum):
+    auto = "auto"
+    crontab = "crontab"
+    builtin = "builtin"
+    windows = "windows"
+
+
+@app.command("run", help="Run the agent: sync jobs from Git into the scheduler, heartbeat, report.")
+def run_command(
+    scheduler: SchedulerOption = typer.Option(
+        SchedulerOption.auto,
+        "--scheduler",
+        help="auto: windows on Windows, crontab where cron runs, else builtin (the agent starts jobs itself)",
+    ),
+    heartbeat_interval: float = typer.Option(30.0, "--heartbeat-interval", min=0.1, help="seconds"),
+    poll_interval: float = typer.Option(60.0, "--poll-interval", min=0.1, help="seconds between fallback syncs"),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR"),
+    home: Path | None = HomeOption,
+) -> None:
+    from crontopus_agent.daemon import Daemon, choose_scheduler
+    from crontopus_agent.home import Credentials, NotEnrolledError
+
+    where = _home(home)
+    try:
+        credentials = Credentials.load(where)
+    except NotEnrolledError as exc:
+        raise _fail(str(exc)) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    daemon = Daemon(
+        where,
+        credentials,
+        choose_scheduler(scheduler.value, where),
+        heartbeat_interval=heartbeat_interval,
+        poll_interval=poll_interval,
+    )
+    asyncio.run(daemon.run(handle_signals=True))
+
+
+@app.command("status", help="Show the enrollment and what the daemon last did (from the agent home).")
+def status_command(
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    home: Path | None = HomeOption,
+) -> None:
+    from crontopus_agent.status import collect, render
+
+    info = collect(_home(home))
+    typer.echo(json.dumps(info, indent=2) if as_json else render(info))
+    if not info["enrolled"]:
+        raise typer.Exit(1)

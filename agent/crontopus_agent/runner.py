@@ -1,0 +1,678 @@
+"""``crontopus-agent exec``: run one job's command the way its manifest says, and report the run.
+
+What a user can rely on:
+
+- Every run has its own run id (uuid4 hex) and two check-ins: a start (``running``) and a finish
+  (``success``, ``failure`` or ``timeout``, with exit code, duration, the tail of the output and its
+  full size, the manifest commit). Each carries ``Nats-Msg-Id: <run id>:start|finish``, so however
+  often one is re-sent (spool drains, crashes) the stream stores it once, and the runs service
+  merges both into one run.
+- NATS down never costs a check-in and never holds a cron slot: each check-in waits at most
+  ``REPORT_BUDGET_SECONDS``; what is not acknowledged by then is spooled durably (see spool.py) and
+  sent, in order, before anything newer.
+- Output: stdout and stderr are read from one pipe (interleaved as written) and passed through to
+  the wrapper's stdout, so cron still mails them; only the last ``MAX_STORED_OUTPUT_BYTES`` are kept
+  in memory while streaming. Lines the wrapper adds (timeouts, stops, attempts) start with
+  ``[crontopus]``, go to its stderr and to the end of the reported output.
+- Timeout: the command runs in its own session; when its time is up its whole process group gets
+  SIGTERM, then SIGKILL after ``KILL_GRACE_SECONDS``; status ``timeout``, exit code 124 (as coreutils
+  ``timeout``). SIGTERM, SIGINT or SIGHUP to the wrapper stop the group the same way, and the run is
+  reported as a ``failure`` with a note saying why.
+- Concurrency (a flock on ``<home>/locks/<ns>/<name>.lock``, which records the holder's pid, its
+  command's process group and run id): ``forbid`` skips this run while another holds the lock;
+  ``replace`` stops the holder (its run reports ``failure``, "replaced") and then runs; ``allow``
+  takes no lock.
+- Exit code: the command's (of the last attempt); 124 on timeout; 128+n when killed by signal n;
+  127 when the command is not found, 126 when it cannot be run; 0 when nothing ran (not due under
+  ``--guard``, paused, skipped by ``forbid``); 2 for a bad job reference or no command.
+
+Retries are separate runs: see ``run_attempts``.
+
+Limits: POSIX only (process groups, flock, a subreaper on Linux); Windows would need job objects
+and another lock. A process that leaves the command's session (setsid, daemons) escapes the
+timeout and replace kills. Output a background child prints more than ``EXIT_LINGER_SECONDS``
+after the command exited is not read (the pipe is closed; cron would have waited for it). A
+wrapper killed by SIGKILL reports no finish and frees the lock while its command may still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, BinaryIO
+
+from crontopus_agent.home import Credentials, NotEnrolledError
+from crontopus_agent.jobs import AgentJob, read_spec
+from crontopus_agent.reporting import CheckInReporter
+from crontopus_agent.schedulers.zones import is_due
+from crontopus_schemas.events import (
+    JOB_REF_PATTERN,
+    MAX_STORED_OUTPUT_BYTES,
+    CheckInEvent,
+    CheckInStatus,
+    tail_of_output,
+)
+
+KILL_GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL to the command's process group
+REPORT_BUDGET_SECONDS = 5.0  # the longest one check-in may hold up the wrapper
+EXIT_LINGER_SECONDS = 0.5  # output still read after the command exits (children holding the pipe)
+LOCK_RECORD_WAIT_SECONDS = 0.5  # how long a replacer waits for a fresh holder to record itself
+TIMEOUT_EXIT_CODE = 124
+CANNOT_EXECUTE_EXIT_CODE = 126
+NOT_FOUND_EXIT_CODE = 127
+USAGE_EXIT_CODE = 2
+NOTE = "[crontopus]"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_READ_SIZE = 64 * 1024
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def execute(*, home: Path, ref: str, argv: list[str], guard: bool) -> int:
+    """Run ``argv`` as job ``ref`` and report it; the exit code for the wrapper (see module doc)."""
+    if not re.fullmatch(JOB_REF_PATTERN, ref):
+        _say(f"not a job reference: {ref!r} (expected namespace/name)")
+        return USAGE_EXIT_CODE
+    if argv[:1] == ["--"]:
+        argv = argv[1:]  # the CLI stops parsing options at the ref, so the separator reaches us
+    if not argv:
+        _say("no command given (expected: exec namespace/name -- command args...)")
+        return USAGE_EXIT_CODE
+    spec = read_spec(home, ref)
+    if spec is not None and guard and not is_due(spec.schedule, spec.timezone, datetime.now(UTC)):
+        return 0  # an entry that fires more often than the job: silent, or cron mails every minute
+    if spec is not None and spec.paused:
+        _tell_person(f"{ref} is paused: not run")
+        return 0
+    invocation = Invocation(home=home, job=spec or _hand_run(ref, argv), argv=argv, credentials=_credentials(home))
+    with StopSignals() as stop, _subreaper():
+        lock = take_lock(home, invocation.job)
+        if lock is None:
+            return 0
+        with lock:
+            return run_attempts(invocation, lock, stop)
+
+
+def _hand_run(ref: str, argv: list[str]) -> AgentJob:
+    """A job with no spec (run by hand): no timeout, no lock, no retries."""
+    namespace, name = ref.split("/", 1)
+    return AgentJob(
+        namespace=namespace,
+        name=name,
+        schedule="* * * * *",
+        timezone="UTC",
+        command=argv[0],
+        args=tuple(argv[1:]),
+        concurrency="allow",
+    )
+
+
+def _credentials(home: Path) -> Credentials | None:
+    try:
+        return Credentials.load(home)
+    except NotEnrolledError as exc:
+        problem = str(exc)
+    except (ValueError, TypeError) as exc:
+        problem = f"unreadable credentials in {home / 'credentials.json'} ({exc})"
+    _say(f"warning: {problem}; this run's check-ins are kept in {home / 'spool'} until they can be sent")
+    return None
+
+
+def _say(message: str) -> None:
+    print(f"crontopus-agent exec: {message}", file=sys.stderr, flush=True)
+
+
+def _tell_person(message: str) -> None:
+    """Only for someone at a terminal: from cron, any output becomes mail."""
+    if sys.stderr.isatty():
+        _say(message)
+
+
+@dataclass
+class Invocation:
+    home: Path
+    job: AgentJob
+    argv: list[str]
+    credentials: Credentials | None
+
+    def environment(self, run_id: str) -> dict[str, str]:
+        return {**os.environ, **self.job.env, "CRONTOPUS_JOB": self.job.ref, "CRONTOPUS_RUN_ID": run_id}
+
+    def checkin(self, run_id: str, status: CheckInStatus, **fields: Any) -> CheckInEvent:
+        return CheckInEvent(
+            job=self.job.ref,
+            run_id=run_id,
+            status=status,
+            source=self.credentials.agent_id if self.credentials else "agent",
+            manifest_commit=self.job.commit,
+            correlation_id=run_id,
+            **fields,
+        )
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+def backoff_delays(limit: int, backoff_seconds: float) -> list[float]:
+    """Seconds to wait before each retry: the backoff, doubling each time."""
+    return [backoff_seconds * 2**number for number in range(limit)]
+
+
+def run_attempts(invocation: Invocation, lock: JobLock, stop: StopSignals) -> int:
+    """Run the command, retrying after a failure or timeout up to ``retries_limit`` times.
+
+    Each attempt is its own run (own run id, own start and finish) rather than one run with
+    attempts folded in: the run history then shows every attempt as it happened, with its own
+    exit code, duration and output, and nothing stays "running" through a backoff wait. Each
+    attempt's output ends with ``[crontopus] attempt n of m`` so the runs read as one series.
+    A run stopped by a signal (replaced, agent stopped) is not retried. The job's lock is held
+    through the backoff waits: ``forbid`` skips a scheduled run that falls into them, ``replace``
+    ends the series.
+    """
+    delays = backoff_delays(invocation.job.retries_limit, invocation.job.retries_backoff_seconds)
+    attempts = len(delays) + 1
+    for number in range(1, attempts + 1):
+        if number == 1 and stop.received:
+            return 128 + stop.received  # stopped while waiting for the lock: nothing ran
+        result = run_once(invocation, lock, stop, attempt=number, attempts=attempts)
+        if result.status == "success" or result.stopped or number == attempts:
+            return result.exit_code
+        if stop.wait(delays[number - 1]):
+            return result.exit_code
+    raise AssertionError("unreachable")
+
+
+def _attempt_note(attempt: int, attempts: int, status: str, delays: list[float]) -> list[str]:
+    if attempts == 1:
+        return []
+    if status in ("failure", "timeout") and attempt < attempts:
+        wait = delays[attempt - 1]
+        return [f"attempt {attempt} of {attempts} failed; the next attempt starts in {wait:g} s as a new run"]
+    return [f"attempt {attempt} of {attempts}"]
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CommandResult:
+    status: CheckInStatus
+    exit_code: int
+    output: OutputTail
+    notes: list[str] = field(default_factory=list)
+    stopped: bool = False  # by a signal to the wrapper: not retried
+
+
+def run_once(invocation: Invocation, lock: JobLock, stop: StopSignals, *, attempt: int, attempts: int) -> CommandResult:
+    """One run: start check-in, the command, finish check-in."""
+    run_id = uuid.uuid4().hex
+    lock.record(run_id=run_id)
+    report(invocation, invocation.checkin(run_id, "running", timestamp=datetime.now(UTC)))
+    started = time.monotonic()
+    result = run_command(invocation, run_id=run_id, lock=lock, stop=stop)
+    duration_ms = int((time.monotonic() - started) * 1000)
+    delays = backoff_delays(invocation.job.retries_limit, invocation.job.retries_backoff_seconds)
+    notes = result.notes + _attempt_note(attempt, attempts, result.status, delays)
+    for note in notes:
+        print(f"{NOTE} {note}", file=sys.stderr, flush=True)
+    output, output_size = result.output.render([f"{NOTE} {note}" for note in notes])
+    finish = invocation.checkin(
+        run_id,
+        result.status,
+        timestamp=datetime.now(UTC),
+        exit_code=result.exit_code,
+        duration_ms=duration_ms,
+        output=output,
+        output_size=output_size,
+    )
+    lock.record(run_id=run_id)  # the command's group is gone: a replacer now only signals us
+    report(invocation, finish)
+    return result
+
+
+def report(invocation: Invocation, event: CheckInEvent) -> bool:
+    """Send one check-in within the budget (spooled otherwise); True if acknowledged."""
+
+    async def send() -> tuple[bool, int]:
+        async with CheckInReporter(
+            home=invocation.home, credentials=invocation.credentials, budget=REPORT_BUDGET_SECONDS
+        ) as reporter:
+            return await reporter.send(event), reporter.dropped
+
+    try:
+        sent, dropped = asyncio.run(send())
+    except OSError as exc:  # the spool cannot be written (disk full, permissions): still run the job
+        _say(f"warning: the {event.status} check-in of run {event.run_id} is lost: {exc}")
+        return False
+    if dropped:
+        _say(
+            f"warning: the spool in {invocation.home / 'spool'} is full: "
+            f"the {event.status} check-in of run {event.run_id} is lost"
+        )
+    return sent
+
+
+def run_command(invocation: Invocation, *, run_id: str, lock: JobLock, stop: StopSignals) -> CommandResult:
+    output = OutputTail(passthrough=_stdout())
+    if stop.received:
+        return CommandResult("failure", 128 + stop.received, output, [_stop_note(lock, run_id, stop.received)], True)
+    try:
+        process = subprocess.Popen(
+            invocation.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=invocation.job.working_dir or None,
+            env=invocation.environment(run_id),
+            start_new_session=True,  # its own process group: a timeout stops everything it started
+        )
+    except OSError as exc:
+        code = NOT_FOUND_EXIT_CODE if isinstance(exc, FileNotFoundError) else CANNOT_EXECUTE_EXIT_CODE
+        return CommandResult("failure", code, output, [f"cannot run {invocation.argv[0]!r}: {exc}"])
+    lock.record(run_id=run_id, pgid=process.pid)
+    timeout = invocation.job.timeout_seconds
+    with process:
+        ending = pump(process, output, stop, deadline=time.monotonic() + timeout if timeout else None)
+        if ending != "exited":
+            stop_group(process, grace=KILL_GRACE_SECONDS)
+            _read_rest(process, output)
+    return _result(ending, process.returncode, output, timeout, stop, lock, run_id)
+
+
+def _result(
+    ending: str,
+    returncode: int,
+    output: OutputTail,
+    timeout: int | None,
+    stop: StopSignals,
+    lock: JobLock,
+    run_id: str,
+) -> CommandResult:
+    code = 128 - returncode if returncode < 0 else returncode
+    if ending == "timeout":
+        note = f"timed out after {timeout} s: stopped the command and every process it started"
+        return CommandResult("timeout", TIMEOUT_EXIT_CODE, output, [note])
+    if ending == "stopped":
+        assert stop.received is not None
+        return CommandResult("failure", code, output, [_stop_note(lock, run_id, stop.received)], True)
+    return CommandResult("success" if code == 0 else "failure", code, output)
+
+
+def _stop_note(lock: JobLock, run_id: str, signum: int) -> str:
+    if lock.was_replaced(run_id):
+        return "stopped: a newer run of this job replaced it (concurrency: replace)"
+    return f"stopped by {signal.Signals(signum).name} before it finished"
+
+
+# --- the command's output ----------------------------------------------------------------------
+
+
+def _stdout() -> BinaryIO | None:
+    return getattr(sys.stdout, "buffer", None)
+
+
+class OutputTail:
+    """The last ``limit`` bytes a command printed (memory stays under ~2x that) and its full size;
+    each chunk is also passed through to ``passthrough`` until writing there fails."""
+
+    def __init__(self, *, limit: int = MAX_STORED_OUTPUT_BYTES, passthrough: BinaryIO | None = None) -> None:
+        self.limit = limit
+        self.size = 0
+        self.passthrough = passthrough
+        self._buffer = bytearray()
+
+    @property
+    def held_bytes(self) -> int:
+        return len(self._buffer)
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._buffer += chunk
+        if len(self._buffer) > 2 * self.limit:  # trim in batches, not on every chunk
+            del self._buffer[: len(self._buffer) - self.limit]
+        self._pass_through(chunk)
+
+    def _pass_through(self, chunk: bytes) -> None:
+        if self.passthrough is None:
+            return
+        try:
+            self.passthrough.write(chunk)
+            self.passthrough.flush()
+        except (OSError, ValueError):
+            self.passthrough = None  # stdout closed (e.g. cron's mailer gone): keep capturing
+
+    def render(self, notes: list[str]) -> tuple[str, int]:
+        """The stored output (its tail, notes last) and the full size in bytes."""
+        extra = "".join(f"{note}\n" for note in notes).encode()
+        if extra and self._buffer and not self._buffer.endswith(b"\n"):
+            extra = b"\n" + extra
+        raw = bytes(self._buffer[-self.limit :]) + extra
+        size = self.size + len(extra)
+        tail = raw[-self.limit :]
+        if len(tail) < size:  # cut: drop the rest of a character split at the front
+            start = 0
+            while start < min(3, len(tail)) and tail[start] & 0xC0 == 0x80:
+                start += 1
+            tail = tail[start:]
+        text, _ = tail_of_output(tail.decode("utf-8", errors="replace"))
+        return text or "", size
+
+
+def pump(process: subprocess.Popen[bytes], output: OutputTail, stop: StopSignals, *, deadline: float | None) -> str:
+    """Stream the command's output until it exits ("exited"), times out ("timeout") or the wrapper
+    is told to stop ("stopped")."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    exited_at: float | None = None
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        selector.register(stop.wakeup_fd, selectors.EVENT_READ)
+        while True:
+            if stop.received:
+                return "stopped"
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return "timeout"
+            if process.poll() is not None:
+                exited_at = exited_at or now
+                # A child that outlives the command may hold the pipe open: do not wait for it.
+                if fd not in selector.get_map() or now - exited_at >= EXIT_LINGER_SECONDS:
+                    return "exited"
+            wait = 0.2 if fd in selector.get_map() else 0.02
+            if deadline is not None:
+                wait = min(wait, max(deadline - now, 0))
+            for key, _ in selector.select(wait):
+                if key.fd == stop.wakeup_fd:
+                    stop.clear_wakeup()
+                elif chunk := os.read(fd, _READ_SIZE):
+                    output.feed(chunk)
+                else:
+                    selector.unregister(fd)
+
+
+def _read_rest(process: subprocess.Popen[bytes], output: OutputTail, *, linger: float = 0.2) -> None:
+    """What the command printed while being stopped, until EOF or ``linger`` seconds."""
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + linger
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while (remaining := deadline - time.monotonic()) > 0 and selector.select(remaining):
+            chunk = os.read(fd, _READ_SIZE)
+            if not chunk:
+                return
+            output.feed(chunk)
+
+
+# --- stopping a process group ------------------------------------------------------------------
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    """Signal a process group, never our own (pgid 0 or 1 would mean us or everyone)."""
+    if pgid <= 1 or pgid == os.getpgrp():
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    if process.poll() is not None:
+        _reap_group(process.pid)
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reap_group(pgid: int) -> None:
+    """Reap members of the group reparented to us (we are a subreaper), so they stop counting."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-pgid, os.WNOHANG)[0]:
+            pass
+
+
+def stop_group(process: subprocess.Popen[bytes], *, grace: float) -> None:
+    """SIGTERM to the command's whole process group, SIGKILL after ``grace`` if anything is left."""
+    signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _group_alive(process) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _group_alive(process):
+        signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+    _reap_group(process.pid)
+
+
+@contextlib.contextmanager
+def _subreaper() -> Iterator[None]:
+    """On Linux, orphans of the command are reparented to the wrapper while it runs, so a stopped
+    group is seen empty as soon as its members die (an init that never reaps would keep zombies)."""
+    libc = _libc()
+    if libc is None:
+        yield
+        return
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+# --- signals to the wrapper --------------------------------------------------------------------
+
+
+class StopSignals:
+    """SIGTERM, SIGINT and SIGHUP to the wrapper ask it to stop the command's group and report.
+
+    The handler only records the signal and wakes the output loop through a pipe; handlers are
+    installed only in the main thread (elsewhere, signals keep their previous behaviour)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+
+    @property
+    def wakeup_fd(self) -> int:
+        return self._read_fd
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = self.received or signum
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._write_fd, b"\0")
+
+    def clear_wakeup(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read_fd, 512):
+                pass
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True (at once) if a stop signal came."""
+        deadline = time.monotonic() + seconds
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._read_fd, selectors.EVENT_READ)
+            while not self.received and (remaining := deadline - time.monotonic()) > 0:
+                selector.select(remaining)
+                self.clear_wakeup()
+        return self.received is not None
+
+
+# --- the per-job lock --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a job's lock: the wrapper's pid, its command's process group (0: none now)."""
+
+    pid: int
+    pgid: int
+    run_id: str | None
+
+
+class JobLock:
+    """``<home>/locks/<ns>/<name>.lock``: an exclusive flock held for the whole invocation
+    (all attempts). Its content says who holds it, so ``replace`` knows whom to stop; it is
+    emptied before release, so a reader never mistakes a finished holder for a live one."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @classmethod
+    def for_job(cls, home: Path, ref: str) -> JobLock:
+        namespace, name = ref.split("/", 1)
+        return cls(home / "locks" / namespace / f"{name}.lock")
+
+    @property
+    def replaced_marker(self) -> Path | None:
+        return self.path.with_suffix(".replaced") if self.path else None
+
+    def __enter__(self) -> JobLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def try_acquire(self) -> bool:
+        assert self.path is not None
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self.record()
+        return True
+
+    def acquire_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def record(self, *, run_id: str | None = None, pgid: int = 0) -> None:
+        if self._fd is None:
+            return  # concurrency allow: no lock
+        body = json.dumps({"pid": os.getpid(), "pgid": pgid, "run_id": run_id}) + "\n"
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, body.encode(), 0)
+
+    def holder(self, *, wait: float = LOCK_RECORD_WAIT_SECONDS) -> Holder | None:
+        """The holder as it recorded itself; waits briefly for one that has just taken the lock."""
+        assert self.path is not None
+        deadline = time.monotonic() + wait
+        while True:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                body = json.loads(self.path.read_text())
+                return Holder(pid=int(body["pid"]), pgid=int(body["pgid"]), run_id=body.get("run_id"))
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.02)
+
+    def mark_replaced(self, run_id: str | None) -> None:
+        if self.replaced_marker and run_id:
+            self.replaced_marker.write_text(run_id)
+
+    def was_replaced(self, run_id: str) -> bool:
+        try:
+            return self.replaced_marker is not None and self.replaced_marker.read_text().strip() == run_id
+        except FileNotFoundError:
+            return False
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        os.close(self._fd)  # closing releases the flock
+        self._fd = None
+
+
+def take_lock(home: Path, job: AgentJob) -> JobLock | None:
+    """The job's lock per its concurrency policy; None when this run must not start."""
+    if job.concurrency == "allow":
+        return JobLock(None)
+    lock = JobLock.for_job(home, job.ref)
+    if lock.try_acquire():
+        return lock
+    holder = lock.holder()
+    if job.concurrency == "replace" and replace_holder(lock, holder):
+        return lock
+    who = f" (wrapper pid {holder.pid}, run {holder.run_id})" if holder else ""
+    why = "could not stop it in time" if job.concurrency == "replace" else "concurrency: forbid"
+    _say(f"{job.ref} is still running{who}: this run is skipped ({why})")
+    lock.release()
+    return None
+
+
+def replace_holder(lock: JobLock, holder: Holder | None) -> bool:
+    """Stop the running invocation and take its lock: SIGTERM to its wrapper (which stops its
+    command's group and reports the run as replaced) and to the group itself; SIGKILL to both if
+    the lock is not free after the wrapper's grace and report budget."""
+    if holder is not None and holder.pid != os.getpid():
+        lock.mark_replaced(holder.run_id)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(holder.pid, signal.SIGTERM)
+        signal_group(holder.pgid, signal.SIGTERM)
+    if lock.acquire_within(KILL_GRACE_SECONDS + REPORT_BUDGET_SECONDS + 2.0):
+        _forget_marker(lock)
+        return True
+    if holder is not None and holder.pid != os.getpid():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(holder.pid, signal.SIGKILL)
+        signal_group(holder.pgid, signal.SIGKILL)
+    if not lock.acquire_within(2.0):
+        return False
+    _forget_marker(lock)
+    return True
+
+
+def _forget_marker(lock: JobLock) -> None:
+    """The replaced wrapper read it before it let go of the lock."""
+    if lock.replaced_marker is not None:
+        lock.replaced_marker.unlink(missing_ok=True)

@@ -1,0 +1,226 @@
+"""The agent's mirror of the jobs repository: ``<home>/repo``, a bare repository (pygit2).
+
+What it guarantees
+- ``Mirror.sync()`` fetches the configured branch (forced: the remote is the source of truth, a
+  force-push there replaces what the mirror had) and returns a ``Snapshot``: the commit SHA, every
+  ``*.yaml``/``*.yml`` file under the jobs folder at that commit, and those files loaded with
+  ``crontopus_schemas.manifests.load_files`` (a bad file is an error of that file; the good
+  files still load).
+- Manifests are read straight from the commit's tree, never from a working tree. There is no
+  checkout that a person (or a crash halfway through a checkout) could leave different from the
+  commit, nothing to reset, and the same code serves the online path (just fetched) and the
+  offline one (``Mirror.last()``: the commit fetched last time, when the remote is unreachable
+  at start-up).
+- Any failure to reach the remote, a missing branch or an empty repository raises ``SyncError``
+  with a message naming the URL (never a password in it). The mirror is left as it was, so the
+  caller keeps the jobs of the last good commit: a remote that is down never empties the
+  scheduler.
+- Network waits are bounded (libgit2's connect and read timeouts), so a hung server cannot block
+  a sync forever.
+
+Clone URLs: a local path, ``file://``, ``http://`` and ``https://`` (anything libgit2 fetches).
+Private remotes are not supported yet: there is no credential callback. A future ``git_token``
+in the credentials would plug in as a ``pygit2.RemoteCallbacks`` returning ``UserPass``; until
+then the gitops service's own repository (served to agents by the control plane) or a public
+one is what agents pull.
+
+Not thread-safe per call site: each method opens its own ``pygit2.Repository`` (those objects
+must not be shared between threads), and the daemon runs one sync at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pygit2
+from pygit2.enums import FileMode, RepositoryOpenFlag
+
+from crontopus_schemas.manifest import JobManifest
+from crontopus_schemas.manifests import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES, LoadResult, ManifestError, load_files
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_MS = 15_000
+READ_TIMEOUT_MS = 60_000
+
+
+class SyncError(RuntimeError):
+    """The jobs repository could not be fetched or read; the mirror is unchanged."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The manifests of one commit, as the agent sees them."""
+
+    commit: str
+    files: list[tuple[str, str]]  # (path relative to the jobs folder, text), sorted by path
+    loaded: LoadResult
+
+    @property
+    def manifests(self) -> list[JobManifest]:
+        return [job.manifest for job in self.loaded.jobs]
+
+    @property
+    def errors(self) -> list[ManifestError]:
+        return self.loaded.errors
+
+
+class Mirror:
+    """A bare mirror of one branch of the jobs repository (see the module docstring)."""
+
+    def __init__(self, path: Path, *, url: str | None, branch: str = "main", folder: str = "") -> None:
+        self.path = path
+        self.url = url
+        self.branch = branch
+        self.folder = folder.strip("/")
+
+    @property
+    def ref(self) -> str:
+        return f"refs/heads/{self.branch}"
+
+    def sync(self) -> Snapshot:
+        """Fetch the branch and return the manifests of its head."""
+        return self.snapshot(self.fetch())
+
+    def last(self) -> Snapshot | None:
+        """The manifests of the commit fetched last time, without touching the network."""
+        commit = self.head()
+        return self.snapshot(commit) if commit else None
+
+    def fetch(self) -> str:
+        """Make the mirror's branch equal the remote's and return its SHA."""
+        if not self.url:
+            raise SyncError("no jobs repository is configured (the enrollment gave no clone_url); enroll again")
+        if not pygit2.reference_is_valid_name(self.ref):
+            raise SyncError(f"{self.branch!r} is not a valid branch name")
+        _bound_network_waits()
+        repo = self._open_or_init()
+        remote = repo.remotes.create_anonymous(self.url)
+        try:
+            remote.fetch([f"+{self.ref}:{self.ref}"])
+            advertised = {head.name: head.oid for head in remote.list_heads(connect=False)}
+        except pygit2.GitError as error:
+            raise SyncError(
+                f"cannot fetch branch {self.branch!r} from {self.safe_url}: {self._reason(error)}"
+            ) from None
+        # libgit2 silently skips a refspec the remote does not have; the old local head would
+        # then pass for a successful fetch.
+        if self.ref not in advertised:
+            raise SyncError(f"{self.safe_url} has no branch {self.branch!r}")
+        return str(advertised[self.ref])
+
+    def head(self) -> str | None:
+        """The SHA fetched last time, or None before the first successful fetch."""
+        try:
+            repo = _open(self.path)
+        except SyncError:
+            return None
+        found = repo.references.get(self.ref)
+        return str(found.target) if found is not None else None
+
+    def snapshot(self, commit: str) -> Snapshot:
+        files = self.files(commit)
+        return Snapshot(commit=commit, files=files, loaded=load_files(files))
+
+    def files(self, commit: str) -> list[tuple[str, str]]:
+        """Every manifest file under the folder at ``commit``, as (relative path, text). Hidden
+        paths and files over the manifest size limit are skipped (as the gitops service does);
+        text that is not UTF-8 is decoded with replacement characters so the parser names the file.
+        A commit without the folder has no jobs."""
+        repo = _open(self.path)
+        try:
+            tree = repo.revparse_single(commit).peel(pygit2.Commit).tree
+        except (KeyError, ValueError, pygit2.GitError):
+            raise SyncError(f"the mirror has no commit {commit!r}") from None
+        if self.folder:
+            try:
+                sub = tree[self.folder]
+            except KeyError:
+                return []
+            if not isinstance(sub, pygit2.Tree):
+                return []
+            tree = sub
+        return sorted(
+            (name, blob.data.decode("utf-8", errors="replace"))
+            for name, blob in _walk_blobs(repo, tree, prefix="")
+            if name.endswith(MANIFEST_SUFFIXES) and blob.size <= MAX_MANIFEST_BYTES
+        )
+
+    @property
+    def safe_url(self) -> str:
+        return redact_url(self.url or "")
+
+    def _open_or_init(self) -> pygit2.Repository:
+        try:
+            return _open(self.path)
+        except SyncError:
+            pass
+        if self.path.exists():
+            # The mirror is only a cache of the remote: one that cannot be opened (a crash while
+            # it was first created, an old layout) is rebuilt rather than failing every sync.
+            log.warning("the repository mirror at %s is unreadable; recreating it", self.path)
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        return pygit2.init_repository(str(self.path), bare=True, initial_head=self.branch)
+
+    def _reason(self, error: pygit2.GitError) -> str:
+        if _missing_local(self.url or ""):
+            return "no repository there"
+        return str(error).replace(self.url or "", self.safe_url)
+
+
+def mirror_for(home: Path, *, url: str | None, branch: str, folder: str) -> Mirror:
+    """The mirror of ``<home>/repo``."""
+    return Mirror(home / "repo", url=url, branch=branch, folder=folder)
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password or token, fit for messages and logs."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    safe_user = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{safe_user}@{host}" if safe_user else host))
+
+
+def _open(path: Path) -> pygit2.Repository:
+    # NO_SEARCH: never climb to a parent folder's repository (the home may sit inside one).
+    try:
+        return pygit2.Repository(str(path), flags=RepositoryOpenFlag.NO_SEARCH)
+    except (pygit2.GitError, OSError) as error:
+        raise SyncError(f"{path} is not a Git repository: {error}") from None
+
+
+def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:
+    for entry in tree:
+        name = entry.name or ""
+        if name.startswith("."):
+            continue
+        if entry.filemode == FileMode.TREE:
+            yield from _walk_blobs(repo, repo[entry.id], prefix=f"{prefix}{name}/")  # type: ignore[arg-type]
+        elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+            yield f"{prefix}{name}", repo[entry.id]  # type: ignore[misc]
+        # symlinks and submodules are not manifests
+
+
+def _missing_local(url: str) -> bool:
+    """libgit2 reports a local path that does not exist as "unsupported URL protocol"."""
+    if url.startswith("file://"):
+        return not Path(urlsplit(url).path).exists()
+    scp_like = ":" in url.split("/", 1)[0]
+    return "://" not in url and not scp_like and not Path(url).exists()
+
+
+def _bound_network_waits() -> None:
+    """libgit2 waits forever by default; a hung server must not stall the agent's syncs."""
+    settings = pygit2.settings
+    if not settings.server_connect_timeout:
+        settings.server_connect_timeout = CONNECT_TIMEOUT_MS
+    if not settings.server_timeout:
+        settings.server_timeout = READ_TIMEOUT_MS

@@ -1,0 +1,551 @@
+"""The agent daemon against a real nats-server (no auth: the agent's login is ignored) and real
+Git repositories. A recording scheduler stands in where the backend does not matter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from typer.testing import CliRunner
+
+from crontopus_agent import daemon as daemon_module
+from crontopus_agent.cli import app
+from crontopus_agent.daemon import Daemon, choose_scheduler
+from crontopus_agent.home import Credentials
+from crontopus_agent.jobs import AgentJob
+from crontopus_agent.schedulers.base import Drift, ReconcileReport, SchedulerError
+from crontopus_agent.schedulers.builtin import BuiltinScheduler, Launch
+from crontopus_agent.spool import Spool
+from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_schemas.agents import AgentStatusReport
+from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.subjects import (
+    CHECKINS_STREAM,
+    agent_heartbeat_subject,
+    agent_report_subject,
+    manifests_changed_subject,
+)
+
+TENANT = "a" * 32
+AGENT = "b" * 32
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def manifest(name: str, namespace: str = "prod", *, labels: str = "") -> str:
+    target = f"  target: {{matchLabels: {{{labels}}}}}\n" if labels else ""
+    return (
+        "apiVersion: crontopus.io/v1\nkind: Job\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f'spec:\n  schedule: "0 2 * * *"\n  command: /bin/true\n{target}'
+    )
+
+
+class JobsRepo:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+        env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+        done = subprocess.run(["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    def commit(self, files: dict[str, str]) -> str:
+        for rel, text in files.items():
+            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / rel).write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", "change")
+        return self.git("rev-parse", "HEAD")
+
+
+class RecordingScheduler:
+    """Remembers every reconcile; ``delay`` makes each one take that long (in its thread)."""
+
+    name = "builtin"
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self.calls: list[list[str]] = []
+        self.started = 0
+        self.delay = delay
+        self.fail: str | None = None
+        self.drift: list[Drift] = []
+        self._installed: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def reconcile(self, jobs: Sequence[AgentJob]) -> ReconcileReport:
+        self.started += 1
+        time.sleep(self.delay)
+        if self.fail:
+            raise SchedulerError(self.fail)
+        with self._lock:
+            self.calls.append([job.ref for job in jobs])
+            added = sorted({job.ref for job in jobs} - self._installed.keys())
+            self._installed = {job.ref: job.fingerprint for job in jobs}
+        return ReconcileReport(backend="builtin", added=added, drift=list(self.drift))
+
+    def installed(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._installed)
+
+    @property
+    def last(self) -> list[str] | None:
+        with self._lock:
+            return self.calls[-1] if self.calls else None
+
+
+async def eventually(check: Callable[[], bool], *, timeout: float = 2.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+def credentials_for(nats_url: str, repo: Path | str | None, **changes: Any) -> Credentials:
+    values: dict[str, Any] = {
+        "agent_id": AGENT,
+        "tenant_id": TENANT,
+        "name": "host-1",
+        "nats_urls": [nats_url],
+        "nats_user": "agent",
+        "nats_password": "ignored",
+        "server_url": "http://127.0.0.1:8080",
+        "clone_url": str(repo) if repo else None,
+        "branch": "main",
+        "folder": "",
+        "labels": {},
+    }
+    return Credentials(**{**values, **changes})
+
+
+class Running:
+    """A daemon running in a task; ``stop()`` ends it and re-raises what it raised."""
+
+    def __init__(self, daemon: Daemon, **run_options: Any) -> None:
+        self.daemon = daemon
+        self.task = asyncio.create_task(daemon.run(**run_options))
+
+    async def stop(self) -> None:
+        self.daemon.stop()
+        await asyncio.wait_for(self.task, 10)
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> JobsRepo:
+    return JobsRepo(tmp_path / "remote")
+
+
+@pytest.fixture
+async def client(nats_server: NatsServerProcess) -> AsyncIterator[NatsClient]:
+    nc = await nats.connect(nats_server.url)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+async def start(
+    tmp_path: Path, nats_server: NatsServerProcess, remote: JobsRepo
+) -> AsyncIterator[Callable[..., Running]]:
+    """Start a daemon for the remote repository; every daemon started is stopped afterwards."""
+    started: list[Running] = []
+
+    def build(
+        scheduler: Any = None,
+        *,
+        home: Path | None = None,
+        credentials: Credentials | None = None,
+        handle_signals: bool = False,
+        **options: Any,
+    ) -> Running:
+        options = {"heartbeat_interval": 60.0, "poll_interval": 3600.0, "reconnect_wait": 0.1, **options}
+        creds = credentials or credentials_for(nats_server.url, remote.path)
+        daemon = Daemon(home or tmp_path / "home", creds, scheduler or RecordingScheduler(), **options)
+        running = Running(daemon, handle_signals=handle_signals)
+        started.append(running)
+        return running
+
+    yield build
+    for running in started:
+        if not running.task.done():
+            await running.stop()
+
+
+class Inbox:
+    """Messages received on one subject, parsed as AgentStatusReport."""
+
+    def __init__(self) -> None:
+        self.reports: list[AgentStatusReport] = []
+
+
+async def listen(nc: NatsClient, subject: str) -> Inbox:
+    inbox = Inbox()
+
+    async def receive(msg: Msg) -> None:
+        inbox.reports.append(AgentStatusReport.model_validate_json(msg.data))
+
+    await nc.subscribe(subject, cb=receive)
+    await nc.flush()
+    return inbox
+
+
+# --- syncing -------------------------------------------------------------------------------------
+
+
+async def test_a_nudge_makes_the_daemon_sync_and_reconcile_the_new_commit_at_once(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient
+) -> None:
+    first = remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler()
+    running = start(scheduler)  # poll_interval is an hour: only a nudge can trigger the next sync
+    await eventually(lambda: running.daemon.applied_commit == first and running.daemon.connected, what="first sync")
+
+    second = remote.commit({"prod/report.yaml": manifest("report")})
+    await client.publish(manifests_changed_subject(TENANT), b'{"commit": "whatever"}')
+
+    await eventually(lambda: running.daemon.applied_commit == second, what="the nudged sync")
+    assert scheduler.last == ["prod/backup", "prod/report"]
+
+
+async def test_without_a_nudge_the_fallback_poll_picks_up_a_new_commit(
+    start: Callable[..., Running], remote: JobsRepo
+) -> None:
+    first = remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler()
+    running = start(scheduler, poll_interval=0.2)
+    await eventually(lambda: running.daemon.applied_commit == first)
+
+    second = remote.commit({"prod/report.yaml": manifest("report")})
+    await eventually(lambda: running.daemon.applied_commit == second, what="the polled sync")
+    assert scheduler.last == ["prod/backup", "prod/report"]
+
+
+async def test_the_timer_reconciles_again_even_when_the_commit_did_not_change(
+    start: Callable[..., Running], remote: JobsRepo
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler()
+    scheduler.drift = [Drift(ref="prod/backup", kind="edited", detail="by hand")]
+    running = start(scheduler, poll_interval=0.1)
+
+    await eventually(lambda: len(scheduler.calls) >= 3, what="three reconciles")
+    assert all(call == ["prod/backup"] for call in scheduler.calls)
+    assert running.daemon.status().drift[0].ref == "prod/backup"
+
+
+async def test_a_burst_of_nudges_coalesces_into_at_most_two_more_syncs(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler(delay=0.2)
+    running = start(scheduler)
+    await eventually(lambda: running.daemon.syncs == 1 and running.daemon.connected)
+
+    for _ in range(20):
+        await client.publish(manifests_changed_subject(TENANT), b"{}")
+    await client.flush()
+    await eventually(lambda: running.daemon.syncs >= 2, what="a nudged sync")
+    await asyncio.sleep(0.7)  # time for three more syncs, if the burst were not coalesced
+    assert running.daemon.syncs in (2, 3)
+
+
+async def test_jobs_for_other_labels_are_not_installed(
+    start: Callable[..., Running], remote: JobsRepo, nats_server: NatsServerProcess, tmp_path: Path
+) -> None:
+    sha = remote.commit(
+        {
+            "prod/everywhere.yaml": manifest("everywhere"),
+            "prod/web.yaml": manifest("web", labels="role: web"),
+            "prod/db.yaml": manifest("db", labels="role: db"),
+        }
+    )
+    launched: list[Launch] = []
+
+    async def launch(launch: Launch) -> None:
+        launched.append(launch)
+
+    home = tmp_path / "home"
+    scheduler = BuiltinScheduler(home, launcher=launch)
+    credentials = credentials_for(nats_server.url, remote.path, labels={"role": "web"})
+    running = start(scheduler, credentials=credentials)
+    await eventually(lambda: running.daemon.applied_commit == sha)
+
+    assert sorted(scheduler.installed()) == ["prod/everywhere", "prod/web"]
+    assert scheduler.next_at("prod/web") is not None  # the built-in loop holds the job
+    assert (home / "jobs" / "prod" / "web.json").exists()  # the spec the exec wrapper reads
+    assert not (home / "jobs" / "prod" / "db.json").exists()
+    assert running.daemon.status().jobs == ["prod/everywhere", "prod/web"]
+
+
+async def test_an_unreachable_remote_keeps_the_installed_jobs_and_reports_the_error(
+    start: Callable[..., Running], remote: JobsRepo, tmp_path: Path
+) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler()
+    running = start(scheduler, poll_interval=0.1)
+    await eventually(lambda: running.daemon.applied_commit == sha)
+    shutil.rmtree(remote.path)
+
+    await eventually(lambda: running.daemon.status().sync_error is not None, what="a sync error")
+    calls = len(scheduler.calls)
+    await eventually(lambda: len(scheduler.calls) > calls, what="a reconcile after the failure")
+    assert scheduler.last == ["prod/backup"]  # never an empty list: the scheduler keeps its jobs
+    status = json.loads((tmp_path / "home" / "status.json").read_text())
+    assert "no repository there" in status["sync_error"]
+    assert status["applied_commit"] == sha
+
+
+async def test_after_a_restart_with_the_remote_down_the_last_fetched_jobs_are_applied(
+    start: Callable[..., Running], remote: JobsRepo
+) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    first = start(RecordingScheduler())
+    await eventually(lambda: first.daemon.applied_commit == sha)
+    await first.stop()
+    shutil.rmtree(remote.path)
+
+    scheduler = RecordingScheduler()
+    second = start(scheduler)
+    await eventually(lambda: second.daemon.syncs == 1)
+    assert scheduler.last == ["prod/backup"]
+    assert second.daemon.applied_commit == sha
+    assert second.daemon.status().sync_error is not None
+
+
+async def test_with_no_commit_known_and_the_remote_down_the_scheduler_is_left_alone(
+    start: Callable[..., Running], tmp_path: Path, nats_server: NatsServerProcess
+) -> None:
+    scheduler = RecordingScheduler()
+    running = start(scheduler, credentials=credentials_for(nats_server.url, tmp_path / "nowhere"))
+    await eventually(lambda: running.daemon.syncs == 1)
+    assert scheduler.calls == []
+    assert running.daemon.status().applied_commit is None
+
+
+async def test_a_scheduler_failure_is_reported_and_the_commit_not_marked_applied(
+    start: Callable[..., Running], remote: JobsRepo
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler()
+    scheduler.fail = "crontab: permission denied"
+    running = start(scheduler)
+    await eventually(lambda: running.daemon.syncs == 1)
+    status = running.daemon.status()
+    assert status.applied_commit is None
+    assert status.sync_error is not None and "permission denied" in status.sync_error
+
+
+async def test_syncing_does_not_wait_for_nats(tmp_path: Path, remote: JobsRepo) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    nowhere = f"nats://127.0.0.1:{free_port()}"
+    daemon = Daemon(tmp_path / "home", credentials_for(nowhere, remote.path), RecordingScheduler(), reconnect_wait=0.1)
+    running = Running(daemon)
+    await eventually(lambda: daemon.applied_commit == sha)
+    assert not daemon.connected
+    await running.stop()
+
+
+# --- telling the control plane -------------------------------------------------------------------
+
+
+async def test_heartbeats_arrive_with_the_agents_status(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient
+) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    heartbeats = await listen(client, agent_heartbeat_subject(TENANT, AGENT))
+    start(heartbeat_interval=0.1)
+
+    await eventually(lambda: any(h.applied_commit == sha for h in heartbeats.reports), what="a heartbeat")
+    beat = next(h for h in heartbeats.reports if h.applied_commit == sha)
+    assert beat.scheduler == "builtin"
+    assert beat.jobs == ["prod/backup"]
+    assert beat.version and beat.hostname
+    await eventually(lambda: len(heartbeats.reports) >= 3, what="repeated heartbeats")
+
+
+async def test_a_report_follows_each_sync_with_the_applied_commit(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient
+) -> None:
+    first = remote.commit({"prod/backup.yaml": manifest("backup")})
+    reports = await listen(client, agent_report_subject(TENANT, AGENT))
+    running = start()
+    await eventually(lambda: running.daemon.connected and running.daemon.applied_commit == first)
+
+    second = remote.commit({"prod/report.yaml": manifest("report"), "prod/bad.yaml": "kind: ["})
+    running.daemon.request_sync()
+
+    await eventually(lambda: any(r.applied_commit == second for r in reports.reports), what="a report")
+    report = next(r for r in reports.reports if r.applied_commit == second)
+    assert report.jobs == ["prod/backup", "prod/report"]
+    assert report.last_sync_at is not None and report.sync_error is None
+
+
+async def test_after_nats_restarts_the_daemon_reconnects_and_heartbeats_resume(
+    start: Callable[..., Running], remote: JobsRepo, nats_server: NatsServerProcess
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    running = start(heartbeat_interval=0.1)
+    await eventually(lambda: running.daemon.connected, what="connected")
+
+    nats_server.stop()
+    await eventually(lambda: not running.daemon.connected, what="disconnected")
+    sha = remote.commit({"prod/report.yaml": manifest("report")})
+    running.daemon.request_sync()  # Git keeps syncing while NATS is away
+    await eventually(lambda: running.daemon.applied_commit == sha, what="a sync without NATS")
+
+    nats_server.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        heartbeats = await listen(nc, agent_heartbeat_subject(TENANT, AGENT))
+        await eventually(lambda: len(heartbeats.reports) >= 2, timeout=5, what="heartbeats after the restart")
+        assert heartbeats.reports[-1].applied_commit == sha
+    finally:
+        await nc.close()
+
+
+async def test_after_connecting_the_spool_is_drained_into_jetstream(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient, tmp_path: Path
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    js = client.jetstream()
+    await js.add_stream(name=CHECKINS_STREAM.name, subjects=list(CHECKINS_STREAM.subjects))
+    home = tmp_path / "home"
+    spool = Spool.for_home(home)
+    spool.write(CheckInEvent(job="prod/backup", run_id="0" * 32, status="running"))
+
+    start(home=home)
+
+    await eventually(lambda: spool.count() == 0, timeout=5, what="an empty spool")
+    info = await js.stream_info(CHECKINS_STREAM.name)
+    assert info.state.messages == 1
+
+
+# --- stopping -------------------------------------------------------------------------------------
+
+
+async def test_stop_ends_run_cleanly_with_a_last_heartbeat(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    heartbeats = await listen(client, agent_heartbeat_subject(TENANT, AGENT))
+    running = start()  # heartbeat_interval 60 s: only the connect and the stop send one
+    await eventually(lambda: running.daemon.connected and running.daemon.syncs == 1)
+    await eventually(lambda: len(heartbeats.reports) == 1, what="the heartbeat on connect")
+
+    await running.stop()
+    await client.flush()
+    await eventually(lambda: len(heartbeats.reports) == 2, what="the last heartbeat")
+    assert running.task.result() is None
+
+
+async def test_sigterm_stops_the_daemon_after_the_running_sync_finishes(
+    start: Callable[..., Running], remote: JobsRepo
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler(delay=0.3)
+    running = start(scheduler, handle_signals=True)
+    await eventually(lambda: scheduler.started == 1, what="a reconcile under way")
+
+    os.kill(os.getpid(), signal.SIGTERM)
+
+    await asyncio.wait_for(running.task, 5)
+    assert running.task.result() is None
+    assert scheduler.calls == [["prod/backup"]]  # the reconcile under way was finished, none started after
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are removed again
+
+
+async def test_stopping_stops_the_builtin_loop(start: Callable[..., Running], remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = BuiltinScheduler(tmp_path / "home")
+    running = start(scheduler)
+    await eventually(lambda: running.daemon.syncs == 1)
+    with pytest.raises(RuntimeError, match="already serving"):
+        await scheduler.serve()
+
+    await running.stop()
+
+    serving = asyncio.create_task(scheduler.serve())  # only possible once the daemon's loop is gone
+    await asyncio.sleep(0.05)
+    assert not serving.done()
+    serving.cancel()
+
+
+async def test_the_status_command_prints_what_the_daemon_last_did(
+    start: Callable[..., Running], remote: JobsRepo, nats_server: NatsServerProcess, tmp_path: Path
+) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup"), "prod/bad.yaml": "kind: ["})
+    home = tmp_path / "home"
+    credentials = credentials_for(nats_server.url, remote.path)
+    credentials.save(home)
+    running = start(home=home, credentials=credentials)
+    await eventually(lambda: running.daemon.applied_commit == sha)
+    await running.stop()
+
+    result = CliRunner().invoke(app, ["status", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    assert f"commit:      {sha}" in result.output
+    assert "host-1" in result.output and "  - prod/backup" in result.output
+    assert "prod/bad.yaml" in result.output  # the manifest error
+    assert "ignored" not in result.output  # never the NATS password
+
+    result = CliRunner().invoke(app, ["status", "--json", "--home", str(home)])
+    info = json.loads(result.output)
+    assert info["last_sync"]["applied_commit"] == sha
+    assert info["enrollment"]["agent_id"] == AGENT
+    assert info["spool"] == {"pending": 0, "dropped": 0, "bad": 0}
+
+
+def test_status_without_enrollment_says_how_to_enroll(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["status", "--home", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "not enrolled" in result.output
+
+
+def test_run_without_enrollment_fails_with_a_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "--home", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "not enrolled" in result.stderr
+
+
+# --- choosing the backend ------------------------------------------------------------------------
+
+
+def test_builtin_is_chosen_when_there_is_no_crontab_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(daemon_module.sys, "platform", "linux")
+    monkeypatch.setattr(daemon_module.shutil, "which", lambda _name: None)
+    assert isinstance(choose_scheduler("auto", tmp_path), BuiltinScheduler)
+
+
+def test_crontab_is_chosen_when_crontab_and_a_cron_daemon_exist(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from crontopus_agent.schedulers.crontab import CrontabBackend
+
+    monkeypatch.setattr(daemon_module.sys, "platform", "linux")
+    monkeypatch.setattr(daemon_module.shutil, "which", lambda _name: "/usr/bin/crontab")
+    monkeypatch.setattr(daemon_module, "cron_daemon_running", lambda: True)
+    assert isinstance(choose_scheduler("auto", tmp_path), CrontabBackend)
+    monkeypatch.setattr(daemon_module, "cron_daemon_running", lambda: False)
+    assert isinstance(choose_scheduler("auto", tmp_path), BuiltinScheduler)
+
+
+def test_an_unknown_scheduler_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        choose_scheduler("systemd", tmp_path)

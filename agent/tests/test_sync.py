@@ -1,0 +1,248 @@
+"""The agent's repository mirror: real Git repositories (the ``git`` binary) as remotes, by local
+path, file:// and smart HTTP (``git http-backend`` behind a loopback server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from crontopus_agent.sync import Mirror, SyncError, mirror_for
+
+
+def manifest(name: str, namespace: str = "prod", *, schedule: str = "0 2 * * *", labels: str = "") -> str:
+    target = f"  target: {{matchLabels: {{{labels}}}}}\n" if labels else ""
+    return (
+        "apiVersion: crontopus.io/v1\nkind: Job\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f'spec:\n  schedule: "{schedule}"\n  command: /bin/true\n{target}'
+    )
+
+
+class JobsRepo:
+    """A plain Git repository with a working tree, committed to with the ``git`` binary."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+        env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+        done = subprocess.run(["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        for rel, text in files.items():
+            target = self.path / rel
+            if text is None:
+                target.unlink()
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> JobsRepo:
+    return JobsRepo(tmp_path / "remote")
+
+
+def test_it_clones_on_first_sync_and_picks_up_a_new_commit(remote: JobsRepo, tmp_path: Path) -> None:
+    first = remote.commit({"prod/backup.yaml": manifest("backup")})
+    mirror = mirror_for(tmp_path / "home", url=str(remote.path), branch="main", folder="")
+
+    snapshot = mirror.sync()
+    assert snapshot.commit == first
+    assert [m.ref for m in snapshot.manifests] == ["prod/backup"]
+    assert (tmp_path / "home" / "repo" / "HEAD").exists()  # a bare mirror: no working tree to trust
+
+    second = remote.commit({"prod/report.yaml": manifest("report")})
+    snapshot = mirror.sync()
+    assert snapshot.commit == second
+    assert [m.ref for m in snapshot.manifests] == ["prod/backup", "prod/report"]
+
+
+def test_a_bad_manifest_is_skipped_and_the_good_ones_load(remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit(
+        {
+            "prod/good.yaml": manifest("good"),
+            "prod/broken.yaml": "apiVersion: crontopus.io/v1\nkind: Job\nmetadata: [\n",
+            "prod/wrong.yaml": manifest("wrong", schedule="every tuesday"),
+        }
+    )
+    snapshot = Mirror(tmp_path / "mirror", url=str(remote.path)).sync()
+
+    assert [m.ref for m in snapshot.manifests] == ["prod/good"]
+    assert sorted({error.file for error in snapshot.errors}) == ["prod/broken.yaml", "prod/wrong.yaml"]
+
+
+def test_only_manifests_under_the_folder_are_read(remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit(
+        {
+            "jobs/prod/inside.yaml": manifest("inside"),
+            "prod/outside.yaml": manifest("outside"),
+            "jobs/prod/notes.txt": "not a manifest",
+            "jobs/.hidden/secret.yaml": manifest("secret", ".hidden"),
+        }
+    )
+    snapshot = Mirror(tmp_path / "mirror", url=str(remote.path), folder="/jobs/").sync()
+
+    assert [path for path, _ in snapshot.files] == ["prod/inside.yaml"]
+    assert [m.ref for m in snapshot.manifests] == ["prod/inside"]
+
+
+def test_a_commit_without_the_folder_has_no_jobs(remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    snapshot = Mirror(tmp_path / "mirror", url=str(remote.path), folder="jobs").sync()
+    assert snapshot.files == [] and snapshot.manifests == []
+
+
+def test_an_unreachable_remote_raises_sync_error_and_the_last_commit_stays(remote: JobsRepo, tmp_path: Path) -> None:
+    first = remote.commit({"prod/backup.yaml": manifest("backup")})
+    mirror = Mirror(tmp_path / "mirror", url=str(remote.path))
+    mirror.sync()
+    shutil.rmtree(remote.path)
+
+    with pytest.raises(SyncError, match="no repository there"):
+        mirror.sync()
+
+    last = mirror.last()
+    assert last is not None and last.commit == first
+    assert [m.ref for m in last.manifests] == ["prod/backup"]
+
+
+def test_a_missing_branch_is_a_sync_error(remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    with pytest.raises(SyncError, match="has no branch 'release'"):
+        Mirror(tmp_path / "mirror", url=str(remote.path), branch="release").sync()
+
+
+def test_an_empty_remote_is_a_sync_error_and_nothing_is_known(remote: JobsRepo, tmp_path: Path) -> None:
+    mirror = Mirror(tmp_path / "mirror", url=str(remote.path))
+    with pytest.raises(SyncError, match="has no branch 'main'"):
+        mirror.sync()
+    assert mirror.last() is None
+
+
+def test_no_clone_url_is_a_sync_error(tmp_path: Path) -> None:
+    with pytest.raises(SyncError, match="no jobs repository is configured"):
+        Mirror(tmp_path / "mirror", url=None).sync()
+
+
+def test_a_force_push_replaces_what_the_mirror_had(remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit({"prod/a.yaml": manifest("a")})
+    mirror = Mirror(tmp_path / "mirror", url=str(remote.path))
+    mirror.sync()
+    remote.git("checkout", "-q", "--orphan", "rewritten")
+    remote.git("rm", "-q", "-rf", ".")
+    replaced = remote.commit({"prod/b.yaml": manifest("b")})
+    remote.git("branch", "-f", "main", "rewritten")
+
+    snapshot = mirror.sync()
+    assert snapshot.commit == replaced
+    assert [m.ref for m in snapshot.manifests] == ["prod/b"]
+
+
+def test_file_urls_work(remote: JobsRepo, tmp_path: Path) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    assert Mirror(tmp_path / "mirror", url=remote.path.as_uri()).sync().commit == sha
+
+
+def test_an_unreadable_mirror_is_rebuilt(remote: JobsRepo, tmp_path: Path) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "junk").write_text("not a repository")
+    assert Mirror(tmp_path / "mirror", url=str(remote.path)).sync().commit == sha
+
+
+# --- smart HTTP ------------------------------------------------------------------------------
+
+
+class _GitHttp(BaseHTTPRequestHandler):
+    """``git http-backend`` as CGI: enough for clone and fetch over smart HTTP."""
+
+    root: Path
+
+    def do_GET(self) -> None:
+        self._cgi()
+
+    def do_POST(self) -> None:
+        self._cgi()
+
+    def _cgi(self) -> None:
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
+        head, _, payload = done.stdout.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode().split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.split()[0])
+            elif key:
+                headers.append((key, value.strip()))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = type("Handler", (_GitHttp,), {"root": root})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_clone_urls_work(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    base, root = http_root
+    repo = JobsRepo(root / "jobs.git")
+    first = repo.commit({"prod/backup.yaml": manifest("backup")})
+    mirror = Mirror(tmp_path / "mirror", url=f"{base}/jobs.git")
+    assert mirror.sync().commit == first
+
+    second = repo.commit({"prod/report.yaml": manifest("report")})
+    assert [m.ref for m in mirror.sync().manifests] == ["prod/backup", "prod/report"]
+    assert mirror.head() == second
+
+
+def test_an_error_never_shows_the_password_in_the_url(tmp_path: Path) -> None:
+    from crontopus_kit.nats_server import free_port
+
+    url = f"http://robot:s3cret@127.0.0.1:{free_port()}/jobs.git"
+    with pytest.raises(SyncError) as caught:
+        Mirror(tmp_path / "mirror", url=url).sync()
+    assert "s3cret" not in str(caught.value)
+    assert "robot@127.0.0.1" in str(caught.value)

@@ -1,0 +1,105 @@
+"""`make run`'s own agent: once the first team signs up, an agent is enrolled into it and started
+(built-in scheduler by default), so a newcomer sees jobs run without setting anything up.
+
+It is a real `crontopus-agent run` child process with its own credentials, connecting through the
+auth callout like any remote agent; only its enrollment is done in-process (no token to paste).
+Its home is `<data dir>/agent` (credentials, repository checkout, spool) and its log
+`<data dir>/agent/agent.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+
+from faststream.nats import NatsBroker, NatsRouter
+
+from crontopus_agent.home import Credentials
+from crontopus_kit.broker import rpc_call
+from crontopus_kit.logging import get_logger
+from crontopus_kit.nats_server import die_with_parent
+from crontopus_schemas.agents import EnrolledAgent, EnrollmentTokenCreate, EnrollmentTokenCreated
+from crontopus_schemas.agents import EnrollmentTokenCreateRequest, EnrollRequest
+from crontopus_schemas.gitops import RepositoryPublic, TenantCreated
+from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.subjects import TENANTS_STREAM, AgentsRpc, GitopsRpc
+
+log = get_logger(__name__)
+WAIT_FOR_TEAM_SECONDS = 2.0
+RESTART_AFTER_SECONDS = 5.0
+
+
+class LocalAgentUnit:
+    """A unit of the all-in-one process: no router of its own, just the agent's supervisor."""
+
+    name = "local-agent"
+    streams = ()
+
+    def __init__(self, *, data_dir: Path, scheduler: str, server_url: str) -> None:
+        self.home = data_dir.resolve() / "agent"
+        self.scheduler = scheduler
+        self.server_url = server_url
+        self.router = NatsRouter()
+        self._task: asyncio.Task[None] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    async def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    async def started(self, broker: NatsBroker) -> None:
+        self._task = asyncio.create_task(self._supervise(broker), name="local agent")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self._process.wait, 10)
+
+    async def _supervise(self, broker: NatsBroker) -> None:
+        if not (self.home / "credentials.json").exists():
+            await self._enroll(broker, await self._first_team(broker))
+        while True:
+            self._process = self._spawn()
+            code = await asyncio.to_thread(self._process.wait)
+            log.warning("local agent exited; restarting", exit_code=code, log=str(self.home / "agent.log"))
+            await asyncio.sleep(RESTART_AFTER_SECONDS)
+
+    async def _first_team(self, broker: NatsBroker) -> str:
+        """The tenant of the first sign-up (the TENANTS stream's first event); waits for one."""
+        js = broker.config.connection_state.stream
+        while True:
+            info = await js.stream_info(TENANTS_STREAM.name)
+            if info.state.messages:
+                message = await js.get_msg(TENANTS_STREAM.name, info.state.first_seq)
+                return TenantCreated.model_validate_json(message.data or b"{}").tenant_id
+            await asyncio.sleep(WAIT_FOR_TEAM_SECONDS)
+
+    async def _enroll(self, broker: NatsBroker, tenant_id: str) -> None:
+        token = await rpc_call(
+            broker, AgentsRpc.ENROLLMENT_TOKEN_CREATE,
+            EnrollmentTokenCreateRequest(tenant_id=tenant_id, created_by="make-run", body=EnrollmentTokenCreate()),
+            EnrollmentTokenCreated,
+        )  # fmt: skip
+        assert token is not None
+        request = EnrollRequest(token=token.token, name="local", hostname="localhost", platform=sys.platform)
+        agent = await rpc_call(broker, AgentsRpc.ENROLL, request, EnrolledAgent)
+        repository = await rpc_call(broker, GitopsRpc.REPOSITORY_GET, TenantScoped(tenant_id=tenant_id), RepositoryPublic)
+        assert agent is not None and repository is not None
+        Credentials(
+            agent_id=agent.agent_id, tenant_id=agent.tenant_id, name=agent.name, nats_urls=agent.nats_urls,
+            nats_user=agent.nats_user, nats_password=agent.nats_password, server_url=self.server_url,
+            clone_url=repository.clone_url, branch=repository.branch, folder=repository.folder, labels=agent.labels,
+        ).save(self.home)  # fmt: skip
+        log.info("local agent enrolled into the first team", agent_id=agent.agent_id, tenant_id=tenant_id)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "crontopus_agent", "run", "--home", str(self.home), "--scheduler", self.scheduler]
+        with open(self.home / "agent.log", "ab") as output:
+            return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
