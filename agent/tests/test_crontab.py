@@ -27,6 +27,7 @@ from crontopus_agent.schedulers.crontab import (
     render_block,
     render_entry,
 )
+from crontopus_agent.testing import crontab
 
 HOME = Path("/var/lib/crontopus-agent")
 AGENT = ("/usr/local/bin/crontopus-agent",)
@@ -424,7 +425,6 @@ def test_a_missing_crontab_command_raises_a_scheduler_error(tmp_path: Path) -> N
 
 # --- a real cron --------------------------------------------------------------------------------
 
-CRON_DAEMON = Path("/usr/sbin/cron")
 NEVER = "0 0 31 2 *"  # 31 February: entries that a running cron must not fire
 
 REAL_USER_CRONTAB = (
@@ -436,66 +436,14 @@ REAL_USER_CRONTAB = (
 )
 
 
-def _crontab(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["crontab", *args], input=stdin, capture_output=True, check=False)
-
-
-@pytest.fixture
-def root_crontab() -> Iterator[None]:
-    """Root's real crontab, given back as it was after the test."""
-    if not CRON_DAEMON.exists():
-        pytest.skip(f"needs a real cron: {CRON_DAEMON} is missing (CI installs it with apt-get install cron)")
-    if os.geteuid() != 0:
-        pytest.skip("needs root: these tests install entries in root's crontab")
-    saved = _crontab("-l")
-    if saved.returncode != 0 and b"no crontab for" not in saved.stderr:
-        pytest.fail(f"cannot read root's crontab: {saved.stderr.decode()}")
-    yield
-    if saved.returncode == 0:
-        _crontab("-", stdin=saved.stdout)
-    else:
-        _crontab("-r")
-
-
-def _cron_running() -> bool:
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        name, state = fields[fields.index("(") + 1 : fields.rindex(")")], fields[fields.rindex(")") + 2]
-        if name == "cron" and state != "Z":
-            return True
-    return False
-
-
-@pytest.fixture
-def cron_daemon(root_crontab: None) -> Iterator[None]:
-    """A running cron: the one already there, else one started for the test."""
-    if _cron_running():
-        yield
-        return
-    daemon = subprocess.Popen([str(CRON_DAEMON), "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # cron notices a changed crontab by the spool folder's mtime in whole seconds: a write in the
-    # same second as its first load would go unseen, so the test writes one second later.
-    time.sleep(1.1)
-    if daemon.poll() is not None:
-        pytest.fail(f"cron did not start: {daemon.stderr.read().decode() if daemon.stderr else ''}")
-    try:
-        yield
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=10)
-
-
 def test_the_real_crontab_keeps_the_users_lines_around_the_agents_entries(root_crontab: None, tmp_path: Path) -> None:
-    _crontab("-", stdin=REAL_USER_CRONTAB.encode())
+    crontab("-", stdin=REAL_USER_CRONTAB.encode())
     backend = CrontabBackend(tmp_path)
 
     first = backend.reconcile([job(schedule=NEVER), job("cleanup", schedule=NEVER, paused=True)])
     second = backend.reconcile([job(schedule=NEVER), job("cleanup", schedule=NEVER, paused=True)])
 
-    assert _crontab("-l").stdout.decode().startswith(REAL_USER_CRONTAB)
+    assert crontab("-l").stdout.decode().startswith(REAL_USER_CRONTAB)
     assert backend.installed() == {
         "ops/backup": job(schedule=NEVER).fingerprint,
         "ops/cleanup": job("cleanup", schedule=NEVER, paused=True).fingerprint,
@@ -505,16 +453,16 @@ def test_the_real_crontab_keeps_the_users_lines_around_the_agents_entries(root_c
 
 
 def test_the_real_crontab_edited_by_hand_is_restored_and_reported(root_crontab: None, tmp_path: Path) -> None:
-    _crontab("-", stdin=REAL_USER_CRONTAB.encode())
+    crontab("-", stdin=REAL_USER_CRONTAB.encode())
     backend = CrontabBackend(tmp_path)
     backend.reconcile([job(schedule=NEVER)])
-    good = _crontab("-l").stdout
-    _crontab("-", stdin=good.replace(b"\n0 0 31 2 * /", b"\n0 0 30 2 * /"))
+    good = crontab("-l").stdout
+    crontab("-", stdin=good.replace(b"\n0 0 31 2 * /", b"\n0 0 30 2 * /"))
 
     report = backend.reconcile([job(schedule=NEVER)])
 
     assert [(d.ref, d.kind) for d in report.drift] == [("ops/backup", "edited")]
-    assert _crontab("-l").stdout == good
+    assert crontab("-l").stdout == good
 
 
 RECORDER = """#!{python}
