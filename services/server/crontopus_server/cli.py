@@ -133,9 +133,7 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
 def _local_agent_line(local_agent: str, data: Path) -> str:
     if local_agent == "off":
         return "off (CRONTOPUS_LOCAL_AGENT=builtin|crontab starts one)"
-    return (
-        f"{local_agent} scheduler, enrolled into the first team that signs up (log: {data / 'agent' / 'agent.log'})"
-    )
+    return f"{local_agent} scheduler, enrolled into the first team that signs up (log: {data / 'agent' / 'agent.log'})"
 
 
 def main() -> None:

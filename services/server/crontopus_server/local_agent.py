@@ -21,8 +21,13 @@ from crontopus_agent.home import Credentials
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_server import die_with_parent
-from crontopus_schemas.agents import EnrolledAgent, EnrollmentTokenCreate, EnrollmentTokenCreated
-from crontopus_schemas.agents import EnrollmentTokenCreateRequest, EnrollRequest
+from crontopus_schemas.agents import (
+    EnrolledAgent,
+    EnrollmentTokenCreate,
+    EnrollmentTokenCreated,
+    EnrollmentTokenCreateRequest,
+    EnrollRequest,
+)
 from crontopus_schemas.gitops import RepositoryPublic, TenantCreated
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import TENANTS_STREAM, AgentsRpc, GitopsRpc
@@ -90,7 +95,9 @@ class LocalAgentUnit:
         assert token is not None
         request = EnrollRequest(token=token.token, name="local", hostname="localhost", platform=sys.platform)
         agent = await rpc_call(broker, AgentsRpc.ENROLL, request, EnrolledAgent)
-        repository = await rpc_call(broker, GitopsRpc.REPOSITORY_GET, TenantScoped(tenant_id=tenant_id), RepositoryPublic)
+        repository = await rpc_call(
+            broker, GitopsRpc.REPOSITORY_GET, TenantScoped(tenant_id=tenant_id), RepositoryPublic
+        )
         assert agent is not None and repository is not None
         Credentials(
             agent_id=agent.agent_id, tenant_id=agent.tenant_id, name=agent.name, nats_urls=agent.nats_urls,
@@ -100,6 +107,15 @@ class LocalAgentUnit:
         log.info("local agent enrolled into the first team", agent_id=agent.agent_id, tenant_id=tenant_id)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "crontopus_agent", "run", "--home", str(self.home), "--scheduler", self.scheduler]
+        command = [
+            sys.executable,
+            "-m",
+            "crontopus_agent",
+            "run",
+            "--home",
+            str(self.home),
+            "--scheduler",
+            self.scheduler,
+        ]
         with open(self.home / "agent.log", "ab") as output:
             return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
