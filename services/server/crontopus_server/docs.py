@@ -18,7 +18,9 @@ from faststream.specification import AsyncAPI
 
 from crontopus_kit.broker import make_broker
 from crontopus_schemas import subjects
+from crontopus_schemas.agents import AgentEvent, AgentStatusReport
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
+from crontopus_schemas.gitops import ManifestsChanged
 from crontopus_schemas.manifest import json_schema as manifest_json_schema
 from crontopus_server.platform import all_in_one_app, build_units
 
@@ -53,6 +55,36 @@ def _describe_stream_events(broker: NatsBroker) -> None:
         schema=RunsRecorded,
         title="runs recorded",
         description="The runs of one tenant whose state a stored check-in batch changed; stream RUNS.",
+    )
+    broker.publisher(
+        subjects.manifests_changed_subject("{tenant_id}"),
+        schema=ManifestsChanged,
+        title="manifests changed",
+        description="A tenant's jobs changed at a new commit; stream GITOPS. Agents receive it on a core "
+        "subscription as their sync nudge.",
+    )
+    _describe_agent_events(broker)
+
+
+def _describe_agent_events(broker: NatsBroker) -> None:
+    for kind, subject in (
+        ("heartbeat", subjects.agent_heartbeat_subject("{tenant_id}", "{agent_id}")),
+        ("report", subjects.agent_report_subject("{tenant_id}", "{agent_id}")),
+    ):
+        broker.publisher(
+            subject,
+            schema=AgentStatusReport,
+            title=f"agent {kind}",
+            description=f"Core NATS, published by the agent ({kind}: "
+            + ("every 30 s" if kind == "heartbeat" else "after each sync")
+            + "); only that agent may publish here (auth callout permissions). Consumed by agents.",
+        )
+    broker.publisher(
+        subjects.agent_event_subject("{tenant_id}"),
+        schema=AgentEvent,
+        title="agent event",
+        description="An agent was enrolled, came online, went offline, was revoked or repaired drift; "
+        "stream AGENTS. Published by agents; for alerting.",
     )
 
 
