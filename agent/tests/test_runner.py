@@ -344,6 +344,9 @@ def test_replace_stops_the_running_run_and_then_runs(
     pids = tmp_path / "pids"
     first = start_wrapper(enrolled, sh(f"echo $$ > {pids}; echo first; while true; do sleep 0.05; done"), wrappers)
     [old_start] = checkins.wait_for(1)
+    deadline = time.monotonic() + 10  # the start is reported before the shell writes its pid
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
     assert execute(home=enrolled, ref=REF, argv=["echo", "second"], guard=False) == 0
 
