@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -83,10 +84,17 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         local_agent = settings.local_agent or ("builtin" if nats else "off")
         _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent)
         app = all_in_one_app(nats_url, settings, local_agent=local_agent)
+        # uvicorn re-raises SIGTERM once it has shut down; with the default handler that would end
+        # the process before `finally` stops the embedded nats-server.
+        signal.signal(signal.SIGTERM, _exit_quietly)
         uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
     finally:
         if nats:
             nats.stop()
+
+
+def _exit_quietly(*_: object) -> None:
+    raise SystemExit(0)
 
 
 def _run_gateway(settings: GatewaySettings, port: int) -> None:
