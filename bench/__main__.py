@@ -1,6 +1,9 @@
-"""`python -m bench`: the check-in ingest benchmark against its baseline, medians of N runs.
+"""`python -m bench`: every benchmark, each against its baseline measured in the same run.
 
-Quick run: `python -m bench --checkins 20000 --repeat 1`.
+- ingest: the check-in ingest benchmark against its baseline, medians of N runs.
+- agent-sync: push-to-scheduler latency with nudges against the fallback poll alone.
+
+Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).parent / "results"
+BENCHMARKS = ("ingest", "agent-sync")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -34,10 +38,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="a throwaway schema is created there and dropped afterwards",
     )
     parser.add_argument("--no-json", action="store_true", help=f"do not write a JSON record to {RESULTS}")
+    parser.add_argument("--only", choices=BENCHMARKS, help="run this benchmark alone (default: all)")
+    sync = parser.add_argument_group("agent-sync")
+    sync.add_argument("--pushes", type=int, default=20, help="pushes timed with nudges (default 20)")
+    sync.add_argument("--poll-pushes", type=int, default=10, help="pushes timed with the poll alone (default 10)")
+    sync.add_argument(
+        "--poll-interval", type=float, default=10.0, help="the poll-only agent's poll interval, seconds (default 10)"
+    )
     return parser.parse_args(argv)
 
 
 async def main(args: argparse.Namespace) -> int:
+    failed = 0
+    if args.only in (None, "ingest"):
+        failed |= await ingest(args)
+    if args.only in (None, "agent-sync"):
+        # Imported here: the ingest publisher's spawned child imports this module and needs none of it.
+        from bench import agent_sync
+
+        if args.only is None:
+            print()
+        failed |= await agent_sync.main(
+            pushes=args.pushes, poll_pushes=args.poll_pushes, poll_interval=args.poll_interval,
+            results_dir=None if args.no_json else RESULTS,
+        )  # fmt: skip
+    return failed
+
+
+async def ingest(args: argparse.Namespace) -> int:
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if "postgresql" in backends and not await _postgres_reachable(args.postgres_url):
         print(f"PostgreSQL not reachable at {args.postgres_url}: skipping it", file=sys.stderr)
