@@ -1,6 +1,7 @@
 """`crontopus-server run all` on the embedded default, as `make run` starts it."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,3 +82,66 @@ def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(
         assert again.status_code == 409, "the user registered before the crash is still there"
     finally:
         stop(second)
+
+
+def _login(port: int, body: dict) -> dict:
+    form = {"username": body["username"], "password": body["password"]}
+    token = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", data=form).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _local_agents(port: int, headers: dict) -> list[dict]:
+    return list(httpx.get(f"http://127.0.0.1:{port}/api/agents", headers=headers).json()["agents"])
+
+
+def _wait_for(condition, timeout: float, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not within {timeout}s"
+        time.sleep(interval)
+    return value
+
+
+def test_make_run_enrolls_a_local_agent_into_the_first_team_and_it_runs_the_example_job(tmp_path):
+    port = free_port()
+    server = start_embedded(tmp_path / "data", port, tmp_path / "first.log")
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    try:
+        wait_healthy(port, server)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
+        headers = _login(port, body)
+        [agent] = _wait_for(lambda: [a for a in _local_agents(port, headers) if a["status"] == "online"], 30)
+        assert (agent["name"], agent["scheduler"]) == ("local", "builtin")
+        assert "staging/hello" in agent["jobs"]
+        params = {"job": "staging/hello", "status": "success"}
+        _wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/api/runs", params=params, headers=headers).json()["runs"], 75
+        )
+        nats_port = int((tmp_path / "data" / "nats.url").read_text().strip().rsplit(":", 1)[1])
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    _wait_for(lambda: not port_is_open("127.0.0.1", nats_port), 10, 0.1)  # SIGTERM stops the embedded NATS too
+
+
+def test_a_local_agent_whose_home_was_deleted_is_replaced_by_a_new_one(tmp_path):
+    port = free_port()
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    first = start_embedded(tmp_path / "data", port, tmp_path / "first.log")
+    try:
+        wait_healthy(port, first)
+        httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body)
+        headers = _login(port, body)
+        [old] = _wait_for(lambda: [a for a in _local_agents(port, headers) if a["status"] == "online"], 30)
+    finally:
+        stop(first)
+    shutil.rmtree(tmp_path / "data" / "agent")
+    second = start_embedded(tmp_path / "data", port, tmp_path / "second.log")
+    try:
+        wait_healthy(port, second)
+        headers = _login(port, body)
+        [new] = _wait_for(lambda: [a for a in _local_agents(port, headers) if a["status"] == "online"], 30)
+        statuses = {a["id"]: a["status"] for a in _local_agents(port, headers)}
+    finally:
+        stop(second)
+    assert new["id"] != old["id"] and statuses[old["id"]] == "revoked"

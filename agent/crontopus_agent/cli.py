@@ -14,7 +14,7 @@ from crontopus_agent.home import default_home
 
 app = typer.Typer(help="Crontopus agent: runs your Git-defined jobs on this host's scheduler.", no_args_is_help=True)
 
-HomeOption = typer.Option(None, "--home", help="Agent home folder [env CRONTOPUS_AGENT_HOME]", show_default=False)
+HomeOption = typer.Option(None, "--home", help="Agent home folder (env CRONTOPUS_AGENT_HOME)", show_default=False)
 
 
 @app.callback()
@@ -51,7 +51,7 @@ def _fail(message: str) -> typer.Exit:
 def enroll_command(
     server: str = typer.Option(..., "--server", help="the Crontopus URL, e.g. https://crontopus.example.com"),
     token: str = typer.Option(..., "--token", help="an enrollment token (POST /api/agents/enrollment-tokens)"),
-    name: str | None = typer.Option(None, "--name", help="the agent's name [default: this host's name]"),
+    name: str | None = typer.Option(None, "--name", help="the agent's name (default: this host's name)"),
     label: list[str] = typer.Option([], "--label", help="k=v; repeat for more (jobs select agents by labels)"),
     force: bool = typer.Option(False, "--force", help="replace existing credentials (enroll as a new agent)"),
     home: Path | None = HomeOption,

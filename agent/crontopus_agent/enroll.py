@@ -31,7 +31,7 @@ ENROLL_PATH = "/api/agents/enroll"
 TIMEOUT_SECONDS = 15.0
 
 _STATUS_HINTS = {
-    401: "the enrollment token was not accepted (mistyped, or revoked); create a new one",
+    401: "the enrollment token was not accepted (mistyped, expired or used up); create a new one",
     403: "the server refused to enroll this agent",
     404: "the server has no enrollment endpoint at this URL; is --server the Crontopus URL?",
     410: "the enrollment token has expired or has been used up; create a new one",

@@ -50,7 +50,7 @@ class AgentsUnit:
         url_file = self.settings.data_dir / "nats.url"
         if url is None and url_file.exists():
             url = url_file.read_text().strip()
-        return [without_credentials(url)] if url else []
+        return without_credentials(url).split(",") if url else []
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_agents")

@@ -54,6 +54,9 @@ def with_credentials(url: str, user: str, password: str) -> str:
 
 
 def without_credentials(url: str) -> str:
+    """Also for a comma-separated list of URLs (a cluster), as CRONTOPUS_NATS_URL may be."""
+    if "," in url:
+        return ",".join(without_credentials(one.strip()) for one in url.split(",") if one.strip())
     parts = urlsplit(url)
     netloc = parts.hostname or ""
     if parts.port:

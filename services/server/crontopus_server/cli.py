@@ -67,8 +67,12 @@ def nats_config() -> None:
     logins (passwords derived from CRONTOPUS_SECRET_KEY) and the auth callout agents go through."""
     from crontopus_kit.nats_security import server_config
 
-    settings = GatewaySettings()
-    typer.echo(server_config(settings.secret_bytes()), nl=False)
+    try:
+        secret = GatewaySettings().secret_bytes()
+    except (pydantic_settings.SettingsError, ValidationError) as exc:
+        typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(server_config(secret), nl=False)
 
 
 def _run_all(settings: GatewaySettings, port: int) -> None:

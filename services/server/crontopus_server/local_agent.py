@@ -19,9 +19,12 @@ from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_agent.home import Credentials
 from crontopus_kit.broker import rpc_call
+from crontopus_kit.errors import Conflict
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_server import die_with_parent
 from crontopus_schemas.agents import (
+    AgentList,
+    AgentRef,
     EnrolledAgent,
     EnrollmentTokenCreate,
     EnrollmentTokenCreated,
@@ -35,6 +38,7 @@ from crontopus_schemas.subjects import TENANTS_STREAM, AgentsRpc, GitopsRpc
 log = get_logger(__name__)
 WAIT_FOR_TEAM_SECONDS = 2.0
 RESTART_AFTER_SECONDS = 5.0
+NAME = "local"
 
 
 class LocalAgentUnit:
@@ -68,8 +72,12 @@ class LocalAgentUnit:
                 await asyncio.to_thread(self._process.wait, 10)
 
     async def _supervise(self, broker: NatsBroker) -> None:
-        if not (self.home / "credentials.json").exists():
-            await self._enroll(broker, await self._first_team(broker))
+        while not (self.home / "credentials.json").exists():
+            try:
+                await self._enroll(broker, await self._first_team(broker))
+            except Exception:
+                log.exception("local agent not enrolled; trying again", retry_in=RESTART_AFTER_SECONDS)
+                await asyncio.sleep(RESTART_AFTER_SECONDS)
         while True:
             self._process = self._spawn()
             code = await asyncio.to_thread(self._process.wait)
@@ -93,8 +101,12 @@ class LocalAgentUnit:
             EnrollmentTokenCreated,
         )  # fmt: skip
         assert token is not None
-        request = EnrollRequest(token=token.token, name="local", hostname="localhost", platform=sys.platform)
-        agent = await rpc_call(broker, AgentsRpc.ENROLL, request, EnrolledAgent)
+        request = EnrollRequest(token=token.token, name=NAME, hostname="localhost", platform=sys.platform)
+        try:
+            agent = await rpc_call(broker, AgentsRpc.ENROLL, request, EnrolledAgent)
+        except Conflict:  # its home was deleted: the old identity is useless, replace it
+            await self._revoke_previous(broker, tenant_id)
+            agent = await rpc_call(broker, AgentsRpc.ENROLL, request, EnrolledAgent)
         repository = await rpc_call(
             broker, GitopsRpc.REPOSITORY_GET, TenantScoped(tenant_id=tenant_id), RepositoryPublic
         )
@@ -105,6 +117,13 @@ class LocalAgentUnit:
             clone_url=repository.clone_url, branch=repository.branch, folder=repository.folder, labels=agent.labels,
         ).save(self.home)  # fmt: skip
         log.info("local agent enrolled into the first team", agent_id=agent.agent_id, tenant_id=tenant_id)
+
+    async def _revoke_previous(self, broker: NatsBroker, tenant_id: str) -> None:
+        agents = await rpc_call(broker, AgentsRpc.LIST, TenantScoped(tenant_id=tenant_id), AgentList)
+        for agent in agents.agents if agents else []:
+            if agent.name == NAME and agent.status != "revoked":
+                await rpc_call(broker, AgentsRpc.REVOKE, AgentRef(tenant_id=tenant_id, agent_id=agent.id))
+                log.warning("revoked the previous local agent (its credentials were gone)", agent_id=agent.id)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [
