@@ -4,11 +4,12 @@ Layout of ``<home>`` (default ``$CRONTOPUS_AGENT_HOME``, else ``/var/lib/crontop
 root and ``~/.local/state/crontopus-agent`` for everyone else):
 
     credentials.json   what enrollment returned (mode 0600): agent id, tenant, NATS login, repository
-    repo/              the jobs repository, checked out at the applied commit
+    repo/              a bare mirror of the jobs repository (manifests are read from the commit's tree)
     jobs/<ns>/<n>.json one spec per installed job, read by ``crontopus-agent exec``
     spool/             check-ins that could not be sent yet (see spool.py)
     locks/             one lock file per job (concurrency policy)
     status.json        what the daemon last did (``crontopus-agent status`` prints it)
+    crontab-state.json the jobs the crontab backend installed (to tell a deleted entry from a new one)
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -352,9 +353,30 @@ def fake(tmp_path: Path) -> FakeCrontab:
     return FakeCrontab(tmp_path)
 
 
+MID_MINUTE = datetime(2026, 11, 27, 12, 0, 30)
+
+
 @pytest.fixture
 def backend(fake: FakeCrontab, tmp_path: Path) -> CrontabBackend:
-    return CrontabBackend(tmp_path / "home", crontab_command=fake.command, agent_command=AGENT)
+    return CrontabBackend(
+        tmp_path / "home", crontab_command=fake.command, agent_command=AGENT, clock=lambda: MID_MINUTE
+    )
+
+
+@pytest.mark.parametrize(("second", "wait"), [(59, 4.1), (0, 3.1), (2, 1.1)])
+def test_a_write_at_the_top_of_the_minute_is_made_again_after_crons_check(
+    fake: FakeCrontab, tmp_path: Path, second: int, wait: float
+) -> None:
+    waited: list[float] = []
+    backend = CrontabBackend(
+        tmp_path / "home", crontab_command=fake.command, agent_command=AGENT,
+        clock=lambda: MID_MINUTE.replace(second=second), sleep=waited.append,
+    )  # fmt: skip
+
+    backend.reconcile([job()])
+
+    assert fake.writes == 2 and waited == [pytest.approx(wait)]
+    assert owned_entries(fake.text) == {"ops/backup": job().fingerprint}
 
 
 def test_a_user_without_a_crontab_gets_one_with_the_jobs(backend: CrontabBackend, fake: FakeCrontab) -> None:

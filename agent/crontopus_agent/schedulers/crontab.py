@@ -42,13 +42,19 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from crontopus_agent.jobs import AgentJob, exec_argv
 from crontopus_agent.schedulers import zones
 from crontopus_agent.schedulers.base import Drift, DriftKind, ReconcileReport, SchedulerError
+
+# Seconds of the minute around cron's periodic check (it wakes at the top of the minute).
+CRON_RELOAD_SECONDS = frozenset({58, 59, 0, 1, 2})
+SAFE_SECOND = 3
 
 HEADER = "# crontopus: entries below this line are managed by crontopus-agent; edit the job manifests in Git"
 STATE_FILE = "crontab-state.json"
@@ -347,8 +353,11 @@ class CrontabBackend:
         crontab_command: Sequence[str] = ("crontab",),
         agent_command: Sequence[str] | None = None,
         timeout_seconds: float = 30.0,
+        clock: Callable[[], datetime] = datetime.now,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.home = home
+        self.clock, self.sleep = clock, sleep
         self.user = user
         self.crontab_command = tuple(crontab_command)
         self.agent_command = tuple(agent_command) if agent_command is not None else None
@@ -362,7 +371,7 @@ class CrontabBackend:
         text, report = plan_crontab(current, desired, known=known, keep=failed)
         report.errors = errors
         if text != current:
-            self.write(text)
+            self._write_so_cron_notices(text)
         self._save_state(set(owned_entries(text)), previous=known)
         return report
 
@@ -389,6 +398,16 @@ class CrontabBackend:
         if b"no crontab for" in result.stderr:
             return ""
         raise SchedulerError(f"cannot read the crontab ({self._describe(result)})")
+
+    def _write_so_cron_notices(self, text: str) -> None:
+        """Debian's cron re-reads crontabs at the top of each minute when the spool folder's mtime
+        (whole seconds) differs from what it saw; a write in the same second as that check would
+        go unseen until the next change. Writes near the minute are made again a moment later."""
+        self.write(text)
+        second = self.clock().second
+        if second in CRON_RELOAD_SECONDS:
+            self.sleep((SAFE_SECOND - second) % 60 + 0.1)  # into a later second than cron's check
+            self.write(text)
 
     def write(self, text: str) -> None:
         result = self._run("-", stdin=text.encode("utf-8", "surrogateescape"))

@@ -53,7 +53,7 @@ def host_fields(schedule: str, timezone: str, *, now: datetime | None = None) ->
     """A 5-field cron expression on the host's clock that fires at least whenever the job does.
 
     Minutes and hours are shifted by every offset difference of the year; day, month and
-    weekday become ``*`` when a shift can cross midnight (the guard keeps the days exact).
+    weekday become ``*`` (a shift can cross midnight; the guard keeps the days exact).
     """
     expression = normalise_schedule(schedule)
     differences = offset_differences(timezone, now=now)
