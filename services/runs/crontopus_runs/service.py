@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Table, and_, bindparam, case, cast, func, union_all
+from sqlalchemy import Table, and_, bindparam, case, cast, func, literal_column, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
@@ -71,12 +71,22 @@ def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
     """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT, as SQL text for asyncpg:
     one statement with a fixed handful of parameters per batch, which PostgreSQL prepares once
     (VALUES lists of thousands it would parse and plan anew). Returns the SQL and the names of
-    its positional parameters."""
+    its positional parameters.
+
+    Row ids are drawn in arrival order (a new run's id says which run is newest), but rows are
+    written in (tenant_id, run_id) order: several consumers storing batches that share runs then
+    lock those rows in the same order and never deadlock."""
     arrays = [cast(bindparam(name), postgresql.ARRAY(_TABLE.c[name].type)) for name in _STATE_FIELDS]
-    batch = func.unnest(*arrays).table_valued(*_STATE_FIELDS).render_derived(name="batch")
+    batch = func.unnest(*arrays).table_valued(*_STATE_FIELDS, with_ordinality="arrival").render_derived(name="batch")
+    # unnest WITH ORDINALITY yields the rows in arrival order (the planner knows it and sorts
+    # nothing), and the volatile nextval is evaluated row by row as they come.
+    sequence = func.pg_get_serial_sequence(literal_column(f"'{_TABLE.name}'"), literal_column("'id'"))
+    next_id = func.nextval(sequence).label("id")
+    numbered = select(next_id, *batch.c).order_by(batch.c.arrival).subquery("numbered")
     now = cast(bindparam("now"), _TABLE.c.created_at.type)
-    values: list[Any] = [*batch.c, now, now]
-    stmt = _merge_on_conflict(postgresql.insert(_TABLE).from_select(list(_COLUMNS), select(*values)))
+    values: list[Any] = [numbered.c.id, *(numbered.c[name] for name in _STATE_FIELDS), now, now]
+    ordered = select(*values).order_by(numbered.c.tenant_id, numbered.c.run_id)
+    stmt = _merge_on_conflict(postgresql.insert(_TABLE).from_select(["id", *_COLUMNS], ordered))
     compiled = stmt.compile(dialect=postgresql_asyncpg.dialect())
     return str(compiled), tuple(compiled.positiontup or ())
 
@@ -123,9 +133,9 @@ async def store_checkins(
     if not states:
         return []
     # Kept in arrival order: a new run's row id follows it, and "newest run" (history pages, last
-    # status) means the highest id. Two batches stored at once (CRONTOPUS_RUNS_BATCHES_IN_FLIGHT > 1)
-    # may then lock shared rows in opposite orders; PostgreSQL breaks such a deadlock by failing
-    # one statement, whose batch is redelivered.
+    # status) means the highest id. On PostgreSQL the ids are drawn in this order but the rows
+    # written sorted by key, so concurrent batches (several consumers, or
+    # CRONTOPUS_RUNS_BATCHES_IN_FLIGHT > 1) lock shared rows in one order (see _postgres_upsert).
     now = datetime.now(UTC)
     rows: Sequence[Any]
     if session.get_bind().dialect.name == "postgresql":

@@ -11,7 +11,7 @@ class RunsSettings(CrontopusSettings):
     batches_in_flight: int = Field(
         default=1, ge=1, le=16, validation_alias="CRONTOPUS_RUNS_BATCHES_IN_FLIGHT",
         description="check-in batches stored concurrently on PostgreSQL (SQLite has one writer: always 1); "
-        "more than 1 is faster but can deadlock now and then (the batch is retried)",
+        "rows are written in key order, so concurrent batches do not deadlock",
     )  # fmt: skip
     ack_wait: float = Field(
         default=30, gt=0, validation_alias="CRONTOPUS_RUNS_ACK_WAIT",

@@ -1,5 +1,6 @@
 """The runs store on SQLite and PostgreSQL: idempotent merging and keyset pagination."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -105,3 +106,24 @@ async def test_last_status_is_the_newest_runs_per_job_and_tenant(runs):
             session=session, tenant_id=ALICE, jobs=["production/backup", "staging/other", "staging/never-ran"]
         )
     assert found == {"production/backup": "success", "staging/other": "running"}
+
+
+async def test_the_newest_run_is_the_last_to_arrive_even_when_its_id_sorts_first(runs):
+    await store(runs, (ALICE, start("r3")), (ALICE, start("r1")), (ALICE, start("r2")))
+    async with runs.db.session() as session:
+        page = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE))
+    assert [r.run_id for r in page.runs] == ["r2", "r1", "r3"]
+
+
+async def test_two_instances_storing_the_same_runs_in_opposite_orders_both_commit(runs):
+    """Several consumers share the durable, so two batches holding the same runs can be stored
+    at once; neither may fail (on PostgreSQL a deadlock would hand a batch back)."""
+    for round_ in range(5):
+        ids = [f"round{round_}-r{i:03}" for i in range(300)]
+        starts = [(ALICE, start(run_id)) for run_id in ids]
+        finishes = [(ALICE, finish(run_id)) for run_id in reversed(ids)]
+        await asyncio.gather(store(runs, *starts), store(runs, *finishes))
+    async with runs.db.session() as session:
+        assert await service.count_runs(session=session) == 1500
+        run = await service.get_run(session=session, tenant_id=ALICE, run_id="round4-r150")
+    assert (run.status, run.duration_ms) == ("success", 42_000)
