@@ -1,7 +1,8 @@
 """The agent's home folder and its credentials.
 
 Layout of ``<home>`` (default ``$CRONTOPUS_AGENT_HOME``, else ``/var/lib/crontopus-agent`` for
-root and ``~/.local/state/crontopus-agent`` for everyone else):
+root, ``~/.local/state/crontopus-agent`` for everyone else, ``%LOCALAPPDATA%/crontopus-agent`` on
+Windows):
 
     credentials.json   what enrollment returned (mode 0600): agent id, tenant, NATS login, repository
     repo/              a bare mirror of the jobs repository (manifests are read from the commit's tree)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ HOME_ENV = "CRONTOPUS_AGENT_HOME"
 def default_home() -> Path:
     if os.environ.get(HOME_ENV):
         return Path(os.environ[HOME_ENV])
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home()) / "crontopus-agent"
     if os.geteuid() == 0:
         return Path("/var/lib/crontopus-agent")
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")

@@ -141,9 +141,11 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def agent_executable() -> list[str]:
-    """The command that starts this agent: the installed script next to this interpreter,
-    else ``python -m crontopus_agent``. Absolute, because schedulers run with a bare PATH."""
-    script = Path(sys.executable).with_name("crontopus-agent")
+    """The command that starts this agent: the installed script next to this interpreter (on
+    Windows ``crontopus-agent.exe``, both in a venv's ``Scripts``), else ``python -m
+    crontopus_agent``. Absolute, because schedulers run with a bare PATH."""
+    name = "crontopus-agent.exe" if sys.platform == "win32" else "crontopus-agent"
+    script = Path(sys.executable).with_name(name)
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "crontopus_agent"]

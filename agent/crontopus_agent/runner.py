@@ -18,8 +18,8 @@ What a user can rely on:
   SIGTERM, then SIGKILL after ``KILL_GRACE_SECONDS``; status ``timeout``, exit code 124 (as coreutils
   ``timeout``). SIGTERM, SIGINT or SIGHUP to the wrapper stop the group the same way, and the run is
   reported as a ``failure`` with a note saying why.
-- Concurrency (a flock on ``<home>/locks/<ns>/<name>.lock``, which records the holder's pid, its
-  command's process group and run id): ``forbid`` skips this run while another holds the lock;
+- Concurrency (an exclusive lock on ``<home>/locks/<ns>/<name>.lock``, which records the holder's
+  pid, its command's process group and run id): ``forbid`` skips this run while another holds the lock;
   ``replace`` stops the holder (its run reports ``failure``, "replaced") and then runs; ``allow``
   takes no lock.
 - Exit code: the command's (of the last attempt); 124 on timeout; 128+n when killed by signal n;
@@ -28,30 +28,30 @@ What a user can rely on:
 
 Retries are separate runs: see ``run_attempts``.
 
-Limits: POSIX only (process groups, flock, a subreaper on Linux); Windows would need job objects
-and another lock. A process that leaves the command's session (setsid, daemons) escapes the
-timeout and replace kills. Output a background child prints more than ``EXIT_LINGER_SECONDS``
-after the command exited is not read (the pipe is closed; cron would have waited for it). A
-wrapper killed by SIGKILL reports no finish and frees the lock while its command may still run.
+Portability: what differs between POSIX and Windows (the lock, process groups and how they are
+stopped, waiting for output) lives in platform.py. On Windows SIGTERM then SIGKILL above read
+CTRL_BREAK_EVENT then ``taskkill /T /F``, and a replacer ends the holder's command rather than
+signalling the holder, which then reports its run as replaced (see ``platform.WindowsHost``).
+
+Limits: a process that leaves the command's session (setsid, daemons) escapes the timeout and
+replace kills. Output a background child prints more than ``EXIT_LINGER_SECONDS`` after the
+command exited is not read (the pipe is closed; cron would have waited for it). A wrapper killed
+by SIGKILL reports no finish and frees the lock while its command may still run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import fcntl
 import json
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +60,7 @@ from typing import Any, BinaryIO
 
 from crontopus_agent.home import Credentials, NotEnrolledError
 from crontopus_agent.jobs import AgentJob, read_spec
+from crontopus_agent.platform import HOST, OutputReader
 from crontopus_agent.reporting import CheckInReporter
 from crontopus_agent.schedulers.zones import is_due
 from crontopus_schemas.events import (
@@ -79,9 +80,8 @@ CANNOT_EXECUTE_EXIT_CODE = 126
 NOT_FOUND_EXIT_CODE = 127
 USAGE_EXIT_CODE = 2
 NOTE = "[crontopus]"
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-_READ_SIZE = 64 * 1024
-_PR_SET_CHILD_SUBREAPER = 36
+STOP_SIGNALS = HOST.stop_signals  # Windows: SIGBREAK (CTRL_BREAK_EVENT) for SIGHUP
+_REPLACED_NOTE = "stopped: a newer run of this job replaced it (concurrency: replace)"
 
 
 def execute(*, home: Path, ref: str, argv: list[str], guard: bool) -> int:
@@ -101,7 +101,7 @@ def execute(*, home: Path, ref: str, argv: list[str], guard: bool) -> int:
         _tell_person(f"{ref} is paused: not run")
         return 0
     invocation = Invocation(home=home, job=spec or _hand_run(ref, argv), argv=argv, credentials=_credentials(home))
-    with StopSignals() as stop, _subreaper():
+    with StopSignals() as stop, HOST.subreaper():
         lock = take_lock(home, invocation.job)
         if lock is None:
             return 0
@@ -280,18 +280,20 @@ def run_command(invocation: Invocation, *, run_id: str, lock: JobLock, stop: Sto
             stderr=subprocess.STDOUT,
             cwd=invocation.job.working_dir or None,
             env=invocation.environment(run_id),
-            start_new_session=True,  # its own process group: a timeout stops everything it started
+            **HOST.group_options(),  # its own process group: a timeout stops everything it started
         )
     except OSError as exc:
         code = NOT_FOUND_EXIT_CODE if isinstance(exc, FileNotFoundError) else CANNOT_EXECUTE_EXIT_CODE
         return CommandResult("failure", code, output, [f"cannot run {invocation.argv[0]!r}: {exc}"])
     lock.record(run_id=run_id, pgid=process.pid)
     timeout = invocation.job.timeout_seconds
-    with process:
-        ending = pump(process, output, stop, deadline=time.monotonic() + timeout if timeout else None)
+    assert process.stdout is not None
+    reader = stop.output_reader(process.stdout.fileno())
+    with process, contextlib.closing(reader):
+        ending = pump(process, reader, output, stop, deadline=time.monotonic() + timeout if timeout else None)
         if ending != "exited":
-            stop_group(process, grace=KILL_GRACE_SECONDS)
-            _read_rest(process, output)
+            HOST.stop_tree(process, grace=KILL_GRACE_SECONDS)
+            _read_rest(reader, output)
     return _result(ending, process.returncode, output, timeout, stop, lock, run_id)
 
 
@@ -311,12 +313,15 @@ def _result(
     if ending == "stopped":
         assert stop.received is not None
         return CommandResult("failure", code, output, [_stop_note(lock, run_id, stop.received)], True)
+    if code != 0 and lock.was_replaced(run_id):
+        # Windows: a replacer cannot signal this wrapper and ends its command instead (platform.py).
+        return CommandResult("failure", code, output, [_REPLACED_NOTE], True)
     return CommandResult("success" if code == 0 else "failure", code, output)
 
 
 def _stop_note(lock: JobLock, run_id: str, signum: int) -> str:
     if lock.was_replaced(run_id):
-        return "stopped: a newer run of this job replaced it (concurrency: replace)"
+        return _REPLACED_NOTE
     return f"stopped by {signal.Signals(signum).name} before it finished"
 
 
@@ -374,137 +379,58 @@ class OutputTail:
         return text or "", size
 
 
-def pump(process: subprocess.Popen[bytes], output: OutputTail, stop: StopSignals, *, deadline: float | None) -> str:
+def pump(
+    process: subprocess.Popen[bytes],
+    reader: OutputReader,
+    output: OutputTail,
+    stop: StopSignals,
+    *,
+    deadline: float | None,
+) -> str:
     """Stream the command's output until it exits ("exited"), times out ("timeout") or the wrapper
     is told to stop ("stopped")."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
     exited_at: float | None = None
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        selector.register(stop.wakeup_fd, selectors.EVENT_READ)
-        while True:
-            if stop.received:
-                return "stopped"
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                return "timeout"
-            if process.poll() is not None:
-                exited_at = exited_at or now
-                # A child that outlives the command may hold the pipe open: do not wait for it.
-                if fd not in selector.get_map() or now - exited_at >= EXIT_LINGER_SECONDS:
-                    return "exited"
-            wait = 0.2 if fd in selector.get_map() else 0.02
-            if deadline is not None:
-                wait = min(wait, max(deadline - now, 0))
-            for key, _ in selector.select(wait):
-                if key.fd == stop.wakeup_fd:
-                    stop.clear_wakeup()
-                elif chunk := os.read(fd, _READ_SIZE):
-                    output.feed(chunk)
-                else:
-                    selector.unregister(fd)
-
-
-def _read_rest(process: subprocess.Popen[bytes], output: OutputTail, *, linger: float = 0.2) -> None:
-    """What the command printed while being stopped, until EOF or ``linger`` seconds."""
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    deadline = time.monotonic() + linger
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0 and selector.select(remaining):
-            chunk = os.read(fd, _READ_SIZE)
-            if not chunk:
-                return
+    while True:
+        if stop.received:
+            return "stopped"
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return "timeout"
+        if process.poll() is not None:
+            exited_at = exited_at or now
+            # A child that outlives the command may hold the pipe open: do not wait for it.
+            if not reader.open or now - exited_at >= EXIT_LINGER_SECONDS:
+                return "exited"
+        wait = 0.2 if reader.open else 0.02
+        if deadline is not None:
+            wait = min(wait, max(deadline - now, 0))
+        for chunk in reader.read(wait):
             output.feed(chunk)
 
 
-# --- stopping a process group ------------------------------------------------------------------
-
-
-def signal_group(pgid: int, signum: int) -> None:
-    """Signal a process group, never our own (pgid 0 or 1 would mean us or everyone)."""
-    if pgid <= 1 or pgid == os.getpgrp():
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-def _group_alive(process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        _reap_group(process.pid)
-    try:
-        os.killpg(process.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _reap_group(pgid: int) -> None:
-    """Reap members of the group reparented to us (we are a subreaper), so they stop counting."""
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-pgid, os.WNOHANG)[0]:
-            pass
-
-
-def stop_group(process: subprocess.Popen[bytes], *, grace: float) -> None:
-    """SIGTERM to the command's whole process group, SIGKILL after ``grace`` if anything is left."""
-    signal_group(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while _group_alive(process) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _group_alive(process):
-        signal_group(process.pid, signal.SIGKILL)
-    process.wait()
-    _reap_group(process.pid)
-
-
-@contextlib.contextmanager
-def _subreaper() -> Iterator[None]:
-    """On Linux, orphans of the command are reparented to the wrapper while it runs, so a stopped
-    group is seen empty as soon as its members die (an init that never reaps would keep zombies)."""
-    libc = _libc()
-    if libc is None:
-        yield
-        return
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    try:
-        yield
-    finally:
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
-
-
-def _libc() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
+def _read_rest(reader: OutputReader, output: OutputTail, *, linger: float = 0.2) -> None:
+    """What the command printed while being stopped, until EOF or ``linger`` seconds."""
+    deadline = time.monotonic() + linger
+    while reader.open and (remaining := deadline - time.monotonic()) > 0:
+        for chunk in reader.read(remaining):
+            output.feed(chunk)
 
 
 # --- signals to the wrapper --------------------------------------------------------------------
 
 
 class StopSignals:
-    """SIGTERM, SIGINT and SIGHUP to the wrapper ask it to stop the command's group and report.
+    """SIGTERM, SIGINT and SIGHUP (Windows: SIGBREAK) to the wrapper ask it to stop the command's
+    group and report.
 
-    The handler only records the signal and wakes the output loop through a pipe; handlers are
-    installed only in the main thread (elsewhere, signals keep their previous behaviour)."""
+    The handler only records the signal and wakes the output loop (see ``platform.Wakeup``);
+    handlers are installed only in the main thread (elsewhere, signals keep their previous
+    behaviour)."""
 
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._read_fd, False)
-        os.set_blocking(self._write_fd, False)
-
-    @property
-    def wakeup_fd(self) -> int:
-        return self._read_fd
+        self._wakeup = HOST.wakeup()
 
     def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -515,27 +441,21 @@ class StopSignals:
     def __exit__(self, *_: object) -> None:
         for signum, previous in self._previous.items():
             signal.signal(signum, previous)
-        os.close(self._read_fd)
-        os.close(self._write_fd)
+        self._wakeup.close()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received = self.received or signum
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._write_fd, b"\0")
+        self._wakeup.set()
 
-    def clear_wakeup(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._read_fd, 512):
-                pass
+    def output_reader(self, fd: int) -> OutputReader:
+        """Reads the command's output pipe ``fd``; a stop signal cuts its waits short."""
+        return self._wakeup.output_reader(fd)
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; True (at once) if a stop signal came."""
         deadline = time.monotonic() + seconds
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._read_fd, selectors.EVENT_READ)
-            while not self.received and (remaining := deadline - time.monotonic()) > 0:
-                selector.select(remaining)
-                self.clear_wakeup()
+        while not self.received and (remaining := deadline - time.monotonic()) > 0:
+            self._wakeup.sleep(remaining)
         return self.received is not None
 
 
@@ -552,9 +472,9 @@ class Holder:
 
 
 class JobLock:
-    """``<home>/locks/<ns>/<name>.lock``: an exclusive flock held for the whole invocation
-    (all attempts). Its content says who holds it, so ``replace`` knows whom to stop; it is
-    emptied before release, so a reader never mistakes a finished holder for a live one."""
+    """``<home>/locks/<ns>/<name>.lock``: an exclusive lock (``HOST.try_lock``) held for the
+    whole invocation (all attempts). Its content says who holds it, so ``replace`` knows whom to
+    stop; it is emptied before release, so a reader never mistakes a finished holder for a live one."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -579,10 +499,9 @@ class JobLock:
         assert self.path is not None
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            # Not inherited by the command: os.open makes descriptors non-inheritable (PEP 446).
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if not HOST.try_lock(self._fd):
             return False
         self.record()
         return True
@@ -599,8 +518,7 @@ class JobLock:
         if self._fd is None:
             return  # concurrency allow: no lock
         body = json.dumps({"pid": os.getpid(), "pgid": pgid, "run_id": run_id}) + "\n"
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, body.encode(), 0)
+        HOST.overwrite(self._fd, body.encode())
 
     def holder(self, *, wait: float = LOCK_RECORD_WAIT_SECONDS) -> Holder | None:
         """The holder as it recorded itself; waits briefly for one that has just taken the lock."""
@@ -629,7 +547,9 @@ class JobLock:
             return
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
-        os.close(self._fd)  # closing releases the flock
+        with contextlib.suppress(OSError):
+            HOST.unlock(self._fd)  # closing frees it too, but on Windows only eventually
+        os.close(self._fd)
         self._fd = None
 
 
@@ -653,19 +573,16 @@ def take_lock(home: Path, job: AgentJob) -> JobLock | None:
 def replace_holder(lock: JobLock, holder: Holder | None) -> bool:
     """Stop the running invocation and take its lock: SIGTERM to its wrapper (which stops its
     command's group and reports the run as replaced) and to the group itself; SIGKILL to both if
-    the lock is not free after the wrapper's grace and report budget."""
+    the lock is not free after the wrapper's grace and report budget. (Windows: see
+    ``platform.WindowsHost.stop_holder``.)"""
     if holder is not None and holder.pid != os.getpid():
         lock.mark_replaced(holder.run_id)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(holder.pid, signal.SIGTERM)
-        signal_group(holder.pgid, signal.SIGTERM)
+        HOST.stop_holder(holder.pid, holder.pgid, force=False)
     if lock.acquire_within(KILL_GRACE_SECONDS + REPORT_BUDGET_SECONDS + 2.0):
         _forget_marker(lock)
         return True
     if holder is not None and holder.pid != os.getpid():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(holder.pid, signal.SIGKILL)
-        signal_group(holder.pgid, signal.SIGKILL)
+        HOST.stop_holder(holder.pid, holder.pgid, force=True)
     if not lock.acquire_within(2.0):
         return False
     _forget_marker(lock)

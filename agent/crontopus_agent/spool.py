@@ -4,7 +4,8 @@ Guarantees:
 
 - Durable. A check-in is in the spool only once it is wholly on disk: it is written to a temp file,
   the file is fsynced, renamed into place and the folder fsynced. A crash leaves the whole file or
-  none (at most a stray ``.tmp-*`` file, swept by a later drain).
+  none (at most a stray ``.tmp-*`` file, swept by a later drain). Windows cannot fsync a folder:
+  there a rename made just before a power cut may be undone (see ``platform.WindowsHost``).
 - Ordered. File names are ``<wall-clock ns>-<pid>.json`` with the time made strictly increasing
   within a process, so sorting names gives write order: a run's start sorts before its finish, and
   older check-ins before newer ones. (Wall clock, not monotonic: the monotonic clock restarts at boot,
@@ -12,7 +13,7 @@ Guarantees:
 - Bounded. At most ``max_files`` check-ins (default 10,000, env ``CRONTOPUS_AGENT_SPOOL_MAX``). When
   full, the new check-in is dropped and counted in ``spool/dropped``, which ``status`` shows.
   Concurrent writers may overshoot the bound by a few files.
-- Drained in order, one drainer at a time (an exclusive flock on ``spool/.drain.lock``, so the daemon
+- Drained in order, one drainer at a time (an exclusive lock on ``spool/.drain.lock``, so the daemon
   and concurrent exec wrappers never send the same file at once). A file is deleted only after its
   publish was acknowledged; the first failure stops the drain, so nothing overtakes an unsent file.
 - Stored once. A crash between an acknowledgement and the delete sends that file again; its
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import re
 import threading
@@ -37,6 +37,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from crontopus_agent.platform import HOST
 from crontopus_schemas.events import CheckInEvent
 
 DEFAULT_MAX_FILES = 10_000
@@ -81,14 +82,6 @@ def _next_name() -> str:
         return f"{_last_ns:020d}-{os.getpid()}.json"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_name(f"{_TMP_PREFIX}{path.name}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -98,7 +91,7 @@ def _write_durably(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    HOST.fsync_directory(path.parent)
 
 
 def _max_files_from_env() -> int:
@@ -186,8 +179,8 @@ class Spool:
         self.bad_dir.mkdir(exist_ok=True, mode=0o700)
         target = self.bad_dir / path.name
         os.replace(path, target)
-        _fsync_dir(self.bad_dir)
-        _fsync_dir(self.root)
+        HOST.fsync_directory(self.bad_dir)
+        HOST.fsync_directory(self.root)
         return target
 
     def _sweep_stale_temp_files(self) -> None:
@@ -236,7 +229,7 @@ class Spool:
         finally:
             # Once per drain, not per file: a delete lost in a crash only means a de-duplicated resend.
             if sent:
-                _fsync_dir(self.root)
+                HOST.fsync_directory(self.root)
         return sent
 
     @contextlib.asynccontextmanager
@@ -245,18 +238,16 @@ class Spool:
         try:
             deadline = time.monotonic() + timeout
             while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if HOST.try_lock(fd):
                     break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield False
-                        return
-                    await asyncio.sleep(0.02)  # poll: a blocking flock would stall the event loop
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                await asyncio.sleep(0.02)  # poll: a blocking lock would stall the event loop
             try:
                 yield True
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                HOST.unlock(fd)
         finally:
             os.close(fd)
 
@@ -265,7 +256,9 @@ class Spool:
     def _flocked(path: Path) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            HOST.lock(fd)
             yield
         finally:
-            os.close(fd)  # closing releases the lock
+            with contextlib.suppress(OSError):
+                HOST.unlock(fd)  # closing frees it too, but on Windows only eventually
+            os.close(fd)

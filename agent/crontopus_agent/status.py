@@ -10,11 +10,11 @@ that wrote it is still alive.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from crontopus_agent.home import Credentials, NotEnrolledError
+from crontopus_agent.platform import HOST
 from crontopus_agent.spool import Spool, SpoolStats
 
 STATUS_FILE = "status.json"
@@ -68,19 +68,7 @@ def _enrollment(credentials: Credentials) -> dict[str, Any]:
 def _daemon(last: dict[str, Any] | None) -> dict[str, Any] | None:
     if not last or not isinstance(last.get("pid"), int):
         return None
-    return {"pid": last["pid"], "running": _alive(last["pid"]), "written_at": last.get("sent_at")}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    except OSError:
-        return False
-    return True
+    return {"pid": last["pid"], "running": HOST.is_alive(last["pid"]), "written_at": last.get("sent_at")}
 
 
 def render(info: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from crontopus_agent.jobs import AgentJob, agent_executable, exec_argv
+from crontopus_agent.platform import HOST
 from crontopus_agent.schedulers.base import ReconcileReport
 from crontopus_schemas.cron import ScheduleError, fire_times
 
@@ -214,10 +215,11 @@ class SubprocessLauncher:
         return [*self.agent_command, *argv[len(agent_executable()) :]]
 
     async def __call__(self, launch: Launch) -> None:
-        # Own session: a Ctrl-C or a signal to the agent's process group does not kill the run.
+        # Own session (Windows: own process group): a Ctrl-C or a signal to the agent's group
+        # does not kill the run.
         # The wrapper's own output goes where the agent's goes (the journal under systemd).
         process = await asyncio.create_subprocess_exec(
-            *self.argv(launch.job), stdin=subprocess.DEVNULL, start_new_session=True
+            *self.argv(launch.job), stdin=subprocess.DEVNULL, **HOST.group_options()
         )
         code = await process.wait()
         log.info("run exited ref=%s pid=%s code=%s", launch.ref, process.pid, code)
