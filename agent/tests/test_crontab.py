@@ -426,7 +426,9 @@ def test_a_job_that_cannot_be_installed_is_reported_and_its_entry_kept(
 
 
 def test_it_manages_the_crontab_of_the_user_it_is_given(fake: FakeCrontab, tmp_path: Path) -> None:
-    CrontabBackend(tmp_path / "home", user="alice", crontab_command=fake.command).reconcile([job()])
+    CrontabBackend(tmp_path / "home", user="alice", crontab_command=fake.command, clock=lambda: MID_MINUTE).reconcile(
+        [job()]
+    )
 
     assert fake.calls == [["-u", "alice", "-l"], ["-u", "alice", "-"]]
 
