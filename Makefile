@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := schemas services/kit services/identity services/runs services/gitops services/agents services/gateway services/server cli agent
+PACKAGES := schemas services/kit services/identity services/runs services/gitops services/agents services/alerting services/gateway services/server cli agent
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 .DEFAULT_GOAL := help

@@ -24,7 +24,7 @@ from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ("ingest", "agent-sync")
+BENCHMARKS = ("ingest", "agent-sync", "alerting")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -60,6 +60,16 @@ async def main(args: argparse.Namespace) -> int:
             print()
         failed |= await agent_sync.main(
             pushes=args.pushes, poll_pushes=args.poll_pushes, poll_interval=args.poll_interval,
+            results_dir=None if args.no_json else RESULTS,
+        )  # fmt: skip
+    if args.only in (None, "alerting"):
+        from bench import alerting_eval
+
+        backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+        if "postgresql" in backends and not await _postgres_reachable(args.postgres_url):
+            backends.remove("postgresql")
+        failed |= await alerting_eval.main(
+            sizes=(10_000, 100_000), backends=backends, postgres_url=args.postgres_url,
             results_dir=None if args.no_json else RESULTS,
         )  # fmt: skip
     return failed

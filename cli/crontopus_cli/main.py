@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from crontopus_cli import __version__, output
-from crontopus_cli.commands import agents, api_keys, auth, jobs, runs
+from crontopus_cli.commands import agents, alerts, api_keys, auth, jobs, runs
 from crontopus_cli.context import AppState
 from crontopus_cli.errors import CliError
 
@@ -39,6 +39,7 @@ app.add_typer(auth.app, name="auth")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(runs.app, name="runs")
 app.add_typer(agents.app, name="agents")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(api_keys.app, name="api-keys")
 
 

@@ -113,6 +113,8 @@ class JobSummary(BaseModel):
     file: str
     ping_url: str | None = None
     last_status: str | None = None
+    timeout: str | None = None
+    monitor: dict[str, Any] = Field(default_factory=dict, description="spec.monitor: the job's alerting knobs")
 
 
 class CommitPublic(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
 from crontopus_schemas.cron import normalise_schedule, zone
@@ -75,8 +75,46 @@ class Target(_Model):
     )
 
 
+class Failures(_Model):
+    consecutive: int = Field(default=1, ge=1, le=100, description="alert after this many failed runs in a row")
+    ratio: float | None = Field(
+        default=None, gt=0, le=1, description="or: alert when this share of the last `window` runs failed"
+    )
+    window: int = Field(default=10, ge=2, le=1000, description="runs the ratio is taken over")
+
+
+class RunCount(_Model):
+    count: int = Field(ge=1, description="more runs than this ...")
+    per: Duration = Field(description="... within this period counts as running too often")
+
+
+class MaintenanceWindow(_Model):
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = ""
+
+
 class Monitor(_Model):
-    grace: OptionalDuration = Field(default="5m", description="how late a run may start before it counts as missed")
+    """Alerting knobs. Unset fields take the team's default rules (`/api/alert-rules`)."""
+
+    grace: OptionalDuration | None = Field(
+        default=None, description="how late a run may start before it counts as missed (team default: 5m)"
+    )
+    missed: bool | None = Field(default=None, description="alert when a run does not start (team default: true)")
+    finish_grace: OptionalDuration | None = Field(
+        default=None, description="a started run that has not finished this long after its timeout (or maxDuration) "
+        "counts as never finished (team default: 1h when the job has neither)",
+    )  # fmt: skip
+    max_duration: Duration | None = Field(default=None, description="a run taking longer than this ran too long")
+    min_duration: Duration | None = Field(default=None, description="a successful run shorter than this ran too fast")
+    max_runs: RunCount | None = Field(default=None, description="more runs than this per period: ran too often")
+    failures: Failures | None = Field(
+        default=None, description="when failed runs raise an incident (team default: 1 in a row)"
+    )
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list, description="windows in which incidents are recorded but nobody is notified"
+    )
+    snooze_until: AwareDatetime | None = Field(default=None, description="silence this job's notifications until then")
 
 
 class JobSpec(_Model):

@@ -139,6 +139,26 @@ def agent_inbox_prefix(agent_id: str) -> str:
 NATS_AUTH_CALLOUT_SUBJECT = "$SYS.REQ.USER.AUTH"
 
 
+# --- alerting ----------------------------------------------------------------
+# crontopus.alerting.v1.notify.<tenant_id>: one message per delivery (one notification to one
+# channel), published and consumed by the alerting service itself, so a failing channel is
+# retried on its own schedule and never holds up the others.
+ALERTING_ROOT = f"{PREFIX}.alerting.v1"
+NOTIFICATIONS_STREAM = StreamSpec(
+    name="NOTIFICATIONS", subjects=(f"{ALERTING_ROOT}.notify.>",), max_age_seconds=7 * 24 * 3600
+)
+ALERTING_NOTIFY_DURABLE = "alerting-notify"
+# What alerting consumes (durable pull consumers of other services' streams).
+ALERTING_RUNS_DURABLE = "alerting-runs"
+ALERTING_GITOPS_DURABLE = "alerting-gitops"
+ALERTING_AGENTS_DURABLE = "alerting-agents"
+NOTIFY_WILDCARD = f"{ALERTING_ROOT}.notify.*"
+
+
+def notify_subject(tenant_id: str) -> str:
+    return f"{ALERTING_ROOT}.notify.{tenant_id}"
+
+
 # --- request-reply (core NATS, queue groups so instances share load) -------
 RPC_ROOT = f"{PREFIX}.rpc"
 
@@ -177,6 +197,21 @@ class AgentsRpc:
     LIST = f"{RPC_ROOT}.agents.list"
     GET = f"{RPC_ROOT}.agents.get"
     REVOKE = f"{RPC_ROOT}.agents.revoke"
+
+
+class AlertingRpc:
+    QUEUE = "alerting"
+    RULES_GET = f"{RPC_ROOT}.alerting.rules.get"
+    RULES_UPDATE = f"{RPC_ROOT}.alerting.rules.update"
+    INCIDENTS_LIST = f"{RPC_ROOT}.alerting.incidents.list"
+    INCIDENT_GET = f"{RPC_ROOT}.alerting.incidents.get"
+    INCIDENT_ACK = f"{RPC_ROOT}.alerting.incidents.ack"
+    INCIDENT_RESOLVE = f"{RPC_ROOT}.alerting.incidents.resolve"
+    CHANNEL_CREATE = f"{RPC_ROOT}.alerting.channels.create"
+    CHANNELS_LIST = f"{RPC_ROOT}.alerting.channels.list"
+    CHANNEL_GET = f"{RPC_ROOT}.alerting.channels.get"
+    CHANNEL_DELETE = f"{RPC_ROOT}.alerting.channels.delete"
+    CHANNEL_TEST = f"{RPC_ROOT}.alerting.channels.test"
 
 
 class RunsRpc:

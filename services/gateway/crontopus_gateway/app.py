@@ -14,7 +14,7 @@ from crontopus_gateway import routes
 from crontopus_gateway.errors import install_error_handlers
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
-from crontopus_gateway.routes import agents, checkins, gitops, jobs, pings, runs
+from crontopus_gateway.routes import agents, alerting, checkins, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
 from crontopus_kit.unit import ServiceUnit, start_units, stop_units
@@ -39,7 +39,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     app = FastAPI(title="Crontopus", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.gateway = gateway
     install_error_handlers(app)
-    for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents):
+    for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting):
         app.include_router(module.router)
     _add_operational_routes(app, broker, [unit.name for unit in hosted])
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

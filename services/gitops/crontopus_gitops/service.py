@@ -180,6 +180,7 @@ def _summary(row: JobIndex, links: Links) -> dict[str, Any]:
         "paused": spec["paused"], "labels": metadata["labels"], "command": spec["command"],
         "commit": row.commit, "file": row.file,
         "ping_url": links.ping_url(row.tenant_id, f"{row.namespace}/{row.name}"),
+        "timeout": spec.get("timeout"), "monitor": spec.get("monitor") or {},
     }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ SERVICES: dict[str, str] = {
     "runs": "crontopus_runs.unit:RunsUnit",
     "gitops": "crontopus_gitops.unit:GitopsUnit",
     "agents": "crontopus_agents.unit:AgentsUnit",
+    "alerting": "crontopus_alerting.unit:AlertingUnit",
 }
 
 

@@ -1,0 +1,47 @@
+"""`crontopus alerts ...` against a real gateway: rules, channels, incidents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from crontopus_cli.main import app
+from crontopus_server.testing import Stack
+
+SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
+
+
+@pytest.fixture
+def database_backend() -> str:
+    return "sqlite"  # the CLI sees only HTTP
+
+
+def crontopus(*args: str, exit_code: int = 0) -> Any:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == exit_code, f"crontopus {' '.join(args)}:\n{result.output}"
+    return result
+
+
+def test_a_user_sets_rules_adds_and_removes_a_channel_and_lists_incidents(stack: Stack) -> None:
+    crontopus("auth", "register", "--server", stack.url, "-u", "alice", "--email", "a@example.com",
+              "--tenant", "acme", "-p", "correct horse battery")  # fmt: skip
+    crontopus("alerts", "rules", "set", "grace=10m", "missed=false", "escalate_after=30m")
+    rules = json.loads(crontopus("alerts", "rules", "show", "--json").stdout)
+    assert (rules["grace"], rules["missed"], rules["escalate_after"]) == ("10m", False, "30m")
+
+    created = json.loads(
+        crontopus("alerts", "channels", "create", "ops", SLACK, "--label", "team=data", "--json").stdout
+    )
+    assert created["kind"] == "slack" and "TIiajkdnlazkcOXrIdevi7FQ" not in created["url"]
+    table = crontopus("alerts", "channels", "list").stdout
+    assert "ops" in table and "team=data" in table
+    refused = crontopus("alerts", "channels", "create", "hook", "json://127.0.0.1:9/x", exit_code=1)
+    assert "127.0.0.1" in refused.stderr
+    crontopus("alerts", "channels", "delete", created["id"])
+    assert json.loads(crontopus("alerts", "channels", "list", "--json").stdout)["channels"] == []
+
+    assert json.loads(crontopus("alerts", "incidents", "list", "--json").stdout)["incidents"] == []
+    assert "no incident" in crontopus("alerts", "incidents", "show", "0" * 32, exit_code=1).stderr

@@ -1,0 +1,140 @@
+"""Alerting: a team's default rules, incidents, notification channels (API payloads)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from crontopus_schemas.manifest import Duration, Failures, LabelKey, LabelValue, OptionalDuration, RunCount
+from crontopus_schemas.rpc import TenantScoped
+
+Cause = Literal[
+    "failed",  # a run failed (or N in a row / a share of the last runs, per `failures`)
+    "missed",  # a run did not start within grace of its scheduled time
+    "not_finished",  # a run started and never reported a finish
+    "too_long",  # a run took longer than maxDuration
+    "too_fast",  # a successful run took less than minDuration
+    "too_often",  # more runs than maxRuns within its period
+    "agent_offline",  # an agent stopped sending heartbeats (its jobs' missed runs are not alerted)
+]
+IncidentStatus = Literal["open", "acknowledged", "resolved"]
+
+
+class AlertRules(BaseModel):
+    """A team's default rules (`GET|PUT /api/alert-rules`); a job's `spec.monitor` overrides each."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grace: OptionalDuration = "5m"
+    missed: bool = True
+    finish_grace: OptionalDuration = Field(
+        default="1h", description="for jobs with neither timeout nor maxDuration: how long a run may go unfinished"
+    )
+    max_duration: Duration | None = None
+    min_duration: Duration | None = None
+    max_runs: RunCount | None = None
+    failures: Failures = Field(default_factory=Failures)
+    agent_offline: bool = Field(default=True, description="one incident when an agent stops sending heartbeats")
+    renotify_every: Duration | None = Field(
+        default="4h", description="remind the channels of an incident nobody acknowledged (none: never)"
+    )
+    escalate_after: Duration | None = Field(
+        default=None, description="also notify the escalation channels when not acknowledged by then"
+    )
+
+
+class AlertRulesUpdate(TenantScoped):
+    rules: AlertRules
+
+
+# --- incidents -----------------------------------------------------------------------------------
+
+
+class IncidentPublic(BaseModel):
+    id: str
+    job: str | None
+    agent_id: str | None
+    cause: Cause
+    status: IncidentStatus
+    detail: str
+    run_id: str | None
+    commit: str | None
+    silenced: bool
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class IncidentList(BaseModel):
+    incidents: list[IncidentPublic]
+    next_cursor: str | None = None
+
+
+class IncidentListRequest(TenantScoped):
+    status: IncidentStatus | None = None
+    job: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class IncidentAction(TenantScoped):
+    incident_id: str
+    user_id: str
+
+
+# --- channels -------------------------------------------------------------------------------------
+
+ChannelName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+
+
+class ChannelCreate(BaseModel):
+    """`POST /api/channels`: any Apprise URL (slack://, mailto://, pagerduty://, json://, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ChannelName
+    url: str = Field(min_length=3, max_length=2048, description="an Apprise URL; stored encrypted, shown masked")
+    match_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="only incidents of jobs with all these labels (empty: every job)"
+    )
+    escalation: bool = Field(default=False, description="only for incidents not acknowledged in time")
+    enabled: bool = True
+
+
+class ChannelPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    url: str = Field(description="masked: enough to recognise it, never its secrets")
+    match_labels: dict[str, str]
+    escalation: bool
+    enabled: bool
+    created_at: datetime
+
+
+class ChannelList(BaseModel):
+    channels: list[ChannelPublic]
+
+
+class ChannelCreateRequest(TenantScoped):
+    body: ChannelCreate
+
+
+class ChannelRef(TenantScoped):
+    channel_id: str
+
+
+class DeliveryPublic(BaseModel):
+    id: str
+    incident_id: str | None
+    channel_id: str
+    event: Literal["trigger", "resolve", "renotify", "escalate", "test"]
+    status: Literal["pending", "sent", "failed", "gave_up"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None

@@ -1,0 +1,1 @@
+"""Crontopus alerting service (see README.md)."""

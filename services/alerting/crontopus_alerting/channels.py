@@ -1,0 +1,374 @@
+"""Notification channels: any Apprise URL, validated, shown masked, sealed at rest, kept away from
+private networks, and routed by job labels.
+
+SSRF: a channel URL is a request the server makes on a tenant's behalf, so it must not reach the
+server's own network (a cloud metadata endpoint, an admin port on loopback, a database on
+10.x) unless the operator allows it (``allow_private_targets``). Two checks:
+
+- ``check_targets`` resolves the host a URL talks to (for the schemes where the user chooses the
+  host: json://, xml://, form://, the SMTP server of mailto://, ntfy://, gotify://, ...) and
+  refuses non-public addresses. Schemes of fixed public services (slack://, pagerduty://,
+  discord://, ...) carry tokens where a host would be and are not resolved. It runs when a
+  channel is created, for a clear 4xx, and again before each send.
+- ``guarded_connections`` refuses, while a notification is being sent, every connection whose
+  address resolves to a non-public one, whichever plugin makes it. DNS can change between the
+  check and the connection (rebinding); this looks at the address actually used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import apprise
+from apprise.plugins.base import NotifyBase
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crontopus_alerting.models import Channel
+from crontopus_kit.crypto import SecretBox, mask
+from crontopus_kit.errors import Conflict, Invalid, NotFound
+from crontopus_schemas.alerting import ChannelCreate, ChannelPublic
+
+URL_PURPOSE = "alerting:channel-url"
+RESOLVE_TIMEOUT = 5.0
+ALLOW_SETTING = "CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS"
+
+# Plugins that act on the machine running Crontopus itself (desktop pop-ups, its syslog, a USB
+# light): a tenant's alert has no business there.
+LOCAL_KINDS = frozenset({"dbus", "kde", "qt", "glib", "gio", "gnome", "macosx", "windows", "syslog", "blink1"})
+
+# service_timeout=0: Apprise sends in the calling thread (notify.py's own pool, which bounds the
+# time) instead of handing each send to its shared pool of a handful of threads.
+ASSET = apprise.AppriseAsset(app_id="Crontopus", app_desc="Crontopus alerts", storage_mode="memory", service_timeout=0)
+
+# --- URLs: validate, kind, mask, seal ----------------------------------------------------------
+
+
+def parse_url(url: str) -> NotifyBase:
+    """The Apprise plugin for ``url``, or Invalid. The message never repeats the URL: it may
+    hold a password."""
+    plugin = apprise.Apprise.instantiate(url.strip(), asset=ASSET, suppress_exceptions=True)
+    if plugin is None:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        hint = f" ({scheme}:// is unknown, or the URL is incomplete)" if scheme.isalnum() else ""
+        raise Invalid(
+            "url: not a notification URL Apprise recognises" + hint + "; "
+            "e.g. slack://…, mailto://…, pagerduty://…, json://host/path (see https://appriseit.com/services/)"
+        )
+    if channel_kind(plugin) in LOCAL_KINDS:
+        raise Invalid(f"url: {channel_kind(plugin)}:// notifies the server Crontopus runs on; use a network service")
+    return plugin
+
+
+def channel_kind(plugin: NotifyBase) -> str:
+    """The canonical scheme: `slack` also for a pasted https://hooks.slack.com/... URL."""
+    return urlsplit(plugin.url(privacy=True)).scheme
+
+
+_SECRET_NAME = re.compile(r"(?i)token|key|secret|pass|pwd|auth|sig|credential|session|code|hash|cookie")
+_ALREADY_MASKED = re.compile(r"\*\*\*\*|\.\.\.|…")
+
+
+def mask_url(url: str) -> str:
+    """The URL as shown back: Apprise hides what each plugin knows to be secret (tokens, keys,
+    passwords); on top of that every header (``+Name``), extra query value with a secret-like
+    name and token-like path segment of a user-chosen host. Only parameters the user wrote are
+    shown, not Apprise's defaults."""
+    plugin = parse_url(url)
+    shown = urlsplit(plugin.url(privacy=True))
+    written = {name.lower() for name, _ in _query_pairs(urlsplit(url.strip()).query)}
+    query = [
+        f"{name}={_mask_query_value(name, value)}"
+        for name, value in _query_pairs(shown.query)
+        if name.lower() in written
+    ]
+    path = unquote(shown.path)
+    if _user_chooses_host(plugin):
+        path = "/".join(_mask_segment(segment) for segment in path.split("/"))
+    return f"{shown.scheme}://{shown.netloc}{path}" + (f"?{'&'.join(query)}" if query else "")
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """Like parse_qsl, but a leading ``+`` (Apprise: a header) stays a plus, not a space."""
+    pairs = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+def _mask_query_value(name: str, value: str) -> str:
+    if _ALREADY_MASKED.search(value) or not (name[:1] in "+-" or _SECRET_NAME.search(name)):
+        return value
+    return _hide(value)
+
+
+def _mask_segment(segment: str) -> str:
+    if "@" in segment:  # an email recipient (mailto://host/ops@example.com), not a token
+        return segment
+    token_like = len(segment) >= 16 or (len(segment) >= 8 and re.search(r"\d", segment) and re.search(r"\D", segment))
+    return _hide(segment) if token_like and not _ALREADY_MASKED.search(segment) else segment
+
+
+def _hide(value: str) -> str:
+    """At most an eighth of a value shows at each end: recognisable, never usable."""
+    keep = min(4, len(value) // 8)
+    return mask(value, keep=keep) if keep else "****"
+
+
+def secret_parts(url: str) -> list[str]:
+    """Pieces of a URL that may be secret (user info, path segments, query values), longest first:
+    scrubbed from error texts before they are stored or logged."""
+    parts = urlsplit(url.strip())
+    pieces = [parts.username or "", parts.password or ""]
+    if not _host_is_shown(url):  # slack://, pagerduty://...: a token where the host would be
+        pieces.append(parts.hostname or "")
+    pieces += [unquote(segment) for segment in parts.path.split("/")]
+    pieces += [value for _, value in _query_pairs(parts.query)]
+    return sorted({piece for piece in pieces if len(piece) >= 6}, key=len, reverse=True)
+
+
+def _host_is_shown(url: str) -> bool:
+    try:
+        return _user_chooses_host(parse_url(url))
+    except Invalid:
+        return False
+
+
+def scrub(text: str, url: str) -> str:
+    for piece in secret_parts(url):
+        text = text.replace(piece, "****")
+    return text
+
+
+def seal_url(url: str, *, secret: bytes) -> str:
+    return SecretBox(secret, URL_PURPOSE).seal(url.strip())
+
+
+def open_url(sealed: str, *, secret: bytes) -> str:
+    return SecretBox(secret, URL_PURPOSE).open(sealed)
+
+
+# --- SSRF: where a URL connects, and whether that may be reached ----------------------------------
+
+
+def _user_chooses_host(plugin: NotifyBase) -> bool:
+    return "host" in plugin.template_tokens
+
+
+def target_hosts(plugin: NotifyBase) -> list[str]:
+    """The hosts a plugin connects to when the user chose them; [] for fixed public services."""
+    smtp_host = getattr(plugin, "smtp_host", None)
+    if isinstance(smtp_host, str) and smtp_host:  # mailto://: the SMTP server, not the mail domain
+        return [smtp_host]
+    host = getattr(plugin, "host", None)
+    if _user_chooses_host(plugin) and isinstance(host, str) and host:
+        return [host.strip("[]")]
+    return []
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def address_refusal(address: str) -> str | None:
+    """Why a connection to this IP address is refused (e.g. "loopback"), or None if it is public."""
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "unparseable"
+    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address wrapped in IPv6 is judged as IPv4
+        ip = _embedded_ipv4(ip) or ip
+    for kind, hit in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("non-public", not ip.is_global),
+    ):
+        if hit:
+            return kind
+    return None
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.ipv4_mapped or ip.sixtofour
+
+
+async def resolve(host: str) -> list[str]:
+    """The host's addresses; [] when it does not resolve (now): nothing to reach, nothing to refuse.
+    The connection guard checks again at send time."""
+    with contextlib.suppress(ValueError):
+        return [str(ipaddress.ip_address(host))]
+    try:
+        async with asyncio.timeout(RESOLVE_TIMEOUT):
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, TimeoutError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+async def check_targets(url: str, *, allow_private: bool) -> None:
+    """Invalid when the URL's host resolves to a private, loopback, link-local, multicast or
+    reserved address and the operator has not allowed those."""
+    plugin = parse_url(url)
+    if allow_private:
+        return
+    for host in target_hosts(plugin):
+        for address in await resolve(host):
+            problem = address_refusal(address)
+            if problem:
+                where = host if host == address else f"{host} ({address})"
+                raise Invalid(
+                    f"url: {where} is a {problem} address; notifications to private, loopback or "
+                    f"link-local addresses are switched off ({ALLOW_SETTING})"
+                )
+
+
+_guard: ContextVar[list[str] | None] = ContextVar("crontopus_alerting_connect_guard", default=None)
+_install_lock = threading.Lock()
+_real_getaddrinfo: Any = None
+
+
+@contextlib.contextmanager
+def guarded_connections(*, allow_private: bool) -> Iterator[list[str]]:
+    """While inside, name resolution in this context (and in threads that copy it, as
+    ``asyncio.to_thread`` and Apprise's workers do) fails for non-public addresses, so no
+    connection can reach them; the refusals are collected in the yielded list. Other code is
+    untouched: the wrapper passes through when no guard is set."""
+    refusals: list[str] = []
+    if allow_private:
+        yield refusals
+        return
+    _install()
+    token = _guard.set(refusals)
+    try:
+        yield refusals
+    finally:
+        _guard.reset(token)
+
+
+def _install() -> None:
+    global _real_getaddrinfo
+    with _install_lock:
+        if _real_getaddrinfo is None:
+            _real_getaddrinfo = socket.getaddrinfo
+            socket.getaddrinfo = _guarded_getaddrinfo  # urllib3 and smtplib look it up at each call
+
+
+def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    results = _real_getaddrinfo(host, port, *args, **kwargs)
+    refusals = _guard.get()
+    if refusals is not None:
+        for *_, sockaddr in results:
+            problem = address_refusal(str(sockaddr[0]))
+            if problem:
+                refusals.append(f"{host} is a {problem} address ({sockaddr[0]}); refused ({ALLOW_SETTING})")
+                raise socket.gaierror(socket.EAI_FAIL, f"refused: {host} is a {problem} address")
+    return results
+
+
+# --- store ---------------------------------------------------------------------------------------
+
+
+def to_public(row: Channel) -> ChannelPublic:
+    return ChannelPublic(
+        id=row.id, name=row.name, kind=row.kind, url=row.url_masked, match_labels=json.loads(row.match_labels),
+        escalation=row.escalation, enabled=row.enabled, created_at=row.created_at,
+    )  # fmt: skip
+
+
+async def create_channel(
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    body: ChannelCreate,
+    secret: bytes,
+    allow_private: bool,
+    now: datetime | None = None,
+) -> ChannelPublic:
+    url = body.url.strip()
+    plugin = parse_url(url)
+    await check_targets(url, allow_private=allow_private)
+    if await _named(session, tenant_id=tenant_id, name=body.name):
+        raise Conflict(f"name: a channel named {body.name!r} already exists")
+    row = Channel(
+        id=uuid.uuid4().hex, tenant_id=tenant_id, name=body.name, kind=channel_kind(plugin),
+        url_sealed=seal_url(url, secret=secret), url_masked=mask_url(url),
+        match_labels=json.dumps(body.match_labels, sort_keys=True), escalation=body.escalation,
+        enabled=body.enabled, created_at=now or datetime.now(UTC),
+    )  # fmt: skip
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError as exc:  # the same name, created concurrently
+        await session.rollback()
+        raise Conflict(f"name: a channel named {body.name!r} already exists") from exc
+    return to_public(row)
+
+
+async def _named(session: AsyncSession, *, tenant_id: str, name: str) -> bool:
+    found = await session.execute(
+        select(Channel.id).where(col(Channel.tenant_id) == tenant_id, col(Channel.name) == name)
+    )
+    return found.first() is not None
+
+
+async def list_channels(*, session: AsyncSession, tenant_id: str) -> list[ChannelPublic]:
+    rows = await session.scalars(select(Channel).where(col(Channel.tenant_id) == tenant_id).order_by(col(Channel.name)))
+    return [to_public(row) for row in rows]
+
+
+async def get_channel_row(*, session: AsyncSession, tenant_id: str, channel_id: str) -> Channel:
+    """Another tenant's channel is NotFound, exactly like a missing one."""
+    row = await session.get(Channel, channel_id)
+    if row is None or row.tenant_id != tenant_id:
+        raise NotFound(f"channel {channel_id} not found")
+    return row
+
+
+async def get_channel(*, session: AsyncSession, tenant_id: str, channel_id: str) -> ChannelPublic:
+    return to_public(await get_channel_row(session=session, tenant_id=tenant_id, channel_id=channel_id))
+
+
+async def delete_channel(*, session: AsyncSession, tenant_id: str, channel_id: str) -> None:
+    """Deliveries still queued for it give up ("channel deleted") instead of sending."""
+    row = await get_channel_row(session=session, tenant_id=tenant_id, channel_id=channel_id)
+    await session.delete(row)
+    await session.commit()
+
+
+def routes(match_labels: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """A channel takes a job's incidents when each of its labels matches; no labels: every job."""
+    return all(labels.get(key) == value for key, value in match_labels.items())
+
+
+async def channels_for(
+    *, session: AsyncSession, tenant_id: str, labels: Mapping[str, str], escalation: bool | None
+) -> list[Channel]:
+    """The enabled channels an incident of a job with these labels goes to. ``escalation``:
+    False for the ordinary channels, True for the escalation ones, None for both (a resolve
+    should reach every channel that heard of the incident). Agent incidents have no job
+    labels: only channels without match_labels take them."""
+    query = select(Channel).where(col(Channel.tenant_id) == tenant_id, col(Channel.enabled).is_(True))
+    if escalation is not None:
+        query = query.where(col(Channel.escalation).is_(escalation))
+    rows = await session.scalars(query.order_by(col(Channel.name)))
+    return [row for row in rows if routes(json.loads(row.match_labels), labels)]

@@ -1,0 +1,165 @@
+"""Thin handlers: the gateway's requests, and the notices the service produces handed to dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from faststream.nats import NatsRouter
+from nats.js import JetStreamContext
+
+from crontopus_alerting import channels, dispatch, incidents, service
+from crontopus_alerting.service import Notice
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_kit.broker import rpc_handler
+from crontopus_kit.db import Database
+from crontopus_kit.logging import get_logger
+from crontopus_schemas.alerting import (
+    AlertRules,
+    AlertRulesUpdate,
+    ChannelCreateRequest,
+    ChannelList,
+    ChannelPublic,
+    ChannelRef,
+    DeliveryPublic,
+    IncidentAction,
+    IncidentList,
+    IncidentListRequest,
+    IncidentPublic,
+)
+from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.subjects import AlertingRpc
+
+Q = AlertingRpc.QUEUE
+log = get_logger(__name__)
+
+
+class Notifier:
+    """Turns notices into deliveries: one per routed channel, through the NOTIFICATIONS stream."""
+
+    def __init__(self, *, db: Database) -> None:
+        self.db = db
+        self.js: JetStreamContext | None = None  # set when the unit has started
+
+    async def send(self, notices: Sequence[Notice]) -> None:
+        for notice in notices:
+            try:
+                await self._send_one(notice)
+            except Exception:
+                log.exception("notification not queued", incident_id=notice.incident.id, event_kind=notice.event)
+
+    async def _send_one(self, notice: Notice) -> None:
+        if self.js is None:
+            return
+        escalation = {"trigger": False, "renotify": False, "escalate": True}.get(notice.event)  # resolve: all
+        async with self.db.session() as session:
+            routed = await channels.channels_for(
+                session=session, tenant_id=notice.incident.tenant_id, labels=notice.labels, escalation=escalation
+            )
+            if routed:
+                await dispatch.enqueue(
+                    session=session, js=self.js, tenant_id=notice.incident.tenant_id, event=notice.event,  # type: ignore[arg-type]
+                    channel_ids=[channel.id for channel in routed], incident_id=notice.incident.id,
+                )  # fmt: skip
+        log.info("incident notice", incident_id=notice.incident.id, job=notice.incident.job,
+                 cause=notice.incident.cause, event_kind=notice.event, channels=len(routed))  # fmt: skip
+
+
+def build_router(*, db: Database, settings: AlertingSettings, notifier: Notifier) -> NatsRouter:
+    router = NatsRouter()
+    _add_rules_handlers(router, db)
+    _add_incident_handlers(router, db, notifier)
+    _add_channel_handlers(router, db, settings, notifier)
+    return router
+
+
+def _add_rules_handlers(router: NatsRouter, db: Database) -> None:
+    @router.subscriber(AlertingRpc.RULES_GET, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def get_rules(request: TenantScoped) -> AlertRules:
+        async with db.session() as session:
+            return await service.get_rules(session=session, tenant_id=request.tenant_id)
+
+    @router.subscriber(AlertingRpc.RULES_UPDATE, queue=Q)
+    @rpc_handler(AlertRulesUpdate)
+    async def update_rules(request: AlertRulesUpdate) -> AlertRules:
+        async with db.session() as session:
+            return await service.update_rules(session=session, tenant_id=request.tenant_id, new=request.rules)
+
+
+def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier) -> None:
+    @router.subscriber(AlertingRpc.INCIDENTS_LIST, queue=Q)
+    @rpc_handler(IncidentListRequest)
+    async def list_incidents(request: IncidentListRequest) -> IncidentList:
+        async with db.session() as session:
+            return await incidents.list_incidents(session=session, request=request)
+
+    @router.subscriber(AlertingRpc.INCIDENT_GET, queue=Q)
+    @rpc_handler(IncidentAction)
+    async def get_incident(request: IncidentAction) -> IncidentPublic:
+        async with db.session() as session:
+            found = await incidents.get_incident(
+                session=session, tenant_id=request.tenant_id, incident_id=request.incident_id
+            )
+            return incidents.incident_public(found)
+
+    @router.subscriber(AlertingRpc.INCIDENT_ACK, queue=Q)
+    @rpc_handler(IncidentAction)
+    async def acknowledge(request: IncidentAction) -> IncidentPublic:
+        async with db.session() as session:
+            acked = await incidents.acknowledge(
+                session=session, tenant_id=request.tenant_id, incident_id=request.incident_id, user_id=request.user_id
+            )
+            return incidents.incident_public(acked)
+
+    @router.subscriber(AlertingRpc.INCIDENT_RESOLVE, queue=Q)
+    @rpc_handler(IncidentAction)
+    async def resolve(request: IncidentAction) -> IncidentPublic:
+        async with db.session() as session:
+            resolved, changed = await incidents.resolve_by_hand(
+                session=session, tenant_id=request.tenant_id, incident_id=request.incident_id, user_id=request.user_id
+            )
+        if changed and not resolved.silenced:
+            await notifier.send([Notice(resolved, "resolve", {})])
+        return incidents.incident_public(resolved)
+
+
+def _add_channel_handlers(router: NatsRouter, db: Database, settings: AlertingSettings, notifier: Notifier) -> None:
+    secret = settings.secret_bytes()
+
+    @router.subscriber(AlertingRpc.CHANNEL_CREATE, queue=Q)
+    @rpc_handler(ChannelCreateRequest)
+    async def create_channel(request: ChannelCreateRequest) -> ChannelPublic:
+        async with db.session() as session:
+            return await channels.create_channel(
+                session=session, tenant_id=request.tenant_id, body=request.body, secret=secret,
+                allow_private=settings.allow_private_targets,
+            )  # fmt: skip
+
+    @router.subscriber(AlertingRpc.CHANNELS_LIST, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def list_channels(request: TenantScoped) -> ChannelList:
+        async with db.session() as session:
+            return ChannelList(channels=await channels.list_channels(session=session, tenant_id=request.tenant_id))
+
+    @router.subscriber(AlertingRpc.CHANNEL_GET, queue=Q)
+    @rpc_handler(ChannelRef)
+    async def get_channel(request: ChannelRef) -> ChannelPublic:
+        async with db.session() as session:
+            return await channels.get_channel(
+                session=session, tenant_id=request.tenant_id, channel_id=request.channel_id
+            )
+
+    @router.subscriber(AlertingRpc.CHANNEL_DELETE, queue=Q)
+    @rpc_handler(ChannelRef)
+    async def delete_channel(request: ChannelRef) -> None:
+        async with db.session() as session:
+            await channels.delete_channel(session=session, tenant_id=request.tenant_id, channel_id=request.channel_id)
+
+    @router.subscriber(AlertingRpc.CHANNEL_TEST, queue=Q)
+    @rpc_handler(ChannelRef)
+    async def test_channel(request: ChannelRef) -> DeliveryPublic:
+        assert notifier.js is not None, "the alerting unit has not started"
+        async with db.session() as session:
+            return await dispatch.send_test(
+                session=session, js=notifier.js, tenant_id=request.tenant_id, channel_id=request.channel_id
+            )

@@ -1,0 +1,170 @@
+"""Incidents: opened once per job (or agent) and cause, acknowledged, resolved. No broker here.
+
+Opening is a claim: ``open_key`` is unique while an incident is open, so two workers seeing the
+same violation open one incident; the loser gets None and sends nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crontopus_alerting.models import Incident
+from crontopus_kit.errors import Invalid, NotFound
+from crontopus_schemas.alerting import IncidentList, IncidentListRequest, IncidentPublic
+
+_NO_SYNC = {"synchronize_session": False}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def open_key(tenant_id: str, subject: str, cause: str) -> str:
+    return f"{tenant_id}/{subject}/{cause}"
+
+
+async def open_incident(
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    cause: str,
+    detail: str,
+    job: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    commit: str | None = None,
+    silenced: bool = False,
+    now: datetime | None = None,
+) -> Incident | None:
+    """The new incident, or None when this job (or agent) already has one open for the cause."""
+    subject = job or f"agent:{agent_id}"
+    incident = Incident(
+        id=uuid.uuid4().hex, tenant_id=tenant_id, job=job, agent_id=agent_id, cause=cause,
+        open_key=open_key(tenant_id, subject, cause), detail=detail, run_id=run_id, commit=commit,
+        silenced=silenced, opened_at=now or utcnow(),
+    )  # fmt: skip
+    session.add(incident)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return None
+    return incident
+
+
+async def resolve_by_recovery(
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    causes: tuple[str, ...],
+    job: str | None = None,
+    agent_id: str | None = None,
+    now: datetime | None = None,
+) -> list[Incident]:
+    """Resolve the open incidents of these causes; each is claimed by a conditional update, so a
+    recovery notification goes out once."""
+    if not causes:
+        return []
+    subject = job or f"agent:{agent_id}"
+    keys = [open_key(tenant_id, subject, cause) for cause in causes]
+    found = (await session.execute(select(Incident).where(col(Incident.open_key).in_(keys)))).scalars().all()
+    return [incident for incident in found if await _claim_resolution(session, incident, "recovery", now)]
+
+
+async def _claim_resolution(session: AsyncSession, incident: Incident, by: str, now: datetime | None) -> bool:
+    at = now or utcnow()
+    claimed = await session.execute(
+        update(Incident)
+        .where(col(Incident.id) == incident.id, col(Incident.open_key).is_not(None))
+        .values(status="resolved", open_key=None, resolved_at=at, resolved_by=by),
+        execution_options=_NO_SYNC,
+    )
+    await session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    incident.status, incident.open_key, incident.resolved_at, incident.resolved_by = "resolved", None, at, by
+    return True
+
+
+async def get_incident(*, session: AsyncSession, tenant_id: str, incident_id: str) -> Incident:
+    incident = await session.get(Incident, incident_id) if len(incident_id) <= 32 else None
+    if incident is None or incident.tenant_id != tenant_id:
+        raise NotFound(f"no incident {incident_id}")
+    return incident
+
+
+async def acknowledge(
+    *, session: AsyncSession, tenant_id: str, incident_id: str, user_id: str, now: datetime | None = None
+) -> Incident:
+    """Someone is on it: no more reminders or escalation. A resolved incident stays resolved."""
+    incident = await get_incident(session=session, tenant_id=tenant_id, incident_id=incident_id)
+    if incident.status == "open":
+        incident.status, incident.acknowledged_at, incident.acknowledged_by = "acknowledged", now or utcnow(), user_id
+        session.add(incident)
+        await session.commit()
+    return incident
+
+
+async def resolve_by_hand(
+    *, session: AsyncSession, tenant_id: str, incident_id: str, user_id: str, now: datetime | None = None
+) -> tuple[Incident, bool]:
+    """(the incident, whether this call resolved it)."""
+    incident = await get_incident(session=session, tenant_id=tenant_id, incident_id=incident_id)
+    if incident.status == "resolved":
+        return incident, False
+    return incident, await _claim_resolution(session, incident, user_id, now)
+
+
+def incident_public(incident: Incident) -> IncidentPublic:
+    return IncidentPublic(
+        id=incident.id, job=incident.job, agent_id=incident.agent_id, cause=incident.cause,  # type: ignore[arg-type]
+        status=incident.status, detail=incident.detail, run_id=incident.run_id,  # type: ignore[arg-type]
+        commit=incident.commit, silenced=incident.silenced, opened_at=as_utc(incident.opened_at),  # type: ignore[arg-type]
+        acknowledged_at=as_utc(incident.acknowledged_at), acknowledged_by=incident.acknowledged_by,
+        resolved_at=as_utc(incident.resolved_at), resolved_by=incident.resolved_by,
+    )  # fmt: skip
+
+
+async def list_incidents(*, session: AsyncSession, request: IncidentListRequest) -> IncidentList:
+    """Newest first, keyset-paginated on (opened_at, id)."""
+    stmt = select(Incident).where(col(Incident.tenant_id) == request.tenant_id)
+    if request.status:
+        stmt = stmt.where(col(Incident.status) == request.status)
+    if request.job:
+        stmt = stmt.where(col(Incident.job) == request.job)
+    if request.cursor:
+        at, last_id = _decode_cursor(request.cursor)
+        stmt = stmt.where(
+            or_(col(Incident.opened_at) < at, (col(Incident.opened_at) == at) & (col(Incident.id) < last_id))
+        )
+    stmt = stmt.order_by(col(Incident.opened_at).desc(), col(Incident.id).desc()).limit(request.limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    page = rows[: request.limit]
+    cursor = _encode_cursor(page[-1]) if len(rows) > request.limit else None
+    return IncidentList(incidents=[incident_public(row) for row in page], next_cursor=cursor)
+
+
+def _encode_cursor(incident: Incident) -> str:
+    body = json.dumps([as_utc(incident.opened_at).isoformat(), incident.id])  # type: ignore[union-attr]
+    return base64.urlsafe_b64encode(body.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(last_id)
+    except (ValueError, TypeError) as exc:
+        raise Invalid("cursor: not a cursor this API returned") from exc

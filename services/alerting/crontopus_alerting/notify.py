@@ -1,0 +1,194 @@
+"""What a notification says, and sending it through Apprise.
+
+Sending never raises for a channel's failure: it returns an Outcome whose error text is stored
+with the delivery (secrets of the URL scrubbed). Apprise plugins block (requests, smtplib), so
+they run in a worker thread of our own, bounded by a timeout.
+
+PagerDuty: Apprise's pagerduty:// plugin takes an ``action`` (trigger | resolve) and a ``dedup``
+key; every event of an incident is sent with dedup key = the incident id, so a trigger, its
+reminders and escalations update one PagerDuty alert and the resolve closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import apprise
+from apprise import NotifyFormat, NotifyType
+from apprise.plugins import url_to_dict
+from apprise.plugins.base import NotifyBase
+
+from crontopus_alerting.channels import ASSET, check_targets, guarded_connections, scrub
+from crontopus_alerting.models import Incident
+from crontopus_kit.errors import Invalid
+
+Event = Literal["trigger", "resolve", "renotify", "escalate", "test"]
+
+DEFAULT_TIMEOUT = 15.0
+SEND_THREADS = 16
+
+# Plugins block (requests, smtplib): they run here, not in the event loop's default executor,
+# so slow channels cannot starve the process's other blocking calls (DNS lookups).
+_POOL = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="crontopus-notify")
+MAX_DETAIL = 2000
+MAX_ERROR = 1000
+
+CAUSE_PHRASES = {
+    "failed": "failed",
+    "missed": "missed its scheduled run",
+    "not_finished": "started but did not finish",
+    "too_long": "ran longer than allowed",
+    "too_fast": "finished faster than expected",
+    "too_often": "ran more often than allowed",
+    "agent_offline": "is offline",
+}
+_WARNINGS = frozenset({"too_long", "too_fast", "too_often"})
+_TITLE_PREFIX = {
+    "trigger": "",
+    "renotify": "Still open: ",
+    "escalate": "Escalated, not acknowledged: ",
+    "resolve": "Resolved: ",
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    event: Event
+    title: str
+    body: str
+    notify_type: NotifyType
+    dedup_key: str | None  # the incident id: PagerDuty's dedup_key
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    error: str | None = None
+
+
+# --- the message ---------------------------------------------------------------------------------
+
+
+def build_message(*, event: Event, incident: Incident | None, base_url: str, channel_name: str = "") -> Notification:
+    if event == "test" or incident is None:
+        return _test_message(base_url=base_url, channel_name=channel_name)
+    what = f"{_subject(incident)} {CAUSE_PHRASES.get(incident.cause, incident.cause)}"
+    notify_type = NotifyType.SUCCESS if event == "resolve" else _severity(incident)
+    title = f"[Crontopus] {_TITLE_PREFIX.get(event, '')}{what}"
+    return Notification(event, title, _body(event, incident, what, base_url.rstrip("/")), notify_type, incident.id)
+
+
+def _subject(incident: Incident) -> str:
+    return incident.job or f"agent {incident.agent_id}"
+
+
+def _severity(incident: Incident) -> NotifyType:
+    return NotifyType.WARNING if incident.cause in _WARNINGS else NotifyType.FAILURE
+
+
+def _body(event: Event, incident: Incident, what: str, base: str) -> str:
+    lines = [f"{_TITLE_PREFIX.get(event, '')}{what}.", ""]
+    fields = [
+        ("Job", incident.job),
+        ("Agent", incident.agent_id),
+        ("Cause", incident.cause),
+        ("Detail", _clip(incident.detail)),
+        ("Run", incident.run_id),
+        ("Commit", incident.commit),
+        ("Opened", _when(incident.opened_at)),
+    ]
+    if event == "resolve":
+        fields += [("Resolved", _when(incident.resolved_at)), ("Resolved by", incident.resolved_by)]
+    lines += [f"{name}: {value}" for name, value in fields if value]
+    lines += ["", f"Incident: {base}/incidents/{incident.id}"]
+    if incident.job:
+        lines.append(f"Job page: {base}/jobs/{incident.job}")
+    if incident.run_id:
+        lines.append(f"Run: {base}/runs/{incident.run_id}")
+    return "\n".join(lines)
+
+
+def _test_message(*, base_url: str, channel_name: str) -> Notification:
+    name = f" “{channel_name}”" if channel_name else ""
+    body = (
+        f"This is a test notification from Crontopus for the channel{name}.\n"
+        f"If you can read it, alerts will reach you here.\n\n{base_url.rstrip('/')}"
+    )
+    return Notification("test", "[Crontopus] Test notification", body, NotifyType.INFO, None)
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else None
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+async def send(
+    *, url: str, notification: Notification, allow_private: bool, timeout: float = DEFAULT_TIMEOUT
+) -> Outcome:
+    """Send one notification to one Apprise URL. The SSRF check runs again first (DNS may have
+    changed since the channel was created) and connections are guarded while sending."""
+    try:
+        await check_targets(url, allow_private=allow_private)
+        call = functools.partial(
+            contextvars.copy_context().run, _send_blocking, url, notification, allow_private, timeout
+        )
+        # Sockets time out after `timeout`; a plugin with several round trips may take longer: stop
+        # waiting then (the thread ends with its socket timeouts; a queued call is cancelled).
+        async with asyncio.timeout(timeout + 2):
+            return await asyncio.get_running_loop().run_in_executor(_POOL, call)
+    except Invalid as exc:
+        return Outcome(False, exc.message)
+    except TimeoutError:
+        return Outcome(False, f"no answer within {timeout:g}s")
+    except Exception as exc:  # a plugin bug must not become a failed batch
+        return Outcome(False, scrub(f"{type(exc).__name__}: {exc}", url)[:MAX_ERROR])
+
+
+def _send_blocking(url: str, notification: Notification, allow_private: bool, timeout: float) -> Outcome:
+    plugin = plugin_for(url, notification)
+    plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
+    plugin.socket_read_timeout = min(plugin.socket_read_timeout, timeout)
+    with guarded_connections(allow_private=allow_private) as refusals:
+        result = apprise.Apprise([plugin], asset=ASSET).notify(
+            body=notification.body, title=notification.title, notify_type=notification.notify_type,
+            body_format=NotifyFormat.TEXT,
+        )  # fmt: skip
+    if result:
+        return Outcome(True)
+    return Outcome(False, scrub(_why(result, refusals, timeout), url)[:MAX_ERROR])
+
+
+def _why(result: apprise.AppriseResult, refusals: list[str], timeout: float) -> str:
+    if refusals:
+        return "; ".join(dict.fromkeys(refusals))
+    if result.status == apprise.AppriseResultStatus.TIMEOUT:
+        return f"no answer within {timeout:g}s"
+    messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+    return "; ".join(dict.fromkeys(messages)) or f"not delivered ({result.status.name.lower()})"
+
+
+def plugin_for(url: str, notification: Notification) -> NotifyBase:
+    """The Apprise plugin to send with; for PagerDuty, set to trigger or resolve the incident's alert."""
+    parsed = url_to_dict(url.strip(), secure_logging=True)
+    if parsed is None:
+        raise Invalid("url: not a notification URL Apprise recognises")
+    if parsed.get("schema") == "pagerduty" and notification.dedup_key:
+        parsed["action"] = "resolve" if notification.event == "resolve" else "trigger"
+        parsed["dedup"] = notification.dedup_key
+    plugin = apprise.Apprise.instantiate(parsed, asset=ASSET, suppress_exceptions=True)
+    if plugin is None:
+        raise Invalid("url: not a notification URL Apprise recognises")
+    return plugin

@@ -1,0 +1,260 @@
+"""Alerting's domain flow: runs and the clock in, incidents and notices out. No broker here.
+
+Each function returns the notices to send (``Notice``); the handlers hand them to dispatch.
+Incidents are opened before the due-time index is advanced, so a crash in between never loses an
+alert: the next tick finds the slot again and the open incident's unique key keeps it single.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from crontopus_alerting import incidents, monitors, rules
+from crontopus_alerting.due import RunSeen
+from crontopus_alerting.models import Incident, JobMonitor, OfflineAgent, TenantRules
+from crontopus_alerting.policy import Policy, in_silence
+from crontopus_schemas.alerting import AlertRules
+from crontopus_schemas.events import FINAL_STATUSES, RecordedRun
+from crontopus_schemas.manifest import Failures, RunCount, duration_seconds
+
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Tell the incident's channels: trigger, resolve, renotify or escalate."""
+
+    incident: Incident
+    event: str
+    labels: dict[str, str]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the team's rules ------------------------------------------------------------------------------
+
+
+async def get_rules(*, session: AsyncSession, tenant_id: str) -> AlertRules:
+    row = await session.get(TenantRules, tenant_id)
+    return AlertRules.model_validate_json(row.rules) if row else AlertRules()
+
+
+async def update_rules(*, session: AsyncSession, tenant_id: str, new: AlertRules) -> AlertRules:
+    row = await session.get(TenantRules, tenant_id) or TenantRules(tenant_id=tenant_id, updated_at=utcnow())
+    row.rules, row.updated_at = new.model_dump_json(), utcnow()
+    session.add(row)
+    await session.commit()
+    return new
+
+
+# --- runs ------------------------------------------------------------------------------------------
+
+
+async def handle_runs(
+    *, session: AsyncSession, tenant_id: str, runs: Sequence[RecordedRun], now: datetime | None = None
+) -> list[Notice]:
+    """A batch of run changes: the run rules first (they read the row as it was), then the index."""
+    now = now or utcnow()
+    notices: list[Notice] = []
+    for run in runs:
+        if run.status == "log":
+            continue
+        row = await _monitor(session, tenant_id, run.job)
+        if row is not None:
+            notices += await _judge_run(session, row, run, now)
+    seen = [RunSeen(run.job, run.run_id, run.started_at, run.finished_at) for run in runs if run.status != "log"]
+    await monitors.record_runs(session=session, tenant_id=tenant_id, runs=seen)
+    return notices
+
+
+async def _monitor(session: AsyncSession, tenant_id: str, job: str) -> JobMonitor | None:
+    stmt = select(JobMonitor).where(col(JobMonitor.tenant_id) == tenant_id, col(JobMonitor.job) == job)
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def _judge_run(session: AsyncSession, row: JobMonitor, run: RecordedRun, now: datetime) -> list[Notice]:
+    policy = Policy.from_json(row.policy)
+    verdicts: list[rules.Verdict] = []
+    starts = [datetime.fromisoformat(at) for at in json.loads(row.recent_starts)]
+    if run.started_at and run.started_at not in starts:
+        starts = rules.remember_start(starts, run.started_at, _max_runs(policy))
+        row.recent_starts = json.dumps([at.isoformat() for at in starts])
+        verdicts.append(rules.on_start(starts, _max_runs(policy)))
+    outcomes: list[list[str]] = json.loads(row.recent_outcomes or "[]")
+    if run.status in FINAL_STATUSES and run.run_id not in {run_id for run_id, _ in outcomes}:
+        outcomes = [*outcomes, [run.run_id, "s" if run.status == "success" else "f"]][-policy.failures_window :]
+        row.recent_outcomes = json.dumps(outcomes)
+        verdicts.append(_finish_verdict(run, "".join(outcome for _, outcome in outcomes), policy))
+    session.add(row)
+    await session.commit()
+    return await _apply(session, row, run, verdicts, policy, now)
+
+
+def _finish_verdict(run: RecordedRun, recent: str, policy: Policy) -> rules.Verdict:
+    failures = Failures(consecutive=policy.failures_consecutive, ratio=policy.failures_ratio,
+                        window=max(policy.failures_window, 2))  # fmt: skip
+    return rules.on_finish(
+        status=run.status, duration_ms=run.duration_ms, exit_code=run.exit_code, recent=recent, failures=failures,
+        max_duration=policy.max_duration, min_duration=policy.min_duration,
+    )  # fmt: skip
+
+
+def _max_runs(policy: Policy) -> RunCount | None:
+    if policy.max_runs is None or policy.max_runs_per is None:
+        return None
+    return RunCount(count=policy.max_runs, per=f"{policy.max_runs_per}s")
+
+
+async def _apply(
+    session: AsyncSession, row: JobMonitor, run: RecordedRun, verdicts: list[rules.Verdict], policy: Policy,
+    now: datetime,
+) -> list[Notice]:  # fmt: skip
+    labels = json.loads(row.labels)
+    notices = []
+    for verdict in verdicts:
+        for resolved in await incidents.resolve_by_recovery(
+            session=session, tenant_id=row.tenant_id, job=row.job, causes=verdict.recovered, now=now
+        ):
+            notices.append(Notice(resolved, "resolve", labels))
+        for cause, detail in verdict.opened:
+            opened = await incidents.open_incident(
+                session=session, tenant_id=row.tenant_id, job=row.job, cause=cause, detail=detail,
+                run_id=run.run_id, commit=row.commit, silenced=in_silence(policy, now), now=now,
+            )  # fmt: skip
+            if opened is not None:
+                notices.append(Notice(opened, "trigger", labels))
+    return [notice for notice in notices if not notice.incident.silenced]
+
+
+# --- the clock --------------------------------------------------------------------------------------
+
+
+async def tick(*, session: AsyncSession, judged_at: datetime, limit: int = 1000) -> list[Notice]:
+    """Missed and unfinished runs up to ``judged_at`` (the watermark, not the wall clock)."""
+    suppressed = await _suppressed_jobs(session)
+    notices = []
+    for row in await monitors.due_missed(session=session, now=judged_at, limit=limit):
+        notices += await _report_due(session, row, "missed", judged_at, suppressed)
+    for row in await monitors.due_unfinished(session=session, now=judged_at, limit=limit):
+        notices += await _report_due(session, row, "not_finished", judged_at, suppressed)
+    return notices
+
+
+async def _report_due(
+    session: AsyncSession, row: JobMonitor, cause: str, judged_at: datetime, suppressed: set[tuple[str, str]]
+) -> list[Notice]:
+    notices = []
+    if (row.tenant_id, row.job) not in suppressed:
+        opened = await _open_due(session, row, cause, judged_at)
+        if opened is not None and not opened.silenced:
+            notices.append(Notice(opened, "trigger", json.loads(row.labels)))
+    if cause == "missed":
+        await monitors.advance_missed(session=session, monitor=row, now=judged_at)
+    else:
+        await monitors.claim_unfinished(session=session, monitor=row)
+    await session.commit()
+    return notices
+
+
+async def _open_due(session: AsyncSession, row: JobMonitor, cause: str, judged_at: datetime) -> Incident | None:
+    policy = Policy.from_json(row.policy)
+    if cause == "missed":
+        expected = row.expected_at.astimezone(UTC) if row.expected_at else judged_at
+        detail = f"no run started within {policy.grace}s of {expected:%Y-%m-%d %H:%M} UTC"
+        run_id = None
+    else:
+        detail = f"run {row.last_run_id} started and did not finish within {policy.finish_after}s"
+        run_id = row.last_run_id
+    return await incidents.open_incident(
+        session=session, tenant_id=row.tenant_id, job=row.job, cause=cause, detail=detail, run_id=run_id,
+        commit=row.commit, silenced=in_silence(policy, judged_at), now=utcnow(),
+    )  # fmt: skip
+
+
+# --- agents -------------------------------------------------------------------------------------------
+
+
+async def agent_offline(
+    *, session: AsyncSession, tenant_id: str, agent_id: str, name: str, jobs: list[str]
+) -> list[Notice]:
+    """One incident for the agent; its jobs' missed runs are not alerted while it is offline."""
+    if await session.get(OfflineAgent, (tenant_id, agent_id)) is None:
+        session.add(OfflineAgent(tenant_id=tenant_id, agent_id=agent_id, jobs=json.dumps(jobs), since=utcnow()))
+        await session.commit()
+    if not (await get_rules(session=session, tenant_id=tenant_id)).agent_offline:
+        return []
+    detail = f"agent {name} stopped sending heartbeats; {len(jobs)} job(s) on it are not watched for missed runs"
+    opened = await incidents.open_incident(
+        session=session, tenant_id=tenant_id, agent_id=agent_id, cause="agent_offline", detail=detail
+    )
+    return [Notice(opened, "trigger", {})] if opened else []
+
+
+async def agent_back(*, session: AsyncSession, tenant_id: str, agent_id: str) -> list[Notice]:
+    row = await session.get(OfflineAgent, (tenant_id, agent_id))
+    if row is not None:
+        await session.delete(row)
+        await session.commit()
+    resolved = await incidents.resolve_by_recovery(
+        session=session, tenant_id=tenant_id, agent_id=agent_id, causes=("agent_offline",)
+    )
+    return [Notice(incident, "resolve", {}) for incident in resolved]
+
+
+async def _suppressed_jobs(session: AsyncSession) -> set[tuple[str, str]]:
+    rows = (await session.execute(select(OfflineAgent))).scalars()
+    return {(row.tenant_id, job) for row in rows for job in json.loads(row.jobs)}
+
+
+# --- reminders and escalation ----------------------------------------------------------------------
+
+
+async def reminders(*, session: AsyncSession, now: datetime | None = None) -> list[Notice]:
+    """Open, unacknowledged incidents: remind (renotify_every) and escalate (escalate_after) once
+    per period; each is claimed with a conditional update so workers never send it twice."""
+    now = now or utcnow()
+    stmt = select(Incident).where(col(Incident.status) == "open", col(Incident.silenced).is_(False))
+    notices = []
+    for incident in (await session.execute(stmt)).scalars().all():
+        team = await get_rules(session=session, tenant_id=incident.tenant_id)
+        labels = await _labels(session, incident)
+        if team.escalate_after and await _claim(session, incident, "escalated_at", team.escalate_after, now):
+            notices.append(Notice(incident, "escalate", labels))
+        elif team.renotify_every and await _claim(session, incident, "last_notified_at", team.renotify_every, now):
+            notices.append(Notice(incident, "renotify", labels))
+    return notices
+
+
+async def _claim(session: AsyncSession, incident: Incident, field: str, after: str, now: datetime) -> bool:
+    """Set ``field`` to now if the incident (or its last reminder) is older than ``after``."""
+    previous = getattr(incident, field)
+    if field == "escalated_at" and previous is not None:
+        return False
+    since = previous or incident.opened_at
+    if since.replace(tzinfo=since.tzinfo or UTC) > now - timedelta(seconds=duration_seconds(after)):
+        return False
+    column = col(getattr(Incident, field))
+    claimed = await session.execute(
+        update(Incident)
+        .where(col(Incident.id) == incident.id, column.is_(None) if previous is None else column == previous)
+        .values({field: now}),
+        execution_options=_NO_SYNC,
+    )
+    await session.commit()
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def _labels(session: AsyncSession, incident: Incident) -> dict[str, str]:
+    if incident.job is None:
+        return {}
+    row = await _monitor(session, incident.tenant_id, incident.job)
+    return json.loads(row.labels) if row else {}

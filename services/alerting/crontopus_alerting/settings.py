@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from crontopus_kit.settings import CrontopusSettings
+
+
+class AlertingSettings(CrontopusSettings):
+    tick_interval: float = Field(
+        default=5.0, gt=0, validation_alias="CRONTOPUS_ALERTING_TICK_INTERVAL",
+        description="seconds between missed-run checks (each touches only the jobs that are due)",
+    )  # fmt: skip
+    allow_private_targets: bool = Field(
+        default=False, validation_alias="CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS",
+        description="let channels send to private, loopback or link-local addresses (off: refused, against SSRF)",
+    )  # fmt: skip
+    delivery_max_attempts: int = Field(default=6, ge=1, validation_alias="CRONTOPUS_ALERTING_DELIVERY_MAX_ATTEMPTS")
+    delivery_backoff: float = Field(
+        default=5.0, gt=0, validation_alias="CRONTOPUS_ALERTING_DELIVERY_BACKOFF",
+        description="seconds before the first retry of a failed notification; doubles each time",
+    )  # fmt: skip
+    settle_seconds: float = Field(
+        default=120, ge=0, validation_alias="CRONTOPUS_ALERTING_SETTLE_SECONDS",
+        description="after a start, no missed runs are judged until the check-in backlog drained and this much "
+        "time passed (agents that spooled check-ins while the control plane was down reconnect and flush)",
+    )  # fmt: skip

@@ -1,0 +1,190 @@
+"""The alerting service as a unit: its database, router, three consumers (run events, manifest
+changes, agent events), the notification dispatcher and the tick (missed runs, reminders)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from crontopus_alerting import dispatch, monitors, service
+from crontopus_alerting.due import Watermark
+from crontopus_alerting.handlers import Notifier, build_router
+from crontopus_alerting.monitors import MonitoredJob
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_kit.broker import rpc_call
+from crontopus_kit.db import Database
+from crontopus_kit.jetstream import BatchPuller
+from crontopus_kit.logging import get_logger
+from crontopus_schemas import subjects
+from crontopus_schemas.agents import AgentEvent
+from crontopus_schemas.events import RunsRecorded
+from crontopus_schemas.gitops import JobList, JobListRequest, JobSummary
+from crontopus_schemas.manifest import Monitor, duration_seconds
+
+NAME = "alerting"
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
+Handler = Callable[[list[Msg]], Awaitable[None]]
+
+
+class AlertingUnit:
+    name = NAME
+    streams = (subjects.NOTIFICATIONS_STREAM, subjects.RUNS_STREAM, subjects.GITOPS_STREAM, subjects.AGENTS_STREAM)
+
+    def __init__(self, settings: AlertingSettings | None = None) -> None:
+        self.settings = settings or AlertingSettings()
+        self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
+        self.notifier = Notifier(db=self.db)
+        self.router = build_router(db=self.db, settings=self.settings, notifier=self.notifier)
+        self.dispatcher = dispatch.Dispatcher(db=self.db, settings=self.settings)
+        settle = datetime.now(UTC) + timedelta(seconds=self.settings.settle_seconds)
+        self.watermark = Watermark(settle_until=settle)
+        self.broker: NatsBroker | None = None
+        self.pullers = [
+            self._puller(subjects.RUNS_STREAM.name, subjects.ALERTING_RUNS_DURABLE,
+                         subjects.run_recorded_subject("*"), self._on_runs),
+            self._puller(subjects.GITOPS_STREAM.name, subjects.ALERTING_GITOPS_DURABLE,
+                         subjects.manifests_changed_subject("*"), self._on_manifests),
+            self._puller(subjects.AGENTS_STREAM.name, subjects.ALERTING_AGENTS_DURABLE,
+                         subjects.agent_event_subject("*"), self._on_agents),
+        ]  # fmt: skip
+        self._tick: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
+        return BatchPuller(stream=stream, durable=durable, filter_subject=subject, handler=handler,
+                           batch_size=100, linger=0.05, ack_wait=60, max_ack_pending=1000)  # fmt: skip
+
+    async def prepare(self) -> None:
+        await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
+
+    async def started(self, broker: NatsBroker) -> None:
+        self.broker = broker
+        state = broker.config.connection_state
+        self.notifier.js = state.stream
+        await self.dispatcher.start(state.connection, state.stream)
+        for puller in self.pullers:
+            await puller.start(state.connection, state.stream)
+        self._tick = asyncio.create_task(self._tick_forever(state.stream), name="alerting tick")
+
+    async def close(self) -> None:
+        if self._tick:
+            self._tick.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick
+        for puller in self.pullers:
+            await puller.stop()
+        await self.dispatcher.stop()
+        await self.db.dispose()
+
+    # --- consumers -----------------------------------------------------------------------------
+
+    async def _on_runs(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            try:
+                event = RunsRecorded.model_validate_json(msg.data)
+            except ValidationError:
+                log.warning("unreadable run event dropped", subject=msg.subject)
+                await msg.ack()
+                continue
+            async with self.db.session() as session:
+                notices = await service.handle_runs(
+                    session=session, tenant_id=subjects.tenant_from_subject(msg.subject), runs=event.runs
+                )
+            await self.notifier.send(notices)
+            self._observe(event)
+            await msg.ack()
+
+    def _observe(self, event: RunsRecorded) -> None:
+        now = datetime.now(UTC)
+        for run in event.runs:
+            moment = run.finished_at or run.started_at
+            if moment is not None:
+                self.watermark.observe(moment, processed_at=now)
+
+    async def _on_manifests(self, messages: list[Msg]) -> None:
+        for tenant_id in dict.fromkeys(subjects.tenant_from_subject(msg.subject) for msg in messages):
+            await self.sync_tenant(tenant_id)
+        for msg in messages:
+            await msg.ack()
+
+    async def sync_tenant(self, tenant_id: str) -> None:
+        """Re-read the tenant's jobs from gitops and update the due-time index."""
+        assert self.broker is not None
+        found = await rpc_call(self.broker, subjects.GitopsRpc.JOBS_LIST, JobListRequest(tenant_id=tenant_id), JobList)
+        jobs = [_monitored(job) for job in (found.jobs if found else [])]
+        async with self.db.session() as session:
+            rules = await service.get_rules(session=session, tenant_id=tenant_id)
+            await monitors.sync_monitors(
+                session=session, tenant_id=tenant_id, jobs=jobs, rules=rules, now=datetime.now(UTC)
+            )
+
+    async def _on_agents(self, messages: list[Msg]) -> None:
+        for msg in messages:
+            try:
+                event = AgentEvent.model_validate_json(msg.data)
+            except ValidationError:
+                await msg.ack()
+                continue
+            tenant_id = subjects.tenant_from_subject(msg.subject)
+            async with self.db.session() as session:
+                if event.kind == "offline":
+                    notices = await service.agent_offline(
+                        session=session, tenant_id=tenant_id, agent_id=event.agent_id, name=event.name, jobs=event.jobs
+                    )
+                elif event.kind in ("online", "revoked"):
+                    notices = await service.agent_back(session=session, tenant_id=tenant_id, agent_id=event.agent_id)
+                else:
+                    notices = []
+            await self.notifier.send(notices)
+            await msg.ack()
+
+    # --- the tick ------------------------------------------------------------------------------
+
+    async def _tick_forever(self, js: JetStreamContext) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_interval)
+            try:
+                await self.tick(js)
+            except Exception:
+                log.exception("alerting tick failed; trying again at the next one")
+
+    async def tick(self, js: JetStreamContext) -> None:
+        now = datetime.now(UTC)
+        self.watermark.caught_up(await self._caught_up(js), at=now)
+        judged_at = self.watermark.now(now)
+        async with self.db.session() as session:
+            notices = await service.tick(session=session, judged_at=judged_at)
+            notices += await service.reminders(session=session, now=now)
+        await self.notifier.send(notices)
+
+    async def _caught_up(self, js: JetStreamContext) -> bool:
+        """Nothing pending in the check-in and run-event consumers: lateness may be judged on the
+        wall clock. Otherwise a start may still be queued, and the watermark holds judgement back."""
+        for stream, durable in (
+            (subjects.CHECKINS_STREAM.name, subjects.RUNS_CHECKINS_DURABLE),
+            (subjects.RUNS_STREAM.name, subjects.ALERTING_RUNS_DURABLE),
+        ):
+            try:
+                info = await js.consumer_info(stream, durable)
+            except Exception:
+                return False
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
+
+
+def _monitored(job: JobSummary) -> MonitoredJob:
+    return MonitoredJob(
+        ref=job.job, schedule=job.schedule, timezone=job.timezone, paused=job.paused, enabled=job.enabled,
+        labels=job.labels, commit=job.commit, monitor=Monitor.model_validate(job.monitor),
+        timeout_seconds=duration_seconds(job.timeout) if job.timeout else None,
+    )  # fmt: skip

@@ -1,0 +1,333 @@
+"""Notification dispatch against a real nats-server, a real SMTP server (aiosmtpd) and a local
+HTTP receiver: every delivery is its own JetStream message, retried with backoff, each attempt
+recorded; a dead channel never holds up the others."""
+
+import asyncio
+import email
+import itertools
+import json
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import nats
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy import update
+from structlog.testing import capture_logs
+
+from crontopus_alerting import channels, dispatch, notify
+from crontopus_alerting.models import Delivery, Incident
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_kit.broker import stream_config
+from crontopus_kit.db import Database
+from crontopus_kit.errors import NotFound
+from crontopus_kit.nats_server import free_port
+from crontopus_schemas import subjects
+from crontopus_schemas.alerting import ChannelCreate
+from crontopus_server.testing import wait_until_async
+
+ALICE, BOB = "a" * 32, "b" * 32
+MIGRATIONS = Path(channels.__file__).parent / "migrations"
+BACKOFF, MAX_ATTEMPTS = 0.3, 3
+
+
+# --- a local webhook receiver and a real SMTP server ---------------------------------------------
+
+
+class Receiver:
+    """Answers POSTs with 200, or 500 on paths containing "fail"; remembers each request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict, dict, float]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.requests.append((self.path, dict(self.headers), body, time.monotonic()))
+                self.send_response(500 if "fail" in self.path else 200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+    def to(self, path: str) -> list[tuple[str, dict, dict, float]]:
+        return [request for request in self.requests if request[0].startswith(path)]
+
+
+@pytest.fixture
+def receiver():
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], Message]] = []
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append((envelope.mail_from, envelope.rcpt_tos, email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        self.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"SmtpPassw0rd")
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox.authenticate,
+                            auth_require_tls=False)  # fmt: skip
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+# --- the service's parts -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def alerting(nats_server, settings_factory):
+    settings = settings_factory(AlertingSettings, allow_private_targets=True, delivery_backoff=BACKOFF,
+                                delivery_max_attempts=MAX_ATTEMPTS, public_url="https://cron.example.com")  # fmt: skip
+    db = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
+    await db.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(config=stream_config(subjects.NOTIFICATIONS_STREAM))
+    dispatcher = dispatch.Dispatcher(db=db, settings=settings, send_timeout=2)
+    await dispatcher.start(nc, js)
+    yield dispatcher, js
+    await dispatcher.stop()
+    await nc.close()
+    await db.dispose()
+
+
+async def add_channel(dispatcher, tenant: str, name: str, url: str) -> str:
+    async with dispatcher.db.session() as session:
+        created = await channels.create_channel(
+            session=session, tenant_id=tenant, body=ChannelCreate(name=name, url=url),
+            secret=dispatcher.secret, allow_private=True,
+        )  # fmt: skip
+    return created.id
+
+
+async def open_incident(dispatcher, tenant: str = ALICE, **fields) -> Incident:
+    values = dict(id=uuid.uuid4().hex, tenant_id=tenant, job="production/backup", cause="failed", status="open",
+                  detail="exit code 1: disk full", run_id="run-42", commit="abc1234",
+                  opened_at=datetime.now(UTC))  # fmt: skip
+    row = Incident(**{**values, **fields})
+    async with dispatcher.db.session() as session:
+        session.add(row)
+        await session.commit()
+    return row
+
+
+async def notify_channels(dispatcher, js, incident: Incident, channel_ids: list[str], event="trigger"):
+    async with dispatcher.db.session() as session:
+        return await dispatch.enqueue(session=session, js=js, tenant_id=incident.tenant_id, event=event,
+                                      channel_ids=channel_ids, incident_id=incident.id)  # fmt: skip
+
+
+async def settled(dispatcher, tenant: str, delivery_id: str, statuses=("sent", "gave_up")):
+    async def done():
+        async with dispatcher.db.session() as session:
+            found = await dispatch.get_delivery(session=session, tenant_id=tenant, delivery_id=delivery_id)
+        return found if found and found.status in statuses else None
+
+    return await wait_until_async(done, timeout=20)
+
+
+# --- behaviour -----------------------------------------------------------------------------------
+
+
+async def test_an_incident_reaches_a_webhook_with_what_happened_and_where_to_look(alerting, receiver):
+    dispatcher, js = alerting
+    channel_id = await add_channel(dispatcher, ALICE, "hook", receiver.url("/hooks/crontopus?+X-Team=data"))
+    incident = await open_incident(dispatcher)
+    [delivery] = await notify_channels(dispatcher, js, incident, [channel_id])
+    assert delivery.status == "pending"
+
+    done = await settled(dispatcher, ALICE, delivery.id)
+    assert (done.status, done.attempts, done.last_error) == ("sent", 1, None) and done.sent_at
+    [(path, headers, payload, _)] = receiver.requests
+    assert path == "/hooks/crontopus" and headers["X-Team"] == "data"
+    assert payload["title"] == "[Crontopus] production/backup failed"
+    assert payload["type"] == "failure"
+    for part in ("exit code 1: disk full", "Run: run-42", "Commit: abc1234",
+                 f"https://cron.example.com/incidents/{incident.id}"):  # fmt: skip
+        assert part in payload["message"]
+
+
+async def test_an_email_arrives_through_a_real_smtp_server(alerting, smtp):
+    dispatcher, js = alerting
+    inbox, port = smtp
+    url = f"mailto://crontopus:SmtpPassw0rd@127.0.0.1:{port}?from=alerts@crontopus.example&to=oncall@example.com"
+    channel_id = await add_channel(dispatcher, ALICE, "email", url)
+    incident = await open_incident(dispatcher, cause="missed", detail="expected at 02:00, no start within 5m")
+    [delivery] = await notify_channels(dispatcher, js, incident, [channel_id])
+
+    assert (await settled(dispatcher, ALICE, delivery.id)).status == "sent"
+    [(mail_from, rcpt_tos, message)] = inbox.messages
+    assert (mail_from, rcpt_tos) == ("alerts@crontopus.example", ["oncall@example.com"])
+    assert inbox.logins == [(b"crontopus", b"SmtpPassw0rd")]
+    assert message["Subject"] == "[Crontopus] production/backup missed its scheduled run"
+    body = next(part for part in message.walk() if part.get_content_type() == "text/plain").get_payload(decode=True)
+    assert b"expected at 02:00, no start within 5m" in body
+    assert f"https://cron.example.com/incidents/{incident.id}".encode() in body
+
+
+async def test_a_failing_channel_is_retried_with_backoff_and_gives_up_while_the_others_are_delivered(
+    alerting, receiver
+):
+    dispatcher, js = alerting
+    failing = await add_channel(dispatcher, ALICE, "failing", receiver.url("/fail"))
+    closed = await add_channel(dispatcher, ALICE, "closed", f"json://127.0.0.1:{free_port()}/nobody-listens")
+    working = await add_channel(dispatcher, ALICE, "working", receiver.url("/ok"))
+    incident = await open_incident(dispatcher)
+    with capture_logs() as logs:
+        sent = {d.channel_id: d.id for d in await notify_channels(dispatcher, js, incident, [failing, closed, working])}
+        ok = await settled(dispatcher, ALICE, sent[working])
+        assert ok.attempts == 1 and len(receiver.to("/fail")) < MAX_ATTEMPTS  # not held up by the dead ones
+        gave_up = await settled(dispatcher, ALICE, sent[failing])
+        unreachable = await settled(dispatcher, ALICE, sent[closed])
+
+    assert (gave_up.status, gave_up.attempts) == ("gave_up", MAX_ATTEMPTS)
+    assert "error=500" in gave_up.last_error
+    assert (unreachable.status, unreachable.attempts) == ("gave_up", MAX_ATTEMPTS)
+    assert "connection error" in unreachable.last_error.lower()
+    times = [at for *_, at in receiver.to("/fail")]
+    assert len(times) == MAX_ATTEMPTS
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps[0] >= BACKOFF * 0.9 and gaps[1] >= 2 * BACKOFF * 0.9  # the delay doubles
+    attempts = [(e["delivery_id"], e["attempt"], e["outcome"]) for e in logs if e["event"] == "notification attempt"]
+    assert [(a, o) for d, a, o in attempts if d == sent[failing]] == [(1, "failed"), (2, "failed"), (3, "gave_up")]
+    assert [(a, o) for d, a, o in attempts if d == sent[working]] == [(1, "sent")]
+
+
+async def test_a_message_delivered_again_does_not_send_again(alerting, receiver):
+    dispatcher, js = alerting
+    channel_id = await add_channel(dispatcher, ALICE, "hook", receiver.url("/once"))
+    incident = await open_incident(dispatcher)
+    [delivery] = await notify_channels(dispatcher, js, incident, [channel_id])
+    await settled(dispatcher, ALICE, delivery.id)
+    # the same delivery published again under a new message id (a redelivery, a requeue)
+    await js.publish(
+        subjects.notify_subject(ALICE), dispatch.NotifyRequest(delivery_id=delivery.id).model_dump_json().encode()
+    )
+    async with dispatcher.db.session() as session:
+        assert await dispatch.requeue_stale(session=session, js=js, older_than=timedelta(0)) == 0
+    await asyncio.sleep(0.5)
+    assert len(receiver.to("/once")) == 1
+    assert (await settled(dispatcher, ALICE, delivery.id)).attempts == 1
+
+
+async def test_a_test_send_reaches_the_channel_and_alice_cannot_test_bobs(alerting, receiver):
+    dispatcher, js = alerting
+    alices = await add_channel(dispatcher, ALICE, "hook", receiver.url("/alice"))
+    bobs = await add_channel(dispatcher, BOB, "hook", receiver.url("/bob"))
+    async with dispatcher.db.session() as session:
+        delivery = await dispatch.send_test(session=session, js=js, tenant_id=ALICE, channel_id=alices)
+        with pytest.raises(NotFound):
+            await dispatch.send_test(session=session, js=js, tenant_id=ALICE, channel_id=bobs)
+        assert await dispatch.get_delivery(session=session, tenant_id=BOB, delivery_id=delivery.id) is None
+    assert (await settled(dispatcher, ALICE, delivery.id)).status == "sent"
+    [(_, _, payload, _)] = receiver.to("/alice")
+    assert payload["title"] == "[Crontopus] Test notification" and "“hook”" in payload["message"]
+    assert receiver.to("/bob") == []
+
+
+async def test_a_deleted_channel_gives_up_instead_of_sending(alerting, receiver):
+    dispatcher, js = alerting
+    channel_id = await add_channel(dispatcher, ALICE, "hook", receiver.url("/deleted"))
+    incident = await open_incident(dispatcher)
+    async with dispatcher.db.session() as session:
+        [row] = dispatch.create_deliveries(session=session, tenant_id=ALICE, event="trigger",
+                                           channel_ids=[channel_id], incident_id=incident.id)  # fmt: skip
+        await session.commit()
+        await channels.delete_channel(session=session, tenant_id=ALICE, channel_id=channel_id)
+    await dispatch.publish_deliveries(js=js, deliveries=[row])
+    done = await settled(dispatcher, ALICE, row.id)
+    assert (done.status, done.attempts, done.last_error) == ("gave_up", 0, "channel deleted")
+    assert receiver.to("/deleted") == []
+
+
+async def test_a_retry_is_not_sent_once_the_incident_is_resolved(alerting, receiver):
+    dispatcher, _ = alerting
+    channel_id = await add_channel(dispatcher, ALICE, "hook", receiver.url("/late"))
+    incident = await open_incident(dispatcher, status="resolved", resolved_at=datetime.now(UTC))
+    async with dispatcher.db.session() as session:
+        [row] = dispatch.create_deliveries(session=session, tenant_id=ALICE, event="trigger",
+                                           channel_ids=[channel_id], incident_id=incident.id)  # fmt: skip
+        await session.commit()
+        await session.execute(update(Delivery).where(Delivery.id == row.id).values(status="failed", attempts=1))
+        await session.commit()
+    assert await dispatcher.attempt(tenant_id=ALICE, delivery_id=row.id) is None
+    done = await settled(dispatcher, ALICE, row.id)
+    assert done.status == "gave_up" and "resolved" in done.last_error
+    assert receiver.to("/late") == []
+
+
+async def test_a_private_target_is_refused_at_send_time_unless_allowed(receiver):
+    message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
+    refused = await notify.send(url=receiver.url("/private"), notification=message, allow_private=False, timeout=5)
+    assert not refused.ok and "loopback" in refused.error
+    assert receiver.to("/private") == []
+    allowed = await notify.send(url=receiver.url("/private"), notification=message, allow_private=True, timeout=5)
+    assert allowed.ok and len(receiver.to("/private")) == 1
+
+
+def test_the_retry_delay_doubles_from_the_backoff():
+    assert [dispatch.retry_delay(n, backoff=5) for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+
+
+async def test_a_host_that_resolves_elsewhere_by_send_time_is_still_refused(receiver, monkeypatch):
+    """DNS rebinding: the check saw a public address, the connection would go to loopback."""
+
+    async def public(host: str) -> list[str]:
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr(channels, "resolve", public)
+    message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
+    url = f"json://localhost:{receiver.port}/rebound"
+    outcome = await notify.send(url=url, notification=message, allow_private=False, timeout=5)
+    assert not outcome.ok and "localhost is a loopback address" in outcome.error
+    assert receiver.to("/rebound") == []
+
+
+async def test_a_channel_that_never_answers_times_out_without_holding_up_the_batch(alerting, receiver):
+    dispatcher, js = alerting
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+        hanging = await add_channel(dispatcher, ALICE, "hanging", f"json://127.0.0.1:{silent.getsockname()[1]}/x")
+        working = await add_channel(dispatcher, ALICE, "working", receiver.url("/ok"))
+        incident = await open_incident(dispatcher)
+        started = time.monotonic()
+        sent = {d.channel_id: d.id for d in await notify_channels(dispatcher, js, incident, [hanging, working])}
+        await settled(dispatcher, ALICE, sent[working])
+        assert time.monotonic() - started < dispatcher.send_timeout  # not after the hanging one
+        failed = await settled(dispatcher, ALICE, sent[hanging], statuses=("failed", "gave_up"))
+    assert failed.attempts >= 1 and failed.last_error
+
+
+def test_the_retry_horizon_covers_every_wait_and_send():
+    horizon = dispatch.retry_horizon(backoff=5, max_attempts=3, send_timeout=10)
+    assert horizon == timedelta(seconds=5 + 10 + 3 * 12)

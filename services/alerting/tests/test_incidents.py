@@ -1,0 +1,90 @@
+"""Incidents on SQLite and PostgreSQL: one per job and cause even when workers race, resolved
+once, acknowledged, listed newest first, and never shown to another tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crontopus_alerting import incidents
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_alerting.unit import MIGRATIONS, NAME
+from crontopus_kit.db import Database
+from crontopus_kit.errors import NotFound
+from crontopus_schemas.alerting import IncidentListRequest
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+ALICE, BOB = "a" * 32, "b" * 32
+
+
+@pytest.fixture
+async def db(settings_factory):
+    settings = settings_factory(AlertingSettings)
+    database = Database(settings.database_url_for(NAME), schema=settings.database_schema_for(NAME))
+    await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
+    yield database
+    await database.dispose()
+
+
+async def open_one(db: Database, *, tenant: str = ALICE, job: str = "ops/backup", cause: str = "failed", at=T0):
+    async with db.session() as session:
+        return await incidents.open_incident(
+            session=session, tenant_id=tenant, job=job, cause=cause, detail="exited with 1", run_id="r1", now=at
+        )
+
+
+async def test_concurrent_workers_open_one_incident_per_job_and_cause(db):
+    opened = await asyncio.gather(*(open_one(db) for _ in range(5)))
+    assert len([incident for incident in opened if incident]) == 1
+    assert await open_one(db, cause="missed") is not None  # another cause is another incident
+    assert await open_one(db, tenant=BOB) is not None  # and another tenant's job is another job
+
+
+async def test_recovery_resolves_once_and_a_new_violation_opens_a_new_incident(db):
+    first = await open_one(db)
+
+    async def recover():
+        async with db.session() as session:
+            return await incidents.resolve_by_recovery(
+                session=session, tenant_id=ALICE, job="ops/backup", causes=("failed", "too_long")
+            )
+
+    outcomes = await asyncio.gather(recover(), recover())
+    assert sorted(len(resolved) for resolved in outcomes) == [0, 1]
+    second = await open_one(db, at=T0 + timedelta(hours=1))
+    assert second is not None and second.id != first.id
+
+
+async def test_acknowledging_and_resolving_by_hand_and_another_tenant_gets_not_found(db):
+    incident = await open_one(db)
+    async with db.session() as session:
+        with pytest.raises(NotFound):
+            await incidents.acknowledge(session=session, tenant_id=BOB, incident_id=incident.id, user_id="bob")
+        acked = await incidents.acknowledge(session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u1")
+        assert (acked.status, acked.acknowledged_by) == ("acknowledged", "u1")
+        resolved, changed = await incidents.resolve_by_hand(
+            session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u1"
+        )
+        _, changed_again = await incidents.resolve_by_hand(
+            session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u1"
+        )
+    assert (resolved.status, resolved.resolved_by, changed, changed_again) == ("resolved", "u1", True, False)
+
+
+async def test_incidents_are_listed_newest_first_by_status_page_by_page(db):
+    for index in range(5):
+        await open_one(db, job=f"ops/job-{index}", at=T0 + timedelta(minutes=index))
+    async with db.session() as session:
+        await incidents.resolve_by_recovery(session=session, tenant_id=ALICE, job="ops/job-0", causes=("failed",))
+        first = await incidents.list_incidents(
+            session=session, request=IncidentListRequest(tenant_id=ALICE, status="open", limit=2)
+        )
+        rest = await incidents.list_incidents(
+            session=session,
+            request=IncidentListRequest(tenant_id=ALICE, status="open", limit=2, cursor=first.next_cursor),
+        )
+        bobs = await incidents.list_incidents(session=session, request=IncidentListRequest(tenant_id=BOB))
+    assert [i.job for i in first.incidents + rest.incidents] == ["ops/job-4", "ops/job-3", "ops/job-2", "ops/job-1"]
+    assert rest.next_cursor is None and bobs.incidents == []

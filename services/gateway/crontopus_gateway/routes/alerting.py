@@ -1,0 +1,111 @@
+"""Alerting: incidents (list, show, acknowledge, resolve), the team's rules, notification channels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_schemas.alerting import (
+    AlertRules,
+    AlertRulesUpdate,
+    ChannelCreate,
+    ChannelCreateRequest,
+    ChannelList,
+    ChannelPublic,
+    ChannelRef,
+    DeliveryPublic,
+    IncidentAction,
+    IncidentList,
+    IncidentListRequest,
+    IncidentPublic,
+    IncidentStatus,
+)
+from crontopus_schemas.events import JobRef
+from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.subjects import AlertingRpc
+
+router = APIRouter(tags=["alerting"])
+Id = Annotated[str, Path(max_length=64)]
+
+
+@router.get("/api/incidents", response_model=IncidentList)
+async def list_incidents(
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    status: Annotated[IncidentStatus | None, Query()] = None,
+    job: Annotated[JobRef | None, Query(description="namespace/name")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> IncidentList:
+    """Newest first; `next_cursor` fetches the next page."""
+    request = IncidentListRequest(tenant_id=principal.tenant_id, status=status, job=job, limit=limit, cursor=cursor)
+    return await gateway.rpc(AlertingRpc.INCIDENTS_LIST, request, IncidentList)
+
+
+@router.get("/api/incidents/{incident_id}", response_model=IncidentPublic)
+async def get_incident(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentPublic:
+    request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
+    return await gateway.rpc(AlertingRpc.INCIDENT_GET, request, IncidentPublic)
+
+
+@router.post("/api/incidents/{incident_id}/ack", response_model=IncidentPublic)
+async def acknowledge(incident_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> IncidentPublic:
+    """Someone is on it: no more reminders, no escalation. It still resolves on recovery."""
+    request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
+    return await gateway.rpc(AlertingRpc.INCIDENT_ACK, request, IncidentPublic)
+
+
+@router.post("/api/incidents/{incident_id}/resolve", response_model=IncidentPublic)
+async def resolve(incident_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> IncidentPublic:
+    """Resolve by hand (the channels are told); a new violation opens a new incident."""
+    request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
+    return await gateway.rpc(AlertingRpc.INCIDENT_RESOLVE, request, IncidentPublic)
+
+
+@router.get("/api/alert-rules", response_model=AlertRules)
+async def get_rules(principal: CurrentPrincipal, gateway: GatewayDep) -> AlertRules:
+    """The team's default rules; a job's `spec.monitor` in Git overrides each of them."""
+    return await gateway.rpc(AlertingRpc.RULES_GET, TenantScoped(tenant_id=principal.tenant_id), AlertRules)
+
+
+@router.put("/api/alert-rules", response_model=AlertRules)
+async def update_rules(body: AlertRules, principal: WritePrincipal, gateway: GatewayDep) -> AlertRules:
+    request = AlertRulesUpdate(tenant_id=principal.tenant_id, rules=body)
+    return await gateway.rpc(AlertingRpc.RULES_UPDATE, request, AlertRules)
+
+
+@router.post("/api/channels", status_code=status.HTTP_201_CREATED, response_model=ChannelPublic)
+async def create_channel(body: ChannelCreate, principal: WritePrincipal, gateway: GatewayDep) -> ChannelPublic:
+    """Any Apprise URL: `slack://…`, `mailto://…`, `pagerduty://…`, `json://host/path` (webhook), …
+    Stored encrypted and shown masked. Private, loopback and link-local targets are refused
+    unless the operator allows them (CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS)."""
+    request = ChannelCreateRequest(tenant_id=principal.tenant_id, body=body)
+    return await gateway.rpc(AlertingRpc.CHANNEL_CREATE, request, ChannelPublic)
+
+
+@router.get("/api/channels", response_model=ChannelList)
+async def list_channels(principal: CurrentPrincipal, gateway: GatewayDep) -> ChannelList:
+    return await gateway.rpc(AlertingRpc.CHANNELS_LIST, TenantScoped(tenant_id=principal.tenant_id), ChannelList)
+
+
+@router.get("/api/channels/{channel_id}", response_model=ChannelPublic)
+async def get_channel(channel_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> ChannelPublic:
+    request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
+    return await gateway.rpc(AlertingRpc.CHANNEL_GET, request, ChannelPublic)
+
+
+@router.delete("/api/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_channel(channel_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> Response:
+    await gateway.rpc_no_result(
+        AlertingRpc.CHANNEL_DELETE, ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/api/channels/{channel_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryPublic)
+async def test_channel(channel_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> DeliveryPublic:
+    """Send a test notification; the answer is the delivery, whose status shows the outcome."""
+    request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
+    return await gateway.rpc(AlertingRpc.CHANNEL_TEST, request, DeliveryPublic)

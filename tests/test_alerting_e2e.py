@@ -1,0 +1,173 @@
+"""Alerting through the whole platform: a webhook channel on a local receiver, check-ins through
+the API, incidents through the API. What a user sees: one notification per problem, one when it
+is fixed, and nothing of another team's."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from crontopus_server.testing import Account, Stack, create_api_key, sign_up, wait_until
+
+JOB = "ops/nightly-report"
+
+
+@pytest.fixture
+def database_backend() -> str:
+    return "sqlite"  # the storage rules are tested on both backends in services/alerting/tests
+
+
+@pytest.fixture
+def stack_env(stack_env: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **stack_env,
+        "CRONTOPUS_ALERTING_TICK_INTERVAL": "0.2",
+        "CRONTOPUS_ALERTING_SETTLE_SECONDS": "0",
+        "CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS": "true",  # the receiver is on 127.0.0.1
+        "CRONTOPUS_ALERTING_DELIVERY_BACKOFF": "0.2",
+    }
+
+
+class Receiver:
+    """A local webhook endpoint that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def titles(self) -> list[str]:
+        return [body.get("title", "") for body in self.bodies]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.server.shutdown()
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    with stack.client() as client:
+        yield client
+
+
+def add_job(api: httpx.Client, account: Account, monitor: str = "") -> None:
+    manifest = (
+        "apiVersion: crontopus.io/v1\nkind: Job\nmetadata:\n  name: nightly-report\n  namespace: ops\n"
+        f'spec:\n  schedule: "* * * * *"\n  command: /usr/local/bin/report.sh\n{monitor}'
+    )
+    assert api.post("/api/jobs", json={"manifest": manifest}, headers=account.headers).status_code == 201
+
+
+def report_run(api: httpx.Client, key: str, *, exit_code: int) -> str:
+    run_id = uuid.uuid4().hex
+    for body in ({"status": "running"}, {"status": "success" if exit_code == 0 else "failure", "exit_code": exit_code}):
+        sent = api.post("/api/checkins", headers={"X-Api-Key": key}, json={"job": JOB, "run_id": run_id, **body})
+        assert sent.status_code == 202, sent.text
+    return run_id
+
+
+def incidents(api: httpx.Client, account: Account, **params: str) -> list[dict[str, Any]]:
+    return list(api.get("/api/incidents", params=params, headers=account.headers).json()["incidents"])
+
+
+def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.Client, receiver: Receiver) -> None:
+    alice = sign_up(api, "alice")
+    key = create_api_key(api, alice)
+    channel = api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers)
+    assert channel.status_code == 201, channel.text
+    add_job(api, alice)
+    wait_until(lambda: api.get("/api/jobs", headers=alice.headers).json()["jobs"])
+
+    failed_run = report_run(api, key, exit_code=1)
+    finished = time.monotonic()
+    wait_until(lambda: receiver.bodies, timeout=5)
+    took = time.monotonic() - finished
+    [incident] = incidents(api, alice, status="open")
+    assert (incident["job"], incident["cause"], incident["run_id"]) == (JOB, "failed", failed_run)
+    report_run(api, key, exit_code=1)  # still failing: the same incident, no second notification
+
+    report_run(api, key, exit_code=0)
+    wait_until(lambda: len(receiver.bodies) >= 2, timeout=5)
+    time.sleep(0.5)  # anything extra would have arrived by now
+    assert took < 5
+    assert len(receiver.bodies) == 2
+    assert "failed" in receiver.titles()[0].lower() and "resolved" in receiver.titles()[1].lower()
+    assert incidents(api, alice, status="open") == []
+    assert incidents(api, alice, status="resolved")[0]["resolved_by"] == "recovery"
+
+
+def test_bob_sees_none_of_alices_incidents_or_channels(api: httpx.Client, receiver: Receiver) -> None:
+    alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
+    key = create_api_key(api, alice)
+    channel = api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers).json()
+    add_job(api, alice)
+    wait_until(lambda: api.get("/api/jobs", headers=alice.headers).json()["jobs"])
+    report_run(api, key, exit_code=1)
+    [incident] = wait_until(lambda: incidents(api, alice))
+
+    assert incidents(api, bob) == []
+    assert api.get(f"/api/incidents/{incident['id']}", headers=bob.headers).status_code == 404
+    assert api.post(f"/api/incidents/{incident['id']}/ack", headers=bob.headers).status_code == 404
+    assert api.get("/api/channels", headers=bob.headers).json()["channels"] == []
+    assert api.delete(f"/api/channels/{channel['id']}", headers=bob.headers).status_code == 404
+    assert api.post(f"/api/channels/{channel['id']}/test", headers=bob.headers).status_code == 404
+    acked = api.post(f"/api/incidents/{incident['id']}/ack", headers=alice.headers).json()
+    assert acked["status"] == "acknowledged"
+
+
+def test_a_channel_url_is_stored_masked_and_a_private_target_is_refused_by_default(
+    api: httpx.Client, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = sign_up(api, "alice")
+    slack = api.post(
+        "/api/channels", json={"name": "slack", "url": "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"},
+        headers=alice.headers,
+    )  # fmt: skip
+    assert slack.status_code == 201, slack.text
+    assert "TIiajkdnlazkcOXrIdevi7FQ" not in json.dumps(api.get("/api/channels", headers=alice.headers).json())
+    bad = api.post("/api/channels", json={"name": "x", "url": "not a url"}, headers=alice.headers)
+    assert bad.status_code == 422
+
+
+@pytest.mark.slow
+def test_a_job_that_does_not_run_raises_one_missed_incident_and_a_run_resolves_it(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    alice = sign_up(api, "alice")
+    key = create_api_key(api, alice)
+    api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers)
+    add_job(api, alice, monitor="  monitor: {grace: 5s}\n")
+
+    [incident] = wait_until(lambda: incidents(api, alice, status="open"), timeout=75, interval=0.5)
+    assert incident["cause"] == "missed"
+    wait_until(lambda: receiver.bodies, timeout=5)
+    report_run(api, key, exit_code=0)
+    wait_until(lambda: incidents(api, alice, status="resolved"), timeout=5)
+    wait_until(lambda: len(receiver.bodies) >= 2, timeout=5)
+    assert "missed" in receiver.titles()[0].lower() and "resolved" in receiver.titles()[1].lower()
