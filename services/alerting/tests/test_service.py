@@ -1,0 +1,126 @@
+"""The alerting flow on SQLite and PostgreSQL, without a broker: run events and the clock in,
+incidents and notices out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crontopus_alerting import monitors, service
+from crontopus_alerting.models import Incident
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_alerting.unit import MIGRATIONS, NAME
+from crontopus_kit.db import Database
+from crontopus_schemas.alerting import AlertRules
+from crontopus_schemas.events import RecordedRun
+from crontopus_schemas.manifest import Monitor
+
+ALICE = "a" * 32
+T0 = datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(settings_factory):
+    settings = settings_factory(AlertingSettings)
+    database = Database(settings.database_url_for(NAME), schema=settings.database_schema_for(NAME))
+    await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
+    yield database
+    await database.dispose()
+
+
+async def watch(db: Database, *refs: str, rules: AlertRules | None = None, **monitor) -> None:
+    jobs = [monitors.MonitoredJob(ref=ref, schedule="* * * * *", monitor=Monitor(**monitor)) for ref in refs]
+    async with db.session() as session:
+        await monitors.sync_monitors(session=session, tenant_id=ALICE, jobs=jobs, rules=rules or AlertRules(), now=T0)
+
+
+def run(run_id: str, status: str, *, job: str = "ops/a", seconds: int = 10, at: datetime = T0) -> RecordedRun:
+    finished = at + timedelta(seconds=seconds) if status != "running" else None
+    return RecordedRun(run_id=run_id, job=job, status=status, started_at=at, finished_at=finished,
+                       duration_ms=seconds * 1000 if finished else None, exit_code=0 if status == "success" else 1)  # fmt: skip
+
+
+async def handle(db: Database, *runs: RecordedRun) -> list[service.Notice]:
+    async with db.session() as session:
+        return await service.handle_runs(session=session, tenant_id=ALICE, runs=list(runs), now=T0)
+
+
+async def test_a_redelivered_failure_counts_once_toward_consecutive_failures(db):
+    await watch(db, "ops/a", failures={"consecutive": 2})
+    first = await handle(db, run("r1", "failure"))
+    again = await handle(db, run("r1", "failure"))  # the same event delivered twice
+    second = await handle(db, run("r2", "failure", at=T0 + timedelta(minutes=1)))
+    assert (first, again) == ([], [])
+    assert [(n.incident.cause, n.event) for n in second] == [("failed", "trigger")]
+
+
+async def test_too_long_too_fast_and_too_often_each_open_once_and_recover(db):
+    await watch(db, "ops/a", max_duration="1m", min_duration="5s", max_runs={"count": 1, "per": "1h"})
+    slow = await handle(db, run("r1", "success", seconds=120))
+    fast = await handle(db, run("r2", "success", seconds=1, at=T0 + timedelta(minutes=5)))
+    normal = await handle(db, run("r3", "success", seconds=30, at=T0 + timedelta(hours=2)))
+    assert [(n.incident.cause, n.event) for n in slow] == [("too_long", "trigger")]
+    assert sorted((n.incident.cause, n.event) for n in fast) == [
+        ("too_fast", "trigger"), ("too_long", "resolve"), ("too_often", "trigger"),
+    ]  # fmt: skip
+    assert sorted((n.incident.cause, n.event) for n in normal) == [("too_fast", "resolve"), ("too_often", "resolve")]
+
+
+async def test_an_incident_in_a_maintenance_window_is_recorded_but_not_notified(db):
+    window = {"start": T0 - timedelta(hours=1), "end": T0 + timedelta(hours=1), "reason": "migration"}
+    await watch(db, "ops/a", maintenance=[window])
+    notices = await handle(db, run("r1", "failure"))
+    async with db.session() as session:
+        [incident] = (await session.execute(Incident.__table__.select())).all()
+    assert notices == [] and incident.silenced and incident.cause == "failed"
+
+
+async def test_an_offline_agent_opens_one_incident_and_silences_its_jobs_missed_runs(db):
+    await watch(db, "ops/a", "ops/b", "ops/c", grace="0s")
+    async with db.session() as session:
+        offline = await service.agent_offline(
+            session=session, tenant_id=ALICE, agent_id="f" * 32, name="db-1", jobs=["ops/a", "ops/b"]
+        )
+        late = await service.tick(session=session, judged_at=T0 + timedelta(minutes=3))
+        back = await service.agent_back(session=session, tenant_id=ALICE, agent_id="f" * 32)
+    assert [(n.incident.cause, n.incident.agent_id) for n in offline] == [("agent_offline", "f" * 32)]
+    assert [(n.incident.cause, n.incident.job) for n in late] == [("missed", "ops/c")]  # no storm for a and b
+    assert [(n.incident.cause, n.event) for n in back] == [("agent_offline", "resolve")]
+
+
+async def test_an_unacknowledged_incident_is_escalated_once_then_reminded_each_period(db):
+    await watch(db, "ops/a")
+    async with db.session() as session:
+        await service.update_rules(
+            session=session, tenant_id=ALICE, new=AlertRules(renotify_every="1h", escalate_after="10m")
+        )
+    [opened] = await handle(db, run("r1", "failure"))
+    moments = [T0 + timedelta(minutes=5), T0 + timedelta(minutes=11), T0 + timedelta(minutes=12),
+               T0 + timedelta(minutes=75)]  # fmt: skip
+    events = []
+    for moment in moments:
+        async with db.session() as session:
+            events.append([n.event for n in await service.reminders(session=session, now=moment)])
+    assert events == [[], ["escalate"], [], ["renotify"]]
+
+
+async def test_an_acknowledged_incident_gets_no_reminders(db):
+    from crontopus_alerting import incidents
+
+    await watch(db, "ops/a")
+    [opened] = await handle(db, run("r1", "failure"))
+    async with db.session() as session:
+        await incidents.acknowledge(session=session, tenant_id=ALICE, incident_id=opened.incident.id, user_id="u")
+        assert await service.reminders(session=session, now=T0 + timedelta(days=1)) == []
+
+
+async def test_team_rules_are_kept_per_tenant(db):
+    async with db.session() as session:
+        await service.update_rules(session=session, tenant_id=ALICE, new=AlertRules(grace="15m", missed=False))
+        mine = await service.get_rules(session=session, tenant_id=ALICE)
+        others = await service.get_rules(session=session, tenant_id="b" * 32)
+    assert (mine.grace, mine.missed) == ("15m", False)
+    assert others == AlertRules()
+    assert json.loads(AlertRules().model_dump_json())["renotify_every"] == "4h"
