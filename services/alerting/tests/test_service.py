@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crontopus_alerting import monitors, service
+from crontopus_alerting import incidents, monitors, service
 from crontopus_alerting.models import Incident
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_alerting.unit import MIGRATIONS, NAME
@@ -38,8 +38,10 @@ async def watch(db: Database, *refs: str, rules: AlertRules | None = None, **mon
 
 def run(run_id: str, status: str, *, job: str = "ops/a", seconds: int = 10, at: datetime = T0) -> RecordedRun:
     finished = at + timedelta(seconds=seconds) if status != "running" else None
-    return RecordedRun(run_id=run_id, job=job, status=status, started_at=at, finished_at=finished,
-                       duration_ms=seconds * 1000 if finished else None, exit_code=0 if status == "success" else 1)  # fmt: skip
+    return RecordedRun(
+        run_id=run_id, job=job, status=status, started_at=at, finished_at=finished,
+        duration_ms=seconds * 1000 if finished else None, exit_code=0 if status == "success" else 1,
+    )  # fmt: skip
 
 
 async def handle(db: Database, *runs: RecordedRun) -> list[service.Notice]:
@@ -96,7 +98,7 @@ async def test_an_unacknowledged_incident_is_escalated_once_then_reminded_each_p
         await service.update_rules(
             session=session, tenant_id=ALICE, new=AlertRules(renotify_every="1h", escalate_after="10m")
         )
-    [opened] = await handle(db, run("r1", "failure"))
+    [_] = await handle(db, run("r1", "failure"))
     moments = [T0 + timedelta(minutes=5), T0 + timedelta(minutes=11), T0 + timedelta(minutes=12),
                T0 + timedelta(minutes=75)]  # fmt: skip
     events = []
@@ -107,8 +109,6 @@ async def test_an_unacknowledged_incident_is_escalated_once_then_reminded_each_p
 
 
 async def test_an_acknowledged_incident_gets_no_reminders(db):
-    from crontopus_alerting import incidents
-
     await watch(db, "ops/a")
     [opened] = await handle(db, run("r1", "failure"))
     async with db.session() as session:
