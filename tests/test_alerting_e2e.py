@@ -122,6 +122,21 @@ def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.
     assert incidents(api, alice, status="resolved")[0]["resolved_by"] == "recovery"
 
 
+def test_a_failure_during_a_silence_is_recorded_but_nobody_is_notified(api: httpx.Client, receiver: Receiver) -> None:
+    alice = sign_up(api, "alice")
+    key = create_api_key(api, alice)
+    api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers)
+    add_job(api, alice)
+    wait_until(lambda: api.get("/api/jobs", headers=alice.headers).json()["jobs"])
+    silence = api.post("/api/silences", json={"job": JOB, "duration": "1h", "reason": "upgrade"}, headers=alice.headers)
+    assert silence.status_code == 201, silence.text
+
+    report_run(api, key, exit_code=1)
+    [incident] = wait_until(lambda: incidents(api, alice, status="open"))
+    time.sleep(1)  # a notification would have arrived by now
+    assert incident["silenced"] and receiver.bodies == []
+
+
 def test_bob_sees_none_of_alices_incidents_or_channels(api: httpx.Client, receiver: Receiver) -> None:
     alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
     key = create_api_key(api, alice)

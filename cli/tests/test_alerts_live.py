@@ -45,3 +45,18 @@ def test_a_user_sets_rules_adds_and_removes_a_channel_and_lists_incidents(stack:
 
     assert json.loads(crontopus("alerts", "incidents", "list", "--json").stdout)["incidents"] == []
     assert "no incident" in crontopus("alerts", "incidents", "show", "0" * 32, exit_code=1).stderr
+
+
+def test_a_user_silences_a_job_for_two_hours_and_ends_it(stack: Stack) -> None:
+    crontopus("auth", "register", "--server", stack.url, "-u", "bob", "--email", "b@example.com",
+              "--tenant", "bobs", "-p", "correct horse battery")  # fmt: skip
+    created = json.loads(
+        crontopus("alerts", "silences", "create", "--for", "2h", "--job", "ops/backup", "--reason", "db move",
+                  "--json").stdout
+    )  # fmt: skip
+    assert created["job"] == "ops/backup" and created["reason"] == "db move"
+    assert "ops/backup" in crontopus("alerts", "silences", "list").stdout
+    crontopus("alerts", "silences", "delete", created["id"])
+    assert json.loads(crontopus("alerts", "silences", "list", "--json").stdout)["silences"] == []
+    forever = crontopus("alerts", "silences", "create", "--for", "3000h", exit_code=1)
+    assert "90 days" in forever.stderr

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from crontopus_schemas.events import JobRef
 from crontopus_schemas.manifest import Duration, Failures, LabelKey, LabelValue, OptionalDuration, RunCount
 from crontopus_schemas.rpc import TenantScoped
 
@@ -138,3 +139,40 @@ class DeliveryPublic(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+# --- silences (maintenance windows and snoozes made through the API) ---------------------------
+
+
+class SilenceCreate(BaseModel):
+    """`POST /api/silences`: incidents still open and are kept, nobody is notified until it ends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job: JobRef | None = Field(default=None, description="namespace/name; none: every job of the team")
+    starts_at: AwareDatetime | None = Field(default=None, description="default: now")
+    ends_at: AwareDatetime | None = Field(default=None, description="when it expires")
+    duration: Duration | None = Field(default=None, description="or: how long from its start, e.g. 2h")
+    reason: str = Field(default="", max_length=500)
+
+
+class SilencePublic(BaseModel):
+    id: str
+    job: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+
+
+class SilenceList(BaseModel):
+    silences: list[SilencePublic]
+
+
+class SilenceCreateRequest(TenantScoped):
+    created_by: str
+    body: SilenceCreate
+
+
+class SilenceRef(TenantScoped):
+    silence_id: str

@@ -212,6 +212,9 @@ class AlertingRpc:
     CHANNEL_GET = f"{RPC_ROOT}.alerting.channels.get"
     CHANNEL_DELETE = f"{RPC_ROOT}.alerting.channels.delete"
     CHANNEL_TEST = f"{RPC_ROOT}.alerting.channels.test"
+    SILENCE_CREATE = f"{RPC_ROOT}.alerting.silences.create"
+    SILENCES_LIST = f"{RPC_ROOT}.alerting.silences.list"
+    SILENCE_DELETE = f"{RPC_ROOT}.alerting.silences.delete"
 
 
 class RunsRpc:

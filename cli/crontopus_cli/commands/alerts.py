@@ -17,7 +17,9 @@ app = typer.Typer(help="Incidents, alert rules and notification channels.", no_a
 incidents = typer.Typer(help="What went wrong: list, show, acknowledge, resolve.", no_args_is_help=True)
 rules = typer.Typer(help="The team's default rules (a job's spec.monitor overrides them).", no_args_is_help=True)
 channels = typer.Typer(help="Where notifications go (any Apprise URL).", no_args_is_help=True)
+silences = typer.Typer(help="Maintenance windows and snoozes: record incidents, notify nobody.", no_args_is_help=True)
 app.add_typer(incidents, name="incidents")
+app.add_typer(silences, name="silences")
 app.add_typer(rules, name="rules")
 app.add_typer(channels, name="channels")
 
@@ -219,3 +221,53 @@ def test_channel(
         output.print_json(delivery)
         return
     output.console.print(f"Test notification queued (delivery {delivery['id']}, {delivery['status']}).")
+
+
+# --- silences ----------------------------------------------------------------------------------
+
+
+@silences.command("create")
+def create_silence(
+    ctx: typer.Context,
+    duration: Annotated[str, typer.Option("--for", help="how long, e.g. 2h or 30m")],
+    job: Annotated[str | None, typer.Option(help="namespace/name (default: every job)")] = None,
+    reason: Annotated[str, typer.Option(help="why, for the others")] = "",
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Silence notifications from now on, for a while."""
+    body = {"job": job, "duration": duration, "reason": reason}
+    with state(ctx).client(server) as client:
+        created = client.post("/api/silences", json=body)
+    if as_json:
+        output.print_json(created)
+        return
+    what = escape(created["job"] or "every job")
+    output.console.print(f"Silenced {what} until {output.full_time(created['ends_at'])} ({created['id']}).")
+
+
+@silences.command("list")
+def list_silences(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
+    """Current and upcoming silences."""
+    with state(ctx).client(server) as client:
+        found = client.get("/api/silences")
+    if as_json:
+        output.print_json(found)
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "JOB", "FROM", "UNTIL", "REASON"):
+        table.add_column(column)
+    for silence in found["silences"]:
+        table.add_row(
+            silence["id"], escape(silence["job"] or "every job"), output.full_time(silence["starts_at"]),
+            output.full_time(silence["ends_at"]), escape(silence["reason"]),
+        )  # fmt: skip
+    output.print_table(table)
+
+
+@silences.command("delete")
+def delete_silence(ctx: typer.Context, silence_id: IdArgument, server: ServerOption = None) -> None:
+    """End a silence now."""
+    with state(ctx).client(server) as client:
+        client.request("DELETE", f"/api/silences/{silence_id}")
+    output.console.print(f"Deleted silence {escape(silence_id)}.")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from faststream.nats import NatsRouter
 from nats.js import JetStreamContext
 
-from crontopus_alerting import channels, dispatch, incidents, service
+from crontopus_alerting import channels, dispatch, incidents, service, silences
 from crontopus_alerting.service import Notice
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit.broker import rpc_handler
@@ -25,6 +25,10 @@ from crontopus_schemas.alerting import (
     IncidentList,
     IncidentListRequest,
     IncidentPublic,
+    SilenceCreateRequest,
+    SilenceList,
+    SilencePublic,
+    SilenceRef,
 )
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AlertingRpc
@@ -69,6 +73,7 @@ def build_router(*, db: Database, settings: AlertingSettings, notifier: Notifier
     _add_rules_handlers(router, db)
     _add_incident_handlers(router, db, notifier)
     _add_channel_handlers(router, db, settings, notifier)
+    _add_silence_handlers(router, db)
     return router
 
 
@@ -163,3 +168,23 @@ def _add_channel_handlers(router: NatsRouter, db: Database, settings: AlertingSe
             return await dispatch.send_test(
                 session=session, js=notifier.js, tenant_id=request.tenant_id, channel_id=request.channel_id
             )
+
+
+def _add_silence_handlers(router: NatsRouter, db: Database) -> None:
+    @router.subscriber(AlertingRpc.SILENCE_CREATE, queue=Q)
+    @rpc_handler(SilenceCreateRequest)
+    async def create_silence(request: SilenceCreateRequest) -> SilencePublic:
+        async with db.session() as session:
+            return await silences.create_silence(session=session, request=request)
+
+    @router.subscriber(AlertingRpc.SILENCES_LIST, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def list_silences(request: TenantScoped) -> SilenceList:
+        async with db.session() as session:
+            return SilenceList(silences=await silences.list_silences(session=session, tenant_id=request.tenant_id))
+
+    @router.subscriber(AlertingRpc.SILENCE_DELETE, queue=Q)
+    @rpc_handler(SilenceRef)
+    async def delete_silence(request: SilenceRef) -> None:
+        async with db.session() as session:
+            await silences.delete_silence(session=session, tenant_id=request.tenant_id, silence_id=request.silence_id)

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from crontopus_alerting import incidents, monitors, rules
+from crontopus_alerting import incidents, monitors, rules, silences
 from crontopus_alerting.due import RunSeen
 from crontopus_alerting.models import Incident, JobMonitor, OfflineAgent, TenantRules
 from crontopus_alerting.policy import Policy, in_silence
@@ -119,6 +119,7 @@ async def _apply(
     now: datetime,
 ) -> list[Notice]:  # fmt: skip
     labels = json.loads(row.labels)
+    quiet = await _quiet(session, row, policy, now)
     notices = []
     for verdict in verdicts:
         for resolved in await incidents.resolve_by_recovery(
@@ -128,7 +129,7 @@ async def _apply(
         for cause, detail in verdict.opened:
             opened = await incidents.open_incident(
                 session=session, tenant_id=row.tenant_id, job=row.job, cause=cause, detail=detail,
-                run_id=run.run_id, commit=row.commit, silenced=in_silence(policy, now), now=now,
+                run_id=run.run_id, commit=row.commit, silenced=quiet, now=now,
             )  # fmt: skip
             if opened is not None:
                 notices.append(Notice(opened, "trigger", labels))
@@ -176,8 +177,15 @@ async def _open_due(session: AsyncSession, row: JobMonitor, cause: str, judged_a
         run_id = row.last_run_id
     return await incidents.open_incident(
         session=session, tenant_id=row.tenant_id, job=row.job, cause=cause, detail=detail, run_id=run_id,
-        commit=row.commit, silenced=in_silence(policy, judged_at), now=utcnow(),
+        commit=row.commit, silenced=await _quiet(session, row, policy, judged_at), now=utcnow(),
     )  # fmt: skip
+
+
+async def _quiet(session: AsyncSession, row: JobMonitor, policy: Policy, at: datetime) -> bool:
+    """A maintenance window or snooze: from the manifest, or one made through the API."""
+    return in_silence(policy, at) or await silences.silenced(
+        session=session, tenant_id=row.tenant_id, job=row.job, at=at
+    )
 
 
 # --- agents -------------------------------------------------------------------------------------------
@@ -193,10 +201,11 @@ async def agent_offline(
     if not (await get_rules(session=session, tenant_id=tenant_id)).agent_offline:
         return []
     detail = f"agent {name} stopped sending heartbeats; {len(jobs)} job(s) on it are not watched for missed runs"
+    quiet = await silences.silenced(session=session, tenant_id=tenant_id, job=None, at=utcnow())
     opened = await incidents.open_incident(
-        session=session, tenant_id=tenant_id, agent_id=agent_id, cause="agent_offline", detail=detail
+        session=session, tenant_id=tenant_id, agent_id=agent_id, cause="agent_offline", detail=detail, silenced=quiet
     )
-    return [Notice(opened, "trigger", {})] if opened else []
+    return [Notice(opened, "trigger", {})] if opened and not quiet else []
 
 
 async def agent_back(*, session: AsyncSession, tenant_id: str, agent_id: str) -> list[Notice]:

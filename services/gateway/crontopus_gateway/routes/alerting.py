@@ -21,6 +21,11 @@ from crontopus_schemas.alerting import (
     IncidentListRequest,
     IncidentPublic,
     IncidentStatus,
+    SilenceCreate,
+    SilenceCreateRequest,
+    SilenceList,
+    SilencePublic,
+    SilenceRef,
 )
 from crontopus_schemas.events import JobRef
 from crontopus_schemas.rpc import TenantScoped
@@ -109,3 +114,26 @@ async def test_channel(channel_id: Id, principal: WritePrincipal, gateway: Gatew
     """Send a test notification; the answer is the delivery, whose status shows the outcome."""
     request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
     return await gateway.rpc(AlertingRpc.CHANNEL_TEST, request, DeliveryPublic)
+
+
+@router.post("/api/silences", status_code=status.HTTP_201_CREATED, response_model=SilencePublic)
+async def create_silence(body: SilenceCreate, principal: WritePrincipal, gateway: GatewayDep) -> SilencePublic:
+    """A maintenance window or snooze for one job (`job`) or every job: incidents opening while it
+    lasts are recorded but nobody is notified. It always expires (`ends_at` or `duration`, at most
+    90 days)."""
+    request = SilenceCreateRequest(tenant_id=principal.tenant_id, created_by=principal.subject_id, body=body)
+    return await gateway.rpc(AlertingRpc.SILENCE_CREATE, request, SilencePublic)
+
+
+@router.get("/api/silences", response_model=SilenceList)
+async def list_silences(principal: CurrentPrincipal, gateway: GatewayDep) -> SilenceList:
+    """Current and upcoming silences."""
+    return await gateway.rpc(AlertingRpc.SILENCES_LIST, TenantScoped(tenant_id=principal.tenant_id), SilenceList)
+
+
+@router.delete("/api/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_silence(silence_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> Response:
+    await gateway.rpc_no_result(
+        AlertingRpc.SILENCE_DELETE, SilenceRef(tenant_id=principal.tenant_id, silence_id=silence_id)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
