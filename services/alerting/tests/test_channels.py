@@ -12,7 +12,6 @@ from sqlalchemy import text
 
 from crontopus_alerting import channels, notify
 from crontopus_alerting.models import Incident
-from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit.db import Database
 from crontopus_kit.errors import Conflict, Invalid, NotFound
 from crontopus_kit.nats_server import free_port
@@ -22,15 +21,6 @@ ALICE, BOB = "a" * 32, "b" * 32
 SECRET = b"channel-test-secret-" + b"x" * 40
 MIGRATIONS = Path(channels.__file__).parent / "migrations"
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(settings_factory):
-    settings = settings_factory(AlertingSettings)
-    database = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
-    await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
-    yield database
-    await database.dispose()
 
 
 async def create(db: Database, tenant: str, name: str, url: str, allow_private: bool = False, **fields):

@@ -9,23 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crontopus_alerting import incidents
-from crontopus_alerting.settings import AlertingSettings
-from crontopus_alerting.unit import MIGRATIONS, NAME
 from crontopus_kit.db import Database
 from crontopus_kit.errors import NotFound
 from crontopus_schemas.alerting import IncidentListRequest
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ALICE, BOB = "a" * 32, "b" * 32
-
-
-@pytest.fixture
-async def db(settings_factory):
-    settings = settings_factory(AlertingSettings)
-    database = Database(settings.database_url_for(NAME), schema=settings.database_schema_for(NAME))
-    await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
-    yield database
-    await database.dispose()
 
 
 async def open_one(db: Database, *, tenant: str = ALICE, job: str = "ops/backup", cause: str = "failed", at=T0):

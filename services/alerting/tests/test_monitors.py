@@ -9,7 +9,6 @@ import importlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -19,7 +18,6 @@ from crontopus_alerting import due, monitors
 from crontopus_alerting.due import RunSeen, Watermark
 from crontopus_alerting.models import JobMonitor
 from crontopus_alerting.monitors import MonitoredJob
-from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit.db import Database
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.manifest import Monitor
@@ -32,15 +30,6 @@ MIGRATIONS = Path(monitors.__file__).parent / "migrations"
 
 def at(hour: int, minute: int = 0, second: int = 0) -> datetime:
     return datetime(2026, 11, 27, hour, minute, second, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(settings_factory):
-    settings = settings_factory(AlertingSettings)
-    database = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
-    await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
-    yield database
-    await database.dispose()
 
 
 def hourly(name: str = "ns/backup", **fields) -> MonitoredJob:

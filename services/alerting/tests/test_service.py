@@ -6,12 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from crontopus_alerting import incidents, monitors, service
 from crontopus_alerting.models import Incident
-from crontopus_alerting.settings import AlertingSettings
-from crontopus_alerting.unit import MIGRATIONS, NAME
 from crontopus_kit.db import Database
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.events import RecordedRun
@@ -19,15 +15,6 @@ from crontopus_schemas.manifest import Monitor
 
 ALICE = "a" * 32
 T0 = datetime(2026, 11, 27, 12, 0, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(settings_factory):
-    settings = settings_factory(AlertingSettings)
-    database = Database(settings.database_url_for(NAME), schema=settings.database_schema_for(NAME))
-    await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
-    yield database
-    await database.dispose()
 
 
 async def watch(db: Database, *refs: str, rules: AlertRules | None = None, **monitor) -> None:
