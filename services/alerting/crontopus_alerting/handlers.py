@@ -123,8 +123,9 @@ def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier)
             resolved, changed = await incidents.resolve_by_hand(
                 session=session, tenant_id=request.tenant_id, incident_id=request.incident_id, user_id=request.user_id
             )
+            labels = await service.incident_labels(session, resolved)
         if changed and not resolved.silenced:
-            await notifier.send([Notice(resolved, "resolve", {})])
+            await notifier.send([Notice(resolved, "resolve", labels)])
         return incidents.incident_public(resolved)
 
 

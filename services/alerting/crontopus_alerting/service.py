@@ -235,7 +235,7 @@ async def reminders(*, session: AsyncSession, now: datetime | None = None) -> li
     notices = []
     for incident in (await session.execute(stmt)).scalars().all():
         team = await get_rules(session=session, tenant_id=incident.tenant_id)
-        labels = await _labels(session, incident)
+        labels = await incident_labels(session, incident)
         if team.escalate_after and await _claim(session, incident, "escalated_at", team.escalate_after, now):
             notices.append(Notice(incident, "escalate", labels))
         elif team.renotify_every and await _claim(session, incident, "last_notified_at", team.renotify_every, now):
@@ -262,7 +262,8 @@ async def _claim(session: AsyncSession, incident: Incident, field: str, after: s
     return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
-async def _labels(session: AsyncSession, incident: Incident) -> dict[str, str]:
+async def incident_labels(session: AsyncSession, incident: Incident) -> dict[str, str]:
+    """The labels of the incident's job (channels route by them); none for an agent's."""
     if incident.job is None:
         return {}
     row = await _monitor(session, incident.tenant_id, incident.job)
