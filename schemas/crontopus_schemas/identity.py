@@ -27,6 +27,12 @@ class RegisterRequest(BaseModel):
     tenant: TenantSlug = Field(description="name of a new team; lowercase letters, digits, '-'")
 
 
+class RegisterCommand(RegisterRequest):
+    """What the gateway sends identity: the sign-up and where it came from (for throttling)."""
+
+    client_ip: str = "unknown"
+
+
 class UserPublic(BaseModel):
     id: str
     username: str

@@ -24,6 +24,7 @@ PASSWORD = "correct horse battery staple"
 def small_limits(monkeypatch):
     monkeypatch.setenv("CRONTOPUS_IDENTITY_LOGIN_MAX_FAILURES", "3")
     monkeypatch.setenv("CRONTOPUS_IDENTITY_IP_MAX_ATTEMPTS", "12")
+    monkeypatch.setenv("CRONTOPUS_IDENTITY_REGISTER_MAX_PER_IP", "5")
 
 
 def register(client, name: str, tenant: str | None = None):
@@ -94,6 +95,16 @@ def test_too_many_attempts_from_one_address_are_429(stack):
         statuses = [login(client, f"guess{i}").status_code for i in range(13)]
     assert statuses[:12] == [401] * 12
     assert statuses[12] == 429
+
+
+def test_too_many_sign_ups_from_one_address_are_429_and_nothing_is_created(stack):
+    with stack.client() as client:
+        statuses = [register(client, f"user{i}").status_code for i in range(6)]
+        refused = register(client, "one-more")
+        assert login(client, "one-more").status_code == 401  # the refused sign-up created nothing
+    assert statuses[:5] == [201] * 5 and statuses[5] == 429
+    assert refused.status_code == 429 and "sign-ups" in refused.json()["detail"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
 
 
 def test_a_refresh_token_works_once_and_its_reuse_revokes_the_family(stack):

@@ -23,7 +23,7 @@ from crontopus_schemas.identity import (
     LogoutRequest,
     MeRequest,
     RefreshRequest,
-    RegisterRequest,
+    RegisterCommand,
     TokenPair,
     UserPublic,
 )
@@ -65,10 +65,12 @@ class TenantAnnouncer:
 
 def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context, announcer: TenantAnnouncer) -> None:
     @router.subscriber(IdentityRpc.REGISTER, queue=Q)
-    @rpc_handler(RegisterRequest)
-    async def register(request: RegisterRequest) -> UserPublic:
+    @rpc_handler(RegisterCommand)
+    async def register(request: RegisterCommand) -> UserPublic:
         async with db.session() as session:
-            user = await service.register(session=session, request=request)
+            user = await service.register(
+                session=session, request=request, settings=ctx.settings, client_ip=request.client_ip
+            )
         await announcer.announce(user)
         return user
 

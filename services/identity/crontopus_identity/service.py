@@ -107,9 +107,15 @@ async def _ensure_free(session: AsyncSession, *, tenant: str, username: str, ema
             raise Conflict(message)
 
 
-async def register(*, session: AsyncSession, request: RegisterRequest, now: datetime | None = None) -> UserPublic:
-    """A new tenant and its owner. Usernames and emails are case-insensitive (stored lowercase)."""
+async def register(
+    *, session: AsyncSession, request: RegisterRequest, now: datetime | None = None,
+    settings: IdentitySettings | None = None, client_ip: str | None = None,
+) -> UserPublic:  # fmt: skip
+    """A new tenant and its owner. Usernames and emails are case-insensitive (stored lowercase).
+    With ``settings`` and ``client_ip``, sign-ups per address are throttled."""
     now = now or utcnow()
+    if settings is not None and client_ip is not None:
+        await _count_registration(session, settings=settings, ip=client_ip, now=now)
     username, email = request.username.lower(), str(request.email).lower()
     await _ensure_free(session, tenant=request.tenant, username=username, email=email)
     password_hash = await asyncio.to_thread(_hasher.hash, request.password)
@@ -167,6 +173,13 @@ async def _count_ip_attempt(session: AsyncSession, *, settings: IdentitySettings
     if count > settings.ip_max_attempts:
         retry = _seconds_until(started + timedelta(seconds=settings.ip_window), now)
         raise Throttled(f"too many sign-in attempts from your address; try again in {retry} s", retry_after=retry)
+
+
+async def _count_registration(session: AsyncSession, *, settings: IdentitySettings, ip: str, now: datetime) -> None:
+    count, started = await _bump(session, key=f"register-ip:{ip}", window=settings.register_window, now=now)
+    if count > settings.register_max_per_ip:
+        retry = _seconds_until(started + timedelta(seconds=settings.register_window), now)
+        raise Throttled(f"too many sign-ups from your address; try again in {retry} s", retry_after=retry)
 
 
 async def _refuse_if_locked(session: AsyncSession, *, key: str, now: datetime) -> None:

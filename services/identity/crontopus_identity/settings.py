@@ -24,3 +24,8 @@ class IdentitySettings(CrontopusSettings):
         description="login attempts (any outcome) from one client IP within the IP window",
     )  # fmt: skip
     ip_window: int = Field(default=60, ge=1, validation_alias="CRONTOPUS_IDENTITY_IP_WINDOW")
+    register_max_per_ip: int = Field(
+        default=10, ge=1, validation_alias="CRONTOPUS_IDENTITY_REGISTER_MAX_PER_IP",
+        description="sign-ups (new teams) from one client IP within the registration window",
+    )  # fmt: skip
+    register_window: int = Field(default=3600, ge=1, validation_alias="CRONTOPUS_IDENTITY_REGISTER_WINDOW")

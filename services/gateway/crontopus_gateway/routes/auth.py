@@ -17,6 +17,7 @@ from crontopus_schemas.identity import (
     LogoutRequest,
     MeRequest,
     RefreshRequest,
+    RegisterCommand,
     RegisterRequest,
     TokenPair,
     UserPublic,
@@ -33,9 +34,11 @@ router = APIRouter(tags=["auth"])
 
 
 @router.post("/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
-async def register(body: RegisterRequest, gateway: GatewayDep) -> UserPublic:
-    """Create a new tenant (team) and its owner account."""
-    return await gateway.rpc(IdentityRpc.REGISTER, body, UserPublic)
+async def register(body: RegisterRequest, request: Request, gateway: GatewayDep) -> UserPublic:
+    """Create a new tenant (team) and its owner account. Sign-ups from one address are limited
+    (429 with Retry-After)."""
+    command = RegisterCommand(**body.model_dump(), client_ip=client_ip(request, gateway.settings.trusted_proxies))
+    return await gateway.rpc(IdentityRpc.REGISTER, command, UserPublic)
 
 
 @router.post(LOGIN_PATH, response_model=TokenPair)
