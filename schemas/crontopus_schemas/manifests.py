@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -80,7 +81,22 @@ def load_tree(root: Path) -> LoadResult:
 
 
 def load_document(path: str, text: str) -> tuple[list[LoadedJob], list[ManifestError]]:
-    """The jobs in one file (it may hold several documents separated by ---)."""
+    """The jobs in one file (it may hold several documents separated by ---).
+
+    Parsing YAML costs about a millisecond per small manifest, and every sync (gitops and each
+    agent) reads every file of a commit: results are cached by (path, text), so a sync parses
+    only the files that changed. Jobs and errors are immutable; the lists are fresh copies."""
+    jobs, errors = _load_document_cached(path, text)
+    return list(jobs), list(errors)
+
+
+@lru_cache(maxsize=4096)
+def _load_document_cached(path: str, text: str) -> tuple[tuple[LoadedJob, ...], tuple[ManifestError, ...]]:
+    jobs, errors = _load_document(path, text)
+    return tuple(jobs), tuple(errors)
+
+
+def _load_document(path: str, text: str) -> tuple[list[LoadedJob], list[ManifestError]]:
     if len(text.encode()) > MAX_MANIFEST_BYTES:
         return [], [ManifestError(path, None, None, f"larger than {MAX_MANIFEST_BYTES // 1024} KiB; is it a manifest?")]
     try:

@@ -90,3 +90,20 @@ def test_durations():
 def test_the_documented_examples_are_the_seed_of_new_repositories():
     documented = Path(__file__).resolve().parents[2] / "docs" / "examples" / "job-manifests"
     assert documented.resolve() == EXAMPLES.resolve()
+
+
+def test_an_unchanged_file_is_parsed_once_however_often_it_is_loaded():
+    from crontopus_schemas import manifests
+
+    text = (
+        "apiVersion: crontopus.io/v1\nkind: Job\nmetadata: {name: cached, namespace: ops}\n"
+        'spec: {schedule: "0 1 * * *", command: /bin/true}\n'
+    )
+    before = manifests._load_document_cached.cache_info()
+    first_jobs, _ = manifests.load_document("ops/cached.yaml", text)
+    second_jobs, _ = manifests.load_document("ops/cached.yaml", text)
+    changed_jobs, _ = manifests.load_document("ops/cached.yaml", text.replace("0 1", "0 2"))
+    after = manifests._load_document_cached.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (2, 1)
+    assert first_jobs == second_jobs and first_jobs is not second_jobs  # callers get their own lists
+    assert changed_jobs[0].manifest.spec.schedule == "0 2 * * *"
