@@ -41,7 +41,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from nats.aio.client import Client as NatsClient
 
@@ -58,7 +58,6 @@ from crontopus_schemas.subjects import agent_heartbeat_subject, agent_report_sub
 
 log = logging.getLogger(__name__)
 
-SchedulerChoice = Literal["auto", "crontab", "builtin", "windows"]
 CRON_PIDFILES = ("/var/run/crond.pid", "/var/run/cron.pid", "/run/crond.pid", "/run/cron.pid")
 CRON_PROCESS_NAMES = frozenset({"cron", "crond", "cronie", "busybox-crond"})
 

@@ -1,7 +1,7 @@
 """The run rules: what one run's start or finish means for a job's incidents. Pure functions.
 
-A job keeps a short memory of its own history on its monitor row (``recent_outcomes``: "s"/"f"
-per finished run, newest last; ``recent_starts``: start times within the maxRuns period), so
+A job keeps a short memory of its own history on its monitor row (``recent_outcomes``: run id
+and "s"/"f" per finished run, newest last; ``recent_starts``: start times within the maxRuns period), so
 a rule never has to ask the runs service for history.
 """
 
@@ -24,9 +24,11 @@ class Verdict:
     recovered: tuple[str, ...] = ()
 
 
-def remember_outcome(recent: str, *, success: bool, window: int) -> str:
-    kept = max(window, 1)
-    return (recent + ("s" if success else "f"))[-min(kept, MAX_REMEMBERED_OUTCOMES) :]
+def remember_outcome(recent: list[list[str]], run_id: str, *, success: bool, window: int) -> list[list[str]]:
+    """The [run id, "s"|"f"] outcomes of the latest runs with this one added, newest last, as many
+    as the failure window needs. The run ids make a redelivered run event count once."""
+    kept = min(max(window, 1), MAX_REMEMBERED_OUTCOMES)
+    return [*recent, [run_id, "s" if success else "f"]][-kept:]
 
 
 def failing(recent: str, failures: Failures) -> str | None:

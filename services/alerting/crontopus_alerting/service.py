@@ -71,7 +71,7 @@ async def handle_runs(
         row = await _monitor(session, tenant_id, run.job)
         if row is not None:
             notices += await _judge_run(session, row, run, now)
-    seen = [RunSeen(run.job, run.run_id, run.started_at, run.finished_at) for run in runs if run.status != "log"]
+    seen = [run_seen for run in runs if (run_seen := RunSeen.from_recorded(run)) is not None]
     await monitors.record_runs(session=session, tenant_id=tenant_id, runs=seen)
     return notices
 
@@ -91,7 +91,9 @@ async def _judge_run(session: AsyncSession, row: JobMonitor, run: RecordedRun, n
         verdicts.append(rules.on_start(starts, _max_runs(policy)))
     outcomes: list[list[str]] = json.loads(row.recent_outcomes or "[]")
     if run.status in FINAL_STATUSES and run.run_id not in {run_id for run_id, _ in outcomes}:
-        outcomes = [*outcomes, [run.run_id, "s" if run.status == "success" else "f"]][-policy.failures_window :]
+        outcomes = rules.remember_outcome(
+            outcomes, run.run_id, success=run.status == "success", window=policy.failures_window
+        )
         row.recent_outcomes = json.dumps(outcomes)
         verdicts.append(_finish_verdict(run, "".join(outcome for _, outcome in outcomes), policy))
     session.add(row)

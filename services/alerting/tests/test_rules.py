@@ -41,10 +41,10 @@ def test_a_failure_ratio_over_the_window_alerts():
 
 
 def test_the_remembered_outcomes_are_bounded_by_the_window():
-    recent = ""
+    recent: list[list[str]] = []
     for index in range(30):
-        recent = remember_outcome(recent, success=index % 2 == 0, window=10)
-    assert len(recent) == 10 and recent.endswith("f")
+        recent = remember_outcome(recent, f"r{index}", success=index % 2 == 0, window=10)
+    assert len(recent) == 10 and recent[0] == ["r20", "s"] and recent[-1] == ["r29", "f"]
 
 
 def test_a_run_longer_than_max_duration_is_too_long_and_a_normal_one_recovers():
