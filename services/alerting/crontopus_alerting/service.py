@@ -235,8 +235,11 @@ async def reminders(*, session: AsyncSession, now: datetime | None = None) -> li
     now = now or utcnow()
     stmt = select(Incident).where(col(Incident.status) == "open", col(Incident.silenced).is_(False))
     notices = []
+    teams: dict[str, AlertRules] = {}
     for incident in (await session.execute(stmt)).scalars().all():
-        team = await get_rules(session=session, tenant_id=incident.tenant_id)
+        if incident.tenant_id not in teams:
+            teams[incident.tenant_id] = await get_rules(session=session, tenant_id=incident.tenant_id)
+        team = teams[incident.tenant_id]
         labels = await incident_labels(session, incident)
         if team.escalate_after and await _claim(session, incident, "escalated_at", team.escalate_after, now):
             notices.append(Notice(incident, "escalate", labels))

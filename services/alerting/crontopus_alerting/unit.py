@@ -13,6 +13,7 @@ from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crontopus_alerting import dispatch, monitors, service
 from crontopus_alerting.due import Watermark
@@ -33,6 +34,7 @@ NAME = "alerting"
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 Handler = Callable[[list[Msg]], Awaitable[None]]
+REQUEUE_EVERY = timedelta(minutes=1)
 
 
 class AlertingUnit:
@@ -57,6 +59,7 @@ class AlertingUnit:
                          subjects.agent_event_subject("*"), self._on_agents),
         ]  # fmt: skip
         self._tick: asyncio.Task[None] | None = None
+        self._next_requeue = datetime.now(UTC)  # once at start, then every REQUEUE_EVERY
 
     @staticmethod
     def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
@@ -164,7 +167,20 @@ class AlertingUnit:
         async with self.db.session() as session:
             notices = await service.tick(session=session, judged_at=judged_at)
             notices += await service.reminders(session=session, now=now)
+            if now >= self._next_requeue:
+                await self._requeue_stale(session, js, now)
         await self.notifier.send(notices)
+
+    async def _requeue_stale(self, session: AsyncSession, js: JetStreamContext, now: datetime) -> None:
+        """Deliveries whose message was never published (NATS down at that moment) or was lost
+        are published again once they are older than any normal retry could keep them."""
+        horizon = dispatch.retry_horizon(
+            backoff=self.settings.delivery_backoff, max_attempts=self.settings.delivery_max_attempts,
+            send_timeout=self.dispatcher.send_timeout,
+        )  # fmt: skip
+        if requeued := await dispatch.requeue_stale(session=session, js=js, older_than=2 * horizon, now=now):
+            log.warning("stale notifications published again", deliveries=requeued)
+        self._next_requeue = now + REQUEUE_EVERY
 
     async def _caught_up(self, js: JetStreamContext) -> bool:
         """Nothing pending in the check-in and run-event consumers: lateness may be judged on the

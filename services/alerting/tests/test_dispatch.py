@@ -331,3 +331,28 @@ async def test_a_channel_that_never_answers_times_out_without_holding_up_the_bat
 def test_the_retry_horizon_covers_every_wait_and_send():
     horizon = dispatch.retry_horizon(backoff=5, max_attempts=3, send_timeout=10)
     assert horizon == timedelta(seconds=5 + 10 + 3 * 12)
+
+
+async def test_the_tick_publishes_again_a_delivery_whose_message_was_never_published(
+    nats_server, settings_factory, receiver
+):
+    from crontopus_alerting.unit import AlertingUnit
+    from crontopus_kit.broker import make_broker
+    from crontopus_kit.unit import start_units, stop_units
+
+    settings = settings_factory(AlertingSettings, allow_private_targets=True, delivery_backoff=BACKOFF,
+                                delivery_max_attempts=MAX_ATTEMPTS)  # fmt: skip
+    unit = AlertingUnit(settings)
+    broker = make_broker(nats_server.url, name="alerting-test")
+    await start_units(broker, [unit])
+    try:
+        channel = await add_channel(unit.dispatcher, ALICE, "hook", receiver.url("/lost"))
+        async with unit.db.session() as session:  # stored while NATS was away: never published
+            [row] = dispatch.create_deliveries(session=session, tenant_id=ALICE, event="test", channel_ids=[channel],
+                                               incident_id=None, now=datetime.now(UTC) - timedelta(days=1))  # fmt: skip
+            await session.commit()
+        await unit.tick(broker.config.connection_state.stream)
+        assert (await settled(unit.dispatcher, ALICE, row.id)).status == "sent"
+        assert len(receiver.to("/lost")) == 1
+    finally:
+        await stop_units(broker, [unit])
