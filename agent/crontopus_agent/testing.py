@@ -2,6 +2,7 @@
 
 - ``root_crontab``: root's real crontab, given back as it was after the test.
 - ``cron_daemon``: a running cron (the one already there, else one started for the test).
+- ``JobsRepo``, ``manifest``: a jobs repository committed to with the ``git`` binary.
 
 They skip, saying why, where there is no cron or the tests do not run as root; `.ci/run`
 installs cron (`apt-get install --no-install-recommends cron`).
@@ -18,6 +19,44 @@ from pathlib import Path
 import pytest
 
 CRON_DAEMON = Path("/usr/sbin/cron")
+
+
+def manifest(name: str, namespace: str = "prod", *, schedule: str = "0 2 * * *", labels: str = "") -> str:
+    """A minimal valid job manifest; ``labels`` is the inside of its target's matchLabels."""
+    target = f"  target: {{matchLabels: {{{labels}}}}}\n" if labels else ""
+    return (
+        "apiVersion: crontopus.io/v1\nkind: Job\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f'spec:\n  schedule: "{schedule}"\n  command: /bin/true\n{target}'
+    )
+
+
+class JobsRepo:
+    """A plain Git repository with a working tree, committed to with the ``git`` binary."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+        env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+        done = subprocess.run(["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Write (or, for None, delete) the files and commit them; returns the new commit."""
+        for rel, text in files.items():
+            target = self.path / rel
+            if text is None:
+                target.unlink()
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
 
 
 def crontab(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

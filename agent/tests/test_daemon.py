@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -29,6 +28,7 @@ from crontopus_agent.jobs import AgentJob
 from crontopus_agent.schedulers.base import Drift, ReconcileReport, SchedulerError
 from crontopus_agent.schedulers.builtin import BuiltinScheduler, Launch
 from crontopus_agent.spool import Spool
+from crontopus_agent.testing import JobsRepo, manifest
 from crontopus_kit.nats_server import NatsServerProcess, free_port
 from crontopus_schemas.agents import AgentStatusReport
 from crontopus_schemas.events import CheckInEvent
@@ -44,36 +44,6 @@ AGENT = "b" * 32
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def manifest(name: str, namespace: str = "prod", *, labels: str = "") -> str:
-    target = f"  target: {{matchLabels: {{{labels}}}}}\n" if labels else ""
-    return (
-        "apiVersion: crontopus.io/v1\nkind: Job\n"
-        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
-        f'spec:\n  schedule: "0 2 * * *"\n  command: /bin/true\n{target}'
-    )
-
-
-class JobsRepo:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-        env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-        done = subprocess.run(["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    def commit(self, files: dict[str, str]) -> str:
-        for rel, text in files.items():
-            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.path / rel).write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", "change")
-        return self.git("rev-parse", "HEAD")
 
 
 class RecordingScheduler:

@@ -3,7 +3,6 @@ path, file:// and smart HTTP (``git http-backend`` behind a loopback server)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import threading
@@ -14,42 +13,7 @@ from pathlib import Path
 import pytest
 
 from crontopus_agent.sync import Mirror, SyncError, mirror_for
-
-
-def manifest(name: str, namespace: str = "prod", *, schedule: str = "0 2 * * *", labels: str = "") -> str:
-    target = f"  target: {{matchLabels: {{{labels}}}}}\n" if labels else ""
-    return (
-        "apiVersion: crontopus.io/v1\nkind: Job\n"
-        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
-        f'spec:\n  schedule: "{schedule}"\n  command: /bin/true\n{target}'
-    )
-
-
-class JobsRepo:
-    """A plain Git repository with a working tree, committed to with the ``git`` binary."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.mkdir(parents=True)
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str) -> str:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-        env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-        done = subprocess.run(["git", *args], cwd=self.path, env=env, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-
-    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
-        for rel, text in files.items():
-            target = self.path / rel
-            if text is None:
-                target.unlink()
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
-        self.git("add", "-A")
-        self.git("commit", "-q", "--allow-empty", "-m", message)
-        return self.git("rev-parse", "HEAD")
+from crontopus_agent.testing import JobsRepo, manifest
 
 
 @pytest.fixture
