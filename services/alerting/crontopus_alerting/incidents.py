@@ -10,6 +10,7 @@ import base64
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import get_args
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +19,7 @@ from sqlmodel import col, select
 
 from crontopus_alerting.models import Incident
 from crontopus_kit.errors import Invalid, NotFound
-from crontopus_schemas.alerting import IncidentList, IncidentListRequest, IncidentPublic
+from crontopus_schemas.alerting import Cause, IncidentList, IncidentListRequest, IncidentPublic
 
 _NO_SYNC = {"synchronize_session": False}
 
@@ -51,9 +52,12 @@ async def open_incident(
 ) -> Incident | None:
     """The new incident, or None when this job (or agent) already has one open for the cause."""
     subject = job or f"agent:{agent_id}"
+    key = open_key(tenant_id, subject, cause)
+    if (await session.execute(select(Incident.id).where(col(Incident.open_key) == key))).first():
+        return None  # the usual case of "still failing": no doomed insert, no rollback
     incident = Incident(
         id=uuid.uuid4().hex, tenant_id=tenant_id, job=job, agent_id=agent_id, cause=cause,
-        open_key=open_key(tenant_id, subject, cause), detail=detail, run_id=run_id, commit=commit,
+        open_key=key, detail=detail, run_id=run_id, commit=commit,
         silenced=silenced, opened_at=now or utcnow(),
     )  # fmt: skip
     session.add(incident)
@@ -63,6 +67,15 @@ async def open_incident(
         await session.rollback()
         return None
     return incident
+
+
+async def open_keys(*, session: AsyncSession, tenant_id: str, jobs: list[str]) -> set[str]:
+    """The open keys of the open incidents of these jobs (one query)."""
+    if not jobs:
+        return set()
+    keys = [key for job in jobs for key in (open_key(tenant_id, job, cause) for cause in get_args(Cause))]
+    stmt = select(Incident.open_key).where(col(Incident.open_key).in_(keys))
+    return {key for (key,) in (await session.execute(stmt)).all() if key}
 
 
 async def resolve_by_recovery(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -62,26 +62,52 @@ async def update_rules(*, session: AsyncSession, tenant_id: str, new: AlertRules
 async def handle_runs(
     *, session: AsyncSession, tenant_id: str, runs: Sequence[RecordedRun], now: datetime | None = None
 ) -> list[Notice]:
-    """A batch of run changes: the run rules first (they read the row as it was), then the index."""
+    """A batch of run changes: the run rules first (they read the rows as they were), then the
+    index. A few queries per batch, not per run: the batch's monitors in one, their memories
+    committed once, incidents touched only where one opens or an open one may recover."""
     now = now or utcnow()
+    judged = [run for run in runs if run.status != "log"]
+    rows = await _monitors_of(session, tenant_id, {run.job for run in judged})
+    verdicts = [(_Job.of(rows[run.job]), run, _judge_run(rows[run.job], run)) for run in judged if run.job in rows]
+    await session.commit()
+    open_keys = await incidents.open_keys(session=session, tenant_id=tenant_id, jobs=list(rows))
     notices: list[Notice] = []
-    for run in runs:
-        if run.status == "log":
-            continue
-        row = await _monitor(session, tenant_id, run.job)
-        if row is not None:
-            notices += await _judge_run(session, row, run, now)
-    seen = [run_seen for run in runs if (run_seen := RunSeen.from_recorded(run)) is not None]
+    for job, run, found in verdicts:
+        notices += await _apply(session, job, run, found, open_keys, now)
+    seen = [run_seen for run in judged if (run_seen := RunSeen.from_recorded(run)) is not None]
     await monitors.record_runs(session=session, tenant_id=tenant_id, runs=seen)
     return notices
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What opening an incident needs of a monitor row, read once: a rolled-back claim of an
+    incident expires the session's rows, and an async session cannot reload them lazily."""
+
+    tenant_id: str
+    job: str
+    labels: dict[str, str]
+    commit: str | None
+    policy: Policy
+
+    @classmethod
+    def of(cls, row: JobMonitor) -> _Job:
+        return cls(row.tenant_id, row.job, json.loads(row.labels), row.commit, Policy.from_json(row.policy))
+
+
 async def _monitor(session: AsyncSession, tenant_id: str, job: str) -> JobMonitor | None:
-    stmt = select(JobMonitor).where(col(JobMonitor.tenant_id) == tenant_id, col(JobMonitor.job) == job)
-    return (await session.execute(stmt)).scalars().first()
+    return (await _monitors_of(session, tenant_id, {job})).get(job)
 
 
-async def _judge_run(session: AsyncSession, row: JobMonitor, run: RecordedRun, now: datetime) -> list[Notice]:
+async def _monitors_of(session: AsyncSession, tenant_id: str, jobs: set[str]) -> dict[str, JobMonitor]:
+    if not jobs:
+        return {}
+    stmt = select(JobMonitor).where(col(JobMonitor.tenant_id) == tenant_id, col(JobMonitor.job).in_(sorted(jobs)))
+    return {row.job: row for row in (await session.execute(stmt)).scalars()}
+
+
+def _judge_run(row: JobMonitor, run: RecordedRun) -> list[rules.Verdict]:
+    """What the run means under the job's policy; updates the row's memory of recent runs."""
     policy = Policy.from_json(row.policy)
     verdicts: list[rules.Verdict] = []
     starts = [datetime.fromisoformat(at) for at in json.loads(row.recent_starts)]
@@ -96,9 +122,7 @@ async def _judge_run(session: AsyncSession, row: JobMonitor, run: RecordedRun, n
         )
         row.recent_outcomes = json.dumps(outcomes)
         verdicts.append(_finish_verdict(run, "".join(outcome for _, outcome in outcomes), policy))
-    session.add(row)
-    await session.commit()
-    return await _apply(session, row, run, verdicts, policy, now)
+    return verdicts
 
 
 def _finish_verdict(run: RecordedRun, recent: str, policy: Policy) -> rules.Verdict:
@@ -117,24 +141,29 @@ def _max_runs(policy: Policy) -> RunCount | None:
 
 
 async def _apply(
-    session: AsyncSession, row: JobMonitor, run: RecordedRun, verdicts: list[rules.Verdict], policy: Policy,
+    session: AsyncSession, job: _Job, run: RecordedRun, verdicts: list[rules.Verdict], open_keys: set[str],
     now: datetime,
 ) -> list[Notice]:  # fmt: skip
-    labels = json.loads(row.labels)
-    quiet = await _quiet(session, row, policy, now)
+    """Open and resolve the incidents the verdicts call for; ``open_keys`` (the batch's open
+    incidents) is kept current, so a run that changes nothing costs no query."""
     notices = []
     for verdict in verdicts:
+        recovering = tuple(c for c in verdict.recovered if incidents.open_key(job.tenant_id, job.job, c) in open_keys)
         for resolved in await incidents.resolve_by_recovery(
-            session=session, tenant_id=row.tenant_id, job=row.job, causes=verdict.recovered, now=now
+            session=session, tenant_id=job.tenant_id, job=job.job, causes=recovering, now=now
         ):
-            notices.append(Notice(resolved, "resolve", labels))
+            open_keys.discard(incidents.open_key(job.tenant_id, job.job, resolved.cause))
+            notices.append(Notice(resolved, "resolve", job.labels))
         for cause, detail in verdict.opened:
+            if incidents.open_key(job.tenant_id, job.job, cause) in open_keys:
+                continue  # still the same problem: its incident is open
             opened = await incidents.open_incident(
-                session=session, tenant_id=row.tenant_id, job=row.job, cause=cause, detail=detail,
-                run_id=run.run_id, commit=row.commit, silenced=quiet, now=now,
+                session=session, tenant_id=job.tenant_id, job=job.job, cause=cause, detail=detail, run_id=run.run_id,
+                commit=job.commit, silenced=await _quiet(session, job, now), now=now,
             )  # fmt: skip
             if opened is not None:
-                notices.append(Notice(opened, "trigger", labels))
+                open_keys.add(incidents.open_key(job.tenant_id, job.job, cause))
+                notices.append(Notice(opened, "trigger", job.labels))
     return [notice for notice in notices if not notice.incident.silenced]
 
 
@@ -156,16 +185,25 @@ async def _report_due(
     session: AsyncSession, row: JobMonitor, cause: str, judged_at: datetime, suppressed: set[tuple[str, str]]
 ) -> list[Notice]:
     notices = []
+    await _fresh(session, row)
     if (row.tenant_id, row.job) not in suppressed:
         opened = await _open_due(session, row, cause, judged_at)
         if opened is not None and not opened.silenced:
             notices.append(Notice(opened, "trigger", json.loads(row.labels)))
+        await _fresh(session, row)
     if cause == "missed":
         await monitors.advance_missed(session=session, monitor=row, now=judged_at)
     else:
         await monitors.claim_unfinished(session=session, monitor=row)
     await session.commit()
     return notices
+
+
+async def _fresh(session: AsyncSession, row: JobMonitor) -> None:
+    """Reload a row that a rolled-back incident claim expired (an async session cannot load
+    expired attributes lazily)."""
+    if inspect(row).expired_attributes:
+        await session.refresh(row)
 
 
 async def _open_due(session: AsyncSession, row: JobMonitor, cause: str, judged_at: datetime) -> Incident | None:
@@ -179,14 +217,14 @@ async def _open_due(session: AsyncSession, row: JobMonitor, cause: str, judged_a
         run_id = row.last_run_id
     return await incidents.open_incident(
         session=session, tenant_id=row.tenant_id, job=row.job, cause=cause, detail=detail, run_id=run_id,
-        commit=row.commit, silenced=await _quiet(session, row, policy, judged_at), now=utcnow(),
+        commit=row.commit, silenced=await _quiet(session, _Job.of(row), judged_at), now=utcnow(),
     )  # fmt: skip
 
 
-async def _quiet(session: AsyncSession, row: JobMonitor, policy: Policy, at: datetime) -> bool:
+async def _quiet(session: AsyncSession, job: _Job, at: datetime) -> bool:
     """A maintenance window or snooze: from the manifest, or one made through the API."""
-    return in_silence(policy, at) or await silences.silenced(
-        session=session, tenant_id=row.tenant_id, job=row.job, at=at
+    return in_silence(job.policy, at) or await silences.silenced(
+        session=session, tenant_id=job.tenant_id, job=job.job, at=at
     )
 
 

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from crontopus_alerting import incidents, monitors, service
-from crontopus_alerting.models import Incident
+from crontopus_alerting.models import Incident, JobMonitor
 from crontopus_kit.db import Database
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.events import RecordedRun
@@ -111,3 +111,18 @@ async def test_team_rules_are_kept_per_tenant(db):
     assert (mine.grace, mine.missed) == ("15m", False)
     assert others == AlertRules()
     assert json.loads(AlertRules().model_dump_json())["renotify_every"] == "4h"
+
+
+async def test_a_job_that_stays_down_is_reported_once_and_its_later_slots_still_advance(db):
+    await watch(db, "ops/a", "ops/b", grace="0s")
+    ticks = []
+    for minutes in (3, 5, 8):
+        async with db.session() as session:
+            ticks.append([(n.incident.job, n.incident.cause) for n in await service.tick(
+                session=session, judged_at=T0 + timedelta(minutes=minutes))])  # fmt: skip
+        async with db.session() as session:
+            rows = (await session.execute(JobMonitor.__table__.select())).all()
+        alert_at = [row.alert_at.replace(tzinfo=row.alert_at.tzinfo or UTC) for row in rows]  # SQLite: naive UTC
+        assert all(at > T0 + timedelta(minutes=minutes) for at in alert_at)  # every slot claimed
+    assert sorted(ticks[0]) == [("ops/a", "missed"), ("ops/b", "missed")]
+    assert ticks[1:] == [[], []]  # the same incidents stay open: nobody is told twice
