@@ -66,9 +66,10 @@ async def publish_all(nats_url: str) -> None:
 
 
 async def counts(unit: RunsUnit) -> tuple[int, int]:
+    # One statement, so both numbers come from the same snapshot while the service keeps committing.
+    query = select(func.count(), func.count().filter(Run.status == "success")).select_from(Run)
     async with unit.db.session() as session:
-        total = (await session.execute(select(func.count()).select_from(Run))).scalar_one()
-        done = (await session.execute(select(func.count()).where(Run.status == "success"))).scalar_one()
+        total, done = (await session.execute(query)).one()
     return total, done
 
 
