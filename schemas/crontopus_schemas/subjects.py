@@ -193,6 +193,7 @@ class GitopsRpc:
 class AgentsRpc:
     QUEUE = "agents"
     ENROLLMENT_TOKEN_CREATE = f"{RPC_ROOT}.agents.enrollment-tokens.create"
+    ENROLLMENT_CHECK = f"{RPC_ROOT}.agents.enroll.check"
     ENROLL = f"{RPC_ROOT}.agents.enroll"
     LIST = f"{RPC_ROOT}.agents.list"
     GET = f"{RPC_ROOT}.agents.get"

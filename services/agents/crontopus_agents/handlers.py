@@ -103,6 +103,13 @@ def _add_enrollment_handlers(
         async with db.session() as session:
             return await service.create_enrollment_token(session=session, secret=secret, request=request)
 
+    @router.subscriber(AgentsRpc.ENROLLMENT_CHECK, queue=Q)
+    @rpc_handler(EnrollRequest)
+    async def check_enrollment(request: EnrollRequest) -> TenantScoped:
+        async with db.session() as session:
+            tenant_id = await service.check_enrollment(session=session, secret=secret, request=request)
+        return TenantScoped(tenant_id=tenant_id)
+
     @router.subscriber(AgentsRpc.ENROLL, queue=Q)
     @rpc_handler(EnrollRequest)
     async def enroll(request: EnrollRequest) -> EnrolledAgent:

@@ -63,15 +63,30 @@ async def create_enrollment_token(
     return EnrollmentTokenCreated(id=row.id, token=plain, expires_at=row.expires_at, max_uses=row.max_uses)
 
 
-async def _claim_token(session: AsyncSession, *, secret: bytes, token: str, now: datetime) -> EnrollmentToken:
-    """Spend one use of the token, unless it is unknown, expired or used up. The conditional
-    update makes two agents racing for the last use unable to both win."""
+async def check_enrollment(
+    *, session: AsyncSession, secret: bytes, request: EnrollRequest, now: datetime | None = None
+) -> str:
+    """The team this enrollment would join, spending nothing: the gateway asks before it gathers
+    what else the agent needs, so a failure there leaves the token usable and no agent behind."""
+    token = await _usable_token(session, secret=secret, token=request.token, now=now or utcnow())
+    await _refuse_duplicate_name(session, tenant_id=token.tenant_id, name=request.name)
+    return token.tenant_id
+
+
+async def _usable_token(session: AsyncSession, *, secret: bytes, token: str, now: datetime) -> EnrollmentToken:
     found = await session.execute(
         select(EnrollmentToken).where(col(EnrollmentToken.token_hash) == keyed_hash(secret, _TOKEN_PURPOSE, token))
     )
     row = found.scalars().first()
-    if row is None or as_utc(row.expires_at) <= now:
+    if row is None or as_utc(row.expires_at) <= now or row.uses >= row.max_uses:
         raise Unauthorized(BAD_TOKEN)
+    return row
+
+
+async def _claim_token(session: AsyncSession, *, secret: bytes, token: str, now: datetime) -> EnrollmentToken:
+    """Spend one use of the token, unless it is unknown, expired or used up. The conditional
+    update makes two agents racing for the last use unable to both win."""
+    row = await _usable_token(session, secret=secret, token=token, now=now)
     claimed = await session.execute(
         update(EnrollmentToken)
         .where(col(EnrollmentToken.id) == row.id, col(EnrollmentToken.uses) < col(EnrollmentToken.max_uses))

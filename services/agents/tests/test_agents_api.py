@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import nats
 import pytest
 from nats.errors import Error as NatsError
 
+from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_schemas.agents import AgentStatusReport, DriftItem
 from crontopus_schemas.events import CheckInEvent
 from crontopus_schemas.subjects import (
@@ -22,7 +24,9 @@ from crontopus_schemas.subjects import (
     checkin_subject,
     manifests_changed_subject,
 )
-from crontopus_server.testing import Account, Stack, sign_up, wait_until
+from crontopus_server import platform
+from crontopus_server.platform import SERVICES, service_nats_url
+from crontopus_server.testing import Account, Stack, sign_up, start_stack, wait_until
 
 
 @pytest.fixture
@@ -88,6 +92,44 @@ def test_a_used_or_unknown_enrollment_token_is_refused(client: httpx.Client) -> 
     unknown = client.post("/api/agents/enroll", json={"token": "ctpe_not-a-real-token", "name": "three"})
     assert unknown.status_code == 401
     assert [a["name"] for a in client.get("/api/agents", headers=alice.headers).json()["agents"]] == ["one"]
+
+
+def test_enrollment_while_gitops_is_down_spends_no_token_and_leaves_no_agent(
+    secure_nats: NatsServerProcess, tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_units = platform.build_units
+
+    def start(services: list[str]) -> Stack:
+        monkeypatch.setattr(platform, "build_units", lambda: build_units(services))
+        return start_stack(
+            nats=secure_nats, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch,
+            nats_url=service_nats_url(secure_nats.url, str(stack_env["CRONTOPUS_SECRET_KEY"]).encode()),
+        )  # fmt: skip
+
+    without_gitops = start([name for name in SERVICES if name != "gitops"])
+    try:
+        with without_gitops.client() as client:
+            alice = sign_up(client, "alice")
+            token = enrollment_token(client, alice, max_uses=1)
+            down = client.post("/api/agents/enroll", json={"token": token, "name": "web-1"})
+            assert down.status_code == 503, down.text
+            assert client.get("/api/agents", headers=alice.headers).json()["agents"] == []
+    finally:
+        without_gitops.stop()
+    everything = start(list(SERVICES))
+    try:
+        with everything.client() as client:
+            enrolled = wait_until(lambda: _enrolled(client, {"token": token, "name": "web-1"}), timeout=20)
+    finally:
+        everything.stop()
+    assert enrolled["name"] == "web-1" and enrolled["clone_url"]
+
+
+def _enrolled(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The enrollment once gitops has caught up with the sign-up (it owns the repository)."""
+    response = client.post("/api/agents/enroll", json=body)
+    assert response.status_code in (201, 404, 503), response.text
+    return dict(response.json()) if response.status_code == 201 else None
 
 
 def test_a_second_agent_with_the_same_name_is_refused_until_the_first_is_revoked(client: httpx.Client) -> None:

@@ -12,7 +12,7 @@ from crontopus_agents import service
 from crontopus_agents.models import Agent, EnrollmentToken
 from crontopus_agents.settings import AgentsSettings
 from crontopus_agents.unit import AgentsUnit
-from crontopus_kit.errors import NotFound, Unauthorized
+from crontopus_kit.errors import Conflict, NotFound, Unauthorized
 from crontopus_schemas.agents import (
     AgentStatusReport,
     EnrollmentTokenCreate,
@@ -60,6 +60,22 @@ async def test_a_token_enrolls_at_most_max_uses_agents_even_when_they_race(agent
     enrolled = [o for o in outcomes if not isinstance(o, BaseException)]
     assert len(enrolled) == 3
     assert all(isinstance(o, Unauthorized) for o in outcomes if isinstance(o, BaseException))
+
+
+async def test_checking_an_enrollment_spends_nothing_and_refuses_what_enrolling_would(agents):
+    token = await new_token(agents, max_uses=1)
+
+    async def check(name: str = "web-1", *, with_token: str = token) -> str:
+        async with agents.db.session() as session:
+            request = EnrollRequest(token=with_token, name=name)
+            return await service.check_enrollment(session=session, secret=SECRET, request=request, now=T0)
+
+    assert [await check(), await check()] == [ALICE, ALICE]
+    await enroll(agents, token)  # the one use is still there after two checks
+    with pytest.raises(Unauthorized, match="used up"):
+        await check("web-2")
+    with pytest.raises(Conflict, match="already enrolled"):
+        await check(with_token=await new_token(agents))
 
 
 async def test_tokens_and_agent_secrets_are_stored_only_as_keyed_hashes(agents):

@@ -45,10 +45,10 @@ async def enroll(body: EnrollRequest, gateway: GatewayDep) -> Enrollment:
     """Called by `crontopus-agent enroll`: trades an enrollment token for the agent's own NATS
     credentials (shown once) and tells it where the jobs repository is. Unknown, expired or
     used-up token: 401."""
+    # The token is spent last, so a service failing on the way leaves it usable and no agent behind.
+    team = await gateway.rpc(AgentsRpc.ENROLLMENT_CHECK, body, TenantScoped)
+    repository = await gateway.rpc(GitopsRpc.REPOSITORY_GET, team, RepositoryPublic)
     enrolled = await gateway.rpc(AgentsRpc.ENROLL, body, EnrolledAgent)
-    repository = await gateway.rpc(
-        GitopsRpc.REPOSITORY_GET, TenantScoped(tenant_id=enrolled.tenant_id), RepositoryPublic
-    )
     return Enrollment(
         **enrolled.model_dump(), server_url=gateway.settings.base_url,
         clone_url=repository.clone_url, branch=repository.branch, folder=repository.folder,
