@@ -19,8 +19,9 @@ import base64
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import nkeys
 from nacl.signing import VerifyKey
@@ -51,6 +52,22 @@ def with_credentials(url: str, user: str, password: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def with_derived_passwords(url: str, secret: Callable[[], bytes]) -> str:
+    """``nats://runs@nats:4222`` -> ``nats://runs:<runs' password>@nats:4222``: a service user
+    named without a password logs in with the one derived from the secret (what `crontopus-server
+    nats-config` configures), so a deployment shares only the secret. Also for a comma list;
+    ``secret`` is asked only when a password is missing."""
+    urls = [one.strip() for one in url.split(",") if one.strip()]
+    completed = []
+    for one in urls:
+        parts = urlsplit(one)
+        if parts.username and parts.password is None:
+            user = unquote(parts.username)
+            one = with_credentials(one, user, service_password(secret(), user))
+        completed.append(one)
+    return ",".join(completed)
 
 
 def without_credentials(url: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic_settings
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -22,6 +22,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from crontopus_kit.nats_security import with_derived_passwords
 
 # Values people paste from examples; never acceptable outside the embedded default.
 KNOWN_WEAK_SECRETS = frozenset({"", "changeme", "change-me", "secret", "crontopus", "dev", "development"})
@@ -81,6 +83,13 @@ class CrontopusSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, FileSecretsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _derive_nats_passwords(self) -> CrontopusSettings:
+        """``CRONTOPUS_NATS_URL=nats://runs@nats:4222``: the password is derived from the secret."""
+        if self.nats_url:
+            self.nats_url = with_derived_passwords(self.nats_url, self.secret_bytes)
+        return self
 
     @property
     def embedded(self) -> bool:

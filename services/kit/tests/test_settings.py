@@ -1,6 +1,7 @@
 import pydantic_settings
 import pytest
 
+from crontopus_kit.nats_security import service_password
 from crontopus_kit.settings import CrontopusSettings, SettingsError, describe_settings_error, normalise_database_url
 
 STRONG = "s" * 48
@@ -53,3 +54,14 @@ def test_each_service_gets_its_own_sqlite_file_or_database(tmp_path, monkeypatch
 
 def test_plain_postgres_urls_are_given_the_async_driver():
     assert normalise_database_url("postgres://u@h/d") == "postgresql+asyncpg://u@h/d"
+
+
+def test_a_nats_user_named_without_a_password_logs_in_with_the_one_derived_from_the_secret(tmp_path):
+    runs_password = service_password(STRONG.encode(), "runs")
+    derived = CrontopusSettings(data_dir=tmp_path, secret_key=STRONG, nats_url="nats://runs@n1:4222, nats://runs@n2")
+    assert derived.nats_url == f"nats://runs:{runs_password}@n1:4222,nats://runs:{runs_password}@n2"
+    explicit = CrontopusSettings(data_dir=tmp_path, secret_key=STRONG, nats_url="nats://runs:mine@n1:4222")
+    assert explicit.nats_url == "nats://runs:mine@n1:4222"
+    assert CrontopusSettings(data_dir=tmp_path, nats_url="nats://n1:4222").nats_url == "nats://n1:4222"
+    with pytest.raises(ValueError, match="CRONTOPUS_SECRET_KEY"):
+        CrontopusSettings(data_dir=tmp_path, nats_url="nats://runs@n1:4222")
