@@ -3,8 +3,11 @@ control plane how it is doing.
 
 What it guarantees
 - Syncs: once at start, at once on every nudge (a message on ``manifests_changed_subject``), and
-  every ``poll_interval`` seconds as a fallback for lost nudges. Bursts coalesce: at most one sync
-  runs and at most one more is pending, however many nudges arrive. Each sync fetches the branch
+  every ``poll_interval`` seconds as a fallback for lost nudges. A nudge also says where the
+  team's repository is: when that moved (URL, branch or folder), the daemon fetches from there
+  and stores it in the credentials (a clone URL set on the host still wins). Bursts coalesce: at
+  most one sync runs and at most one more is pending, however many nudges arrive. Each sync
+  fetches the branch
   (``sync.Mirror``), selects the jobs for this agent's labels (``jobs.desired_jobs``), writes
   their spec files and reconciles the scheduler in a worker thread. The reconcile happens even
   when the commit did not change: that is what finds and repairs entries edited by hand.
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from nats.aio.client import Client as NatsClient
+from pydantic import ValidationError
 
 from crontopus_agent import __version__
 from crontopus_agent.home import Credentials, connect
@@ -54,6 +58,7 @@ from crontopus_agent.status import STATUS_FILE, spool_stats
 from crontopus_agent.sync import Mirror, Snapshot, SyncError, mirror_for
 from crontopus_schemas.agents import AgentStatusReport, DriftItem, SchedulerName
 from crontopus_schemas.events import utcnow
+from crontopus_schemas.gitops import ManifestsChanged
 from crontopus_schemas.subjects import agent_heartbeat_subject, agent_report_subject, manifests_changed_subject
 
 log = logging.getLogger(__name__)
@@ -137,8 +142,9 @@ class Daemon:
         self.connect_timeout = connect_timeout
         self.shutdown_timeout = shutdown_timeout
         self.mirror = mirror or mirror_for(
-            home, url=credentials.clone_url, branch=credentials.branch, folder=credentials.folder
-        )
+            home, url=credentials.fetch_url, branch=credentials.branch, folder=credentials.folder,
+            login=credentials.git_login,
+        )  # fmt: skip
         self.hostname = hostname or socket.gethostname()
         self._drain_spool_with = drain_spool or self._drain_with_reporter
         self._stopping = asyncio.Event()
@@ -418,9 +424,34 @@ class Daemon:
             self._after_connect(nc)
             return
 
-    async def _on_nudge(self, _msg: Any) -> None:
+    async def _on_nudge(self, msg: Any) -> None:
         log.debug("nudge: manifests changed")
+        self._follow_repository(msg.data)
         self.request_sync()
+
+    def _follow_repository(self, nudge: bytes) -> None:
+        """The team's repository moved (another URL, branch or folder, e.g. to a Git host):
+        fetch from there from now on, and remember it. A URL set on this host still wins."""
+        try:
+            location = ManifestsChanged.model_validate_json(nudge).repository
+        except ValidationError:
+            return  # a nudge is still a nudge
+        known = self.credentials
+        if location is None or (location.clone_url, location.branch, location.folder) == (
+            known.clone_url, known.branch, known.folder,
+        ):  # fmt: skip
+            return
+        log.info("the jobs repository is now %s (branch %s, folder %r)", location.clone_url, location.branch,
+                 location.folder)  # fmt: skip
+        known.clone_url, known.branch, known.folder = location.clone_url, location.branch, location.folder
+        try:
+            known.save(self.home)
+        except OSError as exc:
+            log.warning("cannot remember the new repository in %s: %s", self.home, exc)
+        # A new Mirror rather than edits to the old one: a sync running in its thread keeps a consistent one.
+        self.mirror = Mirror(
+            self.mirror.path, url=known.fetch_url, branch=known.branch, folder=known.folder, login=self.mirror.login
+        )
 
     async def _on_error(self, error: Exception) -> None:
         # nats-py reports every failed attempt; while NATS stays down that is one line per

@@ -4,7 +4,8 @@ Layout of ``<home>`` (default ``$CRONTOPUS_AGENT_HOME``, else ``/var/lib/crontop
 root, ``~/.local/state/crontopus-agent`` for everyone else, ``%LOCALAPPDATA%/crontopus-agent`` on
 Windows):
 
-    credentials.json   what enrollment returned (mode 0600): agent id, tenant, NATS login, repository
+    credentials.json   what enrollment returned (mode 0600): agent id, tenant, NATS login, repository;
+                       and this host's own Git login and clone URL, if set (`crontopus-agent repository`)
     repo/              a bare mirror of the jobs repository (manifests are read from the commit's tree)
     jobs/<ns>/<n>.json one spec per installed job, read by ``crontopus-agent exec``
     spool/             check-ins that could not be sent yet (see spool.py)
@@ -57,14 +58,29 @@ class Credentials:
     nats_user: str
     nats_password: str
     server_url: str
-    clone_url: str | None = None
+    clone_url: str | None = None  # where the server says the jobs are (kept up to date by nudges)
     branch: str = "main"
     folder: str = ""  # the jobs folder inside the repository
     labels: dict[str, str] = field(default_factory=dict)
+    # Set on this host (`crontopus-agent repository`), never by the server: the URL this host
+    # fetches from instead (a mirror it can reach), and a login for a private repository.
+    host_clone_url: str | None = None
+    git_username: str | None = None
+    git_password: str | None = field(default=None, repr=False)
 
     @property
     def inbox_prefix(self) -> str:
         return agent_inbox_prefix(self.agent_id)
+
+    @property
+    def fetch_url(self) -> str | None:
+        return self.host_clone_url or self.clone_url
+
+    @property
+    def git_login(self) -> tuple[str, str] | None:
+        if self.git_password is None:
+            return None
+        return (self.git_username or "git", self.git_password)
 
     def save(self, home: Path) -> Path:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -19,10 +19,9 @@ What it guarantees
   a sync forever.
 
 Clone URLs: a local path, ``file://``, ``http://`` and ``https://`` (anything libgit2 fetches).
-Private remotes are not supported yet: there is no credential callback. A future ``git_token``
-in the credentials would plug in as a ``pygit2.RemoteCallbacks`` returning ``UserPass``; until
-then the gitops service's own repository (served to agents by the control plane) or a public
-one is what agents pull.
+A private HTTPS remote takes a login (user name and password or access token, set on the host
+with `crontopus-agent repository`); it is offered once per fetch, and a refusal is a
+``SyncError`` that says so without the password. SSH remotes are not supported by the agent yet.
 
 Not thread-safe per call site: each method opens its own ``pygit2.Repository`` (those objects
 must not be shared between threads), and the daemon runs one sync at a time.
@@ -38,7 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pygit2
-from pygit2.enums import FileMode, RepositoryOpenFlag
+from pygit2.enums import CredentialType, FileMode, RepositoryOpenFlag
 
 from crontopus_schemas.manifest import JobManifest
 from crontopus_schemas.manifests import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES, LoadResult, ManifestError, load_files
@@ -73,11 +72,20 @@ class Snapshot:
 class Mirror:
     """A bare mirror of one branch of the jobs repository (see the module docstring)."""
 
-    def __init__(self, path: Path, *, url: str | None, branch: str = "main", folder: str = "") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        url: str | None,
+        branch: str = "main",
+        folder: str = "",
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.path = path
         self.url = url
         self.branch = branch
         self.folder = folder.strip("/")
+        self.login = login  # (user name, password or token) for a private HTTPS remote
 
     @property
     def ref(self) -> str:
@@ -101,13 +109,13 @@ class Mirror:
         _bound_network_waits()
         repo = self._open_or_init()
         remote = repo.remotes.create_anonymous(self.url)
+        login = _Login(self.login)
         try:
-            remote.fetch([f"+{self.ref}:{self.ref}"])
+            remote.fetch([f"+{self.ref}:{self.ref}"], callbacks=login)
             advertised = {head.name: head.oid for head in remote.list_heads(connect=False)}
-        except pygit2.GitError as error:
-            raise SyncError(
-                f"cannot fetch branch {self.branch!r} from {self.safe_url}: {self._reason(error)}"
-            ) from None
+        except (pygit2.GitError, _LoginRefused) as error:
+            reason = login.refusal or self._reason(error)
+            raise SyncError(f"cannot fetch branch {self.branch!r} from {self.safe_url}: {reason}") from None
         # libgit2 silently skips a refspec the remote does not have; the old local head would
         # then pass for a successful fetch.
         if self.ref not in advertised:
@@ -168,15 +176,44 @@ class Mirror:
         self.path.mkdir(parents=True, exist_ok=True)
         return pygit2.init_repository(str(self.path), bare=True, initial_head=self.branch)
 
-    def _reason(self, error: pygit2.GitError) -> str:
+    def _reason(self, error: Exception) -> str:
         if _missing_local(self.url or ""):
             return "no repository there"
         return str(error).replace(self.url or "", self.safe_url)
 
 
-def mirror_for(home: Path, *, url: str | None, branch: str, folder: str) -> Mirror:
+def mirror_for(
+    home: Path, *, url: str | None, branch: str, folder: str, login: tuple[str, str] | None = None
+) -> Mirror:
     """The mirror of ``<home>/repo``."""
-    return Mirror(home / "repo", url=url, branch=branch, folder=folder)
+    return Mirror(home / "repo", url=url, branch=branch, folder=folder, login=login)
+
+
+class _LoginRefused(Exception):
+    pass
+
+
+class _Login(pygit2.RemoteCallbacks):
+    """Offers the host's login once; libgit2 asks again after a refusal, and offering the same
+    login twice would loop, so a second request means it was refused."""
+
+    def __init__(self, login: tuple[str, str] | None) -> None:
+        super().__init__()
+        self.login = login
+        self.refusal: str | None = None
+        self._offered = False
+
+    def credentials(self, url: str, username_from_url: str | None, allowed_types: CredentialType) -> pygit2.UserPass:
+        if self.login is None:
+            self.refusal = "the repository needs a login: set one with `crontopus-agent repository --git-username`"
+        elif self._offered:
+            self.refusal = "the repository refused this host's login (`crontopus-agent repository` shows it)"
+        elif not allowed_types & CredentialType.USERPASS_PLAINTEXT:
+            self.refusal = "the repository wants an SSH key, which the agent does not support yet; use an HTTPS URL"
+        else:
+            self._offered = True
+            return pygit2.UserPass(*self.login)
+        raise _LoginRefused(self.refusal)
 
 
 def redact_url(url: str) -> str:

@@ -32,6 +32,7 @@ from crontopus_agent.testing import JobsRepo, manifest
 from crontopus_kit.nats_server import NatsServerProcess, free_port
 from crontopus_schemas.agents import AgentStatusReport
 from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.gitops import ManifestsChanged, RepositoryLocation
 from crontopus_schemas.subjects import (
     CHECKINS_STREAM,
     agent_heartbeat_subject,
@@ -192,6 +193,28 @@ async def test_a_nudge_makes_the_daemon_sync_and_reconcile_the_new_commit_at_onc
 
     await eventually(lambda: running.daemon.applied_commit == second, what="the nudged sync")
     assert scheduler.last == ["prod/backup", "prod/report"]
+
+
+async def test_a_nudge_from_a_moved_repository_makes_the_daemon_fetch_from_there_and_remember_it(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient, tmp_path: Path
+) -> None:
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    scheduler = RecordingScheduler()
+    running = start(scheduler)
+    await eventually(lambda: running.daemon.syncs >= 1 and running.daemon.connected, what="first sync")
+
+    moved = JobsRepo(tmp_path / "moved")
+    there = moved.commit({"jobs/prod/report.yaml": manifest("report")})
+    nudge = ManifestsChanged(
+        commit=there, previous_commit=None, author=None, message=None,
+        repository=RepositoryLocation(clone_url=str(moved.path), branch="main", folder="jobs"),
+    )  # fmt: skip
+    await client.publish(manifests_changed_subject(TENANT), nudge.model_dump_json().encode())
+
+    await eventually(lambda: running.daemon.applied_commit == there, what="the sync from the moved repository")
+    assert scheduler.last == ["prod/report"]
+    remembered = Credentials.load(tmp_path / "home")
+    assert (remembered.clone_url, remembered.folder) == (str(moved.path), "jobs")
 
 
 async def test_without_a_nudge_the_fallback_poll_picks_up_a_new_commit(
@@ -519,3 +542,11 @@ def test_crontab_is_chosen_when_crontab_and_a_cron_daemon_exist(
 def test_an_unknown_scheduler_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown scheduler"):
         choose_scheduler("systemd", tmp_path)
+
+
+def test_the_hosts_clone_url_and_git_login_are_what_the_daemon_fetches_with(tmp_path: Path) -> None:
+    credentials = credentials_for("nats://127.0.0.1:1", "https://crontopus.example.com/acme.git",
+                                  host_clone_url="https://mirror.internal/acme.git", git_username="robot",
+                                  git_password="tok")  # fmt: skip
+    daemon = Daemon(tmp_path / "home", credentials, RecordingScheduler())
+    assert (daemon.mirror.url, daemon.mirror.login) == ("https://mirror.internal/acme.git", ("robot", "tok"))

@@ -229,3 +229,53 @@ def test_the_enroll_command_reports_an_unreachable_server(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "cannot reach the server" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# --- this host's repository settings ------------------------------------------------------------
+
+
+def test_enrolling_with_a_git_login_and_clone_url_stores_them_for_this_host(
+    http_server: Callable[[int, Any], str], tmp_path: Path
+) -> None:
+    url = http_server(201, enrollment())
+    (tmp_path / "token.txt").write_text("ghp_token-123\n")
+    args = ["enroll", "--server", url, "--token", TOKEN, "--home", str(tmp_path / "home"),
+            "--clone-url", "https://git.example.com/acme/jobs.git", "--git-username", "robot",
+            "--git-password-file", str(tmp_path / "token.txt")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = Credentials.load(tmp_path / "home")
+    assert saved.fetch_url == "https://git.example.com/acme/jobs.git"
+    assert saved.clone_url == "https://crontopus.example.com/git/acme.git"  # the server's, kept apart
+    assert saved.git_login == ("robot", "ghp_token-123")
+    assert "ghp_token-123" not in repr(saved)
+
+
+def test_a_missing_password_file_is_refused_before_the_token_is_spent(
+    http_server: Callable[[int, Any], str], tmp_path: Path
+) -> None:
+    url = http_server(201, enrollment())
+    args = ["enroll", "--server", url, "--token", TOKEN, "--home", str(tmp_path / "home"),
+            "--git-password-file", str(tmp_path / "nope.txt")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "cannot read the Git password" in result.output
+    assert not (tmp_path / "home" / "credentials.json").exists()
+
+
+def test_the_repository_command_shows_sets_and_resets_this_hosts_settings(tmp_path: Path) -> None:
+    Credentials(**{k: v for k, v in enrollment().items() if k in Credentials.__dataclass_fields__}).save(tmp_path)
+    home = ["--home", str(tmp_path)]
+
+    set_login = CliRunner().invoke(app, ["repository", "--git-username", "robot", "--git-password-file", "-", *home],
+                                   input="tok-456\n")  # fmt: skip
+    assert set_login.exit_code == 0, set_login.output
+    assert "robot (password set)" in set_login.output and "tok-456" not in set_login.output
+    assert Credentials.load(tmp_path).git_login == ("robot", "tok-456")
+
+    shown = CliRunner().invoke(app, ["repository", *home])
+    assert "this host fetches:  https://crontopus.example.com/git/acme.git" in shown.output
+    assert "saved" not in shown.output
+
+    reset = CliRunner().invoke(app, ["repository", "--reset", *home])
+    assert reset.exit_code == 0 and "Git login:          none" in reset.output
+    assert Credentials.load(tmp_path).git_login is None

@@ -3,6 +3,7 @@ path, file:// and smart HTTP (``git http-backend`` behind a loopback server)."""
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import threading
@@ -136,6 +137,7 @@ class _GitHttp(BaseHTTPRequestHandler):
     """``git http-backend`` as CGI: enough for clone and fetch over smart HTTP."""
 
     root: Path
+    login: tuple[str, str] | None = None  # when set, HTTP basic authentication is required
 
     def do_GET(self) -> None:
         self._cgi()
@@ -144,6 +146,12 @@ class _GitHttp(BaseHTTPRequestHandler):
         self._cgi()
 
     def _cgi(self) -> None:
+        if self.login and self.headers.get("Authorization") != _basic(*self.login):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="jobs"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         path, _, query = self.path.partition("?")
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         env = {
@@ -177,11 +185,20 @@ class _GitHttp(BaseHTTPRequestHandler):
         pass
 
 
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 @pytest.fixture
-def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def login() -> tuple[str, str] | None:
+    return None
+
+
+@pytest.fixture
+def http_root(tmp_path: Path, login: tuple[str, str] | None) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "served"
     root.mkdir()
-    handler = type("Handler", (_GitHttp,), {"root": root})
+    handler = type("Handler", (_GitHttp,), {"root": root, "login": login})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -210,3 +227,30 @@ def test_an_error_never_shows_the_password_in_the_url(tmp_path: Path) -> None:
         Mirror(tmp_path / "mirror", url=url).sync()
     assert "s3cret" not in str(caught.value)
     assert "robot@127.0.0.1" in str(caught.value)
+
+
+@pytest.mark.parametrize("login", [("robot", "token-123")])
+def test_a_private_http_repository_is_fetched_with_the_hosts_login(
+    http_root: tuple[str, Path], tmp_path: Path, login: tuple[str, str]
+) -> None:
+    base, root = http_root
+    sha = JobsRepo(root / "jobs.git").commit({"prod/backup.yaml": manifest("backup")})
+    assert Mirror(tmp_path / "mirror", url=f"{base}/jobs.git", login=login).sync().commit == sha
+
+
+@pytest.mark.parametrize("login", [("robot", "token-123")])
+def test_a_missing_or_refused_login_says_so_and_keeps_the_last_commit(
+    http_root: tuple[str, Path], tmp_path: Path, login: tuple[str, str]
+) -> None:
+    base, root = http_root
+    repo = JobsRepo(root / "jobs.git")
+    first = repo.commit({"prod/backup.yaml": manifest("backup")})
+    Mirror(tmp_path / "mirror", url=f"{base}/jobs.git", login=login).sync()
+    repo.commit({"prod/report.yaml": manifest("report")})
+
+    with pytest.raises(SyncError, match="needs a login"):
+        Mirror(tmp_path / "mirror", url=f"{base}/jobs.git").sync()
+    with pytest.raises(SyncError, match="refused this host's login") as refused:
+        Mirror(tmp_path / "mirror", url=f"{base}/jobs.git", login=("robot", "wrong-password")).sync()
+    assert "wrong-password" not in str(refused.value)
+    assert Mirror(tmp_path / "mirror", url=f"{base}/jobs.git").head() == first

@@ -18,8 +18,17 @@ class TenantCreated(EventMeta):
     name: str
 
 
+class RepositoryLocation(BaseModel):
+    """Where a team's jobs are: what agents fetch (the URL never carries a secret)."""
+
+    clone_url: str
+    branch: str
+    folder: str
+
+
 class ManifestsChanged(EventMeta):
-    """A new commit was synced. Subject: manifests_changed_subject(tenant_id)."""
+    """A new commit was synced. Subject: manifests_changed_subject(tenant_id); it is also the
+    agents' nudge to fetch, and tells them where from when the team's repository moved."""
 
     commit: str
     previous_commit: str | None
@@ -29,6 +38,9 @@ class ManifestsChanged(EventMeta):
     changed: list[str] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
     errors: int = Field(default=0, description="manifest problems at this commit (see GET /api/gitops/repository)")
+    repository: RepositoryLocation | None = Field(
+        default=None, description="where this commit is (absent in events of older servers)"
+    )
 
 
 class FileError(BaseModel):

@@ -110,7 +110,6 @@ def describe(public: RepositoryPublic, row: Repository, *, secret: bytes, base_u
     hook = webhook_secret(secret, row)
     return public.model_copy(
         update={
-            "clone_url": repo.redact_url(row.url),
             "webhook_url": f"{base_url.rstrip('/')}/api/gitops/webhooks/{row.tenant_id}",
             "webhook_secret": mask(hook) if hook else None,
             "credentials": credentials_kind(secret, row.credentials),

@@ -28,6 +28,7 @@ from crontopus_schemas.gitops import (
     JobListRequest,
     JobSummary,
     ManifestsChanged,
+    RepositoryLocation,
     RepositoryPublic,
 )
 from crontopus_schemas.manifests import LoadedJob, load_files
@@ -90,9 +91,15 @@ async def all_repositories(*, session: AsyncSession) -> list[Repository]:
     return list((await session.execute(select(Repository))).scalars())
 
 
+def clone_url(row: Repository) -> str:
+    """What agents fetch: the Git host's URL (without its secret) for an external repository,
+    the bare repository's path for the built-in one."""
+    return repo.redact_url(row.url) if row.kind == "external" and row.url else row.path
+
+
 def repository_public(row: Repository) -> RepositoryPublic:
     return RepositoryPublic(
-        kind=row.kind, clone_url=row.path, branch=row.branch, folder=row.folder,
+        kind=row.kind, clone_url=clone_url(row), branch=row.branch, folder=row.folder,
         head_commit=row.synced_commit, last_sync_at=row.synced_at, last_error=row.last_error,
         errors=[FileError(**error) for error in json.loads(row.file_errors)],
     )  # fmt: skip
@@ -120,6 +127,7 @@ async def sync(*, session: AsyncSession, row: Repository, secret: bytes) -> Mani
     return ManifestsChanged(
         commit=head, previous_commit=previous, author=f"{info.author_name} <{info.author_email}>",
         message=info.message.strip(), added=added, changed=changed, removed=removed, errors=len(loaded.errors),
+        repository=RepositoryLocation(clone_url=clone_url(row), branch=row.branch, folder=row.folder),
     )  # fmt: skip
 
 

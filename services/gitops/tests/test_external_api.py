@@ -1,16 +1,21 @@
 """An external repository (served by `git daemon` on loopback, or a local path) mirrored by the
 gitops service, and push webhooks in each Git host's format."""
 
+import asyncio
 import hashlib
 import hmac
 import json
 import subprocess
 import uuid
 
+import nats
 import pytest
 
-from crontopus_gitops import repo
+from crontopus_gitops import repo, service
+from crontopus_gitops.models import Repository
 from crontopus_kit.nats_server import free_port, port_is_open
+from crontopus_schemas.gitops import ManifestsChanged
+from crontopus_schemas.subjects import GITOPS_STREAM, manifests_changed_subject
 from crontopus_server.testing import sign_up, wait_until
 
 JOB = """\
@@ -186,3 +191,32 @@ def _path(connected: dict) -> str:
 
 def tenant_of(api, account) -> str:
     return api.get("/api/auth/me", headers=account.headers).json()["tenant_id"]
+
+
+def test_the_sync_event_tells_agents_where_the_repository_now_is(api, upstream, nats_server):
+    alice = sign_up(api, "alice")
+    connect(api, alice, str(upstream), path="ops")
+    event = asyncio.run(_last_event(nats_server.url, manifests_changed_subject(tenant_of(api, alice))))
+    assert event.repository is not None
+    assert (event.repository.clone_url, event.repository.branch, event.repository.folder) == (
+        str(upstream),
+        "main",
+        "ops",
+    )
+
+
+def test_agents_are_never_told_a_password_in_the_clone_url():
+    row = Repository(
+        tenant_id="t", kind="external", path="/var/mirror", url="https://robot:s3cret@git.example.com/j.git"
+    )
+    assert service.clone_url(row) == "https://robot@git.example.com/j.git"
+    assert service.clone_url(Repository(tenant_id="t", path="/srv/repos/t.git")) == "/srv/repos/t.git"
+
+
+async def _last_event(nats_url: str, subject: str) -> ManifestsChanged:
+    nc = await nats.connect(nats_url)
+    try:
+        message = await nc.jetstream().get_last_msg(GITOPS_STREAM.name, subject)
+    finally:
+        await nc.close()
+    return ManifestsChanged.model_validate_json(message.data)
