@@ -5,6 +5,7 @@ is fixed, and nothing of another team's."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -92,6 +93,12 @@ def report_run(api: httpx.Client, key: str, *, exit_code: int) -> str:
     return run_id
 
 
+def links_in(message: str) -> list[str]:
+    links = re.findall(r"https?://\S+", message)
+    assert len(links) >= 3, message  # the incident, the job and the run
+    return links
+
+
 def incidents(api: httpx.Client, account: Account, **params: str) -> list[dict[str, Any]]:
     return list(api.get("/api/incidents", params=params, headers=account.headers).json()["incidents"])
 
@@ -110,6 +117,8 @@ def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.
     took = time.monotonic() - finished
     [incident] = incidents(api, alice, status="open")
     assert (incident["job"], incident["cause"], incident["run_id"]) == (JOB, "failed", failed_run)
+    for link in links_in(receiver.bodies[0]["message"]):  # every link in the message opens what it names
+        assert api.get(link, headers=alice.headers).status_code == 200, link
     report_run(api, key, exit_code=1)  # still failing: the same incident, no second notification
 
     report_run(api, key, exit_code=0)
