@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Table, and_, bindparam, case, cast, func, literal_column, union_all
+from sqlalchemy import Table, and_, bindparam, case, cast, exists, func, literal_column, union_all
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
@@ -278,6 +279,52 @@ async def last_statuses(*, session: AsyncSession, tenant_id: str, jobs: list[str
         rows = await session.execute(union_all(*newest) if len(newest) > 1 else newest[0])
         statuses.update({job: status for job, status in rows.all()})
     return statuses
+
+
+# --- retention ---------------------------------------------------------------
+
+
+async def prune_runs(*, session: AsyncSession, created_before: datetime, batch_size: int = 5000) -> int:
+    """Delete the runs created before ``created_before``, ``batch_size`` rows per transaction so
+    the ingester is never blocked long, except each job's newest run that is not a log entry:
+    a job that runs once a year keeps its last status. Returns how many runs were deleted."""
+    last_doomed_id = await _last_id_created_before(session, created_before)
+    if last_doomed_id is None:
+        return 0
+    runs, newer = _TABLE.alias("r"), _TABLE.alias("newer")
+    has_newer_run = exists().where(
+        newer.c.tenant_id == runs.c.tenant_id, newer.c.job == runs.c.job,
+        newer.c.id > runs.c.id, newer.c.status != "log",
+    )  # fmt: skip
+    doomed = (
+        sa_select(runs.c.id).where(runs.c.id <= last_doomed_id, has_newer_run).order_by(runs.c.id).limit(batch_size)
+    )
+    deleted = 0
+    while True:
+        result = await session.execute(sa_delete(_TABLE).where(_TABLE.c.id.in_(doomed.scalar_subquery())))
+        await session.commit()
+        count = int(result.rowcount)  # type: ignore[attr-defined]
+        deleted += count
+        if count < batch_size:
+            return deleted
+
+
+async def _last_id_created_before(session: AsyncSession, moment: datetime) -> int | None:
+    """The highest row id created before ``moment``, by binary search over the primary key: ids
+    are drawn in arrival order, so created_at grows with them (give or take the seconds between
+    two consumers' batches), and ~30 index lookups replace an index on created_at that every
+    insert would pay for."""
+    low, high = (await session.execute(sa_select(func.min(_TABLE.c.id), func.max(_TABLE.c.id)))).one()
+    found = None
+    while low is not None and low <= high:
+        middle = (low + high) // 2
+        probe = sa_select(_TABLE.c.id, _TABLE.c.created_at).where(_TABLE.c.id >= middle).order_by(_TABLE.c.id)
+        row = (await session.execute(probe.limit(1))).first()
+        if row is None or as_utc(row.created_at) >= moment:  # type: ignore[operator]
+            high = middle - 1
+        else:
+            found, low = row.id, row.id + 1
+    return found
 
 
 async def count_runs(*, session: AsyncSession, tenant_id: str | None = None) -> int:

@@ -17,3 +17,11 @@ class RunsSettings(CrontopusSettings):
         default=30, gt=0, validation_alias="CRONTOPUS_RUNS_ACK_WAIT",
         description="seconds before JetStream redelivers a check-in whose batch was not acknowledged",
     )  # fmt: skip
+    retention_days: float = Field(
+        default=90, ge=0, validation_alias="CRONTOPUS_RUNS_RETENTION_DAYS",
+        description="runs older than this are deleted (each job's newest run is kept); 0 keeps every run",
+    )  # fmt: skip
+    prune_interval: float = Field(
+        default=3600, gt=0, validation_alias="CRONTOPUS_RUNS_PRUNE_INTERVAL",
+        description="seconds between retention passes (the first comes a minute after start)",
+    )  # fmt: skip

@@ -8,6 +8,7 @@ from faststream.nats import NatsBroker
 
 from crontopus_kit.db import Database
 from crontopus_runs.handlers import CheckinIngester, build_router
+from crontopus_runs.retention import Pruner
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas.subjects import CHECKINS_STREAM, RUNS_STREAM
 
@@ -24,6 +25,7 @@ class RunsUnit:
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
         self.router = build_router(db=self.db)
         self.ingester = CheckinIngester(db=self.db, settings=self.settings)
+        self.pruner = Pruner(db=self.db, settings=self.settings)
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_runs")
@@ -32,7 +34,9 @@ class RunsUnit:
         state = broker.config.connection_state
         self.ingester.js = state.stream
         await self.ingester.puller.start(state.connection, state.stream)
+        self.pruner.start()
 
     async def close(self) -> None:
+        await self.pruner.stop()
         await self.ingester.puller.stop()
         await self.db.dispose()

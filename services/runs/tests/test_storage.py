@@ -4,9 +4,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_runs import service
+from crontopus_runs.models import Run
+from crontopus_runs.retention import Pruner
 from crontopus_runs.settings import RunsSettings
 from crontopus_runs.unit import RunsUnit
 from crontopus_schemas.events import CheckInEvent
@@ -127,3 +130,63 @@ async def test_two_instances_storing_the_same_runs_in_opposite_orders_both_commi
         assert await service.count_runs(session=session) == 1500
         run = await service.get_run(session=session, tenant_id=ALICE, run_id="round4-r150")
     assert (run.status, run.duration_ms) == ("success", 42_000)
+
+
+async def age(unit: RunsUnit, days: int) -> None:
+    """Make every run stored so far look ``days`` old (created_at grows with the row id, as in life)."""
+    async with unit.db.session() as session:
+        await session.execute(Run.__table__.update().values(created_at=datetime.now(UTC) - timedelta(days=days)))
+        await session.commit()
+
+
+async def run_ids(unit: RunsUnit) -> set[str]:
+    async with unit.db.session() as session:
+        return set((await session.execute(select(Run.run_id))).scalars())
+
+
+async def test_retention_deletes_old_runs_but_keeps_each_jobs_newest_run(runs):
+    for i in range(5):
+        await store(runs, (ALICE, start(f"old-backup-{i}")), (ALICE, finish(f"old-backup-{i}")))
+    await store(runs, (ALICE, finish("yearly-1", job="production/yearly")), (BOB, finish("bob-1")))
+    await store(runs, (ALICE, CheckInEvent(job="production/yearly", run_id="yearly-log", status="log")))
+    await age(runs, days=100)
+    await store(runs, (ALICE, finish("new-backup")))
+
+    pruner = Pruner(db=runs.db, settings=RunsSettings(retention_days=90, secret_key="s" * 48))
+    async with runs.db.session() as session:
+        deleted = await service.prune_runs(session=session, created_before=datetime.now(UTC) - timedelta(days=90),
+                                           batch_size=2)  # fmt: skip
+    assert deleted == 5  # every old backup run: a newer one exists
+    # the yearly job keeps its last real run (and the log entry after it), bob his only run
+    assert await run_ids(runs) == {"yearly-1", "yearly-log", "bob-1", "new-backup"}
+    assert await pruner.prune_once() == 0
+    async with runs.db.session() as session:
+        assert await service.last_statuses(session=session, tenant_id=ALICE, jobs=["production/yearly"]) == {
+            "production/yearly": "success"
+        }
+
+
+async def test_retention_leaves_runs_younger_than_the_cutoff_and_an_empty_table_alone(runs):
+    async with runs.db.session() as session:
+        assert await service.prune_runs(session=session, created_before=datetime.now(UTC)) == 0
+    await store(runs, (ALICE, finish("r1")), (ALICE, finish("r2")))
+    await age(runs, days=10)
+    async with runs.db.session() as session:
+        assert await service.prune_runs(session=session, created_before=datetime.now(UTC) - timedelta(days=90)) == 0
+    assert await run_ids(runs) == {"r1", "r2"}
+
+
+async def test_the_pruner_runs_by_itself_every_interval(runs):
+    await store(runs, (ALICE, finish("old")))
+    await age(runs, days=100)
+    await store(runs, (ALICE, finish("new")))
+    pruner = Pruner(db=runs.db, settings=RunsSettings(prune_interval=0.05, secret_key="s" * 48))
+    pruner.start()
+    try:
+        for _ in range(200):
+            if await run_ids(runs) == {"new"}:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await pruner.stop()
+    assert await run_ids(runs) == {"new"}
