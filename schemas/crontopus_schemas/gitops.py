@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from crontopus_schemas.events import EventMeta
 from crontopus_schemas.rpc import TenantScoped
@@ -95,7 +95,10 @@ class RepositoryUpdateRequest(TenantScoped):
 
     url: str = Field(min_length=1, max_length=2048, description="https://..., ssh://..., git://... or a local path")
     branch: str = Field(default="main", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._/-]+$")
-    path: str = Field(default="", max_length=1024, description="folder of the jobs inside the repository")
+    folder: str = Field(
+        default="", max_length=1024, validation_alias=AliasChoices("folder", "path"),
+        description="folder of the jobs inside the repository (`path` is accepted too)",
+    )  # fmt: skip
     credentials: RepositoryCredentials | None = None
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=256, description="default: generated")
 

@@ -86,7 +86,7 @@ async def connect(
     secret (shown to the user this once). Nothing is stored when the fetch fails."""
     candidate = Repository(
         tenant_id=row.tenant_id, kind="external", path=str(settings.repositories / f"{row.tenant_id}.external.git"),
-        branch=request.branch, folder=request.path.strip("/"), url=request.url, created_at=row.created_at,
+        branch=request.branch, folder=request.folder.strip("/"), url=request.url, created_at=row.created_at,
         credentials=seal_credentials(secret, request.credentials),
     )  # fmt: skip
     try:

@@ -195,7 +195,7 @@ def tenant_of(api, account) -> str:
 
 def test_the_sync_event_tells_agents_where_the_repository_now_is(api, upstream, nats_server):
     alice = sign_up(api, "alice")
-    connect(api, alice, str(upstream), path="ops")
+    connect(api, alice, str(upstream), folder="ops")
     event = asyncio.run(_last_event(nats_server.url, manifests_changed_subject(tenant_of(api, alice))))
     assert event.repository is not None
     assert (event.repository.clone_url, event.repository.branch, event.repository.folder) == (
@@ -203,6 +203,14 @@ def test_the_sync_event_tells_agents_where_the_repository_now_is(api, upstream, 
         "main",
         "ops",
     )
+
+
+def test_a_misspelt_field_is_refused_and_path_still_names_the_folder(api, upstream):
+    alice = sign_up(api, "alice")
+    typo = api.put("/api/gitops/repository", headers=alice.headers, json={"url": str(upstream), "fodler": "ops"})
+    assert typo.status_code == 422 and "fodler" in typo.text
+    assert api.get("/api/gitops/repository", headers=alice.headers).json()["kind"] == "embedded"
+    assert connect(api, alice, str(upstream), path="ops")["folder"] == "ops"
 
 
 def test_agents_are_never_told_a_password_in_the_clone_url():

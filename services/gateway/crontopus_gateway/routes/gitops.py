@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import ConfigDict
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal
 from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest, WebhookReply, WebhookRequest
@@ -20,6 +21,9 @@ WEBHOOK_HEADERS = ("x-", "idempotency-key", "content-type", "user-agent")
 
 
 class RepositoryUpdate(RepositoryUpdateRequest):
+    # A misspelt field would otherwise be dropped silently (the jobs read from the wrong folder).
+    model_config = ConfigDict(extra="forbid")
+
     tenant_id: str = ""  # taken from the credential, never from the body
 
 
