@@ -4,6 +4,7 @@ is fixed, and nothing of another team's."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -15,7 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, select
 
+from crontopus_alerting.models import JobMonitor
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_kit.db import Database
 from crontopus_server.testing import Account, Stack, create_api_key, sign_up, wait_until
 
 JOB = "ops/nightly-report"
@@ -34,6 +39,7 @@ def stack_env(stack_env: dict[str, Any]) -> dict[str, Any]:
         "CRONTOPUS_ALERTING_SETTLE_SECONDS": "0",
         "CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS": "true",  # the receiver is on 127.0.0.1
         "CRONTOPUS_ALERTING_DELIVERY_BACKOFF": "0.2",
+        "CRONTOPUS_ALERTING_RESYNC_INTERVAL": "0.5",
     }
 
 
@@ -195,3 +201,34 @@ def test_a_job_that_does_not_run_raises_one_missed_incident_and_a_run_resolves_i
     wait_until(lambda: incidents(api, alice, status="resolved"), timeout=5)
     wait_until(lambda: len(receiver.bodies) >= 2, timeout=5)
     assert "missed" in receiver.titles()[0].lower() and "resolved" in receiver.titles()[1].lower()
+
+
+def test_monitoring_comes_back_without_a_push_when_alerting_lost_the_teams_jobs(api: httpx.Client) -> None:
+    """As after restoring an empty alerting database, or a team whose last push left the GITOPS
+    stream: the periodic re-read from gitops brings every job's missed-run watch back."""
+    sign_up(api, "alice")
+    watched = wait_until(lambda: asyncio.run(_watched_jobs()), timeout=10)
+    asyncio.run(_forget_watched_jobs())
+    assert asyncio.run(_watched_jobs()) == []
+    assert wait_until(lambda: asyncio.run(_watched_jobs()), timeout=10) == watched
+
+
+async def _watched_jobs() -> list[str]:
+    settings = AlertingSettings()  # the stack's, from its CRONTOPUS_* environment
+    db = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
+    try:
+        async with db.session() as session:
+            return sorted((await session.execute(select(JobMonitor.job))).scalars())
+    finally:
+        await db.dispose()
+
+
+async def _forget_watched_jobs() -> None:
+    settings = AlertingSettings()
+    db = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
+    try:
+        async with db.session() as session:
+            await session.execute(delete(JobMonitor))
+            await session.commit()
+    finally:
+        await db.dispose()

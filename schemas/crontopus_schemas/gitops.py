@@ -149,6 +149,14 @@ class JobList(BaseModel):
     jobs: list[JobSummary]
 
 
+class TenantListRequest(BaseModel):
+    """Every team with a jobs repository (for services that must know each team's jobs)."""
+
+
+class TenantList(BaseModel):
+    tenant_ids: list[str]
+
+
 class JobListRequest(TenantScoped):
     namespace: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)

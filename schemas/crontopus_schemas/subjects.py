@@ -179,6 +179,7 @@ class IdentityRpc:
 
 class GitopsRpc:
     QUEUE = "gitops"
+    TENANTS_LIST = f"{RPC_ROOT}.gitops.tenants.list"
     JOBS_LIST = f"{RPC_ROOT}.gitops.jobs.list"
     JOBS_GET = f"{RPC_ROOT}.gitops.jobs.get"
     JOB_CREATE = f"{RPC_ROOT}.gitops.jobs.create"

@@ -24,3 +24,8 @@ class AlertingSettings(CrontopusSettings):
         description="after a start, no missed runs are judged until the check-in backlog drained and this much "
         "time passed (agents that spooled check-ins while the control plane was down reconnect and flush)",
     )  # fmt: skip
+    resync_interval: float = Field(
+        default=3600, gt=0, validation_alias="CRONTOPUS_ALERTING_RESYNC_INTERVAL",
+        description="seconds between full re-reads of every team's jobs from gitops (also at start): repairs "
+        "what manifest-change events could not tell, e.g. a team whose last change left the GITOPS stream",
+    )  # fmt: skip

@@ -27,7 +27,7 @@ from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent
 from crontopus_schemas.events import RunsRecorded
-from crontopus_schemas.gitops import JobList, JobListRequest, JobSummary
+from crontopus_schemas.gitops import JobList, JobListRequest, JobSummary, TenantList, TenantListRequest
 from crontopus_schemas.manifest import Monitor, duration_seconds
 
 NAME = "alerting"
@@ -35,6 +35,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 Handler = Callable[[list[Msg]], Awaitable[None]]
 REQUEUE_EVERY = timedelta(minutes=1)
+RESYNC_RETRY_SECONDS = 30
 
 
 class AlertingUnit:
@@ -58,7 +59,7 @@ class AlertingUnit:
             self._puller(subjects.AGENTS_STREAM.name, subjects.ALERTING_AGENTS_DURABLE,
                          subjects.agent_event_subject("*"), self._on_agents),
         ]  # fmt: skip
-        self._tick: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._next_requeue = datetime.now(UTC)  # once at start, then every REQUEUE_EVERY
 
     @staticmethod
@@ -76,13 +77,16 @@ class AlertingUnit:
         await self.dispatcher.start(state.connection, state.stream)
         for puller in self.pullers:
             await puller.start(state.connection, state.stream)
-        self._tick = asyncio.create_task(self._tick_forever(state.stream), name="alerting tick")
+        self._tasks = [
+            asyncio.create_task(self._tick_forever(state.stream), name="alerting tick"),
+            asyncio.create_task(self._resync_forever(), name="alerting jobs resync"),
+        ]
 
     async def close(self) -> None:
-        if self._tick:
-            self._tick.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._tick
+                await task
         for puller in self.pullers:
             await puller.stop()
         await self.dispatcher.stop()
@@ -129,6 +133,28 @@ class AlertingUnit:
             await monitors.sync_monitors(
                 session=session, tenant_id=tenant_id, jobs=jobs, rules=rules, now=datetime.now(UTC)
             )
+
+    async def resync_all(self) -> int:
+        """Re-read every team's jobs. Manifest-change events say what changed; this catches what
+        they cannot: a team whose last change is older than the GITOPS stream keeps (a new or
+        restored alerting database), or an event lost to a bug. Unchanged jobs cost no croniter."""
+        assert self.broker is not None
+        found = await rpc_call(self.broker, subjects.GitopsRpc.TENANTS_LIST, TenantListRequest(), TenantList)
+        tenant_ids = found.tenant_ids if found else []
+        for tenant_id in tenant_ids:
+            await self.sync_tenant(tenant_id)
+        return len(tenant_ids)
+
+    async def _resync_forever(self) -> None:
+        interval = self.settings.resync_interval
+        while True:
+            try:
+                teams = await self.resync_all()
+                log.info("every team's jobs re-read", teams=teams)
+                await asyncio.sleep(interval)
+            except Exception:  # e.g. gitops not answering yet: soon again, not in an hour
+                log.warning("re-reading the teams' jobs failed; trying again", exc_info=True)
+                await asyncio.sleep(min(RESYNC_RETRY_SECONDS, interval))
 
     async def _on_agents(self, messages: list[Msg]) -> None:
         for msg in messages:

@@ -11,7 +11,15 @@ from crontopus_gitops.syncer import Syncer
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
 from crontopus_schemas import subjects
-from crontopus_schemas.gitops import JobDetail, JobGetRequest, JobList, JobListRequest, RepositoryPublic
+from crontopus_schemas.gitops import (
+    JobDetail,
+    JobGetRequest,
+    JobList,
+    JobListRequest,
+    RepositoryPublic,
+    TenantList,
+    TenantListRequest,
+)
 from crontopus_schemas.rpc import TenantScoped
 
 __all__ = ["Syncer", "build_router"]
@@ -31,6 +39,12 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         row = await syncer.sync(request.tenant_id)
         return external.describe(service.repository_public(row), row, secret=syncer.secret,
                                  base_url=syncer.settings.base_url)  # fmt: skip
+
+    @router.subscriber(subjects.GitopsRpc.TENANTS_LIST, queue=subjects.GitopsRpc.QUEUE)
+    @rpc_handler(TenantListRequest)
+    async def list_tenants(_: TenantListRequest) -> TenantList:
+        async with db.session() as session:
+            return TenantList(tenant_ids=await service.tenant_ids(session=session))
 
     @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(JobListRequest)

@@ -87,6 +87,10 @@ def _create_embedded(path: Path, branch: str, hook_command: list[str]) -> None:
         )  # fmt: skip
 
 
+async def tenant_ids(*, session: AsyncSession) -> list[str]:
+    return list((await session.execute(select(Repository.tenant_id).order_by(Repository.tenant_id))).scalars())
+
+
 async def all_repositories(*, session: AsyncSession) -> list[Repository]:
     return list((await session.execute(select(Repository))).scalars())
 
