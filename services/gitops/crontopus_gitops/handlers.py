@@ -49,7 +49,8 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(JobListRequest)
     async def list_jobs(request: JobListRequest) -> JobList:
-        await syncer.sync(request.tenant_id)  # a new team's examples, even before the first poll
+        if not syncer.lock(request.tenant_id).locked():  # a running sync may take seconds: list what is indexed
+            await syncer.sync(request.tenant_id)  # a new team's examples, even before the first poll
         async with db.session() as session:
             return await service.list_jobs(session=session, query=request, links=syncer.links)
 

@@ -5,6 +5,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from crontopus_server.testing import NIGHTLY_EXPORT, create_api_key, sign_up, wait_until
 
 
@@ -103,3 +105,37 @@ def test_jobs_show_the_status_of_their_newest_run_and_filter_on_it(api):
     assert [job["job"] for job in failing] == ["staging/hello"]
     assert "staging/hello" not in {job["job"] for job in never} and len(never) >= 3
     assert api.get("/api/jobs/staging/hello", headers=alice.headers).json()["last_status"] == "failure"
+
+
+@pytest.mark.parametrize("database_backend", ["sqlite"])  # the limit is NATS's, not the database's
+def test_a_team_with_thousands_of_jobs_lists_them_all(secure_stack, tmp_path):
+    """3,000 jobs make a listing of ~1.3 MB: over NATS's default message limit (1 MB), which the
+    embedded and generated NATS configurations raise to 8 MB (``nats_security.server_config``)."""
+    with secure_stack.client() as api:
+        alice = sign_up(api, "alice")
+        checkout = clone(api, alice, tmp_path)
+        (checkout / "fleet").mkdir()
+        for i in range(3000):
+            (checkout / "fleet" / f"host-{i:04}.yaml").write_text(FLEET_JOB.format(i=i))
+        git("add", ".", cwd=checkout)
+        git("commit", "--quiet", "-m", "The fleet", cwd=checkout)
+        git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+        listed = wait_until(lambda: _all_listed(api, alice, at_least=3000), timeout=60, interval=0.5)
+    assert sum(job.startswith("fleet/") for job in listed) == 3000
+
+
+FLEET_JOB = """apiVersion: crontopus.io/v1
+kind: Job
+metadata: {{name: host-{i:04}, namespace: fleet, labels: {{team: platform, tier: fleet}}}}
+spec:
+  schedule: "*/15 * * * *"
+  timezone: Europe/Berlin
+  command: /usr/local/bin/collect-metrics --host host-{i:04}.fleet.example.com --verbose
+"""
+
+
+def _all_listed(api, account, *, at_least: int) -> list[str] | None:
+    response = api.get("/api/jobs", headers=account.headers)
+    assert response.status_code == 200, response.text
+    names = [job["job"] for job in response.json()["jobs"]]
+    return names if len(names) >= at_least else None

@@ -81,6 +81,9 @@ def without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+MAX_PAYLOAD = "8MB"
+
+
 def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> str:
     """nats-server configuration: the two accounts, the service users, and the auth callout.
 
@@ -92,7 +95,10 @@ def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> s
     )
     auth_users = ", ".join(f'"{user}"' for user in users)
     return f"""# Crontopus: generated from the server secret; regenerate after changing it.
-# Each service connects as one of these users: CRONTOPUS_NATS_URL=nats://<user>:<password>@<host>:4222
+# Each service connects as one of these users: CRONTOPUS_NATS_URL=nats://<user>@<host>:4222
+# (the password below is derived from the secret; the service derives it too).
+# A team's job list travels in one reply: 1 MB (the default) holds ~2,000 jobs, 8 MB ~18,000.
+max_payload: {MAX_PAYLOAD}
 accounts {{
   {ACCOUNT} {{
     jetstream: enabled
