@@ -107,7 +107,9 @@ class Authenticator:
     async def _keys_for(self, kid: Any) -> tuple[JwksReply, KeySet]:
         async with self._jwks_lock:
             unknown = self._keyset is None or not any(key.get("kid") == kid for key in self._jwks.keys)  # type: ignore[union-attr]
-            if unknown and time.monotonic() - self._jwks_fetched_at >= JWKS_REFETCH_INTERVAL:
+            age = time.monotonic() - self._jwks_fetched_at
+            # A new kid (a rotated key) is fetched at once; a retired key is dropped by the max age.
+            if (unknown and age >= JWKS_REFETCH_INTERVAL) or age >= self.settings.jwks_max_age:
                 await self._fetch_jwks()
             if self._jwks is None or self._keyset is None:
                 raise Unauthorized(INVALID_TOKEN)

@@ -13,6 +13,10 @@ class GatewaySettings(CrontopusSettings):
         description="larger request bodies are refused with 413 before they are read whole",
     )  # fmt: skip
     rpc_timeout: float = Field(default=5.0, gt=0, validation_alias="CRONTOPUS_GATEWAY_RPC_TIMEOUT")
+    jwks_max_age: float = Field(
+        default=300, gt=0, validation_alias="CRONTOPUS_GATEWAY_JWKS_MAX_AGE",
+        description="seconds the published signing keys are cached: a retired key stops verifying within this",
+    )  # fmt: skip
     api_key_cache_seconds: float = Field(default=30.0, ge=0, validation_alias="CRONTOPUS_GATEWAY_API_KEY_CACHE_SECONDS")
     trusted_proxies: list[str] = Field(
         default_factory=list, validation_alias="CRONTOPUS_GATEWAY_TRUSTED_PROXIES",

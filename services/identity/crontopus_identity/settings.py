@@ -11,6 +11,10 @@ class IdentitySettings(CrontopusSettings):
         default=15 * 60, ge=1, validation_alias="CRONTOPUS_IDENTITY_ACCESS_TOKEN_TTL",
         description="seconds an access token is valid; short, since it cannot be revoked",
     )  # fmt: skip
+    key_reload_interval: float = Field(
+        default=60, gt=0, validation_alias="CRONTOPUS_IDENTITY_KEY_RELOAD_INTERVAL",
+        description="seconds between re-reads of the signing keys (a rotated key signs from the next one)",
+    )  # fmt: skip
     refresh_token_ttl: int = Field(
         default=30 * 24 * 3600, ge=60, validation_alias="CRONTOPUS_IDENTITY_REFRESH_TOKEN_TTL"
     )

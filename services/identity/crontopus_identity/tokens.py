@@ -1,6 +1,13 @@
 """Access tokens: Ed25519-signed JWTs. The private key is generated on first start and
 kept in ``signing_keys``, encrypted with a key derived from the server secret, so a copy of the
-database alone cannot mint tokens. Other parts verify locally with the published public keys."""
+database alone cannot mint tokens. Other parts verify locally with the published public keys.
+
+Rotation (`crontopus-server rotate-signing-key`): a new key is added and, once identity
+instances reload (``TokenIssuer.load``, every CRONTOPUS_IDENTITY_KEY_RELOAD_INTERVAL), signs
+every new token. The keys it replaced stay published until the tokens they signed have expired
+(access token TTL + a minute), then ``load`` retires them. ``--retire-others`` retires them at
+once, for a key that may have leaked: tokens they signed stop working as gateways refresh the
+published keys (CRONTOPUS_GATEWAY_JWKS_MAX_AGE)."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import OKPKey
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -21,6 +29,7 @@ from crontopus_schemas.identity import TOKEN_ALGORITHM, TOKEN_AUDIENCE, JwksRepl
 
 AUDIENCE = TOKEN_AUDIENCE
 ALGORITHM = TOKEN_ALGORITHM
+SUPERSEDED_GRACE_SECONDS = 60  # clock skew and tokens issued just before a reload
 
 
 def key_password(secret: bytes) -> bytes:
@@ -51,6 +60,39 @@ async def ensure_signing_key(*, session: AsyncSession, secret: bytes) -> None:
         await session.rollback()
 
 
+async def rotate_signing_key(
+    *, session: AsyncSession, secret: bytes, retire_others: bool = False, now: datetime | None = None
+) -> SigningKey:
+    """Add a key that signs from the next reload on; with ``retire_others``, unpublish every
+    other key now."""
+    key = generate_signing_key(secret=secret, now=now or datetime.now(UTC))
+    if retire_others:
+        await session.execute(
+            update(SigningKey).where(col(SigningKey.active).is_(True)).values(active=False),
+            execution_options={"synchronize_session": False},
+        )
+    session.add(key)
+    await session.commit()
+    return key
+
+
+async def retire_superseded(*, session: AsyncSession, grace: timedelta, now: datetime) -> list[str]:
+    """Retire the keys that a newer key replaced more than ``grace`` ago (every token they
+    signed has expired by then). Returns their kids."""
+    keys = await active_keys(session=session)
+    if len(keys) < 2 or _utc(keys[0].created_at) > now - grace:
+        return []
+    retired = [key.kid for key in keys[1:]]
+    stmt = update(SigningKey).where(col(SigningKey.kid).in_(retired)).values(active=False)
+    await session.execute(stmt, execution_options={"synchronize_session": False})
+    await session.commit()
+    return retired
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 async def active_keys(*, session: AsyncSession) -> list[SigningKey]:
     stmt = select(SigningKey).where(col(SigningKey.active).is_(True)).order_by(col(SigningKey.created_at).desc())
     return list((await session.execute(stmt)).scalars())
@@ -66,8 +108,12 @@ class TokenIssuer:
         self._signing: OKPKey | None = None
         self._public: list[dict[str, str]] = []
 
-    async def load(self, *, session: AsyncSession) -> None:
+    async def load(self, *, session: AsyncSession, now: datetime | None = None) -> None:
+        """(Re)read the keys: the newest signs, every active one is published; keys replaced
+        longer ago than any token lives are retired first."""
         await ensure_signing_key(session=session, secret=self._secret)
+        grace = timedelta(seconds=self.ttl_seconds + SUPERSEDED_GRACE_SECONDS)
+        await retire_superseded(session=session, grace=grace, now=now or datetime.now(UTC))
         keys = [import_signing_key(row, secret=self._secret) for row in await active_keys(session=session)]
         self._signing = keys[0]
         self._public = [{str(k): str(v) for k, v in key.as_dict(private=False).items()} for key in keys]

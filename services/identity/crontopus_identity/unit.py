@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 from faststream.nats import NatsBroker
@@ -11,10 +13,12 @@ from crontopus_identity.service import Context
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.db import Database
+from crontopus_kit.logging import get_logger
 from crontopus_schemas.subjects import TENANTS_STREAM
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 class IdentityUnit:
@@ -31,6 +35,7 @@ class IdentityUnit:
         self.ctx = Context(settings=self.settings, issuer=self.issuer, secret=secret)
         self.announcer = TenantAnnouncer()
         self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer)
+        self._reload: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_identity")
@@ -39,6 +44,21 @@ class IdentityUnit:
 
     async def started(self, broker: NatsBroker) -> None:
         self.announcer.broker = broker
+        self._reload = asyncio.create_task(self._reload_keys_forever(), name="identity signing keys")
 
     async def close(self) -> None:
+        if self._reload:
+            self._reload.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload
         await self.db.dispose()
+
+    async def _reload_keys_forever(self) -> None:
+        """Pick up a rotated key (`crontopus-server rotate-signing-key`) and retire replaced ones."""
+        while True:
+            await asyncio.sleep(self.settings.key_reload_interval)
+            try:
+                async with self.db.session() as session:
+                    await self.issuer.load(session=session)
+            except Exception:
+                log.warning("reloading the signing keys failed; the current ones stay in use", exc_info=True)

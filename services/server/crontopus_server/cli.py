@@ -75,6 +75,41 @@ def nats_config() -> None:
     typer.echo(server_config(secret), nl=False)
 
 
+@cli.command("rotate-signing-key")
+def rotate_signing_key(
+    retire_others: Annotated[
+        bool, typer.Option("--retire-others", help="stop accepting tokens signed with the other keys now (a leak)")
+    ] = False,
+) -> None:
+    """Add a new signing key for access tokens. Identity services sign with it from their next key
+    reload (within a minute); the old keys keep verifying until their tokens expired, unless
+    --retire-others."""
+    import asyncio
+
+    try:
+        kid = asyncio.run(_rotate_signing_key(retire_others=retire_others))
+    except (pydantic_settings.SettingsError, ValidationError) as exc:
+        typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"new signing key {kid}; identity services sign with it from their next reload")
+    if retire_others:
+        typer.echo("the other keys are retired: tokens they signed stop working as gateways refresh (5 minutes)")
+
+
+async def _rotate_signing_key(*, retire_others: bool) -> str:
+    from crontopus_identity.tokens import rotate_signing_key as rotate
+    from crontopus_identity.unit import IdentityUnit
+
+    unit = IdentityUnit()
+    try:
+        await unit.prepare()  # migrations, and the first key if there is none yet
+        async with unit.db.session() as session:
+            key = await rotate(session=session, secret=unit.settings.secret_bytes(), retire_others=retire_others)
+        return key.kid
+    finally:
+        await unit.close()
+
+
 def _run_all(settings: GatewaySettings, port: int) -> None:
     nats = None
     nats_url = settings.nats_url
