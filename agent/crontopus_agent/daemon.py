@@ -7,10 +7,10 @@ What it guarantees
   team's repository is: when that moved (URL, branch or folder), the daemon fetches from there
   and stores it in the credentials (a clone URL set on the host still wins). Bursts coalesce: at
   most one sync runs and at most one more is pending, however many nudges arrive. Each sync
-  fetches the branch
-  (``sync.Mirror``), selects the jobs for this agent's labels (``jobs.desired_jobs``), writes
-  their spec files and reconciles the scheduler in a worker thread. The reconcile happens even
-  when the commit did not change: that is what finds and repairs entries edited by hand.
+  fetches the branch (``sync.Mirror``), selects the jobs for this agent's labels
+  (``jobs.desired_jobs``), writes their spec files and reconciles the scheduler in a worker
+  thread. The reconcile happens even when the commit did not change: that is what finds and
+  repairs entries edited by hand.
 - Never empties the scheduler because something is unreachable: when the fetch fails, the jobs of
   the last good commit (in memory, or the mirror's last fetched commit after a restart) are
   reconciled again; with no commit known at all, the scheduler is left alone.

@@ -16,6 +16,7 @@ from typing import Any
 from crontopus_agent.home import Credentials, NotEnrolledError
 from crontopus_agent.platform import HOST
 from crontopus_agent.spool import Spool, SpoolStats
+from crontopus_agent.sync import redact_url
 
 STATUS_FILE = "status.json"
 
@@ -59,6 +60,8 @@ def _enrollment(credentials: Credentials) -> dict[str, Any]:
         "server_url": credentials.server_url,
         "nats_urls": credentials.nats_urls,
         "clone_url": credentials.clone_url,
+        "fetch_url": redact_url(credentials.fetch_url or "") or None,  # what is fetched: this host's URL wins
+        "git_user": credentials.git_login[0] if credentials.git_login else None,
         "branch": credentials.branch,
         "folder": credentials.folder,
         "labels": credentials.labels,
@@ -85,7 +88,9 @@ def _render_enrollment(enrollment: dict[str, Any] | None) -> list[str]:
     if enrollment is None:
         return ["enrollment:  not enrolled (run `crontopus-agent enroll --server URL --token TOKEN`)"]
     labels = ", ".join(f"{k}={v}" for k, v in sorted(enrollment["labels"].items())) or "none"
-    where = enrollment["clone_url"] or "none"
+    where = enrollment["fetch_url"] or "none"
+    if enrollment["git_user"]:
+        where += f" (login {enrollment['git_user']})"
     return [
         f"agent:       {enrollment['name']} ({enrollment['agent_id']})",
         f"tenant:      {enrollment['tenant_id']}",
