@@ -48,6 +48,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _enrolled(home: Path) -> Credentials:
+    try:
+        return Credentials.load(home)
+    except NotEnrolledError as exc:
+        raise _fail(str(exc)) from None
+
+
 CloneUrlOption = typer.Option(
     None, "--clone-url", help="fetch the jobs from this URL instead of the server's (a mirror this host reaches)"
 )
@@ -95,10 +102,7 @@ def repository_command(
     home: Path | None = HomeOption,
 ) -> None:
     where = _home(home)
-    try:
-        credentials = Credentials.load(where)
-    except NotEnrolledError as exc:
-        raise _fail(str(exc)) from None
+    credentials = _enrolled(where)
     password = _read_password(git_password_file)
     changing = reset or clone_url or git_username or password is not None
     if reset:
@@ -172,10 +176,7 @@ def run_command(
     from crontopus_agent.daemon import Daemon, choose_scheduler
 
     where = _home(home)
-    try:
-        credentials = Credentials.load(where)
-    except NotEnrolledError as exc:
-        raise _fail(str(exc)) from None
+    credentials = _enrolled(where)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     daemon = Daemon(
         where,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 from faststream.nats import NatsBroker
@@ -15,6 +14,7 @@ from crontopus_agents.settings import AgentsSettings
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_security import issuer_keypair, without_credentials
+from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas.subjects import AGENTS_STREAM
 
 NAME = "agents"
@@ -71,8 +71,5 @@ class AgentsUnit:
                 log.exception("offline sweep failed; retrying at the next interval")
 
     async def close(self) -> None:
-        if self._sweep:
-            self._sweep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweep
+        await cancel_and_wait(self._sweep)
         await self.db.dispose()

@@ -4,7 +4,6 @@ changes, agent events), the notification dispatcher and the tick (missed runs, r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from crontopus_kit.broker import rpc_call
 from crontopus_kit.db import Database
 from crontopus_kit.jetstream import BatchPuller
 from crontopus_kit.logging import get_logger
+from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent
 from crontopus_schemas.events import RunsRecorded
@@ -83,10 +83,7 @@ class AlertingUnit:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         for puller in self.pullers:
             await puller.stop()
         await self.dispatcher.stop()

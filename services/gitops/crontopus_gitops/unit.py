@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from crontopus_gitops.handlers import Syncer, build_router
 from crontopus_gitops.service import HookCommand
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.db import Database
+from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas.subjects import GITOPS_STREAM, TENANTS_STREAM
 
 NAME = "gitops"
@@ -46,9 +46,6 @@ class GitopsUnit:
         self._poll = asyncio.create_task(self.syncer.poll_forever(), name="gitops poll")
 
     async def close(self) -> None:
-        if self._poll:
-            self._poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll
+        await cancel_and_wait(self._poll)
         await self.tenants.stop()
         await self.db.dispose()

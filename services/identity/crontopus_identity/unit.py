@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 from faststream.nats import NatsBroker
@@ -14,6 +13,7 @@ from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
+from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas.subjects import TENANTS_STREAM
 
 NAME = "identity"
@@ -47,10 +47,7 @@ class IdentityUnit:
         self._reload = asyncio.create_task(self._reload_keys_forever(), name="identity signing keys")
 
     async def close(self) -> None:
-        if self._reload:
-            self._reload.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reload
+        await cancel_and_wait(self._reload)
         await self.db.dispose()
 
     async def _reload_keys_forever(self) -> None:

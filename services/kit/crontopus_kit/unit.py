@@ -3,8 +3,10 @@ streams), so one service can run alone or many can share one broker in the all-i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from faststream.nats import NatsBroker, NatsRouter
 
@@ -53,3 +55,13 @@ async def stop_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
     for unit in units:
         await unit.close()
     await broker.stop()
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
+    """Stop background tasks (a unit's loops) and wait until each has stopped."""
+    for task in tasks:
+        if task is None:
+            continue
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -5,13 +5,13 @@ may prune at once: they delete the same rows at most once between them."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter
 
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
+from crontopus_kit.unit import cancel_and_wait
 from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
 
@@ -32,10 +32,7 @@ class Pruner:
             self._task = asyncio.create_task(self._prune_forever(), name="runs retention")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def prune_once(self, now: datetime | None = None) -> int:
         """Delete what the retention policy no longer keeps; how many runs went."""

@@ -22,6 +22,7 @@ from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Conflict
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_server import die_with_parent
+from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas.agents import (
     AgentList,
     AgentRef,
@@ -62,10 +63,7 @@ class LocalAgentUnit:
         self._task = asyncio.create_task(self._supervise(broker), name="local agent")
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._process and self._process.poll() is None:
             self._process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
