@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -149,6 +150,24 @@ class JobList(BaseModel):
     jobs: list[JobSummary]
 
 
+class JobPage(JobList):
+    """One page of ``GitopsRpc.JOBS_LIST``: a team's list in one NATS reply would be capped by
+    the message size. ``next_after`` is the request's ``after`` for the next page."""
+
+    next_after: str | None = None
+
+
+async def all_jobs(fetch: Callable[[JobListRequest], Awaitable[JobPage]], request: JobListRequest) -> list[JobSummary]:
+    """Every job, page after page; ``fetch`` asks ``GitopsRpc.JOBS_LIST``."""
+    jobs: list[JobSummary] = []
+    while True:
+        page = await fetch(request)
+        jobs += page.jobs
+        if page.next_after is None:
+            return jobs
+        request = request.model_copy(update={"after": page.next_after})
+
+
 class TenantListRequest(BaseModel):
     """Every team with a jobs repository (for services that must know each team's jobs)."""
 
@@ -162,6 +181,8 @@ class JobListRequest(TenantScoped):
     labels: dict[str, str] = Field(default_factory=dict)
     enabled: bool | None = None
     paused: bool | None = None
+    after: str | None = Field(default=None, description="<namespace>/<name>: the page after this job")
+    limit: int = Field(default=1000, ge=1, le=5000, description="jobs looked at per page (before filters)")
 
 
 class JobGetRequest(TenantScoped):

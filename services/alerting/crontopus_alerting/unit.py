@@ -27,7 +27,7 @@ from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent
 from crontopus_schemas.events import RunsRecorded
-from crontopus_schemas.gitops import JobList, JobListRequest, JobSummary, TenantList, TenantListRequest
+from crontopus_schemas.gitops import JobListRequest, JobPage, JobSummary, TenantList, TenantListRequest, all_jobs
 from crontopus_schemas.manifest import Monitor, duration_seconds
 
 NAME = "alerting"
@@ -123,8 +123,14 @@ class AlertingUnit:
     async def sync_tenant(self, tenant_id: str) -> None:
         """Re-read the tenant's jobs from gitops and update the due-time index."""
         assert self.broker is not None
-        found = await rpc_call(self.broker, subjects.GitopsRpc.JOBS_LIST, JobListRequest(tenant_id=tenant_id), JobList)
-        jobs = [_monitored(job) for job in (found.jobs if found else [])]
+        broker = self.broker
+
+        async def fetch(page: JobListRequest) -> JobPage:
+            found = await rpc_call(broker, subjects.GitopsRpc.JOBS_LIST, page, JobPage)
+            assert found is not None
+            return found
+
+        jobs = [_monitored(job) for job in await all_jobs(fetch, JobListRequest(tenant_id=tenant_id))]
         async with self.db.session() as session:
             rules = await service.get_rules(session=session, tenant_id=tenant_id)
             await monitors.sync_monitors(

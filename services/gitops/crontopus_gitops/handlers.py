@@ -14,8 +14,8 @@ from crontopus_schemas import subjects
 from crontopus_schemas.gitops import (
     JobDetail,
     JobGetRequest,
-    JobList,
     JobListRequest,
+    JobPage,
     RepositoryPublic,
     TenantList,
     TenantListRequest,
@@ -48,7 +48,7 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
 
     @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(JobListRequest)
-    async def list_jobs(request: JobListRequest) -> JobList:
+    async def list_jobs(request: JobListRequest) -> JobPage:
         if not syncer.lock(request.tenant_id).locked():  # a running sync may take seconds: list what is indexed
             await syncer.sync(request.tenant_id)  # a new team's examples, even before the first poll
         async with db.session() as session:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import literal, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
@@ -24,8 +25,8 @@ from crontopus_schemas.gitops import (
     FileError,
     JobDetail,
     JobGetRequest,
-    JobList,
     JobListRequest,
+    JobPage,
     JobSummary,
     ManifestsChanged,
     RepositoryLocation,
@@ -198,13 +199,22 @@ def _summary(row: JobIndex, links: Links) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Links) -> JobList:
+async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Links) -> JobPage:
+    """One page of the team's jobs in (namespace, name) order, keyset-paginated on that key."""
     stmt = select(JobIndex).where(col(JobIndex.tenant_id) == query.tenant_id)
     if query.namespace:
         stmt = stmt.where(col(JobIndex.namespace) == query.namespace)
-    rows = (await session.execute(stmt.order_by(col(JobIndex.namespace), col(JobIndex.name)))).scalars()
-    jobs = [JobSummary(**_summary(row, links)) for row in rows]
-    return JobList(jobs=[job for job in jobs if _matches(job, query)])
+    if query.after:
+        namespace, _, name = query.after.partition("/")
+        stmt = stmt.where(
+            tuple_(col(JobIndex.namespace), col(JobIndex.name)) > tuple_(literal(namespace), literal(name))
+        )
+    stmt = stmt.order_by(col(JobIndex.namespace), col(JobIndex.name)).limit(query.limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    page, more = rows[: query.limit], len(rows) > query.limit
+    jobs = [JobSummary(**_summary(row, links)) for row in page]
+    next_after = f"{page[-1].namespace}/{page[-1].name}" if more else None
+    return JobPage(jobs=[job for job in jobs if _matches(job, query)], next_after=next_after)
 
 
 def _matches(job: JobSummary, query: JobListRequest) -> bool:

@@ -97,7 +97,7 @@ def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> s
     return f"""# Crontopus: generated from the server secret; regenerate after changing it.
 # Each service connects as one of these users: CRONTOPUS_NATS_URL=nats://<user>@<host>:4222
 # (the password below is derived from the secret; the service derives it too).
-# A team's job list travels in one reply: 1 MB (the default) holds ~2,000 jobs, 8 MB ~18,000.
+# Room for large replies (a page of 1,000 jobs with big manifests); NATS's default is 1 MB.
 max_payload: {MAX_PAYLOAD}
 accounts {{
   {ACCOUNT} {{

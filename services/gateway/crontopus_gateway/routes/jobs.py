@@ -10,7 +10,16 @@ from fastapi import APIRouter, Body, Path, Query, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
 from crontopus_kit.errors import Invalid, Unavailable
-from crontopus_schemas.gitops import JobDetail, JobGetRequest, JobList, JobListRequest, JobSummary, RepositoryPublic
+from crontopus_schemas.gitops import (
+    JobDetail,
+    JobGetRequest,
+    JobList,
+    JobListRequest,
+    JobPage,
+    JobSummary,
+    RepositoryPublic,
+    all_jobs,
+)
 from crontopus_schemas.identity import ApiKeyList, MeRequest, UserPublic
 from crontopus_schemas.job_edits import (
     COMMIT_SHA,
@@ -55,8 +64,8 @@ async def list_jobs(
     request = JobListRequest(
         tenant_id=principal.tenant_id, namespace=namespace, labels=_labels(label), enabled=enabled, paused=paused
     )
-    listed = await gateway.rpc(GitopsRpc.JOBS_LIST, request, JobList)
-    jobs = await _with_last_status(gateway, principal.tenant_id, listed.jobs)
+    listed = await all_jobs(lambda page: gateway.rpc(GitopsRpc.JOBS_LIST, page, JobPage), request)
+    jobs = await _with_last_status(gateway, principal.tenant_id, listed)
     if last_status is not None:
         wanted = None if last_status == "never" else last_status
         jobs = [job for job in jobs if job.last_status == wanted]
