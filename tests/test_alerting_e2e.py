@@ -134,7 +134,11 @@ def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.
     assert len(receiver.bodies) == 2
     assert "failed" in receiver.titles()[0].lower() and "resolved" in receiver.titles()[1].lower()
     assert incidents(api, alice, status="open") == []
-    assert incidents(api, alice, status="resolved")[0]["resolved_by"] == "recovery"
+    [resolved] = incidents(api, alice, status="resolved")
+    assert resolved["resolved_by"] == "recovery"
+    shown = api.get(f"/api/incidents/{resolved['id']}", headers=alice.headers).json()
+    sent = [(d["channel_name"], d["event"], d["status"], d["attempts"]) for d in shown["deliveries"]]
+    assert sent == [("hook", "trigger", "sent", 1), ("hook", "resolve", "sent", 1)]
 
 
 def test_a_failure_during_a_silence_is_recorded_but_nobody_is_notified(api: httpx.Client, receiver: Receiver) -> None:

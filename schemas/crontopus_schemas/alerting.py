@@ -133,12 +133,21 @@ class DeliveryPublic(BaseModel):
     id: str
     incident_id: str | None
     channel_id: str
+    channel_name: str | None = None
     event: Literal["trigger", "resolve", "renotify", "escalate", "test"]
     status: Literal["pending", "sent", "failed", "gave_up"]
     attempts: int
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+
+
+class IncidentDetail(IncidentPublic):
+    """``GET /api/incidents/{id}``: the incident and every notification sent (or being sent) for it."""
+
+    deliveries: list[DeliveryPublic] = Field(
+        default_factory=list, description="oldest first: channel, event, status, attempts, the last error"
+    )
 
 
 # --- silences (maintenance windows and snoozes made through the API) ---------------------------

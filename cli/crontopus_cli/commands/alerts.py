@@ -60,6 +60,9 @@ def show_incident(
         output.print_json(incident)
         return
     output.print_table(output.details_table(_incident_details(incident)))
+    if incident.get("deliveries"):
+        output.console.print()
+        output.print_table(_deliveries_table(incident["deliveries"]))
 
 
 @incidents.command("ack")
@@ -105,6 +108,20 @@ def _incident_details(incident: dict[str, Any]) -> list[tuple[str, str | Text]]:
         ("acknowledged", _by(incident["acknowledged_at"], incident["acknowledged_by"])),
         ("resolved", _by(incident["resolved_at"], incident["resolved_by"])),
     ]  # fmt: skip
+
+
+def _deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
+    """The notifications sent for an incident: whether each arrived, or why not."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NOTIFIED", "CHANNEL", "EVENT", "STATUS", "ATTEMPTS", "LAST ERROR"):
+        table.add_column(column)
+    for delivery in deliveries:
+        table.add_row(
+            output.short_time(delivery["sent_at"] or delivery["created_at"]),
+            escape(delivery.get("channel_name") or delivery["channel_id"]),
+            delivery["event"], delivery["status"], str(delivery["attempts"]), escape(delivery["last_error"] or "-"),
+        )  # fmt: skip
+    return table
 
 
 def _by(at: str | None, who: str | None) -> str:

@@ -68,6 +68,19 @@ def to_public(row: Delivery) -> DeliveryPublic:
     return DeliveryPublic.model_validate(row, from_attributes=True)
 
 
+async def deliveries_of(*, session: AsyncSession, tenant_id: str, incident_id: str) -> list[DeliveryPublic]:
+    """What was sent for an incident, oldest first, with each channel's name (shown with the
+    incident; a deleted channel has none)."""
+    stmt = (
+        select(Delivery, Channel.name)
+        .outerjoin(Channel, col(Channel.id) == col(Delivery.channel_id))
+        .where(col(Delivery.tenant_id) == tenant_id, col(Delivery.incident_id) == incident_id)
+        .order_by(col(Delivery.created_at), col(Delivery.id))
+    )
+    rows = (await session.execute(stmt)).all()
+    return [to_public(row).model_copy(update={"channel_name": name}) for row, name in rows]
+
+
 # --- enqueueing ----------------------------------------------------------------------------------
 
 

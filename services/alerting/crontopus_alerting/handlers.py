@@ -22,6 +22,7 @@ from crontopus_schemas.alerting import (
     ChannelRef,
     DeliveryPublic,
     IncidentAction,
+    IncidentDetail,
     IncidentList,
     IncidentListRequest,
     IncidentPublic,
@@ -100,12 +101,13 @@ def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier)
 
     @router.subscriber(AlertingRpc.INCIDENT_GET, queue=Q)
     @rpc_handler(IncidentAction)
-    async def get_incident(request: IncidentAction) -> IncidentPublic:
+    async def get_incident(request: IncidentAction) -> IncidentDetail:
         async with db.session() as session:
             found = await incidents.get_incident(
                 session=session, tenant_id=request.tenant_id, incident_id=request.incident_id
             )
-            return incidents.incident_public(found)
+            sent = await dispatch.deliveries_of(session=session, tenant_id=request.tenant_id, incident_id=found.id)
+            return IncidentDetail(**incidents.incident_public(found).model_dump(), deliveries=sent)
 
     @router.subscriber(AlertingRpc.INCIDENT_ACK, queue=Q)
     @rpc_handler(IncidentAction)

@@ -17,6 +17,7 @@ from crontopus_schemas.alerting import (
     ChannelRef,
     DeliveryPublic,
     IncidentAction,
+    IncidentDetail,
     IncidentList,
     IncidentListRequest,
     IncidentPublic,
@@ -49,10 +50,10 @@ async def list_incidents(
     return await gateway.rpc(AlertingRpc.INCIDENTS_LIST, request, IncidentList)
 
 
-@router.get("/api/incidents/{incident_id}", response_model=IncidentPublic)
-async def get_incident(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentPublic:
+@router.get("/api/incidents/{incident_id}", response_model=IncidentDetail)
+async def get_incident(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentDetail:
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
-    return await gateway.rpc(AlertingRpc.INCIDENT_GET, request, IncidentPublic)
+    return await gateway.rpc(AlertingRpc.INCIDENT_GET, request, IncidentDetail)
 
 
 @router.post("/api/incidents/{incident_id}/ack", response_model=IncidentPublic)
