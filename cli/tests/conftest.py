@@ -15,6 +15,12 @@ from crontopus_cli.main import app
 Route = Callable[[httpx.Request], httpx.Response]
 
 
+@pytest.fixture
+def database_backend() -> str:
+    """The live-gateway tests' stack: the CLI sees only HTTP, so one database backend is enough."""
+    return "sqlite"
+
+
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own config folder and no ambient server or API key."""

@@ -4,24 +4,9 @@ listed, shown and revoked."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from crontopus_cli.main import app
+from crontopus_cli.testing import crontopus
 from crontopus_server.testing import Stack
-
-
-@pytest.fixture
-def database_backend() -> str:
-    return "sqlite"  # the CLI sees only HTTP
-
-
-def crontopus(*args: str, exit_code: int = 0) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == exit_code, f"crontopus {' '.join(args)}:\n{result.output}"
-    return result
 
 
 def test_a_user_enrolls_an_agent_with_a_token_then_lists_shows_and_revokes_it(stack: Stack) -> None:
@@ -50,5 +35,5 @@ def test_a_user_enrolls_an_agent_with_a_token_then_lists_shows_and_revokes_it(st
 def test_showing_an_unknown_agent_says_so(stack: Stack) -> None:
     crontopus("auth", "register", "--server", stack.url, "-u", "bob", "--email", "b@example.com",
               "--tenant", "bobs", "-p", "correct horse battery")  # fmt: skip
-    result = crontopus("agents", "show", "0" * 32, exit_code=1)
+    result = crontopus("agents", "show", "0" * 32, expect=1)
     assert "no agent" in result.stderr

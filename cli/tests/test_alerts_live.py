@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from crontopus_cli.main import app
+from crontopus_cli.testing import crontopus
 from crontopus_server.testing import Stack
 
 SLACK = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"
-
-
-@pytest.fixture
-def database_backend() -> str:
-    return "sqlite"  # the CLI sees only HTTP
-
-
-def crontopus(*args: str, exit_code: int = 0) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == exit_code, f"crontopus {' '.join(args)}:\n{result.output}"
-    return result
 
 
 def test_a_user_sets_rules_adds_and_removes_a_channel_and_lists_incidents(stack: Stack) -> None:
@@ -38,13 +23,13 @@ def test_a_user_sets_rules_adds_and_removes_a_channel_and_lists_incidents(stack:
     assert created["kind"] == "slack" and "TIiajkdnlazkcOXrIdevi7FQ" not in created["url"]
     table = crontopus("alerts", "channels", "list").stdout
     assert "ops" in table and "team=data" in table
-    refused = crontopus("alerts", "channels", "create", "hook", "json://127.0.0.1:9/x", exit_code=1)
+    refused = crontopus("alerts", "channels", "create", "hook", "json://127.0.0.1:9/x", expect=1)
     assert "127.0.0.1" in refused.stderr
     crontopus("alerts", "channels", "delete", created["id"])
     assert json.loads(crontopus("alerts", "channels", "list", "--json").stdout)["channels"] == []
 
     assert json.loads(crontopus("alerts", "incidents", "list", "--json").stdout)["incidents"] == []
-    assert "no incident" in crontopus("alerts", "incidents", "show", "0" * 32, exit_code=1).stderr
+    assert "no incident" in crontopus("alerts", "incidents", "show", "0" * 32, expect=1).stderr
 
 
 def test_a_user_silences_a_job_for_two_hours_and_ends_it(stack: Stack) -> None:
@@ -58,5 +43,5 @@ def test_a_user_silences_a_job_for_two_hours_and_ends_it(stack: Stack) -> None:
     assert "ops/backup" in crontopus("alerts", "silences", "list").stdout
     crontopus("alerts", "silences", "delete", created["id"])
     assert json.loads(crontopus("alerts", "silences", "list", "--json").stdout)["silences"] == []
-    forever = crontopus("alerts", "silences", "create", "--for", "3000h", exit_code=1)
+    forever = crontopus("alerts", "silences", "create", "--for", "3000h", expect=1)
     assert "90 days" in forever.stderr

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from crontopus_cli.main import app
+from crontopus_cli.testing import crontopus
 from crontopus_server.testing import Stack
 
 EXPORT = """\
@@ -24,17 +22,6 @@ spec:
   timezone: Europe/Berlin
   command: /usr/local/bin/export.sh
 """
-
-
-@pytest.fixture
-def database_backend() -> str:
-    return "sqlite"  # the CLI sees only HTTP
-
-
-def crontopus(*args: str, input: str | None = None, expect: int = 0) -> Any:
-    result = CliRunner().invoke(app, list(args), input=input)
-    assert result.exit_code == expect, f"crontopus {' '.join(args)} exited {result.exit_code}:\n{result.output}"
-    return result
 
 
 @pytest.fixture

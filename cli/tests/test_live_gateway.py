@@ -6,26 +6,11 @@ import json
 import uuid
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
 from crontopus_cli.config import load_config
-from crontopus_cli.main import app
+from crontopus_cli.testing import crontopus
 from crontopus_server.testing import Stack, wait_until
 
 ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "tenant": "acme"}
-
-
-@pytest.fixture
-def database_backend() -> str:
-    # The CLI sees only HTTP: one backend is enough here.
-    return "sqlite"
-
-
-def crontopus(*args: str) -> Any:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == 0, f"crontopus {' '.join(args)} failed:\n{result.output}"
-    return result
 
 
 def test_a_new_user_signs_up_makes_a_key_and_sees_a_reported_run(stack: Stack) -> None:
@@ -74,7 +59,6 @@ def test_logout_ends_the_session(stack: Stack) -> None:
     crontopus("auth", "login", "--server", stack.url, "-u", "alice", "-p", ALICE["password"])
     crontopus("auth", "logout")
 
-    result = CliRunner().invoke(app, ["auth", "whoami"])
-    assert result.exit_code == 1
+    result = crontopus("auth", "whoami", expect=1)
     assert "not signed in" in result.stderr
     assert load_config().access_token is None
