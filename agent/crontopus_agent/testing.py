@@ -3,6 +3,7 @@
 - ``root_crontab``: root's real crontab, given back as it was after the test.
 - ``cron_daemon``: a running cron (the one already there, else one started for the test).
 - ``JobsRepo``, ``manifest``: a jobs repository committed to with the ``git`` binary.
+- ``alive``: whether a process still runs (for tests that kill process trees).
 
 They skip, saying why, where there is no cron or the tests do not run as root; `.ci/run`
 installs cron (`apt-get install --no-install-recommends cron`).
@@ -19,6 +20,15 @@ from pathlib import Path
 import pytest
 
 CRON_DAEMON = Path("/usr/sbin/cron")
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone). Linux: reads /proc."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
 
 
 def manifest(name: str, namespace: str = "prod", *, schedule: str = "0 2 * * *", labels: str = "") -> str:

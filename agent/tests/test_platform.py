@@ -42,6 +42,7 @@ from crontopus_agent.platform import (
     for_platform,
 )
 from crontopus_agent.spool import Spool
+from crontopus_agent.testing import alive
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX implementation")
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, prctl")
@@ -56,15 +57,6 @@ LOCK_HOLDER = textwrap.dedent(
     sys.stdin.readline()
     """
 )
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 def gone_soon(pid: int, timeout: float = 2.0) -> bool:

@@ -24,6 +24,7 @@ from crontopus_agent.jobs import AgentJob, write_specs
 from crontopus_agent.reporting import MSG_ID_HEADER
 from crontopus_agent.runner import OutputTail, backoff_delays, execute
 from crontopus_agent.spool import Spool
+from crontopus_agent.testing import alive
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_schemas.events import MAX_STORED_OUTPUT_BYTES, CheckInEvent
 from crontopus_schemas.subjects import CHECKINS_STREAM, checkin_subject
@@ -132,15 +133,6 @@ def runs(events: list[CheckInEvent]) -> dict[str, list[CheckInEvent]]:
     for event in events:
         grouped.setdefault(event.run_id, []).append(event)
     return grouped
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.fixture
