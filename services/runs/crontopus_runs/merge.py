@@ -13,7 +13,9 @@ from crontopus_schemas.events import CheckInEvent, tail_of_output
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+# Slotted and not frozen: one is built per check-in, and a frozen dataclass's __init__ (an
+# object.__setattr__ per field) cost four times as much. Never changed once built all the same.
+@dataclass(slots=True)
 class RunState:
     tenant_id: str
     run_id: str

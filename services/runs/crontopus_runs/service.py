@@ -130,20 +130,24 @@ async def store_checkins(
     *, session: AsyncSession, checkins: list[tuple[str, CheckInEvent]]
 ) -> list[tuple[str, Recorded]]:
     """Upsert a batch of (tenant_id, check-in) in one transaction; return each run's merged state."""
-    states = fold_batch(checkins)
+    return await store_runs(session=session, states=fold_batch(checkins))
+
+
+async def store_runs(*, session: AsyncSession, states: list[RunState]) -> list[tuple[str, Recorded]]:
+    """Upsert a folded batch (``fold_batch``) in one transaction; return each run's merged state."""
     if not states:
         return []
     # Kept in arrival order: a new run's row id follows it, and "newest run" (history pages, last
     # status) means the highest id. On PostgreSQL the ids are drawn in this order but the rows
-    # written sorted by key, so concurrent batches (several consumers, or
-    # CRONTOPUS_RUNS_BATCHES_IN_FLIGHT > 1) lock shared rows in one order (see _postgres_upsert).
+    # written sorted by key, so concurrent batches (several runs-service instances) lock shared
+    # rows in one order (see _postgres_upsert).
     now = datetime.now(UTC)
     rows: Sequence[Any]
     if session.get_bind().dialect.name == "postgresql":
         rows = await _upsert_postgres(session, states, now)
     else:
         columns = dict.fromkeys(("created_at", "updated_at"), now)
-        params = [{**vars(state), **columns} for state in states]
+        params = [dict(zip(_STATE_FIELDS, _state_values(state), strict=True), **columns) for state in states]
         rows = (await session.execute(_sqlite_upsert(), params)).all()
     recorded = [_recorded(row) for row in rows]
     await session.commit()

@@ -8,11 +8,6 @@ from crontopus_kit.settings import CrontopusSettings
 class RunsSettings(CrontopusSettings):
     batch_size: int = Field(default=500, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE")
     batch_timeout: float = Field(default=0.2, gt=0, validation_alias="CRONTOPUS_RUNS_BATCH_TIMEOUT")
-    batches_in_flight: int = Field(
-        default=1, ge=1, le=16, validation_alias="CRONTOPUS_RUNS_BATCHES_IN_FLIGHT",
-        description="check-in batches stored concurrently on PostgreSQL (SQLite has one writer: always 1); "
-        "rows are written in key order, so concurrent batches do not deadlock",
-    )  # fmt: skip
     ack_wait: float = Field(
         default=30, gt=0, validation_alias="CRONTOPUS_RUNS_ACK_WAIT",
         description="seconds before JetStream redelivers a check-in whose batch was not acknowledged",

@@ -1,5 +1,6 @@
 """The check-in consumer against a real nats-server: JetStream -> runs table, acked after commit."""
 
+import asyncio
 import json
 import uuid
 
@@ -10,10 +11,12 @@ from crontopus_kit.broker import make_broker
 from crontopus_kit.errors import NotFound
 from crontopus_kit.unit import start_units, stop_units
 from crontopus_runs import service
+from crontopus_runs.handlers import CheckinIngester
 from crontopus_runs.settings import RunsSettings
 from crontopus_runs.unit import RunsUnit
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.runs import RunListRequest
 from crontopus_server.testing import wait_until_async
 
 TENANT = uuid.uuid4().hex
@@ -64,3 +67,58 @@ async def test_checkins_published_to_jetstream_become_runs_and_run_events(runnin
         statuses |= {run["status"] for run in json.loads(msg.data)["runs"]}
     assert await count(running_runs) == 1
     await nc.close()
+
+
+class FakeMsg:
+    """A delivered check-in: what the ingester reads of nats-py's Msg, and whether it was acked."""
+
+    def __init__(self, tenant: str, checkin: CheckInEvent) -> None:
+        self.subject = subjects.checkin_subject(tenant, "api")
+        self.data = checkin.model_dump_json().encode()
+        self.acked = False
+
+    async def ack(self) -> None:
+        self.acked = True
+
+
+class FakeJetStream:
+    def __init__(self) -> None:
+        self.published: list[bytes] = []
+
+    async def publish_async(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[None]:
+        self.published.append(payload)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_batches_are_stored_and_announced_in_arrival_order_even_when_the_first_is_slow(
+    settings_factory, monkeypatch
+):
+    """Two batches are handled at once (one stored, the next parsed meanwhile). If the first one's
+    database round trip is slow, the second still waits: the newest run keeps the highest id."""
+    unit = RunsUnit(settings_factory(RunsSettings))
+    await unit.prepare()
+    ingester = CheckinIngester(db=unit.db, settings=unit.settings)
+    ingester.js = jetstream = FakeJetStream()  # type: ignore[assignment]
+    store_runs = service.store_runs
+    calls = 0
+
+    async def first_call_slow(**kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.3)
+        return await store_runs(**kwargs)
+
+    monkeypatch.setattr(service, "store_runs", first_call_slow)
+    first = [FakeMsg(TENANT, CheckInEvent(job="production/backup", run_id="first", status="running"))]
+    second = [FakeMsg(TENANT, CheckInEvent(job="production/backup", run_id="second", status="running"))]
+    await asyncio.gather(ingester.store_batch(first), ingester.store_batch(second))  # type: ignore[arg-type]
+
+    async with unit.db.session() as session:
+        page = await service.list_runs(session=session, query=RunListRequest(tenant_id=TENANT))
+    assert [run.run_id for run in page.runs] == ["second", "first"]  # newest first
+    assert [json.loads(event)["runs"][0]["run_id"] for event in jetstream.published] == ["first", "second"]
+    assert all(msg.acked for msg in first + second)
+    await unit.close()

@@ -1,0 +1,44 @@
+"""BatchPuller against a real nats-server: batches, and what prefetch asks for while a handler is busy."""
+
+import asyncio
+
+import nats
+import pytest
+
+from crontopus_kit.jetstream import BatchPuller
+
+
+@pytest.mark.parametrize(("prefetch", "delivered_while_busy"), [(False, 5), (True, 10)])
+async def test_prefetch_asks_for_the_next_batch_while_a_handler_is_busy(nats_server, prefetch, delivered_while_busy):
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(name="T", subjects=["t.>"])
+    for number in range(20):
+        await js.publish("t.x", str(number).encode())
+    first_batch_taken, release, all_handled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    handled: list[int] = []
+
+    async def handler(batch):
+        first_batch_taken.set()
+        await release.wait()
+        handled.extend(int(msg.data) for msg in batch)
+        for msg in batch:
+            await msg.ack()
+        if len(handled) == 20:
+            all_handled.set()
+
+    puller = BatchPuller(stream="T", durable="d", filter_subject="t.>", handler=handler, batch_size=5, linger=0.05,
+                         ack_wait=30, max_ack_pending=100, prefetch=prefetch)  # fmt: skip
+    await puller.start(nc, js)
+    try:
+        await asyncio.wait_for(first_batch_taken.wait(), 5)
+        await asyncio.sleep(0.3)  # time for a prefetched batch to arrive, if one was asked for
+        info = await js.consumer_info("T", "d")
+        assert info.num_ack_pending == delivered_while_busy  # delivered, not yet acked
+        release.set()
+        await asyncio.wait_for(all_handled.wait(), 5)
+        assert handled == list(range(20))  # each once, in order
+    finally:
+        release.set()
+        await puller.stop()
+        await nc.close()
