@@ -1,6 +1,7 @@
 """`python -m bench`: every benchmark, each against its baseline measured in the same run.
 
-- ingest: the check-in ingest benchmark against its baseline, medians of N runs.
+- ingest: the check-in ingest benchmark against its baseline, medians of N runs; with it, one
+  runs consumer draining a filled stream (its own rate, the publisher not competing).
 - agent-sync: push-to-scheduler latency with nudges against the fallback poll alone.
 
 Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync`.
@@ -19,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from bench import report, workload
-from bench.ingest import Sample, run_baseline, run_ingest
+from bench.ingest import Sample, run_baseline, run_drain, run_ingest
 from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -86,15 +87,17 @@ async def ingest(args: argparse.Namespace) -> int:
         messages_file = load.save(Path(tmp) / "messages.pickle")
         for repetition in range(args.repeat):
             # Interleaved, so slow drift of a noisy machine touches every benchmark alike.
-            for name in ["baseline", *backends]:
+            for name in ["baseline", *backends, *(f"drain-{backend}" for backend in backends)]:
                 workdir = Path(tempfile.mkdtemp(prefix=f"{name}-{repetition}-", dir=tmp))
                 sample = await _run_one(name, load, messages_file, workdir, args.postgres_url)
-                print(f"  run {repetition + 1}/{args.repeat} {name:<10} {sample.rate:>9,.0f} check-ins/s", flush=True)
+                print(f"  run {repetition + 1}/{args.repeat} {name:<16} {sample.rate:>9,.0f} check-ins/s", flush=True)
                 samples.append(sample)
     host = await report.machine(args.postgres_url if "postgresql" in backends else None)
     medians = report.summary(samples)
     print()
     print(report.table(load, args.repeat, medians, host))
+    print()
+    print(report.cpu_table(medians))
     if not args.no_json:
         record = {"checkins": load.checkins, "runs": load.runs, "machine": host, "medians": medians}
         path = report.write_json(RESULTS, **record, samples=samples)
@@ -105,6 +108,8 @@ async def ingest(args: argparse.Namespace) -> int:
 async def _run_one(name: str, load: workload.Workload, messages_file: Path, workdir: Path, postgres_url: str) -> Sample:
     if name == "baseline":
         return await run_baseline(load, messages_file, workdir)
+    if name.startswith("drain-"):
+        return await run_drain(name.removeprefix("drain-"), load, messages_file, workdir, postgres_url)
     return await run_ingest(name, load, messages_file, workdir, postgres_url)
 
 

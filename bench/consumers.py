@@ -57,6 +57,10 @@ class ConsumerProcesses:
             if not await asyncio.to_thread(conn.poll, 60) or conn.recv() != READY:
                 raise RuntimeError("a consumer process did not start")
 
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._processes if process.pid is not None]
+
     def stored(self) -> float:
         """Check-ins stored by the children so far (the newest report of each)."""
         for index, conn in enumerate(self._conns):

@@ -24,6 +24,8 @@ LABELS = {
     "baseline": "baseline: nats-py publish_async -> file stream",
     "postgresql": "ingest -> runs consumer -> PostgreSQL",
     "sqlite": "ingest -> runs consumer -> SQLite",
+    "drain-postgresql": "one consumer drains a filled stream -> PostgreSQL",
+    "drain-sqlite": "one consumer drains a filled stream -> SQLite",
 }
 
 
@@ -58,7 +60,7 @@ async def _postgres_version(url: str) -> str:
 def summary(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
     """Medians per benchmark, and each one's ratio to the baseline's median."""
     names = list(dict.fromkeys(sample.name for sample in samples))
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for name in names:
         mine = [s for s in samples if s.name == name]
         result[name] = {
@@ -66,11 +68,39 @@ def summary(samples: Sequence[Sample]) -> dict[str, dict[str, Any]]:
             "median_rate": statistics.median(s.rate for s in mine),
             "median_publish_rate": statistics.median(s.publish_rate for s in mine),
             "rates": [round(s.rate) for s in mine],
+            "cpu_us": _median_cpu(mine),
         }
     if "baseline" in result:
         for entry in result.values():
             entry["ratio"] = entry["median_rate"] / result["baseline"]["median_rate"]
     return result
+
+
+def _median_cpu(samples: Sequence[Sample]) -> dict[str, float]:
+    """Per process, the median CPU microseconds per check-in; "total" is the median of the sums."""
+    names = list(dict.fromkeys(name for sample in samples for name in sample.cpu_us))
+    medians = {name: statistics.median(s.cpu_us.get(name, 0.0) for s in samples) for name in names}
+    if medians:
+        medians["total"] = statistics.median(sum(s.cpu_us.values()) for s in samples)
+    return medians
+
+
+def cpu_table(medians: dict[str, dict[str, Any]]) -> str:
+    """Where the cores went: CPU microseconds per check-in, by process (medians)."""
+    columns = list(dict.fromkeys(name for entry in medians.values() for name in entry["cpu_us"]))
+    columns = [name for name in columns if name != "total"] + ["total"]
+    rows = [("CPU µs per check-in", *columns)]
+    for name, entry in medians.items():
+        cpu = entry["cpu_us"]
+        rows.append((LABELS.get(name, name), *(f"{cpu[column]:.1f}" if column in cpu else "-" for column in columns)))
+    return _aligned(rows)
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
 
 
 def table(workload: Workload, repeat: int, medians: dict[str, dict[str, Any]], host: dict[str, Any]) -> str:
@@ -87,10 +117,7 @@ def table(workload: Workload, repeat: int, medians: dict[str, dict[str, Any]], h
             f"{entry['ratio']:.2f}x" if "ratio" in entry else "-", f"{entry['median_publish_rate']:,.0f}",
             " ".join(f"{rate:,}" for rate in entry["rates"]),
         ))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "-+-".join("-" * width for width in widths))
-    return head + "\n".join(lines)
+    return head + _aligned(rows)
 
 
 def write_json(directory: Path, **record: Any) -> Path:
