@@ -39,6 +39,9 @@ class BatchPuller:
     as one is handed over, so it is already here when the handler is done; only for handlers that
     take far less than ``ack_wait``, since a prefetched message's clock runs while it waits. A
     handler that raises leaves its batch unacked: JetStream redelivers it after ``ack_wait``.
+    ``max_batch_bytes`` caps a pull request's payload (the server ends the request before the
+    message that would exceed it), so a batch of large messages stays bounded in memory; it must
+    exceed the largest message the server accepts, or that message would never be delivered.
     """
 
     def __init__(
@@ -55,11 +58,12 @@ class BatchPuller:
         poll_expires: float = 5.0,
         concurrency: int = 1,
         prefetch: bool = False,
+        max_batch_bytes: int | None = None,
     ) -> None:
         self.stream, self.durable, self.filter_subject = stream, durable, filter_subject
         self.handler = handler
         self.batch_size, self.linger, self.poll_expires = batch_size, linger, poll_expires
-        self.prefetch = prefetch
+        self.prefetch, self.max_batch_bytes = prefetch, max_batch_bytes
         self.config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -180,6 +184,8 @@ class BatchPuller:
     async def _request(self, count: int) -> None:
         assert self._nc is not None
         body = {"batch": count, "expires": int(self.poll_expires * 1e9)}
+        if self.max_batch_bytes:
+            body["max_bytes"] = self.max_batch_bytes
         subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
         self._outstanding = count
         await self._nc.publish(subject, json.dumps(body).encode(), reply=self._inbox)

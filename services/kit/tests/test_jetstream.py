@@ -42,3 +42,31 @@ async def test_prefetch_asks_for_the_next_batch_while_a_handler_is_busy(nats_ser
         release.set()
         await puller.stop()
         await nc.close()
+
+
+async def test_a_byte_cap_splits_large_messages_into_smaller_batches_and_loses_none(nats_server):
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(name="T", subjects=["t.>"])
+    for number in range(20):
+        await js.publish("t.x", str(number).encode().ljust(100_000))
+    batches: list[list[int]] = []
+    all_handled = asyncio.Event()
+
+    async def handler(batch):
+        batches.append([int(msg.data) for msg in batch])
+        for msg in batch:
+            await msg.ack()
+        if sum(map(len, batches)) == 20:
+            all_handled.set()
+
+    puller = BatchPuller(stream="T", durable="d", filter_subject="t.>", handler=handler, batch_size=50, linger=0.05,
+                         ack_wait=30, max_ack_pending=100, max_batch_bytes=450_000)  # fmt: skip
+    await puller.start(nc, js)
+    try:
+        await asyncio.wait_for(all_handled.wait(), 10)
+    finally:
+        await puller.stop()
+        await nc.close()
+    assert max(map(len, batches)) <= 4  # 4 x 100 kB fit in 450 kB, 5 do not
+    assert [number for batch in batches for number in batch] == list(range(20))

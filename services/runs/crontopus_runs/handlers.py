@@ -38,6 +38,10 @@ CHECKINS_REJECTED = Counter("crontopus_runs_checkins_rejected_total", "Check-ins
 BATCHES_RETRIED = Counter("crontopus_runs_batches_retried_total", "Check-in batches handed back after a database error")
 
 RETRY_DELAY_SECONDS = 2
+# A batch's payload at most: 1,000 check-ins of up to 1 MiB each would be a gigabyte in memory,
+# two or three times over (one batch stored, one parsed, one prefetched). Above NATS's largest
+# message (8 MB as we configure it, 1 MB by default), or that message could never be pulled.
+BATCH_MAX_BYTES = 16 * 1024 * 1024
 
 
 def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckInEvent]]:
@@ -103,6 +107,7 @@ class CheckinIngester:
             max_ack_pending=settings.batch_size * 20,
             concurrency=2,  # one batch stored, the next one parsed meanwhile
             prefetch=True,
+            max_batch_bytes=BATCH_MAX_BYTES,
         )
         # FIFO: a batch's handler reaches it without awaiting anything first, so in arrival order.
         self._storing = asyncio.Lock()

@@ -6,7 +6,10 @@ from crontopus_kit.settings import CrontopusSettings
 
 
 class RunsSettings(CrontopusSettings):
-    batch_size: int = Field(default=500, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE")
+    batch_size: int = Field(
+        default=1000, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE",
+        description="check-ins stored per transaction at most (a batch also stops at 16 MiB of payload)",
+    )  # fmt: skip
     batch_timeout: float = Field(default=0.2, gt=0, validation_alias="CRONTOPUS_RUNS_BATCH_TIMEOUT")
     ack_wait: float = Field(
         default=30, gt=0, validation_alias="CRONTOPUS_RUNS_ACK_WAIT",
