@@ -20,7 +20,7 @@ from crontopus_kit.logging import get_logger
 from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
-from crontopus_schemas.events import CheckInEvent, RunsRecorded
+from crontopus_schemas.events import CheckIn, RunsRecorded
 from crontopus_schemas.pings import OpenRun, OpenRunRequest
 from crontopus_schemas.runs import (
     LastStatuses,
@@ -44,14 +44,14 @@ RETRY_DELAY_SECONDS = 2
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
 
-def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckInEvent]]:
+def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckIn]]:
     """Valid check-ins with the tenant taken from the subject; malformed ones are logged and
     dropped, since redelivering them could never succeed."""
     parsed = []
     for msg in messages:
         try:
             tenant_id = subjects.tenant_from_checkin_subject(msg.subject)
-            parsed.append((tenant_id, CheckInEvent.model_validate_json(msg.data)))
+            parsed.append((tenant_id, CheckIn.model_validate_json(msg.data)))  # the envelope unread
         except (ValueError, ValidationError) as exc:
             CHECKINS_REJECTED.inc()
             log.warning("malformed check-in dropped", subject=msg.subject, error=str(exc)[:500])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from crontopus_schemas.events import CheckInEvent, tail_of_output
+from crontopus_schemas.events import CheckIn, tail_of_output
 
 T = TypeVar("T")
 
@@ -51,7 +51,7 @@ def duration_ms(started: datetime | None, finished: datetime | None, reported: i
     return max(0, round((as_utc(finished) - as_utc(started)).total_seconds() * 1000))  # type: ignore[operator]
 
 
-def state_from_checkin(tenant_id: str, checkin: CheckInEvent) -> RunState:
+def state_from_checkin(tenant_id: str, checkin: CheckIn) -> RunState:
     output, size = tail_of_output(checkin.output)
     if checkin.output_size is not None:
         size = max(size or 0, checkin.output_size)

@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_runs.merge import RunState, as_utc, duration_ms, merge, state_from_checkin
 from crontopus_runs.models import Run
-from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.events import CheckIn
 from crontopus_schemas.runs import RunDetail, RunListRequest, RunPage, RunSummary
 
 _RETURNED = (
@@ -57,7 +57,7 @@ class Recorded:
     exit_code: int | None
 
 
-def fold_batch(checkins: Iterable[tuple[str, CheckInEvent]]) -> list[RunState]:
+def fold_batch(checkins: Iterable[tuple[str, CheckIn]]) -> list[RunState]:
     """Merge check-ins of the same run inside one batch: one upsert row per run."""
     folded: dict[tuple[str, str], RunState] = {}
     for tenant_id, checkin in checkins:
@@ -127,7 +127,7 @@ def _merge_on_conflict(stmt: Any) -> Any:
 
 
 async def store_checkins(
-    *, session: AsyncSession, checkins: list[tuple[str, CheckInEvent]]
+    *, session: AsyncSession, checkins: Sequence[tuple[str, CheckIn]]
 ) -> list[tuple[str, Recorded]]:
     """Upsert a batch of (tenant_id, check-in) in one transaction; return each run's merged state."""
     return await store_runs(session=session, states=fold_batch(checkins))
