@@ -81,7 +81,10 @@ def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
     batch = func.unnest(*arrays).table_valued(*_STATE_FIELDS, with_ordinality="arrival").render_derived(name="batch")
     # unnest WITH ORDINALITY yields the rows in arrival order (the planner knows it and sorts
     # nothing), and the volatile nextval is evaluated row by row as they come.
-    sequence = func.pg_get_serial_sequence(literal_column(f"'{_TABLE.name}'"), literal_column("'id'"))
+    # Looked up once per statement (a scalar subquery): as a plain argument, PostgreSQL called
+    # pg_get_serial_sequence for every row, ~2 µs each, a tenth of the upsert.
+    serial = func.pg_get_serial_sequence(literal_column(f"'{_TABLE.name}'"), literal_column("'id'"))
+    sequence = sa_select(cast(serial, postgresql.REGCLASS)).scalar_subquery()
     next_id = func.nextval(sequence).label("id")
     numbered = select(next_id, *batch.c).order_by(batch.c.arrival).subquery("numbered")
     now = cast(bindparam("now"), _TABLE.c.created_at.type)
