@@ -35,10 +35,9 @@ class BatchPuller:
     A batch is handed over as soon as it is full, or ``linger`` seconds after its first message,
     so a lone check-in is processed at once and a burst fills whole batches. The handler acks.
     Up to ``concurrency`` batches are handled at once, so the next batch is being parsed while
-    the database commits the previous one. With ``prefetch``, the next batch is asked for as soon
-    as one is handed over, so it is already here when the handler is done; only for handlers that
-    take far less than ``ack_wait``, since a prefetched message's clock runs while it waits. A
-    handler that raises leaves its batch unacked: JetStream redelivers it after ``ack_wait``.
+    the database commits the previous one (and while one is handled, the next is already pulled:
+    its ``ack_wait`` runs meanwhile). A handler that raises leaves its batch unacked: JetStream
+    redelivers it after ``ack_wait``.
     ``max_batch_bytes`` caps a pull request's payload (the server ends the request before the
     message that would exceed it), so a batch of large messages stays bounded in memory; it must
     exceed the largest message the server accepts, or that message would never be delivered.
@@ -57,13 +56,12 @@ class BatchPuller:
         max_ack_pending: int,
         poll_expires: float = 5.0,
         concurrency: int = 1,
-        prefetch: bool = False,
         max_batch_bytes: int | None = None,
     ) -> None:
         self.stream, self.durable, self.filter_subject = stream, durable, filter_subject
         self.handler = handler
         self.batch_size, self.linger, self.poll_expires = batch_size, linger, poll_expires
-        self.prefetch, self.max_batch_bytes = prefetch, max_batch_bytes
+        self.max_batch_bytes = max_batch_bytes
         self.config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
@@ -130,8 +128,6 @@ class BatchPuller:
             if not batch:
                 self._slots.release()
                 continue
-            if self.prefetch:
-                await self._ask_for_next_batch()
             task = asyncio.create_task(self._handle(batch))
             self._handling.add(task)
             task.add_done_callback(self._handling.discard)
@@ -144,24 +140,15 @@ class BatchPuller:
         finally:
             self._slots.release()
 
-    def _wanted(self) -> int:
-        """How many messages to ask for: none while a pull request is open or a batch is here."""
-        return 0 if self._outstanding else max(0, self.batch_size - len(self._buffer))
-
     async def _next_batch(self) -> list[Msg]:
-        if wanted := self._wanted():
-            await self._request(wanted)
+        if not self._outstanding and len(self._buffer) < self.batch_size:
+            await self._request(self.batch_size - len(self._buffer))
         if not self._buffer and not await self._wait(self.poll_expires + 1):
             self._outstanding = 0  # not even its expiry notice came (server restarted?): ask anew
         if self._buffer and len(self._buffer) < self.batch_size:
             await self._linger()
         batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
         return batch
-
-    async def _ask_for_next_batch(self) -> None:
-        if wanted := self._wanted():
-            with contextlib.suppress(Exception):  # e.g. reconnecting: _next_batch asks again
-                await self._request(wanted)
 
     async def _linger(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.linger

@@ -39,7 +39,7 @@ BATCHES_RETRIED = Counter("crontopus_runs_batches_retried_total", "Check-in batc
 
 RETRY_DELAY_SECONDS = 2
 # A batch's payload at most: 1,000 check-ins of up to 1 MiB each would be a gigabyte in memory,
-# two or three times over (one batch stored, one parsed, one prefetched). Above NATS's largest
+# twice over (one batch stored, the next one parsed meanwhile). Above NATS's largest
 # message (8 MB as we configure it, 1 MB by default), or that message could never be pulled.
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 
@@ -105,8 +105,7 @@ class CheckinIngester:
             linger=settings.batch_timeout,
             ack_wait=settings.ack_wait,
             max_ack_pending=settings.batch_size * 20,
-            concurrency=2,  # one batch stored, the next one parsed meanwhile
-            prefetch=True,
+            concurrency=2,  # one batch stored, the next one pulled and parsed meanwhile
             max_batch_bytes=BATCH_MAX_BYTES,
         )
         # FIFO: a batch's handler reaches it without awaiting anything first, so in arrival order.
