@@ -38,7 +38,7 @@ CHECKINS_REJECTED = Counter("crontopus_runs_checkins_rejected_total", "Check-ins
 BATCHES_RETRIED = Counter("crontopus_runs_batches_retried_total", "Check-in batches handed back after a database error")
 
 RETRY_DELAY_SECONDS = 2
-# A batch's payload at most: 1,000 check-ins of up to 1 MiB each would be a gigabyte in memory,
+# A batch's payload at most: 2,000 check-ins of up to 1 MiB each would be two gigabytes in memory,
 # twice over (one batch stored, the next one parsed meanwhile). Above NATS's largest
 # message (8 MB as we configure it, 1 MB by default), or that message could never be pulled.
 BATCH_MAX_BYTES = 16 * 1024 * 1024

@@ -7,7 +7,7 @@ from crontopus_kit.settings import CrontopusSettings
 
 class RunsSettings(CrontopusSettings):
     batch_size: int = Field(
-        default=1000, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE",
+        default=2000, ge=1, le=5000, validation_alias="CRONTOPUS_RUNS_BATCH_SIZE",
         description="check-ins stored per transaction at most (a batch also stops at 16 MiB of payload)",
     )  # fmt: skip
     batch_timeout: float = Field(default=0.2, gt=0, validation_alias="CRONTOPUS_RUNS_BATCH_TIMEOUT")
