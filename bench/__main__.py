@@ -4,7 +4,7 @@
   runs consumer draining a filled stream (its own rate, the publisher not competing).
 - agent-sync: push-to-scheduler latency with nudges against the fallback poll alone.
 
-Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync`.
+Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync|alerting`.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ class BatchPuller:
     A batch is handed over as soon as it is full, or ``linger`` seconds after its first message,
     so a lone check-in is processed at once and a burst fills whole batches. The handler acks.
     Up to ``concurrency`` batches are handled at once, so the next batch is being parsed while
-    the database commits the previous one (and while one is handled, the next is already pulled:
-    its ``ack_wait`` runs meanwhile). A handler that raises leaves its batch unacked: JetStream
-    redelivers it after ``ack_wait``.
+    the database commits the previous one; above 1, the next batch is also pulled while one is
+    handled, so its ``ack_wait`` runs meanwhile. A handler that raises leaves its batch unacked:
+    JetStream redelivers it after ``ack_wait``.
     ``max_batch_bytes`` caps a pull request's payload (the server ends the request before the
     message that would exceed it), so a batch of large messages stays bounded in memory; it must
     exceed the largest message the server accepts, or that message would never be delivered.

@@ -14,7 +14,8 @@ T = TypeVar("T")
 
 
 # Slotted and not frozen: one is built per check-in, and a frozen dataclass's __init__ (an
-# object.__setattr__ per field) cost four times as much. Never changed once built all the same.
+# object.__setattr__ per field) cost four times as much. Treated as immutable all the same:
+# merge() builds a new one.
 @dataclass(slots=True)
 class RunState:
     tenant_id: str
