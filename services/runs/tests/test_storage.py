@@ -1,7 +1,7 @@
 """The runs store on SQLite and PostgreSQL: idempotent merging and keyset pagination."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -50,6 +50,17 @@ async def test_start_and_finish_in_separate_batches_become_one_run(runs):
         run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
         assert await service.count_runs(session=session) == 1
     assert (run.status, run.duration_ms, run.exit_code) == ("success", 42_000, 0)
+
+
+async def test_times_come_back_as_sent_in_utc_whatever_offset_they_were_sent_with(runs):
+    berlin = timezone(timedelta(hours=1))
+    await store(runs, (ALICE, start("r1", at=T0.astimezone(berlin))))
+    ((_, recorded),) = await store(runs, (ALICE, finish("r1", seconds=90)))
+    async with runs.db.session() as session:
+        run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
+    for started, finished in ((recorded.started_at, recorded.finished_at), (run.started_at, run.finished_at)):
+        assert (started, finished) == (T0, T0 + timedelta(seconds=90))
+        assert started.utcoffset() == timedelta(0)
 
 
 async def test_finish_before_start_and_repeated_checkins_still_merge(runs):
