@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -112,10 +112,20 @@ def human_size(size: int | None) -> str:
     return NONE  # unreachable
 
 
-def runs_table(runs: Iterable[Mapping[str, Any]]) -> Table:
+def list_table(*columns: str, no_wrap: Collection[str] = ()) -> Table:
+    """The borderless table every `list` command prints, with these column headers; the columns
+    in ``no_wrap`` are never wrapped."""
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("RUN ID", "JOB", "STATUS", "STARTED", "DURATION", "EXIT", "SOURCE"):
-        table.add_column(column, no_wrap=column in {"RUN ID", "STATUS", "STARTED", "DURATION"})
+    for column in columns:
+        table.add_column(column, no_wrap=column in no_wrap)
+    return table
+
+
+def runs_table(runs: Iterable[Mapping[str, Any]]) -> Table:
+    table = list_table(
+        "RUN ID", "JOB", "STATUS", "STARTED", "DURATION", "EXIT", "SOURCE",
+        no_wrap={"RUN ID", "STATUS", "STARTED", "DURATION"},
+    )  # fmt: skip
     for run in runs:
         table.add_row(
             escape(str(run.get("run_id", NONE))),

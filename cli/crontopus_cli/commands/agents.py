@@ -82,9 +82,7 @@ def _status(agent: dict[str, Any]) -> Text:
 
 
 def _agents_table(agents: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "NAME", "STATUS", "SCHEDULER", "COMMIT", "JOBS", "LAST SEEN", "PROBLEMS"):
-        table.add_column(column)
+    table = output.list_table("ID", "NAME", "STATUS", "SCHEDULER", "COMMIT", "JOBS", "LAST SEEN", "PROBLEMS")
     for agent in agents:
         problems = len(agent["errors"]) + (1 if agent["sync_error"] else 0)
         table.add_row(

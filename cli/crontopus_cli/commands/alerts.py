@@ -86,9 +86,7 @@ def _status(incident: dict[str, Any]) -> Text:
 
 
 def _incidents_table(found: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "JOB / AGENT", "CAUSE", "STATUS", "OPENED", "DETAIL"):
-        table.add_column(column)
+    table = output.list_table("ID", "JOB / AGENT", "CAUSE", "STATUS", "OPENED", "DETAIL")
     for incident in found:
         subject = incident["job"] or f"agent {incident['agent_id']}"
         table.add_row(
@@ -112,9 +110,7 @@ def _incident_details(incident: dict[str, Any]) -> list[tuple[str, str | Text]]:
 
 def _deliveries_table(deliveries: list[dict[str, Any]]) -> Table:
     """The notifications sent for an incident: whether each arrived, or why not."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NOTIFIED", "CHANNEL", "EVENT", "STATUS", "ATTEMPTS", "LAST ERROR"):
-        table.add_column(column)
+    table = output.list_table("NOTIFIED", "CHANNEL", "EVENT", "STATUS", "ATTEMPTS", "LAST ERROR")
     for delivery in deliveries:
         table.add_row(
             output.short_time(delivery["sent_at"] or delivery["created_at"]),
@@ -183,9 +179,7 @@ def list_channels(ctx: typer.Context, server: ServerOption = None, as_json: Json
     if as_json:
         output.print_json(found)
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "NAME", "KIND", "URL", "ROUTES", "ESCALATION"):
-        table.add_column(column)
+    table = output.list_table("ID", "NAME", "KIND", "URL", "ROUTES", "ESCALATION")
     for channel in found["channels"]:
         routes = ", ".join(f"{k}={v}" for k, v in channel["match_labels"].items()) or "all jobs"
         table.add_row(
@@ -271,9 +265,7 @@ def list_silences(ctx: typer.Context, server: ServerOption = None, as_json: Json
     if as_json:
         output.print_json(found)
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "JOB", "FROM", "UNTIL", "REASON"):
-        table.add_column(column)
+    table = output.list_table("ID", "JOB", "FROM", "UNTIL", "REASON")
     for silence in found["silences"]:
         table.add_row(
             silence["id"], escape(silence["job"] or "every job"), output.full_time(silence["starts_at"]),

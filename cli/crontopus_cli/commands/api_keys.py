@@ -58,9 +58,7 @@ def revoke(
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "NAME", "SCOPE", "PREFIX", "CREATED", "LAST USED"):
-        table.add_column(column)
+    table = output.list_table("ID", "NAME", "SCOPE", "PREFIX", "CREATED", "LAST USED")
     for key in keys:
         table.add_row(
             key["id"], escape(key["name"]), key["scope"], key["prefix"] + "…",

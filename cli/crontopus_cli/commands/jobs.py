@@ -192,10 +192,8 @@ def list_jobs(
 
 def _jobs_table(found: list[dict[str, Any]]) -> Table:
     with_status = any(job.get("last_status") for job in found)
-    table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["JOB", "SCHEDULE", "TIMEZONE", "STATE", *(["LAST STATUS"] if with_status else []), "COMMIT"]
-    for column in columns:
-        table.add_column(column, no_wrap=column != "JOB")
+    table = output.list_table(*columns, no_wrap=set(columns) - {"JOB"})
     for job in found:
         status = [output.status_text(job.get("last_status"))] if with_status else []
         table.add_row(escape(str(job.get("job"))), escape(str(job.get("schedule"))), escape(str(job.get("timezone"))),
@@ -247,9 +245,7 @@ def _job_rows(detail: dict[str, Any]) -> list[tuple[str, str | Text]]:
 
 
 def _history_table(history: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("COMMIT", "AUTHOR", "WHEN", "MESSAGE"):
-        table.add_column(column, no_wrap=column != "MESSAGE")
+    table = output.list_table("COMMIT", "AUTHOR", "WHEN", "MESSAGE", no_wrap={"COMMIT", "AUTHOR", "WHEN"})
     for commit in history:
         title = str(commit.get("message")).split("\n")[0]
         when = output.short_time(commit.get("committed_at"))
