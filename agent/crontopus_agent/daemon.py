@@ -5,11 +5,12 @@ What it guarantees
 - Syncs: once at start, at once on every nudge (a message on ``manifests_changed_subject``), and
   every ``poll_interval`` seconds as a fallback for lost nudges. A nudge also says where the
   team's repository is: when that moved (URL, branch or folder), the daemon fetches from there
-  and stores it in the credentials (a clone URL set on the host still wins). Bursts coalesce: at
-  most one sync runs and at most one more is pending, however many nudges arrive. Each sync
-  fetches the branch (``sync.Mirror``), selects the jobs for this agent's labels
-  (``jobs.desired_jobs``), writes their spec files and reconciles the scheduler in a worker
-  thread. The reconcile happens even when the commit did not change: that is what finds and
+  and stores it in the credentials (a clone URL set on the host still wins). Nudges sent while
+  the agent was offline are lost, so it also asks where the repository is on every (re)connect.
+  Bursts coalesce: at most one sync runs and at most one more is pending, however many nudges
+  arrive. Each sync fetches the branch (``sync.Mirror``), selects the jobs for this agent's
+  labels (``jobs.desired_jobs``), writes their spec files and reconciles the scheduler in a
+  worker thread. The reconcile happens even when the commit did not change: that is what finds and
   repairs entries edited by hand.
 - Never empties the scheduler because something is unreachable: when the fetch fails, the jobs of
   the last good commit (in memory, or the mirror's last fetched commit after a restart) are
@@ -58,8 +59,14 @@ from crontopus_agent.status import STATUS_FILE, spool_stats
 from crontopus_agent.sync import Mirror, Snapshot, SyncError, mirror_for
 from crontopus_schemas.agents import AgentStatusReport, DriftItem, SchedulerName
 from crontopus_schemas.events import utcnow
-from crontopus_schemas.gitops import ManifestsChanged
-from crontopus_schemas.subjects import agent_heartbeat_subject, agent_report_subject, manifests_changed_subject
+from crontopus_schemas.gitops import ManifestsChanged, RepositoryLocation
+from crontopus_schemas.rpc import RpcReply
+from crontopus_schemas.subjects import (
+    agent_heartbeat_subject,
+    agent_report_subject,
+    manifests_changed_subject,
+    repository_location_subject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -426,21 +433,35 @@ class Daemon:
 
     async def _on_nudge(self, msg: Any) -> None:
         log.debug("nudge: manifests changed")
-        self._follow_repository(msg.data)
+        try:
+            location = ManifestsChanged.model_validate_json(msg.data).repository
+        except ValidationError:
+            location = None  # a nudge is still a nudge
+        if location is not None:
+            self._follow_repository(location)
         self.request_sync()
 
-    def _follow_repository(self, nudge: bytes) -> None:
-        """The team's repository moved (another URL, branch or folder, e.g. to a Git host):
-        fetch from there from now on, and remember it. A URL set on this host still wins."""
+    async def _ask_where_the_jobs_are(self, nc: NatsClient) -> None:
+        """A nudge saying the repository moved is lost while this agent is offline: ask on every
+        (re)connect, and sync at once if it did move. Without an answer (a control plane older
+        than this agent, or busy) the known location stays; the next nudge says it again."""
+        subject = repository_location_subject(self.credentials.tenant_id)
         try:
-            location = ManifestsChanged.model_validate_json(nudge).repository
-        except ValidationError:
-            return  # a nudge is still a nudge
-        known = self.credentials
-        if location is None or (location.clone_url, location.branch, location.folder) == (
-            known.clone_url, known.branch, known.folder,
-        ):  # fmt: skip
+            reply = RpcReply.model_validate_json((await nc.request(subject, b"{}", timeout=self.connect_timeout)).data)
+            location = RepositoryLocation.model_validate(reply.result)
+        except Exception as exc:  # no responders, timeout, lost connection, an error reply
+            log.info("could not ask where the jobs repository is: %r", exc)
             return
+        if self._follow_repository(location):
+            self.request_sync()
+
+    def _follow_repository(self, location: RepositoryLocation) -> bool:
+        """The team's repository moved (another URL, branch or folder, e.g. to a Git host):
+        fetch from there from now on, and remember it. A URL set on this host still wins.
+        Returns whether it moved."""
+        known = self.credentials
+        if (location.clone_url, location.branch, location.folder) == (known.clone_url, known.branch, known.folder):
+            return False
         log.info("the jobs repository is now %s (branch %s, folder %r)", location.clone_url, location.branch,
                  location.folder)  # fmt: skip
         known.clone_url, known.branch, known.folder = location.clone_url, location.branch, location.folder
@@ -452,6 +473,7 @@ class Daemon:
         self.mirror = Mirror(
             self.mirror.path, url=known.fetch_url, branch=known.branch, folder=known.folder, login=self.mirror.login
         )
+        return True
 
     async def _on_error(self, error: Exception) -> None:
         # nats-py reports every failed attempt; while NATS stays down that is one line per
@@ -475,10 +497,12 @@ class Daemon:
         log.debug("NATS connection closed")
 
     def _after_connect(self, nc: NatsClient) -> None:
-        """Heartbeat at once (the server learns we are back), then send what the wrappers spooled."""
+        """Heartbeat at once (the server learns we are back), send what the wrappers spooled, and
+        ask where the jobs repository is now."""
         subject = agent_heartbeat_subject(self.credentials.tenant_id, self.credentials.agent_id)
         self._spawn(self._publish(nc, subject), "crontopus-heartbeat-now")
         self._spawn(self._drain_spool(nc), "crontopus-spool-drain")
+        self._spawn(self._ask_where_the_jobs_are(nc), "crontopus-repository-location")
 
     async def _heartbeat_loop(self) -> None:
         subject = agent_heartbeat_subject(self.credentials.tenant_id, self.credentials.agent_id)

@@ -33,11 +33,13 @@ from crontopus_kit.nats_server import NatsServerProcess, free_port
 from crontopus_schemas.agents import AgentStatusReport
 from crontopus_schemas.events import CheckInEvent
 from crontopus_schemas.gitops import ManifestsChanged, RepositoryLocation
+from crontopus_schemas.rpc import RpcReply
 from crontopus_schemas.subjects import (
     CHECKINS_STREAM,
     agent_heartbeat_subject,
     agent_report_subject,
     manifests_changed_subject,
+    repository_location_subject,
 )
 
 TENANT = "a" * 32
@@ -215,6 +217,54 @@ async def test_a_nudge_from_a_moved_repository_makes_the_daemon_fetch_from_there
     assert scheduler.last == ["prod/report"]
     remembered = Credentials.load(tmp_path / "home")
     assert (remembered.clone_url, remembered.folder) == (str(moved.path), "jobs")
+
+
+async def test_at_connect_the_daemon_asks_where_the_repository_is_and_follows_a_move_it_missed(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient, tmp_path: Path
+) -> None:
+    """The nudge that said the repository moved was sent while this agent was offline: the
+    control plane's answer at connect takes it there all the same."""
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    moved = JobsRepo(tmp_path / "moved")
+    there = moved.commit({"jobs/prod/report.yaml": manifest("report")})
+    location = RepositoryLocation(clone_url=str(moved.path), branch="main", folder="jobs")
+    asked: list[str] = []
+
+    async def answer(msg: Msg) -> None:
+        asked.append(msg.subject)
+        await msg.respond(RpcReply(result=location).model_dump_json().encode())
+
+    await client.subscribe(repository_location_subject(TENANT), cb=answer)
+    await client.flush()
+    scheduler = RecordingScheduler()
+    running = start(scheduler)  # poll_interval is an hour and no nudge comes: only the answer can move it
+
+    await eventually(lambda: running.daemon.applied_commit == there, what="the sync from the moved repository")
+    assert scheduler.last == ["prod/report"]
+    assert asked == [repository_location_subject(TENANT)]
+    remembered = Credentials.load(tmp_path / "home")
+    assert (remembered.clone_url, remembered.folder) == (str(moved.path), "jobs")
+
+
+async def test_without_an_answer_about_the_repository_the_daemon_keeps_the_one_it_knows(
+    start: Callable[..., Running], remote: JobsRepo, client: NatsClient
+) -> None:
+    """A control plane older than the agent has no one answering (or answers an error): the
+    daemon goes on syncing from what it knows."""
+    first = remote.commit({"prod/backup.yaml": manifest("backup")})
+
+    async def refuse(msg: Msg) -> None:
+        await msg.respond(b'{"error": {"code": "internal", "message": "internal error"}}')
+
+    await client.subscribe(repository_location_subject(TENANT), cb=refuse)
+    await client.flush()
+    running = start(RecordingScheduler())
+    await eventually(lambda: running.daemon.applied_commit == first and running.daemon.connected, what="first sync")
+
+    second = remote.commit({"prod/report.yaml": manifest("report")})
+    await client.publish(manifests_changed_subject(TENANT), b"{}")
+    await eventually(lambda: running.daemon.applied_commit == second, what="the nudged sync")
+    assert running.daemon.credentials.clone_url == str(remote.path)
 
 
 async def test_without_a_nudge_the_fallback_poll_picks_up_a_new_commit(

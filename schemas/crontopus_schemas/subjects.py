@@ -85,6 +85,16 @@ def manifests_changed_subject(tenant_id: str) -> str:
     return f"{GITOPS_ROOT}.changed.{tenant_id}"
 
 
+def repository_location_subject(tenant_id: str) -> str:
+    """Core NATS request-reply: an agent asks where its team's jobs are (``RepositoryLocation``
+    in an ``RpcReply``), on every (re)connect, since it may have been offline when a nudge said
+    they moved. The tenant is in the subject, so an agent may ask only for its own."""
+    return f"{GITOPS_ROOT}.location.{tenant_id}"
+
+
+REPOSITORY_LOCATION_WILDCARD = f"{GITOPS_ROOT}.location.*"
+
+
 def pushed_subject(tenant_id: str) -> str:
     """Core NATS: a repository's post-receive hook says "look now"; losing one is covered by the poll."""
     return f"{GITOPS_ROOT}.pushed.{tenant_id}"

@@ -30,6 +30,7 @@ from crontopus_schemas.subjects import (
     agent_report_subject,
     checkin_subject,
     manifests_changed_subject,
+    repository_location_subject,
 )
 
 
@@ -65,8 +66,9 @@ def parse_request(token: str) -> ConnectAttempt:
 
 
 def agent_permissions(identity: AgentIdentity) -> dict[str, Any]:
-    """What an agent may do: publish its own check-ins, heartbeats and reports; receive its
-    tenant's sync nudges and the replies sent to its own inbox. Nothing else."""
+    """What an agent may do: publish its own check-ins, heartbeats and reports, and ask where its
+    tenant's repository is; receive its tenant's sync nudges and the replies sent to its own
+    inbox. Nothing else."""
     tenant, agent = identity.tenant_id, identity.agent_id
     return {
         "pub": {
@@ -74,6 +76,7 @@ def agent_permissions(identity: AgentIdentity) -> dict[str, Any]:
                 checkin_subject(tenant, agent),
                 agent_heartbeat_subject(tenant, agent),
                 agent_report_subject(tenant, agent),
+                repository_location_subject(tenant),
             ]
         },
         "sub": {"allow": [manifests_changed_subject(tenant), f"{agent_inbox_prefix(agent)}.>"]},

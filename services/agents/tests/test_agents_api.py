@@ -23,6 +23,7 @@ from crontopus_schemas.subjects import (
     checkin_msg_id,
     checkin_subject,
     manifests_changed_subject,
+    repository_location_subject,
 )
 from crontopus_server import platform
 from crontopus_server.platform import SERVICES, service_nats_url
@@ -175,6 +176,28 @@ async def test_an_agent_publishes_its_own_checkins_and_nothing_of_another_tenant
     wait_until(lambda: client.get("/api/runs", headers=alice.headers).json()["runs"])
     assert client.get("/api/runs/run-agent-1", headers=alice.headers).json()["status"] == "success"
     assert client.get("/api/runs", headers=bob.headers).json()["runs"] == []
+
+
+async def test_an_agent_learns_where_its_own_teams_jobs_are_and_cannot_ask_for_another_teams(
+    client: httpx.Client,
+) -> None:
+    """What a reconnecting agent asks (it may have missed the nudge that said they moved)."""
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    connection, errors = await connect_as(agent)
+    try:
+        reply = await connection.request(repository_location_subject(agent["tenant_id"]), b"{}", timeout=5)
+        await connection.publish(repository_location_subject(bobs["tenant_id"]), b"{}")
+        await connection.flush()
+        await _wait_for_errors(errors, 1)
+    finally:
+        await connection.close()
+    location = json.loads(reply.data)["result"]
+    assert location == {"clone_url": agent["clone_url"], "branch": agent["branch"], "folder": agent["folder"]}
+    assert location["clone_url"] != bobs["clone_url"]
+    assert [str(e) for e in errors] == [
+        f'nats: permissions violation for publish to "{repository_location_subject(bobs["tenant_id"])}"'
+    ]
 
 
 @pytest.mark.parametrize("subject", ["bob-nudges", "crontopus.>", "_INBOX.>", ">"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.nats import NatsRouter
 from faststream.nats.annotations import NatsMessage
 
@@ -20,7 +22,7 @@ from crontopus_schemas.gitops import (
     TenantList,
     TenantListRequest,
 )
-from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.rpc import RpcReply, TenantScoped
 
 __all__ = ["Syncer", "build_router"]
 
@@ -32,6 +34,13 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     async def on_push(message: NatsMessage) -> None:
         """A repository's post-receive hook: the tenant is the subject's last token."""
         await syncer.sync(subjects.tenant_from_subject(message.raw_message.subject))
+
+    @router.subscriber(subjects.REPOSITORY_LOCATION_WILDCARD, queue=subjects.GitopsRpc.QUEUE)
+    async def repository_location(message: NatsMessage) -> dict[str, Any]:
+        """An agent asks where its team's jobs are: the tenant is the subject's last token (an
+        agent may publish only its own tenant's)."""
+        row = await syncer.repository(subjects.tenant_from_subject(message.raw_message.subject))
+        return RpcReply(result=service.repository_location(row)).model_dump(mode="json")
 
     @router.subscriber(subjects.GitopsRpc.REPOSITORY_GET, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(TenantScoped)

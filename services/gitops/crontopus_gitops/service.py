@@ -102,6 +102,11 @@ def clone_url(row: Repository) -> str:
     return repo.redact_url(row.url) if row.kind == "external" and row.url else row.path
 
 
+def repository_location(row: Repository) -> RepositoryLocation:
+    """Where agents fetch the team's jobs from."""
+    return RepositoryLocation(clone_url=clone_url(row), branch=row.branch, folder=row.folder)
+
+
 def repository_public(row: Repository) -> RepositoryPublic:
     return RepositoryPublic(
         kind=row.kind, clone_url=clone_url(row), branch=row.branch, folder=row.folder,
@@ -134,7 +139,7 @@ async def sync(*, session: AsyncSession, row: Repository, secret: bytes) -> Mani
     return ManifestsChanged(
         commit=head, previous_commit=previous, author=f"{info.author_name} <{info.author_email}>",
         message=info.message.strip(), added=added, changed=changed, removed=removed, errors=len(loaded.errors),
-        repository=RepositoryLocation(clone_url=clone_url(row), branch=row.branch, folder=row.folder),
+        repository=repository_location(row),
     )  # fmt: skip
 
 
