@@ -30,7 +30,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await start_units(broker, hosted)
+        await start_units(broker, hosted, stream_replicas=settings.nats_stream_replicas)
         try:
             yield
         finally:

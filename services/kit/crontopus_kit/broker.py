@@ -13,7 +13,7 @@ from faststream import BaseMiddleware
 from faststream.nats import NatsBroker
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from crontopus_kit.errors import DomainError, Unavailable, from_body
@@ -56,7 +56,7 @@ def make_broker(nats_url: str, *, name: str, **options: Any) -> NatsBroker:
     )
 
 
-def stream_config(spec: StreamSpec) -> StreamConfig:
+def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         subjects=list(spec.subjects),
@@ -64,28 +64,44 @@ def stream_config(spec: StreamSpec) -> StreamConfig:
         storage=StorageType.FILE,
         max_age=spec.max_age_seconds,
         duplicate_window=spec.duplicate_window_seconds,
+        num_replicas=replicas,
     )
 
 
-async def ensure_streams(broker: NatsBroker, specs: Iterable[StreamSpec]) -> None:
-    """Create missing streams and bring differing ones to our configuration."""
+async def ensure_streams(broker: NatsBroker, specs: Iterable[StreamSpec], *, replicas: int = 1) -> None:
+    """Create missing streams and bring differing ones to our configuration (``replicas``:
+    copies on a NATS cluster, ``CRONTOPUS_NATS_STREAM_REPLICAS``; durable consumers follow
+    their stream's)."""
     js = broker.config.connection_state.stream
     for spec in specs:
-        wanted = stream_config(spec)
+        wanted = stream_config(spec, replicas=replicas)
         try:
             info = await js.stream_info(spec.name)
         except NotFoundError:
-            await js.add_stream(config=wanted)
-            log.info("stream created", stream=spec.name)
+            await _refused_clearly(js.add_stream(config=wanted), spec.name, replicas)
+            log.info("stream created", stream=spec.name, replicas=replicas)
             continue
         current = info.config
         if (
             sorted(current.subjects or []) != sorted(wanted.subjects or [])
             or current.max_age != wanted.max_age
             or current.duplicate_window != wanted.duplicate_window
+            or current.num_replicas != wanted.num_replicas
         ):
-            await js.update_stream(config=wanted)
-            log.info("stream updated", stream=spec.name)
+            await _refused_clearly(js.update_stream(config=wanted), spec.name, replicas)
+            log.info("stream updated", stream=spec.name, replicas=replicas)
+
+
+async def _refused_clearly(request: Awaitable[Any], stream: str, replicas: int) -> None:
+    """Say which setting the server refused: "replicas > 1 not supported in non-clustered mode"
+    alone does not tell an operator what to change."""
+    try:
+        await request
+    except APIError as exc:
+        raise RuntimeError(
+            f"NATS refused stream {stream} with CRONTOPUS_NATS_STREAM_REPLICAS={replicas}: {exc.description} "
+            "(more than 1 needs a JetStream cluster of at least that many servers)"
+        ) from exc
 
 
 # --- request-reply ---------------------------------------------------------

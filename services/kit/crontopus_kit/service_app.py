@@ -34,7 +34,8 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
         for unit in units:
             await unit.prepare()
         await broker.connect()
-        await ensure_streams(broker, {s.name: s for unit in units for s in unit.streams}.values())
+        specs = {s.name: s for unit in units for s in unit.streams}.values()
+        await ensure_streams(broker, specs, replicas=settings.nats_stream_replicas)
         log.info("service starting", services=names)
 
     async def started() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic_settings
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -64,6 +64,9 @@ class CrontopusSettings(BaseSettings):
 
     data_dir: Path = Path(".crontopus")
     nats_url: str | None = None
+    # Copies of each stream on a NATS cluster: 3 keeps every stored check-in through the loss
+    # of a node. Streams created earlier are brought to it at start-up.
+    nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     database_url: str | None = None
     database_schema_prefix: str = ""
     secret_key: SecretStr | None = None

@@ -45,14 +45,16 @@ class ServiceUnit(Protocol):
 GC_THRESHOLDS = (20_000, 20, 20)
 
 
-async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
-    """Migrate every unit, make sure the streams exist, then start consuming."""
+async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, stream_replicas: int = 1) -> None:
+    """Migrate every unit, make sure the streams exist (with ``stream_replicas`` copies each),
+    then start consuming."""
     gc.set_threshold(*GC_THRESHOLDS)
     for unit in units:
         await unit.prepare()
         broker.include_router(unit.router)
     await broker.connect()
-    await ensure_streams(broker, {spec.name: spec for unit in units for spec in unit.streams}.values())
+    specs = {spec.name: spec for unit in units for spec in unit.streams}.values()
+    await ensure_streams(broker, specs, replicas=stream_replicas)
     await broker.start()
     for unit in units:
         await unit.started(broker)

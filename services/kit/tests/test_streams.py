@@ -1,0 +1,120 @@
+"""ensure_streams against real nats-servers: a single server, and a three-node JetStream cluster
+where CRONTOPUS_NATS_STREAM_REPLICAS=3 keeps check-ins through the loss of a node."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from faststream.nats import NatsBroker
+
+from crontopus_kit.broker import ensure_streams, make_broker
+from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_kit.settings import CrontopusSettings
+from crontopus_schemas.subjects import CHECKINS_STREAM, checkin_subject
+
+NODES = 3
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[NatsServerProcess]]:
+    """Three nats-servers routed to each other, JetStream clustered (a meta leader is elected)."""
+    route_ports = [free_port() for _ in range(NODES)]
+    nodes = []
+    for index, port in enumerate(route_ports):
+        routes = ", ".join(f"nats://127.0.0.1:{other}" for other in route_ports if other != port)
+        config = tmp_path / f"n{index}.conf"
+        config.write_text(
+            f'server_name: "n{index}"\n'
+            f'cluster {{ name: "crontopus-test", listen: "127.0.0.1:{port}", routes: [{routes}] }}\n'
+        )
+        nodes.append(NatsServerProcess(store_dir=tmp_path / f"n{index}", config_file=config,
+                                       log_file=tmp_path / f"n{index}.log"))  # fmt: skip
+    for node in nodes:
+        node.start()
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+async def cluster_broker(cluster: list[NatsServerProcess]) -> AsyncIterator[NatsBroker]:
+    broker = make_broker(",".join(node.url for node in cluster), name="test-streams")
+    await broker.connect()
+    yield broker
+    await broker.stop()
+
+
+async def _ensure_when_ready(broker: NatsBroker, replicas: int) -> None:
+    """A cluster answers JetStream requests once its meta leader is elected (a few seconds)."""
+    for _ in range(100):
+        try:
+            await ensure_streams(broker, [CHECKINS_STREAM], replicas=replicas)
+            return
+        except Exception:  # no meta leader yet: JetStream not available
+            await asyncio.sleep(0.2)
+    await ensure_streams(broker, [CHECKINS_STREAM], replicas=replicas)  # the real error
+
+
+def test_the_replicas_setting_defaults_to_one_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert CrontopusSettings().nats_stream_replicas == 1
+    monkeypatch.setenv("CRONTOPUS_NATS_STREAM_REPLICAS", "3")
+    assert CrontopusSettings().nats_stream_replicas == 3
+    monkeypatch.setenv("CRONTOPUS_NATS_STREAM_REPLICAS", "0")
+    with pytest.raises(ValueError, match="nats_stream_replicas"):
+        CrontopusSettings()
+
+
+async def test_with_three_replicas_stored_checkins_survive_the_loss_of_a_node(
+    cluster: list[NatsServerProcess], cluster_broker: NatsBroker
+) -> None:
+    await _ensure_when_ready(cluster_broker, replicas=3)
+    nc = await nats.connect([node.url for node in cluster], max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+    js = nc.jetstream()
+    info = await js.stream_info(CHECKINS_STREAM.name)
+    assert info.config.num_replicas == 3 and len(info.cluster.replicas or []) == 2
+    for number in range(50):
+        await js.publish(checkin_subject("t" * 32, "api"), str(number).encode())
+
+    leader = next(node for node in cluster if node.process and info.cluster.leader == _name(node, cluster))
+    leader.stop()  # the stream's leader, and with it one copy of every check-in
+    for _ in range(100):  # a new leader is elected among the other two
+        try:
+            info = await js.stream_info(CHECKINS_STREAM.name)
+            break
+        except Exception:
+            await asyncio.sleep(0.2)
+    assert info.state.messages == 50
+    await js.publish(checkin_subject("t" * 32, "api"), b"after")  # and it still takes new ones
+    await nc.close()
+
+
+async def test_an_existing_single_copy_stream_is_brought_to_three(
+    cluster: list[NatsServerProcess], cluster_broker: NatsBroker
+) -> None:
+    await _ensure_when_ready(cluster_broker, replicas=1)
+    js = cluster_broker.config.connection_state.stream
+    await js.publish(checkin_subject("t" * 32, "api"), b"kept")
+    assert (await js.stream_info(CHECKINS_STREAM.name)).config.num_replicas == 1
+
+    await ensure_streams(cluster_broker, [CHECKINS_STREAM], replicas=3)
+
+    info = await js.stream_info(CHECKINS_STREAM.name)
+    assert info.config.num_replicas == 3 and info.state.messages == 1
+
+
+async def test_asking_a_single_server_for_three_replicas_is_a_clear_error(nats_server: NatsServerProcess) -> None:
+    broker = make_broker(nats_server.url, name="test-streams")
+    await broker.connect()
+    try:
+        with pytest.raises(RuntimeError, match="CRONTOPUS_NATS_STREAM_REPLICAS=3"):
+            await ensure_streams(broker, [CHECKINS_STREAM], replicas=3)
+    finally:
+        await broker.stop()
+
+
+def _name(node: NatsServerProcess, cluster: list[NatsServerProcess]) -> str:
+    return f"n{cluster.index(node)}"
