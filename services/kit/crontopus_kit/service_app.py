@@ -10,11 +10,11 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import Scope
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from crontopus_kit.broker import ensure_streams, make_broker
+from crontopus_kit.broker import make_broker
 from crontopus_kit.http import health_payload
 from crontopus_kit.logging import configure_logging, get_logger
 from crontopus_kit.settings import CrontopusSettings, SettingsError
-from crontopus_kit.unit import ServiceUnit
+from crontopus_kit.unit import ServiceUnit, ensure_unit_streams
 
 log = get_logger(__name__)
 
@@ -34,8 +34,7 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
         for unit in units:
             await unit.prepare()
         await broker.connect()
-        specs = {s.name: s for unit in units for s in unit.streams}.values()
-        await ensure_streams(broker, specs, replicas=settings.nats_stream_replicas)
+        await ensure_unit_streams(broker, units, replicas=settings.nats_stream_replicas)
         log.info("service starting", services=names)
 
     async def started() -> None:

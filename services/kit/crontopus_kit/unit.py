@@ -53,12 +53,17 @@ async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, strea
         await unit.prepare()
         broker.include_router(unit.router)
     await broker.connect()
-    specs = {spec.name: spec for unit in units for spec in unit.streams}.values()
-    await ensure_streams(broker, specs, replicas=stream_replicas)
+    await ensure_unit_streams(broker, units, replicas=stream_replicas)
     await broker.start()
     for unit in units:
         await unit.started(broker)
     log.info("services started", services=[unit.name for unit in units])
+
+
+async def ensure_unit_streams(broker: NatsBroker, units: Sequence[ServiceUnit], *, replicas: int) -> None:
+    """The streams the units need, each once (several units may share one)."""
+    specs = {spec.name: spec for unit in units for spec in unit.streams}.values()
+    await ensure_streams(broker, specs, replicas=replicas)
 
 
 async def stop_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
