@@ -4,8 +4,9 @@ where CRONTOPUS_NATS_STREAM_REPLICAS=3 keeps check-ins through the loss of a nod
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import nats
 import pytest
@@ -17,6 +18,7 @@ from crontopus_kit.settings import CrontopusSettings
 from crontopus_schemas.subjects import CHECKINS_STREAM, checkin_subject
 
 NODES = 3
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -48,15 +50,19 @@ async def cluster_broker(cluster: list[NatsServerProcess]) -> AsyncIterator[Nats
     await broker.stop()
 
 
-async def _ensure_when_ready(broker: NatsBroker, replicas: int) -> None:
-    """A cluster answers JetStream requests once its meta leader is elected (a few seconds)."""
+async def _once_led(call: Callable[[], Awaitable[T]]) -> T:
+    """A cluster answers JetStream requests once it has elected a leader (for JetStream as a whole,
+    or for a stream whose leader was lost): within a few seconds."""
     for _ in range(100):
         try:
-            await ensure_streams(broker, [CHECKINS_STREAM], replicas=replicas)
-            return
-        except Exception:  # no meta leader yet: JetStream not available
+            return await call()
+        except Exception:  # no leader yet
             await asyncio.sleep(0.2)
-    await ensure_streams(broker, [CHECKINS_STREAM], replicas=replicas)  # the real error
+    return await call()  # the real error
+
+
+async def _ensure_when_ready(broker: NatsBroker, replicas: int) -> None:
+    await _once_led(lambda: ensure_streams(broker, [CHECKINS_STREAM], replicas=replicas))
 
 
 def test_the_replicas_setting_defaults_to_one_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,14 +85,9 @@ async def test_with_three_replicas_stored_checkins_survive_the_loss_of_a_node(
     for number in range(50):
         await js.publish(checkin_subject("t" * 32, "api"), str(number).encode())
 
-    leader = next(node for node in cluster if node.process and info.cluster.leader == _name(node, cluster))
+    leader = cluster[int(info.cluster.leader.removeprefix("n"))]  # servers are named n0, n1, n2
     leader.stop()  # the stream's leader, and with it one copy of every check-in
-    for _ in range(100):  # a new leader is elected among the other two
-        try:
-            info = await js.stream_info(CHECKINS_STREAM.name)
-            break
-        except Exception:
-            await asyncio.sleep(0.2)
+    info = await _once_led(lambda: js.stream_info(CHECKINS_STREAM.name))  # elected among the other two
     assert info.state.messages == 50
     await js.publish(checkin_subject("t" * 32, "api"), b"after")  # and it still takes new ones
     await nc.close()
@@ -114,7 +115,3 @@ async def test_asking_a_single_server_for_three_replicas_is_a_clear_error(nats_s
             await ensure_streams(broker, [CHECKINS_STREAM], replicas=3)
     finally:
         await broker.stop()
-
-
-def _name(node: NatsServerProcess, cluster: list[NatsServerProcess]) -> str:
-    return f"n{cluster.index(node)}"
