@@ -37,7 +37,7 @@ def stack_env(stack_env: dict[str, Any]) -> dict[str, Any]:
         **stack_env,
         "CRONTOPUS_ALERTING_TICK_INTERVAL": "0.2",
         "CRONTOPUS_ALERTING_SETTLE_SECONDS": "0",
-        "CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS": "true",  # the receiver is on 127.0.0.1
+        "CRONTOPUS_ALLOW_PRIVATE_NETWORKS": "true",  # the receiver is on 127.0.0.1
         "CRONTOPUS_ALERTING_DELIVERY_BACKOFF": "0.2",
         "CRONTOPUS_ALERTING_RESYNC_INTERVAL": "0.5",
     }

@@ -3,7 +3,7 @@ private networks, and routed by job labels.
 
 SSRF: a channel URL is a request the server makes on a tenant's behalf, so it must not reach the
 server's own network (a cloud metadata endpoint, an admin port on loopback, a database on
-10.x) unless the operator allows it (``allow_private_targets``). Two checks:
+10.x) unless the operator allows private networks (``egress.ALLOW_SETTING``). Two checks:
 
 - ``check_targets`` resolves the host a URL talks to (for the schemes where the user chooses the
   host: json://, xml://, form://, the SMTP server of mailto://, ntfy://, gotify://, ...) and
@@ -17,9 +17,7 @@ server's own network (a cloud metadata endpoint, an admin port on loopback, a da
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ipaddress
 import json
 import re
 import socket
@@ -38,13 +36,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_alerting.models import Channel
+from crontopus_kit import egress
 from crontopus_kit.crypto import SecretBox, mask
 from crontopus_kit.errors import Conflict, Invalid, NotFound
 from crontopus_schemas.alerting import ChannelCreate, ChannelPublic
 
 URL_PURPOSE = "alerting:channel-url"
-RESOLVE_TIMEOUT = 5.0
-ALLOW_SETTING = "CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS"
 
 # Plugins that act on the machine running Crontopus itself (desktop pop-ups, its syslog, a USB
 # light): a tenant's alert has no business there.
@@ -181,65 +178,12 @@ def target_hosts(plugin: NotifyBase) -> list[str]:
     return []
 
 
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def address_refusal(address: str) -> str | None:
-    """Why a connection to this IP address is refused (e.g. "loopback"), or None if it is public."""
-    try:
-        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "unparseable"
-    if isinstance(ip, ipaddress.IPv6Address):  # an IPv4 address wrapped in IPv6 is judged as IPv4
-        ip = _embedded_ipv4(ip) or ip
-    for kind, hit in (
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("unspecified", ip.is_unspecified),
-        ("private", ip.is_private),
-        ("reserved", ip.is_reserved),
-        ("non-public", not ip.is_global),
-    ):
-        if hit:
-            return kind
-    return None
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.ipv4_mapped or ip.sixtofour
-
-
-async def resolve(host: str) -> list[str]:
-    """The host's addresses; [] when it does not resolve (now): nothing to reach, nothing to refuse.
-    The connection guard checks again at send time."""
-    with contextlib.suppress(ValueError):
-        return [str(ipaddress.ip_address(host))]
-    try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError):
-        return []
-    return sorted({str(info[4][0]) for info in infos})
-
-
 async def check_targets(url: str, *, allow_private: bool) -> None:
     """Invalid when the URL's host resolves to a private, loopback, link-local, multicast or
     reserved address and the operator has not allowed those."""
     plugin = parse_url(url)
-    if allow_private:
-        return
     for host in target_hosts(plugin):
-        for address in await resolve(host):
-            problem = address_refusal(address)
-            if problem:
-                where = host if host == address else f"{host} ({address})"
-                raise Invalid(
-                    f"url: {where} is a {problem} address; notifications to private, loopback or "
-                    f"link-local addresses are switched off ({ALLOW_SETTING})"
-                )
+        await egress.check_host(host, allow_private=allow_private, field="url", what="notifications")
 
 
 _guard: ContextVar[list[str] | None] = ContextVar("crontopus_alerting_connect_guard", default=None)
@@ -278,9 +222,9 @@ def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any
     refusals = _guard.get()
     if refusals is not None:
         for *_, sockaddr in results:
-            problem = address_refusal(str(sockaddr[0]))
+            problem = egress.address_refusal(str(sockaddr[0]))
             if problem:
-                refusals.append(f"{host} is a {problem} address ({sockaddr[0]}); refused ({ALLOW_SETTING})")
+                refusals.append(egress.refusal_message(str(host), str(sockaddr[0]), problem, what="notifications"))
                 raise socket.gaierror(socket.EAI_FAIL, f"refused: {host} is a {problem} address")
     return results
 

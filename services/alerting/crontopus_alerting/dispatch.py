@@ -300,7 +300,7 @@ class Dispatcher:
             return None
         outcome = await notify.send(
             url=claim.url, notification=claim.notification,
-            allow_private=self.settings.allow_private_targets, timeout=self.send_timeout,
+            allow_private=self.settings.allow_private_networks, timeout=self.send_timeout,
         )  # fmt: skip
         async with self.db.session() as session:
             return await self._record(session, claim, outcome)

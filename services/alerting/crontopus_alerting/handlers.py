@@ -140,7 +140,7 @@ def _add_channel_handlers(router: NatsRouter, db: Database, settings: AlertingSe
         async with db.session() as session:
             return await channels.create_channel(
                 session=session, tenant_id=request.tenant_id, body=request.body, secret=secret,
-                allow_private=settings.allow_private_targets,
+                allow_private=settings.allow_private_networks,
             )  # fmt: skip
 
     @router.subscriber(AlertingRpc.CHANNELS_LIST, queue=Q)

@@ -10,10 +10,6 @@ class AlertingSettings(CrontopusSettings):
         default=5.0, gt=0, validation_alias="CRONTOPUS_ALERTING_TICK_INTERVAL",
         description="seconds between missed-run checks (each touches only the jobs that are due)",
     )  # fmt: skip
-    allow_private_targets: bool = Field(
-        default=False, validation_alias="CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS",
-        description="let channels send to private, loopback or link-local addresses (off: refused, against SSRF)",
-    )  # fmt: skip
     delivery_max_attempts: int = Field(default=6, ge=1, validation_alias="CRONTOPUS_ALERTING_DELIVERY_MAX_ATTEMPTS")
     delivery_backoff: float = Field(
         default=5.0, gt=0, validation_alias="CRONTOPUS_ALERTING_DELIVERY_BACKOFF",

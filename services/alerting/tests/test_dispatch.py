@@ -25,6 +25,7 @@ from structlog.testing import capture_logs
 from crontopus_alerting import channels, dispatch, notify
 from crontopus_alerting.models import Delivery, Incident
 from crontopus_alerting.settings import AlertingSettings
+from crontopus_kit import egress
 from crontopus_kit.broker import stream_config
 from crontopus_kit.db import Database
 from crontopus_kit.errors import NotFound
@@ -107,7 +108,7 @@ def smtp():
 
 @pytest.fixture
 async def alerting(nats_server, settings_factory):
-    settings = settings_factory(AlertingSettings, allow_private_targets=True, delivery_backoff=BACKOFF,
+    settings = settings_factory(AlertingSettings, allow_private_networks=True, delivery_backoff=BACKOFF,
                                 delivery_max_attempts=MAX_ATTEMPTS, public_url="https://cron.example.com")  # fmt: skip
     db = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
     await db.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
@@ -306,11 +307,11 @@ async def test_a_host_that_resolves_elsewhere_by_send_time_is_still_refused(rece
     async def public(host: str) -> list[str]:
         return ["93.184.215.14"]
 
-    monkeypatch.setattr(channels, "resolve", public)
+    monkeypatch.setattr(egress, "resolve", public)
     message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
     url = f"json://localhost:{receiver.port}/rebound"
     outcome = await notify.send(url=url, notification=message, allow_private=False, timeout=5)
-    assert not outcome.ok and "localhost is a loopback address" in outcome.error
+    assert not outcome.ok and "localhost (127.0.0.1) is a loopback address" in outcome.error
     assert receiver.to("/rebound") == []
 
 
@@ -340,7 +341,7 @@ async def test_the_tick_publishes_again_a_delivery_whose_message_was_never_publi
     from crontopus_kit.broker import make_broker
     from crontopus_kit.unit import start_units, stop_units
 
-    settings = settings_factory(AlertingSettings, allow_private_targets=True, delivery_backoff=BACKOFF,
+    settings = settings_factory(AlertingSettings, allow_private_networks=True, delivery_backoff=BACKOFF,
                                 delivery_max_attempts=MAX_ATTEMPTS)  # fmt: skip
     unit = AlertingUnit(settings)
     broker = make_broker(nats_server.url, name="alerting-test")

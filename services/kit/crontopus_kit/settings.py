@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic_settings
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -73,6 +73,13 @@ class CrontopusSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None
+    allow_private_networks: bool = Field(
+        default=False,
+        # The alerting service's older name is still read.
+        validation_alias=AliasChoices("CRONTOPUS_ALLOW_PRIVATE_NETWORKS", "CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS"),
+        description="let what a team names (notification targets, external repositories) reach private, "
+        "loopback or link-local addresses; off: refused, against SSRF",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
 

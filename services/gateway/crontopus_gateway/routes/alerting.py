@@ -86,7 +86,7 @@ async def update_rules(body: AlertRules, principal: WritePrincipal, gateway: Gat
 async def create_channel(body: ChannelCreate, principal: WritePrincipal, gateway: GatewayDep) -> ChannelPublic:
     """Any Apprise URL: `slack://…`, `mailto://…`, `pagerduty://…`, `json://host/path` (webhook), …
     Stored encrypted and shown masked. Private, loopback and link-local targets are refused
-    unless the operator allows them (CRONTOPUS_ALERTING_ALLOW_PRIVATE_TARGETS)."""
+    unless the operator allows them (CRONTOPUS_ALLOW_PRIVATE_NETWORKS)."""
     request = ChannelCreateRequest(tenant_id=principal.tenant_id, body=body)
     return await gateway.rpc(AlertingRpc.CHANNEL_CREATE, request, ChannelPublic)
 
