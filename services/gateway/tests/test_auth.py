@@ -67,6 +67,25 @@ def test_registering_a_taken_tenant_name_is_a_conflict(stack):
     assert "tenant 'acme' already exists" in response.json()["detail"]
 
 
+def test_a_taken_username_or_email_is_one_409_that_names_neither(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        taken_name = client.post(
+            "/api/auth/register",
+            json={"username": "alice", "email": "new@example.com", "password": PASSWORD, "tenant": "new-team"},
+        )
+        taken_email = client.post(
+            "/api/auth/register",
+            json={"username": "newcomer", "email": "alice@example.com", "password": PASSWORD, "tenant": "team-alice"},
+        )
+    assert taken_name.status_code == taken_email.status_code == 409
+    assert (
+        taken_name.json()
+        == taken_email.json()
+        == {"detail": "this username or email address is already registered; sign in, or choose another"}
+    )
+
+
 def test_an_invalid_registration_is_422(stack):
     with stack.client() as client:
         response = client.post("/api/auth/register", json={"username": "alice", "email": "nope", "password": "x"})

@@ -44,6 +44,8 @@ BAD_CREDENTIALS = "wrong username or password"
 BAD_REFRESH = "invalid or expired refresh token; sign in again"
 REUSED_REFRESH = "refresh token was already used; all sessions of this sign-in are revoked, sign in again"
 BAD_API_KEY = "invalid or revoked API key"
+ACCOUNT_TAKEN = "this username or email address is already registered; sign in, or choose another"
+REGISTERED_MEANWHILE = "this team name, username or email address was registered a moment ago; choose another"
 API_KEY_PREFIX = "ctp_"
 # last_used_at is informational: writing it on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -97,14 +99,18 @@ def user_public(user: User, tenant: Tenant) -> UserPublic:
 
 
 async def _ensure_free(session: AsyncSession, *, tenant: str, username: str, email: str) -> None:
-    checks = (
-        (select(Tenant.id).where(Tenant.name == tenant), f"tenant '{tenant}' already exists; choose another name"),
-        (select(User.id).where(User.username == username), f"username '{username}' is taken"),
-        (select(User.id).where(User.email == email), "this email address is already registered; sign in instead"),
-    )
-    for stmt, message in checks:
-        if (await session.execute(stmt)).first():
-            raise Conflict(message)
+    """One answer for a taken username and a taken email, so a sign-up cannot tell which exists.
+    Both lookups always run (the same work whatever is taken), and a taken account is reported
+    before a taken team name, whatever the other one is. What stays observable (rate-limited
+    per address): that the team name exists, and that the username or the email does."""
+    account = select(User.id).where(or_(col(User.username) == username, col(User.email) == email)).limit(1)
+    team = select(Tenant.id).where(Tenant.name == tenant)
+    account_taken = (await session.execute(account)).first() is not None
+    team_taken = (await session.execute(team)).first() is not None
+    if account_taken:
+        raise Conflict(ACCOUNT_TAKEN)
+    if team_taken:
+        raise Conflict(f"tenant '{tenant}' already exists; choose another name")
 
 
 async def register(
@@ -129,7 +135,7 @@ async def register(
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()  # a concurrent registration won the race for one of the names
-        raise Conflict("tenant, username or email was registered a moment ago; choose another") from exc
+        raise Conflict(REGISTERED_MEANWHILE) from exc
     return user_public(user, tenant)
 
 

@@ -63,19 +63,46 @@ async def test_registering_creates_a_tenant_and_its_owner(identity):
         assert await service.me(session=session, tenant_id=alice.tenant_id, user_id=alice.id) == alice
 
 
+TEAM_TAKEN = "tenant 'team-alice' already exists; choose another name"
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"username": "other", "email": "other@example.com"}, "tenant 'team-alice' already exists"),
-        ({"tenant": "other", "email": "other@example.com"}, "username 'alice' is taken"),
-        ({"username": "other", "tenant": "other"}, "email address is already registered"),
-        ({"username": "ALICE", "tenant": "other", "email": "x@example.com"}, "username 'alice' is taken"),
+        ({"username": "other", "email": "other@example.com"}, TEAM_TAKEN),
+        ({"tenant": "other", "email": "other@example.com"}, service.ACCOUNT_TAKEN),
+        ({"username": "other", "tenant": "other"}, service.ACCOUNT_TAKEN),
+        ({"username": "ALICE", "tenant": "other", "email": "x@example.com"}, service.ACCOUNT_TAKEN),
+        ({"username": "other", "tenant": "other", "email": "ALICE@example.com"}, service.ACCOUNT_TAKEN),
     ],
 )
 async def test_registering_a_taken_name_is_a_conflict(identity, overrides, message):
     await register(identity, "alice")
-    with pytest.raises(Conflict, match=message):
+    with pytest.raises(Conflict) as conflict:
         await register(identity, "alice", **overrides)
+    assert conflict.value.message == message
+
+
+async def test_a_taken_username_and_a_taken_email_get_the_same_answer_which_names_neither(identity):
+    await register(identity, "alice")
+    with pytest.raises(Conflict) as by_username:
+        await register(identity, "alice", email="new@example.com", tenant="new-team")
+    with pytest.raises(Conflict) as by_email:
+        await register(identity, "newcomer", email="alice@example.com", tenant="new-team")
+    assert by_username.value.message == by_email.value.message
+    assert "alice" not in by_username.value.message
+
+
+async def test_a_taken_team_does_not_hide_or_reveal_whether_the_email_is_taken(identity):
+    """The answer for (taken team, taken email) is the one for a taken email with a free team:
+    whichever the team, a taken account answers the same."""
+    await register(identity, "alice")
+    await register(identity, "bob")
+    with pytest.raises(Conflict) as with_taken_team:
+        await register(identity, "newcomer", email="alice@example.com", tenant="team-bob")
+    with pytest.raises(Conflict) as with_free_team:
+        await register(identity, "newcomer", email="alice@example.com", tenant="free-team")
+    assert with_taken_team.value.message == with_free_team.value.message == service.ACCOUNT_TAKEN
 
 
 async def test_passwords_are_stored_as_argon2id_hashes(identity):
