@@ -42,6 +42,25 @@ def _non_negative_duration(value: str) -> str:
 
 Duration = Annotated[str, AfterValidator(_positive_duration), Field(examples=["30s", "5m", "1h30m"])]
 OptionalDuration = Annotated[str, AfterValidator(_non_negative_duration), Field(examples=["0s", "5m"])]
+
+
+def _one_line(value: str) -> str:
+    """Refused here, so the API and a push say so at once rather than only the agent later: the
+    agent's crontab backend writes the job's command and arguments into one crontab line, which
+    cannot hold a line break, and no command line can hold a NUL."""
+    if "\0" in value:
+        raise ValueError("contains a NUL character, which no command line can hold")
+    if "\n" in value or "\r" in value:
+        raise ValueError(
+            "contains a line break, which a crontab line cannot hold; put a multi-line script in a file "
+            "and run that, or join its commands with ';'"
+        )
+    return value
+
+
+# The same rule for JSON Schema users (editors): ECMA-262 syntax.
+_ONE_LINE_PATTERN = "^[^\\n\\r\\u0000]*$"
+OneLine = Annotated[str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": _ONE_LINE_PATTERN})]
 DnsLabel = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
@@ -122,8 +141,10 @@ class JobSpec(_Model):
         description="5-field cron (minute hour day-of-month month day-of-week) or @hourly, @daily, ..."
     )
     timezone: str = Field(default="UTC", description="IANA time zone the schedule is read in, e.g. Europe/Berlin")
-    command: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
-    args: list[str] = Field(default_factory=list)
+    command: Annotated[OneLine, StringConstraints(min_length=1, max_length=4096)] = Field(
+        description="the program to run; one line (no line break, no NUL)"
+    )
+    args: list[OneLine] = Field(default_factory=list, description="its arguments, each one line")
     env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
     working_dir: str | None = None
     enabled: bool = Field(default=True, description="false: not installed on any agent")

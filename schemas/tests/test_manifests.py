@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from crontopus_schemas.manifest import duration_seconds
+from crontopus_schemas.manifest import duration_seconds, json_schema
 from crontopus_schemas.manifests import load_files, load_tree
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "gitops" / "crontopus_gitops" / "seed"
@@ -107,3 +107,36 @@ def test_an_unchanged_file_is_parsed_once_however_often_it_is_loaded():
     assert (after.misses - before.misses, after.hits - before.hits) == (2, 1)
     assert first_jobs == second_jobs and first_jobs is not second_jobs  # callers get their own lists
     assert changed_jobs[0].manifest.spec.schedule == "0 2 * * *"
+
+
+def test_a_command_or_argument_with_a_line_break_or_nul_is_refused_naming_file_line_and_field():
+    """A crontab line cannot hold a line break (the agent's crontab backend refuses such a job):
+    the manifest is refused where it is written, not on the hosts later."""
+    cases = {
+        'command: "/bin/echo\\nrm -rf /"': "production/x.yaml:8: spec.command: contains a line break",
+        'command: "/bin/echo\\r"': "production/x.yaml:8: spec.command: contains a line break",
+        'command: "/bin/echo\\0"': "production/x.yaml:8: spec.command: contains a NUL character",
+        'command: /bin/sh\n  args: ["-c", "|"]': "production/x.yaml:9: spec.args.1: contains a line break",
+        "command: /bin/sh\n  args:\n  - -c\n  - |\n    echo one\n    echo two": (
+            "production/x.yaml:11: spec.args.1: contains a line break"
+        ),
+    }
+    for spec, expected in cases.items():
+        text = GOOD.replace("command: /bin/true", spec.replace('"|"', '"a\\nb"'))
+        (message,) = errors_of("production/x.yaml", text)
+        assert message.startswith(expected), (spec, message)
+    assert "put a multi-line script in a file" in message
+
+
+def test_tabs_and_other_one_line_commands_are_accepted():
+    text = GOOD.replace("command: /bin/true", 'command: /bin/sh\n  args: ["-c", "printf \'a\\tb %s\' \\"$HOME\\""]')
+    assert errors_of("production/x.yaml", text) == []
+
+
+def test_the_json_schema_says_command_and_args_are_one_line():
+    import re
+
+    spec = json_schema()["$defs"]["JobSpec"]["properties"]
+    pattern = spec["command"]["pattern"]
+    assert spec["args"]["items"]["pattern"] == pattern
+    assert re.fullmatch(pattern, "/bin/echo hi\t!") and not re.search(pattern, "a\nb")

