@@ -18,6 +18,7 @@ from crontopus_cli.errors import CliError
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 15.0
+DEVICE_COOKIE = "crontopus_device"
 SESSION_EXPIRED = "your session expired: run `crontopus auth login`"
 # Statuses with which /api/auth/refresh says "this refresh token is no good" (anything else is an outage).
 REFRESH_REJECTED = {400, 401, 403, 404, 422}
@@ -98,7 +99,13 @@ class ApiClient:
         self.config.access_token = pair["access_token"]
         # A server may rotate the refresh token or keep the old one valid; keep whichever is newest.
         self.config.refresh_token = pair.get("refresh_token") or self.config.refresh_token
+        self.config.device_token = pair.get("device_token") or self.config.device_token
         save_config(self.config)
+
+    def device_cookie(self) -> dict[str, str]:
+        """The stored device token as the gateway's sign-in cookie, only for the server it came from."""
+        stored = self.config.server and normalize_server(self.config.server) == self.server
+        return {"Cookie": f"{DEVICE_COOKIE}={self.config.device_token}"} if stored and self.config.device_token else {}
 
     def _can_refresh(self) -> bool:
         return not self.api_key and self.has_session and bool(self.config.refresh_token)
@@ -110,8 +117,10 @@ class ApiClient:
             return {"Authorization": f"Bearer {self.config.access_token}"}
         return {}
 
-    def send(self, method: str, path: str, *, auth: bool, **kwargs: Any) -> httpx.Response:
-        headers = self._auth_headers() if auth else {}
+    def send(
+        self, method: str, path: str, *, auth: bool, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = {**(self._auth_headers() if auth else {}), **(headers or {})}
         try:
             return self._http.request(method, path, headers=headers, **kwargs)
         except httpx.ConnectTimeout:

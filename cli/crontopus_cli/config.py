@@ -1,8 +1,9 @@
 """The local config file: which server to talk to and the session tokens.
 
 It lives at ``$XDG_CONFIG_HOME/crontopus/config.json`` (``~/.config/crontopus``), or in
-``$CRONTOPUS_CONFIG_DIR``. It holds bearer tokens, so the file is created 0600 in a 0700 folder
-and replaced atomically: a crash mid-write never leaves a half-written or world-readable copy.
+``$CRONTOPUS_CONFIG_DIR``. It holds bearer tokens (and the device token of the last sign-in), so
+the file is created 0600 in a 0700 folder and replaced atomically: a crash mid-write never leaves
+a half-written or world-readable copy.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from crontopus_cli.errors import CliError
 
 CONFIG_FILE = "config.json"
+FIELDS = ("server", "access_token", "refresh_token", "device_token")
 
 
 @dataclass
@@ -22,6 +24,10 @@ class Config:
     server: str | None = None
     access_token: str | None = None
     refresh_token: str | None = None
+    # Marks this CLI as a client that signed in before (sent as the crontopus_device cookie on
+    # sign-in): it can still sign in while the account is locked against unknown clients.
+    # Kept across logout, since it proves nothing without the password.
+    device_token: str | None = None
 
     @property
     def signed_in(self) -> bool:
@@ -59,7 +65,7 @@ def load_config() -> Config:
         raise CliError(f"the config file {path} is not valid JSON ({exc}): fix it or delete it") from None
     if not isinstance(data, dict):
         raise CliError(f"the config file {path} must hold a JSON object: fix it or delete it")
-    return Config(**{key: _str_or_none(data.get(key)) for key in ("server", "access_token", "refresh_token")})
+    return Config(**{key: _str_or_none(data.get(key)) for key in FIELDS})
 
 
 def save_config(config: Config) -> Path:

@@ -113,3 +113,27 @@ def test_whoami_uses_the_api_key_from_the_environment(cli: Any, gateway: Any) ->
 
     assert result.exit_code == 0, result.output
     assert gateway.requests[0].headers["X-Api-Key"] == "ck_1"
+
+
+def test_login_keeps_the_device_token_and_sends_it_back_as_the_cookie_next_time(cli: Any, gateway: Any) -> None:
+    gateway.on("POST", "/api/auth/login", json=PAIR | {"device_token": "dev-1", "device_token_expires_in": 60})
+    cli("auth", "login", "-u", "alice", "-p", "s3cret")
+    assert load_config().device_token == "dev-1"
+    assert "cookie" not in gateway.requests[0].headers  # nothing to send on the first sign-in
+
+    cli("auth", "login", "-u", "alice", "-p", "s3cret")
+    assert gateway.requests[1].headers["cookie"] == "crontopus_device=dev-1"
+
+
+def test_logout_keeps_the_device_token(cli: Any, gateway: Any) -> None:
+    gateway.on("POST", "/api/auth/logout", 204)
+    save_config(Config(server=gateway.url, access_token="acc", refresh_token="ref", device_token="dev-1"))
+    assert cli("auth", "logout").exit_code == 0
+    assert load_config() == Config(server=gateway.url, device_token="dev-1")
+
+
+def test_the_device_token_is_not_sent_to_another_server(cli: Any, gateway: Any) -> None:
+    gateway.on("POST", "/api/auth/login", json=PAIR)
+    save_config(Config(server="http://elsewhere.test", device_token="dev-1"))
+    assert cli("auth", "login", "-u", "alice", "-p", "s3cret").exit_code == 0
+    assert "cookie" not in gateway.requests[0].headers

@@ -62,3 +62,14 @@ def test_logout_ends_the_session(stack: Stack) -> None:
     result = crontopus("auth", "whoami", expect=1)
     assert "not signed in" in result.stderr
     assert load_config().access_token is None
+
+
+def test_the_cli_that_signed_in_before_still_signs_in_while_guessers_locked_the_account(stack: Stack) -> None:
+    with stack.client() as http:
+        assert http.post("/api/auth/register", json=ALICE).status_code == 201
+        crontopus("auth", "login", "--server", stack.url, "-u", "alice", "-p", ALICE["password"])
+        guesses = [http.post("/api/auth/login", data={"username": "alice", "password": "guess"}) for _ in range(6)]
+    assert guesses[-1].status_code == 429  # 5 failures (the default) lock the account
+    crontopus("auth", "logout")
+    crontopus("auth", "login", "--server", stack.url, "-u", "alice@example.com", "-p", ALICE["password"])
+    assert json.loads(crontopus("auth", "whoami", "--json").stdout)["username"] == "alice"

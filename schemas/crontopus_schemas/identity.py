@@ -43,10 +43,17 @@ class UserPublic(BaseModel):
     created_at: datetime
 
 
+DEVICE_TOKEN_MAX_LENGTH = 512
+
+
 class LoginRequest(BaseModel):
     username: str = Field(max_length=320, description="username or email")
     password: str = Field(max_length=256)
     client_ip: str = "unknown"
+    device_token: str | None = Field(
+        default=None, max_length=DEVICE_TOKEN_MAX_LENGTH,
+        description="what an earlier sign-in of this client returned as device_token, if any",
+    )  # fmt: skip
 
 
 class TokenPair(BaseModel):
@@ -54,6 +61,18 @@ class TokenPair(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     refresh_token: str
     expires_in: int
+
+
+class LoginResult(TokenPair):
+    """A sign-in's token pair plus this client's device token (OWASP's device cookie): sent back
+    with the next sign-in, it lets this client in while the account is locked for other clients."""
+
+    device_token: str = Field(
+        description="keep it and send it back on the next sign-in (the web console gets it as the "
+        "HttpOnly cookie crontopus_device); while the account is locked against unknown clients after "
+        "repeated failures, a client holding it can still sign in with the right password"
+    )
+    device_token_expires_in: int = Field(description="seconds the device token is honoured")
 
 
 class RefreshRequest(BaseModel):

@@ -35,6 +35,7 @@ def login(
             "/api/auth/login",
             auth=False,
             data={"grant_type": "password", "username": username, "password": password},
+            headers=client.device_cookie(),
         )
         if not isinstance(pair, dict) or not pair.get("access_token"):
             raise CliError(f"the server at {url} answered the login with something unexpected")

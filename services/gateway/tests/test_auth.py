@@ -16,6 +16,7 @@ from crontopus_identity.models import SigningKey
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import import_signing_key
 from crontopus_kit.db import Database
+from crontopus_server.testing import start_stack
 
 PASSWORD = "correct horse battery staple"
 
@@ -107,6 +108,46 @@ def test_repeated_failures_lock_the_account_with_429_and_retry_after(stack):
         locked = login(client, "alice")
     assert locked.status_code == 429
     assert 0 < int(locked.headers["Retry-After"]) <= 900
+
+
+def test_a_sign_in_sets_a_private_device_cookie_for_the_auth_paths_only(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        response = login(client, "alice")
+    body = response.json()
+    assert {"access_token", "token_type", "refresh_token", "expires_in"} <= body.keys()
+    name_value, *attributes = [part.strip() for part in response.headers["set-cookie"].split(";")]
+    assert name_value == f"crontopus_device={body['device_token']}"
+    assert {"HttpOnly", "SameSite=strict", "Path=/api/auth", f"Max-Age={365 * 24 * 3600}"} <= set(attributes)
+    assert "Secure" not in attributes  # a plain-HTTP install: a Secure cookie would never come back
+
+
+def test_the_device_cookie_is_secure_when_the_public_url_is_https(nats_server, tmp_path, stack_env, monkeypatch):
+    env = stack_env | {"CRONTOPUS_PUBLIC_URL": "https://crontopus.example.com"}
+    running = start_stack(nats=nats_server, data_dir=tmp_path / "data", env=env, monkeypatch=monkeypatch)
+    try:
+        with running.client() as client:
+            register(client, "alice")
+            cookie = login(client, "alice").headers["set-cookie"]
+    finally:
+        running.stop()
+    assert "Secure" in [part.strip() for part in cookie.split(";")]
+
+
+def test_a_guesser_locks_the_account_for_new_clients_but_not_for_the_owners_browser(stack):
+    with stack.client() as owner, stack.client() as guesser, stack.client() as fresh:
+        register(owner, "alice")
+        assert login(owner, "alice").status_code == 200  # the owner's browser keeps its cookie
+        assert [login(guesser, "alice", "wrong password").status_code for _ in range(3)] == [401] * 3
+        by_email = login(fresh, "alice@example.com")  # the same account, the right password
+        wrong_cookie = fresh.post(
+            "/api/auth/login", data={"username": "alice", "password": PASSWORD},
+            headers={"Cookie": "crontopus_device=" + "x" * 600},
+        )  # fmt: skip
+        owners = login(owner, "alice@example.com")
+    assert by_email.status_code == wrong_cookie.status_code == 429
+    assert "Retry-After" in by_email.headers
+    assert owners.status_code == 200
 
 
 def test_too_many_attempts_from_one_address_are_429(stack):

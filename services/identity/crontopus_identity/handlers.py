@@ -20,6 +20,7 @@ from crontopus_schemas.identity import (
     JwksReply,
     JwksRequest,
     LoginRequest,
+    LoginResult,
     LogoutRequest,
     MeRequest,
     RefreshRequest,
@@ -76,7 +77,7 @@ def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context, announ
 
     @router.subscriber(IdentityRpc.LOGIN, queue=Q)
     @rpc_handler(LoginRequest)
-    async def login(request: LoginRequest) -> TokenPair:
+    async def login(request: LoginRequest) -> LoginResult:
         async with db.session() as session:
             return await service.login(session=session, ctx=ctx, request=request)
 

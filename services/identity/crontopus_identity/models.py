@@ -72,8 +72,10 @@ class SigningKey(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Counters shared by every identity instance, so limits hold however many run.
-    key is ``account:<username>`` (failures) or ``ip:<address>`` (attempts)."""
+    """Counters shared by every identity instance, so limits hold however many run. key is
+    ``user:<user id>`` (failures from unknown clients), ``device:<nonce>`` (failures from a client
+    with a device token), ``name:<typed name>`` (failures for a name no account has),
+    ``ip:<address>`` (sign-in attempts) or ``register-ip:<address>`` (sign-ups)."""
 
     __tablename__ = "login_throttle"
 

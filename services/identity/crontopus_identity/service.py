@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from crontopus_identity import devices
 from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, Tenant, User
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
@@ -33,6 +34,7 @@ from crontopus_schemas.identity import (
     ApiKeyPublic,
     ApiKeyRevoked,
     LoginRequest,
+    LoginResult,
     RegisterRequest,
     TokenPair,
     UserPublic,
@@ -46,6 +48,12 @@ REUSED_REFRESH = "refresh token was already used; all sessions of this sign-in a
 BAD_API_KEY = "invalid or revoked API key"
 ACCOUNT_TAKEN = "this username or email address is already registered; sign in, or choose another"
 REGISTERED_MEANWHILE = "this team name, username or email address was registered a moment ago; choose another"
+# One message for a real and an unknown account, and for a right and a wrong password.
+LOCKED_ACCOUNT = (
+    "too many failed sign-ins for this account; try again in {retry} s "
+    "(a browser or CLI that signed in to it before can still sign in)"
+)
+LOCKED_DEVICE = "too many failed sign-ins from this device; try again in {retry} s"
 API_KEY_PREFIX = "ctp_"
 # last_used_at is informational: writing it on every request would turn reads into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -188,11 +196,29 @@ async def _count_registration(session: AsyncSession, *, settings: IdentitySettin
         raise Throttled(f"too many sign-ups from your address; try again in {retry} s", retry_after=retry)
 
 
+def _account_key(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def _failure_key(ctx: Context, *, request: LoginRequest, user: User | None, name: str, now: datetime) -> str:
+    """Whose failures this attempt counts towards, and whose lock it obeys: the client's own
+    device token if it holds a valid one for this account; else the account itself, whichever of
+    its username or email was typed; else (no such account) the typed name, so an unknown name
+    locks and answers exactly like a real one."""
+    if user is None:
+        return f"name:{name}"
+    ttl = ctx.settings.device_token_ttl
+    device = devices.verify(secret=ctx.secret, token=request.device_token, user_id=user.id, ttl=ttl, now=now)
+    return device.throttle_key if device else _account_key(user.id)
+
+
 async def _refuse_if_locked(session: AsyncSession, *, key: str, now: datetime) -> None:
+    """Refused before the password is looked at: the answer is the same whether it was right."""
     row = await session.get(LoginThrottle, key)
     if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
         retry = _seconds_until(as_utc(row.locked_until), now)
-        raise Throttled(f"too many failed sign-ins for this account; try again in {retry} s", retry_after=retry)
+        message = LOCKED_DEVICE if key.startswith("device:") else LOCKED_ACCOUNT
+        raise Throttled(message.format(retry=retry), retry_after=retry)
 
 
 async def _record_failure(session: AsyncSession, *, settings: IdentitySettings, key: str, now: datetime) -> None:
@@ -210,6 +236,12 @@ async def _clear_throttle(session: AsyncSession, *, key: str) -> None:
     if row is not None:
         await session.delete(row)
         await session.commit()
+
+
+async def unlock_account(*, session: AsyncSession, user_id: str) -> None:
+    """Lift the lock that repeated failures put on the account for unknown clients. For when the
+    owner proved control of the account another way: the password-reset mail plugs in here."""
+    await _clear_throttle(session, key=_account_key(user_id))
 
 
 # --- sign-in and tokens ---------------------------------------------------------
@@ -236,19 +268,24 @@ async def _password_matches(user: User | None, password: str) -> bool:
 
 async def login(
     *, session: AsyncSession, ctx: Context, request: LoginRequest, now: datetime | None = None
-) -> TokenPair:
+) -> LoginResult:
+    """Failures lock the account (or, for a client with a device token, that device); see devices.py."""
     now = now or utcnow()
     name = request.username.strip().lower()
     await _count_ip_attempt(session, settings=ctx.settings, ip=request.client_ip, now=now)
-    account_key = f"account:{name}"
-    await _refuse_if_locked(session, key=account_key, now=now)
     found = await _user_with_tenant(session, or_(col(User.username) == name, col(User.email) == name))
-    if found is None or not await _password_matches(found[0], request.password):
-        await _record_failure(session, settings=ctx.settings, key=account_key, now=now)
+    user = found[0] if found else None
+    key = _failure_key(ctx, request=request, user=user, name=name, now=now)
+    await _refuse_if_locked(session, key=key, now=now)
+    if found is None or not await _password_matches(user, request.password):
+        await _record_failure(session, settings=ctx.settings, key=key, now=now)
         raise Unauthorized(BAD_CREDENTIALS)
-    await _clear_throttle(session, key=account_key)
+    await _clear_throttle(session, key=key)
     await _rehash_if_needed(session, user=found[0], password=request.password)
-    return await _issue_pair(session, ctx=ctx, user=found[0], tenant=found[1], family_id=new_id(), now=now)
+    pair = await _issue_pair(session, ctx=ctx, user=found[0], tenant=found[1], family_id=new_id(), now=now)
+    device_token = devices.issue(secret=ctx.secret, user_id=found[0].id, now=now)
+    return LoginResult(**pair.model_dump(), device_token=device_token,
+                       device_token_expires_in=ctx.settings.device_token_ttl)  # fmt: skip
 
 
 async def _rehash_if_needed(session: AsyncSession, *, user: User, password: str) -> None:

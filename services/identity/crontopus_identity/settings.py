@@ -20,9 +20,14 @@ class IdentitySettings(CrontopusSettings):
     )
     login_max_failures: int = Field(
         default=5, ge=1, validation_alias="CRONTOPUS_IDENTITY_LOGIN_MAX_FAILURES",
-        description="failed logins of one account within the window before it is locked until the window ends",
+        description="failed sign-ins to one account from unknown clients (or from one known device) within "
+        "the window before those clients (that device) are locked out until the window ends",
     )  # fmt: skip
     login_failure_window: int = Field(default=15 * 60, ge=1, validation_alias="CRONTOPUS_IDENTITY_LOGIN_FAILURE_WINDOW")
+    device_token_ttl: int = Field(
+        default=365 * 24 * 3600, ge=60, validation_alias="CRONTOPUS_IDENTITY_DEVICE_TOKEN_TTL",
+        description="seconds a device token (a client that signed in before) is honoured during a lock",
+    )  # fmt: skip
     ip_max_attempts: int = Field(
         default=20, ge=1, validation_alias="CRONTOPUS_IDENTITY_IP_MAX_ATTEMPTS",
         description="login attempts (any outcome) from one client IP within the IP window",

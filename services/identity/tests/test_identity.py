@@ -8,11 +8,12 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
-from crontopus_identity import service
+from crontopus_identity import devices, service
 from crontopus_identity.models import ApiKey, RefreshToken, SigningKey, User
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import AUDIENCE
 from crontopus_identity.unit import IdentityUnit
+from crontopus_kit.crypto import keyed_hash
 from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
 from crontopus_schemas.identity import ApiKeyCreateRequest, LoginRequest, RegisterRequest
 
@@ -37,8 +38,8 @@ async def register(unit, name: str, **overrides):
         return await service.register(session=session, request=RegisterRequest(**(fields | overrides)))
 
 
-async def login(unit, username: str, password: str = PASSWORD, ip: str = "192.0.2.1", now=None):
-    request = LoginRequest(username=username, password=password, client_ip=ip)
+async def login(unit, username: str, password: str = PASSWORD, ip: str = "192.0.2.1", now=None, device=None):
+    request = LoginRequest(username=username, password=password, client_ip=ip, device_token=device)
     async with unit.db.session() as session:
         return await service.login(session=session, ctx=unit.ctx, request=request, now=now)
 
@@ -142,27 +143,120 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(identity):
     assert wrong.value.message == unknown.value.message == service.BAD_CREDENTIALS
 
 
+async def fail(unit, name: str, times: int, *, now=T0, device=None, ip="192.0.2.1"):
+    for _ in range(times):
+        with pytest.raises(Unauthorized):
+            await login(unit, name, "wrong password", now=now, device=device, ip=ip)
+
+
 async def test_an_account_is_locked_after_repeated_failures_until_the_window_ends(identity):
     await register(identity, "alice")
-    for _ in range(3):
-        with pytest.raises(Unauthorized):
-            await login(identity, "alice", "wrong password", now=T0)
-    with pytest.raises(Throttled) as locked:  # even the right password is refused while locked
-        await login(identity, "alice", now=T0 + timedelta(minutes=5))
-    assert locked.value.retry_after == 600
+    await fail(identity, "alice", 3)
+    for password in (PASSWORD, "wrong password"):  # the same answer whether the password is right
+        with pytest.raises(Throttled) as locked:
+            await login(identity, "alice", password, now=T0 + timedelta(minutes=5))
+        assert locked.value.retry_after == 600
+        assert locked.value.message == service.LOCKED_ACCOUNT.format(retry=600)
     assert await login(identity, "alice", now=T0 + timedelta(minutes=15, seconds=1))
 
 
 async def test_a_successful_login_resets_the_accounts_failures(identity):
     await register(identity, "alice")
-    for _ in range(2):
-        with pytest.raises(Unauthorized):
-            await login(identity, "alice", "wrong password", now=T0)
+    await fail(identity, "alice", 2)
     await login(identity, "alice", now=T0)
-    for _ in range(2):
-        with pytest.raises(Unauthorized):
-            await login(identity, "alice", "wrong password", now=T0)
+    await fail(identity, "alice", 2)
     assert await login(identity, "alice", now=T0)
+
+
+async def test_failures_by_username_lock_email_sign_in_too_and_the_other_way_round(identity):
+    await register(identity, "alice")
+    await register(identity, "bob")
+    await fail(identity, "alice", 2)
+    await fail(identity, "Alice@Example.com", 1)  # the third failure of the same account
+    with pytest.raises(Throttled):
+        await login(identity, "alice@example.com", now=T0 + timedelta(minutes=1))
+    await fail(identity, "bob@example.com", 3)
+    with pytest.raises(Throttled):
+        await login(identity, "bob", now=T0 + timedelta(minutes=1))
+
+
+async def test_the_owners_known_device_still_signs_in_during_the_lock(identity):
+    await register(identity, "alice")
+    laptop = (await login(identity, "alice", now=T0)).device_token
+    await fail(identity, "alice", 3, ip="203.0.113.9")  # a guesser locks the account
+    with pytest.raises(Throttled):
+        await login(identity, "alice", now=T0 + timedelta(minutes=1))
+    for name in ("alice", "alice@example.com"):
+        pair = await login(identity, name, now=T0 + timedelta(minutes=1), device=laptop)
+        assert claims_of(identity, pair.access_token)["username"] == "alice"
+    with pytest.raises(Throttled):  # and the owner's success did not unlock it for the guesser
+        await login(identity, "alice", now=T0 + timedelta(minutes=2))
+
+
+async def test_a_known_devices_failures_lock_only_that_device(identity):
+    await register(identity, "alice")
+    laptop = (await login(identity, "alice", now=T0)).device_token
+    phone = (await login(identity, "alice", now=T0)).device_token
+    await fail(identity, "alice", 3, device=laptop)
+    with pytest.raises(Throttled) as locked:
+        await login(identity, "alice", now=T0 + timedelta(minutes=1), device=laptop)
+    assert locked.value.message.startswith("too many failed sign-ins from this device")
+    assert await login(identity, "alice", now=T0 + timedelta(minutes=1), device=phone)
+    assert await login(identity, "alice", now=T0 + timedelta(minutes=1))  # unknown clients: not locked
+
+
+async def test_a_wrong_device_token_counts_as_none(identity):
+    await register(identity, "alice")
+    genuine = (await login(identity, "alice", now=T0)).device_token
+    user_id, issued, nonce, mac = genuine.split(".")
+    await fail(identity, "alice", 3)
+    tampered = [
+        "not-a-token", "", f"{user_id}.{issued}.{nonce}.{'0' * 64}", f"{user_id}.{issued}.other-nonce.{mac}",
+        f"{user_id}.{int(issued) + 1}.{nonce}.{mac}", f"{genuine}.extra", "é.1.x.y",
+    ]  # fmt: skip
+    for token in tampered:
+        with pytest.raises(Throttled):
+            await login(identity, "alice", now=T0 + timedelta(minutes=1), device=token)
+
+
+async def test_another_users_or_a_forged_device_token_does_not_help(identity):
+    alice = await register(identity, "alice")
+    await register(identity, "bob")
+    bobs = (await login(identity, "bob", now=T0)).device_token
+    await fail(identity, "alice", 3)
+    body = f"{alice.id}.{int(T0.timestamp())}.made-up"
+    forged = f"{body}.{keyed_hash(b'a guessed secret', devices.PURPOSE, body)}"
+    for token in (bobs, forged):
+        with pytest.raises(Throttled):
+            await login(identity, "alice", now=T0 + timedelta(minutes=1), device=token)
+
+
+async def test_an_expired_device_token_counts_as_none(identity):
+    await register(identity, "alice")
+    old = (await login(identity, "alice", now=T0 - timedelta(days=366))).device_token
+    await fail(identity, "alice", 3)
+    with pytest.raises(Throttled):
+        await login(identity, "alice", now=T0 + timedelta(minutes=1), device=old)
+
+
+async def test_an_unknown_name_is_locked_and_answered_like_a_real_account(identity):
+    await register(identity, "alice")
+    await fail(identity, "alice", 3)
+    await fail(identity, "nobody", 3)
+    later = T0 + timedelta(minutes=1)
+    with pytest.raises(Throttled) as real:
+        await login(identity, "alice", now=later)
+    with pytest.raises(Throttled) as unknown:
+        await login(identity, "nobody", now=later)
+    assert (real.value.message, real.value.retry_after) == (unknown.value.message, unknown.value.retry_after)
+
+
+async def test_unlocking_the_account_lets_unknown_clients_sign_in_again(identity):
+    alice = await register(identity, "alice")
+    await fail(identity, "alice", 3)
+    async with identity.db.session() as session:
+        await service.unlock_account(session=session, user_id=alice.id)
+    assert await login(identity, "alice", now=T0 + timedelta(minutes=1))
 
 
 async def test_too_many_attempts_from_one_address_are_throttled(identity):

@@ -11,9 +11,11 @@ from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from crontopus_gateway.deps import GatewayDep, UserPrincipal, client_ip
 from crontopus_kit.errors import Invalid
 from crontopus_schemas.identity import (
+    DEVICE_TOKEN_MAX_LENGTH,
     JwksReply,
     JwksRequest,
     LoginRequest,
+    LoginResult,
     LogoutRequest,
     MeRequest,
     RefreshRequest,
@@ -25,6 +27,8 @@ from crontopus_schemas.identity import (
 from crontopus_schemas.subjects import IdentityRpc
 
 LOGIN_PATH = "/api/auth/login"
+DEVICE_COOKIE = "crontopus_device"
+DEVICE_COOKIE_PATH = "/api/auth"
 # Declared so /docs offers "Authorize" with username and password; the token it obtains is sent
 # as a Bearer header, which the usual principal dependency reads.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
@@ -41,18 +45,38 @@ async def register(body: RegisterRequest, request: Request, gateway: GatewayDep)
     return await gateway.rpc(IdentityRpc.REGISTER, command, UserPublic)
 
 
-@router.post(LOGIN_PATH, response_model=TokenPair)
+@router.post(LOGIN_PATH, response_model=LoginResult)
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, gateway: GatewayDep
-) -> TokenPair:
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, response: Response, gateway: GatewayDep
+) -> LoginResult:
     """Sign in with username (or email) and password as an OAuth2 password form.
-    Repeated failures lock the account for a while (429 with Retry-After)."""
+    Repeated failures lock the account against unknown clients for a while (429 with Retry-After).
+    A client that signed in before is not unknown: the answer's `device_token`, also set as the
+    HttpOnly cookie `crontopus_device`, sent back with later sign-ins (as that cookie) lets it sign
+    in with the right password during such a lock."""
     if len(form.username) > 320 or len(form.password) > 256:
         raise Invalid("username or password is too long")
     ip = client_ip(request, gateway.settings.trusted_proxies)
-    return await gateway.rpc(
-        IdentityRpc.LOGIN, LoginRequest(username=form.username, password=form.password, client_ip=ip), TokenPair
+    body = LoginRequest(
+        username=form.username, password=form.password, client_ip=ip, device_token=_device_token(request)
     )
+    result = await gateway.rpc(IdentityRpc.LOGIN, body, LoginResult)
+    _set_device_cookie(response, result, secure=(gateway.settings.public_url or "").startswith("https://"))
+    return result
+
+
+def _device_token(request: Request) -> str | None:
+    """An oversized cookie is no device token, rather than a 422 for a cookie the user cannot see."""
+    token = request.cookies.get(DEVICE_COOKIE)
+    return token if token and len(token) <= DEVICE_TOKEN_MAX_LENGTH else None
+
+
+def _set_device_cookie(response: Response, result: LoginResult, *, secure: bool) -> None:
+    # Path: only sign-ins need it; SameSite=Strict: another site cannot sign in as this device.
+    response.set_cookie(
+        DEVICE_COOKIE, result.device_token, max_age=result.device_token_expires_in, path=DEVICE_COOKIE_PATH,
+        httponly=True, samesite="strict", secure=secure,
+    )  # fmt: skip
 
 
 @router.post("/api/auth/refresh", response_model=TokenPair)
