@@ -3,6 +3,7 @@
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -19,8 +20,8 @@ def start_embedded(data_dir, port: int, log_path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
     env |= {"CRONTOPUS_PORT": str(port), "CRONTOPUS_DATA_DIR": str(data_dir)}
     log = open(log_path, "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        [sys.executable, "-m", "crontopus_server.cli", "run", "all"], env=env, stdout=log, stderr=log
+    return subprocess.Popen(  # the usual umask: files anyone may read unless Crontopus says otherwise
+        [sys.executable, "-m", "crontopus_server.cli", "run", "all"], env=env, stdout=log, stderr=log, umask=0o022
     )
 
 
@@ -60,6 +61,36 @@ def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
     assert f"http://127.0.0.1:{ports[0]}" in banner and "Sign up" in banner
     for name in ("identity.db", "runs.db", "secret.key", "nats"):
         assert (tmp_path / "data-0" / name).exists(), name
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_data_dir_and_what_crontopus_writes_in_it_are_private_even_if_an_older_version_left_them_open(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    (data / "identity.db").touch(mode=0o644)  # an empty file is an empty SQLite database
+    (data / "identity.db").chmod(0o644)
+    port = free_port()
+    server = start_embedded(data, port, tmp_path / "server.log")
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    try:
+        wait_healthy(port, server)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
+        _wait_for(lambda: (data / "agent" / "credentials.json").exists(), 30, 0.2)
+        assert _mode(data) == 0o700 and _mode(data / "agent") == 0o700 and _mode(data / "nats") == 0o700
+        files = [p for p in data.iterdir() if p.is_file()]
+        assert {"identity.db", "identity.db-wal", "identity.db-shm", "runs.db", "secret.key", "nats.url",
+                "nats-server.conf", "nats-server.log"} <= {p.name for p in files}  # fmt: skip
+        store = [p for p in (data / "nats").rglob("*")]
+        assert store, "JetStream wrote its store"
+        readable_by_others = {str(p.relative_to(data)): oct(_mode(p)) for p in files + store if _mode(p) & 0o077}
+        assert readable_by_others == {}
+    finally:
+        stop(server)
+    assert "could be read by other users (mode 755): made private (700)" in (tmp_path / "server.log").read_text()
 
 
 def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(tmp_path):

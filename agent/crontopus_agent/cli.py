@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from crontopus_agent.home import Credentials, NotEnrolledError, default_home
+from crontopus_schemas.private_files import private_dir
 
 app = typer.Typer(help="Crontopus agent: runs your Git-defined jobs on this host's scheduler.", no_args_is_help=True)
 
@@ -178,6 +179,7 @@ def run_command(
     where = _home(home)
     credentials = _enrolled(where)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    private_dir(where)  # a home an older version (or a package) made readable by others is tightened
     daemon = Daemon(
         where,
         credentials,

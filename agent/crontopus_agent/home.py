@@ -26,6 +26,7 @@ from typing import Any
 import nats
 from nats.aio.client import Client as NatsClient
 
+from crontopus_schemas.private_files import private_dir
 from crontopus_schemas.subjects import agent_inbox_prefix
 
 HOME_ENV = "CRONTOPUS_AGENT_HOME"
@@ -83,7 +84,7 @@ class Credentials:
         return (self.git_username or "git", self.git_password)
 
     def save(self, home: Path) -> Path:
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(home)
         path = home / "credentials.json"
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -279,3 +279,11 @@ def test_the_repository_command_shows_sets_and_resets_this_hosts_settings(tmp_pa
     reset = CliRunner().invoke(app, ["repository", "--reset", *home])
     assert reset.exit_code == 0 and "Git login:          none" in reset.output
     assert Credentials.load(tmp_path).git_login is None
+
+
+def test_enrolling_into_a_home_others_could_read_makes_it_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # as a package or an older version may have made it
+    enroll(server="https://crontopus.example.com/", token=TOKEN, home=home, name="web-1", transport=Server().transport)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700

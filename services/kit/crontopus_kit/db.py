@@ -15,6 +15,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from crontopus_schemas.private_files import private_dir, private_file, tighten
+
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -54,7 +56,7 @@ class Database:
     async def migrate(self, *, script_location: Path, version_table: str) -> None:
         """Upgrade to head. On PostgreSQL an advisory lock keeps concurrent instances in line."""
         if not self.is_postgres and self.url.database:
-            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(self.url.database))
         async with self.engine.begin() as conn:
             if self.is_postgres:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": self.schema})
@@ -63,6 +65,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database file is made (empty is a valid SQLite database) before SQLite opens it, so it
+    is 0600 whatever the umask; SQLite gives the -wal and -shm files the same mode. Files an
+    older version made readable by others are tightened."""
+    if str(path) == ":memory:":
+        return
+    private_dir(path.parent)
+    private_file(path)
+    for companion in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + companion))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:

@@ -6,6 +6,7 @@ port that they can also stop and restart.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from crontopus_schemas.private_files import PRIVATE_UMASK, private_dir, private_file
 
 
 def nats_server_binary() -> str:
@@ -49,6 +52,9 @@ def port_is_open(host: str, port: int) -> bool:
         return False
 
 
+_CHILD_UMASK = PRIVATE_UMASK if os.name == "posix" else -1
+
+
 class NatsServerProcess:
     """A JetStream-enabled nats-server child process. ``port=0`` picks a free port once and
     keeps it across restarts, so clients can reconnect to the same URL."""
@@ -74,12 +80,11 @@ class NatsServerProcess:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, *, timeout: float = 10.0) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.store_dir)
         command = [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
         if self.config_file:
             command += ["-c", str(self.config_file)]
-        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(command, stdout=output, stderr=output, preexec_fn=die_with_parent)
+        self.process = self._spawn(command)
         deadline = time.monotonic() + timeout
         while not port_is_open(self.host, self.port):
             if self.process.poll() is not None:
@@ -88,6 +93,14 @@ class NatsServerProcess:
                 self.stop()
                 raise RuntimeError(f"nats-server did not listen on {self.url} within {timeout}s")
             time.sleep(0.02)
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+        # nats-server makes its store 0750/0640 (the umask keeps it to the owner) and logs the
+        # accounts and addresses of clients (the log is 0600). The child keeps its own log handle.
+        with open(private_file(self.log_file), "ab") if self.log_file else open(os.devnull, "wb") as output:
+            return subprocess.Popen(
+                command, stdout=output, stderr=output, preexec_fn=die_with_parent, umask=_CHILD_UMASK
+            )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from crontopus_kit.nats_security import with_derived_passwords
+from crontopus_schemas.private_files import private_dir
 
 # Values people paste from examples; never acceptable outside the embedded default.
 KNOWN_WEAK_SECRETS = frozenset({"", "changeme", "change-me", "secret", "crontopus", "dev", "development"})
@@ -149,7 +150,7 @@ def _is_strong(value: str) -> bool:
 def _embedded_secret(data_dir: Path) -> bytes:
     """Generated once per data dir (mode 0600): each local install gets its own key."""
     path = data_dir / "secret.key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -16,6 +16,7 @@ from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.logging import configure_logging, get_logger
 from crontopus_kit.nats_security import without_credentials
 from crontopus_kit.settings import SettingsError, describe_settings_error
+from crontopus_schemas.private_files import private_dir
 from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats, service_nats_url, write_private
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -39,6 +40,9 @@ def run(
         settings = GatewaySettings()
         configure_logging(fmt=settings.log_format, level=settings.log_level)
         settings.secret_bytes()  # refuse to start with a default secret outside the embedded mode
+        if service != "gateway":  # the gateway keeps nothing on disk
+            # Databases, secret key, NATS credentials, repositories: for this user's eyes only.
+            private_dir(settings.data_dir, with_files=True)
         if service == "all":
             _run_all(settings, port or settings.port)
         elif service == "gateway":

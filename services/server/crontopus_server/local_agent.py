@@ -33,6 +33,7 @@ from crontopus_schemas.agents import (
     EnrollRequest,
 )
 from crontopus_schemas.gitops import RepositoryPublic, TenantCreated
+from crontopus_schemas.private_files import private_dir, private_file
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import TENANTS_STREAM, AgentsRpc, GitopsRpc
 
@@ -57,7 +58,7 @@ class LocalAgentUnit:
         self._process: subprocess.Popen[bytes] | None = None
 
     async def prepare(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.home)
 
     async def started(self, broker: NatsBroker) -> None:
         self._task = asyncio.create_task(self._supervise(broker), name="local agent")
@@ -134,5 +135,5 @@ class LocalAgentUnit:
             "--scheduler",
             self.scheduler,
         ]
-        with open(self.home / "agent.log", "ab") as output:
+        with open(private_file(self.home / "agent.log"), "ab") as output:
             return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)

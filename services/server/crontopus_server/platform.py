@@ -15,6 +15,7 @@ from crontopus_kit.broker import make_broker
 from crontopus_kit.nats_security import SERVICE_USER, server_config, service_password, with_credentials
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_kit.unit import ServiceUnit
+from crontopus_schemas.private_files import private_dir
 from crontopus_server.local_agent import LocalAgentUnit
 
 # name -> "module:UnitClass"; each unit builds its own settings from the environment.
@@ -54,7 +55,7 @@ def service_nats_url(url: str, secret: bytes) -> str:
 
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read (it holds credentials)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
