@@ -129,4 +129,4 @@ def _output(rng: random.Random, job: str) -> str | None:
 
 def _message(tenant: str, source: str, checkin: CheckInEvent) -> Message:
     subject = checkin_subject(tenant, source)
-    return subject, checkin.model_dump_json().encode(), checkin_msg_id(checkin.run_id, checkin.status)
+    return subject, checkin.model_dump_json().encode(), checkin_msg_id(tenant, source, checkin.run_id, checkin.status)

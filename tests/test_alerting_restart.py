@@ -65,7 +65,7 @@ class Host:
             event = CheckInEvent(job=job, run_id=run_id, status=status, exit_code=0, timestamp=at, source="host")
             await js.publish(
                 checkin_subject(self.tenant_id, "host"), event.model_dump_json().encode(),
-                headers={"Nats-Msg-Id": checkin_msg_id(run_id, status)},
+                headers={"Nats-Msg-Id": checkin_msg_id(self.tenant_id, "host", run_id, status)},
             )  # fmt: skip
 
 

@@ -149,3 +149,15 @@ async def test_the_correlation_id_travels_from_http_into_the_stream(stack: Stack
     await nc.close()
     assert msg.headers["correlation_id"] == "trace-me-123"
     assert msg.subject.endswith(".api") and "traced" in msg.data.decode()
+
+
+def test_two_teams_using_the_same_run_id_both_get_their_run_and_only_their_own_duplicates(api, alice, bob):
+    """JetStream de-duplicates across the whole stream: the id must be the team's, or Alice's run
+    id suppresses Bob's check-in and `duplicate: true` tells her which run ids he used."""
+    first = checkin(api, alice, "nightly-1", "failure", exit_code=1)
+    again = checkin(api, alice, "nightly-1", "failure", exit_code=1)
+    bobs = checkin(api, bob, "nightly-1", "failure", exit_code=2)
+    assert [r.json()["duplicate"] for r in (first, again, bobs)] == [False, True, False]
+    assert run_when(api, alice, "nightly-1", "failure")["exit_code"] == 1
+    assert run_when(api, bob, "nightly-1", "failure")["exit_code"] == 2
+    assert checkin(api, bob, "nightly-1", "failure", exit_code=2).json()["duplicate"] is True

@@ -58,7 +58,7 @@ async def publish_all(nats_url: str) -> None:
                 await js.publish_async(
                     subjects.checkin_subject(TENANT, "api"),
                     checkin.model_dump_json().encode(),
-                    headers={"Nats-Msg-Id": subjects.checkin_msg_id(run_id, status)},
+                    headers={"Nats-Msg-Id": subjects.checkin_msg_id(TENANT, "api", run_id, status)},
                 )
             )
     await asyncio.gather(*futures)

@@ -9,9 +9,11 @@ Guarantees:
   (NATS down, slow, no stream, not enrolled) leaves it in the spool, durably.
 - Order: while the spool holds anything, a new check-in is spooled behind it and the spool is
   drained first, so no check-in overtakes an older one (a finish never before its start).
-- Exactly once as stored: every publish carries ``Nats-Msg-Id: <run id>:start|finish``
-  (``checkin_msg_id``); a repeat inside the stream's duplicate window is acknowledged as a
-  duplicate and not stored again, and the runs service merges a run's check-ins by run id.
+- Exactly once as stored: every publish carries
+  ``Nats-Msg-Id: <tenant>:<agent>:<run id>:start|finish`` (``checkin_msg_id``; the team and the
+  agent in it, so nobody else's id can equal it); a repeat inside the stream's duplicate window is
+  acknowledged as a duplicate and not stored again, and the runs service merges a run's
+  check-ins by (team, run id), also one sent again with an older agent's id.
 - Bounded waiting: connecting and each publish have short timeouts, and ``send`` as a whole a
   budget (default 5 s), so a wrapper never holds a cron slot while NATS is down or silent.
 - Subject and ``source`` come from this agent's credentials, never from the event: a check-in
@@ -48,6 +50,11 @@ _NATS_FAILURES = (nats.errors.Error, OSError, TimeoutError)
 async def _quiet(error: Exception) -> None:
     # nats-py logs every failed connect at ERROR by default; on a cron host that becomes mail.
     log.debug("nats: %s", error)
+
+
+def msg_id(credentials: Credentials, event: CheckInEvent) -> str:
+    """This agent's de-duplication id for ``event``: the same for a file sent twice."""
+    return checkin_msg_id(credentials.tenant_id, credentials.agent_id, event.run_id, event.status)
 
 
 class CheckInReporter:
@@ -147,7 +154,7 @@ class CheckInReporter:
                 checkin_subject(self.credentials.tenant_id, self.credentials.agent_id),
                 ours.model_dump_json().encode(),
                 timeout=self.publish_timeout,
-                headers={MSG_ID_HEADER: checkin_msg_id(event.run_id, event.status)},
+                headers={MSG_ID_HEADER: msg_id(self.credentials, event)},
             )
         except nats.errors.MaxPayloadError as exc:
             # Larger than the server accepts: retrying cannot help. Spooled first, then set aside.

@@ -4,7 +4,7 @@ What a user can rely on:
 
 - Every run has its own run id (uuid4 hex) and two check-ins: a start (``running``) and a finish
   (``success``, ``failure`` or ``timeout``, with exit code, duration, the tail of the output and its
-  full size, the manifest commit). Each carries ``Nats-Msg-Id: <run id>:start|finish``, so however
+  full size, the manifest commit). Each carries ``Nats-Msg-Id: <tenant>:<agent>:<run id>:start|finish``, so however
   often one is re-sent (spool drains, crashes) the stream stores it once, and the runs service
   merges both into one run.
 - NATS down never costs a check-in and never holds a cron slot: each check-in waits at most

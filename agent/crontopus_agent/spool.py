@@ -17,8 +17,9 @@ Guarantees:
   and concurrent exec wrappers never send the same file at once). A file is deleted only after its
   publish was acknowledged; the first failure stops the drain, so nothing overtakes an unsent file.
 - Stored once. A crash between an acknowledgement and the delete sends that file again; its
-  ``Nats-Msg-Id`` (run id + phase) makes JetStream drop the repeat within the stream's duplicate
-  window, and the runs service merges check-ins by run id beyond it.
+  ``Nats-Msg-Id`` (team, agent, run id, phase; made when sent, not stored in the file) makes
+  JetStream drop the repeat within the stream's duplicate window, and the runs service merges
+  check-ins by (team, run id) beyond it, so files spooled by an older agent flush the same way.
 - Nothing lost silently. A file that cannot be read as a check-in, or that the server refuses for
   good, is moved to ``spool/bad/`` for a person to look at.
 """

@@ -169,7 +169,8 @@ def test_a_successful_command_is_one_run_with_a_start_and_a_finish(
     [(start_id, subject, start), (finish_id, _, finish)] = checkins.messages()
     assert subject == checkin_subject(TENANT_ID, AGENT_ID)
     assert start.run_id == finish.run_id and len(start.run_id) == 32
-    assert (start_id, finish_id) == (f"{start.run_id}:start", f"{start.run_id}:finish")
+    ours = f"{TENANT_ID}:{AGENT_ID}:{start.run_id}"
+    assert (start_id, finish_id) == (f"{ours}:start", f"{ours}:finish")
     assert (start.status, finish.status, finish.exit_code) == ("running", "success", 0)
     assert finish.output == f"hello from {workdir}\noops\n"
     assert finish.output_size == len(finish.output.encode())

@@ -229,7 +229,7 @@ async def test_the_reporter_publishes_to_the_agents_subject_with_the_dedup_heade
         assert await reporter.send(event)
 
     [(msg_id, stored)] = await stored_checkins(nats_server.url)
-    assert msg_id == checkin_msg_id("r1", "running") == "r1:start"
+    assert msg_id == checkin_msg_id(TENANT_ID, AGENT_ID, "r1", "running") == f"{TENANT_ID}:{AGENT_ID}:r1:start"
     assert stored.run_id == "r1" and stored.source == AGENT_ID
     nc = await nats.connect(nats_server.url)
     last = await nc.jetstream().get_msg(CHECKINS_STREAM.name, subject=checkin_subject(TENANT_ID, AGENT_ID))
@@ -248,8 +248,31 @@ async def test_a_checkin_sent_again_after_a_crash_is_stored_once(
         reporter.spool.write(event)
         assert await reporter.drain() == 1
 
-    assert [msg_id for msg_id, _ in await stored_checkins(nats_server.url)] == ["r1:finish"]
+    assert [msg_id for msg_id, _ in await stored_checkins(nats_server.url)] == [f"{TENANT_ID}:{AGENT_ID}:r1:finish"]
     assert Spool.for_home(tmp_path).is_empty()
+
+
+async def test_a_file_an_older_agent_sent_under_its_old_id_still_flushes(
+    tmp_path: Path, nats_server: NatsServerProcess
+) -> None:
+    """Older agents sent ``<run id>:<phase>``; the file they kept after a crash goes out under
+    the new id (the spool keeps check-ins, not ids): stored once more, which the runs service
+    merges by (team, run id), and the spool empties."""
+    await create_stream(nats_server.url)
+    event = checkin(status="success", run_id="r1")
+    nc = await nats.connect(nats_server.url)
+    await nc.jetstream().publish(
+        checkin_subject(TENANT_ID, AGENT_ID), event.model_dump_json().encode(), headers={MSG_ID_HEADER: "r1:finish"}
+    )
+    await nc.close()
+    Spool.for_home(tmp_path).write(event)
+
+    async with CheckInReporter(home=tmp_path, credentials=credentials(nats_server.url)) as reporter:
+        assert await reporter.drain() == 1
+
+    stored = await stored_checkins(nats_server.url)
+    assert [msg_id for msg_id, _ in stored] == ["r1:finish", f"{TENANT_ID}:{AGENT_ID}:r1:finish"]
+    assert {checkin.run_id for _, checkin in stored} == {"r1"} and Spool.for_home(tmp_path).is_empty()
 
 
 async def test_while_nats_is_down_checkins_wait_in_the_spool_and_go_first_later(
@@ -267,7 +290,8 @@ async def test_while_nats_is_down_checkins_wait_in_the_spool_and_go_first_later(
     async with CheckInReporter(home=tmp_path, credentials=credentials(nats_server.url)) as reporter:
         assert await reporter.send(checkin("success", "r1"))
 
-    assert [msg_id for msg_id, _ in await stored_checkins(nats_server.url)] == ["r1:start", "r1:finish"]
+    ids = [msg_id for msg_id, _ in await stored_checkins(nats_server.url)]
+    assert ids == [f"{TENANT_ID}:{AGENT_ID}:r1:start", f"{TENANT_ID}:{AGENT_ID}:r1:finish"]
     assert Spool.for_home(tmp_path).is_empty()
 
 

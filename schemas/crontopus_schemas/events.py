@@ -80,7 +80,8 @@ class CheckInEvent(CheckIn, EventMeta):
     """One check-in of one run: a start (status running) or a finish (any final status).
 
     Subject: ``subjects.checkin_subject(tenant_id, source)``.
-    Message id: ``subjects.checkin_msg_id(run_id, status)``.
+    Message id: ``subjects.checkin_msg_id(tenant_id, source, run_id, status)`` (from an agent), a keyed
+    digest of it (from the gateway).
     """
 
 

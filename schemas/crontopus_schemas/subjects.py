@@ -46,10 +46,17 @@ def tenant_from_checkin_subject(subject: str) -> str:
     return parts[3]
 
 
-def checkin_msg_id(run_id: str, status: str) -> str:
-    """JetStream de-duplication id: one message per run and phase."""
+def checkin_msg_id(tenant_id: str, source: str, run_id: str, status: str) -> str:
+    """JetStream de-duplication id: one message per tenant, source, run and phase.
+
+    JetStream de-duplicates on this header across the whole stream, whoever published it, so
+    the id carries the tenant and the source: the same run id used by two teams (or by an
+    agent and the API) never suppresses the other. An agent publishes this id as it is; its run
+    ids are random. The gateway publishes a keyed digest of it instead (``run_id`` there is
+    chosen by a team's script, and any agent may put any id on its own publish), see
+    ``crontopus_gateway.routes.checkins``."""
     phase = "start" if status == "running" else "finish"
-    return f"{run_id}:{phase}"
+    return f"{tenant_id}:{source}:{run_id}:{phase}"
 
 
 # --- run events ------------------------------------------------------------

@@ -160,7 +160,7 @@ async def test_an_agent_publishes_its_own_checkins_and_nothing_of_another_tenant
         event = CheckInEvent(job="production/backup", run_id="run-agent-1", status="success", exit_code=0)
         ack = await js.publish(
             checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": checkin_msg_id(event.run_id, event.status)},
+            headers={"Nats-Msg-Id": checkin_msg_id(agent["tenant_id"], agent["agent_id"], event.run_id, event.status)},
         )  # fmt: skip
         assert ack.seq > 0
         forged = event.model_copy(update={"run_id": "forged-into-bob"})
@@ -176,6 +176,37 @@ async def test_an_agent_publishes_its_own_checkins_and_nothing_of_another_tenant
     wait_until(lambda: client.get("/api/runs", headers=alice.headers).json()["runs"])
     assert client.get("/api/runs/run-agent-1", headers=alice.headers).json()["status"] == "success"
     assert client.get("/api/runs", headers=bob.headers).json()["runs"] == []
+
+
+async def test_an_agent_cannot_suppress_another_teams_api_checkin_by_publishing_its_id_first(
+    client: httpx.Client,
+) -> None:
+    """JetStream de-duplicates on Nats-Msg-Id across the whole stream, and an agent chooses the id
+    of its own publishes. Bob's scripts name their run ids (guessable): whatever id Alice's agent
+    sends first, Bob's check-in is still stored."""
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent, bob_tenant = enroll(client, alice), enroll(client, bob, "bobs-host")["tenant_id"]
+    event = CheckInEvent(job="production/backup", run_id="backup-2026-12-06", status="failure", exit_code=1)
+    guesses = [  # the ids a gateway could use, as far as an attacker can spell them
+        "backup-2026-12-06:finish",
+        f"{bob_tenant}:api:backup-2026-12-06:finish",
+        f"{bob_tenant}:ping:backup-2026-12-06:finish",
+    ]
+    connection, errors = await connect_as(agent)
+    try:
+        js = connection.jetstream()
+        for guess in guesses:
+            await js.publish(
+                checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": guess},
+            )  # fmt: skip
+    finally:
+        await connection.close()
+    body = {"job": "production/backup", "run_id": event.run_id, "status": "failure", "exit_code": 1}
+    posted = client.post("/api/checkins", json=body, headers=bob.headers)
+    assert posted.status_code == 202 and posted.json()["duplicate"] is False
+    run = wait_until(lambda: client.get(f"/api/runs/{event.run_id}", headers=bob.headers).json().get("status"))
+    assert run == "failure" and errors == []
 
 
 async def test_an_agent_learns_where_its_own_teams_jobs_are_and_cannot_ask_for_another_teams(

@@ -10,8 +10,11 @@ from pydantic import BaseModel
 from crontopus_gateway.security import Authenticator
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import rpc_call
+from crontopus_kit.crypto import derive_key
 
 T = TypeVar("T", bound=BaseModel)
+
+CHECKIN_ID_PURPOSE = "gateway:checkin-msg-id"
 
 
 class Gateway:
@@ -23,6 +26,8 @@ class Gateway:
         self.broker = broker
         self.authenticator = Authenticator(broker=broker, settings=settings)
         self.router = self.authenticator.router
+        # Derived once: every check-in's de-duplication id is keyed with it (routes/checkins.py).
+        self.checkin_id_key = derive_key(settings.secret_bytes(), CHECKIN_ID_PURPOSE)
 
     async def rpc(self, subject: str, request: BaseModel, result_model: type[T]) -> T:
         result = await rpc_call(self.broker, subject, request, result_model, timeout=self.settings.rpc_timeout)

@@ -47,7 +47,9 @@ def _describe_stream_events(broker: NatsBroker) -> None:
         subjects.checkin_subject("{tenant_id}", "{source}"),
         schema=CheckInEvent,
         title="check-in",
-        description="A run's start or finish; stream CHECKINS, Nats-Msg-Id <run_id>:<start|finish>. "
+        description="A run's start or finish; stream CHECKINS, "
+        "Nats-Msg-Id <tenant_id>:<agent_id>:<run_id>:<start|finish> from an agent, "
+        "an HMAC of <tenant_id>:<source>:<run_id>:<start|finish> from the gateway. "
         "Published by the gateway (source api/ping) and agents; consumed by runs (durable runs-checkins).",
     )
     broker.publisher(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, status
@@ -43,16 +45,28 @@ class CheckInRequest(BaseModel):
 class CheckInAccepted(BaseModel):
     run_id: str
     status: CheckInStatus
-    duplicate: bool = Field(description="true when this exact check-in was already received")
+    duplicate: bool = Field(description="true when your team already sent this check-in (same run_id and phase)")
+
+
+def gateway_msg_id(key: bytes, tenant_id: str, source: str, checkin: CheckInEvent) -> str:
+    """The check-in's JetStream de-duplication id: a keyed digest of tenant, source, run id and
+    phase. JetStream de-duplicates across the whole stream and an agent may put any id on its
+    own publish; run ids sent here are chosen by a team's scripts and may be guessable, so a
+    plain id would let an agent pre-publish it and suppress that team's check-in. Nobody
+    without the server secret can compute this one; a retry of the same check-in (on any
+    gateway instance) gets the same id, so it is still stored once."""
+    plain = subjects.checkin_msg_id(tenant_id, source, checkin.run_id, checkin.status)
+    return hmac.new(key, plain.encode(), hashlib.sha256).hexdigest()
 
 
 async def publish_checkin(gateway: GatewayDep, tenant_id: str, source: str, checkin: CheckInEvent) -> bool:
-    """Hand a check-in to JetStream and wait for its ack; returns whether it was a duplicate."""
+    """Hand a check-in to JetStream and wait for its ack; returns whether it was a duplicate
+    (of this team's own check-in: the id is the team's, see ``gateway_msg_id``)."""
     try:
         ack = await gateway.broker.publish(
             checkin.model_dump_json().encode(),
             subjects.checkin_subject(tenant_id, source),
-            headers={"Nats-Msg-Id": subjects.checkin_msg_id(checkin.run_id, checkin.status)},
+            headers={"Nats-Msg-Id": gateway_msg_id(gateway.checkin_id_key, tenant_id, source, checkin)},
             stream=subjects.CHECKINS_STREAM.name,
             timeout=gateway.settings.rpc_timeout,
         )
@@ -63,7 +77,7 @@ async def publish_checkin(gateway: GatewayDep, tenant_id: str, source: str, chec
 
 @router.post("/api/checkins", status_code=status.HTTP_202_ACCEPTED, response_model=CheckInAccepted)
 async def post_checkin(body: CheckInRequest, principal: WritePrincipal, gateway: GatewayDep) -> CheckInAccepted:
-    """Report a run's start (`running`) or finish. Idempotent per run_id and phase."""
+    """Report a run's start (`running`) or finish. Idempotent per team, run_id and phase."""
     checkin = CheckInEvent(
         **body.model_dump(exclude_none=True),
         source="api",
