@@ -445,7 +445,7 @@ class Daemon:
         """A nudge saying the repository moved is lost while this agent is offline: ask on every
         (re)connect, and sync at once if it did move. Without an answer (a control plane older
         than this agent, or busy) the known location stays; the next nudge says it again."""
-        subject = repository_location_subject(self.credentials.tenant_id)
+        subject = repository_location_subject(self.credentials.tenant_id, self.credentials.agent_id)
         try:
             reply = RpcReply.model_validate_json((await nc.request(subject, b"{}", timeout=self.connect_timeout)).data)
             location = RepositoryLocation.model_validate(reply.result)

@@ -234,14 +234,14 @@ async def test_at_connect_the_daemon_asks_where_the_repository_is_and_follows_a_
         asked.append(msg.subject)
         await msg.respond(RpcReply(result=location).model_dump_json().encode())
 
-    await client.subscribe(repository_location_subject(TENANT), cb=answer)
+    await client.subscribe(repository_location_subject(TENANT, AGENT), cb=answer)
     await client.flush()
     scheduler = RecordingScheduler()
     running = start(scheduler)  # poll_interval is an hour and no nudge comes: only the answer can move it
 
     await eventually(lambda: running.daemon.applied_commit == there, what="the sync from the moved repository")
     assert scheduler.last == ["prod/report"]
-    assert asked == [repository_location_subject(TENANT)]
+    assert asked == [repository_location_subject(TENANT, AGENT)]
     remembered = Credentials.load(tmp_path / "home")
     assert (remembered.clone_url, remembered.folder) == (str(moved.path), "jobs")
 
@@ -256,7 +256,7 @@ async def test_without_an_answer_about_the_repository_the_daemon_keeps_the_one_i
     async def refuse(msg: Msg) -> None:
         await msg.respond(b'{"error": {"code": "internal", "message": "internal error"}}')
 
-    await client.subscribe(repository_location_subject(TENANT), cb=refuse)
+    await client.subscribe(repository_location_subject(TENANT, AGENT), cb=refuse)
     await client.flush()
     running = start(RecordingScheduler())
     await eventually(lambda: running.daemon.applied_commit == first and running.daemon.connected, what="first sync")

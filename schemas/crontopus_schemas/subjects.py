@@ -92,14 +92,26 @@ def manifests_changed_subject(tenant_id: str) -> str:
     return f"{GITOPS_ROOT}.changed.{tenant_id}"
 
 
-def repository_location_subject(tenant_id: str) -> str:
+def repository_location_subject(tenant_id: str, agent_id: str) -> str:
     """Core NATS request-reply: an agent asks where its team's jobs are (``RepositoryLocation``
     in an ``RpcReply``), on every (re)connect, since it may have been offline when a nudge said
-    they moved. The tenant is in the subject, so an agent may ask only for its own."""
-    return f"{GITOPS_ROOT}.location.{tenant_id}"
+    they moved. Tenant and agent are in the subject, so an agent may ask only as itself, and
+    gitops answers only into that agent's own inbox (``agent_inbox_prefix``): the reply subject
+    is the asker's choice, and an answer sent wherever it says would be a message the agent could
+    not publish itself (on another team's subjects, on ``$JS.API``).
+    (Until 2026-12 the subject was ``...location.<tenant_id>``; nothing answers there now.)"""
+    return f"{GITOPS_ROOT}.location.{tenant_id}.{agent_id}"
 
 
-REPOSITORY_LOCATION_WILDCARD = f"{GITOPS_ROOT}.location.*"
+REPOSITORY_LOCATION_WILDCARD = f"{GITOPS_ROOT}.location.*.*"
+
+
+def tenant_and_agent_from_location_subject(subject: str) -> tuple[str, str]:
+    """(tenant, agent) of a repository location request: the server's permissions decided them."""
+    parts = subject.split(".")
+    if len(parts) != 6 or ".".join(parts[:4]) != f"{GITOPS_ROOT}.location":
+        raise ValueError(f"not a repository location subject: {subject!r}")
+    return parts[4], parts[5]
 
 
 def pushed_subject(tenant_id: str) -> str:
@@ -150,6 +162,11 @@ def tenant_and_agent_from_subject(subject: str) -> tuple[str, str]:
 def agent_inbox_prefix(agent_id: str) -> str:
     """Each agent gets its own reply inbox, so it can never read replies meant for others."""
     return f"_INBOX_{agent_id}"
+
+
+def is_agent_inbox(agent_id: str, reply: str) -> bool:
+    """Whether ``reply`` is in this agent's own inbox, the only place a service answers it."""
+    return reply.startswith(f"{agent_inbox_prefix(agent_id)}.")
 
 
 # The NATS server asks this subject who a connecting client is (auth callout, NATS >= 2.10).

@@ -66,9 +66,14 @@ def parse_request(token: str) -> ConnectAttempt:
 
 
 def agent_permissions(identity: AgentIdentity) -> dict[str, Any]:
-    """What an agent may do: publish its own check-ins, heartbeats and reports, and ask where its
-    tenant's repository is; receive its tenant's sync nudges and the replies sent to its own
-    inbox. Nothing else."""
+    """What an agent may do: publish its own check-ins, heartbeats and reports, and ask (as
+    itself) where its tenant's repository is; receive its tenant's sync nudges and the replies
+    sent to its own inbox. Nothing else.
+
+    What a publish permission does not cover is the reply subject an agent sets: the services
+    answering on these subjects answer only into the agent's inbox or not at all, and the
+    JetStream acknowledgement of a check-in (sent wherever its reply subject says, by the server
+    itself) is harmless elsewhere; see docs/events.md, "What an agent can make the server send"."""
     tenant, agent = identity.tenant_id, identity.agent_id
     return {
         "pub": {
@@ -76,7 +81,7 @@ def agent_permissions(identity: AgentIdentity) -> dict[str, Any]:
                 checkin_subject(tenant, agent),
                 agent_heartbeat_subject(tenant, agent),
                 agent_report_subject(tenant, agent),
-                repository_location_subject(tenant),
+                repository_location_subject(tenant, agent),
             ]
         },
         "sub": {"allow": [manifests_changed_subject(tenant), f"{agent_inbox_prefix(agent)}.>"]},

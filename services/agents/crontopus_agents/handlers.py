@@ -150,7 +150,7 @@ def _add_report_handlers(router: NatsRouter, db: Database, events: AgentEvents) 
         agent publish on."""
         try:
             tenant_id, agent_id = subjects.tenant_and_agent_from_subject(message.raw_message.subject)
-            report = AgentStatusReport.model_validate_json(message.raw_message.data)
+            report = read_report(message.raw_message.data)
         except (ValueError, ValidationError) as exc:
             log.warning("unreadable agent report ignored", subject=message.raw_message.subject, error=str(exc))
             return
@@ -163,8 +163,23 @@ def _add_report_handlers(router: NatsRouter, db: Database, events: AgentEvents) 
         if outcome and outcome.new_drift:
             await events.publish("drift", outcome.agent, detail=f"{len(report.drift)} entries restored")
 
-    router.subscriber(subjects.AGENT_HEARTBEAT_WILDCARD, queue=Q)(record)
-    router.subscriber(subjects.AGENT_REPORT_WILDCARD, queue=Q)(record)
+    # no_reply: FastStream answers a message's reply subject even when the handler returns None,
+    # and the agent chose that subject: an empty answer on $JS.API.STREAM.DELETE.CHECKINS, sent
+    # with this service's rights, deleted the stream.
+    router.subscriber(subjects.AGENT_HEARTBEAT_WILDCARD, queue=Q, no_reply=True)(record)
+    router.subscriber(subjects.AGENT_REPORT_WILDCARD, queue=Q, no_reply=True)(record)
+
+
+def read_report(data: bytes) -> AgentStatusReport:
+    """An agent's report, or ValueError. It must name the agent's version (every agent sends
+    it): any agent can make JetStream publish the acknowledgement of its check-in
+    (``{"stream": "CHECKINS", "seq": 7}``) on another agent's heartbeat subject, by naming that
+    as the reply subject, and those fields alone would otherwise read as a report (all have
+    defaults) and mark that agent online."""
+    report = AgentStatusReport.model_validate_json(data)
+    if not report.version:
+        raise ValueError("not an agent's report: no version")
+    return report
 
 
 def _add_auth_callout(router: NatsRouter, db: Database, secret: bytes, callout: AuthCallout) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
 from crontopus_kit.nats_server import NatsServerProcess
@@ -215,20 +216,112 @@ async def test_an_agent_learns_where_its_own_teams_jobs_are_and_cannot_ask_for_a
     """What a reconnecting agent asks (it may have missed the nudge that said they moved)."""
     alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
     agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    forbidden = [
+        repository_location_subject(bobs["tenant_id"], bobs["agent_id"]),  # another team's agent
+        repository_location_subject(agent["tenant_id"], bobs["agent_id"]),  # another agent's name
+        f"crontopus.gitops.v1.location.{agent['tenant_id']}",  # the subject before 2026-12
+    ]
     connection, errors = await connect_as(agent)
     try:
-        reply = await connection.request(repository_location_subject(agent["tenant_id"]), b"{}", timeout=5)
-        await connection.publish(repository_location_subject(bobs["tenant_id"]), b"{}")
+        reply = await connection.request(
+            repository_location_subject(agent["tenant_id"], agent["agent_id"]), b"{}", timeout=5
+        )
+        for subject in forbidden:
+            await connection.publish(subject, b"{}")
         await connection.flush()
-        await _wait_for_errors(errors, 1)
+        await _wait_for_errors(errors, len(forbidden))
     finally:
         await connection.close()
     location = json.loads(reply.data)["result"]
     assert location == {"clone_url": agent["clone_url"], "branch": agent["branch"], "folder": agent["folder"]}
     assert location["clone_url"] != bobs["clone_url"]
-    assert [str(e) for e in errors] == [
-        f'nats: permissions violation for publish to "{repository_location_subject(bobs["tenant_id"])}"'
+    assert [str(e) for e in errors] == [f'nats: permissions violation for publish to "{s}"' for s in forbidden]
+
+
+def _elsewhere(bobs: dict[str, Any]) -> list[str]:
+    """Reply subjects an agent of Alice's may name that are not its own inbox."""
+    return [
+        checkin_subject(bobs["tenant_id"], "api"),
+        agent_heartbeat_subject(bobs["tenant_id"], bobs["agent_id"]),
+        f"{agent_inbox_prefix(bobs['agent_id'])}.stolen",
+        "$JS.API.STREAM.DELETE.CHECKINS",
     ]
+
+
+async def test_services_answer_an_agent_only_in_its_own_inbox_whatever_reply_subject_it_names(
+    secure_stack: Stack, client: httpx.Client
+) -> None:
+    """A reply subject is the publisher's choice, and publish permissions do not cover it. An
+    answer sent there carries the answering service's rights: an empty one on
+    $JS.API.STREAM.DELETE.CHECKINS deleted the check-in stream."""
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    tenant, agent_id = agent["tenant_id"], agent["agent_id"]
+    asks = [
+        repository_location_subject(tenant, agent_id),
+        agent_heartbeat_subject(tenant, agent_id),
+        agent_report_subject(tenant, agent_id),
+    ]
+    report = AgentStatusReport(version="0.1.0").model_dump_json().encode()
+    service = await nats.connect((secure_stack.data_dir / "nats.url").read_text().strip())
+    seen: list[str] = []
+
+    async def record(msg: Msg) -> None:
+        seen.append(msg.subject)
+
+    for subject in _elsewhere(bobs):
+        await service.subscribe(subject, cb=record)
+    connection, errors = await connect_as(agent)
+    try:
+        for ask in asks:
+            for reply in _elsewhere(bobs):
+                await connection.publish(ask, report, reply=reply)
+        answer = await connection.request(repository_location_subject(tenant, agent_id), b"{}", timeout=5)
+        await asyncio.sleep(0.5)  # what the services would have sent has arrived by now
+        stream = await service.jetstream().stream_info("CHECKINS")
+    finally:
+        await connection.close()
+        await service.close()
+    assert json.loads(answer.data)["result"]["clone_url"] == agent["clone_url"]  # it does answer at home
+    assert seen == [] and errors == []
+    assert stream.config.name == "CHECKINS"
+    assert client.get(f"/api/agents/{bobs['agent_id']}", headers=bob.headers).json()["last_seen_at"] is None
+
+
+async def test_what_jetstream_acknowledges_on_a_reply_subject_an_agent_names_does_nothing_for_another_team(
+    secure_stack: Stack, client: httpx.Client
+) -> None:
+    """JetStream sends a check-in's acknowledgement (``{"stream": "CHECKINS", "seq": 7}``) to the
+    reply subject the agent chose, as the server, past every permission. On $JS.API it is ignored
+    (no client information); on Bob's check-in subject it is stored and dropped as malformed; on
+    Bob's agent's heartbeat or report it must not count as that agent's report."""
+    alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
+    agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    replies = [
+        checkin_subject(bobs["tenant_id"], "api"),
+        agent_heartbeat_subject(bobs["tenant_id"], bobs["agent_id"]),
+        agent_report_subject(bobs["tenant_id"], bobs["agent_id"]),
+        "$JS.API.STREAM.PURGE.CHECKINS",
+        "$JS.API.STREAM.DELETE.CHECKINS",
+    ]
+    connection, errors = await connect_as(agent)
+    try:
+        for number, reply in enumerate(replies):
+            event = CheckInEvent(job="production/backup", run_id=f"alices-{number}", status="success", exit_code=0)
+            await connection.publish(
+                checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(), reply=reply
+            )
+        await connection.flush()
+    finally:
+        await connection.close()
+    alices = wait_until(
+        lambda: len(runs := client.get("/api/runs", headers=alice.headers).json()["runs"]) == 5 and runs
+    )
+    assert {run["run_id"] for run in alices} == {f"alices-{number}" for number in range(5)}  # nothing purged
+    await asyncio.sleep(0.3)  # the acknowledgements have long arrived
+    assert errors == [] and client.get("/api/runs", headers=bob.headers).json()["runs"] == []
+    bobs_agent = client.get(f"/api/agents/{bobs['agent_id']}", headers=bob.headers).json()
+    assert (bobs_agent["last_seen_at"], bobs_agent["status"]) == (None, "offline")
 
 
 @pytest.mark.parametrize("subject", ["bob-nudges", "crontopus.>", "_INBOX.>", ">"])

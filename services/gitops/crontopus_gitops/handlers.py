@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from faststream.nats import NatsRouter
 from faststream.nats.annotations import NatsMessage
 
@@ -12,6 +10,7 @@ from crontopus_gitops.pings import add_ping_handlers
 from crontopus_gitops.syncer import Syncer
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
+from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
 from crontopus_schemas.gitops import (
     JobDetail,
@@ -26,6 +25,8 @@ from crontopus_schemas.rpc import RpcReply, TenantScoped
 
 __all__ = ["Syncer", "build_router"]
 
+log = get_logger(__name__)
+
 
 def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     router = NatsRouter()
@@ -35,12 +36,20 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         """A repository's post-receive hook: the tenant is the subject's last token."""
         await syncer.sync(subjects.tenant_from_subject(message.raw_message.subject))
 
-    @router.subscriber(subjects.REPOSITORY_LOCATION_WILDCARD, queue=subjects.GitopsRpc.QUEUE)
-    async def repository_location(message: NatsMessage) -> dict[str, Any]:
-        """An agent asks where its team's jobs are: the tenant is the subject's last token (an
-        agent may publish only its own tenant's)."""
-        row = await syncer.repository(subjects.tenant_from_subject(message.raw_message.subject))
-        return RpcReply(result=service.repository_location(row)).model_dump(mode="json")
+    # no_reply: FastStream would answer on whatever reply subject the message names, even with
+    # None; the asker chose it, so we answer ourselves, and only into the asking agent's inbox.
+    @router.subscriber(subjects.REPOSITORY_LOCATION_WILDCARD, queue=subjects.GitopsRpc.QUEUE, no_reply=True)
+    async def repository_location(message: NatsMessage) -> None:
+        """An agent asks where its team's jobs are. Tenant and agent are the subject's (the NATS
+        server lets an agent publish only its own); an answer goes only to that agent's inbox."""
+        msg = message.raw_message
+        tenant_id, agent_id = subjects.tenant_and_agent_from_location_subject(msg.subject)
+        if not subjects.is_agent_inbox(agent_id, msg.reply):
+            log.warning("repository location request dropped: its reply subject is not the agent's inbox",
+                        tenant=tenant_id, agent=agent_id, reply=msg.reply[:200])  # fmt: skip
+            return
+        row = await syncer.repository(tenant_id)
+        await msg.respond(RpcReply(result=service.repository_location(row)).model_dump_json().encode())
 
     @router.subscriber(subjects.GitopsRpc.REPOSITORY_GET, queue=subjects.GitopsRpc.QUEUE)
     @rpc_handler(TenantScoped)
