@@ -13,6 +13,19 @@ server's own network (a cloud metadata endpoint, an admin port on loopback, a da
 - ``guarded_connections`` refuses, while a notification is being sent, every connection whose
   address resolves to a non-public one, whichever plugin makes it. DNS can change between the
   check and the connection (rebinding); this looks at the address actually used.
+
+That second check sees only addresses looked up with ``socket.getaddrinfo`` in the sending thread.
+So each plugin's transport is known (``PLUGIN_TRANSPORTS``, reviewed per Apprise release): HTTP
+(requests), SMTP and Apprise's own socket transport look up there; rsyslog:// sends UDP to a
+host name the C library resolves by itself, so it is handed the address we resolved and checked
+(``pin_datagram_target``); any other plugin (AMQP, MQTT, XMPP, Growl, SMPP, or one a later Apprise
+adds) is refused, since nothing would see where it connects.
+
+Why a process-wide hook on ``socket.getaddrinfo`` (CONVENTIONS.md would rather not): plugins call
+``requests.post`` and ``smtplib`` themselves, with no resolver, session or socket factory we could
+hand them per send (Apprise's own ``HTTPPolicy`` covers its attachment downloads, not plugins), and
+pinning an address instead would break TLS for a user-chosen HTTPS host. The hook is installed
+once and passes everything through unless the calling context is inside a guarded send.
 """
 
 from __future__ import annotations
@@ -47,6 +60,37 @@ URL_PURPOSE = "alerting:channel-url"
 # light): a tenant's alert has no business there.
 LOCAL_KINDS = frozenset({"dbus", "kde", "qt", "glib", "gio", "gnome", "macosx", "windows", "syslog", "blink1"})
 
+# How each Apprise plugin (by its module under apprise.plugins) reaches the network; reviewed for
+# Apprise 2.3. A plugin not named here is refused: its transport may be one no check sees.
+RESOLVED_IN_THREAD = "resolved in the sending thread"  # requests, smtplib, Apprise's SocketTransport
+DATAGRAM = "UDP to a host name"  # sendto((host, port)): the C library resolves it, unseen
+_RESOLVING_MODULES = """
+    acs africas_talking apprise_api aprs awswhatsapp bale bark betterstack bluesky brevo bulksms
+    bulkvs burstsms chanify clickatell clicksend cliq cm custom_form custom_json custom_xml d7networks
+    dapnet deltachat dingtalk discord dot eight00com email emby enigma2 evolution exotel fcm feishu
+    firehydrant flock flowtriq fluxer fortysixelks freemobile github goalert google_chat gorush gotify
+    groundmail groupme guilded gupshup home_assistant httpsms humhub ifttt ilert incidentio infobip
+    instagram irc jellyfin jira join kakaotalk kaleyra kavenegar kodi kook kumulos lametric lark
+    lauther lfgalarm line mailersend mailgun mastodon matrix mattermost messagebird misskey
+    mobilemessage msg91 nextcloud nextcloudtalk nostr notica notifiarr notifico notifyapp notifyre ntfy
+    octopush office365 one_signal onebot opsgenie opsimate pagerduty pagertree parseplatform pinglet
+    pingram plivo postmark prowl pushbullet pushdeer pushed pushjet pushme pushover pushplus pushsafer
+    pushward pushy qq reddit resend revolt ringcentral rocketchat ryver sendgrid sendpulse serverchan
+    serwersms ses seven sfr signal_api signalgrid signl4 simplepush sinch slack smsc smseagle
+    smsmanager smstunnel smtp2go sns sogs sparkpost spike splunk spugpush squadcast stackfield
+    streamlabs synology techuluspush telegram telesign telnyx threema trigv twilio twist twitter vapid
+    viber voipms vonage webexteams wechat wecombot whapi whatsapp workflows wpush wxpusher xmatters
+    youlmk zalo zoom zulip
+"""
+PLUGIN_TRANSPORTS: dict[str, str] = {
+    **dict.fromkeys(_RESOLVING_MODULES.split(), RESOLVED_IN_THREAD),
+    "rsyslog": DATAGRAM,
+}
+# Reviewed and refused: connections made by libraries that resolve where no check sees it
+# (pika/qpid-proton, gntp, paho-mqtt, smpplib, slixmpp's executor), or the server itself.
+REFUSED_MODULES = frozenset({"amqp", "growl", "mqtt", "smpp", "xmpp", "dbus", "glib", "gnome", "macosx", "windows",
+                             "syslog", "blink1"})  # fmt: skip
+
 # service_timeout=0: Apprise sends in the calling thread (notify.py's own pool, which bounds the
 # time) instead of handing each send to its shared pool of a handful of threads.
 ASSET = apprise.AppriseAsset(app_id="Crontopus", app_desc="Crontopus alerts", storage_mode="memory", service_timeout=0)
@@ -67,7 +111,21 @@ def parse_url(url: str) -> NotifyBase:
         )
     if channel_kind(plugin) in LOCAL_KINDS:
         raise Invalid(f"url: {channel_kind(plugin)}:// notifies the server Crontopus runs on; use a network service")
+    if transport(plugin) is None:
+        raise Invalid(
+            f"url: {channel_kind(plugin)}:// is not supported: Crontopus cannot check which addresses its "
+            "plugin connects to, so it could reach the server's own network; use a web hook "
+            "(json://, ntfy://, slack://, ...) or email (mailto://)"
+        )
     return plugin
+
+
+def transport(plugin: NotifyBase) -> str | None:
+    """How the plugin reaches the network (``PLUGIN_TRANSPORTS``); None for one not reviewed."""
+    module = type(plugin).__module__.split(".")
+    if module[:2] != ["apprise", "plugins"] or len(module) < 3:
+        return None
+    return PLUGIN_TRANSPORTS.get(module[2])
 
 
 def channel_kind(plugin: NotifyBase) -> str:
@@ -227,6 +285,17 @@ def _guarded_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any
                 refusals.append(egress.refusal_message(str(host), str(sockaddr[0]), problem, what="notifications"))
                 raise socket.gaierror(socket.EAI_FAIL, f"refused: {host} is a {problem} address")
     return results
+
+
+def pin_datagram_target(plugin: NotifyBase) -> None:
+    """For a plugin that sends UDP to a host name (rsyslog://): resolve the name here, where a
+    guarded send refuses a non-public answer, and give the plugin that address, so nothing is
+    resolved after the check. IPv4 only, as the plugin's socket is. Raises OSError (refused or
+    not resolvable)."""
+    if transport(plugin) != DATAGRAM:
+        return
+    host = str(plugin.host).strip("[]")
+    plugin.host = str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
 
 
 # --- store ---------------------------------------------------------------------------------------

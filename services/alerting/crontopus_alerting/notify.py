@@ -24,7 +24,7 @@ from apprise import NotifyFormat, NotifyType
 from apprise.plugins import url_to_dict
 from apprise.plugins.base import NotifyBase
 
-from crontopus_alerting.channels import ASSET, check_targets, guarded_connections, scrub
+from crontopus_alerting.channels import ASSET, check_targets, guarded_connections, pin_datagram_target, scrub
 from crontopus_alerting.models import Incident
 from crontopus_kit.errors import Invalid
 
@@ -165,6 +165,10 @@ def _send_blocking(url: str, notification: Notification, allow_private: bool, ti
     plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
     plugin.socket_read_timeout = min(plugin.socket_read_timeout, timeout)
     with guarded_connections(allow_private=allow_private) as refusals:
+        try:
+            pin_datagram_target(plugin)
+        except OSError as exc:
+            return Outcome(False, scrub("; ".join(refusals) or f"cannot resolve the host: {exc}", url)[:MAX_ERROR])
         result = apprise.Apprise([plugin], asset=ASSET).notify(
             body=notification.body, title=notification.title, notify_type=notification.notify_type,
             body_format=NotifyFormat.TEXT,

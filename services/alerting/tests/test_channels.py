@@ -166,6 +166,41 @@ def test_while_sending_no_connection_reaches_a_private_address_whatever_dns_said
             pass
 
 
+async def test_a_syslog_server_on_loopback_is_refused_when_the_channel_is_created(db):
+    with pytest.raises(Invalid, match=r"127\.0\.0\.1 is a loopback address"):
+        await create(db, ALICE, "syslog", "rsyslog://127.0.0.1")
+
+
+def test_a_plugin_whose_transport_was_not_reviewed_is_refused(monkeypatch):
+    """A later Apprise may bring a plugin that connects in a way no check sees: refused until
+    someone reads it and names its transport."""
+    monkeypatch.setattr(channels, "PLUGIN_TRANSPORTS", {"slack": channels.RESOLVED_IN_THREAD})
+    with pytest.raises(Invalid, match=r"json:// is not supported: Crontopus cannot check which addresses"):
+        channels.parse_url("json://hooks.example.com/alert")
+    assert channels.channel_kind(channels.parse_url("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ")) == "slack"
+
+
+def test_every_installed_apprise_plugin_has_been_reviewed():
+    """Fails when an Apprise upgrade adds a plugin: read how it connects, then name it in
+    PLUGIN_TRANSPORTS (its address is checked) or REFUSED_MODULES. Until then it is refused."""
+    from apprise.manager_plugins import NotificationManager
+
+    manager = NotificationManager()
+    modules = {manager[schema].__module__.split(".")[2] for schema in manager.schemas()}
+    assert modules - channels.PLUGIN_TRANSPORTS.keys() - channels.REFUSED_MODULES == set()
+    assert channels.PLUGIN_TRANSPORTS.keys() - modules == set()  # no name in the table that Apprise lacks
+
+
+def test_a_datagram_goes_only_to_the_address_that_was_checked():
+    plugin = channels.parse_url("rsyslog://localhost:5514")
+    with channels.guarded_connections(allow_private=False) as refusals, pytest.raises(OSError):
+        channels.pin_datagram_target(plugin)
+    assert len(refusals) == 1 and "localhost (127.0.0.1) is a loopback address" in refusals[0]
+    with channels.guarded_connections(allow_private=True):
+        channels.pin_datagram_target(plugin)
+    assert plugin.host == "127.0.0.1"  # what sendto gets: an address, nothing left to resolve
+
+
 # --- routing and tenancy ---------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import asyncio
 import email
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ from sqlalchemy import update
 from structlog.testing import capture_logs
 
 from crontopus_alerting import channels, dispatch, notify
-from crontopus_alerting.models import Delivery, Incident
+from crontopus_alerting.models import Channel, Delivery, Incident
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit import egress
 from crontopus_kit.broker import stream_config
@@ -107,9 +108,15 @@ def smtp():
 
 
 @pytest.fixture
-async def alerting(nats_server, settings_factory):
-    settings = settings_factory(AlertingSettings, allow_private_networks=True, delivery_backoff=BACKOFF,
-                                delivery_max_attempts=MAX_ATTEMPTS, public_url="https://cron.example.com")  # fmt: skip
+def allow_private_networks() -> bool:
+    return True  # the receivers listen on loopback
+
+
+@pytest.fixture
+async def alerting(nats_server, settings_factory, allow_private_networks):
+    settings = settings_factory(AlertingSettings, allow_private_networks=allow_private_networks,
+                                delivery_backoff=BACKOFF, delivery_max_attempts=MAX_ATTEMPTS,
+                                public_url="https://cron.example.com")  # fmt: skip
     db = Database(settings.database_url_for("alerting"), schema=settings.database_schema_for("alerting"))
     await db.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
     nc = await nats.connect(nats_server.url)
@@ -313,6 +320,42 @@ async def test_a_host_that_resolves_elsewhere_by_send_time_is_still_refused(rece
     outcome = await notify.send(url=url, notification=message, allow_private=False, timeout=5)
     assert not outcome.ok and "localhost (127.0.0.1) is a loopback address" in outcome.error
     assert receiver.to("/rebound") == []
+
+
+@pytest.fixture
+def syslog_on_loopback():
+    """A UDP socket on loopback, as a syslog daemon (or anything else listening there) would be."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(0.5)
+        yield server
+
+
+@pytest.mark.parametrize("allow_private_networks", [False])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_stored_syslog_channel_on_loopback_sends_it_nothing(alerting, syslog_on_loopback, monkeypatch, host):
+    """rsyslog:// sends UDP to a host name the C library resolves itself, past the guard on
+    connections. A channel stored before this check existed (or whose name said "public" to the
+    check and "loopback" to the send, as DNS rebinding does) must not reach the server's network."""
+    dispatcher, js = alerting
+
+    async def public(name: str) -> list[str]:  # what DNS told the check
+        return ["93.184.215.14"]
+
+    if host == "localhost":
+        monkeypatch.setattr(egress, "resolve", public)
+    url = f"rsyslog://{host}:{syslog_on_loopback.getsockname()[1]}"
+    async with dispatcher.db.session() as session:
+        session.add(Channel(id=uuid.uuid4().hex, tenant_id=ALICE, name="syslog", kind="rsyslog",
+                            url_sealed=channels.seal_url(url, secret=dispatcher.secret), url_masked=url,
+                            created_at=datetime.now(UTC)))  # fmt: skip
+        await session.commit()
+        [channel] = await channels.list_channels(session=session, tenant_id=ALICE)
+        delivery = await dispatch.send_test(session=session, js=js, tenant_id=ALICE, channel_id=channel.id)
+    done = await settled(dispatcher, ALICE, delivery.id)
+    assert done.status == "gave_up" and re.search(r"127\.0\.0\.1\)? is a loopback address", done.last_error)
+    with pytest.raises(TimeoutError):
+        syslog_on_loopback.recvfrom(65536)
 
 
 async def test_a_channel_that_never_answers_times_out_without_holding_up_the_batch(alerting, receiver):
