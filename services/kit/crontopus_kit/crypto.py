@@ -39,5 +39,11 @@ class SecretBox:
 
 
 def mask(value: str, *, keep: int = 4) -> str:
-    """For echoing a secret back: enough to recognise it, never enough to use it."""
-    return "****" if len(value) <= keep * 2 else f"{value[:keep]}…{value[-keep:]}"
+    """For echoing a secret back: enough to recognise it, never enough to use it. At most
+    ``keep`` characters show in all (split between both ends), and never more than an eighth of
+    the value, so a short secret shows none (a 43-character webhook secret shows as ``Ab…yz``)."""
+    shown = min(keep, len(value) // 8)
+    if shown <= 0:
+        return "****"
+    head = shown // 2
+    return f"{value[:head]}…{value[head - shown :]}"
