@@ -94,7 +94,14 @@ RepositoryCredentials = Annotated[TokenCredentials | BasicCredentials | SshKeyCr
 class RepositoryUpdateRequest(TenantScoped):
     """Switch the tenant to an external repository (mirrored; edits through the API are pushed)."""
 
-    url: str = Field(min_length=1, max_length=2048, description="https://..., ssh://..., git://... or a local path")
+    url: str = Field(
+        min_length=1, max_length=2048,
+        description="the Git host's clone URL: https://host/owner/repo.git or ssh://git@host/owner/repo.git "
+        "(http:// only where the operator allows it, CRONTOPUS_GITOPS_ALLOW_HTTP). The host must resolve to public "
+        "addresses unless the operator allows private networks (CRONTOPUS_ALLOW_PRIVATE_NETWORKS). Local paths, "
+        "file://, git://, scp-like user@host:repo and anything ambiguous (backslashes, several '@', a query) are "
+        "refused with a 422 naming `url`",
+    )  # fmt: skip
     branch: str = Field(default="main", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._/-]+$")
     folder: str = Field(
         default="", max_length=1024, validation_alias=AliasChoices("folder", "path"),

@@ -272,18 +272,18 @@ def commit_message(verb: str, ref: str, extra: str | None) -> str:
 # --- external repositories ------------------------------------------------------------------------
 
 
-def push_or_undo(row: Repository, secret: bytes, *, before: str | None, after: str) -> None:
-    """Push the new commit; when the push fails, move the local branch back so the index never
-    shows a job the external repository does not have."""
-    assert row.url is not None
+async def push_or_undo(syncer: Syncer, row: Repository, *, before: str | None, after: str) -> None:
+    """Push the new commit; when the push fails (or its URL or host is refused now), move the
+    local branch back so the index never shows a job the external repository does not have."""
+    url = row.url or ""
     try:
-        repo.push(Path(row.path), url=row.url, branch=row.branch,
-                  credentials=external.open_credentials(secret, row.credentials))  # fmt: skip
-    except repo.GitError as exc:
+        await syncer.remotes.push(path=Path(row.path), url=url, branch=row.branch,
+                                  credentials=external.open_credentials(syncer.secret, row.credentials))  # fmt: skip
+    except (repo.GitError, Invalid) as exc:
         if before is not None:
-            repo.reset_branch(Path(row.path), branch=row.branch, expected=after, target=before)
+            await asyncio.to_thread(repo.reset_branch, Path(row.path), branch=row.branch, expected=after, target=before)
         if isinstance(exc, repo.HeadMoved):
-            raise Conflict(f"{repo.redact_url(row.url)} changed meanwhile: reload and retry") from None
+            raise Conflict(f"{repo.redact_url(url)} changed meanwhile: reload and retry") from None
         raise
 
 
@@ -327,10 +327,10 @@ async def _commit(
         row = await syncer.repository(tenant_id)
         target = Target.of(row)
         if _is_external(row):
-            await asyncio.to_thread(external.fetch, row, syncer.secret)  # edit on what the host has now
+            await external.fetch(syncer.remotes, row, syncer.secret)  # edit on what the host has now
         before, after = await asyncio.to_thread(commit_edit, target, plan_for(target), author=author, message=message)
         if _is_external(row) and after != before:
-            await asyncio.to_thread(push_or_undo, row, syncer.secret, before=before, after=after)
+            await push_or_undo(syncer, row, before=before, after=after)
     log.info("job edit committed", tenant_id=tenant_id, commit=after, message=message.splitlines()[0])
     await syncer.sync(tenant_id)
     return row, after

@@ -8,7 +8,6 @@ brings, so a replayed or forged payload can never roll a branch back.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -23,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crontopus_gitops import repo, service, webhooks
 from crontopus_gitops.models import Repository, WebhookDelivery
+from crontopus_gitops.remote_url import RefusedUrl
+from crontopus_gitops.remotes import Remotes
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.crypto import SecretBox, mask
@@ -71,28 +72,44 @@ def webhook_secret(secret: bytes, row: Repository) -> str | None:
     return SecretBox(secret, WEBHOOK_PURPOSE).open(row.webhook_secret) if row.webhook_secret else None
 
 
-def fetch(row: Repository, secret: bytes) -> str:
-    """Bring the mirror up to date (blocking: run it in a thread)."""
-    assert row.url is not None
-    return repo.mirror_fetch(
-        Path(row.path), url=row.url, branch=row.branch, credentials=open_credentials(secret, row.credentials)
-    )
+async def fetch(remotes: Remotes, row: Repository, secret: bytes) -> str:
+    """Bring the mirror up to date, within every bound of crontopus_gitops.remotes. RefusedUrl
+    for a URL stored before the rule existed (a local path, git://): it is never used again."""
+    if row.url is None:
+        raise repo.GitError(f"the repository of {row.tenant_id} is external but has no URL")
+    try:
+        return await remotes.fetch(
+            path=Path(row.path), url=row.url, branch=row.branch, credentials=open_credentials(secret, row.credentials)
+        )
+    except RefusedUrl as refused:  # connect() checks first, so only a URL stored earlier gets here
+        raise RefusedUrl(
+            f"{refused.message}. The repository was connected before such URLs were refused: connect it again "
+            "with an https:// or ssh:// URL (PUT /api/gitops/repository)"
+        ) from None
 
 
 async def connect(
-    *, session: AsyncSession, settings: GitopsSettings, secret: bytes, row: Repository, request: RepositoryUpdateRequest
+    *,
+    session: AsyncSession,
+    settings: GitopsSettings,
+    remotes: Remotes,
+    secret: bytes,
+    row: Repository,
+    request: RepositoryUpdateRequest,
 ) -> str:
     """Point the tenant at an external repository after one successful fetch; returns the webhook
-    secret (shown to the user this once). Nothing is stored when the fetch fails."""
+    secret (shown to the user this once). Nothing is stored when the URL is refused or the fetch
+    fails."""
+    await remotes.check(request.url)  # before anything touches the disk: a clear 422 naming `url`
     candidate = Repository(
         tenant_id=row.tenant_id, kind="external", path=str(settings.repositories / f"{row.tenant_id}.external.git"),
         branch=request.branch, folder=request.folder.strip("/"), url=request.url, created_at=row.created_at,
         credentials=seal_credentials(secret, request.credentials),
     )  # fmt: skip
     try:
-        await asyncio.to_thread(fetch, candidate, secret)
-    except repo.GitError as exc:
-        raise Invalid(f"url: cannot fetch branch {request.branch!r}: {exc.message}") from exc
+        await fetch(remotes, candidate, secret)
+    except repo.RemoteError as exc:
+        raise Invalid(f"url: {exc.message}") from exc
     hook_secret = request.webhook_secret or secrets.token_urlsafe(32)
     for field in ("kind", "path", "branch", "folder", "url", "credentials"):
         setattr(row, field, getattr(candidate, field))
@@ -137,8 +154,9 @@ def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -
             async with db.session() as session:
                 row = await session.merge(row)
                 hook_secret = await connect(
-                    session=session, settings=syncer.settings, secret=syncer.secret, row=row, request=request
-                )
+                    session=session, settings=syncer.settings, remotes=syncer.remotes, secret=syncer.secret,
+                    row=row, request=request,
+                )  # fmt: skip
         await syncer.sync(request.tenant_id, fetch_remote=False)
         public = describe(service.repository_public(await syncer.repository(request.tenant_id)), row,
                           secret=syncer.secret, base_url=syncer.settings.base_url)  # fmt: skip

@@ -67,12 +67,16 @@ class UnknownRevision(GitError, NotFound):
 
 
 class RemoteError(GitError, Unavailable):
-    """An external repository could not be fetched from or pushed to; the message names its URL
-    without credentials."""
+    """An external repository could not be fetched from or pushed to. The message names its URL
+    without credentials and says what went wrong in our words, never in the remote's: ``reason``
+    is the kind of failure (see REASONS), ``detail`` libgit2's text with secrets scrubbed, for
+    the server log only."""
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(self, message: str, *, url: str, reason: str = "protocol", detail: str = "") -> None:
         super().__init__(message)
         self.url = url
+        self.reason = reason
+        self.detail = detail
 
 
 class AuthenticationFailed(RemoteError):
@@ -286,25 +290,30 @@ def history(path: Path, *, commit: str, file_path: str, limit: int = 20) -> list
 # External repositories
 
 
-def mirror_fetch(path: Path, *, url: str, branch: str, credentials: Credentials | None = None) -> str:
+def mirror_fetch(
+    path: Path, *, url: str, branch: str, credentials: Credentials | None = None, deadline: float | None = None
+) -> str:
     """Make `refs/heads/<branch>` of the local bare mirror equal to the external repository's
     branch and return its SHA. The update is forced: the external repository is the source of
     truth, so a force-push there (or a local commit whose push failed) is replaced, never merged.
-    The URL is used for this call only and not stored, so credentials never land in a config."""
+    The URL is used for this call only and not stored, so credentials never land in a config.
+    `deadline` (time.monotonic()): the transfer is abandoned when data still arrives after it."""
     init_bare(path, branch=branch)
     repo = _open(path)
     remote = repo.remotes.create_anonymous(url)
-    with _remote_session(url, credentials, action=f"fetch branch {branch!r} from") as callbacks:
+    with _remote_session(url, credentials, action=f"fetch branch {branch!r} from", deadline=deadline) as callbacks:
         remote.fetch([f"+{_ref_name(branch)}:{_ref_name(branch)}"], callbacks=callbacks)
         advertised = {h.name: h.oid for h in remote.list_heads(connect=False)}
     # libgit2 silently skips a refspec the remote does not have; a stale local head would then
     # look like a successful fetch.
     if _ref_name(branch) not in advertised:
-        raise RemoteError(f"{redact_url(url)} has no branch {branch!r}", url=redact_url(url))
+        raise RemoteError(f"{redact_url(url)} has no branch {branch!r}", url=redact_url(url), reason="no_branch")
     return str(advertised[_ref_name(branch)])
 
 
-def push(path: Path, *, url: str, branch: str, credentials: Credentials | None = None) -> None:
+def push(
+    path: Path, *, url: str, branch: str, credentials: Credentials | None = None, deadline: float | None = None
+) -> None:
     """Push the local branch to the external repository, never forced. When the external branch
     has commits the local one lacks, `HeadMoved` (with the external SHA) is raised: the caller
     fetches again (dropping the local commit) and lets the user redo the edit."""
@@ -314,14 +323,18 @@ def push(path: Path, *, url: str, branch: str, credentials: Credentials | None =
         raise GitError(f"nothing to push: branch {branch!r} does not exist")
     spec = f"{_ref_name(branch)}:{_ref_name(branch)}"
     try:
-        with _remote_session(url, credentials, action=f"push branch {branch!r} to") as callbacks:
+        with _remote_session(url, credentials, action=f"push branch {branch!r} to", deadline=deadline) as callbacks:
             repo.remotes.create_anonymous(url).push([spec], callbacks=callbacks)
             if callbacks.rejected:
-                raise RemoteError(f"{redact_url(url)} rejected the push: {callbacks.rejected}", url=redact_url(url))
+                raise RemoteError(
+                    f"{redact_url(url)} refused the push to branch {branch!r} (a protected branch, or a hook "
+                    "declined it)", url=redact_url(url), reason="rejected", detail=str(callbacks.rejected)[:500],
+                )  # fmt: skip
     except AuthenticationFailed:
         raise
-    except RemoteError:
-        _raise_if_behind(repo, url=url, branch=branch, credentials=credentials, local=local)
+    except RemoteError as refused:
+        if refused.reason != "deadline":
+            _raise_if_behind(repo, url=url, branch=branch, credentials=credentials, local=local, deadline=deadline)
         raise
 
 
@@ -534,22 +547,43 @@ class _AuthRejected(Exception):
     """Raised inside the credentials callback; turned into AuthenticationFailed with a safe URL."""
 
 
+class _DeadlinePassed(Exception):
+    """Raised inside a progress callback: the operation ran out of time."""
+
+
 class _Callbacks(pygit2.RemoteCallbacks):
-    def __init__(self, auth: Credentials | None, key_file: Path | None) -> None:
+    def __init__(self, auth: Credentials | None, key_file: Path | None, deadline: float | None = None) -> None:
         super().__init__()
         self._auth = auth
         self._key_file = key_file
+        self._deadline = deadline
         self._offered: set[CredentialType] = set()
         self.rejected: dict[str, str] = {}
+
+    # libgit2 has no deadline of its own; these are called while data moves, so a host that keeps
+    # sending slowly is abandoned at the deadline (one that sends nothing hits the server timeout).
+    def _check_time(self) -> None:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise _DeadlinePassed
+
+    def transfer_progress(self, stats: pygit2.remotes.TransferProgress) -> None:
+        self._check_time()
+
+    def sideband_progress(self, string: str) -> None:
+        self._check_time()
+
+    def push_transfer_progress(self, objects_pushed: int, total_objects: int, bytes_pushed: int) -> None:
+        self._check_time()
 
     def credentials(
         self, url: str, username_from_url: str | None, allowed_types: CredentialType
     ) -> pygit2.Username | pygit2.UserPass | pygit2.Keypair:
         """libgit2 asks again after a refused credential; offering the same one twice would loop
         forever, so the second request for a kind is the refusal."""
+        self._check_time()
         kind = self._kind(allowed_types)
         if kind in self._offered:
-            raise _AuthRejected("the credentials were refused")
+            raise _AuthRejected("the server refused the credentials")
         self._offered.add(kind)
         return self._credential(kind, username_from_url)
 
@@ -564,7 +598,9 @@ class _Callbacks(pygit2.RemoteCallbacks):
         if isinstance(self._auth, SshKeyAuth) and allowed & CredentialType.USERNAME and not allowed & wanted:
             return CredentialType.USERNAME  # SSH asks for the user name first when the URL has none
         if not allowed & wanted:
-            raise _AuthRejected(f"{type(self._auth).__name__} does not fit this URL (the server wants {allowed!r})")
+            raise _AuthRejected(
+                "the configured credentials do not fit this URL (a token or password needs https://, a key ssh://)"
+            )
         return wanted
 
     def _credential(
@@ -587,21 +623,63 @@ class _Callbacks(pygit2.RemoteCallbacks):
             self.rejected[refname] = message
 
 
+# What went wrong, in our words: libgit2's text says more than a user may learn about a host
+# (an error page, "connection refused" vs "timed out": a port scanner's answers) and is logged
+# instead. First match wins; everything else is "protocol".
+REASONS: dict[str, str] = {
+    "resolve": "the host name does not resolve",
+    "connect": "could not connect",
+    "timeout": "the host stopped answering",
+    "deadline": "it took too long",
+    "dropped": "the host closed the connection before the transfer finished",
+    "tls": "the host's TLS certificate is not valid",
+    "hostkey": "the host's SSH key is not known to this server",
+    "auth": "the server refused the credentials",
+    "not_found": "no Git repository at that URL",
+    "no_branch": "no such branch there",
+    "rejected": "the host refused the push",
+    "protocol": "the answer was not a Git repository's",
+}
+_MATCHES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("hostkey", ("hostkey", "host key")),
+    ("tls", ("certificate", "x509", "ssl error", "tls")),
+    ("resolve", ("failed to resolve", "name or service not known")),
+    ("connect", ("failed to connect", "connection refused", "no route to host", "network is unreachable")),
+    ("timeout", ("timed out", "timeout")),
+    ("auth", ("status code: 401", "status code: 403", "authentication", "permission denied")),
+    ("not_found", ("status code: 404", "not found", "does not appear to be a git repository", "does not exist",
+                   "not a git repository", "remote error", "no repository")),
+    ("dropped", ("unexpected eof", "early eof", "connection reset", "broken pipe", "error receiving data",
+                 "could not read", "could not write", "failed to send")),
+)  # fmt: skip
+
+
+def classify(message: str) -> str:
+    """The kind of failure (a key of REASONS) that libgit2's message describes."""
+    lowered = message.lower()
+    return next((reason for reason, words in _MATCHES if any(word in lowered for word in words)), "protocol")
+
+
 @contextmanager
-def _remote_session(url: str, credentials: Credentials | None, *, action: str) -> Iterator[_Callbacks]:
+def _remote_session(
+    url: str, credentials: Credentials | None, *, action: str, deadline: float | None = None
+) -> Iterator[_Callbacks]:
     """Callbacks for one fetch or push, with libgit2's errors turned into messages that name the
-    URL but never a secret."""
+    URL but never a secret, nor what the remote said."""
     safe = redact_url(url)
     with _key_file(credentials) as key_file:
         try:
-            yield _Callbacks(credentials, key_file)
+            yield _Callbacks(credentials, key_file, deadline)
         except _AuthRejected as error:
-            raise AuthenticationFailed(f"cannot {action} {safe}: {error}", url=safe) from None
+            raise AuthenticationFailed(f"cannot {action} {safe}: {error}", url=safe, reason="auth",
+                                       detail=str(error)) from None  # fmt: skip
+        except _DeadlinePassed:
+            raise RemoteError(f"cannot {action} {safe}: {REASONS['deadline']}", url=safe, reason="deadline") from None
         except pygit2.GitError as error:
-            reason = (
-                "no repository there" if _missing_local(url) else _scrub(str(error), url=url, credentials=credentials)
-            )
-            raise RemoteError(f"cannot {action} {safe}: {reason}", url=safe) from None
+            detail = _scrub(str(error), url=url, credentials=credentials)
+            reason = "not_found" if _missing_local(url) else classify(detail)
+            raise RemoteError(f"cannot {action} {safe}: {REASONS[reason]}", url=safe, reason=reason,
+                              detail=detail[:500]) from None  # fmt: skip
 
 
 @contextmanager
@@ -638,11 +716,17 @@ def _scrub(message: str, *, url: str, credentials: Credentials | None) -> str:
 
 
 def _raise_if_behind(
-    repo: pygit2.Repository, *, url: str, branch: str, credentials: Credentials | None, local: pygit2.Oid
+    repo: pygit2.Repository,
+    *,
+    url: str,
+    branch: str,
+    credentials: Credentials | None,
+    local: pygit2.Oid,
+    deadline: float | None,
 ) -> None:
     """After a refused push, ask the remote where its branch is: if the local commit does not
     contain it, someone pushed first and the caller gets HeadMoved instead of a generic error."""
-    with _remote_session(url, credentials, action=f"read branch {branch!r} of") as callbacks:
+    with _remote_session(url, credentials, action=f"read branch {branch!r} of", deadline=deadline) as callbacks:
         heads = repo.remotes.create_anonymous(url).list_heads(callbacks=callbacks)
     current = next((h.oid for h in heads if h.name == _ref_name(branch)), None)
     if current is None or current == local:

@@ -17,6 +17,18 @@ class GitopsSettings(CrontopusSettings):
         default=30, gt=0, validation_alias="CRONTOPUS_GITOPS_POLL_SECONDS",
         description="how often every repository is checked when no push notice arrived",
     )  # fmt: skip
+    allow_http: bool = Field(
+        default=False, validation_alias="CRONTOPUS_GITOPS_ALLOW_HTTP",
+        description="accept http:// repository URLs (unencrypted: for closed networks only); off: https:// and ssh://",
+    )  # fmt: skip
+    connect_timeout: float = Field(
+        default=10, gt=0, le=300, validation_alias="CRONTOPUS_GITOPS_CONNECT_TIMEOUT",
+        description="seconds to connect to an external repository's host, and the longest it may stay silent",
+    )  # fmt: skip
+    fetch_timeout: float = Field(
+        default=120, gt=0, le=3600, validation_alias="CRONTOPUS_GITOPS_FETCH_TIMEOUT",
+        description="seconds one fetch or push of an external repository may take in all",
+    )  # fmt: skip
 
     @property
     def repositories(self) -> Path:

@@ -10,11 +10,14 @@ from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from crontopus_gitops import external, service
+from crontopus_gitops import external, repo, service
 from crontopus_gitops.models import Repository
+from crontopus_gitops.remote_url import RefusedUrl
+from crontopus_gitops.remotes import Remotes
 from crontopus_gitops.service import HookCommand
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.db import Database
+from crontopus_kit.egress import PrivateTarget
 from crontopus_kit.jetstream import BatchPuller
 from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
@@ -31,6 +34,7 @@ class Syncer:
         self.db, self.settings, self.hook = db, settings, hook
         self.secret = settings.secret_bytes()
         self.links = service.Links(base_url=settings.base_url, secret=self.secret)
+        self.remotes = Remotes(settings)
         self.broker: NatsBroker | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -53,16 +57,24 @@ class Syncer:
             )
             try:
                 if fetch_remote and row.kind == "external":
-                    await asyncio.to_thread(external.fetch, row, self.secret)
+                    await external.fetch(self.remotes, row, self.secret)
                 changed = await service.sync(session=session, row=row, secret=self.secret)
             except Exception as exc:
-                log.warning("repository sync failed", tenant_id=tenant_id, error=str(exc)[:500])
                 await session.rollback()
-                await service.record_sync_error(session=session, row=row, error=str(exc))
+                await service.record_sync_error(session=session, row=row, error=self._sync_error(tenant_id, exc))
                 return row
         if changed:
             await self._announce(tenant_id, changed)
         return row
+
+    @staticmethod
+    def _sync_error(tenant_id: str, exc: Exception) -> str:
+        """What ``last_error`` says: what the user can act on, never a path or a remote's text."""
+        if isinstance(exc, repo.RemoteError | RefusedUrl | PrivateTarget):
+            log.info("repository sync failed", tenant_id=tenant_id, error=exc.message)
+            return exc.message
+        log.exception("repository sync failed", tenant_id=tenant_id)
+        return "the repository could not be synced because of an error in Crontopus (the server log has the details)"
 
     async def _announce(self, tenant_id: str, event: ManifestsChanged) -> None:
         assert self.broker is not None
@@ -89,6 +101,10 @@ class Syncer:
             except Exception:
                 log.exception("repository poll failed")
             await asyncio.sleep(self.settings.poll_seconds)
+
+    async def close(self) -> None:
+        """No new fetch or push starts (one already in a thread ends by its own time bound)."""
+        self.remotes.close()
 
     async def on_tenants_created(self, messages: list[Msg]) -> None:
         for msg in messages:

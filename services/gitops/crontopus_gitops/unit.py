@@ -47,5 +47,6 @@ class GitopsUnit:
 
     async def close(self) -> None:
         await cancel_and_wait(self._poll)
+        await self.syncer.close()
         await self.tenants.stop()
         await self.db.dispose()

@@ -10,6 +10,7 @@ import pytest
 from crontopus_gitops import editing, repo, service
 from crontopus_gitops.models import Repository
 from crontopus_gitops.settings import GitopsSettings
+from crontopus_gitops.testing import GitHttp
 from crontopus_gitops.unit import GitopsUnit
 from crontopus_kit.errors import Conflict, Invalid, NotFound
 from crontopus_schemas.gitops import JobGetRequest
@@ -46,7 +47,8 @@ class RecordingBroker:
 
 @pytest.fixture
 async def gitops(settings_factory):
-    unit = GitopsUnit(settings_factory(GitopsSettings))
+    # The external repositories here are served over http:// on loopback.
+    unit = GitopsUnit(settings_factory(GitopsSettings, allow_http=True, allow_private_networks=True))
     await unit.prepare()
     unit.syncer.broker = RecordingBroker()  # type: ignore[assignment]
     await unit.syncer.sync(TENANT)
@@ -264,9 +266,9 @@ async def test_deleting_from_a_stale_copy_is_a_conflict(gitops):
 # --- external repositories -------------------------------------------------------------------
 
 
-async def external_remote(unit: GitopsUnit, tmp_path: Path) -> Path:
-    """Point the tenant at a bare repository standing in for a Git host."""
-    remote = tmp_path / "host.git"
+async def external_remote(unit: GitopsUnit, tmp_path: Path, git_http: GitHttp) -> Path:
+    """Point the tenant at a bare repository served over smart HTTP, standing in for a Git host."""
+    remote = git_http.root / "host.git"
     repo.init_bare(remote, branch="main")
     hello = NIGHTLY_EXPORT.replace("nightly-export", "hello").replace("production", "ops")
     repo.commit_files(remote, branch="main", changes={"ops/hello.yaml": hello}, author=BOB_SIG,
@@ -274,7 +276,7 @@ async def external_remote(unit: GitopsUnit, tmp_path: Path) -> Path:
     async with unit.db.session() as session:
         row = await session.get(Repository, TENANT)
         assert row is not None
-        row.kind, row.url, row.path = "external", str(remote), str(tmp_path / "mirror.git")
+        row.kind, row.url, row.path = "external", git_http.url("host.git"), str(tmp_path / "mirror.git")
         row.synced_commit = None
         session.add(row)
         await session.commit()
@@ -282,19 +284,19 @@ async def external_remote(unit: GitopsUnit, tmp_path: Path) -> Path:
     return remote
 
 
-async def test_an_edit_of_an_external_repository_is_pushed(gitops, tmp_path):
-    remote = await external_remote(gitops, tmp_path)
+async def test_an_edit_of_an_external_repository_is_pushed(gitops, tmp_path, git_http):
+    remote = await external_remote(gitops, tmp_path, git_http)
     job = await create(gitops)
     assert repo.head(remote, branch="main") == job.commit
 
 
-async def test_a_push_refused_because_the_host_moved_leaves_nothing_behind(gitops, tmp_path, monkeypatch):
-    remote = await external_remote(gitops, tmp_path)
+async def test_a_push_refused_because_the_host_moved_leaves_nothing_behind(gitops, tmp_path, git_http, monkeypatch):
+    remote = await external_remote(gitops, tmp_path, git_http)
     original_fetch = editing.external.fetch
 
     # The host gets a commit right after our fetch, before our push.
-    def fetch_then_someone_pushes(row, secret):
-        sha = original_fetch(row, secret)
+    async def fetch_then_someone_pushes(remotes, row, secret):
+        sha = await original_fetch(remotes, row, secret)
         repo.commit_files(remote, branch="main", changes={"ops/other.yaml": "# other\n"}, author=BOB_SIG,
                           message="meanwhile", expected_head=sha)  # fmt: skip
         return sha

@@ -1,11 +1,10 @@
-"""An external repository (served by `git daemon` on loopback, or a local path) mirrored by the
-gitops service, and push webhooks in each Git host's format."""
+"""An external repository (served over smart HTTP on loopback, which this stack's settings allow)
+mirrored by the gitops service, and push webhooks in each Git host's format."""
 
 import asyncio
 import hashlib
 import hmac
 import json
-import subprocess
 import uuid
 
 import nats
@@ -13,7 +12,6 @@ import pytest
 
 from crontopus_gitops import repo, service
 from crontopus_gitops.models import Repository
-from crontopus_kit.nats_server import free_port, port_is_open
 from crontopus_schemas.gitops import ManifestsChanged
 from crontopus_schemas.subjects import GITOPS_STREAM, manifests_changed_subject
 from crontopus_server.testing import sign_up, wait_until
@@ -34,12 +32,14 @@ def database_backend():
 
 @pytest.fixture
 def stack_env(stack_env):
-    return {**stack_env, "CRONTOPUS_GITOPS_POLL_SECONDS": "0.5"}
+    # The Git host of these tests is http:// on loopback: allowed here, refused by default.
+    return {**stack_env, "CRONTOPUS_GITOPS_POLL_SECONDS": "0.5", "CRONTOPUS_GITOPS_ALLOW_HTTP": "1",
+            "CRONTOPUS_ALLOW_PRIVATE_NETWORKS": "1"}  # fmt: skip
 
 
 @pytest.fixture
-def upstream(tmp_path):
-    path = tmp_path / "hosted" / "jobs.git"
+def upstream(git_http):
+    path = git_http.root / "jobs.git"
     repo.init_bare(path)
     repo.commit_files(path, branch="main", changes={"ops/first.yaml": JOB.format(name="first")},
                       author=AUTHOR, message="first", expected_head=None)  # fmt: skip
@@ -47,18 +47,8 @@ def upstream(tmp_path):
 
 
 @pytest.fixture
-def git_daemon(tmp_path, upstream):
-    port = free_port()
-    base = tmp_path / "hosted"
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--export-all", f"--base-path={base}", "--reuseaddr", f"--port={port}",
-         "--listen=127.0.0.1", str(base)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    wait_until(lambda: port_is_open("127.0.0.1", port))
-    yield f"git://127.0.0.1:{port}/jobs.git"
-    daemon.terminate()
-    daemon.wait(timeout=10)
+def upstream_url(git_http, upstream):
+    return git_http.url(upstream.name)
 
 
 def push_upstream(upstream, name: str) -> str:
@@ -90,19 +80,20 @@ def job_names(api, account) -> set[str]:
     return {job["name"] for job in api.get("/api/jobs", headers=account.headers).json()["jobs"]}
 
 
-def test_an_external_repository_over_git_daemon_replaces_the_examples(api, git_daemon):
+def test_an_external_repository_over_http_replaces_the_examples(api, upstream_url):
     alice = sign_up(api, "alice")
-    connected = connect(api, alice, git_daemon)
+    connected = connect(api, alice, upstream_url)
     assert connected["kind"] == "external" and len(connected["webhook_secret"]) >= 32
     assert connected["webhook_url"].endswith(f"/api/gitops/webhooks/{tenant_of(api, alice)}")
     assert job_names(api, alice) == {"first"}
     shown = api.get("/api/gitops/repository", headers=alice.headers).json()
     assert connected["webhook_secret"] not in json.dumps(shown) and "…" in shown["webhook_secret"]
+    assert len(shown["webhook_secret"].replace("…", "")) == 4  # of 43 characters
 
 
-def test_a_github_webhook_syncs_the_pushed_commit_and_a_replay_is_ignored(api, upstream):
+def test_a_github_webhook_syncs_the_pushed_commit_and_a_replay_is_ignored(api, upstream, upstream_url):
     alice = sign_up(api, "alice")
-    connected = connect(api, alice, str(upstream))
+    connected = connect(api, alice, upstream_url)
     sha = push_upstream(upstream, "second")
     body = push_payload(sha)
     headers = github_headers(connected["webhook_secret"], body, delivery="delivery-1")
@@ -114,9 +105,9 @@ def test_a_github_webhook_syncs_the_pushed_commit_and_a_replay_is_ignored(api, u
 
 
 @pytest.mark.parametrize("host", ["gitea", "forgejo", "gitlab"])
-def test_gitea_forgejo_and_gitlab_webhooks_are_verified_their_way(api, upstream, host):
+def test_gitea_forgejo_and_gitlab_webhooks_are_verified_their_way(api, upstream, upstream_url, host):
     alice = sign_up(api, "alice")
-    connected = connect(api, alice, str(upstream))
+    connected = connect(api, alice, upstream_url)
     secret = connected["webhook_secret"]
     sha = push_upstream(upstream, "second")
     body = push_payload(sha)
@@ -132,9 +123,9 @@ def test_gitea_forgejo_and_gitlab_webhooks_are_verified_their_way(api, upstream,
     assert job_names(api, alice) == {"first", "second"}
 
 
-def test_a_wrong_or_missing_signature_is_401(api, upstream):
+def test_a_wrong_or_missing_signature_is_401(api, upstream, upstream_url):
     alice = sign_up(api, "alice")
-    connected = connect(api, alice, str(upstream))
+    connected = connect(api, alice, upstream_url)
     body = push_payload(push_upstream(upstream, "second"))
     forged = api.post(_path(connected), content=body, headers=github_headers("not-the-secret-at-all", body))
     missing = api.post(_path(connected), content=body, headers={"X-GitHub-Event": "push"})
@@ -142,33 +133,33 @@ def test_a_wrong_or_missing_signature_is_401(api, upstream):
     assert connected["webhook_secret"] not in forged.text + missing.text
 
 
-def test_without_a_webhook_the_timed_fetch_picks_up_a_push(api, upstream):
+def test_without_a_webhook_the_timed_fetch_picks_up_a_push(api, upstream, upstream_url):
     alice = sign_up(api, "alice")
-    connect(api, alice, str(upstream))
+    connect(api, alice, upstream_url)
     push_upstream(upstream, "polled")
     wait_until(lambda: "polled" in job_names(api, alice), timeout=10)
 
 
-def test_a_bad_url_is_a_clear_422_and_the_repository_stays(api, tmp_path):
+def test_a_url_without_a_repository_is_a_clear_422_and_the_repository_stays(api, git_http):
     alice = sign_up(api, "alice")
     before = api.get("/api/gitops/repository", headers=alice.headers).json()
-    response = api.put("/api/gitops/repository", headers=alice.headers, json={"url": str(tmp_path / "nowhere.git")})
-    assert response.status_code == 422 and "cannot fetch" in response.json()["detail"]
+    response = api.put("/api/gitops/repository", headers=alice.headers, json={"url": git_http.url("nowhere.git")})
+    assert response.status_code == 422 and response.json()["detail"].startswith("url: cannot fetch branch 'main'")
     after = api.get("/api/gitops/repository", headers=alice.headers).json()
     assert (after["kind"], after["clone_url"]) == ("embedded", before["clone_url"])
 
 
-def test_credentials_are_stored_but_never_shown(api, upstream):
+def test_credentials_are_stored_but_never_shown(api, upstream, upstream_url):
     alice = sign_up(api, "alice")
-    connect(api, alice, str(upstream), credentials={"kind": "token", "token": "glpat-very-secret-token"})
+    connect(api, alice, upstream_url, credentials={"kind": "token", "token": "glpat-very-secret-token"})
     shown = api.get("/api/gitops/repository", headers=alice.headers).json()
     assert shown["credentials"] == "token" and "very-secret" not in json.dumps(shown)
 
 
-def test_bob_cannot_use_or_reach_alices_webhook_or_repository(api, upstream):
+def test_bob_cannot_use_or_reach_alices_webhook_or_repository(api, upstream, upstream_url):
     alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
-    connected = connect(api, alice, str(upstream))
-    bobs = connect(api, bob, str(upstream))  # bob's own secret
+    connected = connect(api, alice, upstream_url)
+    bobs = connect(api, bob, upstream_url)  # bob's own secret
     body = push_payload(push_upstream(upstream, "second"))
     assert (
         api.post(_path(connected), content=body, headers=github_headers(bobs["webhook_secret"], body)).status_code
@@ -182,7 +173,7 @@ def test_bob_cannot_use_or_reach_alices_webhook_or_repository(api, upstream):
         ).status_code
         == 404
     )
-    assert api.put("/api/gitops/repository", json={"url": str(upstream)}).status_code == 401
+    assert api.put("/api/gitops/repository", json={"url": upstream_url}).status_code == 401
 
 
 def _path(connected: dict) -> str:
@@ -193,24 +184,24 @@ def tenant_of(api, account) -> str:
     return api.get("/api/auth/me", headers=account.headers).json()["tenant_id"]
 
 
-def test_the_sync_event_tells_agents_where_the_repository_now_is(api, upstream, nats_server):
+def test_the_sync_event_tells_agents_where_the_repository_now_is(api, upstream, upstream_url, nats_server):
     alice = sign_up(api, "alice")
-    connect(api, alice, str(upstream), folder="ops")
+    connect(api, alice, upstream_url, folder="ops")
     event = asyncio.run(_last_event(nats_server.url, manifests_changed_subject(tenant_of(api, alice))))
     assert event.repository is not None
     assert (event.repository.clone_url, event.repository.branch, event.repository.folder) == (
-        str(upstream),
+        upstream_url,
         "main",
         "ops",
     )
 
 
-def test_a_misspelt_field_is_refused_and_path_still_names_the_folder(api, upstream):
+def test_a_misspelt_field_is_refused_and_path_still_names_the_folder(api, upstream, upstream_url):
     alice = sign_up(api, "alice")
-    typo = api.put("/api/gitops/repository", headers=alice.headers, json={"url": str(upstream), "fodler": "ops"})
+    typo = api.put("/api/gitops/repository", headers=alice.headers, json={"url": upstream_url, "fodler": "ops"})
     assert typo.status_code == 422 and "fodler" in typo.text
     assert api.get("/api/gitops/repository", headers=alice.headers).json()["kind"] == "embedded"
-    assert connect(api, alice, str(upstream), path="ops")["folder"] == "ops"
+    assert connect(api, alice, upstream_url, path="ops")["folder"] == "ops"
 
 
 def test_agents_are_never_told_a_password_in_the_clone_url():

@@ -495,7 +495,7 @@ def test_mirror_fetch_of_an_unreachable_url_names_it_without_the_secret(tmp_path
 
 
 def test_mirror_fetch_of_a_local_path_that_does_not_exist(tmp_path: Path) -> None:
-    with pytest.raises(RemoteError, match="no repository there"):
+    with pytest.raises(RemoteError, match="no Git repository at that URL"):
         repo.mirror_fetch(tmp_path / "mirror.git", url=str(tmp_path / "nope.git"), branch="main", credentials=None)
 
 
@@ -504,6 +504,48 @@ def test_mirror_fetch_of_a_missing_branch_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(RemoteError, match="no branch 'jobs'"):
         repo.mirror_fetch(tmp_path / "mirror.git", url=str(upstream), branch="jobs", credentials=None)
+
+
+class _InternalService(BaseHTTPRequestHandler):
+    """Not a Git host: an internal service that answers with its own error page."""
+
+    def do_GET(self) -> None:
+        body = b"db-password=hunter2 stack trace of internal-billing"
+        self.send_response(500, "Internal billing failure")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_error_never_repeats_what_the_remote_answered(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _InternalService)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        with pytest.raises(RemoteError) as refused:
+            repo.mirror_fetch(
+                tmp_path / "m.git", url=f"http://127.0.0.1:{server.server_address[1]}/x.git", branch="main"
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    message = refused.value.message
+    assert "500" not in message and "billing" not in message and "hunter2" not in message
+    assert message.endswith("the answer was not a Git repository's")
+    assert "500" in refused.value.detail  # for the server log
+
+
+def test_a_fetch_still_moving_data_after_its_deadline_is_abandoned(tmp_path: Path) -> None:
+    upstream, _ = upstream_with(tmp_path, {"production/backup.yaml": BACKUP})
+
+    with pytest.raises(RemoteError, match="it took too long") as late:
+        repo.mirror_fetch(tmp_path / "m.git", url=str(upstream), branch="main", deadline=time.monotonic() - 1)
+
+    assert late.value.reason == "deadline"
+    assert repo.head(tmp_path / "m.git", branch="main") is None
 
 
 class _AlwaysUnauthorized(BaseHTTPRequestHandler):
