@@ -29,8 +29,11 @@ class Gateway:
         # Derived once: every check-in's de-duplication id is keyed with it (routes/checkins.py).
         self.checkin_id_key = derive_key(settings.secret_bytes(), CHECKIN_ID_PURPOSE)
 
-    async def rpc(self, subject: str, request: BaseModel, result_model: type[T]) -> T:
-        result = await rpc_call(self.broker, subject, request, result_model, timeout=self.settings.rpc_timeout)
+    async def rpc(self, subject: str, request: BaseModel, result_model: type[T], *, timeout: float | None = None) -> T:
+        """``timeout``: for requests known to take longer than CRONTOPUS_GATEWAY_RPC_TIMEOUT."""
+        result = await rpc_call(
+            self.broker, subject, request, result_model, timeout=max(timeout or 0, self.settings.rpc_timeout)
+        )
         assert result is not None
         return result
 

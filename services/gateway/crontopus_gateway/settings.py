@@ -13,6 +13,11 @@ class GatewaySettings(CrontopusSettings):
         description="larger request bodies are refused with 413 before they are read whole",
     )  # fmt: skip
     rpc_timeout: float = Field(default=5.0, gt=0, validation_alias="CRONTOPUS_GATEWAY_RPC_TIMEOUT")
+    git_timeout: float = Field(
+        default=150, gt=0, validation_alias="CRONTOPUS_GATEWAY_GIT_TIMEOUT",
+        description="how long PUT /api/gitops/repository waits for the first fetch of an external repository; "
+        "keep it above CRONTOPUS_GITOPS_FETCH_TIMEOUT",
+    )  # fmt: skip
     jwks_max_age: float = Field(
         default=300, gt=0, validation_alias="CRONTOPUS_GATEWAY_JWKS_MAX_AGE",
         description="seconds the published signing keys are cached: a retired key stops verifying within this",

@@ -29,6 +29,7 @@ from ruamel.yaml.error import YAMLError
 
 from crontopus_gitops import external, repo, service
 from crontopus_gitops.models import Repository
+from crontopus_gitops.settings import RPC_WORKERS
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.errors import Conflict, Invalid, NotFound
@@ -350,17 +351,17 @@ async def _detail(db: Database, syncer: Syncer, row: Repository, namespace: str,
 
 
 def add_editing_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -> None:
-    @router.subscriber(GitopsRpc.JOB_CREATE, queue=GitopsRpc.QUEUE)
+    @router.subscriber(GitopsRpc.JOB_CREATE, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobCreateRequest)
     async def create(request: JobCreateRequest) -> JobDetail:
         return await create_job(db=db, syncer=syncer, request=request)
 
-    @router.subscriber(GitopsRpc.JOB_UPDATE, queue=GitopsRpc.QUEUE)
+    @router.subscriber(GitopsRpc.JOB_UPDATE, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobUpdateRequest)
     async def update(request: JobUpdateRequest) -> JobDetail:
         return await update_job(db=db, syncer=syncer, request=request)
 
-    @router.subscriber(GitopsRpc.JOB_DELETE, queue=GitopsRpc.QUEUE)
+    @router.subscriber(GitopsRpc.JOB_DELETE, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobDeleteRequest)
     async def delete(request: JobDeleteRequest) -> JobDeleted:
         return await delete_job(syncer=syncer, request=request)

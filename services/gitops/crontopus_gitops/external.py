@@ -24,7 +24,7 @@ from crontopus_gitops import repo, service, webhooks
 from crontopus_gitops.models import Repository, WebhookDelivery
 from crontopus_gitops.remote_url import RefusedUrl
 from crontopus_gitops.remotes import Remotes
-from crontopus_gitops.settings import GitopsSettings
+from crontopus_gitops.settings import RPC_WORKERS, GitopsSettings
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.crypto import SecretBox, mask
 from crontopus_kit.db import Database
@@ -146,7 +146,7 @@ async def first_delivery(*, session: AsyncSession, tenant_id: str, delivery_id: 
 
 
 def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -> None:
-    @router.subscriber(GitopsRpc.REPOSITORY_UPDATE, queue=GitopsRpc.QUEUE)
+    @router.subscriber(GitopsRpc.REPOSITORY_UPDATE, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(RepositoryUpdateRequest)
     async def update_repository(request: RepositoryUpdateRequest) -> RepositoryPublic:
         async with syncer.lock(request.tenant_id):
@@ -162,7 +162,7 @@ def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -
                           secret=syncer.secret, base_url=syncer.settings.base_url)  # fmt: skip
         return public.model_copy(update={"webhook_secret": hook_secret})
 
-    @router.subscriber(GitopsRpc.WEBHOOK, queue=GitopsRpc.QUEUE)
+    @router.subscriber(GitopsRpc.WEBHOOK, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(WebhookRequest)
     async def webhook(request: WebhookRequest) -> WebhookReply:
         row = await _external_row(syncer, request.tenant_id)

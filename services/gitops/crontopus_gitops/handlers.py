@@ -7,6 +7,7 @@ from faststream.nats.annotations import NatsMessage
 
 from crontopus_gitops import editing, external, service
 from crontopus_gitops.pings import add_ping_handlers
+from crontopus_gitops.settings import RPC_WORKERS
 from crontopus_gitops.syncer import Syncer
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
@@ -31,7 +32,7 @@ log = get_logger(__name__)
 def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     router = NatsRouter()
 
-    @router.subscriber(subjects.PUSHED_WILDCARD, queue=subjects.GitopsRpc.QUEUE)
+    @router.subscriber(subjects.PUSHED_WILDCARD, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     async def on_push(message: NatsMessage) -> None:
         """A repository's post-receive hook: the tenant is the subject's last token."""
         await syncer.sync(subjects.tenant_from_subject(message.raw_message.subject))
@@ -51,20 +52,22 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         row = await syncer.repository(tenant_id)
         await msg.respond(RpcReply(result=service.repository_location(row)).model_dump_json().encode())
 
-    @router.subscriber(subjects.GitopsRpc.REPOSITORY_GET, queue=subjects.GitopsRpc.QUEUE)
+    @router.subscriber(subjects.GitopsRpc.REPOSITORY_GET, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(TenantScoped)
     async def get_repository(request: TenantScoped) -> RepositoryPublic:
-        row = await syncer.sync(request.tenant_id)
+        # A running sync may wait on a slow host for up to the fetch timeout: show what is known.
+        locked = syncer.lock(request.tenant_id).locked()
+        row = await (syncer.repository(request.tenant_id) if locked else syncer.sync(request.tenant_id))
         return external.describe(service.repository_public(row), row, secret=syncer.secret,
                                  base_url=syncer.settings.base_url)  # fmt: skip
 
-    @router.subscriber(subjects.GitopsRpc.TENANTS_LIST, queue=subjects.GitopsRpc.QUEUE)
+    @router.subscriber(subjects.GitopsRpc.TENANTS_LIST, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(TenantListRequest)
     async def list_tenants(_: TenantListRequest) -> TenantList:
         async with db.session() as session:
             return TenantList(tenant_ids=await service.tenant_ids(session=session))
 
-    @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE)
+    @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobListRequest)
     async def list_jobs(request: JobListRequest) -> JobPage:
         if not syncer.lock(request.tenant_id).locked():  # a running sync may take seconds: list what is indexed
@@ -72,7 +75,7 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         async with db.session() as session:
             return await service.list_jobs(session=session, query=request, links=syncer.links)
 
-    @router.subscriber(subjects.GitopsRpc.JOBS_GET, queue=subjects.GitopsRpc.QUEUE)
+    @router.subscriber(subjects.GitopsRpc.JOBS_GET, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobGetRequest)
     async def get_job(request: JobGetRequest) -> JobDetail:
         row = await syncer.repository(request.tenant_id)

@@ -6,6 +6,10 @@ from pydantic import Field
 
 from crontopus_kit.settings import CrontopusSettings
 
+# Requests one gitops RPC subscriber handles at once: a request waiting on a slow Git host (or on
+# its team's lock) must not hold up other teams' requests behind it.
+RPC_WORKERS = 64
+
 
 class GitopsSettings(CrontopusSettings):
     repos_dir: Path | None = Field(
@@ -16,6 +20,10 @@ class GitopsSettings(CrontopusSettings):
     poll_seconds: float = Field(
         default=30, gt=0, validation_alias="CRONTOPUS_GITOPS_POLL_SECONDS",
         description="how often every repository is checked when no push notice arrived",
+    )  # fmt: skip
+    poll_concurrency: int = Field(
+        default=4, ge=1, le=32, validation_alias="CRONTOPUS_GITOPS_POLL_CONCURRENCY",
+        description="external repositories the poll fetches at once (webhooks and edits do not wait for these)",
     )  # fmt: skip
     allow_http: bool = Field(
         default=False, validation_alias="CRONTOPUS_GITOPS_ALLOW_HTTP",

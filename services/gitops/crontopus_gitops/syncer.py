@@ -28,7 +28,8 @@ RETRY_DELAY_SECONDS = 5
 
 
 class Syncer:
-    """Syncs repositories, one at a time per tenant, and announces each new commit."""
+    """Syncs repositories, one at a time per tenant (teams never wait for each other), and
+    announces each new commit."""
 
     def __init__(self, *, db: Database, settings: GitopsSettings, hook: HookCommand) -> None:
         self.db, self.settings, self.hook = db, settings, hook
@@ -37,6 +38,8 @@ class Syncer:
         self.remotes = Remotes(settings)
         self.broker: NatsBroker | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._polls: dict[str, asyncio.Task[None]] = {}
+        self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
 
     async def repository(self, tenant_id: str) -> Repository:
         async with self.db.session() as session:
@@ -88,22 +91,48 @@ class Syncer:
                  changed=len(event.changed), removed=len(event.removed), errors=event.errors)  # fmt: skip
 
     async def sync_all(self) -> None:
+        """One round of the poll, waited for: every team's sync is started (see start_round)."""
+        started = await self.start_round()
+        await asyncio.gather(*started, return_exceptions=True)
+
+    async def start_round(self) -> list[asyncio.Task[None]]:
+        """Start syncing every team, ``poll_concurrency`` at a time, without waiting. A team whose
+        sync is still running (a slow host, an edit, a webhook) is skipped, not queued: the next
+        round looks again, and the other teams never wait for it."""
         async with self.db.session() as session:
             tenants = [row.tenant_id for row in await service.all_repositories(session=session)]
+        started = []
         for tenant_id in tenants:
-            await self.sync(tenant_id, fetch_remote=True)
+            if tenant_id in self._polls or self._locks[tenant_id].locked():
+                continue
+            task = asyncio.create_task(self._poll_one(tenant_id), name=f"gitops poll {tenant_id}")
+            self._polls[tenant_id] = task
+            started.append(task)
+        return started
+
+    async def _poll_one(self, tenant_id: str) -> None:
+        try:
+            async with self._poll_slots:
+                await self.sync(tenant_id, fetch_remote=True)
+        except Exception:
+            log.exception("repository poll failed", tenant_id=tenant_id)
+        finally:
+            self._polls.pop(tenant_id, None)
 
     async def poll_forever(self) -> None:
         """The fallback when a push notice or webhook never arrives."""
         while True:
             try:
-                await self.sync_all()
+                await self.start_round()
             except Exception:
                 log.exception("repository poll failed")
             await asyncio.sleep(self.settings.poll_seconds)
 
     async def close(self) -> None:
-        """No new fetch or push starts (one already in a thread ends by its own time bound)."""
+        """Stop the poll's syncs (a fetch already in a thread ends by its own time bound)."""
+        for task in list(self._polls.values()):
+            task.cancel()
+        await asyncio.gather(*self._polls.values(), return_exceptions=True)
         self.remotes.close()
 
     async def on_tenants_created(self, messages: list[Msg]) -> None:

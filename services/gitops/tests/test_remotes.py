@@ -273,6 +273,31 @@ async def test_a_repository_connected_earlier_with_a_local_path_stops_working_an
     assert repo.head(Path(bobs.path), branch="main") == bobs_head
 
 
+# --- teams do not wait for each other ------------------------------------------------------------------
+
+
+async def test_the_poll_never_waits_for_a_team_whose_host_hangs(gitops, git_http, tmp_path):
+    hosted(git_http.root, "alice.git")
+    bobs_sha = hosted(git_http.root, "bob.git")
+    for tenant in (ALICE, BOB):
+        await gitops.syncer.sync(tenant)
+        await point_at(gitops, tenant, git_http.url(f"{'alice' if tenant == ALICE else 'bob'}.git"),
+                       tmp_path / f"{tenant}.git")  # fmt: skip
+
+    with git_http.hanging("alice.git"):
+        first = {task.get_name(): task for task in await gitops.syncer.start_round()}
+        await asyncio.wait_for(first[f"gitops poll {BOB}"], timeout=2)  # bob is done while alice hangs
+        assert not first[f"gitops poll {ALICE}"].done()
+        again = [task.get_name() for task in await gitops.syncer.start_round()]
+        assert again == [f"gitops poll {BOB}"]  # alice's sync still runs: skipped, not queued
+        await asyncio.wait_for(first[f"gitops poll {ALICE}"], timeout=4)  # ends by its own bound
+
+    async with gitops.db.session() as session:
+        alice, bob = await session.get(Repository, ALICE), await session.get(Repository, BOB)
+    assert bob is not None and bob.synced_commit == bobs_sha and bob.last_error is None
+    assert alice is not None and alice.last_error is not None and alice.last_error.endswith(PRIVATE)
+
+
 def test_the_machine_resolves_localhost_to_loopback():
     """The tests above name localhost for a host on loopback."""
     assert {info[4][0] for info in socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)} <= {

@@ -30,10 +30,15 @@ class RepositoryUpdate(RepositoryUpdateRequest):
 @router.put("/api/gitops/repository", response_model=RepositoryPublic)
 async def connect_repository(body: RepositoryUpdate, principal: UserPrincipal, gateway: GatewayDep) -> RepositoryPublic:
     """Use an external repository (Forgejo, Gitea, GitHub, GitLab, any Git server) instead of the
-    embedded one. It is fetched once to check the URL and credentials. The answer holds the webhook
-    URL and, this once, its secret: configure both in the Git host (content type JSON, push events)."""
+    embedded one: an `https://` or `ssh://` URL of a host on a public address. It is fetched once
+    to check the URL and credentials; a refused URL or a failed fetch is a 422 that says why. The
+    answer holds the webhook URL and, this once, its secret: configure both in the Git host
+    (content type JSON, push events)."""
     request = RepositoryUpdateRequest(**body.model_dump(exclude={"tenant_id"}), tenant_id=principal.tenant_id)
-    return await gateway.rpc(GitopsRpc.REPOSITORY_UPDATE, request, RepositoryPublic)
+    # The first fetch may take up to the gitops service's fetch timeout: wait for its answer.
+    return await gateway.rpc(
+        GitopsRpc.REPOSITORY_UPDATE, request, RepositoryPublic, timeout=gateway.settings.git_timeout
+    )
 
 
 @router.post("/api/gitops/webhooks/{tenant_id}", response_model=WebhookReply)
