@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import structlog
 
 from crontopus_gitops import editing, repo
 from crontopus_gitops.models import Repository
@@ -271,6 +272,20 @@ async def test_a_repository_connected_earlier_with_a_local_path_stops_working_an
     with pytest.raises(RefusedUrl, match="connect it again"):
         await editing.create_job(db=gitops.db, syncer=gitops.syncer, request=request)
     assert repo.head(Path(bobs.path), branch="main") == bobs_head
+
+
+async def test_an_unexpected_error_in_a_sync_is_logged_with_its_traceback_and_shown_generically(gitops, monkeypatch):
+    async def broken(**_: object) -> None:
+        raise RuntimeError("/srv/crontopus/repos/internal-path exploded")
+
+    monkeypatch.setattr("crontopus_gitops.syncer.service.sync", broken)
+    with structlog.testing.capture_logs() as logged:
+        row = await gitops.syncer.sync(ALICE)
+
+    assert row.last_error == (
+        "the repository could not be synced because of an error in Crontopus (the server log has the details)"
+    )
+    assert [entry["event"] for entry in logged if entry.get("exc_info")] == ["repository sync failed"]
 
 
 # --- teams do not wait for each other ------------------------------------------------------------------
