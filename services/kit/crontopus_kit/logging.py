@@ -34,7 +34,7 @@ def _add_correlation_id(_: object, __: str, event: EventDict) -> EventDict:
 def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
     """Idempotent; call once per process before the first log line."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    renderer = structlog.processors.JSONRenderer() if use_json else _console_renderer()
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
@@ -59,6 +59,12 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("faststream.access", "alembic", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _console_renderer() -> structlog.dev.ConsoleRenderer:
+    """Tracebacks without local variables: rich's default shows them, and a frame's locals hold
+    secrets (the server key, a Git token, a password being checked)."""
+    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
