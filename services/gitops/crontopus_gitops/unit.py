@@ -13,6 +13,7 @@ from crontopus_gitops.service import HookCommand
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.db import Database
 from crontopus_kit.unit import cancel_and_wait
+from crontopus_schemas.private_files import private_dir
 from crontopus_schemas.subjects import GITOPS_STREAM, TENANTS_STREAM
 
 NAME = "gitops"
@@ -37,6 +38,9 @@ class GitopsUnit:
         self._poll: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
+        # The repositories hold every team's jobs and their environment: the data dir is private,
+        # and so is CRONTOPUS_GITOPS_REPOS_DIR when it lies elsewhere.
+        private_dir(self.settings.repositories)
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_gitops")
 
     async def started(self, broker: NatsBroker) -> None:

@@ -28,6 +28,8 @@ from crontopus_gitops.repo import (
     SshKeyAuth,
     TokenAuth,
 )
+from crontopus_gitops.settings import GitopsSettings
+from crontopus_gitops.unit import GitopsUnit
 from crontopus_kit.nats_server import free_port, port_is_open
 
 ALICE = Author("Alice", "alice@example.com")
@@ -655,3 +657,13 @@ def test_committed_at_keeps_the_committers_offset(bare: Path, tmp_path: Path) ->
 
     assert info.committed_at.utcoffset() == timedelta(hours=2)
     assert info.committed_at.isoformat() == "2024-03-31T03:30:00+02:00"
+
+
+async def test_a_repositories_folder_outside_the_data_dir_is_private_too(tmp_path: Path, settings_factory) -> None:
+    elsewhere = tmp_path / "srv" / "git"
+    elsewhere.mkdir(parents=True, mode=0o755)
+    elsewhere.chmod(0o755)
+    unit = GitopsUnit(settings_factory(GitopsSettings, repos_dir=elsewhere))
+    await unit.prepare()
+    await unit.db.dispose()
+    assert elsewhere.stat().st_mode & 0o777 == 0o700
