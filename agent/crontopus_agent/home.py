@@ -104,7 +104,10 @@ class Credentials:
 
 async def connect(credentials: Credentials, **options: Any) -> NatsClient:
     """A NATS connection as this agent: its own login and its own reply inbox (the server
-    refuses any other inbox, any other tenant's subjects, and a revoked agent)."""
+    refuses any other inbox, any other tenant's subjects, and a revoked agent). The server puts
+    the agent in the agents' own account; answers (JetStream's acknowledgements, gitops') come
+    back through its imports to this inbox, so the prefix stays the agent's own: every agent
+    shares that account, and ``_INBOX.>`` would be everyone's."""
     options.setdefault("name", f"crontopus-agent {credentials.name}")
     return await nats.connect(
         servers=credentials.nats_urls,

@@ -32,6 +32,7 @@ CHECKINS_STREAM = StreamSpec(
     duplicate_window_seconds=600,
 )
 RUNS_CHECKINS_DURABLE = "runs-checkins"
+CHECKINS_WILDCARD = f"{CHECKINS_ROOT}.*.*"  # every tenant's and source's check-ins
 
 
 def checkin_subject(tenant_id: str, source: str) -> str:
@@ -95,15 +96,17 @@ def manifests_changed_subject(tenant_id: str) -> str:
 def repository_location_subject(tenant_id: str, agent_id: str) -> str:
     """Core NATS request-reply: an agent asks where its team's jobs are (``RepositoryLocation``
     in an ``RpcReply``), on every (re)connect, since it may have been offline when a nudge said
-    they moved. Tenant and agent are in the subject, so an agent may ask only as itself, and
-    gitops answers only into that agent's own inbox (``agent_inbox_prefix``): the reply subject
-    is the asker's choice, and an answer sent wherever it says would be a message the agent could
-    not publish itself (on another team's subjects, on ``$JS.API``).
+    they moved. Tenant and agent are in the subject, so an agent may ask only as itself. The
+    reply subject is the asker's choice, and an answer sent wherever it says would be a message
+    the agent could not publish itself (on another team's subjects, on ``$JS.API``): gitops
+    answers only a request that came through the agents' service import
+    (``is_service_import_reply``), whose answer goes back into the agents' account only.
     (Until 2026-12 the subject was ``...location.<tenant_id>``; nothing answers there now.)"""
     return f"{GITOPS_ROOT}.location.{tenant_id}.{agent_id}"
 
 
 REPOSITORY_LOCATION_WILDCARD = f"{GITOPS_ROOT}.location.*.*"
+MANIFESTS_CHANGED_WILDCARD = f"{GITOPS_ROOT}.changed.*"  # the nudges agents subscribe to
 
 
 def tenant_and_agent_from_location_subject(subject: str) -> tuple[str, str]:
@@ -165,8 +168,27 @@ def agent_inbox_prefix(agent_id: str) -> str:
 
 
 def is_agent_inbox(agent_id: str, reply: str) -> bool:
-    """Whether ``reply`` is in this agent's own inbox, the only place a service answers it."""
+    """Whether ``reply`` is in this agent's own inbox (where an agent in the services' own NATS
+    account, as before 2026-12, asked to be answered)."""
     return reply.startswith(f"{agent_inbox_prefix(agent_id)}.")
+
+
+# Agents have their own NATS account and reach the services through service imports: the NATS
+# server hands a request that came through an import to the services with a reply subject of
+# its own making (``_R_.<random>.<random>``), which leads back only into the agents' account, to
+# the reply subject the agent named there. No client may publish with such a reply subject.
+SERVICE_IMPORT_REPLY_PREFIX = "_R_."
+
+
+def is_service_import_reply(reply: str) -> bool:
+    """Whether ``reply`` was made by the NATS server for a request that came through an import."""
+    return reply.startswith(SERVICE_IMPORT_REPLY_PREFIX)
+
+
+# In the agents' account, a message on a nudge subject that did not come through the import of
+# the GITOPS stream (the answer to a request, which an agent may aim at another team's nudge
+# subject) is moved here, where nothing listens.
+DISCARDED_ROOT = f"{PREFIX}.discarded.v1"
 
 
 # The NATS server asks this subject who a connecting client is (auth callout, NATS >= 2.10).

@@ -3,7 +3,9 @@ whose permissions are exactly that agent's subjects, or with an error (the serve
 
 Protocol (NATS >= 2.10, ADR-26): the request is an ``authorization_request`` JWT signed by the
 server; the reply is an ``authorization_response`` JWT signed by the issuer key the server is
-configured with, carrying the user JWT (``aud`` = the account the user lands in).
+configured with, carrying the user JWT (``aud`` = the account the user lands in: agents go to
+``AGENTS_ACCOUNT``, not to the services' account the callout itself runs in; outside operator
+mode the server takes any account its configuration defines).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import nkeys
 
 from crontopus_kit.nats_security import (
-    ACCOUNT,
+    AGENTS_ACCOUNT,
     SYSTEM_ACCOUNT,
     SYSTEM_USER,
     InvalidJwt,
@@ -70,10 +72,11 @@ def agent_permissions(identity: AgentIdentity) -> dict[str, Any]:
     itself) where its tenant's repository is; receive its tenant's sync nudges and the replies
     sent to its own inbox. Nothing else.
 
-    What a publish permission does not cover is the reply subject an agent sets: the services
-    answering on these subjects answer only into the agent's inbox or not at all, and the
-    JetStream acknowledgement of a check-in (sent wherever its reply subject says, by the server
-    itself) is harmless elsewhere; see docs/events.md, "What an agent can make the server send"."""
+    These permissions apply in the agents' own account (``AGENTS_ACCOUNT``), which reaches these
+    subjects through imports. A publish permission does not cover the reply subject an agent
+    names; through an import, what answers it (gitops' location, JetStream's acknowledgement of
+    a check-in) goes back into the agents' account only, never onto a subject of the services'
+    account. See docs/architecture.md, "Agents and NATS security"."""
     tenant, agent = identity.tenant_id, identity.agent_id
     return {
         "pub": {
@@ -102,7 +105,7 @@ class AuthCallout:
         if identity is None:
             return self._response(attempt, error="unknown or revoked agent credentials")
         permissions = agent_permissions(identity)
-        return self._response(attempt, user_jwt=self._user_jwt(attempt, ACCOUNT, identity.agent_id, permissions))
+        return self._response(attempt, user_jwt=self._user_jwt(attempt, AGENTS_ACCOUNT, identity.agent_id, permissions))
 
     def _system_answer(self, attempt: ConnectAttempt) -> bytes:
         """The agents service's own system login (it kicks revoked agents); not an auth_user,

@@ -4,7 +4,9 @@ server enforcing each agent's subjects, revocation, heartbeats and reports, tena
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,10 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.js.errors import NotFoundError
 
+from crontopus_gitops import repo as gitrepo
+from crontopus_kit.nats_security import SERVICE_USERS, issuer_keypair, service_password
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_schemas.agents import AgentStatusReport, DriftItem
 from crontopus_schemas.events import CheckInEvent
@@ -24,11 +29,12 @@ from crontopus_schemas.subjects import (
     checkin_msg_id,
     checkin_subject,
     manifests_changed_subject,
+    pushed_subject,
     repository_location_subject,
 )
 from crontopus_server import platform
 from crontopus_server.platform import SERVICES, service_nats_url
-from crontopus_server.testing import Account, Stack, sign_up, start_stack, wait_until
+from crontopus_server.testing import Account, Stack, sign_up, start_stack, wait_until, wait_until_async
 
 
 @pytest.fixture
@@ -38,7 +44,10 @@ def database_backend() -> str:
 
 @pytest.fixture
 def stack_env(stack_env: dict[str, Any]) -> dict[str, Any]:
-    return {**stack_env, "CRONTOPUS_AGENTS_OFFLINE_AFTER": "1", "CRONTOPUS_AGENTS_SWEEP_INTERVAL": "0.2"}
+    return {
+        **stack_env, "CRONTOPUS_AGENTS_OFFLINE_AFTER": "1", "CRONTOPUS_AGENTS_SWEEP_INTERVAL": "0.2",
+        "CRONTOPUS_GITOPS_POLL_SECONDS": "3600",  # a repository is synced only when something asks
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -127,6 +136,49 @@ def test_enrollment_while_gitops_is_down_spends_no_token_and_leaves_no_agent(
     assert enrolled["name"] == "web-1" and enrolled["clone_url"]
 
 
+async def test_behind_a_nats_configuration_from_before_agents_had_their_own_account_agents_are_refused(
+    tmp_path: Path, stack_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an operator who upgrades Crontopus without regenerating the NATS configuration sees
+    (docs/deployment.md): services work, every agent is refused, and the server's log says why."""
+    secret = str(stack_env["CRONTOPUS_SECRET_KEY"]).encode()
+    config = tmp_path / "old-nats.conf"
+    config.write_text(_configuration_before_2026_12(secret))
+    server = NatsServerProcess(store_dir=tmp_path / "old-nats", config_file=config, log_file=tmp_path / "nats.log")
+    server.start()
+    stack = start_stack(
+        nats=server, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch,
+        nats_url=service_nats_url(server.url, secret),
+    )  # fmt: skip
+    try:
+        with stack.client() as client:
+            agent = enroll(client, sign_up(client, "alice"))
+            with pytest.raises(NatsError, match="Authorization Violation"):
+                await connect_as(agent)
+    finally:
+        stack.stop()
+        server.stop()
+    assert 'No valid account "AGENTS" for auth callout response' in (tmp_path / "nats.log").read_text()
+
+
+def _configuration_before_2026_12(secret: bytes) -> str:
+    """What `crontopus-server nats-config` printed while agents shared the services' account."""
+    users = ", ".join(f'{{ user: "{user}", password: "{service_password(secret, user)}" }}' for user in SERVICE_USERS)
+    return f"""accounts {{
+  CRONTOPUS {{ jetstream: enabled, users: [ {users} ] }}
+  SYS {{ }}
+}}
+system_account: SYS
+authorization {{
+  auth_callout {{
+    issuer: "{issuer_keypair(secret).public_key.decode()}"
+    account: CRONTOPUS
+    auth_users: [ {", ".join(f'"{user}"' for user in SERVICE_USERS)} ]
+  }}
+}}
+"""
+
+
 def _enrolled(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any] | None:
     """The enrollment once gitops has caught up with the sign-up (it owns the repository)."""
     response = client.post("/api/agents/enroll", json=body)
@@ -159,11 +211,12 @@ async def test_an_agent_publishes_its_own_checkins_and_nothing_of_another_tenant
     try:
         js = connection.jetstream()
         event = CheckInEvent(job="production/backup", run_id="run-agent-1", status="success", exit_code=0)
-        ack = await js.publish(
-            checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": checkin_msg_id(agent["tenant_id"], agent["agent_id"], event.run_id, event.status)},
-        )  # fmt: skip
-        assert ack.seq > 0
+        msg_id = checkin_msg_id(agent["tenant_id"], agent["agent_id"], event.run_id, event.status)
+        subject = checkin_subject(agent["tenant_id"], agent["agent_id"])
+        # Acknowledged through the agents' import, and a repeat (a spool flushed twice) is known.
+        ack = await js.publish(subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id})
+        again = await js.publish(subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id})
+        assert ack.seq > 0 and not ack.duplicate and (again.seq, again.duplicate) == (ack.seq, True)
         forged = event.model_copy(update={"run_id": "forged-into-bob"})
         await connection.publish(
             checkin_subject(bobs["tenant_id"], agent["agent_id"]), forged.model_dump_json().encode()
@@ -242,6 +295,8 @@ def _elsewhere(bobs: dict[str, Any]) -> list[str]:
     """Reply subjects an agent of Alice's may name that are not its own inbox."""
     return [
         checkin_subject(bobs["tenant_id"], "api"),
+        manifests_changed_subject(bobs["tenant_id"]),
+        pushed_subject(bobs["tenant_id"]),
         agent_heartbeat_subject(bobs["tenant_id"], bobs["agent_id"]),
         f"{agent_inbox_prefix(bobs['agent_id'])}.stolen",
         "$JS.API.STREAM.DELETE.CHECKINS",
@@ -253,7 +308,8 @@ async def test_services_answer_an_agent_only_in_its_own_inbox_whatever_reply_sub
 ) -> None:
     """A reply subject is the publisher's choice, and publish permissions do not cover it. An
     answer sent there carries the answering service's rights: an empty one on
-    $JS.API.STREAM.DELETE.CHECKINS deleted the check-in stream."""
+    $JS.API.STREAM.DELETE.CHECKINS deleted the check-in stream. Agents ask from their own NATS
+    account, so an answer can only go back there, and nothing there takes it for a nudge."""
     alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
     agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
     tenant, agent_id = agent["tenant_id"], agent["agent_id"]
@@ -263,65 +319,175 @@ async def test_services_answer_an_agent_only_in_its_own_inbox_whatever_reply_sub
         agent_report_subject(tenant, agent_id),
     ]
     report = AgentStatusReport(version="0.1.0").model_dump_json().encode()
-    service = await nats.connect((secure_stack.data_dir / "nats.url").read_text().strip())
-    seen: list[str] = []
-
-    async def record(msg: Msg) -> None:
-        seen.append(msg.subject)
-
-    for subject in _elsewhere(bobs):
-        await service.subscribe(subject, cb=record)
-    connection, errors = await connect_as(agent)
-    try:
-        for ask in asks:
-            for reply in _elsewhere(bobs):
-                await connection.publish(ask, report, reply=reply)
-        answer = await connection.request(repository_location_subject(tenant, agent_id), b"{}", timeout=5)
-        await asyncio.sleep(0.5)  # what the services would have sent has arrived by now
-        stream = await service.jetstream().stream_info("CHECKINS")
-    finally:
-        await connection.close()
-        await service.close()
+    async with _watching_bob(secure_stack, bobs, _elsewhere(bobs)) as seen:
+        connection, errors = await connect_as(agent)
+        try:
+            for ask in asks:
+                for reply in _elsewhere(bobs):
+                    await connection.publish(ask, report, reply=reply)
+            answer = await connection.request(repository_location_subject(tenant, agent_id), b"{}", timeout=5)
+            await asyncio.sleep(0.5)  # what the services would have sent has arrived by now
+        finally:
+            await connection.close()
+    stream = await _stream_name(secure_stack, "CHECKINS")
     assert json.loads(answer.data)["result"]["clone_url"] == agent["clone_url"]  # it does answer at home
     assert seen == [] and errors == []
-    assert stream.config.name == "CHECKINS"
+    assert stream == "CHECKINS"
     assert client.get(f"/api/agents/{bobs['agent_id']}", headers=bob.headers).json()["last_seen_at"] is None
+
+
+async def test_gitops_answers_a_location_request_only_when_it_came_through_the_agents_import(
+    secure_stack: Stack, client: httpx.Client
+) -> None:
+    """Through the import, the NATS server gives the request a reply subject of its own, which
+    leads back to the asking agent only. Any other reply subject was named by a client of the
+    services' account; gitops does not answer there, not even into an agent's inbox (where it
+    answered while agents shared the services' account)."""
+    alice = sign_up(client, "alice")
+    agent = enroll(client, alice)
+    subject = repository_location_subject(agent["tenant_id"], agent["agent_id"])
+    service = await nats.connect((secure_stack.data_dir / "nats.url").read_text().strip())
+    try:
+        inbox = await service.subscribe(f"{agent_inbox_prefix(agent['agent_id'])}.asked-by-a-service")
+        await service.publish(subject, b"{}", reply=inbox.subject)
+        with pytest.raises(nats.errors.TimeoutError):
+            await service.request(subject, b"{}", timeout=0.5)
+        with pytest.raises(nats.errors.TimeoutError):
+            await inbox.next_msg(timeout=0.1)
+    finally:
+        await service.close()
+    connection, _ = await connect_as(agent)
+    try:
+        answer = await connection.request(subject, b"{}", timeout=5)
+    finally:
+        await connection.close()
+    assert json.loads(answer.data)["result"]["clone_url"] == agent["clone_url"]
 
 
 async def test_what_jetstream_acknowledges_on_a_reply_subject_an_agent_names_does_nothing_for_another_team(
     secure_stack: Stack, client: httpx.Client
 ) -> None:
     """JetStream sends a check-in's acknowledgement (``{"stream": "CHECKINS", "seq": 7}``) to the
-    reply subject the agent chose, as the server, past every permission. On $JS.API it is ignored
-    (no client information); on Bob's check-in subject it is stored and dropped as malformed; on
-    Bob's agent's heartbeat or report it must not count as that agent's report."""
+    reply subject the agent chose, as the server, past every permission. Agents have their own
+    NATS account and reach the check-in stream through an import, so the acknowledgement goes
+    back into the agents' account: never onto Bob's check-in subject (it was stored there), his
+    nudge subject (his agents synced) or his pushed subject (gitops synced his repository), nor
+    onto $JS.API; and in the agents' account a nudge subject takes nothing but real nudges."""
     alice, bob = sign_up(client, "alice"), sign_up(client, "bob")
     agent, bobs = enroll(client, alice), enroll(client, bob, "bobs-host")
+    bob_tenant = bobs["tenant_id"]
     replies = [
-        checkin_subject(bobs["tenant_id"], "api"),
-        agent_heartbeat_subject(bobs["tenant_id"], bobs["agent_id"]),
-        agent_report_subject(bobs["tenant_id"], bobs["agent_id"]),
+        checkin_subject(bob_tenant, "api"),
+        manifests_changed_subject(bob_tenant),
+        pushed_subject(bob_tenant),
+        agent_heartbeat_subject(bob_tenant, bobs["agent_id"]),
+        agent_report_subject(bob_tenant, bobs["agent_id"]),
         "$JS.API.STREAM.PURGE.CHECKINS",
         "$JS.API.STREAM.DELETE.CHECKINS",
     ]
-    connection, errors = await connect_as(agent)
-    try:
-        for number, reply in enumerate(replies):
-            event = CheckInEvent(job="production/backup", run_id=f"alices-{number}", status="success", exit_code=0)
-            await connection.publish(
-                checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(), reply=reply
-            )
-        await connection.flush()
-    finally:
-        await connection.close()
-    alices = wait_until(
-        lambda: len(runs := client.get("/api/runs", headers=alice.headers).json()["runs"]) == 5 and runs
-    )
-    assert {run["run_id"] for run in alices} == {f"alices-{number}" for number in range(5)}  # nothing purged
-    await asyncio.sleep(0.3)  # the acknowledgements have long arrived
-    assert errors == [] and client.get("/api/runs", headers=bob.headers).json()["runs"] == []
+    announced = await _repository_announced(secure_stack, client, bob, bob_tenant)
+    unseen = _commit_without_telling_gitops(bobs)  # any sync of Bob's repository announces it
+    async with _watching_bob(secure_stack, bobs) as seen:
+        connection, errors = await connect_as(agent)
+        try:
+            for number, reply in enumerate(replies):
+                event = CheckInEvent(job="production/backup", run_id=f"alices-{number}", status="success", exit_code=0)
+                await connection.publish(
+                    checkin_subject(agent["tenant_id"], agent["agent_id"]), event.model_dump_json().encode(),
+                    reply=reply,
+                )  # fmt: skip
+            await connection.flush()
+        finally:
+            await connection.close()
+        alices = wait_until(
+            lambda: len(runs := client.get("/api/runs", headers=alice.headers).json()["runs"]) == len(replies) and runs
+        )
+        await asyncio.sleep(0.5)  # the acknowledgements, and whatever they set off, have long arrived
+        quiet = list(seen)
+        on_bobs_checkins = await _last_stored(secure_stack, "CHECKINS", checkin_subject(bob_tenant, "api"))
+        last_nudge_stored = await _last_stored(secure_stack, "GITOPS", manifests_changed_subject(bob_tenant))
+        # The watch works: Bob's own look at his repository syncs it, and his agent is nudged.
+        assert client.get("/api/gitops/repository", headers=bob.headers).json()["head_commit"] == unseen
+        await wait_until_async(lambda: _async_value(("bobs-agent", manifests_changed_subject(bob_tenant)) in seen))
+    assert {run["run_id"] for run in alices} == {f"alices-{n}" for n in range(len(replies))}  # nothing purged
+    assert quiet == [] and errors == []
+    assert on_bobs_checkins is None and last_nudge_stored == announced
+    assert client.get("/api/runs", headers=bob.headers).json()["runs"] == []
     bobs_agent = client.get(f"/api/agents/{bobs['agent_id']}", headers=bob.headers).json()
     assert (bobs_agent["last_seen_at"], bobs_agent["status"]) == (None, "offline")
+
+
+async def _repository_announced(stack: Stack, client: httpx.Client, account: Account, tenant: str) -> int:
+    """The sequence of the GITOPS message that announced a team's seeded repository, once it is out."""
+    assert client.get("/api/gitops/repository", headers=account.headers).json()["head_commit"]
+
+    async def announced() -> int | None:
+        return await _last_stored(stack, "GITOPS", manifests_changed_subject(tenant))
+
+    return int(await wait_until_async(announced))
+
+
+def _commit_without_telling_gitops(agent: dict[str, Any]) -> str:
+    """A commit in a team's built-in repository that no hook reports: only a sync finds it."""
+    path, branch = Path(agent["clone_url"]), agent["branch"]
+    head = gitrepo.head(path, branch=branch)
+    return gitrepo.commit_files(
+        path, branch=branch, changes={f"{agent['folder']}/NOTES.md".lstrip("/"): "unseen\n"},
+        author=("Test", "test@example.com"), message="behind gitops' back", expected_head=head,
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _watching_bob(
+    stack: Stack, bobs: dict[str, Any], subjects: list[str] | None = None
+) -> AsyncIterator[list[tuple[str, str]]]:
+    """What arrives on Bob's check-in, nudge and pushed subjects (or ``subjects``) as the
+    services see them, and on his nudges as his agent receives them (in the agents' account)."""
+    seen: list[tuple[str, str]] = []
+
+    def record(who: str) -> Any:
+        async def callback(msg: Msg) -> None:
+            seen.append((who, msg.subject))
+
+        return callback
+
+    tenant = bobs["tenant_id"]
+    subjects = subjects or [checkin_subject(tenant, "api"), manifests_changed_subject(tenant), pushed_subject(tenant)]
+    service = await nats.connect((stack.data_dir / "nats.url").read_text().strip())
+    bobs_agent, _ = await connect_as(bobs)
+    try:
+        for subject in subjects:
+            await service.subscribe(subject, cb=record("services"))
+        await bobs_agent.subscribe(manifests_changed_subject(tenant), cb=record("bobs-agent"))
+        await service.flush()
+        await bobs_agent.flush()
+        yield seen
+    finally:
+        await bobs_agent.close()
+        await service.close()
+
+
+async def _stream_name(stack: Stack, stream: str) -> str:
+    connection = await nats.connect((stack.data_dir / "nats.url").read_text().strip())
+    try:
+        return str((await connection.jetstream().stream_info(stream)).config.name)
+    finally:
+        await connection.close()
+
+
+async def _last_stored(stack: Stack, stream: str, subject: str) -> int | None:
+    """The sequence of the last message a stream holds on a subject (None: none)."""
+    connection = await nats.connect((stack.data_dir / "nats.url").read_text().strip())
+    try:
+        return (await connection.jetstream().get_last_msg(stream, subject)).seq
+    except NotFoundError:
+        return None
+    finally:
+        await connection.close()
+
+
+async def _async_value(value: Any) -> Any:
+    return value
 
 
 @pytest.mark.parametrize("subject", ["bob-nudges", "crontopus.>", "_INBOX.>", ">"])

@@ -38,15 +38,20 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         await syncer.sync(subjects.tenant_from_subject(message.raw_message.subject))
 
     # no_reply: FastStream would answer on whatever reply subject the message names, even with
-    # None; the asker chose it, so we answer ourselves, and only into the asking agent's inbox.
+    # None; the asker chose it, so we answer ourselves, and only through the agents' import.
     @router.subscriber(subjects.REPOSITORY_LOCATION_WILDCARD, queue=subjects.GitopsRpc.QUEUE, no_reply=True)
     async def repository_location(message: NatsMessage) -> None:
         """An agent asks where its team's jobs are. Tenant and agent are the subject's (the NATS
-        server lets an agent publish only its own); an answer goes only to that agent's inbox."""
+        server lets an agent publish only its own); the answer goes back through the agents'
+        service import, to the asker only."""
         msg = message.raw_message
         tenant_id, agent_id = subjects.tenant_and_agent_from_location_subject(msg.subject)
-        if not subjects.is_agent_inbox(agent_id, msg.reply):
-            log.warning("repository location request dropped: its reply subject is not the agent's inbox",
+        # Agents ask from their own account, so the reply subject here is one the server made
+        # (``_R_.``), leading back into the agents' account only. Any other was named by a
+        # client of this account (no agent is here since 2026-12): answering it would publish,
+        # with gitops' rights, wherever that client said.
+        if not subjects.is_service_import_reply(msg.reply):
+            log.warning("repository location request dropped: it did not come through the agents' import",
                         tenant=tenant_id, agent=agent_id, reply=msg.reply[:200])  # fmt: skip
             return
         row = await syncer.repository(tenant_id)

@@ -1,11 +1,17 @@
 """NATS security: who may connect to the broker, and as what.
 
 - Services log in with a user name and a password derived from the server secret; they are the
-  auth callout's ``auth_users`` and skip the callout.
+  auth callout's ``auth_users`` and skip the callout. They live in the account ``CRONTOPUS``.
 - Every other client (an agent) is decided by the agents service through NATS auth callout
   (``$SYS.REQ.USER.AUTH``): it checks the agent's secret and answers with a user JWT, signed by
-  the issuer key below, whose permissions allow only that agent's own subjects. The NATS
-  server enforces them; a revoked agent is refused at its next connect and kicked at once.
+  the issuer key below, that places the agent in the account ``AGENTS`` with permissions for
+  only that agent's own subjects. The NATS server enforces them; a revoked agent is refused at
+  its next connect and kicked at once.
+- ``AGENTS`` has no JetStream and nothing of its own: it imports from ``CRONTOPUS`` exactly what
+  agents use (``agent_exports``). A request an agent sends through a service import reaches the
+  services with a reply subject the server made, which leads back only into ``AGENTS``: whatever
+  reply subject an agent names, neither a service's answer nor JetStream's acknowledgement of a
+  check-in can land in the services' account.
 - The issuer key (an NATS account nkey) is derived from the server secret too, so the
   embedded server's configuration and the agents service agree without sharing files.
 
@@ -20,6 +26,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -27,8 +34,10 @@ import nkeys
 from nacl.signing import VerifyKey
 
 from crontopus_kit.crypto import derive_key
+from crontopus_schemas import subjects
 
-ACCOUNT = "CRONTOPUS"  # services and agents share it; permissions separate the agents
+ACCOUNT = "CRONTOPUS"  # the services, with JetStream
+AGENTS_ACCOUNT = "AGENTS"  # the agents, placed there by the auth callout
 SYSTEM_ACCOUNT = "SYS"
 SERVICE_USER = "crontopus"  # the all-in-one process and the repositories' hooks
 SYSTEM_USER = "crontopus-system"  # kicks a revoked agent's live connection
@@ -84,8 +93,49 @@ def without_credentials(url: str) -> str:
 MAX_PAYLOAD = "8MB"
 
 
+@dataclass(frozen=True)
+class AgentExport:
+    """One thing the services' account exports to the agents' account only (and it imports)."""
+
+    subject: str
+    kind: str  # "service" (agents send, services receive) or "stream" (services send, agents receive)
+    options: str = ""  # nats-server export options, e.g. the response type
+
+    def export_line(self) -> str:
+        options = f", {self.options}" if self.options else ""
+        return f'{{ {self.kind}: "{self.subject}"{options}, accounts: [{AGENTS_ACCOUNT}] }}'
+
+    def import_line(self) -> str:
+        return f'{{ {self.kind}: {{ account: {ACCOUNT}, subject: "{self.subject}" }} }}'
+
+
+def agent_exports() -> tuple[AgentExport, ...]:
+    """What agents use, and nothing else: check-ins (JetStream answers each with an
+    acknowledgement, one message), the repository location (gitops answers once), heartbeats and
+    reports (nothing answers: an answer mapping the server keeps for a reply subject an agent
+    named there is dropped after a second), and the nudges (a stream: services publish, agents
+    receive)."""
+    return (
+        AgentExport(subjects.CHECKINS_WILDCARD, "service", "response_type: singleton"),
+        AgentExport(subjects.REPOSITORY_LOCATION_WILDCARD, "service", "response_type: singleton"),
+        AgentExport(subjects.AGENT_HEARTBEAT_WILDCARD, "service", 'response_threshold: "1s"'),
+        AgentExport(subjects.AGENT_REPORT_WILDCARD, "service", 'response_threshold: "1s"'),
+        AgentExport(subjects.MANIFESTS_CHANGED_WILDCARD, "stream"),
+    )
+
+
+def discarded_nudge_subject() -> str:
+    """Where, in the agents' account, anything published on a nudge subject goes, other than
+    what arrives through the stream import (an account's mappings do not apply to that): the
+    server delivers the answer to an agent's request on whatever reply subject the agent named,
+    in the agents' account, and on another team's nudge subject that team's agents would take
+    it for a nudge."""
+    return f"{subjects.DISCARDED_ROOT}.changed.{{{{wildcard(1)}}}}"
+
+
 def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> str:
-    """nats-server configuration: the two accounts, the service users, and the auth callout.
+    """nats-server configuration: the three accounts, the service users, what the services'
+    account exports to the agents' account, and the auth callout.
 
     Passwords are written in the clear: they are derived from the server secret, and the file
     is as private as the secret (the embedded server writes it with mode 0600)."""
@@ -93,8 +143,11 @@ def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> s
     user_lines = "\n".join(
         f'      {{ user: "{user}", password: "{service_password(secret, user)}" }}' for user in users
     )
+    exports = "\n".join(f"      {one.export_line()}" for one in agent_exports())
+    imports = "\n".join(f"      {one.import_line()}" for one in agent_exports())
     auth_users = ", ".join(f'"{user}"' for user in users)
-    return f"""# Crontopus: generated from the server secret; regenerate after changing it.
+    return f"""# Crontopus: generated from the server secret; regenerate after changing it, and after
+# upgrading Crontopus (this layout: agents in their own account, since 2026-12).
 # Each service connects as one of these users: CRONTOPUS_NATS_URL=nats://<user>@<host>:4222
 # (the password below is derived from the secret; the service derives it too).
 # Room for large replies (a page of 1,000 jobs with big manifests); NATS's default is 1 MB.
@@ -105,6 +158,22 @@ accounts {{
     users: [
 {user_lines}
     ]
+    # What agents use, for the agents' account only.
+    exports: [
+{exports}
+    ]
+  }}
+  # Agents, placed here by the auth callout (each with only its own subjects). No JetStream:
+  # they reach the services through these imports, and every answer stays in this account.
+  {AGENTS_ACCOUNT} {{
+    imports: [
+{imports}
+    ]
+    # An answer an agent aimed at a team's nudge subject goes nowhere (real nudges come in
+    # through the import above, which this mapping does not touch).
+    mappings: {{
+      "{subjects.MANIFESTS_CHANGED_WILDCARD}": "{discarded_nudge_subject()}"
+    }}
   }}
   {SYSTEM_ACCOUNT} {{ }}
 }}

@@ -67,8 +67,9 @@ def docs(out: Annotated[Path, typer.Option(help="folder to write into")] = Path(
 
 @cli.command("nats-config")
 def nats_config() -> None:
-    """Print the nats-server configuration for your own NATS: the CRONTOPUS account, service
-    logins (passwords derived from CRONTOPUS_SECRET_KEY) and the auth callout agents go through."""
+    """Print the nats-server configuration for your own NATS: the CRONTOPUS account with the
+    service logins (passwords derived from CRONTOPUS_SECRET_KEY), the AGENTS account agents land
+    in and what it imports, and the auth callout agents go through. Regenerate after upgrades."""
     from crontopus_kit.nats_security import server_config
 
     try:

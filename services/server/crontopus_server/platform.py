@@ -40,7 +40,9 @@ def build_units(names: list[str] | None = None) -> list[ServiceUnit]:
 def embedded_nats(data_dir: Path, secret: bytes, port: int = 0) -> NatsServerProcess:
     """The embedded NATS: JetStream data under the data dir, a free port unless one is given,
     so two stacks with different data dirs and ports run side by side; secured as in
-    production (service logins, agents through the auth callout), see nats_security."""
+    production (service logins, agents through the auth callout into their own account), see
+    nats_security. The configuration is written anew at every start, so an upgrade takes the
+    current layout."""
     config = data_dir / "nats-server.conf"
     write_private(config, server_config(secret))
     return NatsServerProcess(
