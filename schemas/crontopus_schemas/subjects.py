@@ -167,12 +167,6 @@ def agent_inbox_prefix(agent_id: str) -> str:
     return f"_INBOX_{agent_id}"
 
 
-def is_agent_inbox(agent_id: str, reply: str) -> bool:
-    """Whether ``reply`` is in this agent's own inbox (where an agent in the services' own NATS
-    account, as before 2026-12, asked to be answered)."""
-    return reply.startswith(f"{agent_inbox_prefix(agent_id)}.")
-
-
 # Agents have their own NATS account and reach the services through service imports: the NATS
 # server hands a request that came through an import to the services with a reply subject of
 # its own making (``_R_.<random>.<random>``), which leads back only into the agents' account, to
