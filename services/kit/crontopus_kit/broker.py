@@ -16,7 +16,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from pydantic import BaseModel, ValidationError
 
-from crontopus_kit.errors import DomainError, Unavailable, from_body
+from crontopus_kit.errors import DomainError, Invalid, Unavailable, from_body
 from crontopus_kit.logging import correlation_id_var, get_logger
 from crontopus_schemas.rpc import ErrorCode, RpcErrorBody, RpcReply
 from crontopus_schemas.subjects import StreamSpec
@@ -128,15 +128,26 @@ def rpc_handler(
             except Exception:
                 log.exception("rpc handler failed", handler=func.__name__)
                 return _error(ErrorCode.INTERNAL, "internal error")
-            if isinstance(result, BaseModel):
-                result = result.model_dump(mode="json")
-            return {"result": result}
+            return _result(result, func.__name__)
 
         handle.__name__ = func.__name__
         handle.__doc__ = func.__doc__
         return handle
 
     return decorate
+
+
+def _result(result: Any, handler: str) -> dict[str, Any]:
+    """Encoded here: a result that cannot be encoded (nested past pydantic's limit) would fail
+    after the handler returned, send no reply, and leave the caller to time out."""
+    if not isinstance(result, BaseModel):
+        return {"result": result}
+    try:
+        return {"result": result.model_dump(mode="json")}
+    except ValueError as exc:
+        # No traceback: the reason says it all, and rendering a deep value's locals takes seconds.
+        log.error("rpc reply cannot be encoded", handler=handler, error=str(exc))
+        return _error(ErrorCode.INTERNAL, "internal error: the reply could not be encoded")
 
 
 def _error(code: ErrorCode, message: str) -> dict[str, Any]:
@@ -159,7 +170,7 @@ async def rpc_call(
 ) -> T | None:
     """Ask a service and return its typed result; its error becomes the matching DomainError."""
     try:
-        msg = await broker.request(request.model_dump(mode="json"), subject, timeout=timeout)
+        msg = await broker.request(encode_request(request), subject, timeout=timeout)
     except nats.errors.NoRespondersError as exc:
         raise Unavailable(f"no service answers {subject}") from exc
     except TimeoutError as exc:
@@ -170,6 +181,16 @@ async def rpc_call(
     if result_model is None:
         return None
     return result_model.model_validate(reply.result)
+
+
+def encode_request(request: BaseModel) -> bytes:
+    """The request as UTF-8 JSON, or Invalid naming why not: a caller's value nested past
+    pydantic's limit (~250 levels) or a lone surrogate in a string would otherwise surface as a
+    500 from the depths of the broker. (The handler reads JSON without a content type.)"""
+    try:
+        return request.model_dump_json().encode()
+    except ValueError as exc:  # PydanticSerializationError is one
+        raise Invalid(f"the request cannot be encoded as JSON: {exc}") from exc
 
 
 async def publish_batch(js: JetStreamContext, messages: Iterable[tuple[str, bytes, str]]) -> None:
