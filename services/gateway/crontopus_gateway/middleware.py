@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crontopus_kit.logging import CORRELATION_HEADER, correlation_id_var, new_correlation_id
@@ -61,7 +62,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise _TooLarge
+                # An HTTPException, because FastAPI turns any other error raised while it reads a
+                # body into "400 There was an error parsing the body" (a streamed body got 400).
+                raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -71,17 +74,22 @@ class BodySizeLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
+        except BodyTooLarge:  # read outside FastAPI's exception handling
             if not started:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {"detail": f"request body larger than {self.max_bytes} bytes"}
+        body: dict[str, Any] = {"detail": too_large_message(self.max_bytes)}
         payload = json.dumps(body).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 
-class _TooLarge(Exception):
-    pass
+def too_large_message(max_bytes: int) -> str:
+    return f"request body larger than {max_bytes} bytes"
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(status_code=413, detail=too_large_message(max_bytes))

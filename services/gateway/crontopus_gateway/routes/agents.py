@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_schemas.agents import (
     AgentList,
     AgentPublic,
@@ -22,7 +23,7 @@ from crontopus_schemas.gitops import RepositoryPublic
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AgentsRpc, GitopsRpc
 
-router = APIRouter(tags=["agents"])
+router = APIRouter(tags=["agents"], route_class=JsonBodyRoute)
 AgentId = Annotated[str, Path(max_length=64)]
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_schemas.alerting import (
     AlertRules,
     AlertRulesUpdate,
@@ -32,7 +33,7 @@ from crontopus_schemas.events import JobRef
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AlertingRpc
 
-router = APIRouter(tags=["alerting"])
+router = APIRouter(tags=["alerting"], route_class=JsonBodyRoute)
 Id = Annotated[str, Path(max_length=64)]
 
 

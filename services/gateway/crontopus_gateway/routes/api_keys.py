@@ -8,13 +8,14 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_gateway.routes.auth import DocsAuth
 from crontopus_schemas.identity import ApiKeyCreated, ApiKeyCreateRequest, ApiKeyList, ApiKeyRevokeRequest, KeyScope
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import IdentityRpc
 
 # Keys are credentials: only a signed-in user manages them, never another key.
-router = APIRouter(tags=["api-keys"], dependencies=[DocsAuth])
+router = APIRouter(tags=["api-keys"], dependencies=[DocsAuth], route_class=JsonBodyRoute)
 
 
 class ApiKeyCreateBody(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal, client_ip
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_kit.errors import Invalid
 from crontopus_schemas.identity import (
     DEVICE_TOKEN_MAX_LENGTH,
@@ -34,7 +35,7 @@ DEVICE_COOKIE_PATH = "/api/auth"
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
 DocsAuth = Depends(oauth2_scheme)
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=JsonBodyRoute)
 
 
 @router.post("/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic)

@@ -11,12 +11,13 @@ from nats.errors import Error as NatsError
 from pydantic import BaseModel, Field, field_validator
 
 from crontopus_gateway.deps import GatewayDep, WritePrincipal
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_kit.errors import Unavailable
 from crontopus_kit.logging import current_correlation_id
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent, CheckInStatus, JobRef, RunId
 
-router = APIRouter(tags=["check-ins"])
+router = APIRouter(tags=["check-ins"], route_class=JsonBodyRoute)
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest, WebhookReply, WebhookRequest
 from crontopus_schemas.subjects import GitopsRpc
 
-router = APIRouter(tags=["gitops"])
+router = APIRouter(tags=["gitops"], route_class=JsonBodyRoute)
 
 # Headers a Git host's webhook may carry that matter for verification and routing; forwarding only
 # these keeps cookies and proxies' headers out of the message bus.

@@ -9,6 +9,7 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Body, Path, Query, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_kit.errors import Invalid, Unavailable
 from crontopus_schemas.gitops import (
     JobDetail,
@@ -36,7 +37,7 @@ from crontopus_schemas.rpc import Principal, TenantScoped
 from crontopus_schemas.runs import LastStatuses, LastStatusRequest
 from crontopus_schemas.subjects import GitopsRpc, IdentityRpc, RunsRpc
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=JsonBodyRoute)
 
 LastStatusFilter = Literal["running", "success", "failure", "timeout", "never"]
 J = TypeVar("J", bound=JobSummary)

@@ -20,6 +20,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from crontopus_gateway.deps import GatewayDep
 from crontopus_gateway.gateway import Gateway
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_gateway.routes.checkins import publish_checkin
 from crontopus_kit.errors import NotFound, Unavailable
 from crontopus_kit.logging import current_correlation_id, get_logger
@@ -34,7 +35,7 @@ from crontopus_schemas.pings import (
 )
 from crontopus_schemas.subjects import GitopsRpc, RunsRpc
 
-router = APIRouter(tags=["pings"])
+router = APIRouter(tags=["pings"], route_class=JsonBodyRoute)
 log = get_logger(__name__)
 
 PING_BODY_LIMIT = 100 * 1024  # bytes of a POST body kept as the run's output; the rest is dropped unread

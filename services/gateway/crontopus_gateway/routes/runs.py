@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
+from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_schemas.events import JOB_REF_PATTERN, RUN_ID_PATTERN, RunStatus
 from crontopus_schemas.runs import MAX_PAGE_SIZE, RunDetail, RunGetRequest, RunListRequest, RunPage
 from crontopus_schemas.subjects import RunsRpc
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=JsonBodyRoute)
 
 
 @router.get("/api/runs", response_model=RunPage)
