@@ -73,6 +73,13 @@ def test_a_job_manifest_900_levels_deep_is_422_naming_the_limit(api, alice):
     assert replaced.status_code == 422 and "nested more than" in replaced.json()["detail"]
 
 
+def test_a_yaml_manifest_900_levels_deep_is_422_too(api, alice):
+    text = NIGHTLY_EXPORT + "  args: " + "[" * 900 + "]" * 900 + "\n"
+    created = api.post("/api/jobs", json={"manifest": text}, headers=alice.headers)
+    assert created.status_code == 422, created.text
+    assert "nested too deeply" in created.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [("/api/channels", {"name": "x", "url": "json://example.com", "match_labels": nested(40)}),

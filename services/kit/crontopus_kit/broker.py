@@ -23,6 +23,7 @@ from crontopus_schemas.subjects import StreamSpec
 
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
+TOO_DEEP = "input nested too deeply to process (lists or mappings inside each other hundreds of levels deep)"
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -125,6 +126,11 @@ def rpc_handler(
                 return _error(ErrorCode.INVALID, _validation_message(exc))
             except DomainError as exc:
                 return RpcReply(error=exc.to_body()).model_dump(mode="json")
+            except RecursionError:
+                # Input nested deeper than a parser follows (YAML text thousands of levels deep):
+                # the caller's to fix, and a 500 would say otherwise.
+                log.warning("rpc request nested too deeply", handler=func.__name__)
+                return _error(ErrorCode.INVALID, TOO_DEEP)
             except Exception:
                 log.exception("rpc handler failed", handler=func.__name__)
                 return _error(ErrorCode.INTERNAL, "internal error")

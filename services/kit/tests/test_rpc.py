@@ -31,6 +31,11 @@ def nested(levels: int) -> list[Any]:
     return value
 
 
+def depth_of(value: Any) -> int:
+    """Recursive, as parsers are."""
+    return 1 + max(map(depth_of, value), default=0) if isinstance(value, list) else 0
+
+
 @pytest.fixture
 async def broker(nats_server: NatsServerProcess) -> AsyncIterator[NatsBroker]:
     broker = make_broker(nats_server.url, name="test-rpc")
@@ -38,6 +43,8 @@ async def broker(nats_server: NatsServerProcess) -> AsyncIterator[NatsBroker]:
     @broker.subscriber(SUBJECT)
     @rpc_handler(Echo)
     async def echo(request: Echo) -> Echo:
+        if request.nest < 0:
+            return Echo(value=depth_of(nested(-request.nest)))
         return Echo(value=nested(request.nest)) if request.nest else request
 
     await broker.start()
@@ -63,3 +70,8 @@ async def test_a_reply_that_cannot_be_encoded_is_an_error_reply_not_a_timeout(br
     assert raised.value.code == ErrorCode.INTERNAL
     assert "reply could not be encoded" in raised.value.message
     assert time.monotonic() - began < 2, "answered, not waited out"
+
+
+async def test_input_too_deep_for_a_handlers_parser_is_invalid_not_internal(broker):
+    with pytest.raises(Invalid, match="nested too deeply"):
+        await rpc_call(broker, SUBJECT, Echo(nest=-100_000), Echo, timeout=5)
