@@ -134,7 +134,9 @@ class JobSummary(BaseModel):
     command: str
     commit: str
     file: str
-    ping_url: str | None = None
+    ping_url: str | None = Field(
+        default=None, description="reports runs of this job (a credential): null for read-only API keys"
+    )
     last_status: str | None = None
     timeout: str | None = None
     monitor: dict[str, Any] = Field(default_factory=dict, description="spec.monitor: the job's alerting knobs")

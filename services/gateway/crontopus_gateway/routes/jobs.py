@@ -61,12 +61,13 @@ async def list_jobs(
         LastStatusFilter | None, Query(description="status of the newest run; never: no run yet")
     ] = None,
 ) -> JobList:
-    """The jobs defined at the repository's synced commit, with the status of each one's newest run."""
+    """The jobs defined at the repository's synced commit, with the status of each one's newest run.
+    `ping_url` is null for a read-only API key: a ping URL reports runs, so it is a write credential."""
     request = JobListRequest(
         tenant_id=principal.tenant_id, namespace=namespace, labels=_labels(label), enabled=enabled, paused=paused
     )
     listed = await all_jobs(lambda page: gateway.rpc(GitopsRpc.JOBS_LIST, page, JobPage), request)
-    jobs = await _with_last_status(gateway, principal.tenant_id, listed)
+    jobs = _for_reader(principal, await _with_last_status(gateway, principal.tenant_id, listed))
     if last_status is not None:
         wanted = None if last_status == "never" else last_status
         jobs = [job for job in jobs if job.last_status == wanted]
@@ -86,6 +87,14 @@ async def _with_last_status(gateway: GatewayDep, tenant_id: str, jobs: list[J]) 
     return [job.model_copy(update={"last_status": found.statuses.get(job.job)}) for job in jobs]
 
 
+def _for_reader(principal: Principal, jobs: list[J]) -> list[J]:
+    """Without write scope, no ping URLs: one forges failures (alerts) and successes (which
+    resolve incidents), which is writing. Healthchecks gives read-only keys no ping URLs either."""
+    if principal.can_write:
+        return jobs
+    return [job.model_copy(update={"ping_url": None}) for job in jobs]
+
+
 def _labels(pairs: list[str]) -> dict[str, str]:
     labels = {}
     for pair in pairs:
@@ -98,10 +107,11 @@ def _labels(pairs: list[str]) -> dict[str, str]:
 
 @router.get("/api/jobs/{namespace}/{name}", response_model=JobDetail)
 async def get_job(namespace: Label, name: Label, principal: CurrentPrincipal, gateway: GatewayDep) -> JobDetail:
-    """One job: its manifest as YAML and JSON, the commit it comes from and the commits that touched it."""
+    """One job: its manifest as YAML and JSON, the commit it comes from and the commits that touched it.
+    `ping_url` is null for a read-only API key."""
     request = JobGetRequest(tenant_id=principal.tenant_id, namespace=namespace, name=name)
     job = await gateway.rpc(GitopsRpc.JOBS_GET, request, JobDetail)
-    return (await _with_last_status(gateway, principal.tenant_id, [job]))[0]
+    return _for_reader(principal, await _with_last_status(gateway, principal.tenant_id, [job]))[0]
 
 
 @router.post("/api/jobs", status_code=status.HTTP_201_CREATED, response_model=JobDetail)
