@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from crontopus_gateway.addresses import Network, client_address
 from crontopus_gateway.gateway import Gateway
 from crontopus_kit.errors import Forbidden, Unauthorized
 from crontopus_schemas.rpc import Principal
@@ -54,9 +56,5 @@ def user_principal(principal: CurrentPrincipal) -> Principal:
 UserPrincipal = Annotated[Principal, Depends(user_principal)]
 
 
-def client_ip(request: Request, trusted_proxies: list[str]) -> str:
-    peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in trusted_proxies:
-        return forwarded.split(",")[0].strip()
-    return peer
+def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
+    return client_address(request.scope, trusted_proxies)

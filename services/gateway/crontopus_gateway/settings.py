@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 
 from crontopus_kit.settings import CrontopusSettings
 
@@ -23,9 +23,10 @@ class GatewaySettings(CrontopusSettings):
         description="seconds the published signing keys are cached: a retired key stops verifying within this",
     )  # fmt: skip
     api_key_cache_seconds: float = Field(default=30.0, ge=0, validation_alias="CRONTOPUS_GATEWAY_API_KEY_CACHE_SECONDS")
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: list[IPvAnyNetwork] = Field(
         default_factory=list, validation_alias="CRONTOPUS_GATEWAY_TRUSTED_PROXIES",
-        description="peers whose X-Forwarded-For is believed (for per-IP login throttling)",
+        description="JSON list of proxy addresses or networks (CIDR) whose X-Forwarded-For is believed, read "
+        "from the right: for every per-address limit; empty: the TCP peer is the client",
     )  # fmt: skip
     local_agent: Literal["builtin", "crontab", "off"] | None = Field(
         default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",

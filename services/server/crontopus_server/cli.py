@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pydantic_settings
 import typer
@@ -23,6 +23,11 @@ cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = get_logger("crontopus.server")
 
 EMBEDDED_NATS_PORT = "CRONTOPUS_EMBEDDED_NATS_PORT"
+# Every uvicorn we start. proxy_headers off: uvicorn would otherwise rewrite the peer address
+# from X-Forwarded-For (trusting 127.0.0.1 by default) before the gateway sees it, and a client
+# next to the server could rotate that header past the per-address limits;
+# CRONTOPUS_GATEWAY_TRUSTED_PROXIES alone decides. No `server: uvicorn` header either.
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False, "log_config": None}
 
 
 @cli.callback()
@@ -131,7 +136,7 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         # uvicorn re-raises SIGTERM once it has shut down; with the default handler that would end
         # the process before `finally` stops the embedded nats-server.
         signal.signal(signal.SIGTERM, _exit_quietly)
-        uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
+        uvicorn.run(app, host=settings.host, port=port, access_log=False, **UVICORN_OPTIONS)
     finally:
         if nats:
             nats.stop()
@@ -148,7 +153,7 @@ def _run_gateway(settings: GatewaySettings, port: int) -> None:
     if not settings.nats_url:
         raise SettingsError("CRONTOPUS_NATS_URL is required to run the gateway alone")
     app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"))
-    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=settings.host, port=port, access_log=False, **UVICORN_OPTIONS)
 
 
 def _run_service(name: str, port: int | None) -> None:
@@ -158,7 +163,7 @@ def _run_service(name: str, port: int | None) -> None:
     unit = unit_factory(name)()
     app = service_app([unit], unit.settings)  # type: ignore[attr-defined]
     default_port = 8081 + list(SERVICES).index(name)
-    uvicorn.run(app, host=unit.settings.host, port=port or default_port, log_config=None)  # type: ignore[attr-defined]
+    uvicorn.run(app, host=unit.settings.host, port=port or default_port, **UVICORN_OPTIONS)  # type: ignore[attr-defined]
 
 
 def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool, local_agent: str) -> None:

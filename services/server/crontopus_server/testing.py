@@ -21,6 +21,7 @@ import uvicorn
 
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_server.cli import UVICORN_OPTIONS
 from crontopus_server.platform import all_in_one_app, embedded_nats, service_nats_url
 
 
@@ -59,7 +60,7 @@ def start_stack(
     monkeypatch.setenv("CRONTOPUS_PORT", str(port))  # so every unit's base_url (ping URLs, webhook URLs) is this stack
     settings = GatewaySettings()
     app = all_in_one_app(nats_url, settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **UVICORN_OPTIONS))
     thread = threading.Thread(target=server.run, name="crontopus-stack", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
