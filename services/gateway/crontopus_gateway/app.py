@@ -5,19 +5,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
+from starlette.types import ASGIApp
 
 from crontopus_gateway import routes
 from crontopus_gateway.errors import install_error_handlers
 from crontopus_gateway.gateway import Gateway
-from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
+from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
 from crontopus_gateway.routes import agents, alerting, checkins, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
 from crontopus_kit.unit import ServiceUnit, start_units, stop_units
+
+CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+CORS_HEADERS = ["Authorization", "Content-Type", "X-Api-Key", "X-Correlation-Id", "Last-Event-ID"]
+CORS_EXPOSED = ["Retry-After", "X-Correlation-Id", "Ping-Body-Limit"]
 
 API_DESCRIPTION = """GitOps-first cron jobs. Sign in with `POST /api/auth/login` and send the access
 token as `Authorization: Bearer <token>`, or send an API key as `X-Api-Key`. Errors are
@@ -36,7 +43,10 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
         finally:
             await stop_units(broker, hosted)
 
-    app = FastAPI(title="Crontopus", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app = GatewayApp(
+        title="Crontopus", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan,
+        https=settings.base_url.startswith("https://"),
+    )  # fmt: skip
     app.state.gateway = gateway
     install_error_handlers(app)
     for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting):
@@ -44,7 +54,31 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     _add_operational_routes(app, broker, [unit.name for unit in hosted])
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(CorrelationIdMiddleware)
+    _allow_origins(app, settings.cors_origins)  # outermost: its headers go on 413s and 429s too
     return app
+
+
+class GatewayApp(FastAPI):
+    """Security headers wrap the whole middleware stack, Starlette's outermost error middleware
+    included, so even a 500 carries them."""
+
+    def __init__(self, *, https: bool, **options: Any) -> None:
+        self.https = https
+        super().__init__(**options)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), https=self.https)
+
+
+def _allow_origins(app: FastAPI, origins: list[str]) -> None:
+    """CORS for the listed origins only; none listed (the default): no CORS headers at all, and
+    a browser on another origin may not call the API (preflights get 405)."""
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware, allow_origins=origins, allow_methods=CORS_METHODS, allow_headers=CORS_HEADERS,
+        expose_headers=CORS_EXPOSED, allow_credentials=False, max_age=600,
+    )  # fmt: skip
 
 
 def _add_operational_routes(app: FastAPI, broker: NatsBroker, services: list[str]) -> None:

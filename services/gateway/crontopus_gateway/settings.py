@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork
+from pydantic import Field, IPvAnyNetwork, field_validator
 
 from crontopus_kit.settings import CrontopusSettings
+
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 class GatewaySettings(CrontopusSettings):
@@ -28,8 +31,23 @@ class GatewaySettings(CrontopusSettings):
         description="JSON list of proxy addresses or networks (CIDR) whose X-Forwarded-For is believed, read "
         "from the right: for every per-address limit; empty: the TCP peer is the client",
     )  # fmt: skip
+    cors_origins: list[str] = Field(
+        default_factory=list, validation_alias="CRONTOPUS_GATEWAY_CORS_ORIGINS",
+        description="JSON list of origins (https://app.example.com) whose pages may call the API from a browser; "
+        "empty (the default): none, CORS is off",
+    )  # fmt: skip
     local_agent: Literal["builtin", "crontab", "off"] | None = Field(
         default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",
         description="`crontopus-server run all` starts an agent enrolled into the first team; default: builtin "
         "on the embedded default, off otherwise",
     )  # fmt: skip
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_only(cls, origins: list[str]) -> list[str]:
+        """An origin is scheme://host[:port]: a path or a wildcard would never match, or match too much."""
+        cleaned = [origin.rstrip("/") for origin in origins]
+        wrong = [origin for origin in cleaned if not ORIGIN.fullmatch(origin)]
+        if wrong:
+            raise ValueError(f"not an origin (scheme://host[:port], no path, no wildcard): {', '.join(wrong)}")
+        return cleaned
