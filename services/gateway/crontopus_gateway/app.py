@@ -17,6 +17,7 @@ from crontopus_gateway import routes
 from crontopus_gateway.errors import install_error_handlers
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
+from crontopus_gateway.ratelimit import RateLimitMiddleware, RateLimits
 from crontopus_gateway.routes import agents, alerting, checkins, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
@@ -28,7 +29,8 @@ CORS_EXPOSED = ["Retry-After", "X-Correlation-Id", "Ping-Body-Limit"]
 
 API_DESCRIPTION = """GitOps-first cron jobs. Sign in with `POST /api/auth/login` and send the access
 token as `Authorization: Bearer <token>`, or send an API key as `X-Api-Key`. Errors are
-`{"detail": ...}` with a 4xx/5xx status."""
+`{"detail": ...}` with a 4xx/5xx status. Requests are rate limited per client address, per credential and per
+ping URL: 429 with `Retry-After`. A read-only API key gets `ping_url` null (a ping URL is a write credential)."""
 
 
 def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence[ServiceUnit] = ()) -> FastAPI:
@@ -53,6 +55,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
         app.include_router(module.router)
     _add_operational_routes(app, broker, [unit.name for unit in hosted])
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RateLimitMiddleware, limits=RateLimits.from_settings(settings))
     app.add_middleware(CorrelationIdMiddleware)
     _allow_origins(app, settings.cors_origins)  # outermost: its headers go on 413s and 429s too
     return app

@@ -31,6 +31,30 @@ class GatewaySettings(CrontopusSettings):
         description="JSON list of proxy addresses or networks (CIDR) whose X-Forwarded-For is believed, read "
         "from the right: for every per-address limit; empty: the TCP peer is the client",
     )  # fmt: skip
+    # Rate limits, per gateway process: sustained requests a minute (0: no limit) and how many at once.
+    # Sized so a team with 2,000 jobs reporting start and finish every minute through one address
+    # (one NAT) and one API key, all at the top of the minute, stays far below them.
+    rate_limit_address: int = Field(
+        default=12_000, ge=0, validation_alias="CRONTOPUS_GATEWAY_RATE_LIMIT_ADDRESS",
+        description="requests a minute from one client address to /api/ and ping URLs (0: no limit)",
+    )  # fmt: skip
+    rate_limit_address_burst: int = Field(
+        default=10_000, ge=1, validation_alias="CRONTOPUS_GATEWAY_RATE_LIMIT_ADDRESS_BURST"
+    )
+    rate_limit_credential: int = Field(
+        default=12_000, ge=0, validation_alias="CRONTOPUS_GATEWAY_RATE_LIMIT_CREDENTIAL",
+        description="requests a minute to /api/ with one API key or access token (0: no limit)",
+    )  # fmt: skip
+    rate_limit_credential_burst: int = Field(
+        default=10_000, ge=1, validation_alias="CRONTOPUS_GATEWAY_RATE_LIMIT_CREDENTIAL_BURST"
+    )
+    rate_limit_ping_url: int = Field(
+        default=60, ge=0, validation_alias="CRONTOPUS_GATEWAY_RATE_LIMIT_PING_URL",
+        description="pings a minute to one ping URL, all its forms (/start, /fail, ...) together (0: no limit)",
+    )  # fmt: skip
+    rate_limit_ping_url_burst: int = Field(
+        default=60, ge=1, validation_alias="CRONTOPUS_GATEWAY_RATE_LIMIT_PING_URL_BURST"
+    )
     cors_origins: list[str] = Field(
         default_factory=list, validation_alias="CRONTOPUS_GATEWAY_CORS_ORIGINS",
         description="JSON list of origins (https://app.example.com) whose pages may call the API from a browser; "
