@@ -18,8 +18,8 @@ class GatewaySettings(CrontopusSettings):
     rpc_timeout: float = Field(default=5.0, gt=0, validation_alias="CRONTOPUS_GATEWAY_RPC_TIMEOUT")
     git_timeout: float = Field(
         default=150, gt=0, validation_alias="CRONTOPUS_GATEWAY_GIT_TIMEOUT",
-        description="how long PUT /api/gitops/repository waits for the first fetch of an external repository; "
-        "keep it above CRONTOPUS_GITOPS_FETCH_TIMEOUT",
+        description="how long PUT /api/gitops/repository and job edits wait for Git (the first fetch of an "
+        "external repository, the push of an edit); keep it above CRONTOPUS_GITOPS_FETCH_TIMEOUT",
     )  # fmt: skip
     jwks_max_age: float = Field(
         default=300, gt=0, validation_alias="CRONTOPUS_GATEWAY_JWKS_MAX_AGE",

@@ -110,3 +110,17 @@ def test_connecting_a_host_that_hangs_answers_with_its_error_not_the_gateways_ti
     assert response.json()["detail"].startswith("url: cannot fetch branch 'main'")
     assert CONNECT_TIMEOUT - 0.5 < time.monotonic() - started < CONNECT_TIMEOUT + 4
     assert api.get("/api/gitops/repository", headers=alice.headers).json()["kind"] == "embedded"
+
+
+def test_a_job_edit_whose_push_hangs_answers_with_the_push_error_not_the_gateways_timeout(api, git_http):
+    """An edit of an external repository is pushed before it answers; the user learns what the
+    push did, not that the gateway stopped waiting while it went on."""
+    commit(git_http.root, "jobs.git", "j1")
+    alice = sign_up(api, "alice")
+    connect(api, alice, git_http.url("jobs.git"))
+    with git_http.hanging("jobs.git"):
+        response = api.post("/api/jobs", headers=alice.headers, json={"manifest": JOB.format(name="j2")}, timeout=30)
+    assert response.status_code == 503, response.text
+    assert "did not answer within" not in response.json()["detail"]
+    assert "jobs.git" in response.json()["detail"]
+    assert names(api, alice) == {"j1"}

@@ -120,7 +120,7 @@ async def create_job(body: JobCreateBody, principal: WritePrincipal, gateway: Ga
     validated like a push: a 422 names the file, line and field."""
     request = JobCreateRequest(tenant_id=principal.tenant_id, author=await commit_author(principal, gateway),
                                manifest=body.manifest, message=body.message)  # fmt: skip
-    return await gateway.rpc(GitopsRpc.JOB_CREATE, request, JobDetail)
+    return await gateway.rpc(GitopsRpc.JOB_CREATE, request, JobDetail, timeout=gateway.settings.git_timeout)
 
 
 @router.put("/api/jobs/{namespace}/{name}", response_model=JobDetail)
@@ -138,7 +138,7 @@ async def update_job(
         tenant_id=principal.tenant_id, namespace=namespace, name=name, author=await commit_author(principal, gateway),
         manifest=body.manifest, base_commit=_base_commit(body.base_commit, base_commit), message=body.message,
     )  # fmt: skip
-    return await gateway.rpc(GitopsRpc.JOB_UPDATE, request, JobDetail)
+    return await gateway.rpc(GitopsRpc.JOB_UPDATE, request, JobDetail, timeout=gateway.settings.git_timeout)
 
 
 @router.delete("/api/jobs/{namespace}/{name}", response_model=JobDeleted)
@@ -156,7 +156,7 @@ async def delete_job(
         base_commit=_base_commit(body.base_commit if body else None, base_commit),
         message=body.message if body else None,
     )  # fmt: skip
-    return await gateway.rpc(GitopsRpc.JOB_DELETE, request, JobDeleted)
+    return await gateway.rpc(GitopsRpc.JOB_DELETE, request, JobDeleted, timeout=gateway.settings.git_timeout)
 
 
 def _base_commit(from_body: str | None, from_query: str | None) -> str:
