@@ -3,18 +3,15 @@ path, file:// and smart HTTP (``git http-backend`` behind a loopback server)."""
 
 from __future__ import annotations
 
-import base64
 import shutil
-import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from crontopus_agent.sync import Mirror, SyncError, mirror_for
 from crontopus_agent.testing import JobsRepo, manifest
+from crontopus_gitops.testing import serve_git_http
 
 
 @pytest.fixture
@@ -133,62 +130,6 @@ def test_an_unreadable_mirror_is_rebuilt(remote: JobsRepo, tmp_path: Path) -> No
 # --- smart HTTP ------------------------------------------------------------------------------
 
 
-class _GitHttp(BaseHTTPRequestHandler):
-    """``git http-backend`` as CGI: enough for clone and fetch over smart HTTP."""
-
-    root: Path
-    login: tuple[str, str] | None = None  # when set, HTTP basic authentication is required
-
-    def do_GET(self) -> None:
-        self._cgi()
-
-    def do_POST(self) -> None:
-        self._cgi()
-
-    def _cgi(self) -> None:
-        if self.login and self.headers.get("Authorization") != _basic(*self.login):
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="jobs"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-        }
-        done = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
-        head, _, payload = done.stdout.partition(b"\r\n\r\n")
-        status = 200
-        headers = []
-        for line in head.decode().split("\r\n"):
-            key, _, value = line.partition(":")
-            if key.lower() == "status":
-                status = int(value.split()[0])
-            elif key:
-                headers.append((key, value.strip()))
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
 @pytest.fixture
 def login() -> tuple[str, str] | None:
     return None
@@ -198,13 +139,8 @@ def login() -> tuple[str, str] | None:
 def http_root(tmp_path: Path, login: tuple[str, str] | None) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "served"
     root.mkdir()
-    handler = type("Handler", (_GitHttp,), {"root": root, "login": login})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
+    with serve_git_http(root, login=login) as host:
+        yield host.base_url, root
 
 
 def test_http_clone_urls_work(http_root: tuple[str, Path], tmp_path: Path) -> None:
