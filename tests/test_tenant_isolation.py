@@ -9,15 +9,21 @@ The NATS side (every subject an agent may use) is walked in test_an_agent_of_bob
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import nats
 import pytest
 
-from crontopus_server.testing import Account, Stack, create_api_key, sign_up, wait_until
+from crontopus_schemas import subjects
+from crontopus_schemas.events import CheckInEvent
+from crontopus_server.testing import Account, Stack, create_api_key, sign_up, wait_until, wait_until_async
 
 JOB = "finance/payroll-export"
 ENV_SECRET = "alice-env-secret-8f2c"
@@ -278,3 +284,76 @@ def test_foreign_ids_answer_exactly_like_ids_that_do_not_exist(client: httpx.Cli
         assert (foreign.status_code, foreign.json()["detail"].replace(real_id, "ID")) == (
             unknown.status_code, unknown.json()["detail"].replace(made_up, "ID")
         ), template  # fmt: skip
+
+
+# --- NATS: every subject, as an agent of bob -------------------------------------------------------
+
+
+def subjects_naming(tenant_id: str, agent_id: str) -> list[str]:
+    """Every subject crontopus_schemas.subjects can spell, for alice's team and agent: each
+    ``*_subject`` function, every request-reply subject, every wildcard and broadcast. Taken from
+    the module, so a new subject is walked without being added here."""
+    ids = {"tenant_id": tenant_id, "agent_id": agent_id, "source": agent_id}
+    found = {
+        function(**{name: ids[name] for name in inspect.signature(function).parameters})
+        for name, function in vars(subjects).items()
+        if name.endswith("_subject") and callable(function) and set(inspect.signature(function).parameters) <= set(ids)
+    }  # the *_from_subject parsers take a subject: not builders
+    for name, value in vars(subjects).items():
+        if isinstance(value, str) and value.startswith(f"{subjects.PREFIX}.") and not name.endswith("_ROOT"):
+            found.add(value)
+        if isinstance(value, type) and name.endswith("Rpc"):
+            found |= {v for v in vars(value).values() if isinstance(v, str) and v.startswith(subjects.PREFIX)}
+    found |= {"$JS.API.STREAM.INFO.CHECKINS", "$JS.API.STREAM.PURGE.CHECKINS", "$JS.API.STREAM.LIST",
+              subjects.NATS_AUTH_CALLOUT_SUBJECT, f"{subjects.agent_inbox_prefix(agent_id)}.x"}  # fmt: skip
+    return sorted(found)
+
+
+async def connect_agent(agent: dict[str, Any], errors: list[Exception]) -> nats.NATS:
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    return await nats.connect(
+        agent["nats_urls"], user=agent["nats_user"], password=agent["nats_password"],
+        inbox_prefix=subjects.agent_inbox_prefix(agent["agent_id"]).encode(), error_cb=on_error,
+        allow_reconnect=False, connect_timeout=3,
+    )  # fmt: skip
+
+
+async def test_an_agent_of_bob_reaches_nothing_of_alice_on_any_subject(client: httpx.Client) -> None:
+    alice = build_alice(client, "unused")
+    before = snapshot(client, alice)
+    bob = sign_up(client, "bob")
+    token = created(client.post("/api/agents/enrollment-tokens", headers=bob.headers))["token"]
+    bobs_agent = created(client.post("/api/agents/enroll", json={"token": token, "name": "bobs-host"}))
+    forged = CheckInEvent(job=JOB, run_id=alice.run_id, status="success", exit_code=0).model_dump_json().encode()
+    targets = subjects_naming(alice.tenant_id, alice.agent["agent_id"])
+
+    errors: list[Exception] = []
+    connection = await connect_agent(bobs_agent, errors)
+    try:
+        for subject in targets:
+            await connection.publish(subject.replace("*", "x").replace(">", "x"), forged)
+            await connection.subscribe(subject)
+        await connection.flush()
+
+        async def all_refused() -> bool:
+            return len(errors) >= 2 * len(targets)
+
+        with contextlib.suppress(AssertionError):  # what was not refused is named below
+            await wait_until_async(all_refused, timeout=5)
+        await asyncio.sleep(0.5)  # anything that got through has arrived by now
+    finally:
+        await connection.close()
+
+    # A publish on a nudge subject is mapped aside inside the agents' account first (see
+    # nats_security), and refused under that name.
+    refused = {
+        str(e).split('"')[1].replace(f"{subjects.DISCARDED_ROOT}.", f"{subjects.GITOPS_ROOT}.")
+        for e in errors
+        if "permissions violation" in str(e)
+    }
+    published = {subject.replace("*", "x").replace(">", "x").lower() for subject in targets}
+    assert refused >= published | {subject.lower() for subject in targets}
+    assert len(errors) == 2 * len(targets), [str(e) for e in errors]
+    assert snapshot(client, alice) == before
