@@ -141,7 +141,10 @@ def test_make_run_enrolls_a_local_agent_into_the_first_team_and_it_runs_the_exam
         wait_healthy(port, server)
         assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
         headers = _login(port, body)
-        [agent] = _wait_for(lambda: [a for a in _local_agents(port, headers) if a["status"] == "online"], 30)
+        # Online from its first heartbeat; the jobs it installed come with the report after its first sync.
+        [agent] = _wait_for(
+            lambda: [a for a in _local_agents(port, headers) if a["jobs"] and a["status"] == "online"], 30
+        )
         assert (agent["name"], agent["scheduler"]) == ("local", "builtin")
         assert "staging/hello" in agent["jobs"]
         params = {"job": "staging/hello", "status": "success"}
