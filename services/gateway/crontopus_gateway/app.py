@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from starlette.types import ASGIApp
 
 from crontopus_gateway import routes
+from crontopus_gateway.console import ConsoleFiles, default_web_dir
 from crontopus_gateway.errors import install_error_handlers
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
@@ -54,6 +55,9 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting):
         app.include_router(module.router)
     _add_operational_routes(app, broker, [unit.name for unit in hosted])
+    # Only what no route matched reaches the console: the API answers exactly as without it.
+    web_dir = settings.web_dir or default_web_dir()
+    app.router.default = ConsoleFiles(directory=web_dir, not_found=app.router.not_found)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimitMiddleware, limits=RateLimits.from_settings(settings))
     app.add_middleware(CorrelationIdMiddleware)

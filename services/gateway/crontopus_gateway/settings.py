@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator
@@ -59,6 +60,10 @@ class GatewaySettings(CrontopusSettings):
         default_factory=list, validation_alias="CRONTOPUS_GATEWAY_CORS_ORIGINS",
         description="JSON list of origins (https://app.example.com) whose pages may call the API from a browser; "
         "empty (the default): none, CORS is off",
+    )  # fmt: skip
+    web_dir: Path | None = Field(
+        default=None, validation_alias="CRONTOPUS_WEB_DIR",
+        description="the built web console the gateway serves at /; default: web/dist of the checkout it runs from",
     )  # fmt: skip
     local_agent: Literal["builtin", "crontab", "off"] | None = Field(
         default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",

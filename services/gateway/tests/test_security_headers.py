@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from crontopus_gateway.console import CONSOLE_CSP
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_server.testing import sign_up
 
@@ -51,7 +52,7 @@ def every_kind_of_response(stack, api) -> dict[str, object]:
         "401": api.get("/api/jobs"),
         "422": api.post("/api/checkins", json={}, headers=alice.headers),
         "413": api.post("/api/checkins", content=b"x" * 4096, headers=alice.headers),
-        "404": api.get("/no/such/page"),
+        "404": api.get("/api/no/such/thing"),
         "health": api.get("/health"),
         "metrics": api.get("/metrics"),
         "docs": api.get("/docs"),
@@ -67,15 +68,23 @@ def test_every_response_carries_the_security_headers_and_no_hsts_over_http(stack
     assert responses["500"].status_code == 500 and responses["413"].status_code == 413
     missing = {kind: security_headers(r) for kind, r in responses.items() if security_headers(r) != EXPECTED}
     assert missing == {}
+    console = {kind: api.get(path) for kind, path in (("console", "/"), ("client route", "/no/such/page"))}
+    assert {kind: security_headers(r) for kind, r in console.items()} == dict.fromkeys(
+        console, EXPECTED | {"content-security-policy": CONSOLE_CSP}
+    )
+    responses |= console
     assert [kind for kind, r in responses.items() if "strict-transport-security" in r.headers] == []
     assert "server" not in responses["health"].headers, "no server banner"
 
 
 @pytest.mark.parametrize("stack_env", [{"CRONTOPUS_PUBLIC_URL": "https://crontopus.example.com"}], indirect=True)
 def test_hsts_is_sent_when_the_public_url_is_https(api):
-    for response in (api.get("/health"), api.get("/nowhere"), api.get("/api/jobs")):
+    for response in (api.get("/health"), api.get("/api/nowhere"), api.get("/api/jobs")):
         assert response.headers["strict-transport-security"] == "max-age=31536000"
         assert security_headers(response) == EXPECTED
+    console = api.get("/nowhere")
+    assert console.headers["strict-transport-security"] == "max-age=31536000"
+    assert security_headers(console) == EXPECTED | {"content-security-policy": CONSOLE_CSP}
 
 
 def test_docs_still_load_swagger_ui_under_the_policy(api):
