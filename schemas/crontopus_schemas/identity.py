@@ -59,8 +59,12 @@ class LoginRequest(BaseModel):
 class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
-    refresh_token: str
-    expires_in: int
+    refresh_token: str = Field(
+        description="trade it for a new pair at POST /api/auth/refresh (once); empty for the web console, "
+        "which gets it as the HttpOnly cookie crontopus_refresh instead"
+    )
+    expires_in: int = Field(description="seconds the access token is valid")
+    refresh_expires_in: int | None = Field(default=None, description="seconds the refresh token is valid")
 
 
 class LoginResult(TokenPair):
@@ -75,12 +79,15 @@ class LoginResult(TokenPair):
     device_token_expires_in: int = Field(description="seconds the device token is honoured")
 
 
+REFRESH_TOKEN_MAX_LENGTH = 512
+
+
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(max_length=512)
+    refresh_token: str = Field(max_length=REFRESH_TOKEN_MAX_LENGTH)
 
 
 class LogoutRequest(BaseModel):
-    refresh_token: str = Field(max_length=512)
+    refresh_token: str = Field(max_length=REFRESH_TOKEN_MAX_LENGTH)
 
 
 class MeRequest(TenantScoped):

@@ -277,3 +277,113 @@ def test_a_token_signed_right_now_by_the_real_key_is_accepted(stack):
         _, claims = decode_unverified(tokens["access_token"])
         fresh = resign(claims, real_signing_key())
         assert client.get("/api/auth/me", headers=bearer(fresh)).status_code == 200
+
+
+# --- the web console: the refresh token in an HttpOnly cookie ---------------------------------------
+
+CONSOLE = {"X-Crontopus-Client": "console"}
+THIRTY_DAYS = 30 * 24 * 3600
+
+
+def console_login(client, name: str):
+    return client.post("/api/auth/login", data={"username": name, "password": PASSWORD}, headers=CONSOLE)
+
+
+def cookie_attributes(response, name: str) -> tuple[str, set[str]]:
+    """The value and the attributes of the Set-Cookie header for ``name``."""
+    for header in response.headers.get_list("set-cookie"):
+        name_value, *attributes = [part.strip() for part in header.split(";")]
+        if name_value.startswith(f"{name}="):
+            return name_value.removeprefix(f"{name}="), set(attributes)
+    raise AssertionError(f"no Set-Cookie for {name}: {response.headers.get_list('set-cookie')}")
+
+
+def cleared(response, name: str) -> bool:
+    value, attributes = cookie_attributes(response, name)
+    return value in ("", '""') and "Max-Age=0" in attributes and "Path=/api/auth" in attributes
+
+
+def test_the_console_signs_in_with_its_refresh_token_in_an_httponly_cookie_only(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        response = console_login(client, "alice")
+        body = response.json()
+        assert response.status_code == 200
+        assert body["refresh_token"] == "" and body["device_token"] == "", "nothing a script could steal"
+        token, attributes = cookie_attributes(response, "crontopus_refresh")
+        assert len(token) > 30
+        assert {"HttpOnly", "SameSite=strict", "Path=/api/auth", f"Max-Age={THIRTY_DAYS}"} <= attributes
+        assert "Secure" not in attributes  # plain HTTP: a Secure cookie would never come back
+        assert client.get("/api/auth/me", headers=bearer(body["access_token"])).status_code == 200
+        assert body["refresh_expires_in"] == THIRTY_DAYS
+
+
+def test_a_console_refresh_takes_the_cookie_and_rotates_it(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        first, _ = cookie_attributes(console_login(client, "alice"), "crontopus_refresh")
+        refreshed = client.post("/api/auth/refresh", headers=CONSOLE)  # no body: the cookie
+        assert refreshed.status_code == 200, refreshed.text
+        second, attributes = cookie_attributes(refreshed, "crontopus_refresh")
+        assert second != first and {"HttpOnly", "SameSite=strict", "Path=/api/auth"} <= attributes
+        assert refreshed.json()["refresh_token"] == ""
+        assert client.get("/api/auth/me", headers=bearer(refreshed.json()["access_token"])).status_code == 200
+        again = client.post("/api/auth/refresh", headers=CONSOLE)  # the jar now holds the new cookie
+        assert again.status_code == 200
+
+
+def test_a_spent_or_missing_console_cookie_is_401_and_cleared(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        spent, _ = cookie_attributes(console_login(client, "alice"), "crontopus_refresh")
+        assert client.post("/api/auth/refresh", headers=CONSOLE).status_code == 200
+    with stack.client() as stranger:
+        reused = stranger.post("/api/auth/refresh", headers=CONSOLE | {"Cookie": f"crontopus_refresh={spent}"})
+        missing = stranger.post("/api/auth/refresh", headers=CONSOLE)
+        garbage = stranger.post("/api/auth/refresh", headers=CONSOLE | {"Cookie": "crontopus_refresh=" + "x" * 600})
+    assert reused.status_code == missing.status_code == garbage.status_code == 401
+    assert "already used" in reused.json()["detail"]
+    assert missing.json()["detail"].startswith("not signed in")
+    assert cleared(reused, "crontopus_refresh") and cleared(missing, "crontopus_refresh")
+
+
+def test_console_sign_out_revokes_the_cookies_session_and_clears_it(stack):
+    with stack.client() as client:
+        register(client, "alice")
+        token, _ = cookie_attributes(console_login(client, "alice"), "crontopus_refresh")
+        signed_out = client.post("/api/auth/logout", headers=CONSOLE)
+        assert signed_out.status_code == 204 and cleared(signed_out, "crontopus_refresh")
+        assert client.post("/api/auth/logout", headers=CONSOLE).status_code == 204, "idempotent, cookie or not"
+    with stack.client() as other:
+        after = other.post("/api/auth/refresh", headers=CONSOLE | {"Cookie": f"crontopus_refresh={token}"})
+    assert after.status_code == 401
+
+
+def test_without_the_console_header_the_cookie_is_never_read_and_nothing_changes(stack):
+    """What a cross-site form (which cannot set the header) or the CLI sends."""
+    with stack.client() as client:
+        tokens = signed_in(client, "alice")  # the CLI's sign-in: tokens in the body, no refresh cookie
+        assert tokens["refresh_token"] and "crontopus_refresh" not in client.cookies
+        console_token, _ = cookie_attributes(console_login(client, "alice"), "crontopus_refresh")
+        forged = {"Cookie": f"crontopus_refresh={console_token}"}
+        refresh_without_body = client.post("/api/auth/refresh", headers=forged)
+        logout_without_body = client.post("/api/auth/logout", headers=forged)
+        assert refresh_without_body.status_code == logout_without_body.status_code == 422
+        assert refresh_without_body.json()["detail"][0]["loc"] == ["body"]
+        assert "set-cookie" not in refresh_without_body.headers
+        assert client.post("/api/auth/refresh", headers=CONSOLE).status_code == 200, "the console session lives on"
+        cli = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert cli.status_code == 200 and cli.json()["refresh_token"]
+        assert "crontopus_refresh" not in cli.headers.get("set-cookie", "")
+
+
+def test_the_console_cookie_is_secure_when_the_public_url_is_https(nats_server, tmp_path, stack_env, monkeypatch):
+    env = stack_env | {"CRONTOPUS_PUBLIC_URL": "https://crontopus.example.com"}
+    running = start_stack(nats=nats_server, data_dir=tmp_path / "data", env=env, monkeypatch=monkeypatch)
+    try:
+        with running.client() as client:
+            register(client, "alice")
+            _, attributes = cookie_attributes(console_login(client, "alice"), "crontopus_refresh")
+    finally:
+        running.stop()
+    assert "Secure" in attributes

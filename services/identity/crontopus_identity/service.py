@@ -308,7 +308,8 @@ async def _issue_pair(
     await session.commit()
     claims = {"sub": user.id, "tid": tenant.id, "tenant": tenant.name, "username": user.username, "scope": "write"}
     access = ctx.issuer.issue(claims=claims, now=now)
-    return TokenPair(access_token=access, refresh_token=refresh, expires_in=ctx.issuer.ttl_seconds)
+    return TokenPair(access_token=access, refresh_token=refresh, expires_in=ctx.issuer.ttl_seconds,
+                     refresh_expires_in=ctx.settings.refresh_token_ttl)  # fmt: skip
 
 
 async def _find_refresh(session: AsyncSession, *, secret: bytes, token: str) -> RefreshToken | None:

@@ -1,18 +1,28 @@
 """Accounts and sessions: register, sign in (OAuth2 password form), refresh, sign out, who am I,
-and the public keys that verify access tokens."""
+and the public keys that verify access tokens.
+
+The web console (``X-Crontopus-Client: console``) never sees its refresh token: it travels in an
+HttpOnly cookie scoped to these paths, so script on the page (an injected one included) cannot
+read it. Against cross-site requests: the cookie is SameSite=Strict, and the cookie is only ever
+read when the request carries that header, which a form or a cross-origin page cannot send
+without a CORS preflight (and CORS never allows credentials)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal, client_ip
+from crontopus_gateway.errors import domain_error_response
 from crontopus_gateway.json_body import JsonBodyRoute
-from crontopus_kit.errors import Invalid
+from crontopus_kit.errors import Invalid, Unauthorized
 from crontopus_schemas.identity import (
     DEVICE_TOKEN_MAX_LENGTH,
+    REFRESH_TOKEN_MAX_LENGTH,
     JwksReply,
     JwksRequest,
     LoginRequest,
@@ -30,6 +40,17 @@ from crontopus_schemas.subjects import IdentityRpc
 LOGIN_PATH = "/api/auth/login"
 DEVICE_COOKIE = "crontopus_device"
 DEVICE_COOKIE_PATH = "/api/auth"
+REFRESH_COOKIE = "crontopus_refresh"
+CONSOLE = "console"
+NO_CONSOLE_SESSION = "not signed in: no console session (the crontopus_refresh cookie); sign in again"
+ClientHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Crontopus-Client",
+        description="`console`: the web console; the refresh token travels in the HttpOnly cookie "
+        "crontopus_refresh instead of the body",
+    ),
+]
 # Declared so /docs offers "Authorize" with username and password; the token it obtains is sent
 # as a Bearer header, which the usual principal dependency reads.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
@@ -48,9 +69,16 @@ async def register(body: RegisterRequest, request: Request, gateway: GatewayDep)
 
 @router.post(LOGIN_PATH, response_model=LoginResult)
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, response: Response, gateway: GatewayDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    response: Response,
+    gateway: GatewayDep,
+    client: ClientHeader = None,
 ) -> LoginResult:
     """Sign in with username (or email) and password as an OAuth2 password form.
+    With `X-Crontopus-Client: console` the refresh token is set as the HttpOnly cookie
+    `crontopus_refresh` (Path=/api/auth, SameSite=Strict) and `refresh_token` and `device_token`
+    in the answer are empty.
     Repeated failures lock the account against unknown clients for a while (429 with Retry-After).
     A client that signed in before is not unknown: the answer's `device_token`, also set as the
     HttpOnly cookie `crontopus_device`, sent back with later sign-ins (as that cookie) lets it sign
@@ -62,8 +90,17 @@ async def login(
         username=form.username, password=form.password, client_ip=ip, device_token=_device_token(request)
     )
     result = await gateway.rpc(IdentityRpc.LOGIN, body, LoginResult)
-    _set_device_cookie(response, result, secure=(gateway.settings.public_url or "").startswith("https://"))
-    return result
+    secure = _secure(gateway)
+    _set_device_cookie(response, result, secure=secure)
+    if client != CONSOLE:
+        return result
+    _set_refresh_cookie(response, result, secure=secure)
+    return result.model_copy(update={"refresh_token": "", "device_token": ""})  # both are in HttpOnly cookies
+
+
+def _secure(gateway: GatewayDep) -> bool:
+    """A plain-HTTP install gets no Secure cookies: the browser would never send them back."""
+    return (gateway.settings.public_url or "").startswith("https://")
 
 
 def _device_token(request: Request) -> str | None:
@@ -81,16 +118,75 @@ def _set_device_cookie(response: Response, result: LoginResult, *, secure: bool)
 
 
 @router.post("/api/auth/refresh", response_model=TokenPair)
-async def refresh(body: RefreshRequest, gateway: GatewayDep) -> TokenPair:
-    """Trade a refresh token for a new pair. Each refresh token works once."""
-    return await gateway.rpc(IdentityRpc.REFRESH, body, TokenPair)
+async def refresh(
+    gateway: GatewayDep,
+    request: Request,
+    client: ClientHeader = None,
+    body: Annotated[RefreshRequest | None, Body()] = None,
+) -> Response | TokenPair:
+    """Trade a refresh token for a new pair. Each refresh token works once.
+    With `X-Crontopus-Client: console` and no body, the token is the `crontopus_refresh` cookie's,
+    and the new one replaces it; 401 (and the cookie cleared) when there is none or it is spent."""
+    if client != CONSOLE:
+        return await gateway.rpc(IdentityRpc.REFRESH, _required(body), TokenPair)
+    token = _refresh_cookie(request)
+    try:
+        if token is None:
+            raise Unauthorized(NO_CONSOLE_SESSION)
+        pair = await gateway.rpc(IdentityRpc.REFRESH, RefreshRequest(refresh_token=token), TokenPair)
+    except Unauthorized as exc:
+        refused = domain_error_response(exc)
+        _clear_refresh_cookie(refused, secure=_secure(gateway))
+        return refused
+    answer = JSONResponse(pair.model_copy(update={"refresh_token": ""}).model_dump(mode="json"))
+    _set_refresh_cookie(answer, pair, secure=_secure(gateway))
+    return answer
+
+
+def _required(body: RefreshRequest | LogoutRequest | None) -> RefreshRequest | LogoutRequest:
+    """Without the console's header the body is required, as it always was."""
+    if body is None:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    return body
+
+
+def _refresh_cookie(request: Request) -> str | None:
+    token = request.cookies.get(REFRESH_COOKIE)
+    return token if token and len(token) <= REFRESH_TOKEN_MAX_LENGTH else None
+
+
+def _set_refresh_cookie(response: Response, pair: TokenPair, *, secure: bool) -> None:
+    # Path: only the auth endpoints ever get it (not every API call); SameSite=Strict: no other
+    # site's page can make the browser send it. Without a lifetime from identity: for the session.
+    response.set_cookie(
+        REFRESH_COOKIE, pair.refresh_token, max_age=pair.refresh_expires_in, path=DEVICE_COOKIE_PATH,
+        httponly=True, samesite="strict", secure=secure,
+    )  # fmt: skip
+
+
+def _clear_refresh_cookie(response: Response, *, secure: bool) -> None:
+    response.delete_cookie(REFRESH_COOKIE, path=DEVICE_COOKIE_PATH, httponly=True, samesite="strict", secure=secure)
 
 
 @router.post("/api/auth/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def logout(body: LogoutRequest, gateway: GatewayDep) -> Response:
-    """End the sign-in this refresh token belongs to (its access token lapses within minutes)."""
-    await gateway.rpc_no_result(IdentityRpc.LOGOUT, body)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def logout(
+    gateway: GatewayDep,
+    request: Request,
+    client: ClientHeader = None,
+    body: Annotated[LogoutRequest | None, Body()] = None,
+) -> Response:
+    """End the sign-in this refresh token belongs to (its access token lapses within minutes).
+    With `X-Crontopus-Client: console` and no body: the `crontopus_refresh` cookie's, and the
+    cookie is cleared."""
+    if client != CONSOLE:
+        await gateway.rpc_no_result(IdentityRpc.LOGOUT, _required(body))
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    token = _refresh_cookie(request)
+    if token is not None:
+        await gateway.rpc_no_result(IdentityRpc.LOGOUT, LogoutRequest(refresh_token=token))
+    answer = Response(status_code=status.HTTP_204_NO_CONTENT)
+    _clear_refresh_cookie(answer, secure=_secure(gateway))
+    return answer
 
 
 @router.get("/api/auth/me", response_model=UserPublic, dependencies=[DocsAuth])
