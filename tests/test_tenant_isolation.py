@@ -208,6 +208,9 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("PUT", "/api/jobs/{namespace}/{name}"): lambda a, b: [(f"/api/jobs/{JOB}", {"json": {"manifest": MANIFEST}})],
     ("GET", "/api/runs"): lambda a, b: [("/api/runs", {}), ("/api/runs", {"params": {"job": JOB}})],
     ("GET", "/api/runs/{run_id}"): lambda a, b: [(f"/api/runs/{a.run_id}", {})],
+    ("GET", "/api/runs/stats"): lambda a, b: [("/api/runs/stats", {}), ("/api/runs/stats", {"params": {"job": JOB}})],
+    ("GET", "/api/jobs/upcoming"): lambda a, b: [("/api/jobs/upcoming", {"params": {"limit": 100}})],
+    ("GET", "/api/schedule/preview"): lambda a, b: [("/api/schedule/preview", {"params": {"schedule": "0 3 * * *"}})],
     ("GET", "/api/silences"): lambda a, b: [("/api/silences", {})],
     ("POST", "/api/silences"): lambda a, b: [("/api/silences", {"json": {"job": JOB, "duration": "1h"}})],
     ("DELETE", "/api/silences/{silence_id}"): lambda a, b: [(f"/api/silences/{a.silence_id}", {})],
@@ -268,6 +271,21 @@ def test_bob_reaches_nothing_of_alice_through_any_endpoint_with_any_credential(
     assert failures == [], failures
     assert leaks == [], leaks
     assert snapshot(client, alice) == before
+
+
+def test_bob_counts_none_of_alices_runs_and_sees_none_of_her_schedules(
+    client: httpx.Client, secure_stack: Stack
+) -> None:
+    """Answers that carry no marker of alice's (counts, job names bob can spell himself)."""
+    build_alice(client, str(secure_stack.data_dir))
+    bob = sign_up(client, "bob")
+    for headers in bob_credentials(client, bob).values():
+        stats = client.get("/api/runs/stats", headers=headers).json()
+        of_her_job = client.get("/api/runs/stats", params={"job": JOB}, headers=headers).json()
+        upcoming = client.get("/api/jobs/upcoming", params={"limit": 100}, headers=headers).json()["runs"]
+        runs = client.get("/api/runs", params={"job": JOB}, headers=headers).json()["runs"]
+        assert stats["totals"]["runs"] == of_her_job["totals"]["runs"] == 0 and runs == []
+        assert upcoming and JOB not in {run["job"] for run in upcoming}
 
 
 def test_foreign_ids_answer_exactly_like_ids_that_do_not_exist(client: httpx.Client, secure_stack: Stack) -> None:

@@ -122,12 +122,27 @@ class WebhookReply(BaseModel):
     detail: str | None = None
 
 
+class FireTimePublic(BaseModel):
+    """One time a schedule fires, from crontopus_schemas.cron (cron's own DST rules)."""
+
+    at: datetime = Field(description="ISO 8601 with the offset of the job's time zone at that moment")
+    note: str | None = Field(
+        default=None, description="set where a DST change moves or merges this run, e.g. '02:30 does not exist on "
+        "2027-03-28 (DST); runs at 03:00'",
+    )  # fmt: skip
+
+
 class JobSummary(BaseModel):
     job: str
     namespace: str
     name: str
     schedule: str
+    schedule_description: str = Field(default="", description="the schedule in English, e.g. 'Every 5 minutes'")
     timezone: str
+    next_run: datetime | None = Field(
+        default=None, description="when it runs next, in the job's time zone (ISO 8601 with offset); null when "
+        "paused or disabled",
+    )  # fmt: skip
     enabled: bool
     paused: bool
     labels: dict[str, str]
@@ -152,7 +167,10 @@ class CommitPublic(BaseModel):
 class JobDetail(JobSummary):
     manifest: dict[str, Any]
     yaml: str
-    history: list[CommitPublic]
+    history: list[CommitPublic] = Field(description="the commits that touched the job's file, newest first")
+    next_runs: list[FireTimePublic] = Field(
+        default_factory=list, description="the next 5 times it runs; empty when paused or disabled"
+    )
 
 
 class JobList(BaseModel):
@@ -197,3 +215,33 @@ class JobListRequest(TenantScoped):
 class JobGetRequest(TenantScoped):
     namespace: str
     name: str
+
+
+MAX_UPCOMING = 100
+
+
+class UpcomingRequest(TenantScoped):
+    limit: int = Field(default=10, ge=1, le=MAX_UPCOMING)
+
+
+class UpcomingRun(BaseModel):
+    job: str = Field(description="<namespace>/<name>")
+    at: datetime = Field(description="ISO 8601 with the offset of the job's time zone at that moment")
+    timezone: str = Field(description="the job's time zone (IANA)")
+    note: str | None = Field(default=None, description="set where a DST change moves or merges this run")
+
+
+class UpcomingRuns(BaseModel):
+    """``GET /api/jobs/upcoming``: the next fire times across the team's enabled, unpaused jobs."""
+
+    runs: list[UpcomingRun] = Field(description="soonest first; a job that fires often may appear several times")
+
+
+class SchedulePreview(BaseModel):
+    """``GET /api/schedule/preview``: what a schedule would do, before it is committed."""
+
+    valid: bool = True
+    schedule: str = Field(description="the 5-field form (macros such as @daily expanded)")
+    timezone: str
+    description: str = Field(description="in English, e.g. 'At 02:00, Monday through Friday'")
+    next: list[FireTimePublic] = Field(description="the next fire times, soonest first")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,9 +31,13 @@ class RunDetail(RunSummary):
     output_truncated: bool = False
 
 
+SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
 class RunListRequest(TenantScoped):
     job: JobRef | None = None
     status: RunStatus | None = None
+    source: str | None = Field(default=None, pattern=SOURCE_PATTERN)
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
@@ -40,8 +45,51 @@ class RunListRequest(TenantScoped):
 
 
 class RunPage(BaseModel):
-    runs: list[RunSummary]
-    next_cursor: str | None
+    runs: list[RunSummary] = Field(description="newest first")
+    next_cursor: str | None = Field(description="the page of older runs; null on the oldest page")
+    prev_cursor: str | None = Field(
+        default=None, description="the page of newer runs; null on the newest page (no cursor, or nothing newer)"
+    )
+
+
+StatsBucket = Literal["hour", "day"]
+FINISHED_STATUSES = ("success", "failure", "timeout")
+
+
+class RunStatsRequest(TenantScoped):
+    job: JobRef | None = None
+    since: datetime
+    until: datetime
+    bucket: StatsBucket = "hour"
+    timezone: str = Field(default="UTC", max_length=64, description="where days begin (bucket=day)")
+
+
+class RunStatsBucket(BaseModel):
+    start: datetime = Field(description="the bucket's first instant (a whole hour; a day: midnight in `timezone`)")
+    success: int
+    failure: int
+    timeout: int
+    running: int = Field(description="runs that started in the bucket and have not finished")
+    p50_ms: int | None = Field(description="median duration of the bucket's finished runs; null without any")
+    p95_ms: int | None = Field(description="95th percentile (continuous, as PostgreSQL's percentile_cont)")
+
+
+class RunStatsTotals(BaseModel):
+    runs: int
+    success: int
+    failure: int
+    timeout: int
+    running: int
+    success_rate: float | None = Field(description="success / finished runs, 0..1; null when none finished")
+
+
+class RunStats(BaseModel):
+    bucket: StatsBucket
+    since: datetime = Field(description="the first bucket's start (the requested since, rounded down to a bucket)")
+    until: datetime
+    timezone: str
+    buckets: list[RunStatsBucket] = Field(description="oldest first, every bucket of the window, empty ones as zeros")
+    totals: RunStatsTotals
 
 
 class RunGetRequest(TenantScoped):

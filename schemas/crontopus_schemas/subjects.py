@@ -232,6 +232,7 @@ class GitopsRpc:
     TENANTS_LIST = f"{RPC_ROOT}.gitops.tenants.list"
     JOBS_LIST = f"{RPC_ROOT}.gitops.jobs.list"
     JOBS_GET = f"{RPC_ROOT}.gitops.jobs.get"
+    JOBS_UPCOMING = f"{RPC_ROOT}.gitops.jobs.upcoming"
     JOB_CREATE = f"{RPC_ROOT}.gitops.jobs.create"
     JOB_UPDATE = f"{RPC_ROOT}.gitops.jobs.update"
     JOB_DELETE = f"{RPC_ROOT}.gitops.jobs.delete"
@@ -275,6 +276,7 @@ class RunsRpc:
     GET = f"{RPC_ROOT}.runs.get"
     OPEN_RUN = f"{RPC_ROOT}.runs.open-run"
     LAST_STATUS = f"{RPC_ROOT}.runs.last-status"
+    STATS = f"{RPC_ROOT}.runs.stats"
 
 
 # --- broadcast notices (core NATS, no persistence needed) -------------------

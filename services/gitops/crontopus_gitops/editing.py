@@ -344,7 +344,9 @@ def _is_external(row: Repository) -> bool:
 async def _detail(db: Database, syncer: Syncer, row: Repository, namespace: str, name: str) -> JobDetail:
     query = JobGetRequest(tenant_id=row.tenant_id, namespace=namespace, name=name)
     async with db.session() as session:
-        return await service.get_job(session=session, query=query, row=row, links=syncer.links)
+        return await service.get_job(
+            session=session, query=query, row=row, links=syncer.links, schedules=syncer.schedules
+        )
 
 
 # --- handlers ---------------------------------------------------------------------------------------

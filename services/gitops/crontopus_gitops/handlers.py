@@ -21,6 +21,8 @@ from crontopus_schemas.gitops import (
     RepositoryPublic,
     TenantList,
     TenantListRequest,
+    UpcomingRequest,
+    UpcomingRuns,
 )
 from crontopus_schemas.rpc import RpcReply, TenantScoped
 
@@ -78,14 +80,24 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         if not syncer.lock(request.tenant_id).locked():  # a running sync may take seconds: list what is indexed
             await syncer.sync(request.tenant_id)  # a new team's examples, even before the first poll
         async with db.session() as session:
-            return await service.list_jobs(session=session, query=request, links=syncer.links)
+            return await service.list_jobs(
+                session=session, query=request, links=syncer.links, schedules=syncer.schedules
+            )
 
     @router.subscriber(subjects.GitopsRpc.JOBS_GET, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobGetRequest)
     async def get_job(request: JobGetRequest) -> JobDetail:
         row = await syncer.repository(request.tenant_id)
         async with db.session() as session:
-            return await service.get_job(session=session, query=request, row=row, links=syncer.links)
+            return await service.get_job(
+                session=session, query=request, row=row, links=syncer.links, schedules=syncer.schedules
+            )
+
+    @router.subscriber(subjects.GitopsRpc.JOBS_UPCOMING, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
+    @rpc_handler(UpcomingRequest)
+    async def upcoming_runs(request: UpcomingRequest) -> UpcomingRuns:
+        async with db.session() as session:
+            return await service.upcoming_runs(session=session, query=request, schedules=syncer.schedules)
 
     external.add_external_handlers(router, db=db, syncer=syncer)
     editing.add_editing_handlers(router, db=db, syncer=syncer)

@@ -18,8 +18,10 @@ from sqlmodel import col, delete, select
 
 from crontopus_gitops import pings, repo
 from crontopus_gitops.models import JobIndex, Repository
+from crontopus_gitops.schedules import NextFireCache, Scheduled, next_runs, upcoming
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.errors import NotFound
+from crontopus_schemas.cron import ScheduleError, describe
 from crontopus_schemas.gitops import (
     CommitPublic,
     FileError,
@@ -31,6 +33,8 @@ from crontopus_schemas.gitops import (
     ManifestsChanged,
     RepositoryLocation,
     RepositoryPublic,
+    UpcomingRequest,
+    UpcomingRuns,
 )
 from crontopus_schemas.manifests import LoadedJob, load_files
 
@@ -191,20 +195,33 @@ class Links:
         return pings.ping_url(self.base_url, pings.ping_key(self.secret, tenant_id, job_ref))
 
 
-def _summary(row: JobIndex, links: Links) -> dict[str, Any]:
+def _summary(row: JobIndex, links: Links, schedules: NextFireCache, now: datetime) -> dict[str, Any]:
     manifest = json.loads(row.manifest)
     spec, metadata = manifest["spec"], manifest["metadata"]
     return {
         "job": f"{row.namespace}/{row.name}", "namespace": row.namespace, "name": row.name,
-        "schedule": spec["schedule"], "timezone": spec["timezone"], "enabled": spec["enabled"],
-        "paused": spec["paused"], "labels": metadata["labels"], "command": spec["command"],
+        "schedule": spec["schedule"], "schedule_description": _describe(spec["schedule"]),
+        "timezone": spec["timezone"], "next_run": schedules.next_run(_scheduled(row, spec), now=now),
+        "enabled": spec["enabled"], "paused": spec["paused"], "labels": metadata["labels"], "command": spec["command"],
         "commit": row.commit, "file": row.file,
         "ping_url": links.ping_url(row.tenant_id, f"{row.namespace}/{row.name}"),
         "timeout": spec.get("timeout"), "monitor": spec.get("monitor") or {},
     }  # fmt: skip
 
 
-async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Links) -> JobPage:
+def _scheduled(row: JobIndex, spec: dict[str, Any]) -> Scheduled:
+    return Scheduled(job=f"{row.namespace}/{row.name}", schedule=spec["schedule"], timezone=spec["timezone"],
+                     enabled=spec["enabled"], paused=spec["paused"])  # fmt: skip
+
+
+def _describe(schedule: str) -> str:
+    try:
+        return describe(schedule)
+    except ScheduleError:  # indexed manifests are valid; an older index may hold what is no longer
+        return schedule
+
+
+async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Links, schedules: NextFireCache) -> JobPage:
     """One page of the team's jobs in (namespace, name) order, keyset-paginated on that key."""
     stmt = select(JobIndex).where(col(JobIndex.tenant_id) == query.tenant_id)
     if query.namespace:
@@ -217,9 +234,17 @@ async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Link
     stmt = stmt.order_by(col(JobIndex.namespace), col(JobIndex.name)).limit(query.limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     page, more = rows[: query.limit], len(rows) > query.limit
-    jobs = [JobSummary(**_summary(row, links)) for row in page]
+    now = datetime.now(UTC)
+    jobs = [JobSummary(**_summary(row, links, schedules, now)) for row in page]
     next_after = f"{page[-1].namespace}/{page[-1].name}" if more else None
     return JobPage(jobs=[job for job in jobs if _matches(job, query)], next_after=next_after)
+
+
+async def upcoming_runs(*, session: AsyncSession, query: UpcomingRequest, schedules: NextFireCache) -> UpcomingRuns:
+    """The team's next fire times across its enabled, unpaused jobs, soonest first."""
+    rows = (await session.execute(select(JobIndex).where(col(JobIndex.tenant_id) == query.tenant_id))).scalars()
+    jobs = [_scheduled(row, json.loads(row.manifest)["spec"]) for row in rows]
+    return UpcomingRuns(runs=upcoming(jobs, now=datetime.now(UTC), limit=query.limit, cache=schedules))
 
 
 def _matches(job: JobSummary, query: JobListRequest) -> bool:
@@ -230,7 +255,9 @@ def _matches(job: JobSummary, query: JobListRequest) -> bool:
     return all(job.labels.get(key) == value for key, value in query.labels.items())
 
 
-async def get_job(*, session: AsyncSession, query: JobGetRequest, row: Repository, links: Links) -> JobDetail:
+async def get_job(
+    *, session: AsyncSession, query: JobGetRequest, row: Repository, links: Links, schedules: NextFireCache
+) -> JobDetail:
     stmt = select(JobIndex).where(
         col(JobIndex.tenant_id) == query.tenant_id,
         col(JobIndex.namespace) == query.namespace,
@@ -242,10 +269,13 @@ async def get_job(*, session: AsyncSession, query: JobGetRequest, row: Repositor
     history = await asyncio.to_thread(
         repo.history, Path(row.path), commit=job.commit, file_path=_in_repo(row, job.file)
     )
+    now = datetime.now(UTC)
+    manifest = json.loads(job.manifest)
     return JobDetail(
-        **_summary(job, links), manifest=json.loads(job.manifest), yaml=job.source,
+        **_summary(job, links, schedules, now), manifest=manifest, yaml=job.source,
         history=[CommitPublic(sha=c.sha, author=c.author_name, message=c.message.strip(), committed_at=c.committed_at)
                  for c in history],
+        next_runs=next_runs(_scheduled(job, manifest["spec"]), now=now),
     )  # fmt: skip
 
 

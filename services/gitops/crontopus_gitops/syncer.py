@@ -14,6 +14,7 @@ from crontopus_gitops import external, repo, service
 from crontopus_gitops.models import Repository
 from crontopus_gitops.remote_url import RefusedUrl
 from crontopus_gitops.remotes import Remotes
+from crontopus_gitops.schedules import NextFireCache
 from crontopus_gitops.service import HookCommand
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.db import Database
@@ -35,6 +36,7 @@ class Syncer:
         self.db, self.settings, self.hook = db, settings, hook
         self.secret = settings.secret_bytes()
         self.links = service.Links(base_url=settings.base_url, secret=self.secret)
+        self.schedules = NextFireCache()  # jobs' next fire times, shared by every query
         self.remotes = Remotes(settings)
         self.broker: NatsBroker | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

@@ -90,7 +90,9 @@ async def indexed(unit: GitopsUnit, ref: str):
     query = JobGetRequest(tenant_id=TENANT, namespace=namespace, name=name)
     row = await row_of(unit)
     async with unit.db.session() as session:
-        return await service.get_job(session=session, query=query, row=row, links=unit.syncer.links)
+        return await service.get_job(
+            session=session, query=query, row=row, links=unit.syncer.links, schedules=unit.syncer.schedules
+        )
 
 
 def git_commit(unit_row: Repository, sha: str) -> pygit2.Commit:

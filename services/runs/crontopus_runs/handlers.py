@@ -17,7 +17,7 @@ from crontopus_kit.broker import publish_batch, rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.jetstream import BatchPuller
 from crontopus_kit.logging import get_logger
-from crontopus_runs import service
+from crontopus_runs import service, stats
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckIn, RunsRecorded
@@ -29,6 +29,8 @@ from crontopus_schemas.runs import (
     RunGetRequest,
     RunListRequest,
     RunPage,
+    RunStats,
+    RunStatsRequest,
 )
 
 log = get_logger(__name__)
@@ -144,6 +146,12 @@ def build_router(*, db: Database) -> NatsRouter:
     async def list_runs(request: RunListRequest) -> RunPage:
         async with db.session() as session:
             return await service.list_runs(session=session, query=request)
+
+    @router.subscriber(subjects.RunsRpc.STATS, queue=subjects.RunsRpc.QUEUE)
+    @rpc_handler(RunStatsRequest)
+    async def run_stats(request: RunStatsRequest) -> RunStats:
+        async with db.session() as session:
+            return await stats.run_stats(session=session, request=request)
 
     @router.subscriber(subjects.RunsRpc.GET, queue=subjects.RunsRpc.QUEUE)
     @rpc_handler(RunGetRequest)

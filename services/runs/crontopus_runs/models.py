@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 
@@ -36,3 +36,11 @@ class Run(SQLModel, table=True):
     manifest_commit: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+_TABLE = Run.__table__  # type: ignore[attr-defined]
+# When a run happened: its start, or its finish for a run reported only by its finish. The runs
+# list's since/until and the statistics range over it, per team and per job (migration 0003).
+MOMENT = func.coalesce(_TABLE.c.started_at, _TABLE.c.finished_at)
+Index("ix_runs_tenant_moment", _TABLE.c.tenant_id, MOMENT)
+Index("ix_runs_tenant_job_moment", _TABLE.c.tenant_id, _TABLE.c.job, MOMENT)

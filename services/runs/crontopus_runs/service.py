@@ -24,7 +24,7 @@ from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_runs.merge import RunState, as_utc, duration_ms, merge, state_from_checkin
-from crontopus_runs.models import Run
+from crontopus_runs.models import MOMENT, Run
 from crontopus_schemas.events import CheckIn
 from crontopus_schemas.runs import RunDetail, RunListRequest, RunPage, RunSummary
 
@@ -230,16 +230,22 @@ def _recorded(row: Any) -> tuple[str, Recorded]:
 # --- queries ------------------------------------------------------------------
 
 
-def encode_cursor(run_pk: int) -> str:
-    return base64.urlsafe_b64encode(f"r{run_pk}".encode()).decode().rstrip("=")
+# A cursor is a position and a direction: "r<id>" the runs older than that row (next_cursor),
+# "n<id>" the runs newer than it (prev_cursor).
+OLDER, NEWER = "r", "n"
 
 
-def decode_cursor(cursor: str) -> int:
+def encode_cursor(run_pk: int, direction: str = OLDER) -> str:
+    return base64.urlsafe_b64encode(f"{direction}{run_pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    """(direction, row id)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("r"):
+        if raw[:1] not in (OLDER, NEWER):
             raise ValueError(raw)
-        return int(raw[1:])
+        return raw[0], int(raw[1:])
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise Invalid("cursor: not a cursor this server handed out") from exc
 
@@ -256,23 +262,45 @@ def _summary(run: Run) -> dict[str, Any]:
 
 
 async def list_runs(*, session: AsyncSession, query: RunListRequest) -> RunPage:
-    """Newest first, keyset-paginated on the row id: stable under concurrent inserts."""
+    """Newest first, keyset-paginated on the row id (stable under concurrent inserts), both ways:
+    ``next_cursor`` pages to older runs, ``prev_cursor`` back to newer ones."""
+    direction, position = decode_cursor(query.cursor) if query.cursor else (OLDER, None)
+    conditions = _list_conditions(query)
+    if position is not None:
+        conditions.append(col(Run.id) < position if direction == OLDER else col(Run.id) > position)
+    order = col(Run.id).desc() if direction == OLDER else col(Run.id).asc()
+    stmt = select(Run).where(and_(*conditions)).order_by(order).limit(query.limit + 1)
+    rows = list((await session.execute(stmt)).scalars())
+    more = len(rows) > query.limit
+    page = rows[: query.limit] if direction == OLDER else rows[: query.limit][::-1]
+    if direction == OLDER:  # newer runs exist when we came from a newer page
+        has_older, has_newer = more, position is not None
+    else:  # ... and older ones when we came from an older page
+        has_older, has_newer = True, more
+    # An empty page (everything past the cursor is gone) leads back to where the cursor pointed.
+    oldest = page[-1].id if page else (position or 0) + 1
+    newest = page[0].id if page else (position or 0) - 1
+    return RunPage(
+        runs=[RunSummary(**_summary(run)) for run in page],
+        next_cursor=encode_cursor(oldest, OLDER) if has_older else None,  # type: ignore[arg-type]
+        prev_cursor=encode_cursor(newest, NEWER) if has_newer else None,  # type: ignore[arg-type]
+    )
+
+
+def _list_conditions(query: RunListRequest) -> list[Any]:
     conditions = [col(Run.tenant_id) == query.tenant_id]
     if query.job:
         conditions.append(col(Run.job) == query.job)
     if query.status:
         conditions.append(col(Run.status) == query.status)
-    moment = func.coalesce(col(Run.started_at), col(Run.finished_at))
+    if query.source:
+        conditions.append(col(Run.source) == query.source)
+    # In UTC: SQLite compares the stored UTC text, and would read another offset's wall time as UTC.
     if query.since:
-        conditions.append(moment >= query.since)
+        conditions.append(as_utc(query.since) <= MOMENT)
     if query.until:
-        conditions.append(moment < query.until)
-    if query.cursor:
-        conditions.append(col(Run.id) < decode_cursor(query.cursor))
-    stmt = select(Run).where(and_(*conditions)).order_by(col(Run.id).desc()).limit(query.limit + 1)
-    runs = list((await session.execute(stmt)).scalars())
-    next_cursor = encode_cursor(runs[query.limit - 1].id) if len(runs) > query.limit else None  # type: ignore[arg-type]
-    return RunPage(runs=[RunSummary(**_summary(run)) for run in runs[: query.limit]], next_cursor=next_cursor)
+        conditions.append(as_utc(query.until) > MOMENT)
+    return conditions
 
 
 async def get_run(*, session: AsyncSession, tenant_id: str, run_id: str) -> RunDetail:

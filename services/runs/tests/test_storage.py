@@ -101,6 +101,72 @@ async def test_pages_walk_every_run_once_newest_first_with_filters(runs):
     assert other_job.runs == []
 
 
+async def walk(unit: RunsUnit, *, cursor_field: str, start: str | None, **filters) -> list[list[str]]:
+    pages, cursor = [], start
+    async with unit.db.session() as session:
+        while True:
+            query = RunListRequest(tenant_id=ALICE, limit=7, cursor=cursor, **filters)
+            page = await service.list_runs(session=session, query=query)
+            pages.append([r.run_id for r in page.runs])
+            cursor = getattr(page, cursor_field)
+            if cursor is None:
+                return pages
+
+
+async def test_pages_walk_back_to_the_newest_with_prev_cursor_and_show_the_same_pages(runs):
+    await store(runs, *[(ALICE, finish(f"r{i:03}")) for i in range(25)])
+    forward = await walk(runs, cursor_field="next_cursor", start=None)
+    assert [len(page) for page in forward] == [7, 7, 7, 4]
+    async with runs.db.session() as session:
+        first = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, limit=7))
+        assert first.prev_cursor is None, "the newest page has nothing newer"
+        last = None
+        cursor = first.next_cursor
+        while cursor:
+            last = await service.list_runs(
+                session=session, query=RunListRequest(tenant_id=ALICE, limit=7, cursor=cursor)
+            )
+            cursor = last.next_cursor
+    backward = await walk(runs, cursor_field="prev_cursor", start=last.prev_cursor)
+    assert backward == forward[-2::-1], "each page back is the page seen before, newest first"
+    assert [r for page in forward for r in page] == [f"r{i:03}" for i in reversed(range(25))]
+
+
+async def test_paging_back_from_an_emptied_page_finds_the_runs_before_it(runs):
+    await store(runs, *[(ALICE, finish(f"r{i:03}")) for i in range(7)])
+    async with runs.db.session() as session:
+        first = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, limit=7))
+        assert first.next_cursor is None
+        beyond = service.encode_cursor(1)  # older than the oldest run: an empty page
+        empty = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, cursor=beyond))
+        back = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, cursor=empty.prev_cursor))
+    assert empty.runs == [] and empty.next_cursor is None
+    assert [r.run_id for r in back.runs] == [f"r{i:03}" for i in reversed(range(7))]
+
+
+async def test_runs_filter_by_source(runs):
+    by_agent = CheckInEvent(job="production/backup", run_id="a1", status="success", timestamp=T0, source="f" * 32)
+    by_ping = CheckInEvent(job="production/backup", run_id="p1", status="success", timestamp=T0, source="ping")
+    await store(runs, (ALICE, by_agent), (ALICE, by_ping), (ALICE, finish("api1")))
+    async with runs.db.session() as session:
+        listed = {
+            source: [r.run_id for r in (await service.list_runs(
+                session=session, query=RunListRequest(tenant_id=ALICE, source=source))).runs]
+            for source in ("ping", "f" * 32, "api", "nobody")
+        }  # fmt: skip
+    assert listed == {"ping": ["p1"], "f" * 32: ["a1"], "api": ["api1"], "nobody": []}
+
+
+async def test_since_and_until_with_an_offset_mean_that_instant(runs):
+    berlin = timezone(timedelta(hours=2))
+    await store(runs, (ALICE, start("early", at=T0)), (ALICE, start("late", at=T0 + timedelta(hours=1))))
+    since = (T0 + timedelta(minutes=30)).astimezone(berlin)  # 04:30+02:00, after "early" (02:00Z)
+    async with runs.db.session() as session:
+        page = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, since=since))
+        before = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, until=since))
+    assert [r.run_id for r in page.runs] == ["late"] and [r.run_id for r in before.runs] == ["early"]
+
+
 async def test_a_forged_cursor_is_a_clear_error(runs):
     async with runs.db.session() as session:
         with pytest.raises(Invalid, match="cursor"):

@@ -4,6 +4,7 @@ deleting a job commits to that repository, with the signed-in user as the commit
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, status
@@ -11,7 +12,10 @@ from fastapi import APIRouter, Body, Path, Query, status
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
 from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_kit.errors import Invalid, Unavailable
+from crontopus_schemas.cron import ScheduleError, describe, fire_times, normalise_schedule, zone
 from crontopus_schemas.gitops import (
+    MAX_UPCOMING,
+    FireTimePublic,
     JobDetail,
     JobGetRequest,
     JobList,
@@ -19,6 +23,9 @@ from crontopus_schemas.gitops import (
     JobPage,
     JobSummary,
     RepositoryPublic,
+    SchedulePreview,
+    UpcomingRequest,
+    UpcomingRuns,
     all_jobs,
 )
 from crontopus_schemas.identity import ApiKeyList, MeRequest, UserPublic
@@ -103,6 +110,46 @@ def _labels(pairs: list[str]) -> dict[str, str]:
             raise Invalid(f"label: {pair!r} is not key=value")
         labels[key] = value
     return labels
+
+
+@router.get("/api/jobs/upcoming", response_model=UpcomingRuns)
+async def upcoming_runs(
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_UPCOMING)] = 10,
+) -> UpcomingRuns:
+    """The next fire times across the team's enabled, unpaused jobs, soonest first (a job that
+    fires often may appear several times), each in its job's time zone."""
+    request = UpcomingRequest(tenant_id=principal.tenant_id, limit=limit)
+    return await gateway.rpc(GitopsRpc.JOBS_UPCOMING, request, UpcomingRuns)
+
+
+MAX_PREVIEW = 50
+
+
+@router.get("/api/schedule/preview", response_model=SchedulePreview)
+async def preview_schedule(
+    _: CurrentPrincipal,
+    schedule: Annotated[str, Query(min_length=1, max_length=200, description="5-field cron or a macro (@daily)")],
+    timezone: Annotated[str, Query(max_length=64, description="IANA time zone")] = "UTC",
+    count: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 5,
+) -> SchedulePreview:
+    """What a schedule would do, for a form's live preview: its next fire times (cron's DST rules,
+    from the same engine that checks manifests) and a description in English. 422 with a `detail`
+    naming `schedule` or `timezone` and what is wrong."""
+    try:
+        zone(timezone)
+    except ScheduleError as exc:
+        raise Invalid(f"timezone: {exc}") from exc
+    try:
+        expression = normalise_schedule(schedule)
+        found = fire_times(expression, timezone, after=datetime.now(UTC), count=count)
+    except ScheduleError as exc:
+        raise Invalid(f"schedule: {exc}") from exc
+    return SchedulePreview(
+        schedule=expression, timezone=timezone, description=describe(expression),
+        next=[FireTimePublic(at=fire.at, note=fire.note) for fire in found],
+    )  # fmt: skip
 
 
 @router.get("/api/jobs/{namespace}/{name}", response_model=JobDetail)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -10,7 +10,17 @@ from fastapi import APIRouter, Path, Query
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_schemas.events import JOB_REF_PATTERN, RUN_ID_PATTERN, RunStatus
-from crontopus_schemas.runs import MAX_PAGE_SIZE, RunDetail, RunGetRequest, RunListRequest, RunPage
+from crontopus_schemas.runs import (
+    MAX_PAGE_SIZE,
+    SOURCE_PATTERN,
+    RunDetail,
+    RunGetRequest,
+    RunListRequest,
+    RunPage,
+    RunStats,
+    RunStatsRequest,
+    StatsBucket,
+)
 from crontopus_schemas.subjects import RunsRpc
 
 router = APIRouter(tags=["runs"], route_class=JsonBodyRoute)
@@ -22,16 +32,51 @@ async def list_runs(
     gateway: GatewayDep,
     job: Annotated[str | None, Query(pattern=JOB_REF_PATTERN, description="<namespace>/<name>")] = None,
     status: RunStatus | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    source: Annotated[
+        str | None, Query(pattern=SOURCE_PATTERN, description="who reported it: api, ping, or an agent's id")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="runs that started (or finished) at or after")] = None,
+    until: Annotated[datetime | None, Query(description="... and before this")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="next_cursor (older runs) or prev_cursor (newer) of a page")
+    ] = None,
 ) -> RunPage:
-    """Newest first. Follow `next_cursor` for the next page; it is null on the last one."""
+    """Newest first. `next_cursor` leads to older runs (null on the oldest page), `prev_cursor`
+    back to newer ones (null on the newest); each page is newest first either way."""
     request = RunListRequest(
-        tenant_id=principal.tenant_id, job=job, status=status, since=since, until=until, limit=limit, cursor=cursor
-    )
+        tenant_id=principal.tenant_id, job=job, status=status, source=source, since=since, until=until, limit=limit,
+        cursor=cursor,
+    )  # fmt: skip
     return await gateway.rpc(RunsRpc.LIST, request, RunPage)
+
+
+DEFAULT_WINDOW: dict[str, timedelta] = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
+
+
+@router.get("/api/runs/stats", response_model=RunStats)
+async def run_stats(
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    job: Annotated[
+        str | None, Query(pattern=JOB_REF_PATTERN, description="<namespace>/<name>; none: every job")
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="default: 24 h (bucket=hour) or 30 days (day) before until")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="default: now")] = None,
+    bucket: StatsBucket = "hour",
+    timezone: Annotated[str, Query(max_length=64, description="where days begin (IANA); hours are UTC's")] = "UTC",
+) -> RunStats:
+    """Runs per hour or day by status, with the median and 95th percentile duration of the
+    finished ones; every bucket of the window is there, empty ones as zeros. At most 31 days by
+    hour, 92 by day. A time without an offset is UTC."""
+    until = until or datetime.now(UTC)
+    since = since or until - DEFAULT_WINDOW[bucket]
+    request = RunStatsRequest(
+        tenant_id=principal.tenant_id, job=job, since=since, until=until, bucket=bucket, timezone=timezone
+    )
+    return await gateway.rpc(RunsRpc.STATS, request, RunStats)
 
 
 @router.get("/api/runs/{run_id}", response_model=RunDetail)
