@@ -21,6 +21,7 @@ import httpx
 import nats
 import pytest
 
+from crontopus_gateway.events import SOURCES, encode_token
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent
 from crontopus_server.testing import Account, Stack, create_api_key, sign_up, wait_until, wait_until_async
@@ -208,6 +209,11 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("PUT", "/api/jobs/{namespace}/{name}"): lambda a, b: [(f"/api/jobs/{JOB}", {"json": {"manifest": MANIFEST}})],
     ("GET", "/api/runs"): lambda a, b: [("/api/runs", {}), ("/api/runs", {"params": {"job": JOB}})],
     ("GET", "/api/runs/{run_id}"): lambda a, b: [(f"/api/runs/{a.run_id}", {})],
+    # From the oldest event the streams hold: alice's (her name is in her commits and agent) would show.
+    ("GET", "/api/events"): lambda a, b: [
+        ("/api/events", {}),
+        ("/api/events", {"headers": {"Last-Event-ID": encode_token([0] * len(SOURCES))}}),
+    ],
     ("GET", "/api/runs/stats"): lambda a, b: [("/api/runs/stats", {}), ("/api/runs/stats", {"params": {"job": JOB}})],
     ("GET", "/api/jobs/upcoming"): lambda a, b: [("/api/jobs/upcoming", {"params": {"limit": 100}})],
     ("GET", "/api/schedule/preview"): lambda a, b: [("/api/schedule/preview", {"params": {"schedule": "0 3 * * *"}})],
@@ -248,8 +254,31 @@ def walk(client: httpx.Client, alice: Alice, bob: Account) -> list[tuple[str, st
                     calls = ROUTES[(method.upper(), path)](alice, bob)
                 for url, call in calls:
                     merged = {**call, "headers": {**headers, **call.get("headers", {})}}
-                    answers.append((who, method.upper(), url, client.request(method.upper(), url, **merged)))
+                    answers.append((who, method.upper(), url, request(client, method.upper(), url, merged)))
     return answers
+
+
+STREAMING = ("/api/events",)
+
+
+@dataclass
+class Read:
+    """What a bounded read of a streaming endpoint saw."""
+
+    status_code: int
+    text: str
+
+
+def request(client: httpx.Client, method: str, url: str, call: Call) -> httpx.Response | Read:
+    """A streaming endpoint never ends by itself: read what it sends within a second."""
+    if not url.startswith(STREAMING):
+        return client.request(method, url, **call)
+    chunks: list[str] = []
+    stream = client.stream(method, url, timeout=httpx.Timeout(5, read=1.0), **call)
+    with stream as response, contextlib.suppress(httpx.ReadTimeout):
+        for chunk in response.iter_text():
+            chunks.append(chunk)
+    return Read(response.status_code, "".join(chunks))
 
 
 def test_bob_reaches_nothing_of_alice_through_any_endpoint_with_any_credential(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from crontopus_schemas.events import JobRef
+from crontopus_schemas.events import EventMeta, JobRef
 from crontopus_schemas.manifest import Duration, Failures, LabelKey, LabelValue, OptionalDuration, RunCount
 from crontopus_schemas.rpc import TenantScoped
 
@@ -68,6 +68,19 @@ class IncidentPublic(BaseModel):
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+
+
+IncidentChange = Literal["opened", "acknowledged", "notified", "escalated", "resolved"]
+
+
+class IncidentChanged(IncidentPublic, EventMeta):
+    """An incident as it is after a change. Subject: ``subjects.incident_changed_subject(tenant)``
+    (stream INCIDENTS), published by alerting after the change is committed; silenced incidents
+    too (they open and resolve, but nobody is notified)."""
+
+    change: IncidentChange = Field(
+        description="opened; acknowledged; notified (a reminder went out); escalated; resolved"
+    )
 
 
 class IncidentList(BaseModel):

@@ -209,6 +209,17 @@ def notify_subject(tenant_id: str) -> str:
     return f"{ALERTING_ROOT}.notify.{tenant_id}"
 
 
+# crontopus.alerting.v1.incidents.<tenant_id>: an incident opened, was acknowledged, reminded,
+# escalated or resolved (``IncidentChanged``); what the web console's live events relay.
+INCIDENTS_STREAM = StreamSpec(
+    name="INCIDENTS", subjects=(f"{ALERTING_ROOT}.incidents.>",), max_age_seconds=7 * 24 * 3600
+)
+
+
+def incident_changed_subject(tenant_id: str) -> str:
+    return f"{ALERTING_ROOT}.incidents.{tenant_id}"
+
+
 # --- request-reply (core NATS, queue groups so instances share load) -------
 RPC_ROOT = f"{PREFIX}.rpc"
 

@@ -8,11 +8,13 @@ from faststream.nats import NatsRouter
 from nats.js import JetStreamContext
 
 from crontopus_alerting import channels, dispatch, incidents, service, silences
+from crontopus_alerting.models import Incident
 from crontopus_alerting.service import Notice
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
+from crontopus_schemas import subjects
 from crontopus_schemas.alerting import (
     AlertRules,
     AlertRulesUpdate,
@@ -22,6 +24,7 @@ from crontopus_schemas.alerting import (
     ChannelRef,
     DeliveryPublic,
     IncidentAction,
+    IncidentChanged,
     IncidentDetail,
     IncidentList,
     IncidentListRequest,
@@ -38,8 +41,14 @@ Q = AlertingRpc.QUEUE
 log = get_logger(__name__)
 
 
+# What each kind of notice tells the console's live events about its incident.
+CHANGE_OF = {"trigger": "opened", "resolve": "resolved", "renotify": "notified", "escalate": "escalated"}
+
+
 class Notifier:
-    """Turns notices into deliveries: one per routed channel, through the NOTIFICATIONS stream."""
+    """Announces every incident change (``IncidentChanged`` on the INCIDENTS stream) and turns the
+    notices of incidents that are not silenced into deliveries: one per routed channel, through
+    the NOTIFICATIONS stream."""
 
     def __init__(self, *, db: Database) -> None:
         self.db = db
@@ -47,10 +56,28 @@ class Notifier:
 
     async def send(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
+            await self.announce(notice.incident, CHANGE_OF[notice.event])
+            if notice.incident.silenced:
+                continue  # recorded and shown, nobody told
             try:
                 await self._send_one(notice)
             except Exception:
                 log.exception("notification not queued", incident_id=notice.incident.id, event_kind=notice.event)
+
+    async def announce(self, incident: Incident, change: str) -> None:
+        """The incident as it is now, for whoever watches the team live. Published after the
+        change is committed; one lost to a NATS outage is only a late update of an open page
+        (the incident itself is stored), so it is logged, not retried."""
+        if self.js is None:
+            return
+        event = IncidentChanged(**incidents.incident_public(incident).model_dump(), change=change)  # type: ignore[arg-type]
+        try:
+            await self.js.publish(
+                subjects.incident_changed_subject(incident.tenant_id), event.model_dump_json().encode(),
+                stream=subjects.INCIDENTS_STREAM.name, headers={"Nats-Msg-Id": str(event.event_id)},
+            )  # fmt: skip
+        except Exception:
+            log.warning("incident event not published", incident_id=incident.id, change=change, exc_info=True)
 
     async def _send_one(self, notice: Notice) -> None:
         if self.js is None:
@@ -113,10 +140,12 @@ def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier)
     @rpc_handler(IncidentAction)
     async def acknowledge(request: IncidentAction) -> IncidentPublic:
         async with db.session() as session:
-            acked = await incidents.acknowledge(
+            acked, changed = await incidents.acknowledge(
                 session=session, tenant_id=request.tenant_id, incident_id=request.incident_id, user_id=request.user_id
             )
-            return incidents.incident_public(acked)
+        if changed:
+            await notifier.announce(acked, "acknowledged")
+        return incidents.incident_public(acked)
 
     @router.subscriber(AlertingRpc.INCIDENT_RESOLVE, queue=Q)
     @rpc_handler(IncidentAction)
@@ -126,7 +155,7 @@ def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier)
                 session=session, tenant_id=request.tenant_id, incident_id=request.incident_id, user_id=request.user_id
             )
             labels = await service.incident_labels(session, resolved)
-        if changed and not resolved.silenced:
+        if changed:
             await notifier.send([Notice(resolved, "resolve", labels)])
         return incidents.incident_public(resolved)
 

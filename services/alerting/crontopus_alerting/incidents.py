@@ -121,14 +121,16 @@ async def get_incident(*, session: AsyncSession, tenant_id: str, incident_id: st
 
 async def acknowledge(
     *, session: AsyncSession, tenant_id: str, incident_id: str, user_id: str, now: datetime | None = None
-) -> Incident:
-    """Someone is on it: no more reminders or escalation. A resolved incident stays resolved."""
+) -> tuple[Incident, bool]:
+    """Someone is on it: no more reminders or escalation. A resolved incident stays resolved.
+    (the incident, whether this call acknowledged it)."""
     incident = await get_incident(session=session, tenant_id=tenant_id, incident_id=incident_id)
-    if incident.status == "open":
-        incident.status, incident.acknowledged_at, incident.acknowledged_by = "acknowledged", now or utcnow(), user_id
-        session.add(incident)
-        await session.commit()
-    return incident
+    if incident.status != "open":
+        return incident, False
+    incident.status, incident.acknowledged_at, incident.acknowledged_by = "acknowledged", now or utcnow(), user_id
+    session.add(incident)
+    await session.commit()
+    return incident, True
 
 
 async def resolve_by_hand(

@@ -1,6 +1,8 @@
 """Alerting's domain flow: runs and the clock in, incidents and notices out. No broker here.
 
-Each function returns the notices to send (``Notice``); the handlers hand them to dispatch.
+Each function returns a notice (``Notice``) for every incident it opened, reminded, escalated or
+resolved, silenced ones included; the handlers announce each change (the incident event) and
+hand the notices of incidents that are not silenced to dispatch.
 Incidents are opened before the due-time index is advanced, so a crash in between never loses an
 alert: the next tick finds the slot again and the open incident's unique key keeps it single.
 """
@@ -164,7 +166,7 @@ async def _apply(
             if opened is not None:
                 open_keys.add(incidents.open_key(job.tenant_id, job.job, cause))
                 notices.append(Notice(opened, "trigger", job.labels))
-    return [notice for notice in notices if not notice.incident.silenced]
+    return notices
 
 
 # --- the clock --------------------------------------------------------------------------------------
@@ -188,7 +190,7 @@ async def _report_due(
     await _fresh(session, row)
     if (row.tenant_id, row.job) not in suppressed:
         opened = await _open_due(session, row, cause, judged_at)
-        if opened is not None and not opened.silenced:
+        if opened is not None:
             notices.append(Notice(opened, "trigger", json.loads(row.labels)))
         await _fresh(session, row)
     if cause == "missed":
@@ -245,7 +247,7 @@ async def agent_offline(
     opened = await incidents.open_incident(
         session=session, tenant_id=tenant_id, agent_id=agent_id, cause="agent_offline", detail=detail, silenced=quiet
     )
-    return [Notice(opened, "trigger", {})] if opened and not quiet else []
+    return [Notice(opened, "trigger", {})] if opened else []
 
 
 async def agent_back(*, session: AsyncSession, tenant_id: str, agent_id: str) -> list[Notice]:

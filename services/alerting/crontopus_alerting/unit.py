@@ -40,7 +40,10 @@ RESYNC_RETRY_SECONDS = 30
 
 class AlertingUnit:
     name = NAME
-    streams = (subjects.NOTIFICATIONS_STREAM, subjects.RUNS_STREAM, subjects.GITOPS_STREAM, subjects.AGENTS_STREAM)
+    streams = (
+        subjects.NOTIFICATIONS_STREAM, subjects.INCIDENTS_STREAM, subjects.RUNS_STREAM, subjects.GITOPS_STREAM,
+        subjects.AGENTS_STREAM,
+    )  # fmt: skip
 
     def __init__(self, settings: AlertingSettings | None = None) -> None:
         self.settings = settings or AlertingSettings()

@@ -51,8 +51,13 @@ async def test_acknowledging_and_resolving_by_hand_and_another_tenant_gets_not_f
     async with db.session() as session:
         with pytest.raises(NotFound):
             await incidents.acknowledge(session=session, tenant_id=BOB, incident_id=incident.id, user_id="bob")
-        acked = await incidents.acknowledge(session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u1")
-        assert (acked.status, acked.acknowledged_by) == ("acknowledged", "u1")
+        acked, changed = await incidents.acknowledge(
+            session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u1"
+        )
+        _, acked_again = await incidents.acknowledge(
+            session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u2"
+        )
+        assert (acked.status, acked.acknowledged_by, changed, acked_again) == ("acknowledged", "u1", True, False)
         resolved, changed = await incidents.resolve_by_hand(
             session=session, tenant_id=ALICE, incident_id=incident.id, user_id="u1"
         )

@@ -63,7 +63,8 @@ async def test_an_incident_in_a_maintenance_window_is_recorded_but_not_notified(
     notices = await handle(db, run("r1", "failure"))
     async with db.session() as session:
         [incident] = (await session.execute(Incident.__table__.select())).all()
-    assert notices == [] and incident.silenced and incident.cause == "failed"
+    assert [(n.event, n.incident.silenced) for n in notices] == [("trigger", True)], "for the record, not for channels"
+    assert incident.silenced and incident.cause == "failed"
 
 
 async def test_an_offline_agent_opens_one_incident_and_silences_its_jobs_missed_runs(db):
@@ -99,7 +100,10 @@ async def test_an_acknowledged_incident_gets_no_reminders(db):
     await watch(db, "ops/a")
     [opened] = await handle(db, run("r1", "failure"))
     async with db.session() as session:
-        await incidents.acknowledge(session=session, tenant_id=ALICE, incident_id=opened.incident.id, user_id="u")
+        _, acked = await incidents.acknowledge(
+            session=session, tenant_id=ALICE, incident_id=opened.incident.id, user_id="u"
+        )
+        assert acked
         assert await service.reminders(session=session, now=T0 + timedelta(days=1)) == []
 
 

@@ -19,7 +19,7 @@ from crontopus_gateway.errors import install_error_handlers
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
 from crontopus_gateway.ratelimit import RateLimitMiddleware, RateLimits
-from crontopus_gateway.routes import agents, alerting, checkins, gitops, jobs, pings, runs
+from crontopus_gateway.routes import agents, alerting, checkins, events, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
 from crontopus_kit.unit import ServiceUnit, start_units, stop_units
@@ -52,7 +52,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     )  # fmt: skip
     app.state.gateway = gateway
     install_error_handlers(app)
-    for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting):
+    for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting, events):
         app.include_router(module.router)
     _add_operational_routes(app, broker, [unit.name for unit in hosted])
     # Only what no route matched reaches the console: the API answers exactly as without it.

@@ -7,6 +7,7 @@ from typing import TypeVar
 from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
+from crontopus_gateway.events import STREAMS, EventRelay
 from crontopus_gateway.security import Authenticator
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import rpc_call
@@ -19,7 +20,7 @@ CHECKIN_ID_PURPOSE = "gateway:checkin-msg-id"
 
 class Gateway:
     name = "gateway"
-    streams = ()
+    streams = STREAMS  # what GET /api/events reads: declared, so a gateway alone may start first
 
     def __init__(self, *, settings: GatewaySettings, broker: NatsBroker) -> None:
         self.settings = settings
@@ -28,6 +29,9 @@ class Gateway:
         self.router = self.authenticator.router
         # Derived once: every check-in's de-duplication id is keyed with it (routes/checkins.py).
         self.checkin_id_key = derive_key(settings.secret_bytes(), CHECKIN_ID_PURPOSE)
+        self.events = EventRelay(
+            max_streams_per_team=settings.events_max_streams, keepalive_seconds=settings.events_keepalive
+        )
 
     async def rpc(self, subject: str, request: BaseModel, result_model: type[T], *, timeout: float | None = None) -> T:
         """``timeout``: for requests known to take longer than CRONTOPUS_GATEWAY_RPC_TIMEOUT."""
@@ -44,7 +48,8 @@ class Gateway:
         """The gateway owns no database."""
 
     async def started(self, broker: NatsBroker) -> None:
-        """Nothing runs in the background."""
+        state = broker.config.connection_state
+        self.events.started(state.connection, state.stream)
 
     async def close(self) -> None:
         """Nothing to release."""

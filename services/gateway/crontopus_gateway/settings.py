@@ -61,6 +61,15 @@ class GatewaySettings(CrontopusSettings):
         description="JSON list of origins (https://app.example.com) whose pages may call the API from a browser; "
         "empty (the default): none, CORS is off",
     )  # fmt: skip
+    events_keepalive: float = Field(
+        default=15.0, gt=0, le=300, validation_alias="CRONTOPUS_GATEWAY_EVENTS_KEEPALIVE",
+        description="seconds between keep-alive comments on GET /api/events (the credential is checked again at each)",
+    )  # fmt: skip
+    events_max_streams: int = Field(
+        default=100, ge=1, validation_alias="CRONTOPUS_GATEWAY_EVENTS_MAX_STREAMS",
+        description="live event streams one team may hold open on one gateway process (each holds four "
+        "JetStream consumers); more are refused with 429",
+    )  # fmt: skip
     web_dir: Path | None = Field(
         default=None, validation_alias="CRONTOPUS_WEB_DIR",
         description="the built web console the gateway serves at /; default: web/dist of the checkout it runs from",

@@ -27,7 +27,11 @@ EMBEDDED_NATS_PORT = "CRONTOPUS_EMBEDDED_NATS_PORT"
 # from X-Forwarded-For (trusting 127.0.0.1 by default) before the gateway sees it, and a client
 # next to the server could rotate that header past the per-address limits;
 # CRONTOPUS_GATEWAY_TRUSTED_PROXIES alone decides. No `server: uvicorn` header either.
-UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "server_header": False, "log_config": None}
+# timeout_graceful_shutdown: open live event streams (GET /api/events) never end by themselves;
+# at shutdown they are cut after this, and their consoles reconnect elsewhere with Last-Event-ID.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False, "server_header": False, "log_config": None, "timeout_graceful_shutdown": 5,
+}  # fmt: skip
 
 
 @cli.callback()

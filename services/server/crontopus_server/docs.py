@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 from crontopus_kit.broker import make_broker
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent, AgentStatusReport
+from crontopus_schemas.alerting import IncidentChanged
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.gitops import ManifestsChanged
 from crontopus_schemas.manifest import json_schema as manifest_json_schema
@@ -86,7 +87,15 @@ def _describe_agent_events(broker: NatsBroker) -> None:
         schema=AgentEvent,
         title="agent event",
         description="An agent was enrolled, came online, went offline, was revoked or repaired drift; "
-        "stream AGENTS. Published by agents; for alerting.",
+        "stream AGENTS. Published by agents; for alerting and the gateway's live events.",
+    )
+    broker.publisher(
+        subjects.incident_changed_subject("{tenant_id}"),
+        schema=IncidentChanged,
+        title="incident changed",
+        description="An incident as it is after it opened, was acknowledged, reminded (notified), escalated "
+        "or resolved, silenced ones included; stream INCIDENTS, Nats-Msg-Id the event id. Published by "
+        "alerting; relayed by the gateway's live events (GET /api/events).",
     )
 
 
