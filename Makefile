@@ -6,6 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := schemas services/kit services/identity services/runs services/gitops services/agents services/alerting services/gateway services/server cli agent
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+# The web console (web/): built with node 20.19+ and npm; optional for the API.
+NODE_OK := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
+NO_NODE := Node.js 20.19+ with npm is needed for the web console (https://nodejs.org, or your package manager); without it the API runs as before.
+WEB_DEPS := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
 .DEFAULT_GOAL := help
 
@@ -20,16 +26,54 @@ $(STAMP): $(PYPROJECTS) requirements-dev.txt
 
 install: $(STAMP) ## Create .venv and install every package (editable) and the dev tools
 
-run: install ## Start the whole platform on the embedded default (http://127.0.0.1:8080)
+run: install ## Start the whole platform on the embedded default (http://127.0.0.1:8080), with the console
+ifeq ($(NODE_OK),yes)
+	@$(MAKE) --no-print-directory web || echo "The web console could not be built (see above); the API starts without it. Fix it and run make web."
+else
+	@echo "$(NO_NODE)"
+endif
 	$(BIN)/crontopus-server run all
 
-test: install ## Run the whole test suite (real NATS, PostgreSQL, SQLite)
+$(WEB_DEPS): web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund
+	touch $(WEB_DEPS)
+
+$(WEB_STAMP): $(WEB_DEPS) $(WEB_SOURCES)
+	cd web && npm run build
+	touch $(WEB_STAMP)
+
+web: ## Build the web console into web/dist (npm ci when package-lock.json changed; only when web/ changed)
+ifeq ($(NODE_OK),yes)
+	@$(MAKE) --no-print-directory $(WEB_STAMP)
+else
+	@echo "$(NO_NODE)"; exit 1
+endif
+
+web-dev: ## Vite's dev server for the console on http://127.0.0.1:5173, /api and /ping proxied to :8080
+ifeq ($(NODE_OK),yes)
+	@$(MAKE) --no-print-directory $(WEB_DEPS)
+	cd web && npm run dev
+else
+	@echo "$(NO_NODE)"; exit 1
+endif
+
+test: install ## Run the whole test suite (real NATS, PostgreSQL, SQLite) and the console's unit tests
+ifeq ($(NODE_OK),yes)
+	@$(MAKE) --no-print-directory web
+	cd web && npm test
+else
+	@echo "Skipping the web console's tests: $(NO_NODE)"
+endif
 	$(BIN)/python -m pytest
 
-lint: install ## ruff (format check + lint) and mypy
+lint: install ## ruff (format check + lint), mypy, and the console's TypeScript check
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+ifeq ($(NODE_OK),yes)
+	@$(MAKE) --no-print-directory $(WEB_DEPS)
+	cd web && npm run --silent typecheck
+endif
 
 format: install ## Reformat the code with ruff
 	$(BIN)/ruff format .
@@ -38,10 +82,16 @@ format: install ## Reformat the code with ruff
 bench: install ## Run the benchmarks under bench/ and print ratios against their baselines
 	$(BIN)/python -m bench
 
-docs: install ## Regenerate the OpenAPI and AsyncAPI documents in docs/
+docs: install ## Regenerate docs/openapi.json, docs/asyncapi.json and the console's API types
 	$(BIN)/crontopus-server docs --out docs
+ifeq ($(NODE_OK),yes)
+	@$(MAKE) --no-print-directory $(WEB_DEPS)
+	cd web && npm run --silent api
+else
+	@echo "Not regenerating web/src/api/schema.d.ts: $(NO_NODE)"
+endif
 
-clean: ## Remove the virtualenv and caches (keeps .crontopus data)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+clean: ## Remove the virtualenv, caches and the console's build and node_modules (keeps .crontopus data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/dist web/node_modules
 
-.PHONY: help install run test lint format bench docs clean
+.PHONY: help install run web web-dev test lint format bench docs clean

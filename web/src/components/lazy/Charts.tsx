@@ -1,0 +1,117 @@
+/** uPlot charts, in their own chunk: loaded only by pages that draw one. */
+import { useEffect, useMemo, useRef } from "react";
+import uPlot, { type AlignedData, type Options } from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+import { formatDuration } from "../../lib/format";
+
+export const COLOURS = {
+  success: "#16a34a",
+  failure: "#dc2626",
+  timeout: "#ea580c",
+  p50: "#2563eb",
+  p95: "#9333ea",
+};
+
+function axisColour(): { stroke: string; grid: string } {
+  const dark = window.matchMedia?.("(prefers-color-scheme: dark)").matches ?? false;
+  return dark ? { stroke: "#a1a1aa", grid: "rgba(255,255,255,0.08)" } : { stroke: "#52525b", grid: "rgba(0,0,0,0.07)" };
+}
+
+function UPlot({ options, data, height = 220 }: { options: Omit<Options, "width" | "height">; data: AlignedData; height?: number }) {
+  const host = useRef<HTMLDivElement>(null);
+  const chart = useRef<uPlot | null>(null);
+
+  useEffect(() => {
+    const element = host.current;
+    if (!element) return;
+    const plot = new uPlot({ ...options, width: Math.max(element.clientWidth, 200), height }, data, element);
+    chart.current = plot;
+    const observer = new ResizeObserver(() => plot.setSize({ width: Math.max(element.clientWidth, 200), height }));
+    observer.observe(element);
+    return () => {
+      observer.disconnect();
+      plot.destroy();
+      chart.current = null;
+    };
+  }, [options, height]); // data changes go through setData below
+
+  useEffect(() => {
+    chart.current?.setData(data);
+  }, [data]);
+
+  return <div ref={host} className="w-full" />;
+}
+
+const bars = uPlot.paths.bars;
+
+export interface StatusBarsProps {
+  /** Bucket starts in seconds. */
+  x: number[];
+  success: number[];
+  failure: number[];
+  bucket: "hour" | "day";
+}
+
+/** Successes and failures per bucket, side by side. */
+export function StatusBars({ x, success, failure, bucket }: StatusBarsProps) {
+  const options = useMemo(() => statusBarOptions(bucket), [bucket]);
+  const data = useMemo<AlignedData>(() => [x, success, failure], [x, success, failure]);
+  return <UPlot options={options} data={data} />;
+}
+
+function statusBarOptions(bucket: "hour" | "day"): Omit<Options, "width" | "height"> {
+  const { stroke, grid } = axisColour();
+  return {
+    legend: { show: true },
+    cursor: { points: { show: false } },
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+    axes: [
+      { stroke, grid: { stroke: grid }, values: bucket === "day" ? "{D} {MMM}" : "{HH}:{mm}" },
+      { stroke, grid: { stroke: grid }, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] },
+    ],
+    series: [
+      {},
+      { label: "success", stroke: COLOURS.success, fill: COLOURS.success, paths: bars?.({ size: [0.4, 40], align: -1 }), points: { show: false } },
+      { label: "failure", stroke: COLOURS.failure, fill: COLOURS.failure, paths: bars?.({ size: [0.4, 40], align: 1 }), points: { show: false } },
+    ],
+  };
+}
+
+export interface DurationLinesProps {
+  x: number[];
+  series: { label: string; values: (number | null)[]; colour: string }[];
+  points?: boolean;
+}
+
+/** Durations (ms) over time: p50/p95 per bucket, or each run's duration. */
+export function DurationLines({ x, series, points = false }: DurationLinesProps) {
+  const shape = series.map((s) => `${s.label}:${s.colour}`).join(",");
+  // The values change with every refetch, the labels and colours do not: rebuild only for those.
+  const options = useMemo(() => durationOptions(series, points), [shape, points]);
+  const data = useMemo(() => [x, ...series.map((s) => s.values)] as AlignedData, [x, series]);
+  return <UPlot options={options} data={data} />;
+}
+
+function durationOptions(series: DurationLinesProps["series"], points: boolean): Omit<Options, "width" | "height"> {
+  const { stroke, grid } = axisColour();
+  return {
+    legend: { show: true },
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1000, max * 1.1)] } },
+    axes: [
+      { stroke, grid: { stroke: grid } },
+      { stroke, grid: { stroke: grid }, size: 64, values: (_u, ticks) => ticks.map((ms) => formatDuration(ms)) },
+    ],
+    series: [
+      {},
+      ...series.map((s) => ({
+        label: s.label,
+        stroke: s.colour,
+        width: 2,
+        spanGaps: true,
+        points: { show: points, size: 6 },
+        value: (_u: uPlot, v: number | null) => (v == null ? "—" : formatDuration(v)),
+      })),
+    ],
+  };
+}

@@ -1,0 +1,107 @@
+/** CodeMirror 6 with YAML, loaded only where a manifest is shown or edited (its own chunk). */
+import { yaml } from "@codemirror/lang-yaml";
+import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
+import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
+import { EditorState } from "@codemirror/state";
+import { EditorView } from "@codemirror/view";
+import { tags } from "@lezer/highlight";
+import { basicSetup } from "codemirror";
+import { useEffect, useRef } from "react";
+
+export interface LineProblem {
+  line: number;
+  message: string;
+}
+
+export interface YamlEditorProps {
+  value: string;
+  onChange?: (value: string) => void;
+  readOnly?: boolean;
+  label: string;
+  problems?: LineProblem[];
+  describedBy?: string;
+}
+
+const light = HighlightStyle.define([
+  { tag: [tags.propertyName, tags.definition(tags.propertyName)], color: "#1d4ed8" },
+  { tag: [tags.string, tags.special(tags.string)], color: "#15803d" },
+  { tag: [tags.number, tags.bool, tags.null, tags.atom], color: "#b45309" },
+  { tag: tags.comment, color: "#52525b", fontStyle: "italic" },
+  { tag: [tags.meta, tags.keyword, tags.punctuation, tags.separator], color: "#6b21a8" },
+]);
+const dark = HighlightStyle.define([
+  { tag: [tags.propertyName, tags.definition(tags.propertyName)], color: "#93c5fd" },
+  { tag: [tags.string, tags.special(tags.string)], color: "#86efac" },
+  { tag: [tags.number, tags.bool, tags.null, tags.atom], color: "#fcd34d" },
+  { tag: tags.comment, color: "#a1a1aa", fontStyle: "italic" },
+  { tag: [tags.meta, tags.keyword, tags.punctuation, tags.separator], color: "#d8b4fe" },
+]);
+
+const theme = EditorView.theme({
+  "&": { fontSize: "0.8125rem", backgroundColor: "transparent", color: "inherit" },
+  ".cm-content": { fontFamily: "var(--font-mono)", caretColor: "currentColor" },
+  ".cm-gutters": { backgroundColor: "transparent", color: "#71717a", border: "none" },
+  ".cm-activeLine, .cm-activeLineGutter": { backgroundColor: "rgba(127, 127, 127, 0.08)" },
+  "&.cm-focused": { outline: "2px solid #4f46e5", outlineOffset: "2px" },
+  ".cm-scroller": { overflow: "auto" },
+});
+
+function diagnostics(state: EditorState, problems: LineProblem[]): Diagnostic[] {
+  return problems.map((problem) => {
+    const line = state.doc.line(Math.min(Math.max(problem.line, 1), state.doc.lines));
+    return { from: line.from, to: line.to, severity: "error", message: problem.message };
+  });
+}
+
+export default function YamlEditor({ value, onChange, readOnly = false, label, problems = [], describedBy }: YamlEditorProps) {
+  const host = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const onChangeRef = useRef(onChange);
+  onChangeRef.current = onChange;
+
+  useEffect(() => {
+    if (!host.current) return;
+    const prefersDark = window.matchMedia?.("(prefers-color-scheme: dark)").matches ?? false;
+    const attributes: Record<string, string> = { "aria-label": label };
+    if (describedBy) attributes["aria-describedby"] = describedBy;
+    const editor = new EditorView({
+      parent: host.current,
+      state: EditorState.create({
+        doc: value,
+        extensions: [
+          basicSetup,
+          yaml(),
+          syntaxHighlighting(prefersDark ? dark : light),
+          theme,
+          lintGutter(),
+          EditorState.readOnly.of(readOnly),
+          EditorView.contentAttributes.of(attributes),
+          EditorState.tabSize.of(2),
+          EditorView.updateListener.of((update) => {
+            if (update.docChanged) onChangeRef.current?.(update.state.doc.toString());
+          }),
+        ],
+      }),
+    });
+    view.current = editor;
+    return () => {
+      editor.destroy();
+      view.current = null;
+    };
+    // The editor owns its text after creation; `value` changes from outside are applied below.
+  }, [readOnly, label, describedBy]);
+
+  useEffect(() => {
+    const editor = view.current;
+    if (editor && editor.state.doc.toString() !== value) {
+      editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: value } });
+    }
+  }, [value]);
+
+  useEffect(() => {
+    const editor = view.current;
+    if (editor) editor.dispatch(setDiagnostics(editor.state, diagnostics(editor.state, problems)));
+  }, [problems]);
+
+  return <div ref={host} className="min-h-16 rounded-md border border-zinc-300 bg-white dark:border-zinc-700 dark:bg-zinc-900" />;
+}
