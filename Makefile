@@ -8,7 +8,7 @@ PACKAGES := schemas services/kit services/identity services/runs services/gitops
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # The web console (web/): built with node 20.19+ and npm; optional for the API.
 NODE_OK := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && echo yes)
-NO_NODE := Node.js 20.19+ with npm is needed for the web console (https://nodejs.org, or your package manager); without it the API runs as before.
+NO_NODE := No web console: it needs Node.js 20.19+ with npm (https://nodejs.org or your package manager), then make run builds it; the API works without it.
 WEB_DEPS := web/node_modules/.installed
 WEB_STAMP := web/dist/.built
 WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
