@@ -1,7 +1,8 @@
-import { useId, type InputHTMLAttributes, type ReactNode, type SelectHTMLAttributes, type TextareaHTMLAttributes } from "react";
+import { useId, type ComponentProps, type ReactNode } from "react";
 
 interface FieldProps {
   label: string;
+  inputClassName?: string;
   hint?: ReactNode;
   error?: string | undefined;
   className?: string;
@@ -28,7 +29,7 @@ function Parts({ id, hint, error }: { id: string; hint?: ReactNode; error?: stri
   );
 }
 
-export function TextField({ label, hint, error, className, ...input }: FieldProps & InputHTMLAttributes<HTMLInputElement>) {
+export function TextField({ label, hint, error, className, inputClassName = "", ...input }: FieldProps & ComponentProps<"input">) {
   const id = useId();
   return (
     <div className={className}>
@@ -37,7 +38,7 @@ export function TextField({ label, hint, error, className, ...input }: FieldProp
       </label>
       <input
         id={id}
-        className="input"
+        className={`input ${inputClassName}`}
         aria-invalid={error ? true : undefined}
         aria-describedby={describedBy(id, hint, error)}
         {...input}
@@ -47,7 +48,7 @@ export function TextField({ label, hint, error, className, ...input }: FieldProp
   );
 }
 
-export function TextArea({ label, hint, error, className, ...input }: FieldProps & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+export function TextArea({ label, hint, error, className, inputClassName: _unused, ...input }: FieldProps & ComponentProps<"textarea">) {
   const id = useId();
   return (
     <div className={className}>
@@ -68,12 +69,13 @@ export function TextArea({ label, hint, error, className, ...input }: FieldProps
 
 export function SelectField({
   label,
+  inputClassName: _unused,
   hint,
   error,
   className,
   children,
   ...select
-}: FieldProps & SelectHTMLAttributes<HTMLSelectElement>) {
+}: FieldProps & ComponentProps<"select">) {
   const id = useId();
   return (
     <div className={className}>

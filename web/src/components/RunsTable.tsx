@@ -12,7 +12,7 @@ type Run = Schemas["RunSummary"];
 export function RunsTable({ runs, showJob = true, caption }: { runs: Run[]; showJob?: boolean; caption: string }) {
   const agents = useAgents();
   return (
-    <div className="overflow-x-auto">
+    <div className="relative overflow-x-auto">
       <table className="data-table">
         <caption className="sr-only">{caption}</caption>
         <thead>

@@ -40,10 +40,16 @@ export function Shell() {
             <img src="/favicon.svg" alt="" className="size-6" />
             Crontopus
           </NavLink>
-          <LiveDot status={live} />
+          <div className="flex items-center gap-2">
+            <LiveDot status={live} />
+            <button type="button" className="btn-ghost px-2 md:hidden" onClick={() => void signOut()}>
+              <LogOut aria-hidden="true" className="size-4" />
+              Sign out
+            </button>
+          </div>
         </div>
         <nav aria-label="Main" className="md:flex-1">
-          <ul className="flex gap-1 overflow-x-auto px-2 pb-2 md:flex-col md:overflow-visible md:pb-0">
+          <ul className="grid grid-cols-3 gap-1 px-2 pb-2 sm:flex sm:flex-wrap md:flex-col md:pb-0">
             {NAV.map(({ to, label, Icon, end }) => (
               <li key={to}>
                 <NavLink
@@ -64,12 +70,14 @@ export function Shell() {
             ))}
           </ul>
         </nav>
-        <div className="flex items-center justify-between gap-2 border-t border-zinc-200 px-4 py-2 text-sm dark:border-zinc-800">
+        <div className="hidden border-t border-zinc-200 px-4 py-2 text-sm md:flex md:flex-col md:items-stretch md:gap-2 dark:border-zinc-800">
           <div className="min-w-0">
             <p className="truncate font-medium">{me.data?.username ?? " "}</p>
-            <p className="muted truncate text-xs">{me.data ? `${me.data.tenant} · ${me.data.role}` : " "}</p>
+            <p className="muted truncate text-xs" title={me.data ? `team ${me.data.tenant}, role ${me.data.role}` : undefined}>
+              {me.data ? `${me.data.tenant} · ${me.data.role}` : " "}
+            </p>
           </div>
-          <button type="button" className="btn-ghost px-2" onClick={() => void signOut()}>
+          <button type="button" className="btn-ghost px-2 md:justify-start" onClick={() => void signOut()}>
             <LogOut aria-hidden="true" className="size-4" />
             Sign out
           </button>

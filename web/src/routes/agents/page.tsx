@@ -41,7 +41,7 @@ export function Component() {
               </div>
             </Empty>
           ) : (
-            <div className="overflow-x-auto">
+            <div className="relative overflow-x-auto">
               <table className="data-table">
                 <caption className="sr-only">Agents</caption>
                 <thead>

@@ -1,5 +1,118 @@
-import { PageHeader } from "../../components/PageHeader";
+import { CircleCheck } from "lucide-react";
+import type { ReactNode } from "react";
+import { Link } from "react-router";
+
+import { api } from "../../api/client";
+import { jobPath } from "../../api/hooks";
+import { PageHeader, useTitle } from "../../components/PageHeader";
+import { RunsTable } from "../../components/RunsTable";
+import { Empty, ErrorState, Loading, QueryState } from "../../components/States";
+import { StatusBadge } from "../../components/StatusBadge";
 
 export function Component() {
-  return <PageHeader title="dashboard" />;
+  useTitle("Dashboard");
+  return (
+    <>
+      <PageHeader title="Dashboard" subtitle="What is wrong now, what ran, and what runs next." />
+      <Cards />
+      <div className="mt-4 grid gap-4 lg:grid-cols-2">
+        <FailingJobs />
+      </div>
+      <RecentRuns />
+    </>
+  );
+}
+
+export function Card({ title, to, children, detail }: { title: string; to: string; children: ReactNode; detail?: ReactNode }) {
+  return (
+    <Link to={to} className="card block hover:border-indigo-400 dark:hover:border-indigo-500">
+      <h2 className="muted text-xs font-semibold tracking-wide uppercase">{title}</h2>
+      <p className="mt-1 text-2xl font-semibold tabular-nums">{children}</p>
+      {detail && <p className="muted mt-0.5 text-sm">{detail}</p>}
+    </Link>
+  );
+}
+
+function Cards() {
+  const jobs = api.useQuery("get", "/api/jobs", {});
+  const agents = api.useQuery("get", "/api/agents", {});
+  const incidents = api.useQuery("get", "/api/incidents", { params: { query: { status: "open" } } });
+  const list = jobs.data?.jobs ?? [];
+  const failing = list.filter((job) => job.last_status === "failure" || job.last_status === "timeout").length;
+  const online = (agents.data?.agents ?? []).filter((agent) => agent.status === "online").length;
+  const enrolled = (agents.data?.agents ?? []).filter((agent) => agent.status !== "revoked").length;
+  const open = incidents.data?.incidents.length ?? 0;
+  return (
+    <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
+      <Card title="Jobs" to="/jobs" detail={jobs.data ? (failing ? `${failing} failing` : "none failing") : " "}>
+        {jobs.data ? list.length : "…"}
+      </Card>
+      <Card title="Agents online" to="/agents" detail={agents.data ? `of ${enrolled} enrolled` : " "}>
+        {agents.data ? online : "…"}
+      </Card>
+      <Card title="Open incidents" to="/incidents?status=open" detail={incidents.data ? (open ? "need a look" : "all calm") : " "}>
+        {incidents.data ? `${open}${incidents.data.next_cursor ? "+" : ""}` : "…"}
+      </Card>
+    </div>
+  );
+}
+
+function FailingJobs() {
+  const jobs = api.useQuery("get", "/api/jobs", {});
+  return (
+    <section aria-labelledby="failing-heading" className="card">
+      <h2 id="failing-heading" className="mb-2 font-semibold">
+        Failing now
+      </h2>
+      <QueryState query={jobs} label="Loading jobs…">
+        {({ jobs: list }) => {
+          const failing = list.filter((job) => !job.paused && (job.last_status === "failure" || job.last_status === "timeout"));
+          if (failing.length === 0) {
+            return (
+              <p className="flex items-center gap-2 text-sm text-green-700 dark:text-green-400">
+                <CircleCheck aria-hidden="true" className="size-4" /> No job's last run failed.
+              </p>
+            );
+          }
+          return (
+            <ul className="divide-y divide-zinc-100 text-sm dark:divide-zinc-800">
+              {failing.map((job) => (
+                <li key={job.job} className="flex items-center justify-between gap-2 py-1.5">
+                  <Link to={jobPath(job.job)} className="link truncate">
+                    {job.job}
+                  </Link>
+                  <StatusBadge status={job.last_status} />
+                </li>
+              ))}
+            </ul>
+          );
+        }}
+      </QueryState>
+    </section>
+  );
+}
+
+function RecentRuns() {
+  const runs = api.useQuery("get", "/api/runs", { params: { query: { limit: 10 } } });
+  return (
+    <section aria-labelledby="recent-heading" className="mt-6">
+      <div className="mb-2 flex items-baseline justify-between">
+        <h2 id="recent-heading" className="font-semibold">
+          Recent runs
+        </h2>
+        <Link to="/runs" className="link text-sm">
+          All runs
+        </Link>
+      </div>
+      {runs.isPending ? (
+        <Loading label="Loading runs…" />
+      ) : runs.isError ? (
+        <ErrorState error={runs.error} retry={() => void runs.refetch()} />
+      ) : runs.data.runs.length === 0 ? (
+        <Empty title="No runs yet.">Runs appear here as agents and scripts report them; a job's page shows its ping URL.</Empty>
+      ) : (
+        <RunsTable runs={runs.data.runs} caption="The 10 most recent runs" />
+      )}
+    </section>
+  );
 }

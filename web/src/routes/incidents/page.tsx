@@ -50,7 +50,7 @@ export function Component() {
           list.length === 0 ? (
             <Empty title={status ? `No ${status} incidents.` : "No incidents: every job behaved."} />
           ) : (
-            <div className="overflow-x-auto">
+            <div className="relative overflow-x-auto">
               <table className="data-table">
                 <caption className="sr-only">Incidents, newest first</caption>
                 <thead>

@@ -54,7 +54,7 @@ export function Component() {
   return (
     <>
       <PageHeader title="Runs" subtitle="Every run of your team's jobs, newest first." />
-      <form className="mb-4 grid grid-cols-1 gap-3 sm:grid-cols-2 lg:grid-cols-5" role="search" aria-label="Filter runs" onSubmit={(e) => e.preventDefault()}>
+      <form className="mb-4 grid grid-cols-2 gap-3 lg:grid-cols-4" role="search" aria-label="Filter runs" onSubmit={(e) => e.preventDefault()}>
         <TextField label="Job" list={`${listId}-jobs`} placeholder="namespace/name" value={get("job")} onChange={(e) => set({ job: e.target.value.trim() })} />
         <datalist id={`${listId}-jobs`}>
           {jobs.data?.jobs.map((job) => <option key={job.job} value={job.job} />)}
@@ -87,7 +87,7 @@ export function Component() {
           ))}
         </datalist>
         {range === "custom" && (
-          <div className="grid grid-cols-1 gap-3 sm:col-span-2 sm:grid-cols-2 lg:col-span-5 lg:max-w-xl">
+          <div className="col-span-2 grid grid-cols-2 gap-3 lg:col-span-4 lg:max-w-xl">
             <TextField label="From" type="datetime-local" value={since ? isoToLocal(since) : ""} onChange={(e) => set({ since: localToIso(e.target.value) })} />
             <TextField label="To" type="datetime-local" value={until ? isoToLocal(until) : ""} onChange={(e) => set({ until: localToIso(e.target.value) })} />
           </div>

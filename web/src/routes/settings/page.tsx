@@ -93,7 +93,7 @@ export function Component() {
                   Create one for a host or script that reports runs: <code className="mono">crontopus api-keys create backup-host --scope write</code>
                 </Empty>
               ) : (
-                <div className="overflow-x-auto">
+                <div className="relative overflow-x-auto">
                   <table className="data-table">
                     <caption className="sr-only">API keys</caption>
                     <thead>
