@@ -1,17 +1,19 @@
 import { QueryClientProvider } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { createBrowserRouter, Navigate, Outlet, RouterProvider, useLocation, type RouteObject } from "react-router";
 import { Toaster } from "sonner";
 
 import { createAppQueryClient } from "./api/client";
 import { Shell } from "./components/Shell";
 import { Loading } from "./components/States";
+import { session } from "./lib/session";
 import { useSession } from "./lib/useSession";
 
 /** Signed-in pages: wait for the silent refresh, then show the page or send to /login. */
 function RequireSession() {
   const state = useSession();
   const location = useLocation();
+  useEffect(() => void session.start(), []);
   if (state.status === "starting") return <Loading label="Signing in…" />;
   if (state.status === "signed-out") {
     const next = location.pathname + location.search;

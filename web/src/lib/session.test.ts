@@ -124,6 +124,15 @@ describe("Session sign-in and sign-out", () => {
     expect(storage.getItem(HINT_KEY)).toBe("1");
   });
 
+  it("does not spend the cookie again after signing in", async () => {
+    const { fetch, seen } = server((request) => (request.url.endsWith("/api/auth/login") ? json(pair("tok")) : json({}, 401)));
+    const session = new Session(fetch, memoryStorage());
+    await session.signIn("alice", "pw");
+    await session.start();
+    expect(seen.map((r) => new URL(r.url).pathname)).toEqual(["/api/auth/login"]);
+    expect(session.getState().status).toBe("signed-in");
+  });
+
   it("throws the server's message on a refused sign-in", async () => {
     const { fetch } = server(() => json({ detail: "wrong username or password" }, 401));
     const session = new Session(fetch, memoryStorage());

@@ -176,6 +176,7 @@ export class Session {
   }
 
   private accept(pair: TokenPair): void {
+    this.started ??= Promise.resolve(); // signed in: nothing left for start() to find out
     this.token = pair.access_token;
     const lifetime = Math.max(pair.expires_in, 1) * 1000;
     this.expiresAt = Date.now() + lifetime;

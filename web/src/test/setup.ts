@@ -1,5 +1,8 @@
 import "@testing-library/jest-dom/vitest";
-import { cleanup } from "@testing-library/react";
+import { cleanup, configure } from "@testing-library/react";
 import { afterEach } from "vitest";
+
+// Pages are lazily loaded chunks: the first render of each waits for its module.
+configure({ asyncUtilTimeout: 5000 });
 
 afterEach(() => cleanup());

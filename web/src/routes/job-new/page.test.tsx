@@ -1,0 +1,92 @@
+import { screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, describe, expect, it } from "vitest";
+
+import { cleanupFreshApp, me, pair, renderFresh } from "../../test/fresh";
+import { json, mockApi } from "../../test/render";
+
+const base = {
+  "POST /api/auth/refresh": () => json(pair),
+  "GET /api/auth/me": () => json(me),
+  "GET /api/jobs": () => json({ jobs: [] }),
+  "GET /api/events": () => new Response(new ReadableStream(), { headers: { "content-type": "text/event-stream" } }),
+  "GET /api/schedule/preview": () => json({ valid: true, description: "at 02:00", next: [] }),
+};
+
+afterEach(cleanupFreshApp);
+
+async function fillForm() {
+  const user = userEvent.setup();
+  await user.type(await screen.findByLabelText("Namespace"), "production");
+  await user.type(screen.getByLabelText("Name"), "backup-database");
+  await user.type(screen.getByLabelText("Schedule"), "0 2 * * *");
+  const zone = screen.getByLabelText("Time zone");
+  await user.clear(zone);
+  await user.type(zone, "Europe/Berlin");
+  await user.type(screen.getByLabelText("Command"), "/usr/local/bin/backup.sh");
+  await user.type(screen.getByLabelText("Arguments"), "--full");
+  await user.type(screen.getByLabelText("Labels"), "team=data");
+  await user.type(screen.getByLabelText("Timeout"), "30m");
+  await user.type(screen.getByLabelText("Retries"), "2");
+  await user.type(screen.getByLabelText("Monitor grace"), "10m");
+  await user.click(screen.getByRole("button", { name: "Create job" }));
+}
+
+describe("the create form", () => {
+  it("commits exactly the manifest it shows, then opens the job", async () => {
+    const api = mockApi({
+      ...base,
+      "POST /api/jobs": () => json({ job: "production/backup-database", namespace: "production", name: "backup-database", commit: "abc1234def" }, 201),
+      "GET /api/jobs/production/backup-database": () => json({ detail: "later" }, 503),
+    });
+    const { router } = await renderFresh("/jobs/new");
+    await fillForm();
+    await waitFor(() => expect(router.state.location.pathname).toBe("/jobs/production/backup-database"));
+    const body = (await api.calls("POST /api/jobs")[0]?.json()) as { manifest: string };
+    expect(body.manifest).toBe(
+      [
+        "apiVersion: crontopus.io/v1",
+        "kind: Job",
+        "metadata:",
+        "  name: backup-database",
+        "  namespace: production",
+        "  labels: {team: data}",
+        "spec:",
+        '  schedule: "0 2 * * *"',
+        "  timezone: Europe/Berlin",
+        "  command: /usr/local/bin/backup.sh",
+        '  args: ["--full"]',
+        "  timeout: 30m",
+        "  retries: {limit: 2}",
+        "  monitor: {grace: 10m}",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("shows the server's validation errors on the fields they are about", async () => {
+    mockApi({
+      ...base,
+      "POST /api/jobs": () =>
+        json(
+          {
+            detail:
+              "production/backup-database.yaml:8: spec.schedule: never fires: day 31 does not exist in month 2\nproduction/backup-database.yaml:9: spec.timezone: unknown time zone 'Mars/Olympus'",
+          },
+          422,
+        ),
+    });
+    await renderFresh("/jobs/new");
+    await fillForm();
+    await waitFor(() => expect(screen.getByLabelText("Schedule")).toHaveAccessibleDescription(/never fires: day 31/));
+    expect(screen.getByLabelText("Time zone")).toHaveAccessibleDescription(/unknown time zone/);
+    expect(screen.getByLabelText("Command")).not.toHaveAttribute("aria-invalid");
+  });
+
+  it("puts a name that is taken on the name field", async () => {
+    mockApi({ ...base, "POST /api/jobs": () => json({ detail: "production/backup-database already exists (in production/backup-database.yaml); update it instead" }, 409) });
+    await renderFresh("/jobs/new");
+    await fillForm();
+    await waitFor(() => expect(screen.getByLabelText("Name")).toHaveAccessibleDescription(/already exists/));
+  });
+});
