@@ -91,13 +91,15 @@ export function Shell() {
 }
 
 function LiveDot({ status }: { status: "connecting" | "open" | "closed" }) {
-  const text = status === "open" ? "Live" : status === "connecting" ? "Connecting…" : "Not live: reload to see changes";
-  const colour = status === "open" ? "bg-green-500" : status === "connecting" ? "bg-amber-500" : "bg-zinc-400";
+  const look = {
+    open: { word: "Live", colour: "bg-green-500", title: "Live: pages update as runs, incidents and agents change" },
+    connecting: { word: "Connecting", colour: "bg-amber-500", title: "Connecting to live updates…" },
+    closed: { word: "Offline", colour: "bg-zinc-400", title: "Not live: reload the page to see changes" },
+  }[status];
   return (
-    <span className="muted flex items-center gap-1.5 text-xs" title={text}>
-      <span aria-hidden="true" className={`size-2 rounded-full ${colour}`} />
-      <span className="hidden sm:inline md:inline">{status === "open" ? "Live" : status === "connecting" ? "Connecting" : "Offline"}</span>
-      <span className="sr-only">{text}</span>
+    <span role="status" className="muted flex items-center gap-1.5 text-xs" title={look.title}>
+      <span aria-hidden="true" className={`size-2 rounded-full ${look.colour}`} />
+      {look.word}
     </span>
   );
 }

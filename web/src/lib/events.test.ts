@@ -34,6 +34,11 @@ describe("readEventStream", () => {
     expect(events).toEqual([{ id: undefined, type: "message", data: "one\ntwo" }]);
   });
 
+  it("passes on an id that comes without data, as the stream's opening position", async () => {
+    const events = await collect(streamOf("retry: 2000\nid: start\n: connected\n\n"));
+    expect(events).toEqual([{ id: "start", type: "", data: "" }]);
+  });
+
   it("drops an event the stream ended before finishing", async () => {
     expect(await collect(streamOf("event: agent\ndata: {}\n"))).toEqual([]);
   });
@@ -59,6 +64,24 @@ describe("subscribeEvents", () => {
     });
     expect(seen).toEqual(["41:agent", "42:incident"]);
     expect(requests).toEqual([null, "41", "42"]);
+  });
+
+  it("resumes from the opening id, and starts over when the server cannot resume", async () => {
+    const controller = new AbortController();
+    const sent: (string | null)[] = [];
+    let gaps = 0;
+    const fetch = vi.fn(async (_url: RequestInfo | URL, init?: RequestInit) => {
+      sent.push(new Headers(init?.headers).get("Last-Event-ID"));
+      if (sent.length === 1) return new Response(streamOf("retry: 2000\nid: opening\n: connected\n\n"), { status: 200 });
+      if (sent.length === 2) return new Response(JSON.stringify({ detail: "unknown Last-Event-ID" }), { status: 422 });
+      controller.abort();
+      return new Response(streamOf(""), { status: 200 });
+    });
+    const waits: number[] = [];
+    await subscribeEvents({ fetch, signal: controller.signal, onEvent: () => {}, onGap: () => gaps++, sleep: async (ms) => void waits.push(ms) });
+    expect(sent).toEqual([null, "opening", null]);
+    expect(gaps).toBe(1);
+    expect(waits[0]).toBe(2000); // the server's retry:
   });
 
   it("backs off between failed attempts and gives up on a 404", async () => {

@@ -10,7 +10,9 @@ export interface ServerEvent {
   data: string;
 }
 
-/** The events of a `text/event-stream` body, as they complete. */
+/** The events of a `text/event-stream` body, as they complete. A block with an `id:` and no data
+ * (the gateway opens every stream with one: the position to resume from) comes out with type ""
+ * so the caller can remember the id; browsers' EventSource does the same with its lastEventId. */
 export async function* readEventStream(
   body: ReadableStream<Uint8Array>,
   onRetry?: (ms: number) => void,
@@ -30,6 +32,7 @@ export async function* readEventStream(
       for (const line of lines) {
         if (line === "") {
           if (event.data.length > 0) yield { id: event.id, type: event.type || "message", data: event.data.join("\n") };
+          else if (event.id !== undefined) yield { id: event.id, type: "", data: "" };
           event = { type: "", data: [], id: undefined };
           continue;
         }
@@ -54,6 +57,8 @@ export interface SubscribeOptions {
   fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
   onEvent: (event: ServerEvent) => void;
   onStatus?: (status: "connecting" | "open" | "closed") => void;
+  /** The server could not resume (it did not send that id): what happened meanwhile is unknown. */
+  onGap?: () => void;
   signal: AbortSignal;
   url?: string;
   /** Waits between reconnects: doubles from `minDelayMs` up to `maxDelayMs`. */
@@ -63,9 +68,11 @@ export interface SubscribeOptions {
 }
 
 /**
- * Keeps a stream open until `signal` aborts: reconnects after a drop (backing off), resuming with
- * `Last-Event-ID` so nothing that happened meanwhile is lost where the server still holds it.
- * Gives up on a 4xx other than 429 (not signed in, no such endpoint): retrying cannot help.
+ * Keeps a stream open until `signal` aborts: reconnects after a drop or a server's close (backing
+ * off, as `retry:` says), resuming with `Last-Event-ID` so nothing that happened meanwhile is lost
+ * where the server still holds it. A 422 for that id (another server, one restarted) starts over
+ * without it and reports the gap. Gives up on any other 4xx but 429 (signed out, no such
+ * endpoint): retrying cannot help.
  */
 export async function subscribeEvents(options: SubscribeOptions): Promise<void> {
   const { signal, url = "/api/events", minDelayMs = 1000, maxDelayMs = 30_000, sleep = abortableSleep } = options;
@@ -77,6 +84,11 @@ export async function subscribeEvents(options: SubscribeOptions): Promise<void> 
       const headers: Record<string, string> = { Accept: "text/event-stream" };
       if (lastEventId !== undefined) headers["Last-Event-ID"] = lastEventId;
       const response = await options.fetch(url, { headers, signal, cache: "no-store" });
+      if (response.status === 422 && lastEventId !== undefined) {
+        lastEventId = undefined;
+        options.onGap?.();
+        continue;
+      }
       if (!response.ok || !response.body) {
         if (response.status >= 400 && response.status < 500 && response.status !== 429) break;
         throw new Error(`events: ${response.status}`);
@@ -85,7 +97,7 @@ export async function subscribeEvents(options: SubscribeOptions): Promise<void> 
       delay = minDelayMs;
       for await (const event of readEventStream(response.body, (ms) => (delay = ms))) {
         if (event.id !== undefined) lastEventId = event.id;
-        options.onEvent(event);
+        if (event.type) options.onEvent(event);
       }
     } catch (error) {
       if (signal.aborted) break;

@@ -52,6 +52,11 @@ export function createInvalidator(queryClient: QueryClient, windowMs = 300) {
       for (const key of AFFECTED[event.type] ?? []) pending.set(key.join(" "), key);
       if (pending.size > 0) timer ??= setTimeout(flush, windowMs);
     },
+    /** Events were missed: everything the stream keeps current may be stale. */
+    onGap() {
+      for (const keys of Object.values(AFFECTED)) for (const key of keys) pending.set(key.join(" "), key);
+      timer ??= setTimeout(flush, windowMs);
+    },
     dispose() {
       clearTimeout(timer);
     },
@@ -70,6 +75,7 @@ export function useLiveEvents(queryClient: QueryClient, enabled: boolean): LiveS
       fetch: session.fetch,
       signal: controller.signal,
       onEvent: invalidator.onEvent,
+      onGap: invalidator.onGap,
       onStatus: setStatus,
     });
     return () => {
