@@ -181,6 +181,9 @@ export interface paths {
         /**
          * Login
          * @description Sign in with username (or email) and password as an OAuth2 password form.
+         *     With `X-Crontopus-Client: console` the refresh token is set as the HttpOnly cookie
+         *     `crontopus_refresh` (Path=/api/auth, SameSite=Strict) and `refresh_token` and `device_token`
+         *     in the answer are empty.
          *     Repeated failures lock the account against unknown clients for a while (429 with Retry-After).
          *     A client that signed in before is not unknown: the answer's `device_token`, also set as the
          *     HttpOnly cookie `crontopus_device`, sent back with later sign-ins (as that cookie) lets it sign
@@ -205,6 +208,8 @@ export interface paths {
         /**
          * Logout
          * @description End the sign-in this refresh token belongs to (its access token lapses within minutes).
+         *     With `X-Crontopus-Client: console` and no body: the `crontopus_refresh` cookie's, and the
+         *     cookie is cleared.
          */
         post: operations["logout_api_auth_logout_post"];
         delete?: never;
@@ -242,6 +247,8 @@ export interface paths {
         /**
          * Refresh
          * @description Trade a refresh token for a new pair. Each refresh token works once.
+         *     With `X-Crontopus-Client: console` and no body, the token is the `crontopus_refresh` cookie's,
+         *     and the new one replaces it; 401 (and the cookie cleared) when there is none or it is spent.
          */
         post: operations["refresh_api_auth_refresh_post"];
         delete?: never;
@@ -346,6 +353,45 @@ export interface paths {
          * @description Report a run's start (`running`) or finish. Idempotent per team, run_id and phase.
          */
         post: operations["post_checkin_api_checkins_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Events
+         * @description `text/event-stream` of the caller's team, read with `fetch` (the credential goes in a
+         *     header, which `EventSource` cannot send). Each event is `id: <opaque resume token>`, `event: <type>`,
+         *     `data: <one line of JSON>`:
+         *
+         *     - `runs.recorded`: `RunsRecorded`, the runs a stored batch of check-ins changed: `{event_id,
+         *       occurred_at, runs: [{run_id, job, status, started_at, finished_at, duration_ms, exit_code}]}`
+         *     - `incident`: `IncidentChanged`, the incident (`{id, job, agent_id, cause, status, detail, ...}`)
+         *       and `change`: opened, acknowledged, notified, escalated or resolved
+         *     - `agent`: `AgentEvent`, `{kind: enrolled|online|offline|revoked|drift, agent_id, name, ...}`
+         *     - `manifests.changed`: `ManifestsChanged`, `{commit, previous_commit, author, message, added,
+         *       changed, removed, errors}`
+         *
+         *     The stream opens with `retry: 2000`, an `id:` line (the position at connection) and `: connected`; a
+         *     comment `: keep-alive` follows every 15 s. Send the last id you received as `Last-Event-ID` to resume
+         *     right after it (what the streams still hold, 7 days or more); without it the stream starts with what
+         *     happens from now on. The credential is checked again at every keep-alive: when it expires or is revoked
+         *     the stream ends with a comment saying so (refresh it and reconnect with `Last-Event-ID`); so does a
+         *     reader that falls more than 2,000 events behind. 422: a `Last-Event-ID` this server did not send; 429:
+         *     the team has too many streams open on this server (`CRONTOPUS_GATEWAY_EVENTS_MAX_STREAMS`). A read-only
+         *     key may listen.
+         */
+        get: operations["events_api_events_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -504,6 +550,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/upcoming": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Upcoming Runs
+         * @description The next fire times across the team's enabled, unpaused jobs, soonest first (a job that
+         *     fires often may appear several times), each in its job's time zone.
+         */
+        get: operations["upcoming_runs_api_jobs_upcoming_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{namespace}/{name}": {
         parameters: {
             query?: never;
@@ -543,9 +610,32 @@ export interface paths {
         };
         /**
          * List Runs
-         * @description Newest first. Follow `next_cursor` for the next page; it is null on the last one.
+         * @description Newest first. `next_cursor` leads to older runs (null on the oldest page), `prev_cursor`
+         *     back to newer ones (null on the newest); each page is newest first either way.
          */
         get: operations["list_runs_api_runs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Run Stats
+         * @description Runs per hour or day by status, with the median and 95th percentile duration of the
+         *     finished ones; every bucket of the window is there, empty ones as zeros. At most 31 days by
+         *     hour, 92 by day. A time without an offset is UTC.
+         */
+        get: operations["run_stats_api_runs_stats_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -566,6 +656,28 @@ export interface paths {
          * @description One run with its output (the tail, if it was long; `output_size` is the full size).
          */
         get: operations["get_run_api_runs__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/schedule/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Schedule
+         * @description What a schedule would do, for a form's live preview: its next fire times (cron's DST rules,
+         *     from the same engine that checks manifests) and a description in English. 422 with a `detail`
+         *     naming `schedule` or `timezone` and what is wrong.
+         */
+        get: operations["preview_schedule_api_schedule_preview_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1290,6 +1402,23 @@ export interface components {
             /** Message */
             message: string;
         };
+        /**
+         * FireTimePublic
+         * @description One time a schedule fires, from crontopus_schemas.cron (cron's own DST rules).
+         */
+        FireTimePublic: {
+            /**
+             * At
+             * Format: date-time
+             * @description ISO 8601 with the offset of the job's time zone at that moment
+             */
+            at: string;
+            /**
+             * Note
+             * @description set where a DST change moves or merges this run, e.g. '02:30 does not exist on 2027-03-28 (DST); runs at 03:00'
+             */
+            note?: string | null;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1436,7 +1565,10 @@ export interface components {
             enabled: boolean;
             /** File */
             file: string;
-            /** History */
+            /**
+             * History
+             * @description the commits that touched the job's file, newest first
+             */
             history: components["schemas"]["CommitPublic"][];
             /** Job */
             job: string;
@@ -1461,6 +1593,16 @@ export interface components {
             name: string;
             /** Namespace */
             namespace: string;
+            /**
+             * Next Run
+             * @description when it runs next, in the job's time zone (ISO 8601 with offset); null when paused or disabled
+             */
+            next_run?: string | null;
+            /**
+             * Next Runs
+             * @description the next 5 times it runs; empty when paused or disabled
+             */
+            next_runs?: components["schemas"]["FireTimePublic"][];
             /** Paused */
             paused: boolean;
             /**
@@ -1470,6 +1612,12 @@ export interface components {
             ping_url?: string | null;
             /** Schedule */
             schedule: string;
+            /**
+             * Schedule Description
+             * @description the schedule in English, e.g. 'Every 5 minutes'
+             * @default
+             */
+            schedule_description: string;
             /** Timeout */
             timeout?: string | null;
             /** Timezone */
@@ -1511,6 +1659,11 @@ export interface components {
             name: string;
             /** Namespace */
             namespace: string;
+            /**
+             * Next Run
+             * @description when it runs next, in the job's time zone (ISO 8601 with offset); null when paused or disabled
+             */
+            next_run?: string | null;
             /** Paused */
             paused: boolean;
             /**
@@ -1520,6 +1673,12 @@ export interface components {
             ping_url?: string | null;
             /** Schedule */
             schedule: string;
+            /**
+             * Schedule Description
+             * @description the schedule in English, e.g. 'Every 5 minutes'
+             * @default
+             */
+            schedule_description: string;
             /** Timeout */
             timeout?: string | null;
             /** Timezone */
@@ -1574,9 +1733,20 @@ export interface components {
              * @description seconds the device token is honoured
              */
             device_token_expires_in: number;
-            /** Expires In */
+            /**
+             * Expires In
+             * @description seconds the access token is valid
+             */
             expires_in: number;
-            /** Refresh Token */
+            /**
+             * Refresh Expires In
+             * @description seconds the refresh token is valid
+             */
+            refresh_expires_in?: number | null;
+            /**
+             * Refresh Token
+             * @description trade it for a new pair at POST /api/auth/refresh (once); empty for the web console, which gets it as the HttpOnly cookie crontopus_refresh instead
+             */
             refresh_token: string;
             /**
              * Token Type
@@ -1731,10 +1901,96 @@ export interface components {
         };
         /** RunPage */
         RunPage: {
-            /** Next Cursor */
+            /**
+             * Next Cursor
+             * @description the page of older runs; null on the oldest page
+             */
             next_cursor: string | null;
-            /** Runs */
+            /**
+             * Prev Cursor
+             * @description the page of newer runs; null on the newest page (no cursor, or nothing newer)
+             */
+            prev_cursor?: string | null;
+            /**
+             * Runs
+             * @description newest first
+             */
             runs: components["schemas"]["RunSummary"][];
+        };
+        /** RunStats */
+        RunStats: {
+            /**
+             * Bucket
+             * @enum {string}
+             */
+            bucket: "hour" | "day";
+            /**
+             * Buckets
+             * @description oldest first, every bucket of the window, empty ones as zeros
+             */
+            buckets: components["schemas"]["RunStatsBucket"][];
+            /**
+             * Since
+             * Format: date-time
+             * @description the first bucket's start (the requested since, rounded down to a bucket)
+             */
+            since: string;
+            /** Timezone */
+            timezone: string;
+            totals: components["schemas"]["RunStatsTotals"];
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
+        /** RunStatsBucket */
+        RunStatsBucket: {
+            /** Failure */
+            failure: number;
+            /**
+             * P50 Ms
+             * @description median duration of the bucket's finished runs; null without any
+             */
+            p50_ms: number | null;
+            /**
+             * P95 Ms
+             * @description 95th percentile (continuous, as PostgreSQL's percentile_cont)
+             */
+            p95_ms: number | null;
+            /**
+             * Running
+             * @description runs that started in the bucket and have not finished
+             */
+            running: number;
+            /**
+             * Start
+             * Format: date-time
+             * @description the bucket's first instant (a whole hour; a day: midnight in `timezone`)
+             */
+            start: string;
+            /** Success */
+            success: number;
+            /** Timeout */
+            timeout: number;
+        };
+        /** RunStatsTotals */
+        RunStatsTotals: {
+            /** Failure */
+            failure: number;
+            /** Running */
+            running: number;
+            /** Runs */
+            runs: number;
+            /** Success */
+            success: number;
+            /**
+             * Success Rate
+             * @description success / finished runs, 0..1; null when none finished
+             */
+            success_rate: number | null;
+            /** Timeout */
+            timeout: number;
         };
         /** RunSummary */
         RunSummary: {
@@ -1761,6 +2017,34 @@ export interface components {
              * @enum {string}
              */
             status: "running" | "success" | "failure" | "timeout" | "log";
+        };
+        /**
+         * SchedulePreview
+         * @description ``GET /api/schedule/preview``: what a schedule would do, before it is committed.
+         */
+        SchedulePreview: {
+            /**
+             * Description
+             * @description in English, e.g. 'At 02:00, Monday through Friday'
+             */
+            description: string;
+            /**
+             * Next
+             * @description the next fire times, soonest first
+             */
+            next: components["schemas"]["FireTimePublic"][];
+            /**
+             * Schedule
+             * @description the 5-field form (macros such as @daily expanded)
+             */
+            schedule: string;
+            /** Timezone */
+            timezone: string;
+            /**
+             * Valid
+             * @default true
+             */
+            valid: boolean;
         };
         /**
          * SilenceCreate
@@ -1858,9 +2142,20 @@ export interface components {
         TokenPair: {
             /** Access Token */
             access_token: string;
-            /** Expires In */
+            /**
+             * Expires In
+             * @description seconds the access token is valid
+             */
             expires_in: number;
-            /** Refresh Token */
+            /**
+             * Refresh Expires In
+             * @description seconds the refresh token is valid
+             */
+            refresh_expires_in?: number | null;
+            /**
+             * Refresh Token
+             * @description trade it for a new pair at POST /api/auth/refresh (once); empty for the web console, which gets it as the HttpOnly cookie crontopus_refresh instead
+             */
             refresh_token: string;
             /**
              * Token Type
@@ -1868,6 +2163,41 @@ export interface components {
              * @constant
              */
             token_type: "bearer";
+        };
+        /** UpcomingRun */
+        UpcomingRun: {
+            /**
+             * At
+             * Format: date-time
+             * @description ISO 8601 with the offset of the job's time zone at that moment
+             */
+            at: string;
+            /**
+             * Job
+             * @description <namespace>/<name>
+             */
+            job: string;
+            /**
+             * Note
+             * @description set where a DST change moves or merges this run
+             */
+            note?: string | null;
+            /**
+             * Timezone
+             * @description the job's time zone (IANA)
+             */
+            timezone: string;
+        };
+        /**
+         * UpcomingRuns
+         * @description ``GET /api/jobs/upcoming``: the next fire times across the team's enabled, unpaused jobs.
+         */
+        UpcomingRuns: {
+            /**
+             * Runs
+             * @description soonest first; a job that fires often may appear several times
+             */
+            runs: components["schemas"]["UpcomingRun"][];
         };
         /** UserPublic */
         UserPublic: {
@@ -2229,7 +2559,10 @@ export interface operations {
     login_api_auth_login_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `console`: the web console; the refresh token travels in the HttpOnly cookie crontopus_refresh instead of the body */
+                "X-Crontopus-Client"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2262,13 +2595,16 @@ export interface operations {
     logout_api_auth_logout_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `console`: the web console; the refresh token travels in the HttpOnly cookie crontopus_refresh instead of the body */
+                "X-Crontopus-Client"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["LogoutRequest"];
+                "application/json": components["schemas"]["LogoutRequest"] | null;
             };
         };
         responses: {
@@ -2313,13 +2649,16 @@ export interface operations {
     refresh_api_auth_refresh_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `console`: the web console; the refresh token travels in the HttpOnly cookie crontopus_refresh instead of the body */
+                "X-Crontopus-Client"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
-                "application/json": components["schemas"]["RefreshRequest"];
+                "application/json": components["schemas"]["RefreshRequest"] | null;
             };
         };
         responses: {
@@ -2540,6 +2879,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CheckInAccepted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    events_api_events_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description resume after this event's id */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
                 };
             };
             /** @description Validation Error */
@@ -2835,6 +3206,37 @@ export interface operations {
             };
         };
     };
+    upcoming_runs_api_jobs_upcoming_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpcomingRuns"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_job_api_jobs__namespace___name__get: {
         parameters: {
             query?: never;
@@ -2951,10 +3353,14 @@ export interface operations {
                 /** @description <namespace>/<name> */
                 job?: string | null;
                 status?: ("running" | "success" | "failure" | "timeout" | "log") | null;
+                /** @description who reported it: api, ping, or an agent's id */
+                source?: string | null;
+                /** @description runs that started (or finished) at or after */
                 since?: string | null;
+                /** @description ... and before this */
                 until?: string | null;
                 limit?: number;
-                /** @description next_cursor of the previous page */
+                /** @description next_cursor (older runs) or prev_cursor (newer) of a page */
                 cursor?: string | null;
             };
             header?: never;
@@ -2970,6 +3376,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    run_stats_api_runs_stats_get: {
+        parameters: {
+            query?: {
+                /** @description <namespace>/<name>; none: every job */
+                job?: string | null;
+                /** @description default: 24 h (bucket=hour) or 30 days (day) before until */
+                since?: string | null;
+                /** @description default: now */
+                until?: string | null;
+                bucket?: "hour" | "day";
+                /** @description where days begin (IANA); hours are UTC's */
+                timezone?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunStats"];
                 };
             };
             /** @description Validation Error */
@@ -3001,6 +3446,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_schedule_api_schedule_preview_get: {
+        parameters: {
+            query: {
+                /** @description 5-field cron or a macro (@daily) */
+                schedule: string;
+                /** @description IANA time zone */
+                timezone?: string;
+                count?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePreview"];
                 };
             };
             /** @description Validation Error */

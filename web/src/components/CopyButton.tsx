@@ -27,7 +27,7 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
 export function CopyLine({ text, label }: { text: string; label: string }) {
   return (
     <div className="flex items-start gap-2">
-      <code className="mono block min-w-0 flex-1 overflow-x-auto rounded-md bg-zinc-100 px-2.5 py-1.5 whitespace-pre dark:bg-zinc-800">
+      <code tabIndex={0} className="mono block min-w-0 flex-1 overflow-x-auto rounded-md bg-zinc-100 px-2.5 py-1.5 whitespace-pre dark:bg-zinc-800">
         {text}
       </code>
       <CopyButton text={text} label={label} />

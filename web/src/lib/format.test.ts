@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { formatAbsolute, formatBytes, formatDuration, formatPercent, formatRelative } from "./format";
+import { formatAbsolute, formatBytes, formatDateTime, formatDuration, formatPercent, formatRelative } from "./format";
 
 describe("formatDuration", () => {
   it.each([
@@ -51,5 +51,12 @@ describe("formatPercent and formatBytes", () => {
     expect(formatPercent(0.05)).toBe("5.0 %");
     expect(formatPercent(null)).toBe("—");
     expect(formatBytes(3400)).toBe("3.4 kB");
+  });
+});
+
+describe("formatDateTime", () => {
+  it("writes a fire time to the minute in the job's zone", () => {
+    expect(formatDateTime("2027-03-28T03:00:00+02:00", "Europe/Berlin", "en-GB")).toBe("Sun 28 Mar, 03:00 CEST");
+    expect(formatDateTime("2027-03-28T03:00:00+02:00", "UTC", "en-GB")).toBe("Sun 28 Mar, 01:00 UTC");
   });
 });

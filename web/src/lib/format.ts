@@ -42,6 +42,18 @@ export function formatAbsolute(value: string | number | Date, timeZone?: string,
   }
 }
 
+/** "Mon, Dec 7, 02:00 CET": a fire time, to the minute, in `timeZone` (default the viewer's). */
+export function formatDateTime(value: string | number | Date, timeZone?: string, locale?: string): string {
+  const date = toDate(value);
+  if (Number.isNaN(date.getTime())) return "—";
+  const options: Intl.DateTimeFormatOptions = { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+  try {
+    return new Intl.DateTimeFormat(locale, { ...options, timeZone }).format(date);
+  } catch {
+    return new Intl.DateTimeFormat(locale, options).format(date);
+  }
+}
+
 /** A short "Mon 14:05" (or a date when not this week) in the viewer's zone. */
 export function formatShort(value: string | number | Date, now: number = Date.now(), locale?: string): string {
   const date = toDate(value);

@@ -6,7 +6,9 @@ import { useSearchParams } from "react-router";
  * filter drops the page cursor (it belonged to the old result) and replaces the history entry,
  * so Back leaves the page rather than stepping through keystrokes.
  */
-export function useUrlState(pageKeys: string[] = ["cursor", "before"]) {
+const PAGE_KEYS = ["cursor"];
+
+export function useUrlState(pageKeys: string[] = PAGE_KEYS) {
   const [params, setParams] = useSearchParams();
   const get = useCallback((key: string) => params.get(key) ?? "", [params]);
   const set = useCallback(

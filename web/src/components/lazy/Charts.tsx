@@ -67,39 +67,47 @@ function statusBarOptions(bucket: "hour" | "day"): Omit<Options, "width" | "heig
     cursor: { points: { show: false } },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     axes: [
-      { stroke, grid: { stroke: grid }, values: bucket === "day" ? "{D} {MMM}" : "{HH}:{mm}" },
+      { stroke, grid: { stroke: grid }, values: timeAxis(bucket) },
       { stroke, grid: { stroke: grid }, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] },
     ],
     series: [
       {},
-      { label: "success", stroke: COLOURS.success, fill: COLOURS.success, paths: bars?.({ size: [0.4, 40], align: -1 }), points: { show: false } },
-      { label: "failure", stroke: COLOURS.failure, fill: COLOURS.failure, paths: bars?.({ size: [0.4, 40], align: 1 }), points: { show: false } },
+      // No outline: an empty bucket draws nothing rather than a tick on the axis.
+      { label: "success", stroke: COLOURS.success, width: 0, fill: COLOURS.success, paths: bars?.({ size: [0.4, 40], align: -1 }), points: { show: false } },
+      { label: "failure", stroke: COLOURS.failure, width: 0, fill: COLOURS.failure, paths: bars?.({ size: [0.4, 40], align: 1 }), points: { show: false } },
     ],
   };
 }
 
+/** Ticks as "14:00" for hours and "6 Dec" for days, whatever the locale's clock. */
+function timeAxis(bucket: "hour" | "day" | "auto") {
+  return bucket === "day" ? "{D} {MMM}" : bucket === "hour" ? "{HH}:{mm}" : undefined;
+}
+
 export interface DurationLinesProps {
   x: number[];
+  /** How the time axis is labelled: per hour, per day, or uPlot's own choice. */
+  bucket?: "hour" | "day" | "auto";
   series: { label: string; values: (number | null)[]; colour: string }[];
   points?: boolean;
 }
 
 /** Durations (ms) over time: p50/p95 per bucket, or each run's duration. */
-export function DurationLines({ x, series, points = false }: DurationLinesProps) {
+export function DurationLines({ x, series, points = true, bucket = "auto" }: DurationLinesProps) {
   const shape = series.map((s) => `${s.label}:${s.colour}`).join(",");
   // The values change with every refetch, the labels and colours do not: rebuild only for those.
-  const options = useMemo(() => durationOptions(series, points), [shape, points]);
+  const options = useMemo(() => durationOptions(series, points, bucket), [shape, points, bucket]);
   const data = useMemo(() => [x, ...series.map((s) => s.values)] as AlignedData, [x, series]);
   return <UPlot options={options} data={data} />;
 }
 
-function durationOptions(series: DurationLinesProps["series"], points: boolean): Omit<Options, "width" | "height"> {
+function durationOptions(series: DurationLinesProps["series"], points: boolean, bucket: "hour" | "day" | "auto"): Omit<Options, "width" | "height"> {
   const { stroke, grid } = axisColour();
   return {
     legend: { show: true },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1000, max * 1.1)] } },
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(10, (max || 0) * 1.15)] } },
     axes: [
-      { stroke, grid: { stroke: grid } },
+      { stroke, grid: { stroke: grid }, ...(timeAxis(bucket) ? { values: timeAxis(bucket) } : {}) },
       { stroke, grid: { stroke: grid }, size: 64, values: (_u, ticks) => ticks.map((ms) => formatDuration(ms)) },
     ],
     series: [
@@ -109,7 +117,7 @@ function durationOptions(series: DurationLinesProps["series"], points: boolean):
         stroke: s.colour,
         width: 2,
         spanGaps: true,
-        points: { show: points, size: 6 },
+        points: { show: points, size: 5 },
         value: (_u: uPlot, v: number | null) => (v == null ? "—" : formatDuration(v)),
       })),
     ],

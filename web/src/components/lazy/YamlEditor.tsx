@@ -37,10 +37,10 @@ const dark = HighlightStyle.define([
   { tag: [tags.meta, tags.keyword, tags.punctuation, tags.separator], color: "#d8b4fe" },
 ]);
 
-const theme = EditorView.theme({
+const theme = (dark: boolean) => EditorView.theme({
   "&": { fontSize: "0.8125rem", backgroundColor: "transparent", color: "inherit" },
   ".cm-content": { fontFamily: "var(--font-mono)", caretColor: "currentColor" },
-  ".cm-gutters": { backgroundColor: "transparent", color: "#71717a", border: "none" },
+  ".cm-gutters": { backgroundColor: "transparent", color: dark ? "#a1a1aa" : "#52525b", border: "none" },
   ".cm-activeLine, .cm-activeLineGutter": { backgroundColor: "rgba(127, 127, 127, 0.08)" },
   "&.cm-focused": { outline: "2px solid #4f46e5", outlineOffset: "2px" },
   ".cm-scroller": { overflow: "auto" },
@@ -62,7 +62,8 @@ export default function YamlEditor({ value, onChange, readOnly = false, label, p
   useEffect(() => {
     if (!host.current) return;
     const prefersDark = window.matchMedia?.("(prefers-color-scheme: dark)").matches ?? false;
-    const attributes: Record<string, string> = { "aria-label": label };
+    // Focusable even when read-only, so a keyboard can reach and scroll it.
+    const attributes: Record<string, string> = { "aria-label": label, tabindex: "0" };
     if (describedBy) attributes["aria-describedby"] = describedBy;
     const editor = new EditorView({
       parent: host.current,
@@ -72,7 +73,7 @@ export default function YamlEditor({ value, onChange, readOnly = false, label, p
           basicSetup,
           yaml(),
           syntaxHighlighting(prefersDark ? dark : light),
-          theme,
+          theme(prefersDark),
           lintGutter(),
           EditorState.readOnly.of(readOnly),
           EditorView.contentAttributes.of(attributes),

@@ -3,6 +3,9 @@ import type { ReactNode } from "react";
 import { Link } from "react-router";
 
 import { api } from "../../api/client";
+import { FireTimes } from "../../components/FireTimes";
+import { formatPercent, viewerZone } from "../../lib/format";
+import { Activity } from "./Activity";
 import { jobPath } from "../../api/hooks";
 import { PageHeader, useTitle } from "../../components/PageHeader";
 import { RunsTable } from "../../components/RunsTable";
@@ -15,21 +18,25 @@ export function Component() {
     <>
       <PageHeader title="Dashboard" subtitle="What is wrong now, what ran, and what runs next." />
       <Cards />
+      <Activity />
       <div className="mt-4 grid gap-4 lg:grid-cols-2">
         <FailingJobs />
+        <Upcoming />
       </div>
       <RecentRuns />
     </>
   );
 }
 
-export function Card({ title, to, children, detail }: { title: string; to: string; children: ReactNode; detail?: ReactNode }) {
+// Cards are not links: their names ("Jobs", "Runs, last 24 h") would compete with the main
+// navigation's links of the same words for people and for scripts that find links by name.
+export function Card({ title, children, detail }: { title: string; children: ReactNode; detail?: ReactNode }) {
   return (
-    <Link to={to} className="card block hover:border-indigo-400 dark:hover:border-indigo-500">
+    <section className="card" aria-label={title}>
       <h2 className="muted text-xs font-semibold tracking-wide uppercase">{title}</h2>
       <p className="mt-1 text-2xl font-semibold tabular-nums">{children}</p>
       {detail && <p className="muted mt-0.5 text-sm">{detail}</p>}
-    </Link>
+    </section>
   );
 }
 
@@ -37,6 +44,8 @@ function Cards() {
   const jobs = api.useQuery("get", "/api/jobs", {});
   const agents = api.useQuery("get", "/api/agents", {});
   const incidents = api.useQuery("get", "/api/incidents", { params: { query: { status: "open" } } });
+  const stats = api.useQuery("get", "/api/runs/stats", { params: { query: { bucket: "hour" } } });
+  const totals = stats.data?.totals;
   const list = jobs.data?.jobs ?? [];
   const failing = list.filter((job) => job.last_status === "failure" || job.last_status === "timeout").length;
   const online = (agents.data?.agents ?? []).filter((agent) => agent.status === "online").length;
@@ -44,13 +53,16 @@ function Cards() {
   const open = incidents.data?.incidents.length ?? 0;
   return (
     <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
-      <Card title="Jobs" to="/jobs" detail={jobs.data ? (failing ? `${failing} failing` : "none failing") : " "}>
+      <Card title="Jobs" detail={jobs.data ? (failing ? `${failing} failing` : "none failing") : " "}>
         {jobs.data ? list.length : "…"}
       </Card>
-      <Card title="Agents online" to="/agents" detail={agents.data ? `of ${enrolled} enrolled` : " "}>
+      <Card title="Agents online" detail={agents.data ? `of ${enrolled} enrolled` : " "}>
         {agents.data ? online : "…"}
       </Card>
-      <Card title="Open incidents" to="/incidents?status=open" detail={incidents.data ? (open ? "need a look" : "all calm") : " "}>
+      <Card title="Runs, last 24 h" detail={totals ? (totals.success_rate == null ? "none finished" : `${formatPercent(totals.success_rate)} succeeded`) : " "}>
+        {totals ? totals.runs : "…"}
+      </Card>
+      <Card title="Open incidents" detail={incidents.data ? (open ? "need a look" : "all calm") : " "}>
         {incidents.data ? `${open}${incidents.data.next_cursor ? "+" : ""}` : "…"}
       </Card>
     </div>
@@ -92,6 +104,38 @@ function FailingJobs() {
   );
 }
 
+function Upcoming() {
+  const upcoming = api.useQuery("get", "/api/jobs/upcoming", { params: { query: { limit: 10 } } });
+  const mine = viewerZone();
+  return (
+    <section aria-labelledby="upcoming-heading" className="card">
+      <h2 id="upcoming-heading" className="mb-2 font-semibold">
+        Next runs <span className="muted text-sm font-normal">in your time zone ({mine})</span>
+      </h2>
+      <QueryState query={upcoming} label="Loading upcoming runs…">
+        {({ runs }) =>
+          runs.length === 0 ? (
+            <p className="muted text-sm">Nothing scheduled: no job is enabled and unpaused.</p>
+          ) : (
+            <ol className="divide-y divide-zinc-100 text-sm dark:divide-zinc-800">
+              {runs.map((run) => (
+                <li key={`${run.job} ${run.at}`} className="grid gap-x-3 py-1.5 sm:grid-cols-[minmax(0,1fr)_auto]">
+                  <Link to={jobPath(run.job)} className="link truncate">
+                    {run.job}
+                  </Link>
+                  <div className="sm:text-right">
+                    <FireTimes times={[run]} zone={run.timezone} compact />
+                  </div>
+                </li>
+              ))}
+            </ol>
+          )
+        }
+      </QueryState>
+    </section>
+  );
+}
+
 function RecentRuns() {
   const runs = api.useQuery("get", "/api/runs", { params: { query: { limit: 10 } } });
   return (
@@ -101,7 +145,7 @@ function RecentRuns() {
           Recent runs
         </h2>
         <Link to="/runs" className="link text-sm">
-          All runs
+          Every run
         </Link>
       </div>
       {runs.isPending ? (

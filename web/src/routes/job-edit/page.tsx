@@ -4,6 +4,7 @@ import { Link, useBlocker, useNavigate, useParams } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, statusOf, type Schemas } from "../../api/client";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { Diff } from "../../components/Diff";
 import { FormError, TextField } from "../../components/Field";
 import { PageHeader, useTitle } from "../../components/PageHeader";
@@ -145,22 +146,18 @@ function Editor({ job }: { job: Schemas["JobDetail"] }) {
           {saving ? "Committing…" : "Commit changes"}
         </button>
       </form>
-      {blocker.state === "blocked" && (
-        <div role="alertdialog" aria-labelledby="leave-title" className="card fixed right-4 bottom-4 left-4 z-50 shadow-lg sm:left-auto sm:w-96">
-          <p id="leave-title" className="font-semibold">
-            Leave without committing?
-          </p>
-          <p className="muted mt-1 text-sm">Your changes to {job.job} are not saved anywhere.</p>
-          <div className="mt-3 flex justify-end gap-2">
-            <button type="button" className="btn-secondary" onClick={() => blocker.reset()}>
-              Stay
-            </button>
-            <button type="button" className="btn-danger" onClick={() => blocker.proceed()}>
-              Discard and leave
-            </button>
-          </div>
-        </div>
-      )}
+      <ConfirmDialog
+        open={blocker.state === "blocked"}
+        onOpenChange={(open) => {
+          if (!open) blocker.reset?.();
+        }}
+        title="Leave without committing?"
+        confirmLabel="Discard and leave"
+        danger
+        onConfirm={() => blocker.proceed?.()}
+      >
+        <p>Your changes to {job.job} are not saved anywhere.</p>
+      </ConfirmDialog>
     </>
   );
 }

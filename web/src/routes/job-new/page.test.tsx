@@ -89,4 +89,36 @@ describe("the create form", () => {
     await fillForm();
     await waitFor(() => expect(screen.getByLabelText("Name")).toHaveAccessibleDescription(/already exists/));
   });
+
+  it("previews the next runs from the API as the schedule is typed, and says what is wrong with an impossible one", async () => {
+    const api = mockApi({
+      ...base,
+      "GET /api/schedule/preview": (request) => {
+        const schedule = new URL(request.url).searchParams.get("schedule");
+        if (schedule === "0 0 31 2 *") return json({ detail: "schedule: never fires: day 31 does not exist in month 2" }, 422);
+        return json({
+          valid: true,
+          schedule: "30 2 * * *",
+          timezone: "Europe/Berlin",
+          description: "At 02:30",
+          next: [{ at: "2027-03-28T03:00:00+02:00", note: "02:30 does not exist on 2027-03-28 (DST); runs at 03:00" }],
+        });
+      },
+    });
+    await renderFresh("/jobs/new");
+    const user = userEvent.setup();
+    const zone = await screen.findByLabelText("Time zone");
+    await user.clear(zone);
+    await user.type(zone, "Europe/Berlin");
+    await user.type(screen.getByLabelText("Schedule"), "30 2 * * *");
+    const preview = screen.getByRole("region", { name: "Next runs" });
+    await waitFor(() => expect(preview).toHaveTextContent("At 02:30"));
+    expect(preview).toHaveTextContent("02:30 does not exist on 2027-03-28 (DST); runs at 03:00");
+    const query = new URL(api.calls("GET /api/schedule/preview").at(-1)!.url).searchParams;
+    expect(Object.fromEntries(query)).toEqual({ schedule: "30 2 * * *", timezone: "Europe/Berlin", count: "5" });
+
+    await user.clear(screen.getByLabelText("Schedule"));
+    await user.type(screen.getByLabelText("Schedule"), "0 0 31 2 *");
+    await waitFor(() => expect(preview).toHaveTextContent("never fires: day 31 does not exist in month 2"));
+  });
 });

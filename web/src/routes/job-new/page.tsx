@@ -79,7 +79,7 @@ export function Component() {
           <div className="grid gap-4 sm:grid-cols-2">
             <div>
               <TextField label="Schedule" required placeholder="e.g. 0 2 * * *" autoComplete="off" inputClassName="mono" hint="5-field cron (minute hour day month weekday) or @hourly, @daily, @weekly, @monthly." {...field("schedule")} />
-              <div className="mt-2 flex flex-wrap gap-1" role="group" aria-label="Common schedules">
+              <div className="mt-2 flex flex-wrap gap-1" role="group" aria-label="Presets">
                 {PRESETS.map((preset) => (
                   <button key={preset.schedule} type="button" className="btn-secondary px-2 py-0.5 text-xs" onClick={() => setForm((c) => ({ ...c, schedule: preset.schedule }))}>
                     {preset.label}

@@ -1,15 +1,17 @@
 import { keepPreviousData, useQueryClient } from "@tanstack/react-query";
-import { ChevronLeft, ChevronRight, ExternalLink, Pause, Pencil, Play, Trash2 } from "lucide-react";
+import { ExternalLink, Pause, Pencil, Play, Trash2 } from "lucide-react";
 import { useMemo, useState } from "react";
-import { Link, useLocation, useNavigate, useParams } from "react-router";
+import { Link, useNavigate, useParams } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, statusOf, type Schemas } from "../../api/client";
 import { DurationChart } from "../../components/Charts";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { CopyLine } from "../../components/CopyButton";
+import { FireTimes } from "../../components/FireTimes";
 import { Labels } from "../../components/Labels";
 import { PageHeader, useTitle } from "../../components/PageHeader";
+import { Pager } from "../../components/Pager";
 import { RunsTable } from "../../components/RunsTable";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/StatusBadge";
@@ -33,7 +35,7 @@ export function Component() {
           <PageHeader title={`${namespace}/${name}`} />
           <Empty title="This job is not in your team's repository (any more).">
             <Link to="/jobs" className="link">
-              All jobs
+              Back to the job list
             </Link>
           </Empty>
         </>
@@ -69,8 +71,9 @@ function JobView({ job }: { job: Schemas["JobDetail"] }) {
       />
       <div className="grid gap-4 lg:grid-cols-3">
         <Overview job={job} />
-        <PingCard job={job} />
+        <NextRuns job={job} />
       </div>
+      <PingCard job={job} />
       <RecentRuns job={job} />
       <section aria-labelledby="manifest-heading" className="mt-6">
         <h2 id="manifest-heading" className="mb-2 font-semibold">
@@ -177,7 +180,8 @@ function Overview({ job }: { job: Schemas["JobDetail"] }) {
         <div>
           <dt className="muted text-xs font-semibold uppercase">Schedule</dt>
           <dd className="mt-0.5">
-            <span className="mono">{job.schedule}</span> <span className="muted">({job.timezone})</span>
+            {job.schedule_description && <span className="block">{job.schedule_description}</span>}
+            <span className="mono">{job.schedule}</span> <span className="muted">in {job.timezone}</span>
           </dd>
         </div>
         <div className="min-w-0">
@@ -197,9 +201,24 @@ function Overview({ job }: { job: Schemas["JobDetail"] }) {
   );
 }
 
+function NextRuns({ job }: { job: Schemas["JobDetail"] }) {
+  return (
+    <section aria-labelledby="next-heading" className="card text-sm">
+      <h2 id="next-heading" className="mb-1 font-semibold">
+        Next runs
+      </h2>
+      {job.paused || !job.enabled ? (
+        <p className="muted">{job.paused ? "Paused: it does not run until resumed." : "Disabled: no agent installs it."}</p>
+      ) : (
+        <FireTimes times={job.next_runs ?? []} zone={job.timezone} />
+      )}
+    </section>
+  );
+}
+
 function PingCard({ job }: { job: Schemas["JobDetail"] }) {
   return (
-    <section aria-labelledby="ping-heading" className="card min-w-0">
+    <section aria-labelledby="ping-heading" className="card mt-4 min-w-0">
       <h2 id="ping-heading" className="mb-2 font-semibold">
         Ping URL
       </h2>
@@ -279,18 +298,9 @@ function RecentRuns({ job }: { job: Schemas["JobDetail"] }) {
 }
 
 function PagedRuns({ job }: { job: Schemas["JobDetail"] }) {
-  const { get } = useUrlState();
-  const location = useLocation();
-  const navigate = useNavigate();
+  const { get, set } = useUrlState();
   const cursor = get("cursor") || undefined;
   const page = api.useQuery("get", "/api/runs", { params: { query: { job: job.job, limit: 20, cursor } } }, { placeholderData: keepPreviousData });
-  const previous = ((location.state as { previous?: string[] } | null)?.previous ?? []) as string[];
-  function go(next: string | null, stack: string[]) {
-    const params = new URLSearchParams(location.search);
-    if (next) params.set("cursor", next);
-    else params.delete("cursor");
-    void navigate({ search: params.toString(), hash: "runs" }, { state: { previous: stack }, preventScrollReset: true });
-  }
   return (
     <div id="runs" className="mt-4">
       {page.isPending ? (
@@ -300,17 +310,17 @@ function PagedRuns({ job }: { job: Schemas["JobDetail"] }) {
       ) : (
         <>
           <RunsTable runs={page.data.runs} showJob={false} caption={`Runs of ${job.job}, newest first`} />
-          <nav aria-label="Pages of runs" className="mt-3 flex items-center justify-between gap-2">
-            <button type="button" className="btn-secondary" disabled={!cursor} onClick={() => go(previous.at(-1) ?? null, previous.slice(0, -1))}>
-              <ChevronLeft aria-hidden="true" className="size-4" /> Newer
-            </button>
-            <Link to={`/runs?job=${encodeURIComponent(job.job)}`} className="link text-sm">
-              All runs of this job
-            </Link>
-            <button type="button" className="btn-secondary" disabled={!page.data.next_cursor} onClick={() => go(page.data.next_cursor ?? null, [...previous, cursor ?? ""])}>
-              Older <ChevronRight aria-hidden="true" className="size-4" />
-            </button>
-          </nav>
+          <Pager
+            label="Pages of runs"
+            newer={page.data.prev_cursor}
+            older={page.data.next_cursor}
+            onPage={(next) => set({ cursor: next }, { keepPage: true })}
+            middle={
+              <Link to={`/runs?job=${encodeURIComponent(job.job)}`} className="link text-sm">
+                Every run of this job
+              </Link>
+            }
+          />
         </>
       )}
     </div>

@@ -10,6 +10,7 @@ import { Labels } from "../../components/Labels";
 import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/StatusBadge";
+import { RelativeTime } from "../../components/Time";
 import { useUrlState } from "../../lib/url";
 
 type Job = Schemas["JobSummary"];
@@ -23,13 +24,17 @@ export const SORTS = {
   attention: (a: Job, b: Job) =>
     Number(a.paused) - Number(b.paused) || (ATTENTION[a.last_status ?? "never"] ?? 5) - (ATTENTION[b.last_status ?? "never"] ?? 5) || a.job.localeCompare(b.job),
   name: (a: Job, b: Job) => a.job.localeCompare(b.job),
-  schedule: (a: Job, b: Job) => a.schedule.localeCompare(b.schedule) || a.job.localeCompare(b.job),
+  next: (a: Job, b: Job) => nextTime(a) - nextTime(b) || a.job.localeCompare(b.job),
 } as const;
+
+function nextTime(job: Job): number {
+  return job.next_run ? Date.parse(job.next_run) : Number.POSITIVE_INFINITY; // paused and disabled last
+}
 type SortKey = keyof typeof SORTS;
 
 export function matches(job: Job, search: string): boolean {
   if (!search) return true;
-  const haystack = [job.job, job.command, job.schedule, ...Object.entries(job.labels).map(([k, v]) => `${k}=${v}`)].join(" ").toLowerCase();
+  const haystack = [job.job, job.command, job.schedule, job.schedule_description ?? "", ...Object.entries(job.labels).map(([k, v]) => `${k}=${v}`)].join(" ").toLowerCase();
   return search
     .toLowerCase()
     .split(/\s+/)
@@ -111,7 +116,7 @@ export function Component() {
           ))}
         </SelectField>
         <SelectField label="State" value={state} onChange={(e) => set({ state: e.target.value })}>
-          <option value="">Active and paused</option>
+          <option value="">All states</option>
           <option value="active">Active</option>
           <option value="paused">Paused</option>
         </SelectField>
@@ -145,8 +150,9 @@ export function Component() {
               <tr>
                 <SortHeader label="Status" active={sort === "attention"} descending={descending} onClick={() => sortBy("attention")} />
                 <SortHeader label="Job" active={sort === "name"} descending={descending} onClick={() => sortBy("name")} />
-                <SortHeader label="Schedule" active={sort === "schedule"} descending={descending} onClick={() => sortBy("schedule")} />
-                <th scope="col" className="hidden md:table-cell">
+                <th scope="col">Schedule</th>
+                <SortHeader label="Next run" active={sort === "next"} descending={descending} onClick={() => sortBy("next")} />
+                <th scope="col" className="hidden xl:table-cell">
                   Command
                 </th>
               </tr>
@@ -195,11 +201,22 @@ function JobRow({ job }: { job: Job }) {
           <Labels labels={job.labels} />
         </div>
       </td>
-      <td className="whitespace-nowrap">
-        <span className="mono">{job.schedule}</span>
-        <span className="muted block text-xs">{job.timezone}</span>
+      <td className="min-w-36">
+        {job.schedule_description ?? <span className="mono">{job.schedule}</span>}
+        <span className="muted block text-xs">
+          <span className="mono">{job.schedule}</span> · {job.timezone}
+        </span>
       </td>
-      <td className="mono hidden max-w-xs truncate md:table-cell" title={job.command}>
+      <td className="whitespace-nowrap">
+        {job.paused ? (
+          <span className="muted">paused</span>
+        ) : !job.enabled ? (
+          <span className="muted">disabled</span>
+        ) : (
+          <RelativeTime value={job.next_run} zone={job.timezone} />
+        )}
+      </td>
+      <td className="mono hidden max-w-xs truncate xl:table-cell" title={job.command}>
         {job.command}
       </td>
     </tr>

@@ -24,7 +24,7 @@ export function Component() {
           <PageHeader title="Run not found" />
           <Empty title={`There is no run ${id} in your team.`}>
             <Link to="/runs" className="link">
-              All runs
+              Back to the run list
             </Link>
           </Empty>
         </>

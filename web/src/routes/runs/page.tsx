@@ -1,12 +1,11 @@
 import { keepPreviousData } from "@tanstack/react-query";
-import { ChevronLeft, ChevronRight } from "lucide-react";
-import { useId, useMemo } from "react";
-import { useLocation, useNavigate } from "react-router";
+import { useId } from "react";
 
 import { api } from "../../api/client";
 import { useAgents } from "../../api/hooks";
 import { SelectField, TextField } from "../../components/Field";
 import { PageHeader, useTitle } from "../../components/PageHeader";
+import { Pager } from "../../components/Pager";
 import { RunsTable } from "../../components/RunsTable";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { isoToLocal, localToIso, sinceFor, TIME_RANGES, useUrlState } from "../../lib/url";
@@ -18,8 +17,6 @@ const PAGE_SIZE = 50;
 export function Component() {
   useTitle("Runs");
   const { get, set } = useUrlState();
-  const location = useLocation();
-  const navigate = useNavigate();
   const agents = useAgents();
   const jobs = api.useQuery("get", "/api/jobs", {}, { staleTime: 60_000 });
   const listId = useId();
@@ -39,15 +36,6 @@ export function Component() {
     limit: PAGE_SIZE,
   };
   const runs = api.useQuery("get", "/api/runs", { params: { query } }, { placeholderData: keepPreviousData });
-  // Cursors of the pages before this one, kept in the history entry (the API pages forwards).
-  const previous = useMemo(() => ((location.state as { previous?: string[] } | null)?.previous ?? []), [location.state]);
-
-  function page(cursor: string | null, stack: string[]) {
-    const params = new URLSearchParams(location.search);
-    if (cursor) params.set("cursor", cursor);
-    else params.delete("cursor");
-    void navigate({ search: params.toString() }, { state: { previous: stack } });
-  }
 
   const filtered = Boolean(query.job || status || range || query.source);
 
@@ -114,19 +102,7 @@ export function Component() {
       ) : (
         <div aria-busy={runs.isFetching}>
           <RunsTable runs={runs.data.runs} caption="Runs, newest first" />
-          <nav aria-label="Pages" className="mt-3 flex items-center justify-between gap-2">
-            <button type="button" className="btn-secondary" disabled={!query.cursor} onClick={() => page(previous.at(-1) ?? null, previous.slice(0, -1))}>
-              <ChevronLeft aria-hidden="true" className="size-4" /> Newer
-            </button>
-            <button
-              type="button"
-              className="btn-secondary"
-              disabled={!runs.data.next_cursor}
-              onClick={() => page(runs.data.next_cursor ?? null, [...previous, query.cursor ?? ""])}
-            >
-              Older <ChevronRight aria-hidden="true" className="size-4" />
-            </button>
-          </nav>
+          <Pager label="Pages of runs" newer={runs.data.prev_cursor} older={runs.data.next_cursor} onPage={(cursor) => set({ cursor }, { keepPage: true })} />
         </div>
       )}
     </>
