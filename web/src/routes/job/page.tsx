@@ -225,8 +225,8 @@ function PingCard({ job }: { job: Schemas["JobDetail"] }) {
       {job.ping_url ? (
         <div className="space-y-2 text-sm">
           <CopyLine label="Copy the ping URL" text={job.ping_url} />
-          <p className="muted">From a script, report a run with its duration:</p>
-          <CopyLine label="Copy the curl line" text={curlLine(job.ping_url)} />
+          <p className="muted">Around a command in a script, to record its start, duration and exit code:</p>
+          <CopyLine label="Copy the curl lines around a command" text={curlLine(job.ping_url)} />
         </div>
       ) : (
         <p className="muted text-sm">Not shown to read-only keys: a ping URL reports runs.</p>
@@ -235,8 +235,11 @@ function PingCard({ job }: { job: Schemas["JobDetail"] }) {
   );
 }
 
+const CURL = "curl -fsS -m 10 --retry 3 -o /dev/null";
+
+/** The start, then the command's exit code (0 success, anything else a failure). */
 export function curlLine(pingUrl: string): string {
-  return `curl -fsS -m 10 --retry 3 ${pingUrl}/start && your-command; curl -fsS -m 10 --retry 3 ${pingUrl}/$?`;
+  return `${CURL} ${pingUrl}/start && your-command; ${CURL} ${pingUrl}/$?`;
 }
 
 function RecentRuns({ job }: { job: Schemas["JobDetail"] }) {
@@ -263,8 +266,10 @@ function RecentRuns({ job }: { job: Schemas["JobDetail"] }) {
         <Empty title="No runs yet.">
           {job.ping_url ? (
             <>
-              <p className="mb-2">An agent reports runs on its own. From a script, report one with:</p>
-              <CopyLine label="Copy the curl line" text={curlLine(job.ping_url)} />
+              <p className="mb-2">An agent reports runs on its own. From a shell, record a successful run now:</p>
+              <CopyLine label="Copy the curl line" text={`${CURL} ${job.ping_url}`} />
+              <p className="mt-3 mb-2">or around a command, with its duration and exit code:</p>
+              <CopyLine label="Copy the curl lines around a command" text={curlLine(job.ping_url)} />
             </>
           ) : (
             "Runs appear here when an agent or a script reports them."
