@@ -123,7 +123,8 @@ def test_run_statistics_count_by_status_with_duration_percentiles(api, alice, re
 
     def totals():
         body = api.get("/api/runs/stats", headers=reader).json()
-        return body if body["totals"]["runs"] == 5 else None
+        settled = body["totals"]["runs"] == 5 and body["totals"]["running"] == 0  # each finish is its own message
+        return body if settled else None
 
     body = wait_until(totals)
     assert body["bucket"] == "hour" and body["timezone"] == "UTC" and len(body["buckets"]) == 25
