@@ -61,7 +61,7 @@ export function App() {
   return (
     <QueryClientProvider client={queryClient}>
       <RouterProvider router={router} />
-      <Toaster richColors closeButton position="bottom-right" theme="system" />
+      <Toaster closeButton position="bottom-right" theme="system" />
     </QueryClientProvider>
   );
 }

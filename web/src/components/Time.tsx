@@ -36,7 +36,10 @@ interface Props {
 
 /** "4 minutes ago", with the absolute time (and zone) on hover. */
 export function RelativeTime({ value, zone, className, empty = "—" }: Props) {
-  const current = useNow();
+  useNow(); // re-renders on the shared tick
+  // The time of this render, not of the last tick: a run that arrived since is "just now", not
+  // "in a few seconds".
+  const current = Date.now();
   if (!value) return <span className={className}>{empty}</span>;
   const title = [`${formatAbsolute(value)} (${viewerZone()})`];
   if (zone && zone !== viewerZone()) title.push(`${formatAbsolute(value, zone)} (${zone})`);

@@ -9,7 +9,7 @@ const Editor = lazy(() => import("./lazy/YamlEditor"));
 /** The manifest, highlighted (read-only) or editable; plain text until the editor's chunk loads. */
 export function Yaml(props: YamlEditorProps) {
   const fallback = props.readOnly ? (
-    <pre aria-label={props.label} className="mono overflow-auto rounded-md border border-zinc-300 p-3 dark:border-zinc-700">
+    <pre aria-label={props.label} tabIndex={0} className="mono overflow-auto rounded-md border border-zinc-300 p-3 dark:border-zinc-700">
       {props.value}
     </pre>
   ) : (

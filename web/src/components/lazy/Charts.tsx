@@ -62,10 +62,13 @@ export function StatusBars({ x, success, failure, bucket }: StatusBarsProps) {
 
 function statusBarOptions(bucket: "hour" | "day"): Omit<Options, "width" | "height"> {
   const { stroke, grid } = axisColour();
+  const half = (bucket === "day" ? 86_400 : 3_600) / 2;
   return {
     legend: { show: true },
     cursor: { points: { show: false } },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+    // Half a bucket of room on each side: a bucket's two bars stand either side of its start, and
+    // the newest bucket's failures would otherwise be cut off at the right edge.
+    scales: { x: { time: true, range: (_u, min, max) => [min - half, max + half] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     axes: [
       { stroke, grid: { stroke: grid }, values: timeAxis(bucket) },
       { stroke, grid: { stroke: grid }, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] },

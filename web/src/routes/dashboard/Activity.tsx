@@ -70,7 +70,7 @@ export function Activity() {
           <div className="card min-w-0">
             <h3 className="mb-1 text-sm font-medium">Duration (p50 and p95)</h3>
             {durations.length === 0 ? (
-              <p className="muted text-sm">No finished runs in this period.</p>
+              <p className="muted text-sm">No run in this period reported how long it took (a start and a finish, or an agent, do).</p>
             ) : (
               <DurationChart
                 label={`Median and 95th percentile run duration, ${PERIODS[period].label.toLowerCase()}`}

@@ -13,7 +13,7 @@ export function Component() {
   return (
     <>
       <PageHeader title="Settings" subtitle="Your account, your team's jobs repository and its API keys." />
-      <div className="grid gap-4 lg:grid-cols-2">
+      <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
         <section className="card" aria-labelledby="profile">
           <h2 id="profile" className="mb-3 font-semibold">
             Profile
