@@ -11,6 +11,8 @@ NODE_OK := $(shell node -e 'const [a, b] = process.versions.node.split(".").map(
 NO_NODE := No web console: it needs Node.js 20.19+ with npm (https://nodejs.org or your package manager), then make run builds it; the API works without it.
 WEB_DEPS := web/node_modules/.installed
 WEB_STAMP := web/dist/.built
+# Test processes at once: most of a test is waiting on NATS, a database or a subprocess.
+TEST_WORKERS ?= 4
 WEB_SOURCES := $(shell find web/src web/public web/scripts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
 .DEFAULT_GOAL := help
@@ -57,14 +59,18 @@ else
 	@echo "$(NO_NODE)"; exit 1
 endif
 
-test: install ## Run the whole test suite (real NATS, PostgreSQL, SQLite) and the console's unit tests
+test: install ## Run the whole test suite (real NATS, PostgreSQL, SQLite, Chromium) and the console's unit tests
 ifeq ($(NODE_OK),yes)
 	@$(MAKE) --no-print-directory web
 	cd web && npm test
 else
 	@echo "Skipping the web console's tests: $(NO_NODE)"
 endif
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
+screenshots: install ## Run the console's browser tests and save a screenshot of every page to docs/console/
+	@$(MAKE) --no-print-directory web
+	CRONTOPUS_SCREENSHOTS=docs/console $(BIN)/python -m pytest tests/test_console_browser.py
 
 lint: install ## ruff (format check + lint), mypy, and the console's TypeScript check
 	$(BIN)/ruff format --check .
@@ -94,4 +100,4 @@ endif
 clean: ## Remove the virtualenv, caches and the console's build and node_modules (keeps .crontopus data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache web/dist web/node_modules
 
-.PHONY: help install run web web-dev test lint format bench docs clean
+.PHONY: help install run web web-dev test screenshots lint format bench docs clean

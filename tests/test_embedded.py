@@ -1,51 +1,22 @@
 """`crontopus-server run all` on the embedded default, as `make run` starts it."""
 
-import os
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
 from crontopus_kit.nats_server import free_port, port_is_open
+from crontopus_server.testing import start_run_all, stop_run_all, wait_healthy
 
 pytestmark = pytest.mark.slow
 
 
-def start_embedded(data_dir, port: int, log_path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
-    env |= {"CRONTOPUS_PORT": str(port), "CRONTOPUS_DATA_DIR": str(data_dir)}
-    log = open(log_path, "wb")  # noqa: SIM115
-    return subprocess.Popen(  # the usual umask: files anyone may read unless Crontopus says otherwise
-        [sys.executable, "-m", "crontopus_server.cli", "run", "all"], env=env, stdout=log, stderr=log, umask=0o022
-    )
-
-
-def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        assert process.poll() is None, "crontopus-server exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return time.monotonic() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"not healthy within {timeout}s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=20)
-
-
 def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
     ports = [free_port(), free_port()]
-    stacks = [start_embedded(tmp_path / f"data-{i}", port, tmp_path / f"stack-{i}.log") for i, port in enumerate(ports)]
+    stacks = [start_run_all(tmp_path / f"data-{i}", port, tmp_path / f"stack-{i}.log") for i, port in enumerate(ports)]
     try:
         for port, process in zip(ports, stacks, strict=True):
             wait_healthy(port, process)
@@ -56,7 +27,7 @@ def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
         assert httpx.post(f"http://127.0.0.1:{ports[1]}/api/auth/register", json=body).status_code == 201
     finally:
         for process in stacks:
-            stop(process)
+            stop_run_all(process)
     banner = (tmp_path / "stack-0.log").read_text()
     assert f"http://127.0.0.1:{ports[0]}" in banner and "Sign up" in banner
     for name in ("identity.db", "runs.db", "secret.key", "nats"):
@@ -74,7 +45,7 @@ def test_the_data_dir_and_what_crontopus_writes_in_it_are_private_even_if_an_old
     (data / "identity.db").touch(mode=0o644)  # an empty file is an empty SQLite database
     (data / "identity.db").chmod(0o644)
     port = free_port()
-    server = start_embedded(data, port, tmp_path / "server.log")
+    server = start_run_all(data, port, tmp_path / "server.log")
     body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
     try:
         wait_healthy(port, server)
@@ -89,13 +60,13 @@ def test_the_data_dir_and_what_crontopus_writes_in_it_are_private_even_if_an_old
         readable_by_others = {str(p.relative_to(data)): oct(_mode(p)) for p in files + store if _mode(p) & 0o077}
         assert readable_by_others == {}
     finally:
-        stop(server)
+        stop_run_all(server)
     assert "could be read by other users (mode 755): made private (700)" in (tmp_path / "server.log").read_text()
 
 
 def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(tmp_path):
     port = free_port()
-    first = start_embedded(tmp_path / "data", port, tmp_path / "first.log")
+    first = start_run_all(tmp_path / "data", port, tmp_path / "first.log")
     wait_healthy(port, first)
     body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
     assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
@@ -106,13 +77,13 @@ def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(
     while port_is_open("127.0.0.1", nats_port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not port_is_open("127.0.0.1", nats_port), "the embedded nats-server outlived its parent"
-    second = start_embedded(tmp_path / "data", port, tmp_path / "second.log")
+    second = start_run_all(tmp_path / "data", port, tmp_path / "second.log")
     try:
         wait_healthy(port, second)
         again = httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body)
         assert again.status_code == 409, "the user registered before the crash is still there"
     finally:
-        stop(second)
+        stop_run_all(second)
 
 
 def _login(port: int, body: dict) -> dict:
@@ -135,7 +106,7 @@ def _wait_for(condition, timeout: float, interval: float = 0.5):
 
 def test_make_run_enrolls_a_local_agent_into_the_first_team_and_it_runs_the_example_job(tmp_path):
     port = free_port()
-    server = start_embedded(tmp_path / "data", port, tmp_path / "first.log")
+    server = start_run_all(tmp_path / "data", port, tmp_path / "first.log")
     body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
     try:
         wait_healthy(port, server)
@@ -161,21 +132,21 @@ def test_make_run_enrolls_a_local_agent_into_the_first_team_and_it_runs_the_exam
 def test_a_local_agent_whose_home_was_deleted_is_replaced_by_a_new_one(tmp_path):
     port = free_port()
     body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
-    first = start_embedded(tmp_path / "data", port, tmp_path / "first.log")
+    first = start_run_all(tmp_path / "data", port, tmp_path / "first.log")
     try:
         wait_healthy(port, first)
         httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body)
         headers = _login(port, body)
         [old] = _wait_for(lambda: [a for a in _local_agents(port, headers) if a["status"] == "online"], 30)
     finally:
-        stop(first)
+        stop_run_all(first)
     shutil.rmtree(tmp_path / "data" / "agent")
-    second = start_embedded(tmp_path / "data", port, tmp_path / "second.log")
+    second = start_run_all(tmp_path / "data", port, tmp_path / "second.log")
     try:
         wait_healthy(port, second)
         headers = _login(port, body)
         [new] = _wait_for(lambda: [a for a in _local_agents(port, headers) if a["status"] == "online"], 30)
         statuses = {a["id"]: a["status"] for a in _local_agents(port, headers)}
     finally:
-        stop(second)
+        stop_run_all(second)
     assert new["id"] != old["id"] and statuses[old["id"]] == "revoked"

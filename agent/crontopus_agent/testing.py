@@ -120,3 +120,11 @@ def cron_daemon(root_crontab: None) -> Iterator[None]:
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Root's crontab is one per machine: under pytest-xdist (``--dist loadgroup``) the tests that
+    write it run one after another on the same worker."""
+    for item in items:
+        if "root_crontab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("root_crontab"))

@@ -8,6 +8,10 @@ not depend on the backend overrides the ``database_backend`` fixture to return "
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -69,6 +73,37 @@ def start_stack(
             raise RuntimeError("the all-in-one app did not start; see the log above")
         time.sleep(0.02)
     return Stack(url=f"http://127.0.0.1:{port}", nats=nats, data_dir=data_dir, server=server, thread=thread)
+
+
+def start_run_all(data_dir: Path, port: int, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`crontopus-server run all` on the embedded default, as `make run` starts it, in a process of
+    its own; its output goes to ``log_path``. ``env`` adds CRONTOPUS_* settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
+    clean |= {"CRONTOPUS_PORT": str(port), "CRONTOPUS_DATA_DIR": str(data_dir), **env}
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(  # the usual umask: files anyone may read unless Crontopus says otherwise
+            [sys.executable, "-m", "crontopus_server.cli", "run", "all"], env=clean, stdout=log, stderr=log, umask=0o022
+        )
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> float:
+    """Seconds until ``/health`` answered 200; fails when the process exits first."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert process.poll() is None, "crontopus-server exited"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not healthy within {timeout}s")
+
+
+def stop_run_all(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a user stops `make run`."""
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=20)
 
 
 @pytest.fixture

@@ -1,0 +1,282 @@
+"""The web console in a real browser (Debian's Chromium, driven by Playwright for Python) against
+`crontopus-server run all` as `make run` starts it: a team's journey from signing up to a failed
+run's output, live; a second team that sees none of it; every page at phone width in dark mode;
+axe-core on every page; nothing logged in the browser's console; no token in the page's storage.
+
+Screenshots of every page go to a temporary folder, or to ``$CRONTOPUS_SCREENSHOTS`` when set
+(`make screenshots` sets it to docs/console/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crontopus_kit.nats_server import free_port
+from crontopus_server.testing import start_run_all, stop_run_all, wait_healthy
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (make install)")
+Browser, Page, expect = playwright_sync.Browser, playwright_sync.Page, playwright_sync.expect
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+WEB_DIST = ROOT / "web" / "dist"
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+# Debian's /usr/bin/chromium is a shell wrapper around this binary.
+CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium")) if p and Path(p).exists()), None)
+PASSWORD = "correct horse battery"
+LIVE = 5_000  # ms: "within a second" of a check-in, with room for a busy CI machine
+SETTLED = """() => document.querySelector('main') && !document.querySelector('[aria-busy="true"]')
+    && !/Loading/.test(document.querySelector('main').innerText)"""
+PAGES = ["/", "/jobs", "/jobs/new", "/jobs/staging/hello", "/jobs/staging/hello/edit", "/runs", "/agents",
+         "/incidents", "/settings"]  # fmt: skip
+
+
+@dataclass
+class Console:
+    url: str
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    if not (WEB_DIST / "index.html").exists():
+        pytest.skip("needs the built console: make web (make test builds it where node 20.19+ is installed)")
+    if not AXE.exists():
+        pytest.skip("needs axe-core from web/node_modules (make web installs it)")
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (.ci/run installs it: apt-get install chromium)")
+    home = tmp_path_factory.mktemp("console")
+    port = free_port()
+    server = start_run_all(home / "data", port, home / "server.log", CRONTOPUS_WEB_DIR=str(WEB_DIST))
+    try:
+        wait_healthy(port, server)
+        yield Console(f"http://127.0.0.1:{port}", home / "data")
+    finally:
+        stop_run_all(server)
+
+
+@pytest.fixture(scope="module")
+def browser(console: Console) -> Iterator[Browser]:
+    with playwright_sync.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("CRONTOPUS_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@dataclass
+class Visit:
+    """A browser tab and what went wrong in it that a user's console would show."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Until nothing on the page is loading (the event stream keeps the network busy for good)."""
+        self.page.wait_for_function(SETTLED)
+
+    def shoot(self, folder: Path, name: str) -> None:
+        self.settle()
+        self.page.screenshot(path=folder / f"{name}.jpg", full_page=True, quality=80)
+
+    def assert_accessible(self) -> None:
+        """axe-core finds no serious or critical violation on the page as it is now."""
+        self.settle()
+        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
+            self.page.evaluate(AXE.read_text())  # through the debugger: the page's CSP rightly refuses inline script
+        found = self.page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
+            ".map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
+        )
+        assert found == [], f"{self.page.url}: {found}"
+
+
+def open_tab(browser: Browser, base_url: str, **context_options) -> Visit:
+    context = browser.new_context(base_url=base_url, **context_options)
+    page = context.new_page()
+    visit = Visit(page)
+    page.on("console", lambda message: message.type == "error" and visit.errors.append(message.text))
+    page.on("pageerror", lambda error: visit.errors.append(str(error)))
+    return visit
+
+
+def sign_up_in_the_form(page: Page, name: str) -> None:
+    page.goto("/register")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Email").fill(f"{name}@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_label("Team").fill(f"{name}-team")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def nav(page: Page, name: str) -> None:
+    page.get_by_role("navigation").get_by_role("link", name=name, exact=True).click()
+
+
+def recent_run(page: Page, status: str):
+    """The row of the dashboard's recent runs for the journey's job with this status."""
+    recent = page.get_by_role("region", name="Recent runs")
+    return recent.get_by_role("row").filter(has_text="ops/nightly-report").filter(has_text=status)
+
+
+def test_a_team_signs_up_creates_a_job_and_sees_its_runs_arrive_live(browser, console, screenshots):
+    visit = open_tab(browser, console.url, viewport={"width": 1280, "height": 860}, color_scheme="light")
+    page = visit.page
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login"))  # signed out: sent to sign in, without a 401 logged
+    visit.shoot(screenshots, "login")
+    page.get_by_role("link", name="Create an account").click()
+    visit.shoot(screenshots, "register")
+    sign_up_in_the_form(page, "alice")
+    visit.assert_accessible()
+
+    nav(page, "Jobs")
+    page.get_by_role("link", name="New job").click()
+    form = page.get_by_role("form", name="New job")
+    form.get_by_label("Namespace").fill("ops")
+    form.get_by_label("Name", exact=True).fill("nightly-report")
+    form.get_by_label("Schedule").fill("0 3 * * *")
+    form.get_by_label("Command").fill("/usr/local/bin/report")
+    expect(page.get_by_text("At 03:00").first).to_be_visible()  # the live preview, in words
+    visit.assert_accessible()
+    visit.shoot(screenshots, "job-new")
+    form.get_by_role("button", name="Create job").click()
+    expect(page).to_have_url(re.compile(r"/jobs/ops/nightly-report$"))
+    expect(page.get_by_role("heading", name=re.compile(r"^ops.nightly-report"))).to_be_visible()
+
+    committed = committed_manifests(console.data_dir)
+    assert "/usr/local/bin/report" in committed.get("ops/nightly-report.yaml", ""), sorted(committed)
+
+    nav(page, "Jobs")
+    row = page.get_by_role("row").filter(has_text="ops/nightly-report")
+    expect(row).to_contain_text("At 03:00")
+    visit.assert_accessible()
+    visit.shoot(screenshots, "jobs")
+
+    row.get_by_role("link", name="ops/nightly-report").click()
+    ping_url = page.locator("code").filter(has_text="/ping/").first.inner_text().strip()
+    assert re.fullmatch(rf"{re.escape(console.url)}/ping/\S+", ping_url), ping_url
+    visit.assert_accessible()
+
+    nav(page, "Dashboard")
+    page.evaluate("window.stillTheSamePage = true")
+    assert httpx.post(ping_url, content=b"report sent\n").status_code == 200
+    expect(recent_run(page, "success")).to_be_visible(timeout=LIVE)
+    assert httpx.post(f"{ping_url}/fail", content=b"\x1b[31mdisk full\x1b[0m: /var/reports\n").status_code == 200
+    failed = recent_run(page, "failure")
+    expect(failed).to_be_visible(timeout=LIVE)
+    assert page.evaluate("window.stillTheSamePage"), "the runs arrived without a reload"
+    visit.assert_accessible()
+    visit.shoot(screenshots, "dashboard")
+
+    failed.get_by_role("link", name=re.compile("^Output")).click()
+    expect(page.get_by_label("Run output")).to_contain_text("disk full: /var/reports")
+    status = page.get_by_role("main").get_by_text("failure", exact=True).first
+    red, green, blue = status.evaluate(SRGB_OF_TEXT)
+    assert red > 2 * max(green, blue), "a failure is red"
+    visit.assert_accessible()
+    visit.shoot(screenshots, "run")
+    failed_run = page.url
+
+    for path, name in (("/jobs/ops/nightly-report", "job"), ("/jobs/ops/nightly-report/edit", "job-edit"),
+                       ("/runs", "runs"), ("/agents", "agents"), ("/incidents", "incidents"),
+                       ("/settings", "settings")):  # fmt: skip
+        page.goto(path)
+        expect(page.get_by_role("main").get_by_role("heading").first).to_be_visible()
+        visit.assert_accessible()
+        visit.shoot(screenshots, name)
+
+    assert_no_token_is_kept_where_scripts_read(visit)
+    assert visit.errors == []
+
+    other = open_tab(browser, console.url)
+    sign_up_in_the_form(other.page, "bob")
+    expect(other.page.get_by_text("ops/nightly-report")).to_have_count(0)
+    nav(other.page, "Jobs")
+    expect(other.page.get_by_role("row").first).to_be_visible()
+    expect(other.page.get_by_text("ops/nightly-report")).to_have_count(0)
+    other.page.goto(failed_run)
+    expect(other.page.get_by_text("disk full")).to_have_count(0)
+    expect(other.page.get_by_role("main")).to_contain_text(re.compile("not found", re.I))
+
+
+def test_every_page_works_at_phone_width_in_dark_mode(browser, console, screenshots):
+    visit = open_tab(browser, console.url, viewport={"width": 390, "height": 844}, color_scheme="dark",
+                     is_mobile=True, has_touch=True)  # fmt: skip
+    page = visit.page
+    sign_up_in_the_form(page, "carol")
+    for path in PAGES:
+        page.goto(path)
+        expect(page.get_by_role("main").get_by_role("heading").first).to_be_visible()
+        visit.settle()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} scrolls sideways at 390 px ({width} px wide)"
+        visit.assert_accessible()
+        name = "dashboard" if path == "/" else path.strip("/").replace("/", "-").replace("staging-hello", "job")
+        visit.shoot(screenshots, f"phone-dark-{name}")
+    nav(page, "Runs")  # the navigation is reachable at this width
+    expect(page).to_have_url(re.compile(r"/runs$"))
+    assert visit.errors == []
+
+
+def test_a_reload_keeps_the_session_without_a_token_in_storage(browser, console):
+    visit = open_tab(browser, console.url)
+    page = visit.page
+    sign_up_in_the_form(page, "dave")
+    page.reload()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert_no_token_is_kept_where_scripts_read(visit)
+    page.get_by_role("button", name=re.compile("sign out", re.I)).first.click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.goto("/jobs")
+    expect(page).to_have_url(re.compile(r"/login"))  # the cookie was revoked, not only forgotten
+    assert visit.errors == []
+
+
+def assert_no_token_is_kept_where_scripts_read(visit: Visit) -> None:
+    page = visit.page
+    stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert "eyJ" not in stored and "token" not in stored.lower(), stored  # a JWT starts with eyJ
+    assert "crontopus_refresh" not in page.evaluate("document.cookie")
+    refresh = [c for c in page.context.cookies() if c["name"] == "crontopus_refresh"]
+    assert refresh and refresh[0]["httpOnly"] and refresh[0]["sameSite"] == "Strict"
+    assert refresh[0]["path"] == "/api/auth"
+
+
+def committed_manifests(data_dir: Path) -> dict[str, str]:
+    """Every team's manifests at the tip of its embedded repository, by path."""
+    found: dict[str, str] = {}
+    for repo in (data_dir / "repos").glob("*.git"):
+        git = ["git", "--git-dir", str(repo)]
+        listed = subprocess.run([*git, "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True, text=True)
+        for path in listed.stdout.split():
+            found[path] = subprocess.run([*git, "show", f"HEAD:{path}"], capture_output=True, text=True).stdout
+    return found
+
+
+# Tailwind 4 writes colours in oklch: a canvas turns the computed colour into sRGB bytes.
+SRGB_OF_TEXT = """element => {
+    const context = document.createElement("canvas").getContext("2d");
+    context.fillStyle = getComputedStyle(element).color;
+    context.fillRect(0, 0, 1, 1);
+    return Array.from(context.getImageData(0, 0, 1, 1).data.slice(0, 3));
+}"""
