@@ -11,8 +11,10 @@ installs cron (`apt-get install --no-install-recommends cron`).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 CRON_DAEMON = Path("/usr/sbin/cron")
+ROOT_CRONTAB_LOCK = Path(tempfile.gettempdir()) / "crontopus-tests-root-crontab.lock"
 
 
 def alive(pid: int) -> bool:
@@ -76,11 +79,18 @@ def crontab(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProce
 
 @pytest.fixture
 def root_crontab() -> Iterator[None]:
-    """Root's real crontab, given back as it was after the test."""
+    """Root's real crontab, given back as it was after the test, and this test's alone while it
+    runs: the tests run in several processes (pytest-xdist), and root has one crontab."""
     if not CRON_DAEMON.exists():
         pytest.skip(f"needs a real cron: {CRON_DAEMON} is missing (CI installs it with apt-get install cron)")
     if os.geteuid() != 0:
         pytest.skip("needs root: these tests install entries in root's crontab")
+    with open(ROOT_CRONTAB_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the test dies
+        yield from _keeping_root_crontab()
+
+
+def _keeping_root_crontab() -> Iterator[None]:
     saved = crontab("-l")
     if saved.returncode != 0 and b"no crontab for" not in saved.stderr:
         pytest.fail(f"cannot read root's crontab: {saved.stderr.decode()}")
@@ -120,11 +130,3 @@ def cron_daemon(root_crontab: None) -> Iterator[None]:
     finally:
         daemon.terminate()
         daemon.wait(timeout=10)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Root's crontab is one per machine: under pytest-xdist (``--dist loadgroup``) the tests that
-    write it run one after another on the same worker."""
-    for item in items:
-        if "root_crontab" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("root_crontab"))
