@@ -3,8 +3,10 @@
 - ingest: the check-in ingest benchmark against its baseline, medians of N runs; with it, one
   runs consumer draining a filled stream (its own rate, the publisher not competing).
 - agent-sync: push-to-scheduler latency with nudges against the fallback poll alone.
+- alerting: the incident evaluator over 10,000 and 100,000 runs.
+- console: the dashboard ready in Chromium with 1,000 jobs and 100,000 runs against its API calls alone.
 
-Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync|alerting`.
+Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync|alerting|console`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ("ingest", "agent-sync", "alerting")
+BENCHMARKS = ("ingest", "agent-sync", "alerting", "console")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,6 +48,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sync.add_argument(
         "--poll-interval", type=float, default=10.0, help="the poll-only agent's poll interval, seconds (default 10)"
     )
+    console = parser.add_argument_group("console")
+    console.add_argument("--console-jobs", type=int, default=1_000, help="jobs of the team (default 1000)")
+    console.add_argument("--console-runs", type=int, default=100_000, help="runs of the team (default 100000)")
+    console.add_argument("--console-repeat", type=int, default=7, help="page loads timed (default 7)")
     return parser.parse_args(argv)
 
 
@@ -71,6 +77,13 @@ async def main(args: argparse.Namespace) -> int:
             backends.remove("postgresql")
         failed |= await alerting_eval.main(
             sizes=(10_000, 100_000), backends=backends, postgres_url=args.postgres_url,
+            results_dir=None if args.no_json else RESULTS,
+        )  # fmt: skip
+    if args.only in (None, "console"):
+        from bench import console
+
+        failed |= await console.main(
+            jobs=args.console_jobs, runs=args.console_runs, repeat=args.console_repeat,
             results_dir=None if args.no_json else RESULTS,
         )  # fmt: skip
     return failed

@@ -133,10 +133,11 @@ class TimedDaemon(Daemon):
 class Platform:
     """``crontopus-server run all`` on the embedded default, in a child process."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, **settings: str) -> None:
         self.data_dir = workdir / "data"
         self.log_file = workdir / "server.log"
         self.url = f"http://127.0.0.1:{free_port()}"
+        self.settings = settings  # more CRONTOPUS_* variables
         self._process: subprocess.Popen[bytes] | None = None
 
     async def start(self, timeout: float = 60) -> None:
@@ -150,6 +151,7 @@ class Platform:
             "CRONTOPUS_SECRET_KEY": secrets.token_urlsafe(48),
             "CRONTOPUS_PORT": self.url.rsplit(":", 1)[1],
             "CRONTOPUS_LOCAL_AGENT": "off",
+            **self.settings,
         }
         command = [sys.executable, "-m", "crontopus_server.cli", "run", "all"]
         with open(self.log_file, "ab") as log:

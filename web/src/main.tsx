@@ -5,7 +5,7 @@ import { App } from "./app";
 import "./index.css";
 import { session } from "./lib/session";
 
-// Trade the refresh cookie for an access token at once, in parallel with loading the page.
+// Find out at once whether the visitor is signed in (src/boot.ts has usually asked already).
 void session.start();
 
 const root = document.getElementById("root");

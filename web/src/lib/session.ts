@@ -147,7 +147,8 @@ export class Session {
     if (!token) throw new NotSignedIn();
     const request = new Request(input, init);
     const retry = request.clone();
-    const response = await this.fetchImpl(withToken(request, token));
+    const early = await takePrefetched(request);
+    const response = await (early ?? this.fetchImpl(withToken(request, token)));
     if (response.status !== 401) return response;
     if (!(await this.refresh()) || !this.token) return response;
     return this.fetchImpl(withToken(retry, this.token));
@@ -156,11 +157,12 @@ export class Session {
   private async refreshNow(): Promise<boolean> {
     let response: Response;
     try {
-      response = await this.fetchImpl("/api/auth/refresh", {
-        method: "POST",
-        headers: { [CLIENT_HEADER]: CLIENT_NAME },
-        credentials: "same-origin",
-      });
+      response = await (takeEarlyRefresh() ??
+        this.fetchImpl("/api/auth/refresh", {
+          method: "POST",
+          headers: { [CLIENT_HEADER]: CLIENT_NAME },
+          credentials: "same-origin",
+        }));
     } catch {
       // The server is unreachable: keep the hint (the cookie may still be good) and say why.
       this.drop({ status: "signed-out", reason: "The server could not be reached. Try again in a moment." }, false);
@@ -205,6 +207,61 @@ export class Session {
     this.state = state;
     for (const listener of this.listeners) listener();
   }
+}
+
+let earlyRefresh: Promise<Response> | undefined;
+
+/** Sends the start-up refresh before the application is evaluated (src/boot.ts), when the
+ * sign-in hint says a cookie may exist; resolves once it is sent (or not needed). */
+export function startEarlyRefresh(): Promise<void> {
+  if (!safeStorage()?.getItem(HINT_KEY)) return Promise.resolve();
+  return new Promise((sent) => {
+    const send = () => {
+      earlyRefresh = fetch("/api/auth/refresh", {
+        method: "POST",
+        headers: { [CLIENT_HEADER]: CLIENT_NAME },
+        credentials: "same-origin",
+      });
+      sent();
+      return earlyRefresh.catch(() => undefined); // the lock is held until the answer (and its cookie) came
+    };
+    withLock(send).catch(() => sent());
+  });
+}
+
+const prefetched = new Map<string, Promise<Response>>();
+let prefetching: Promise<void> | undefined;
+// A prefetched answer not asked for by then is dropped: later it would be stale.
+const PREFETCH_KEPT_MS = 5_000;
+
+/** The first page's GET requests, sent as soon as the start-up refresh answers, while the
+ * application is still starting (src/boot.ts); the page's own requests for the same URLs take
+ * these answers. */
+export function prefetchAfterRefresh(paths: readonly string[]): void {
+  prefetching = earlyRefresh
+    ?.then(async (response) => {
+      if (!response.ok) return;
+      const pair = (await response.clone().json()) as TokenPair;
+      const headers = { Authorization: `Bearer ${pair.access_token}` };
+      for (const path of paths) prefetched.set(new URL(path, location.href).href, fetch(path, { headers }));
+      setTimeout(() => prefetched.clear(), PREFETCH_KEPT_MS);
+    })
+    .catch(() => undefined);
+}
+
+async function takePrefetched(request: Request): Promise<Response | undefined> {
+  if (request.method !== "GET" || !prefetching) return undefined;
+  await prefetching; // the page may ask before the prefetch is sent: it must not ask twice
+  const answer = prefetched.get(request.url);
+  prefetched.delete(request.url);
+  return answer;
+}
+
+/** The start-up refresh's answer, once: the refresh token it spent works only once. */
+function takeEarlyRefresh(): Promise<Response> | undefined {
+  const early = earlyRefresh;
+  earlyRefresh = undefined;
+  return early;
 }
 
 function withToken(request: Request, token: string): Request {

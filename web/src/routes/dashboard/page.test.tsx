@@ -1,0 +1,34 @@
+import { screen } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+
+import { cleanupFreshApp, me, pair, renderFresh } from "../../test/fresh";
+import { json, mockApi } from "../../test/render";
+import { DASHBOARD_REQUESTS } from "./requests";
+
+afterEach(cleanupFreshApp);
+
+describe("the dashboard", () => {
+  it("asks the API exactly what src/boot.ts sends ahead of it on a reload", async () => {
+    const stats = { bucket: "hour", timezone: "UTC", totals: { runs: 0, success: 0, failure: 0, timeout: 0, running: 0, success_rate: null }, buckets: [] };
+    const api = mockApi({
+      "POST /api/auth/refresh": () => json(pair),
+      "GET /api/auth/me": () => json(me),
+      "GET /api/jobs": () => json({ jobs: [] }),
+      "GET /api/agents": () => json({ agents: [] }),
+      "GET /api/incidents": () => json({ incidents: [] }),
+      "GET /api/runs/stats": () => json(stats),
+      "GET /api/jobs/upcoming": () => json({ runs: [] }),
+      "GET /api/runs": () => json({ runs: [], next_cursor: null, prev_cursor: null }),
+      "GET /api/events": () => new Response(new ReadableStream(), { headers: { "content-type": "text/event-stream" } }),
+    });
+    await renderFresh("/");
+    expect(await screen.findByText("No runs yet.")).toBeInTheDocument();
+    const asked = api.requests
+      .filter((request) => request.method === "GET" && !request.url.includes("/api/events"))
+      .map((request) => {
+        const url = new URL(request.url);
+        return url.pathname + url.search;
+      });
+    expect(new Set(asked)).toEqual(new Set(DASHBOARD_REQUESTS));
+  });
+});
