@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
@@ -349,18 +350,31 @@ async def last_statuses(*, session: AsyncSession, tenant_id: str, jobs: list[str
     statuses: dict[str, str] = {}
     unique = sorted(set(jobs))
     for start in range(0, len(unique), LAST_STATUS_CHUNK):
-        newest = [
-            sa_select(_TABLE.c.job, _TABLE.c.status)
-            .where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.job == job, _TABLE.c.status != "log")
-            .order_by(_TABLE.c.id.desc())
-            .limit(1)
-            .subquery()
-            .select()
-            for job in unique[start : start + LAST_STATUS_CHUNK]
-        ]
-        rows = await session.execute(union_all(*newest) if len(newest) > 1 else newest[0])
+        chunk = unique[start : start + LAST_STATUS_CHUNK]
+        params = {"tenant_id": tenant_id} | {f"job_{i}": job for i, job in enumerate(chunk)}
+        rows = await session.execute(_newest_statuses(len(chunk)), params)
         statuses.update({job: status for job, status in rows.all()})
     return statuses
+
+
+@functools.cache
+def _newest_statuses(count: int) -> Executable:
+    """The lookups of ``count`` jobs as one statement, built once per size: building and
+    compiling a hundred subqueries anew for each request cost more than running them."""
+    newest = [
+        sa_select(_TABLE.c.job, _TABLE.c.status)
+        .where(
+            _TABLE.c.tenant_id == bindparam("tenant_id"),
+            _TABLE.c.job == bindparam(f"job_{i}"),
+            _TABLE.c.status != "log",
+        )
+        .order_by(_TABLE.c.id.desc())
+        .limit(1)
+        .subquery()
+        .select()
+        for i in range(count)
+    ]
+    return union_all(*newest) if count > 1 else newest[0]
 
 
 # --- retention ---------------------------------------------------------------
