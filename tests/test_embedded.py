@@ -30,6 +30,7 @@ def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
             stop_run_all(process)
     banner = (tmp_path / "stack-0.log").read_text()
     assert f"http://127.0.0.1:{ports[0]}" in banner and "Sign up" in banner
+    assert f"web console:  http://127.0.0.1:{ports[0]}\n" in banner or "web console:  not built" in banner
     for name in ("identity.db", "runs.db", "secret.key", "nats"):
         assert (tmp_path / "data-0" / name).exists(), name
 

@@ -12,6 +12,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from crontopus_gateway.console import default_web_dir
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.logging import configure_logging, get_logger
 from crontopus_kit.nats_security import without_credentials
@@ -176,19 +177,28 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
     lines = [
         "",
         "Crontopus is starting" + (" (embedded default)" if embedded else ""),
-        f"  API + docs:   {url}  ({url}/docs)",
+        f"  web console:  {_console_line(settings, url)}",
+        f"  API + docs:   {url}/api  ({url}/docs)",
         f"  NATS:         {without_credentials(nats_url)}"
         + (f"  (JetStream data in {data / 'nats'}; agents log in through the auth callout)" if embedded else ""),
         f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
         f"  services:     gateway, {', '.join(SERVICES)}",
         f"  local agent:  {_local_agent_line(local_agent, data)}",
         "",
-        "Sign up (creates your team and signs you in), then make an API key for check-ins:",
+        f"Sign up at {url}/register, or with the CLI (either creates your team and signs you in),",
+        "then make an API key for check-ins:",
         f"  .venv/bin/crontopus auth register --server {url}",
         "  .venv/bin/crontopus api-keys create my-host --scope write",
         "",
     ]
     typer.echo("\n".join(lines))
+
+
+def _console_line(settings: GatewaySettings, url: str) -> str:
+    web_dir = settings.web_dir or default_web_dir()
+    if (web_dir / "index.html").is_file():
+        return url
+    return f"not built ({web_dir} has no index.html): make web, with Node.js 20.19+"
 
 
 def _local_agent_line(local_agent: str, data: Path) -> str:
