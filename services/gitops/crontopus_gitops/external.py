@@ -28,7 +28,7 @@ from crontopus_gitops.settings import RPC_WORKERS, GitopsSettings
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.crypto import SecretBox, mask
 from crontopus_kit.db import Database
-from crontopus_kit.errors import Invalid, NotFound
+from crontopus_kit.errors import Invalid, NotFound, Unavailable
 from crontopus_schemas.gitops import (
     RepositoryCredentials,
     RepositoryPublic,
@@ -134,15 +134,18 @@ def describe(public: RepositoryPublic, row: Repository, *, secret: bytes, base_u
     )
 
 
-async def first_delivery(*, session: AsyncSession, tenant_id: str, delivery_id: str) -> bool:
-    """Record a delivery id; False when it was seen before (a replay or the host's retry)."""
+async def delivery_handled(*, session: AsyncSession, tenant_id: str, delivery_id: str) -> bool:
+    """Whether a delivery with this id was synced before (a replay, or the host redelivering)."""
+    return await session.get(WebhookDelivery, (tenant_id, delivery_id[:128])) is not None
+
+
+async def record_delivery(*, session: AsyncSession, tenant_id: str, delivery_id: str) -> None:
+    """Note a delivery once its push is synced: one that failed may be delivered again."""
     session.add(WebhookDelivery(tenant_id=tenant_id, delivery_id=delivery_id[:128], received_at=datetime.now(UTC)))
     try:
         await session.commit()
     except IntegrityError:
-        await session.rollback()
-        return False
-    return True
+        await session.rollback()  # the same delivery, synced at the same time by another worker
 
 
 def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -> None:
@@ -174,12 +177,17 @@ def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -
         delivery = webhooks.delivery_id(request.headers, provider)
         if delivery:
             async with db.session() as session:
-                if not await first_delivery(session=session, tenant_id=row.tenant_id, delivery_id=delivery):
+                if await delivery_handled(session=session, tenant_id=row.tenant_id, delivery_id=delivery):
                     return WebhookReply(status="duplicate", detail=f"delivery {delivery} was handled before")
         push = webhooks.parse_push(body, provider)
         if push.branch != row.branch:
             return WebhookReply(status="ignored", detail=f"a push to {push.ref}, not to branch {row.branch}")
         synced = await syncer.sync(row.tenant_id, fetch_remote=True)
+        if synced.last_error:  # a 503 marks the delivery failed at the Git host, which may send it again
+            raise Unavailable(f"the push was received but the repository could not be synced: {synced.last_error}")
+        if delivery:
+            async with db.session() as session:
+                await record_delivery(session=session, tenant_id=row.tenant_id, delivery_id=delivery)
         return WebhookReply(status="synced", commit=synced.synced_commit)
 
 

@@ -104,6 +104,24 @@ def test_a_github_webhook_syncs_the_pushed_commit_and_a_replay_is_ignored(api, u
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
 
 
+def test_a_push_whose_sync_fails_is_refused_so_the_hosts_redelivery_is_synced(api, upstream, upstream_url):
+    alice = sign_up(api, "alice")
+    connected = connect(api, alice, upstream_url)
+    sha = push_upstream(upstream, "second")
+    body = push_payload(sha)
+    headers = github_headers(connected["webhook_secret"], body, delivery="delivery-1")
+    moved = upstream.rename(upstream.with_name("moved.git"))  # the Git host answers 404 for a while
+    failed = api.post(_path(connected), content=body, headers=headers)
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["detail"].startswith("the push was received but the repository could not be synced: ")
+    assert job_names(api, alice) == {"first"}
+    moved.rename(upstream)
+    redelivered = api.post(_path(connected), content=body, headers=headers)
+    assert redelivered.status_code == 202 and redelivered.json()["commit"] == sha, redelivered.text
+    assert job_names(api, alice) == {"first", "second"}
+    assert api.post(_path(connected), content=body, headers=headers).json()["status"] == "duplicate"
+
+
 @pytest.mark.parametrize("host", ["gitea", "forgejo", "gitlab"])
 def test_gitea_forgejo_and_gitlab_webhooks_are_verified_their_way(api, upstream, upstream_url, host):
     alice = sign_up(api, "alice")

@@ -438,7 +438,9 @@ export interface paths {
         /**
          * Push Webhook
          * @description Push webhooks from Forgejo/Gitea (X-Forgejo-Signature / X-Gitea-Signature), GitHub
-         *     (X-Hub-Signature-256) and GitLab (X-Gitlab-Token). Wrong or missing signature: 401.
+         *     (X-Hub-Signature-256) and GitLab (X-Gitlab-Token). Wrong or missing signature: 401. A push
+         *     that cannot be synced (the host unreachable, say): 503 with the reason, and the delivery is not
+         *     noted, so the host's redelivery of it is synced; a delivery synced before: `duplicate`.
          */
         post: operations["push_webhook_api_gitops_webhooks__tenant_id__post"];
         delete?: never;

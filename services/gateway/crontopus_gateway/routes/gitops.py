@@ -47,7 +47,9 @@ async def push_webhook(
     tenant_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], request: Request, gateway: GatewayDep
 ) -> JSONResponse:
     """Push webhooks from Forgejo/Gitea (X-Forgejo-Signature / X-Gitea-Signature), GitHub
-    (X-Hub-Signature-256) and GitLab (X-Gitlab-Token). Wrong or missing signature: 401."""
+    (X-Hub-Signature-256) and GitLab (X-Gitlab-Token). Wrong or missing signature: 401. A push
+    that cannot be synced (the host unreachable, say): 503 with the reason, and the delivery is not
+    noted, so the host's redelivery of it is synced; a delivery synced before: `duplicate`."""
     headers = {k: v for k, v in request.headers.items() if k.startswith(WEBHOOK_HEADERS)}
     body = base64.b64encode(await request.body()).decode()
     reply = await gateway.rpc(
