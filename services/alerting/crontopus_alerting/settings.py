@@ -10,6 +10,11 @@ class AlertingSettings(CrontopusSettings):
         default=5.0, gt=0, validation_alias="CRONTOPUS_ALERTING_TICK_INTERVAL",
         description="seconds between missed-run checks (each touches only the jobs that are due)",
     )  # fmt: skip
+    backlog_stuck_seconds: float = Field(
+        default=300, gt=0, validation_alias="CRONTOPUS_ALERTING_BACKLOG_STUCK_SECONDS",
+        description="how long the check-in consumers may have something pending (or be unreadable) "
+        "before /health reports it: meanwhile no missed-run alert fires",
+    )  # fmt: skip
     delivery_max_attempts: int = Field(default=6, ge=1, validation_alias="CRONTOPUS_ALERTING_DELIVERY_MAX_ATTEMPTS")
     delivery_backoff: float = Field(
         default=5.0, gt=0, validation_alias="CRONTOPUS_ALERTING_DELIVERY_BACKOFF",

@@ -64,6 +64,7 @@ class AlertingUnit:
         ]  # fmt: skip
         self._tasks: list[asyncio.Task[None]] = []
         self._next_requeue = datetime.now(UTC)  # once at start, then every REQUEUE_EVERY
+        self.backlog = Backlog(stuck_after=timedelta(seconds=self.settings.backlog_stuck_seconds))
 
     @staticmethod
     def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
@@ -192,9 +193,16 @@ class AlertingUnit:
             except Exception:
                 log.exception("alerting tick failed; trying again at the next one")
 
+    def problems(self) -> list[str]:
+        """What /health reports (with a 503) while it lasts."""
+        stuck = self.backlog.stuck(datetime.now(UTC))
+        return [stuck] if stuck else []
+
     async def tick(self, js: JetStreamContext) -> None:
         now = datetime.now(UTC)
-        self.watermark.caught_up(await self._caught_up(js), at=now)
+        caught_up, progress = await self._caught_up(js)
+        self.backlog.seen(caught_up, progress=progress, at=now)
+        self.watermark.caught_up(caught_up, at=now)
         judged_at = self.watermark.now(now)
         async with self.db.session() as session:
             notices = await service.tick(session=session, judged_at=judged_at)
@@ -214,20 +222,59 @@ class AlertingUnit:
             log.warning("stale notifications published again", deliveries=requeued)
         self._next_requeue = now + REQUEUE_EVERY
 
-    async def _caught_up(self, js: JetStreamContext) -> bool:
-        """Nothing pending in the check-in and run-event consumers: lateness may be judged on the
-        wall clock. Otherwise a start may still be queued, and the watermark holds judgement back."""
+    async def _caught_up(self, js: JetStreamContext) -> tuple[bool, tuple[int, ...]]:
+        """Whether nothing is pending in the check-in and run-event consumers (then lateness may be
+        judged on the wall clock; otherwise a start may still be queued, and the watermark holds
+        judgement back), and how far they have acknowledged (to tell a busy backlog from a stuck one)."""
+        caught_up, progress = True, []
         for stream, durable in (
             (subjects.CHECKINS_STREAM.name, subjects.RUNS_CHECKINS_DURABLE),
             (subjects.RUNS_STREAM.name, subjects.ALERTING_RUNS_DURABLE),
         ):
             try:
                 info = await js.consumer_info(stream, durable)
-            except Exception:
-                return False
-            if info.num_pending or info.num_ack_pending:
-                return False
-        return True
+            except Exception as exc:  # whatever it is, nothing can be judged: say so, once
+                self.backlog.unreadable(f"{stream}/{durable}: {type(exc).__name__}: {exc}")
+                return False, ()
+            caught_up &= not (info.num_pending or info.num_ack_pending)
+            progress.append(info.ack_floor.stream_seq if info.ack_floor else 0)
+        self.backlog.unreadable(None)
+        return caught_up, tuple(progress)
+
+
+class Backlog:
+    """Since when the check-in pipeline has had something pending without moving on, and why it
+    could not be read: while it has, missed and late runs are judged on the last event's time,
+    not the clock, so nothing is alerted. A backlog that does not move is a fault (a consumer
+    deleted, a consumer failing on every message, NATS refusing), and the service's health says
+    so; one that is being worked off is a busy moment."""
+
+    def __init__(self, *, stuck_after: timedelta) -> None:
+        self.stuck_after = stuck_after
+        self.since: datetime | None = None
+        self.progress: tuple[int, ...] = ()
+        self.error: str | None = None
+
+    def seen(self, caught_up: bool, *, progress: tuple[int, ...], at: datetime) -> None:
+        moved, self.progress = progress != self.progress, progress
+        if caught_up:
+            self.since = None
+        elif moved or self.since is None:
+            self.since = at
+
+    def unreadable(self, error: str | None) -> None:
+        if error and error != self.error:
+            log.warning("the check-in consumers cannot be read: missed-run alerts are held back", error=error)
+        elif self.error and not error:
+            log.info("the check-in consumers can be read again")
+        self.error = error
+
+    def stuck(self, now: datetime) -> str | None:
+        if self.since is None or now - self.since < self.stuck_after:
+            return None
+        minutes = int((now - self.since).total_seconds() // 60)
+        why = f" ({self.error})" if self.error else ""
+        return f"alerting: the check-in backlog has not moved for {minutes} min{why}: missed-run alerts are held back"
 
 
 def _monitored(job: JobSummary) -> MonitoredJob:

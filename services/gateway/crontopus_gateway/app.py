@@ -54,7 +54,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     install_error_handlers(app)
     for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting, events):
         app.include_router(module.router)
-    _add_operational_routes(app, broker, [unit.name for unit in hosted])
+    _add_operational_routes(app, broker, hosted)
     # Only what no route matched reaches the console: the API answers exactly as without it.
     web_dir = settings.web_dir or default_web_dir()
     app.router.default = ConsoleFiles(directory=web_dir, not_found=app.router.not_found)
@@ -88,10 +88,10 @@ def _allow_origins(app: FastAPI, origins: list[str]) -> None:
     )  # fmt: skip
 
 
-def _add_operational_routes(app: FastAPI, broker: NatsBroker, services: list[str]) -> None:
+def _add_operational_routes(app: FastAPI, broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:
-        body, status = health_payload(broker, services)
+        body, status = health_payload(broker, units)
         return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)

@@ -47,7 +47,7 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
 
     @get(include_in_schema=False)
     async def health(_: Scope) -> AsgiResponse:
-        body, status = health_payload(broker, names)
+        body, status = health_payload(broker, units)
         return AsgiResponse(json.dumps(body).encode(), status, headers={"content-type": "application/json"})
 
     @get(include_in_schema=False)

@@ -19,6 +19,9 @@ log = get_logger(__name__)
 
 
 class ServiceUnit(Protocol):
+    """A unit may also have ``problems() -> list[str]``: sentences /health reports with a 503
+    while they last (``crontopus_kit.http.health_payload``)."""
+
     @property
     def name(self) -> str: ...
 
