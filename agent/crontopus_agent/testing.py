@@ -11,7 +11,6 @@ installs cron (`apt-get install --no-install-recommends cron`).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import tempfile
@@ -20,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from crontopus_agent.platform import HOST
 
 CRON_DAEMON = Path("/usr/sbin/cron")
 ROOT_CRONTAB_LOCK = Path(tempfile.gettempdir()) / "crontopus-tests-root-crontab.lock"
@@ -86,7 +87,7 @@ def root_crontab() -> Iterator[None]:
     if os.geteuid() != 0:
         pytest.skip("needs root: these tests install entries in root's crontab")
     with open(ROOT_CRONTAB_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the test dies
+        HOST.lock(lock.fileno())  # released when the file closes, also when the test dies
         yield from _keeping_root_crontab()
 
 
