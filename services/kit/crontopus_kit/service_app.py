@@ -12,11 +12,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from crontopus_kit.broker import make_broker
 from crontopus_kit.http import health_payload
-from crontopus_kit.logging import configure_logging, get_logger
+from crontopus_kit.logging import configure_logging
 from crontopus_kit.settings import CrontopusSettings, SettingsError
-from crontopus_kit.unit import ServiceUnit, ensure_unit_streams
-
-log = get_logger(__name__)
+from crontopus_kit.unit import ServiceUnit, prepare_units, units_started
 
 
 def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> AsgiFastStream:
@@ -31,15 +29,10 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
 
     async def prepare() -> None:
         configure_logging(fmt=settings.log_format, level=settings.log_level)
-        for unit in units:
-            await unit.prepare()
-        await broker.connect()
-        await ensure_unit_streams(broker, units, replicas=settings.nats_stream_replicas)
-        log.info("service starting", services=names)
+        await prepare_units(broker, units, stream_replicas=settings.nats_stream_replicas)
 
     async def started() -> None:
-        for unit in units:
-            await unit.started(broker)
+        await units_started(broker, units)
 
     async def close() -> None:
         for unit in units:

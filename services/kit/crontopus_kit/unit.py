@@ -13,6 +13,7 @@ from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_kit.broker import ensure_streams
 from crontopus_kit.logging import get_logger
+from crontopus_kit.settings import CrontopusSettings
 from crontopus_schemas.subjects import StreamSpec
 
 log = get_logger(__name__)
@@ -24,6 +25,10 @@ class ServiceUnit(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def settings(self) -> CrontopusSettings:
+        """What the unit was built with (a service run alone is served on its host and port)."""
 
     @property
     def streams(self) -> Sequence[StreamSpec]: ...
@@ -50,14 +55,27 @@ GC_THRESHOLDS = (20_000, 20, 20)
 
 async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, stream_replicas: int = 1) -> None:
     """Migrate every unit, make sure the streams exist (with ``stream_replicas`` copies each),
-    then start consuming."""
+    then start consuming. The all-in-one server and the gateway start this way; a service alone
+    (``service_app``) runs the same two halves around FastStream's own start of the broker."""
+    for unit in units:
+        broker.include_router(unit.router)
+    await prepare_units(broker, units, stream_replicas=stream_replicas)
+    await broker.start()
+    await units_started(broker, units)
+
+
+async def prepare_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, stream_replicas: int) -> None:
+    """Before the broker starts: the process's collector tuning, every unit's migrations and keys,
+    the connection, and the streams the units need."""
     gc.set_threshold(*GC_THRESHOLDS)
     for unit in units:
         await unit.prepare()
-        broker.include_router(unit.router)
     await broker.connect()
     await ensure_unit_streams(broker, units, replicas=stream_replicas)
-    await broker.start()
+
+
+async def units_started(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
+    """After the broker started: the units' background consumers."""
     for unit in units:
         await unit.started(broker)
     log.info("services started", services=[unit.name for unit in units])

@@ -166,9 +166,9 @@ def _run_service(name: str, port: int | None) -> None:
     from crontopus_server.platform import unit_factory
 
     unit = unit_factory(name)()
-    app = service_app([unit], unit.settings)  # type: ignore[attr-defined]
+    app = service_app([unit], unit.settings)
     default_port = 8081 + list(SERVICES).index(name)
-    uvicorn.run(app, host=unit.settings.host, port=port or default_port, **UVICORN_OPTIONS)  # type: ignore[attr-defined]
+    uvicorn.run(app, host=unit.settings.host, port=port or default_port, **UVICORN_OPTIONS)
 
 
 def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool, local_agent: str) -> None:

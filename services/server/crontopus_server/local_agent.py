@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from pathlib import Path
 
 from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_agent.home import Credentials
+from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Conflict
 from crontopus_kit.logging import get_logger
@@ -49,10 +49,11 @@ class LocalAgentUnit:
     name = "local-agent"
     streams = ()
 
-    def __init__(self, *, data_dir: Path, scheduler: str, server_url: str) -> None:
-        self.home = data_dir.resolve() / "agent"
+    def __init__(self, settings: GatewaySettings, *, scheduler: str) -> None:
+        self.settings = settings
+        self.home = settings.data_dir.resolve() / "agent"
         self.scheduler = scheduler
-        self.server_url = server_url
+        self.server_url = settings.base_url
         self.router = NatsRouter()
         self._task: asyncio.Task[None] | None = None
         self._process: subprocess.Popen[bytes] | None = None

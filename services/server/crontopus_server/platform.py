@@ -70,5 +70,5 @@ def all_in_one_app(nats_url: str, settings: GatewaySettings | None = None, *, lo
     broker = make_broker(nats_url, name="crontopus-all-in-one")
     units = build_units()
     if local_agent != "off":
-        units.append(LocalAgentUnit(data_dir=settings.data_dir, scheduler=local_agent, server_url=settings.base_url))
+        units.append(LocalAgentUnit(settings, scheduler=local_agent))
     return create_app(settings=settings, broker=broker, units=units)
