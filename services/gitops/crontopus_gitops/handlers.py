@@ -63,7 +63,7 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     @rpc_handler(TenantScoped)
     async def get_repository(request: TenantScoped) -> RepositoryPublic:
         # A running sync may wait on a slow host for up to the fetch timeout: show what is known.
-        locked = syncer.lock(request.tenant_id).locked()
+        locked = syncer.busy(request.tenant_id)
         row = await (syncer.repository(request.tenant_id) if locked else syncer.sync(request.tenant_id))
         return external.describe(service.repository_public(row), row, secret=syncer.secret,
                                  base_url=syncer.settings.base_url)  # fmt: skip
@@ -77,7 +77,7 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
     @router.subscriber(subjects.GitopsRpc.JOBS_LIST, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobListRequest)
     async def list_jobs(request: JobListRequest) -> JobPage:
-        if not syncer.lock(request.tenant_id).locked():  # a running sync may take seconds: list what is indexed
+        if not syncer.busy(request.tenant_id):  # a running sync may take seconds: list what is indexed
             await syncer.sync(request.tenant_id)  # a new team's examples, even before the first poll
         async with db.session() as session:
             return await service.list_jobs(

@@ -4,7 +4,7 @@ announcing each new commit (the agents' nudge)."""
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import weakref
 
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
@@ -39,7 +39,9 @@ class Syncer:
         self.schedules = NextFireCache()  # jobs' next fire times, shared by every query
         self.remotes = Remotes(settings)
         self.broker: NatsBroker | None = None
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A team's lock lives while someone holds or awaits it: the map does not grow with every
+        # team ever served.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._polls: dict[str, asyncio.Task[None]] = {}
         self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
 
@@ -50,13 +52,21 @@ class Syncer:
             )
 
     def lock(self, tenant_id: str) -> asyncio.Lock:
-        return self._locks[tenant_id]
+        lock = self._locks.get(tenant_id)
+        if lock is None:
+            lock = self._locks[tenant_id] = asyncio.Lock()
+        return lock
+
+    def busy(self, tenant_id: str) -> bool:
+        """A sync, an edit or a connection of this team's repository is under way."""
+        lock = self._locks.get(tenant_id)
+        return lock is not None and lock.locked()
 
     async def sync(self, tenant_id: str, *, fetch_remote: bool = False) -> Repository:
         """Index the repository's head if it moved (creating the repository on first need) and
         return its row. ``fetch_remote``: fetch an external repository first (the poll and
         webhooks do; queries only look at what was fetched)."""
-        async with self._locks[tenant_id], self.db.session() as session:
+        async with self.lock(tenant_id), self.db.session() as session:
             row = await service.ensure_repository(
                 session=session, settings=self.settings, hook=self.hook, tenant_id=tenant_id
             )
@@ -105,7 +115,7 @@ class Syncer:
             tenants = [row.tenant_id for row in await service.all_repositories(session=session)]
         started = []
         for tenant_id in tenants:
-            if tenant_id in self._polls or self._locks[tenant_id].locked():
+            if tenant_id in self._polls or self.busy(tenant_id):
                 continue
             task = asyncio.create_task(self._poll_one(tenant_id), name=f"gitops poll {tenant_id}")
             self._polls[tenant_id] = task
