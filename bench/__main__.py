@@ -3,7 +3,7 @@
 - ingest: the check-in ingest benchmark against its baseline, medians of N runs; with it, one
   runs consumer draining a filled stream (its own rate, the publisher not competing).
 - agent-sync: push-to-scheduler latency with nudges against the fallback poll alone.
-- alerting: the incident evaluator over 10,000 and 100,000 runs.
+- alerting: the missed-run evaluator with its due-time index against a naive scan, at 10,000 and 100,000 jobs.
 - console: the dashboard ready in Chromium with 1,000 jobs and 100,000 runs against its API calls alone.
 
 Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync|alerting|console`.

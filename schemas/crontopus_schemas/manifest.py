@@ -2,7 +2,7 @@
 
 Field names are camelCase in YAML (``apiVersion``, ``matchLabels``), as Kubernetes users expect.
 Unknown fields are errors, so a typo (``schedul:``) never silently does nothing.
-The JSON Schema in ``schemas/job-manifest.schema.json`` is generated from these models.
+The JSON Schema in ``docs/job-manifest.schema.json`` is generated from these models (``make docs``).
 """
 
 from __future__ import annotations
