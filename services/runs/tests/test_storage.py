@@ -173,9 +173,13 @@ async def test_a_forged_cursor_is_a_clear_error(runs):
             await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, cursor="not-ours"))
 
 
-async def test_migrating_twice_is_harmless(runs):
-    await runs.prepare()
-    await store(runs, (ALICE, start("r1")))
+async def test_migrating_again_at_a_restart_keeps_what_is_stored(runs):
+    await store(runs, (ALICE, finish("before")))
+    await runs.prepare()  # a restart migrates again
+    await store(runs, (ALICE, finish("after")))
+    async with runs.db.session() as session:
+        page = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE))
+    assert sorted(run.run_id for run in page.runs) == ["after", "before"]
 
 
 async def test_a_long_output_comes_back_whole_and_on_postgresql_is_compressed_with_lz4(runs):
