@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from crontopus_agents.models import Agent, EnrollmentToken
 from crontopus_kit.crypto import keyed_hash
 from crontopus_kit.errors import Conflict, NotFound, Unauthorized
+from crontopus_kit.times import as_utc
 from crontopus_schemas.agents import (
     AgentPublic,
     AgentStatusReport,
@@ -38,11 +39,6 @@ BAD_TOKEN = (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- enrollment --------------------------------------------------------------------------------
@@ -155,17 +151,13 @@ def agent_public(agent: Agent) -> AgentPublic:
     return AgentPublic(
         id=agent.id, name=agent.name, hostname=agent.hostname, platform=agent.platform, version=agent.version,
         labels=json.loads(agent.labels), status=status, enrolled_at=as_utc(agent.enrolled_at),
-        last_seen_at=_utc_or_none(agent.last_seen_at), revoked_at=_utc_or_none(agent.revoked_at),
+        last_seen_at=as_utc(agent.last_seen_at), revoked_at=as_utc(agent.revoked_at),
         scheduler=agent.scheduler, applied_commit=agent.applied_commit,
-        last_sync_at=_utc_or_none(agent.last_sync_at), sync_error=agent.sync_error, jobs=json.loads(agent.jobs),
+        last_sync_at=as_utc(agent.last_sync_at), sync_error=agent.sync_error, jobs=json.loads(agent.jobs),
         drift=[DriftItem(**item) for item in json.loads(agent.drift)],
-        drift_detected_at=_utc_or_none(agent.drift_detected_at), errors=json.loads(agent.errors),
+        drift_detected_at=as_utc(agent.drift_detected_at), errors=json.loads(agent.errors),
         spool_pending=agent.spool_pending, spool_dropped=agent.spool_dropped,
     )  # fmt: skip
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value else None
 
 
 async def list_agents(*, session: AsyncSession, tenant_id: str) -> list[AgentPublic]:
@@ -211,7 +203,7 @@ async def record_report(
         return None
     came_online = not agent.online
     # Heartbeats repeat the last report: drift is new only with a new sync (or after none).
-    new_drift = bool(report.drift) and (report.last_sync_at != _utc_or_none(agent.last_sync_at) or agent.drift == "[]")
+    new_drift = bool(report.drift) and (report.last_sync_at != as_utc(agent.last_sync_at) or agent.drift == "[]")
     agent.online, agent.last_seen_at = True, now
     _apply_report(agent, report, now=now, new_drift=new_drift)
     session.add(agent)

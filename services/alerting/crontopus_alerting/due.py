@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from crontopus_alerting.policy import Policy
+from crontopus_kit.times import as_utc
 from crontopus_schemas.cron import fire_times
 from crontopus_schemas.events import RecordedRun
 
@@ -143,7 +144,7 @@ class RunSeen:
         """None for what is not a run (a /log ping's output)."""
         if run.status == "log" or (run.started_at is None and run.finished_at is None):
             return None
-        return cls(run.job, run.run_id, _utc(run.started_at), _utc(run.finished_at))
+        return cls(run.job, run.run_id, as_utc(run.started_at), as_utc(run.finished_at))
 
     @property
     def moment(self) -> datetime:
@@ -209,9 +210,3 @@ def _alert(expected: datetime | None, policy: Policy) -> datetime | None:
     if expected is None or not policy.missed:
         return None
     return expected + timedelta(seconds=policy.grace)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

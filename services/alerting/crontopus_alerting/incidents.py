@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from crontopus_alerting.models import Incident
 from crontopus_kit.errors import Invalid, NotFound
+from crontopus_kit.times import as_utc
 from crontopus_schemas.alerting import Cause, IncidentList, IncidentListRequest, IncidentPublic
 
 _NO_SYNC = {"synchronize_session": False}
@@ -26,11 +27,6 @@ _NO_SYNC = {"synchronize_session": False}
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def open_key(tenant_id: str, subject: str, cause: str) -> str:

@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from crontopus_alerting.due import MonitorState, RunSeen, Schedule, after_missed, after_run, scheduled
 from crontopus_alerting.models import JobMonitor
 from crontopus_alerting.policy import Policy, effective_policy
+from crontopus_kit.times import as_utc
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.cron import ScheduleError
 from crontopus_schemas.manifest import JobManifest, Monitor, duration_seconds
@@ -436,6 +437,4 @@ def _utc(moment: T) -> T: ...
 def _utc(moment: Any) -> Any:
     """SQLite hands back naive datetimes; everything stored is UTC (and must be passed as UTC:
     SQLite compares the stored text). Anything else passes through."""
-    if not isinstance(moment, datetime):
-        return moment
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment) if isinstance(moment, datetime) else moment

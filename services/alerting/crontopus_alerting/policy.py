@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from crontopus_kit.times import as_utc
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.manifest import Monitor, duration_seconds
 
@@ -90,8 +91,8 @@ def effective_policy(rules: AlertRules, monitor: Monitor, *, timeout_seconds: in
         failures_consecutive=failures.consecutive,
         failures_ratio=failures.ratio,
         failures_window=failures.window,
-        maintenance=tuple(Window(_utc(w.start), _utc(w.end), w.reason) for w in monitor.maintenance),
-        snooze_until=_utc(monitor.snooze_until) if monitor.snooze_until else None,
+        maintenance=tuple(Window(as_utc(w.start), as_utc(w.end), w.reason) for w in monitor.maintenance),
+        snooze_until=as_utc(monitor.snooze_until) if monitor.snooze_until else None,
     )
 
 
@@ -120,15 +121,11 @@ def _optional_seconds(value: str | None) -> int | None:
     return duration_seconds(value) if value is not None else None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
 def _json_default(value: object) -> str:
     if isinstance(value, datetime):
-        return _utc(value).isoformat()
+        return as_utc(value).isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in a policy")
 
 
 def _parse_time(text: str) -> datetime:
-    return _utc(datetime.fromisoformat(text))
+    return as_utc(datetime.fromisoformat(text))

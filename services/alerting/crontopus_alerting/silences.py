@@ -12,18 +12,15 @@ from sqlmodel import col, select
 
 from crontopus_alerting.models import Silence
 from crontopus_kit.errors import Invalid, NotFound
+from crontopus_kit.times import as_utc
 from crontopus_schemas.alerting import SilenceCreateRequest, SilencePublic
 from crontopus_schemas.manifest import duration_seconds
 
 MAX_SILENCE = timedelta(days=90)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def silence_public(row: Silence) -> SilencePublic:
-    return SilencePublic(id=row.id, job=row.job, starts_at=_utc(row.starts_at), ends_at=_utc(row.ends_at),
+    return SilencePublic(id=row.id, job=row.job, starts_at=as_utc(row.starts_at), ends_at=as_utc(row.ends_at),
                          reason=row.reason, created_by=row.created_by)  # fmt: skip
 
 
@@ -31,10 +28,10 @@ async def create_silence(
     *, session: AsyncSession, request: SilenceCreateRequest, now: datetime | None = None
 ) -> SilencePublic:
     body = request.body
-    starts = _utc(body.starts_at) if body.starts_at else now or datetime.now(UTC)
+    starts = as_utc(body.starts_at) if body.starts_at else now or datetime.now(UTC)
     if (body.ends_at is None) == (body.duration is None):
         raise Invalid("give either ends_at or duration: a silence always expires")
-    ends = _utc(body.ends_at) if body.ends_at else starts + timedelta(seconds=duration_seconds(body.duration or ""))
+    ends = as_utc(body.ends_at) if body.ends_at else starts + timedelta(seconds=duration_seconds(body.duration or ""))
     if ends <= starts:
         raise Invalid("ends_at: must be after starts_at")
     if ends - starts > MAX_SILENCE:

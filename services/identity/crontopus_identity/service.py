@@ -27,6 +27,7 @@ from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, Tenan
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
+from crontopus_kit.times import as_utc
 from crontopus_schemas.identity import (
     ApiKeyCreated,
     ApiKeyCreateRequest,
@@ -76,11 +77,6 @@ class Context:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def new_id() -> str:

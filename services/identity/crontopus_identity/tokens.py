@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_identity.models import SigningKey
+from crontopus_kit.times import as_utc
 from crontopus_schemas.identity import TOKEN_ALGORITHM, TOKEN_AUDIENCE, JwksReply
 
 AUDIENCE = TOKEN_AUDIENCE
@@ -80,17 +81,13 @@ async def retire_superseded(*, session: AsyncSession, grace: timedelta, now: dat
     """Retire the keys that a newer key replaced more than ``grace`` ago (every token they
     signed has expired by then). Returns their kids."""
     keys = await active_keys(session=session)
-    if len(keys) < 2 or _utc(keys[0].created_at) > now - grace:
+    if len(keys) < 2 or as_utc(keys[0].created_at) > now - grace:
         return []
     retired = [key.kid for key in keys[1:]]
     stmt = update(SigningKey).where(col(SigningKey.kid).in_(retired)).values(active=False)
     await session.execute(stmt, execution_options={"synchronize_session": False})
     await session.commit()
     return retired
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def active_keys(*, session: AsyncSession) -> list[SigningKey]:

@@ -5,9 +5,10 @@ the first finish wins, a start only fills in what is missing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
+from crontopus_kit.times import as_utc
 from crontopus_schemas.events import CheckIn, tail_of_output
 
 T = TypeVar("T")
@@ -34,13 +35,6 @@ class RunState:
     @property
     def duration_ms(self) -> int | None:
         return duration_ms(self.started_at, self.finished_at, self.reported_duration_ms)
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def duration_ms(started: datetime | None, finished: datetime | None, reported: int | None) -> int | None:

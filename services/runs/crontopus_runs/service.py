@@ -24,7 +24,8 @@ from sqlalchemy.sql import Executable
 from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
-from crontopus_runs.merge import RunState, as_utc, duration_ms, merge, state_from_checkin
+from crontopus_kit.times import as_utc
+from crontopus_runs.merge import RunState, duration_ms, merge, state_from_checkin
 from crontopus_runs.models import MOMENT, Run
 from crontopus_schemas.events import CheckIn
 from crontopus_schemas.runs import RunDetail, RunListRequest, RunPage, RunSummary

@@ -30,6 +30,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crontopus_kit.errors import Invalid
+from crontopus_kit.times import as_utc
 from crontopus_runs.models import MOMENT, Run
 from crontopus_schemas.cron import ScheduleError, zone
 from crontopus_schemas.runs import FINISHED_STATUSES, RunStats, RunStatsBucket, RunStatsRequest, RunStatsTotals
@@ -69,7 +70,7 @@ async def run_stats(*, session: AsyncSession, request: RunStatsRequest) -> RunSt
 
 def plan(request: RunStatsRequest) -> Window:
     """Validate the request and lay out its buckets; Invalid names the field to fix."""
-    since, until = _utc(request.since), _utc(request.until)
+    since, until = as_utc(request.since), as_utc(request.until)
     if until <= since:
         raise Invalid("until: must be later than since")
     if until - since > MAX_WINDOW[request.bucket]:
@@ -127,11 +128,6 @@ def _transition(tz: ZoneInfo, before: datetime, after: datetime) -> datetime:
 def _offset(tz: ZoneInfo, moment: datetime) -> int:
     offset = moment.astimezone(tz).utcoffset()
     return int(offset.total_seconds()) if offset else 0
-
-
-def _utc(moment: datetime) -> datetime:
-    """A time without an offset is UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _epoch(moment: datetime) -> int:
