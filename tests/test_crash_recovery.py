@@ -103,7 +103,7 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
         await observer.close()
     assert killed_at[1] < RUNS, "the kill came too late to prove anything"
     assert final == (RUNS, RUNS)
-    assert health == {"status": "ok", "nats": "connected", "services": ["runs"]}
+    assert health == {"status": "ok", "nats": "connected", "services": ["runs"], "problems": []}
     assert "crontopus_runs_checkins_stored_total" in metrics
 
 

@@ -84,7 +84,7 @@ class RecordingScheduler:
             return self.calls[-1] if self.calls else None
 
 
-async def eventually(check: Callable[[], bool], *, timeout: float = 2.0, what: str = "condition") -> None:
+async def eventually(check: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -350,9 +350,13 @@ async def test_an_unreachable_remote_keeps_the_installed_jobs_and_reports_the_er
     calls = len(scheduler.calls)
     await eventually(lambda: len(scheduler.calls) > calls, what="a reconcile after the failure")
     assert scheduler.last == ["prod/backup"]  # never an empty list: the scheduler keeps its jobs
-    status = json.loads((tmp_path / "home" / "status.json").read_text())
-    assert "no repository there" in status["sync_error"]
-    assert status["applied_commit"] == sha
+
+    def status() -> dict[str, Any]:  # status.json is written after the sync, not with it
+        return dict(json.loads((tmp_path / "home" / "status.json").read_text()))
+
+    await eventually(lambda: status()["sync_error"] is not None, what="the error in status.json")
+    assert "no repository there" in status()["sync_error"]
+    assert status()["applied_commit"] == sha
 
 
 async def test_after_a_restart_with_the_remote_down_the_last_fetched_jobs_are_applied(
