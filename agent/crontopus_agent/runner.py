@@ -64,12 +64,12 @@ from crontopus_agent.platform import HOST, OutputReader
 from crontopus_agent.reporting import CheckInReporter
 from crontopus_agent.schedulers.zones import is_due
 from crontopus_schemas.events import (
-    JOB_REF_PATTERN,
     MAX_STORED_OUTPUT_BYTES,
     CheckInEvent,
     CheckInStatus,
     tail_of_output,
 )
+from crontopus_schemas.names import JOB_REF_PATTERN
 
 KILL_GRACE_SECONDS = 5.0  # between SIGTERM and SIGKILL to the command's process group
 REPORT_BUDGET_SECONDS = 5.0  # the longest one check-in may hold up the wrapper

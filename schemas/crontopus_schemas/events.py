@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from crontopus_schemas.names import JOB_REF_PATTERN
+
 # What a check-in reports: a start (running) or a finish.
 CheckInStatus = Literal["running", "success", "failure", "timeout"]
 # A stored run's status; "log" is an output-only event (a /log ping): kept in the history, never
@@ -23,7 +25,6 @@ FINAL_STATUSES: frozenset[str] = frozenset({"success", "failure", "timeout", "lo
 # Stored output is the tail of what a run printed; the original size is kept beside it.
 MAX_STORED_OUTPUT_BYTES = 64 * 1024
 
-JOB_REF_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 JobRef = Annotated[str, StringConstraints(pattern=JOB_REF_PATTERN)]

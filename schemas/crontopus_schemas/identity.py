@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
+from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.rpc import TenantScoped
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
-TenantSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+TenantSlug = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 KeyScope = Literal["read", "write"]
 

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.rpc import TenantScoped
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 COMMIT_SHA = r"^[0-9a-f]{4,64}$"
 
 Label = Annotated[str, StringConstraints(pattern=DNS_LABEL)]

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from crontopus_schemas.cron import normalise_schedule, zone
+from crontopus_schemas.names import DNS_LABEL
 
 API_VERSION = "crontopus.io/v1"
 KIND = "Job"
@@ -63,7 +64,7 @@ _ONE_LINE_PATTERN = "^[^\\n\\r\\u0000]*$"
 OneLine = Annotated[str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": _ONE_LINE_PATTERN})]
 DnsLabel = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"),
+    StringConstraints(pattern=DNS_LABEL),
     Field(description="lowercase letters, digits and '-', at most 63 characters"),
 ]
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$|^$")]

@@ -22,6 +22,7 @@ from crontopus_cli.errors import CliError
 from crontopus_schemas.cron import fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
 from crontopus_schemas.manifests import MANIFEST_SUFFIXES, LoadResult, ManifestError, load_files
+from crontopus_schemas.names import JOB_REF_PATTERN
 
 app = typer.Typer(help="Jobs: list and change them on the server, check manifests offline.", no_args_is_help=True)
 
@@ -144,7 +145,7 @@ def _print_plan(job_plan: dict[str, Any]) -> None:
 
 # --- the jobs on the server ---------------------------------------------------------------------
 
-JOB_REF = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+JOB_REF = re.compile(JOB_REF_PATTERN)
 LABEL_PAIR = re.compile(r"^[^=\s]+=[^\s]*$")
 SHORT_SHA = 7
 

@@ -44,6 +44,7 @@ from crontopus_schemas.job_edits import (
 )
 from crontopus_schemas.manifest import JobManifest
 from crontopus_schemas.manifests import LoadedJob, load_document, load_files
+from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.subjects import GitopsRpc
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 DOCUMENT_START = re.compile(r"^---(?:[ \t]|$)")
-LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+LABEL = re.compile(DNS_LABEL)
 # Plans the changes for a given head (None: the branch has no commit yet): in-repo path -> text
 # (None deletes). Called again when the head moved in between, so it re-checks everything.
 Plan = Callable[[str | None], dict[str, str | None]]

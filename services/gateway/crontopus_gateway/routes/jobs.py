@@ -40,6 +40,7 @@ from crontopus_schemas.job_edits import (
     JobUpdateBody,
     JobUpdateRequest,
 )
+from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.rpc import Principal, TenantScoped
 from crontopus_schemas.runs import LastStatuses, LastStatusRequest
 from crontopus_schemas.subjects import GitopsRpc, IdentityRpc, RunsRpc
@@ -49,7 +50,6 @@ router = APIRouter(tags=["jobs"], route_class=JsonBodyRoute)
 LastStatusFilter = Literal["running", "success", "failure", "timeout", "never"]
 J = TypeVar("J", bound=JobSummary)
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Label = Annotated[str, Path(pattern=DNS_LABEL)]
 BaseCommitQuery = Annotated[
     str | None, Query(pattern=COMMIT_SHA, description="the commit your copy came from; or in the body")

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.json_body import JsonBodyRoute
-from crontopus_schemas.events import JOB_REF_PATTERN, RUN_ID_PATTERN, RunStatus
+from crontopus_schemas.events import RUN_ID_PATTERN, RunStatus
+from crontopus_schemas.names import JOB_REF_PATTERN
 from crontopus_schemas.runs import (
     MAX_PAGE_SIZE,
     SOURCE_PATTERN,
