@@ -293,3 +293,25 @@ class RunsRpc:
 # --- broadcast notices (core NATS, no persistence needed) -------------------
 # Published by identity when an API key is revoked so gateways drop cached verdicts.
 API_KEY_REVOKED = f"{PREFIX}.identity.v1.api-key-revoked"
+
+
+# --- NATS's own API, spelled here too: a search for a subject finds every one ----------------
+
+
+def server_kick_subject(server_id: str) -> str:
+    """Asks one nats-server (system account) to drop a connection: a revoked agent's."""
+    return f"$SYS.REQ.SERVER.{server_id}.KICK"
+
+
+def consumer_next_subject(stream: str, durable: str) -> str:
+    """A pull request for a durable consumer's next messages."""
+    return f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+
+
+def discarded_nudges_mapping() -> str:
+    """Where, in the agents' account, anything published on a nudge subject goes, other than
+    what arrives through the stream import (an account's mappings do not apply to that): the
+    server delivers the answer to an agent's request on whatever reply subject the agent named,
+    in the agents' account, and on another team's nudge subject that team's agents would take
+    it for a nudge. A subject mapping, so ``{{wildcard(1)}}`` is nats-server's syntax."""
+    return f"{DISCARDED_ROOT}.changed.{{{{wildcard(1)}}}}"

@@ -75,7 +75,7 @@ class Kicker:
             log.warning("cannot reach NATS as the system user to kick a revoked agent", error=str(exc))
             return
         try:
-            subject = f"$SYS.REQ.SERVER.{agent.nats_server_id}.KICK"
+            subject = subjects.server_kick_subject(agent.nats_server_id)
             await connection.request(subject, json.dumps({"cid": agent.nats_client_id}).encode(), timeout=2)
         except Exception as exc:
             log.info("revoked agent not kicked (not connected, or no system account)", error=str(exc))

@@ -22,6 +22,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from crontopus_kit.logging import get_logger
+from crontopus_schemas import subjects
 
 log = get_logger(__name__)
 
@@ -177,6 +178,6 @@ class BatchPuller:
         body = {"batch": count, "expires": int(self.poll_expires * 1e9)}
         if self.max_batch_bytes:
             body["max_bytes"] = self.max_batch_bytes
-        subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
+        subject = subjects.consumer_next_subject(self.stream, self.durable)
         self._outstanding = count
         await self._nc.publish(subject, json.dumps(body).encode(), reply=self._inbox)

@@ -124,15 +124,6 @@ def agent_exports() -> tuple[AgentExport, ...]:
     )
 
 
-def discarded_nudge_subject() -> str:
-    """Where, in the agents' account, anything published on a nudge subject goes, other than
-    what arrives through the stream import (an account's mappings do not apply to that): the
-    server delivers the answer to an agent's request on whatever reply subject the agent named,
-    in the agents' account, and on another team's nudge subject that team's agents would take
-    it for a nudge."""
-    return f"{subjects.DISCARDED_ROOT}.changed.{{{{wildcard(1)}}}}"
-
-
 def server_config(secret: bytes, *, users: tuple[str, ...] = SERVICE_USERS) -> str:
     """nats-server configuration: the three accounts, the service users, what the services'
     account exports to the agents' account, and the auth callout.
@@ -172,7 +163,7 @@ accounts {{
     # An answer an agent aimed at a team's nudge subject goes nowhere (real nudges come in
     # through the import above, which this mapping does not touch).
     mappings: {{
-      "{subjects.MANIFESTS_CHANGED_WILDCARD}": "{discarded_nudge_subject()}"
+      "{subjects.MANIFESTS_CHANGED_WILDCARD}": "{subjects.discarded_nudges_mapping()}"
     }}
   }}
   {SYSTEM_ACCOUNT} {{ }}
