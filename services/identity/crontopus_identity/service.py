@@ -26,6 +26,7 @@ from crontopus_identity import devices
 from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, Tenant, User
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
+from crontopus_kit.crypto import keyed_hash
 from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
 from crontopus_kit.times import as_utc
 from crontopus_schemas.identity import (
@@ -83,9 +84,21 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def keyed_hash(secret: bytes, value: str) -> str:
-    """HMAC rather than a plain hash: a leaked table cannot be checked against guesses offline."""
-    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+REFRESH_TOKEN_PURPOSE = "identity refresh token"
+API_KEY_PURPOSE = "identity api key"
+
+
+def stored_hash(secret: bytes, purpose: str, value: str) -> str:
+    """What is stored of a refresh token or an API key: an HMAC under a key of its own purpose
+    (a leaked table cannot be checked against guesses offline, nor used for another purpose)."""
+    return keyed_hash(secret, purpose, value)
+
+
+def lookup_hashes(secret: bytes, purpose: str, value: str) -> tuple[str, str]:
+    """The stored hash, and the one versions before 2026-12 stored (an HMAC under the server
+    secret itself): both are looked up, so keys and sign-ins made before still work. An API key
+    found by the old one is rewritten; refresh tokens are spent on use and replaced anyway."""
+    return stored_hash(secret, purpose, value), hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
@@ -298,7 +311,7 @@ async def _issue_pair(
     refresh = secrets.token_urlsafe(32)
     session.add(RefreshToken(
         id=new_id(), user_id=user.id, tenant_id=tenant.id, family_id=family_id,
-        token_hash=keyed_hash(ctx.secret, refresh), created_at=now,
+        token_hash=stored_hash(ctx.secret, REFRESH_TOKEN_PURPOSE, refresh), created_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl),
     ))  # fmt: skip
     await session.commit()
@@ -309,7 +322,8 @@ async def _issue_pair(
 
 
 async def _find_refresh(session: AsyncSession, *, secret: bytes, token: str) -> RefreshToken | None:
-    stmt = select(RefreshToken).where(RefreshToken.token_hash == keyed_hash(secret, token))  # type: ignore[arg-type]
+    hashes = lookup_hashes(secret, REFRESH_TOKEN_PURPOSE, token)
+    stmt = select(RefreshToken).where(col(RefreshToken.token_hash).in_(hashes))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -372,7 +386,7 @@ async def create_api_key(
     plain = API_KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=new_id(), tenant_id=request.tenant_id, name=request.name, scope=request.scope, prefix=plain[:12],
-        key_hash=keyed_hash(secret, plain), created_by=request.created_by, created_at=now or utcnow(),
+        key_hash=stored_hash(secret, API_KEY_PURPOSE, plain), created_by=request.created_by, created_at=now or utcnow(),
     )  # fmt: skip
     session.add(key)
     await session.commit()
@@ -408,18 +422,27 @@ async def verify_api_key(*, session: AsyncSession, secret: bytes, key: str, now:
     now = now or utcnow()
     if not key.startswith(API_KEY_PREFIX):
         raise Unauthorized(BAD_API_KEY)
+    hashes = lookup_hashes(secret, API_KEY_PURPOSE, key)
     stmt = (
         select(ApiKey, Tenant.name)
         .join(Tenant, Tenant.id == ApiKey.tenant_id)  # type: ignore[arg-type]
-        .where(ApiKey.key_hash == keyed_hash(secret, key), ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+        .where(col(ApiKey.key_hash).in_(hashes), col(ApiKey.revoked_at).is_(None))
     )
     row = (await session.execute(stmt)).first()
     if row is None:
         raise Unauthorized(BAD_API_KEY)
     api_key, tenant_name = row
+    if api_key.key_hash != hashes[0]:
+        await _rehash(session, key_id=api_key.id, key_hash=hashes[0])
     await _touch(session, key_id=api_key.id, now=now)
     return Principal(kind="api_key", tenant_id=api_key.tenant_id, subject_id=api_key.id,
                      scope=api_key.scope, tenant=tenant_name)  # type: ignore[arg-type]  # fmt: skip
+
+
+async def _rehash(session: AsyncSession, *, key_id: str, key_hash: str) -> None:
+    """A key made before hashes had a purpose: stored from now on as keys made today are."""
+    await session.execute(update(ApiKey).where(col(ApiKey.id) == key_id).values(key_hash=key_hash))
+    await session.commit()
 
 
 async def _touch(session: AsyncSession, *, key_id: str, now: datetime) -> None:

@@ -1,12 +1,14 @@
 """The identity service on SQLite and PostgreSQL: accounts, sign-in, throttling, refresh
 rotation and API keys, through its service functions."""
 
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crontopus_identity import devices, service
 from crontopus_identity.models import ApiKey, RefreshToken, SigningKey, User
@@ -325,7 +327,27 @@ async def test_refresh_tokens_are_stored_only_as_keyed_hashes(identity):
     pair = await login(identity, "alice")
     async with identity.db.session() as session:
         stored = (await session.execute(select(RefreshToken.token_hash))).scalar_one()
-    assert stored == service.keyed_hash(identity.ctx.secret, pair.refresh_token) != pair.refresh_token
+    assert stored == keyed_hash(identity.ctx.secret, service.REFRESH_TOKEN_PURPOSE, pair.refresh_token)
+    assert stored != legacy_hash(identity.ctx.secret, pair.refresh_token), "not under the raw server secret"
+
+
+def legacy_hash(secret: bytes, value: str) -> str:
+    """What versions before 2026-12 stored: an HMAC under the server secret itself."""
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()
+
+
+async def test_a_sign_in_from_before_purpose_keys_still_refreshes_once(identity):
+    await register(identity, "alice")
+    pair = await login(identity, "alice")
+    async with identity.db.session() as session:  # stored as an older version stored it
+        await session.execute(
+            update(RefreshToken).values(token_hash=legacy_hash(identity.ctx.secret, pair.refresh_token))
+        )
+        await session.commit()
+    renewed = await refresh(identity, pair.refresh_token)
+    assert claims_of(identity, renewed.access_token)["username"] == "alice"
+    with pytest.raises(Unauthorized, match="already used"):
+        await refresh(identity, pair.refresh_token)
 
 
 # --- API keys ------------------------------------------------------------------
@@ -357,8 +379,21 @@ async def test_api_keys_are_stored_only_as_keyed_hashes(identity):
     created = await create_key(identity, alice)
     async with identity.db.session() as session:
         row = (await session.execute(select(ApiKey))).scalar_one()
-    assert row.key_hash == service.keyed_hash(identity.ctx.secret, created.key)
+    assert row.key_hash == keyed_hash(identity.ctx.secret, service.API_KEY_PURPOSE, created.key)
     assert created.key not in (row.key_hash, row.prefix)
+
+
+async def test_an_api_key_from_before_purpose_keys_still_works_and_is_stored_anew(identity):
+    alice = await register(identity, "alice")
+    created = await create_key(identity, alice, scope="write")
+    async with identity.db.session() as session:  # stored as an older version stored it
+        await session.execute(update(ApiKey).values(key_hash=legacy_hash(identity.ctx.secret, created.key)))
+        await session.commit()
+    assert (await verify(identity, created.key)).subject_id == created.id
+    async with identity.db.session() as session:
+        row = (await session.execute(select(ApiKey))).scalar_one()
+    assert row.key_hash == keyed_hash(identity.ctx.secret, service.API_KEY_PURPOSE, created.key)
+    assert (await verify(identity, created.key)).scope == "write"
 
 
 async def test_a_tenant_lists_only_its_own_live_keys(identity):
