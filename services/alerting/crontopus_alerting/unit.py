@@ -99,8 +99,8 @@ class AlertingUnit:
         for msg in messages:
             try:
                 event = RunsRecorded.model_validate_json(msg.data)
-            except ValidationError:
-                log.warning("unreadable run event dropped", subject=msg.subject)
+            except ValidationError as exc:
+                log.warning("unreadable run event dropped", subject=msg.subject, error=str(exc)[:300])
                 await msg.ack()
                 continue
             async with self.db.session() as session:
@@ -167,7 +167,8 @@ class AlertingUnit:
         for msg in messages:
             try:
                 event = AgentEvent.model_validate_json(msg.data)
-            except ValidationError:
+            except ValidationError as exc:
+                log.warning("unreadable agent event dropped", subject=msg.subject, error=str(exc)[:300])
                 await msg.ack()
                 continue
             tenant_id = subjects.tenant_from_subject(msg.subject)
