@@ -101,7 +101,8 @@ async def test_an_existing_single_copy_stream_is_brought_to_three(
     await js.publish(checkin_subject("t" * 32, "api"), b"kept")
     assert (await js.stream_info(CHECKINS_STREAM.name)).config.num_replicas == 1
 
-    await ensure_streams(cluster_broker, [CHECKINS_STREAM], replicas=3)
+    # Placing three copies needs all three servers known to the leader, which may take a moment more.
+    await _once_led(lambda: ensure_streams(cluster_broker, [CHECKINS_STREAM], replicas=3))
 
     info = await js.stream_info(CHECKINS_STREAM.name)
     assert info.config.num_replicas == 3 and info.state.messages == 1

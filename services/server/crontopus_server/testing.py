@@ -60,19 +60,28 @@ def start_stack(
     data_dir.mkdir(parents=True, exist_ok=True)
     nats_url = nats_url or nats.url
     (data_dir / "nats.url").write_text(nats_url + "\n")  # as `run all` does: repository hooks read it
-    port = free_port()
-    monkeypatch.setenv("CRONTOPUS_PORT", str(port))  # so every unit's base_url (ping URLs, webhook URLs) is this stack
-    settings = GatewaySettings()
-    app = all_in_one_app(nats_url, settings)
+    for attempt in range(3):  # a free port may be taken by another test process before uvicorn binds it
+        port = free_port()
+        monkeypatch.setenv("CRONTOPUS_PORT", str(port))  # every unit's base_url (ping and webhook URLs)
+        server, thread = _serve(all_in_one_app(nats_url, GatewaySettings()), port)
+        if server.started:
+            break
+        if attempt == 2:
+            raise RuntimeError("the all-in-one app did not start; see the log above")
+    return Stack(url=f"http://127.0.0.1:{port}", nats=nats, data_dir=data_dir, server=server, thread=thread)
+
+
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    """uvicorn in a thread, until it serves (``server.started``) or its thread ended (a port taken)."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **UVICORN_OPTIONS))
     thread = threading.Thread(target=server.run, name="crontopus-stack", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the all-in-one app did not start; see the log above")
+    while not server.started and thread.is_alive():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the all-in-one app did not start within 30 s; see the log above")
         time.sleep(0.02)
-    return Stack(url=f"http://127.0.0.1:{port}", nats=nats, data_dir=data_dir, server=server, thread=thread)
+    return server, thread
 
 
 def start_run_all(data_dir: Path, port: int, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
