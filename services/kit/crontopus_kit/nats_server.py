@@ -52,6 +52,10 @@ def port_is_open(host: str, port: int) -> bool:
         return False
 
 
+class PortTaken(RuntimeError):
+    """The chosen port was taken by another process before nats-server could listen on it."""
+
+
 _CHILD_UMASK = PRIVATE_UMASK if os.name == "posix" else -1
 
 
@@ -71,6 +75,7 @@ class NatsServerProcess:
         self.store_dir = Path(store_dir)
         self.host = host
         self.port = port or free_port(host)
+        self._chosen_port = not port  # ours to change if another process takes it first
         self.config_file = config_file
         self.log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
@@ -80,14 +85,26 @@ class NatsServerProcess:
         return f"nats://{self.host}:{self.port}"
 
     def start(self, *, timeout: float = 10.0) -> None:
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if not self._chosen_port or attempt == 2:
+                    raise
+                self.port = free_port(self.host)  # taken between choosing it and binding it
+
+    def _start_once(self, timeout: float) -> None:
         private_dir(self.store_dir)
         command = [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
         if self.config_file:
             command += ["-c", str(self.config_file)]
+        taken = port_is_open(self.host, self.port)  # then an open port is not ours: wait for the exit
         self.process = self._spawn(command)
         deadline = time.monotonic() + timeout
-        while not port_is_open(self.host, self.port):
+        while taken or not port_is_open(self.host, self.port):
             if self.process.poll() is not None:
+                if port_is_open(self.host, self.port):
+                    raise PortTaken(f"port {self.port} is taken by another process")
                 raise RuntimeError(f"nats-server exited with {self.process.returncode}; command: {' '.join(command)}")
             if time.monotonic() > deadline:
                 self.stop()
