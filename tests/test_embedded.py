@@ -16,7 +16,14 @@ pytestmark = pytest.mark.slow
 
 def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
     ports = [free_port(), free_port()]
-    stacks = [start_run_all(tmp_path / f"data-{i}", port, tmp_path / f"stack-{i}.log") for i, port in enumerate(ports)]
+    built, unbuilt = tmp_path / "built", tmp_path / "unbuilt"  # a console for the first stack only
+    built.mkdir()
+    unbuilt.mkdir()
+    (built / "index.html").write_text("<!doctype html><title>Crontopus</title>")
+    stacks = [
+        start_run_all(tmp_path / f"data-{i}", port, tmp_path / f"stack-{i}.log", CRONTOPUS_WEB_DIR=str(web))
+        for i, (port, web) in enumerate(zip(ports, (built, unbuilt), strict=True))
+    ]
     try:
         for port, process in zip(ports, stacks, strict=True):
             wait_healthy(port, process)
@@ -30,7 +37,8 @@ def test_two_embedded_stacks_run_side_by_side_and_keep_their_data(tmp_path):
             stop_run_all(process)
     banner = (tmp_path / "stack-0.log").read_text()
     assert f"http://127.0.0.1:{ports[0]}" in banner and "Sign up" in banner
-    assert f"web console:  http://127.0.0.1:{ports[0]}\n" in banner or "web console:  not built" in banner
+    assert f"web console:  http://127.0.0.1:{ports[0]}\n" in banner
+    assert f"web console:  not built ({unbuilt} has no index.html): make web" in (tmp_path / "stack-1.log").read_text()
     for name in ("identity.db", "runs.db", "secret.key", "nats"):
         assert (tmp_path / "data-0" / name).exists(), name
 
