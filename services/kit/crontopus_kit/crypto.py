@@ -5,6 +5,7 @@ one purpose's key never serves another."""
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 
@@ -13,6 +14,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
+# Derived once per (secret, purpose): HKDF costs more than the HMAC it keys, and ping URLs, API
+# keys and tokens are hashed on every request (the job list derives one per job).
+@functools.lru_cache(maxsize=64)
 def derive_key(secret: bytes, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(secret)
 
