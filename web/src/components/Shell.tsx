@@ -5,6 +5,7 @@ import { NavLink, Outlet, useNavigation } from "react-router";
 import { api } from "../api/client";
 import { useLiveEvents } from "../lib/live";
 import { session } from "../lib/session";
+import logo from "../assets/logo.svg";
 
 const NAV = [
   { to: "/", label: "Dashboard", Icon: LayoutDashboard, end: true },
@@ -37,7 +38,7 @@ export function Shell() {
       <header className="border-b border-zinc-200 bg-white md:sticky md:top-0 md:flex md:h-screen md:w-56 md:shrink-0 md:flex-col md:border-r md:border-b-0 dark:border-zinc-800 dark:bg-zinc-900">
         <div className="flex items-center justify-between gap-2 px-4 py-3">
           <NavLink to="/" className="flex items-center gap-2 font-semibold">
-            <img src="/favicon.svg" alt="" className="size-6" />
+            <img src={logo} alt="" className="size-6" />
             Crontopus
           </NavLink>
           <div className="flex items-center gap-2">

@@ -234,10 +234,9 @@ let prefetching: Promise<void> | undefined;
 // A prefetched answer not asked for by then is dropped: later it would be stale.
 const PREFETCH_KEPT_MS = 5_000;
 
-/** The first page's GET requests, sent as soon as the start-up refresh answers, while the
- * application is still starting (src/boot.ts); the page's own requests for the same URLs take
- * these answers. */
-export function prefetchAfterRefresh(paths: readonly string[]): void {
+/** The first page's GET requests, sent as soon as the start-up refresh answers (src/boot.ts);
+ * the page's own requests for the same URLs take these answers. Resolves once they are sent. */
+export function prefetchAfterRefresh(paths: readonly string[]): Promise<void> {
   prefetching = earlyRefresh
     ?.then(async (response) => {
       if (!response.ok) return;
@@ -247,6 +246,7 @@ export function prefetchAfterRefresh(paths: readonly string[]): void {
       setTimeout(() => prefetched.clear(), PREFETCH_KEPT_MS);
     })
     .catch(() => undefined);
+  return prefetching ?? Promise.resolve();
 }
 
 async function takePrefetched(request: Request): Promise<Response | undefined> {
