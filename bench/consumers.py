@@ -88,8 +88,8 @@ def _main(nats_url: str, fields: dict[str, Any], name: str, conn: Connection) ->
 
 
 async def _consume(nats_url: str, settings: RunsSettings, name: str, conn: Connection) -> None:
-    unit = RunsUnit(settings)
     broker = make_broker(nats_url, name=name)
+    unit = RunsUnit(settings, broker=broker)
     await start_units(broker, [unit])
     conn.send(READY)
     reported = 0.0

@@ -113,8 +113,8 @@ def consumers_wanted() -> int:
 async def run_ingest(backend: str, workload: Workload, messages_file: Path, workdir: Path, postgres_url: str) -> Sample:
     settings = _settings(backend, workdir, postgres_url)
     with NatsServerProcess(store_dir=workdir / "nats", log_file=workdir / "nats.log") as server:
-        unit = RunsUnit(settings)
         broker = make_broker(server.url, name="bench-runs")
+        unit = RunsUnit(settings, broker=broker)
         await start_units(broker, [unit])  # migrates and creates the streams before the others start
         others = ConsumerProcesses(server.url, settings, consumers_wanted() - 1)
         publisher = PublisherProcess(server.url, messages_file)
@@ -146,13 +146,13 @@ async def run_ingest(backend: str, workload: Workload, messages_file: Path, work
 async def run_drain(backend: str, workload: Workload, messages_file: Path, workdir: Path, postgres_url: str) -> Sample:
     settings = _settings(backend, workdir, postgres_url)
     with NatsServerProcess(store_dir=workdir / "nats", log_file=workdir / "nats.log") as server:
-        unit = RunsUnit(settings)
+        broker = make_broker(server.url, name="bench-runs")  # connects in start_units, timed
+        unit = RunsUnit(settings, broker=broker)
         await unit.prepare()  # migrations outside the timed part
         nc = await nats.connect(server.url)
         await nc.jetstream().add_stream(config=stream_config(CHECKINS_STREAM))
         await nc.close()
         published = await _publish(server.url, messages_file, workload.checkins)
-        broker = make_broker(server.url, name="bench-runs")
         meter = Meter({"nats-server": _pid(server), "consumer 1": os.getpid()}, postgres=backend == "postgresql")
         stored_before = stored_so_far()
         started = time.monotonic()  # includes connecting, a few ms

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import nats
 import pytest
+from faststream.nats import NatsBroker
 from sqlalchemy import func, select
 
 from crontopus_kit.nats_server import free_port
@@ -80,7 +81,7 @@ async def test_killing_the_runs_service_mid_stream_loses_and_duplicates_nothing(
     env = service_env(settings, nats_server.url)
     port = free_port()
     first = start_runs_service(env, tmp_path / "runs-1.log", port)
-    observer = RunsUnit(settings)
+    observer = RunsUnit(settings, broker=NatsBroker())  # reads the database only
     try:
         await wait_until_async(lambda: _tables_exist(observer, first), timeout=30)
         # In a thread of its own: publish_async rarely yields, and the watcher below must keep polling.

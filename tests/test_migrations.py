@@ -6,6 +6,7 @@ import importlib
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from faststream.nats import NatsBroker
 from sqlmodel import SQLModel
 
 from crontopus_kit.testing import TEST_SECRET
@@ -22,7 +23,7 @@ async def test_migrations_match_the_models(service_name, database_overrides, tmp
     monkeypatch.setenv("CRONTOPUS_SECRET_KEY", TEST_SECRET)
     for key, value in database_overrides.items():
         monkeypatch.setenv(f"CRONTOPUS_{key.upper()}", value)
-    unit = unit_factory(service_name)()
+    unit = unit_factory(service_name)(broker=NatsBroker())
     await unit.prepare()
     try:
         async with unit.db.engine.connect() as conn:
@@ -74,7 +75,7 @@ async def test_indexes_on_expressions_exist_as_the_models_declare_them(service_n
     for key, value in database_overrides.items():
         monkeypatch.setenv(f"CRONTOPUS_{key.upper()}", value)
     declared = _expression_indexes(service_name)
-    unit = unit_factory(service_name)()
+    unit = unit_factory(service_name)(broker=NatsBroker())
     await unit.prepare()
     try:
         async with unit.db.engine.connect() as conn:

@@ -6,4 +6,4 @@ from crontopus_agents.unit import AgentsUnit
 from crontopus_kit.service_app import service_app
 
 settings = AgentsSettings()
-app = service_app([AgentsUnit(settings)], settings)
+app = service_app(lambda broker: [AgentsUnit(settings, broker=broker)], settings, name="agents")

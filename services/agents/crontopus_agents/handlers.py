@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import nats
-from faststream.nats import NatsBroker, NatsMessage, NatsRouter
+from faststream.nats import NatsMessage, NatsRouter
 from pydantic import ValidationError
 
 from crontopus_agents import service
 from crontopus_agents.callout import AgentIdentity, AuthCallout, ConnectAttempt
 from crontopus_agents.models import Agent
-from crontopus_kit.broker import rpc_handler
+from crontopus_kit.broker import Publisher, rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_security import SYSTEM_USER, InvalidJwt, service_password, with_credentials
@@ -38,18 +38,16 @@ log = get_logger(__name__)
 class AgentEvents:
     """Publishes AgentEvent (JetStream): alerting turns offline agents into one incident."""
 
-    def __init__(self) -> None:
-        self.broker: NatsBroker | None = None  # set when the unit has started
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
 
     async def publish(self, kind: str, agent: Agent, detail: str = "") -> None:
-        if self.broker is None:
-            return
         event = AgentEvent(
             kind=kind, agent_id=agent.id, name=agent.name, labels=json.loads(agent.labels),  # type: ignore[arg-type]
             jobs=json.loads(agent.jobs), detail=detail,
         )  # fmt: skip
         try:
-            await self.broker.publish(
+            await self.publisher.publish(
                 event.model_dump_json().encode(), subjects.agent_event_subject(agent.tenant_id),
                 headers={"Nats-Msg-Id": str(event.event_id)}, stream=subjects.AGENTS_STREAM.name,
             )  # fmt: skip

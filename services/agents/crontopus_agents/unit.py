@@ -26,11 +26,11 @@ class AgentsUnit:
     name = NAME
     streams = (AGENTS_STREAM,)
 
-    def __init__(self, settings: AgentsSettings | None = None) -> None:
+    def __init__(self, settings: AgentsSettings | None = None, *, broker: NatsBroker) -> None:
         self.settings = settings or AgentsSettings()
         self.secret = self.settings.secret_bytes()
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
-        self.events = AgentEvents()
+        self.events = AgentEvents(broker)
         callout = AuthCallout(
             secret=self.secret, issuer=issuer_keypair(self.secret), credential_ttl=self.settings.credential_ttl
         )
@@ -55,8 +55,7 @@ class AgentsUnit:
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_agents")
 
-    async def started(self, broker: NatsBroker) -> None:
-        self.events.broker = broker
+    async def started(self) -> None:
         self._sweep = asyncio.create_task(self._sweep_forever(), name="agents offline sweep")
 
     async def _sweep_forever(self) -> None:

@@ -111,7 +111,7 @@ def test_enrollment_while_gitops_is_down_spends_no_token_and_leaves_no_agent(
     build_units = platform.build_units
 
     def start(services: list[str]) -> Stack:
-        monkeypatch.setattr(platform, "build_units", lambda: build_units(services))
+        monkeypatch.setattr(platform, "build_units", lambda broker: build_units(broker, services))
         return start_stack(
             nats=secure_nats, data_dir=tmp_path / "data", env=stack_env, monkeypatch=monkeypatch,
             nats_url=service_nats_url(secure_nats.url, str(stack_env["CRONTOPUS_SECRET_KEY"]).encode()),

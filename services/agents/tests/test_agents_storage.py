@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_agents import service
 from crontopus_agents.models import Agent, EnrollmentToken
@@ -27,7 +28,7 @@ SECRET = b"s" * 48
 
 @pytest.fixture
 async def agents(settings_factory):
-    unit = AgentsUnit(settings_factory(AgentsSettings))
+    unit = AgentsUnit(settings_factory(AgentsSettings), broker=NatsBroker())
     await unit.prepare()
     yield unit
     await unit.close()

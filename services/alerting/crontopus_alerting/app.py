@@ -7,4 +7,4 @@ from crontopus_alerting.unit import AlertingUnit
 from crontopus_kit.service_app import service_app
 
 settings = AlertingSettings()
-app = service_app([AlertingUnit(settings)], settings)
+app = service_app(lambda broker: [AlertingUnit(settings, broker=broker)], settings, name="alerting")

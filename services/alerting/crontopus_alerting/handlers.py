@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from faststream.nats import NatsRouter
+from faststream.nats import NatsBroker, NatsRouter
 from nats.js import JetStreamContext
 
 from crontopus_alerting import channels, dispatch, incidents, service, silences
 from crontopus_alerting.models import Incident
 from crontopus_alerting.service import Notice
 from crontopus_alerting.settings import AlertingSettings
-from crontopus_kit.broker import rpc_handler
+from crontopus_kit.broker import jetstream, rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
@@ -50,9 +50,13 @@ class Notifier:
     notices of incidents that are not silenced into deliveries: one per routed channel, through
     the NOTIFICATIONS stream."""
 
-    def __init__(self, *, db: Database) -> None:
+    def __init__(self, *, db: Database, broker: NatsBroker) -> None:
         self.db = db
-        self.js: JetStreamContext | None = None  # set when the unit has started
+        self.broker = broker
+
+    @property
+    def js(self) -> JetStreamContext:
+        return jetstream(self.broker)
 
     async def send(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
@@ -68,8 +72,6 @@ class Notifier:
         """The incident as it is now, for whoever watches the team live. Published after the
         change is committed; one lost to a NATS outage is only a late update of an open page
         (the incident itself is stored), so it is logged, not retried."""
-        if self.js is None:
-            return
         event = IncidentChanged(**incidents.incident_public(incident).model_dump(), change=change)  # type: ignore[arg-type]
         try:
             await self.js.publish(
@@ -80,8 +82,6 @@ class Notifier:
             log.warning("incident event not published", incident_id=incident.id, change=change, exc_info=True)
 
     async def _send_one(self, notice: Notice) -> None:
-        if self.js is None:
-            return
         escalation = {"trigger": False, "renotify": False, "escalate": True}.get(notice.event)  # resolve: all
         async with self.db.session() as session:
             routed = await channels.channels_for(
@@ -195,7 +195,6 @@ def _add_channel_handlers(router: NatsRouter, db: Database, settings: AlertingSe
     @router.subscriber(AlertingRpc.CHANNEL_TEST, queue=Q)
     @rpc_handler(ChannelRef)
     async def test_channel(request: ChannelRef) -> DeliveryPublic:
-        assert notifier.js is not None, "the alerting unit has not started"
         async with db.session() as session:
             return await dispatch.send_test(
                 session=session, js=notifier.js, tenant_id=request.tenant_id, channel_id=request.channel_id

@@ -45,15 +45,15 @@ class AlertingUnit:
         subjects.AGENTS_STREAM,
     )  # fmt: skip
 
-    def __init__(self, settings: AlertingSettings | None = None) -> None:
+    def __init__(self, settings: AlertingSettings | None = None, *, broker: NatsBroker) -> None:
         self.settings = settings or AlertingSettings()
+        self.broker = broker
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
-        self.notifier = Notifier(db=self.db)
+        self.notifier = Notifier(db=self.db, broker=broker)
         self.router = build_router(db=self.db, settings=self.settings, notifier=self.notifier)
         self.dispatcher = dispatch.Dispatcher(db=self.db, settings=self.settings)
         settle = datetime.now(UTC) + timedelta(seconds=self.settings.settle_seconds)
         self.watermark = Watermark(settle_until=settle)
-        self.broker: NatsBroker | None = None
         self.pullers = [
             self._puller(subjects.RUNS_STREAM.name, subjects.ALERTING_RUNS_DURABLE,
                          subjects.run_recorded_subject("*"), self._on_runs),
@@ -74,10 +74,8 @@ class AlertingUnit:
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
 
-    async def started(self, broker: NatsBroker) -> None:
-        self.broker = broker
-        state = broker.config.connection_state
-        self.notifier.js = state.stream
+    async def started(self) -> None:
+        state = self.broker.config.connection_state
         await self.dispatcher.start(state.connection, state.stream)
         for puller in self.pullers:
             await puller.start(state.connection, state.stream)
@@ -126,13 +124,9 @@ class AlertingUnit:
 
     async def sync_tenant(self, tenant_id: str) -> None:
         """Re-read the tenant's jobs from gitops and update the due-time index."""
-        assert self.broker is not None
-        broker = self.broker
 
         async def fetch(page: JobListRequest) -> JobPage:
-            found = await rpc_call(broker, subjects.GitopsRpc.JOBS_LIST, page, JobPage)
-            assert found is not None
-            return found
+            return await rpc_call(self.broker, subjects.GitopsRpc.JOBS_LIST, page, JobPage)
 
         jobs = [_monitored(job) for job in await all_jobs(fetch, JobListRequest(tenant_id=tenant_id))]
         async with self.db.session() as session:
@@ -145,9 +139,8 @@ class AlertingUnit:
         """Re-read every team's jobs. Manifest-change events say what changed; this catches what
         they cannot: a team whose last change is older than the GITOPS stream keeps (a new or
         restored alerting database), or an event lost to a bug. Unchanged jobs cost no croniter."""
-        assert self.broker is not None
         found = await rpc_call(self.broker, subjects.GitopsRpc.TENANTS_LIST, TenantListRequest(), TenantList)
-        tenant_ids = found.tenant_ids if found else []
+        tenant_ids = found.tenant_ids
         for tenant_id in tenant_ids:
             await self.sync_tenant(tenant_id)
         return len(tenant_ids)

@@ -386,8 +386,8 @@ async def test_the_tick_publishes_again_a_delivery_whose_message_was_never_publi
 
     settings = settings_factory(AlertingSettings, allow_private_networks=True, delivery_backoff=BACKOFF,
                                 delivery_max_attempts=MAX_ATTEMPTS)  # fmt: skip
-    unit = AlertingUnit(settings)
     broker = make_broker(nats_server.url, name="alerting-test")
+    unit = AlertingUnit(settings, broker=broker)
     await start_units(broker, [unit])
     try:
         channel = await add_channel(unit.dispatcher, ALICE, "hook", receiver.url("/lost"))

@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 
 import anyio
 import nats.errors
-from nats.aio.client import Client
+from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from crontopus_kit.broker import jetstream
 from crontopus_kit.errors import Invalid, Throttled, Unavailable
 from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
@@ -177,15 +178,11 @@ async def current_positions(js: JetStreamContext) -> list[int]:
 class EventRelay:
     """Opens streams for the route and keeps count of them per team."""
 
-    def __init__(self, *, max_streams_per_team: int, keepalive_seconds: float) -> None:
+    def __init__(self, *, broker: NatsBroker, max_streams_per_team: int, keepalive_seconds: float) -> None:
+        self.broker = broker
         self.max_streams_per_team = max_streams_per_team
         self.keepalive_seconds = keepalive_seconds
         self.open_streams: Counter[str] = Counter()
-        self.nc: Client | None = None
-        self.js: JetStreamContext | None = None
-
-    def started(self, nc: Client, js: JetStreamContext) -> None:
-        self.nc, self.js = nc, js
 
     async def open(self, tenant_id: str, last_event_id: str | None) -> EventStream:
         """The team's stream, positioned after ``last_event_id`` or at the streams' ends."""
@@ -195,12 +192,11 @@ class EventRelay:
                 "tab or retry later",
                 retry_after=5,
             )
-        if self.js is None:
-            raise RuntimeError("the gateway has not started")
         positions = decode_token(last_event_id) if last_event_id else None
+        js = jetstream(self.broker)
         try:
-            positions = positions or await current_positions(self.js)
-            stream = EventStream(js=self.js, tenant_id=tenant_id, positions=positions)
+            positions = positions or await current_positions(js)
+            stream = EventStream(js=js, tenant_id=tenant_id, positions=positions)
             self.open_streams[tenant_id] += 1
         except (nats.errors.Error, TimeoutError) as exc:
             raise Unavailable(f"live events are unavailable right now ({exc!r}); retry shortly") from exc

@@ -30,16 +30,14 @@ class Gateway:
         # Derived once: every check-in's de-duplication id is keyed with it (routes/checkins.py).
         self.checkin_id_key = derive_key(settings.secret_bytes(), CHECKIN_ID_PURPOSE)
         self.events = EventRelay(
-            max_streams_per_team=settings.events_max_streams, keepalive_seconds=settings.events_keepalive
+            broker=broker, max_streams_per_team=settings.events_max_streams, keepalive_seconds=settings.events_keepalive
         )
 
     async def rpc(self, subject: str, request: BaseModel, result_model: type[T], *, timeout: float | None = None) -> T:
         """``timeout``: for requests known to take longer than CRONTOPUS_GATEWAY_RPC_TIMEOUT."""
-        result = await rpc_call(
+        return await rpc_call(
             self.broker, subject, request, result_model, timeout=max(timeout or 0, self.settings.rpc_timeout)
         )
-        assert result is not None
-        return result
 
     async def rpc_no_result(self, subject: str, request: BaseModel) -> None:
         await rpc_call(self.broker, subject, request, None, timeout=self.settings.rpc_timeout)
@@ -47,9 +45,8 @@ class Gateway:
     async def prepare(self) -> None:
         """The gateway owns no database."""
 
-    async def started(self, broker: NatsBroker) -> None:
-        state = broker.config.connection_state
-        self.events.started(state.connection, state.stream)
+    async def started(self) -> None:
+        """Nothing runs in the background."""
 
     async def close(self) -> None:
         """Nothing to release."""

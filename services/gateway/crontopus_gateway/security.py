@@ -81,7 +81,6 @@ class Authenticator:
             self.broker, IdentityRpc.API_KEY_VERIFY, ApiKeyVerifyRequest(key=key), Principal,
             timeout=self.settings.rpc_timeout,
         )  # fmt: skip
-        assert principal is not None
         if self._cache_seconds > 0 and principal.subject_id not in self._recently_revoked:
             self._api_keys[cache_key] = (principal, now + self._cache_seconds)
         return principal
@@ -119,7 +118,6 @@ class Authenticator:
         reply = await rpc_call(
             self.broker, IdentityRpc.JWKS, JwksRequest(), JwksReply, timeout=self.settings.rpc_timeout
         )
-        assert reply is not None
         self._jwks = reply
         self._keyset = KeySet.import_key_set({"keys": reply.keys})  # type: ignore[typeddict-item]
         self._jwks_fetched_at = time.monotonic()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_gateway import events
 from crontopus_gateway.events import EventRelay, EventStream, decode_token, encode_token, frame
@@ -59,7 +60,7 @@ async def test_a_reader_too_far_behind_gets_what_was_queued_then_the_stream_ends
     async def allowed() -> None:
         return None
 
-    relay = EventRelay(max_streams_per_team=1, keepalive_seconds=5)
+    relay = EventRelay(broker=NatsBroker(), max_streams_per_team=1, keepalive_seconds=5)
     sent = [chunk async for chunk in relay._events(stream, allowed)]
     assert [chunk.split(b"\n")[2] for chunk in sent[:3]] == [b'data: {"n": 1}', b'data: {"n": 2}', b'data: {"n": 3}']
     assert sent[-1].startswith(b": closed: this reader fell too far behind")
@@ -74,6 +75,6 @@ async def test_a_credential_that_no_longer_holds_ends_the_stream_at_the_next_kee
     async def allowed() -> str | None:
         return next(answers)
 
-    relay = EventRelay(max_streams_per_team=1, keepalive_seconds=0.01)
+    relay = EventRelay(broker=NatsBroker(), max_streams_per_team=1, keepalive_seconds=0.01)
     sent = [chunk async for chunk in relay._events(stream, allowed)]
     assert sent == [b": keep-alive\n\n", b": closed: access token expired; sign in again\n\n"]

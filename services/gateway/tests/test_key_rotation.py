@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from faststream.nats import NatsBroker
 from joserfc import jws
 
 from crontopus_identity.settings import IdentitySettings
@@ -72,7 +73,7 @@ def test_a_rotated_key_signs_new_tokens_while_old_ones_work_until_the_old_key_is
 
 
 async def test_replaced_keys_are_retired_once_every_token_they_signed_has_expired(settings_factory) -> None:
-    unit = IdentityUnit(settings_factory(IdentitySettings))
+    unit = IdentityUnit(settings_factory(IdentitySettings), broker=NatsBroker())
     await unit.prepare()
     try:
         issuer = TokenIssuer(issuer="crontopus", ttl_seconds=900, secret=unit.settings.secret_bytes())

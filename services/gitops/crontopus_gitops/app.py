@@ -5,4 +5,4 @@ from crontopus_gitops.unit import GitopsUnit
 from crontopus_kit.service_app import service_app
 
 settings = GitopsSettings()
-app = service_app([GitopsUnit(settings)], settings)
+app = service_app(lambda broker: [GitopsUnit(settings, broker=broker)], settings, name="gitops")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
@@ -17,6 +16,7 @@ from crontopus_gitops.remotes import Remotes
 from crontopus_gitops.schedules import NextFireCache
 from crontopus_gitops.service import HookCommand
 from crontopus_gitops.settings import GitopsSettings
+from crontopus_kit.broker import Publisher
 from crontopus_kit.db import Database
 from crontopus_kit.egress import PrivateTarget
 from crontopus_kit.jetstream import BatchPuller
@@ -32,13 +32,12 @@ class Syncer:
     """Syncs repositories, one at a time per tenant (teams never wait for each other), and
     announces each new commit."""
 
-    def __init__(self, *, db: Database, settings: GitopsSettings, hook: HookCommand) -> None:
-        self.db, self.settings, self.hook = db, settings, hook
+    def __init__(self, *, db: Database, settings: GitopsSettings, hook: HookCommand, publisher: Publisher) -> None:
+        self.db, self.settings, self.hook, self.publisher = db, settings, hook, publisher
         self.secret = settings.secret_bytes()
         self.links = service.Links(base_url=settings.base_url, secret=self.secret)
         self.schedules = NextFireCache()  # jobs' next fire times, shared by every query
         self.remotes = Remotes(settings)
-        self.broker: NatsBroker | None = None
         # A team's lock lives while someone holds or awaits it: the map does not grow with every
         # team ever served.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -92,8 +91,7 @@ class Syncer:
         return "the repository could not be synced because of an error in Crontopus (the server log has the details)"
 
     async def _announce(self, tenant_id: str, event: ManifestsChanged) -> None:
-        assert self.broker is not None
-        await self.broker.publish(
+        await self.publisher.publish(
             event.model_dump_json().encode(),
             subjects.manifests_changed_subject(tenant_id),
             headers={"Nats-Msg-Id": f"{tenant_id}:{event.commit}"},

@@ -24,7 +24,8 @@ class GitopsUnit:
     name = NAME
     streams = (TENANTS_STREAM, GITOPS_STREAM)
 
-    def __init__(self, settings: GitopsSettings | None = None) -> None:
+    def __init__(self, settings: GitopsSettings | None = None, *, broker: NatsBroker) -> None:
+        self.broker = broker
         self.settings = settings or GitopsSettings()
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
         hook = HookCommand(
@@ -32,7 +33,7 @@ class GitopsUnit:
             nats_url=self.settings.nats_url,
             nats_url_file=self.settings.data_dir.resolve() / "nats.url",
         )
-        self.syncer = Syncer(db=self.db, settings=self.settings, hook=hook)
+        self.syncer = Syncer(db=self.db, settings=self.settings, hook=hook, publisher=broker)
         self.router = build_router(db=self.db, syncer=self.syncer)
         self.tenants = self.syncer.tenants_puller()
         self._poll: asyncio.Task[None] | None = None
@@ -43,9 +44,8 @@ class GitopsUnit:
         private_dir(self.settings.repositories)
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_gitops")
 
-    async def started(self, broker: NatsBroker) -> None:
-        self.syncer.broker = broker
-        state = broker.config.connection_state
+    async def started(self) -> None:
+        state = self.broker.config.connection_state
         await self.tenants.start(state.connection, state.stream)
         self._poll = asyncio.create_task(self.syncer.poll_forever(), name="gitops poll")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pygit2
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_gitops import editing, repo, service
 from crontopus_gitops.models import Repository
@@ -35,22 +36,23 @@ spec: {schedule: "@daily", command: /bin/true}
 """
 
 
-class RecordingBroker:
-    """Stands in for NATS: the syncer's manifests-changed events are collected."""
+class RecordingBroker(NatsBroker):
+    """Never connected: the syncer's manifests-changed events are collected instead."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.published: list[tuple[str, bytes]] = []
 
-    async def publish(self, body: bytes, subject: str, **_: Any) -> None:
-        self.published.append((subject, body))
+    async def publish(self, message: Any = None, subject: str = "", *_: Any, **__: Any) -> None:
+        self.published.append((subject, message))
 
 
 @pytest.fixture
 async def gitops(settings_factory):
     # The external repositories here are served over http:// on loopback.
-    unit = GitopsUnit(settings_factory(GitopsSettings, allow_http=True, allow_private_networks=True))
+    settings = settings_factory(GitopsSettings, allow_http=True, allow_private_networks=True)
+    unit = GitopsUnit(settings, broker=RecordingBroker())
     await unit.prepare()
-    unit.syncer.broker = RecordingBroker()  # type: ignore[assignment]
     await unit.syncer.sync(TENANT)
     yield unit
     await unit.close()
@@ -113,7 +115,7 @@ async def test_creating_a_job_commits_its_file_as_the_user_and_indexes_it_at_onc
     assert (commit.author.name, commit.author.email) == ("alice", "alice@example.com")
     assert commit.committer.name == "Crontopus"
     assert commit.message == "Create production/nightly-export via the API\n\nfor the finance team\n"
-    subject, body = gitops.syncer.broker.published[-1]
+    subject, body = gitops.broker.published[-1]
     assert subject.endswith(TENANT) and b"production/nightly-export" in body
 
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_gitops import pings, repo, service
 from crontopus_gitops.models import Repository
@@ -16,7 +17,7 @@ ALICE, BOB = "a" * 32, "b" * 32
 
 @pytest.fixture
 async def gitops(settings_factory):
-    unit = GitopsUnit(settings_factory(GitopsSettings))
+    unit = GitopsUnit(settings_factory(GitopsSettings), broker=NatsBroker())
     await unit.prepare()
     for tenant_id in (ALICE, BOB):
         await sync(unit, tenant_id)

@@ -7,9 +7,11 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
+from faststream.nats import NatsBroker
 
 from crontopus_gitops import editing, repo
 from crontopus_gitops.models import Repository
@@ -234,15 +236,16 @@ def test_errors_about_a_private_host_all_read_the_same(settings):
 
 @pytest.fixture
 async def gitops(settings):
-    unit = GitopsUnit(settings())
+    unit = GitopsUnit(settings(), broker=_Quiet())
     await unit.prepare()
-    unit.syncer.broker = _Quiet()  # type: ignore[assignment]
     yield unit
     await unit.close()
 
 
-class _Quiet:
-    async def publish(self, *_: object, **__: object) -> None:
+class _Quiet(NatsBroker):
+    """Never connected: what the syncer announces goes nowhere."""
+
+    async def publish(self, *_: Any, **__: Any) -> None:
         pass
 
 

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_gitops import repo
 from crontopus_gitops.repo import (
@@ -663,7 +664,7 @@ async def test_a_repositories_folder_outside_the_data_dir_is_private_too(tmp_pat
     elsewhere = tmp_path / "srv" / "git"
     elsewhere.mkdir(parents=True, mode=0o755)
     elsewhere.chmod(0o755)
-    unit = GitopsUnit(settings_factory(GitopsSettings, repos_dir=elsewhere))
+    unit = GitopsUnit(settings_factory(GitopsSettings, repos_dir=elsewhere), broker=NatsBroker())
     await unit.prepare()
     await unit.db.dispose()
     assert elsewhere.stat().st_mode & 0o777 == 0o700

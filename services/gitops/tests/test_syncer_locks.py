@@ -16,8 +16,8 @@ def database_backend() -> str:
 
 
 async def test_a_teams_lock_lives_while_it_is_used_and_is_gone_after(settings_factory, nats_server):
-    unit = GitopsUnit(settings_factory(GitopsSettings))
     broker = make_broker(nats_server.url, name="test")
+    unit = GitopsUnit(settings_factory(GitopsSettings), broker=broker)
     await start_units(broker, [unit])
     try:
         syncer = unit.syncer

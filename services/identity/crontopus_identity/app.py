@@ -7,4 +7,4 @@ from crontopus_identity.unit import IdentityUnit
 from crontopus_kit.service_app import service_app
 
 settings = IdentitySettings()
-app = service_app([IdentityUnit(settings)], settings)
+app = service_app(lambda broker: [IdentityUnit(settings, broker=broker)], settings, name="identity")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsRouter
 
 from crontopus_identity import service
 from crontopus_identity.service import Context
-from crontopus_kit.broker import rpc_handler
+from crontopus_kit.broker import Publisher, rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
@@ -46,15 +46,13 @@ class TenantAnnouncer:
     """Publishes TenantCreated so other services set a new team up (gitops: its repository).
     If one is lost, they still do it lazily on the team's first request."""
 
-    def __init__(self) -> None:
-        self.broker: NatsBroker | None = None  # set when the unit has started
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
 
     async def announce(self, user: UserPublic) -> None:
-        if self.broker is None:
-            return
         event = TenantCreated(tenant_id=user.tenant_id, name=user.tenant)
         try:
-            await self.broker.publish(
+            await self.publisher.publish(
                 event.model_dump_json().encode(),
                 subjects.tenant_created_subject(user.tenant_id),
                 headers={"Nats-Msg-Id": f"tenant-created:{user.tenant_id}"},

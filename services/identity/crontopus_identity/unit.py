@@ -25,7 +25,7 @@ class IdentityUnit:
     name = NAME
     streams = (TENANTS_STREAM,)
 
-    def __init__(self, settings: IdentitySettings | None = None) -> None:
+    def __init__(self, settings: IdentitySettings | None = None, *, broker: NatsBroker) -> None:
         self.settings = settings or IdentitySettings()
         secret = self.settings.secret_bytes()  # refuses to start without a proper secret
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
@@ -33,7 +33,7 @@ class IdentityUnit:
             issuer=self.settings.issuer, ttl_seconds=self.settings.access_token_ttl, secret=secret
         )
         self.ctx = Context(settings=self.settings, issuer=self.issuer, secret=secret)
-        self.announcer = TenantAnnouncer()
+        self.announcer = TenantAnnouncer(broker)
         self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer)
         self._reload: asyncio.Task[None] | None = None
 
@@ -42,8 +42,7 @@ class IdentityUnit:
         async with self.db.session() as session:
             await self.issuer.load(session=session)
 
-    async def started(self, broker: NatsBroker) -> None:
-        self.announcer.broker = broker
+    async def started(self) -> None:
         self._reload = asyncio.create_task(self._reload_keys_forever(), name="identity signing keys")
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faststream.nats import NatsBroker
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select, update
@@ -28,7 +29,7 @@ async def identity(settings_factory):
     settings = settings_factory(
         IdentitySettings, login_max_failures=3, login_failure_window=900, ip_max_attempts=6, ip_window=60
     )
-    unit = IdentityUnit(settings)
+    unit = IdentityUnit(settings, broker=NatsBroker())
     await unit.prepare()
     yield unit
     await unit.close()
@@ -448,7 +449,7 @@ async def test_last_used_is_recorded_at_most_once_a_minute(identity):
 
 async def test_the_signing_key_survives_a_restart_and_is_stored_encrypted(identity, settings_factory):
     kid = identity.issuer.jwks().keys[0]["kid"]
-    again = IdentityUnit(identity.settings)
+    again = IdentityUnit(identity.settings, broker=NatsBroker())
     await again.prepare()
     try:
         assert [k["kid"] for k in again.issuer.jwks().keys] == [kid]

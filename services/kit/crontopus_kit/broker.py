@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
 import nats.errors
 from faststream import BaseMiddleware
@@ -44,6 +44,20 @@ class CorrelationMiddleware(BaseMiddleware):
         return await call_next(cmd)
 
 
+class Publisher(Protocol):
+    """What an event publisher needs of the broker (``NatsBroker`` is one; a test may record)."""
+
+    async def publish(
+        self, message: Any, subject: str, /, *, headers: dict[str, str] | None = ..., stream: str | None = ...
+    ) -> Any: ...
+
+
+def jetstream(broker: NatsBroker) -> JetStreamContext:
+    """The broker's JetStream context, looked up when used: a unit is built with its broker before
+    the broker connects, and FastStream raises ``IncorrectState`` if this is asked before then."""
+    return broker.config.connection_state.stream
+
+
 def make_broker(nats_url: str, *, name: str, **options: Any) -> NatsBroker:
     return NatsBroker(
         servers=nats_url.split(","),
@@ -73,7 +87,7 @@ async def ensure_streams(broker: NatsBroker, specs: Iterable[StreamSpec], *, rep
     """Create missing streams and bring differing ones to our configuration (``replicas``:
     copies on a NATS cluster, ``CRONTOPUS_NATS_STREAM_REPLICAS``; durable consumers follow
     their stream's)."""
-    js = broker.config.connection_state.stream
+    js = jetstream(broker)
     for spec in specs:
         wanted = stream_config(spec, replicas=replicas)
         try:
@@ -164,6 +178,18 @@ def _validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return f"{where}: {first['msg']}"
+
+
+@overload
+async def rpc_call(
+    broker: NatsBroker, subject: str, request: BaseModel, result_model: type[T], *, timeout: float = ...
+) -> T: ...
+
+
+@overload
+async def rpc_call(
+    broker: NatsBroker, subject: str, request: BaseModel, result_model: None = ..., *, timeout: float = ...
+) -> None: ...
 
 
 async def rpc_call(

@@ -4,10 +4,11 @@ and the units' subscribers on an external NATS. Serve it with uvicorn or `fastst
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import Scope
+from faststream.nats import NatsBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from crontopus_kit.broker import make_broker
@@ -17,13 +18,16 @@ from crontopus_kit.settings import CrontopusSettings, SettingsError
 from crontopus_kit.unit import ServiceUnit, prepare_units, units_started
 
 
-def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> AsgiFastStream:
+def service_app(
+    build: Callable[[NatsBroker], Sequence[ServiceUnit]], settings: CrontopusSettings, *, name: str
+) -> AsgiFastStream:
+    """``build`` makes the units on the broker this app connects (``name``: the connection's)."""
     if not settings.nats_url:
         raise SettingsError(
             "CRONTOPUS_NATS_URL is required to run a service alone; `crontopus-server run all` embeds NATS"
         )
-    names = [unit.name for unit in units]
-    broker = make_broker(settings.nats_url, name="crontopus-" + "+".join(names))
+    broker = make_broker(settings.nats_url, name=f"crontopus-{name}")
+    units = build(broker)
     for unit in units:
         broker.include_router(unit.router)
 
@@ -32,7 +36,7 @@ def service_app(units: Sequence[ServiceUnit], settings: CrontopusSettings) -> As
         await prepare_units(broker, units, stream_replicas=settings.nats_stream_replicas)
 
     async def started() -> None:
-        await units_started(broker, units)
+        await units_started(units)
 
     async def close() -> None:
         for unit in units:

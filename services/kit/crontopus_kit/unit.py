@@ -20,8 +20,10 @@ log = get_logger(__name__)
 
 
 class ServiceUnit(Protocol):
-    """A unit may also have ``problems() -> list[str]``: sentences /health reports with a 503
-    while they last (``crontopus_kit.http.health_payload``)."""
+    """A unit is built with the broker it runs on (``Unit(settings, broker=broker)``), so what
+    it publishes through never waits to be handed one. A unit may also have
+    ``problems() -> list[str]``: sentences /health reports with a 503 while they last
+    (``crontopus_kit.http.health_payload``)."""
 
     @property
     def name(self) -> str: ...
@@ -39,7 +41,7 @@ class ServiceUnit(Protocol):
     async def prepare(self) -> None:
         """Before the broker starts: migrate the database, load keys."""
 
-    async def started(self, broker: NatsBroker) -> None:
+    async def started(self) -> None:
         """After the broker started: begin background consumers."""
 
     async def close(self) -> None:
@@ -61,7 +63,7 @@ async def start_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, strea
         broker.include_router(unit.router)
     await prepare_units(broker, units, stream_replicas=stream_replicas)
     await broker.start()
-    await units_started(broker, units)
+    await units_started(units)
 
 
 async def prepare_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, stream_replicas: int) -> None:
@@ -74,10 +76,10 @@ async def prepare_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, str
     await ensure_unit_streams(broker, units, replicas=stream_replicas)
 
 
-async def units_started(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
+async def units_started(units: Sequence[ServiceUnit]) -> None:
     """After the broker started: the units' background consumers."""
     for unit in units:
-        await unit.started(broker)
+        await unit.started()
     log.info("services started", services=[unit.name for unit in units])
 
 

@@ -1,5 +1,6 @@
 """A service run alone (`crontopus-server run <service>`, compose's way) starts as the all-in-one
-server does: the same preparation, the garbage-collector tuning included."""
+server does: the same preparation, the garbage-collector tuning included, and its units built on
+the broker the app connects."""
 
 from __future__ import annotations
 
@@ -19,16 +20,17 @@ class RecordingUnit:
     name = "recording"
     streams: Sequence[StreamSpec] = ()
 
-    def __init__(self, settings: CrontopusSettings) -> None:
+    def __init__(self, settings: CrontopusSettings, *, broker: NatsBroker) -> None:
         self.settings = settings
+        self.broker = broker
         self.router = NatsRouter()
         self.calls: list[str] = []
 
     async def prepare(self) -> None:
         self.calls.append("prepare")
 
-    async def started(self, broker: NatsBroker) -> None:
-        self.calls.append("started")
+    async def started(self) -> None:
+        self.calls.append("started" if self.broker.config.connection_state.connection.is_connected else "not connected")
 
     async def close(self) -> None:
         self.calls.append("close")
@@ -41,8 +43,14 @@ async def test_a_service_alone_prepares_and_starts_its_units_like_the_all_in_one
     before = gc.get_threshold()
     gc.set_threshold(700, 10, 10)  # CPython's defaults
     settings = CrontopusSettings()
-    unit = RecordingUnit(settings)
-    app = service_app([unit], settings)
+    units: list[RecordingUnit] = []
+
+    def build(broker: NatsBroker) -> list[RecordingUnit]:
+        units.append(RecordingUnit(settings, broker=broker))
+        return units
+
+    app = service_app(build, settings, name="recording")
+    [unit] = units
     try:
         await app.start()
         assert gc.get_threshold() == GC_THRESHOLDS

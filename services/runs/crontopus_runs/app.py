@@ -6,4 +6,4 @@ from crontopus_runs.settings import RunsSettings
 from crontopus_runs.unit import RunsUnit
 
 settings = RunsSettings()
-app = service_app([RunsUnit(settings)], settings)
+app = service_app(lambda broker: [RunsUnit(settings, broker=broker)], settings, name="runs")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.nats import NatsRouter
 from nats.aio.msg import Msg
-from nats.js.client import JetStreamContext
 from prometheus_client import Counter
 from pydantic import TypeAdapter, ValidationError
 
-from crontopus_kit.broker import publish_batch, rpc_handler
+from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.jetstream import BatchPuller
 from crontopus_kit.logging import get_logger
@@ -60,6 +60,9 @@ def parse_checkins(messages: list[Msg]) -> list[tuple[str, CheckIn]]:
     return parsed
 
 
+Announce = Callable[[list[tuple[str, bytes, str]]], Awaitable[None]]
+
+
 def recorded_messages(recorded: list[tuple[str, service.Recorded]]) -> list[tuple[str, bytes, str]]:
     """One RunsRecorded per tenant. The message id is a digest of the runs' states, so the same
     batch redelivered after a crash is de-duplicated by the stream."""
@@ -94,10 +97,12 @@ class CheckinIngester:
     otherwise the CPU would sit idle during every database round trip.
     """
 
-    def __init__(self, *, db: Database, settings: RunsSettings) -> None:
+    def __init__(self, *, db: Database, settings: RunsSettings, announce: Announce) -> None:
+        """``announce`` publishes the stored runs' events ((subject, payload, msg id) each): to
+        JetStream with ``publish_batch`` in the unit."""
         self.db = db
         self.settings = settings
-        self.js: JetStreamContext | None = None
+        self.announce = announce
         self.puller = BatchPuller(
             stream=subjects.CHECKINS_STREAM.name,
             durable=subjects.RUNS_CHECKINS_DURABLE,
@@ -117,7 +122,6 @@ class CheckinIngester:
         self._storing = asyncio.Lock()
 
     async def store_batch(self, messages: list[Msg]) -> None:
-        assert self.js is not None
         checkins = parse_checkins(messages)
         runs = service.fold_batch(checkins)
         async with self._storing:
@@ -132,7 +136,7 @@ class CheckinIngester:
                 return
             # Published before the acks: a crash in between redelivers, and the message ids
             # de-duplicate.
-            await publish_batch(self.js, recorded_messages(recorded))
+            await self.announce(recorded_messages(recorded))
         for msg in messages:
             await msg.ack()
         CHECKINS_STORED.inc(len(checkins))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from faststream.nats import NatsBroker
 
+from crontopus_kit.broker import jetstream, publish_batch
 from crontopus_kit.db import Database
 from crontopus_runs.handlers import CheckinIngester, build_router
 from crontopus_runs.retention import Pruner
@@ -20,21 +21,24 @@ class RunsUnit:
     name = NAME
     streams = (CHECKINS_STREAM, RUNS_STREAM)
 
-    def __init__(self, settings: RunsSettings | None = None) -> None:
+    def __init__(self, settings: RunsSettings | None = None, *, broker: NatsBroker) -> None:
+        self.broker = broker
         self.settings = settings or RunsSettings()
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
         self.router = build_router(db=self.db)
-        self.ingester = CheckinIngester(db=self.db, settings=self.settings)
+        self.ingester = CheckinIngester(db=self.db, settings=self.settings, announce=self._announce)
         self.pruner = Pruner(db=self.db, settings=self.settings)
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_runs")
 
-    async def started(self, broker: NatsBroker) -> None:
-        state = broker.config.connection_state
-        self.ingester.js = state.stream
+    async def started(self) -> None:
+        state = self.broker.config.connection_state
         await self.ingester.puller.start(state.connection, state.stream)
         self.pruner.start()
+
+    async def _announce(self, messages: list[tuple[str, bytes, str]]) -> None:
+        await publish_batch(jetstream(self.broker), messages)
 
     async def close(self) -> None:
         await self.pruner.stop()

@@ -6,6 +6,7 @@ import uuid
 
 import nats
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_kit.broker import make_broker
 from crontopus_kit.errors import NotFound
@@ -24,8 +25,8 @@ TENANT = uuid.uuid4().hex
 
 @pytest.fixture
 async def running_runs(nats_server, settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings, batch_timeout=0.05))
     broker = make_broker(nats_server.url, name="test-runs")
+    unit = RunsUnit(settings_factory(RunsSettings, batch_timeout=0.05), broker=broker)
     await start_units(broker, [unit])
     yield unit
     await stop_units(broker, [unit])
@@ -89,26 +90,19 @@ class FakeMsg:
         self.acked = True
 
 
-class FakeJetStream:
-    def __init__(self) -> None:
-        self.published: list[bytes] = []
-
-    async def publish_async(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[None]:
-        self.published.append(payload)
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-
 async def test_batches_are_stored_and_announced_in_arrival_order_even_when_the_first_is_slow(
     settings_factory, monkeypatch
 ):
     """Two batches are handled at once (one stored, the next parsed meanwhile). If the first one's
     database round trip is slow, the second still waits: the newest run keeps the highest id."""
-    unit = RunsUnit(settings_factory(RunsSettings))
+    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())  # its database only
     await unit.prepare()
-    ingester = CheckinIngester(db=unit.db, settings=unit.settings)
-    ingester.js = jetstream = FakeJetStream()  # type: ignore[assignment]
+    announced: list[bytes] = []
+
+    async def announce(messages: list[tuple[str, bytes, str]]) -> None:
+        announced.extend(payload for _, payload, _ in messages)
+
+    ingester = CheckinIngester(db=unit.db, settings=unit.settings, announce=announce)
     store_runs = service.store_runs
     calls = 0
 
@@ -127,6 +121,6 @@ async def test_batches_are_stored_and_announced_in_arrival_order_even_when_the_f
     async with unit.db.session() as session:
         page = await service.list_runs(session=session, query=RunListRequest(tenant_id=TENANT))
     assert [run.run_id for run in page.runs] == ["second", "first"]  # newest first
-    assert [json.loads(event)["runs"][0]["run_id"] for event in jetstream.published] == ["first", "second"]
+    assert [json.loads(event)["runs"][0]["run_id"] for event in announced] == ["first", "second"]
     assert all(msg.acked for msg in first + second)
     await unit.close()

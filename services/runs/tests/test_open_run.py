@@ -4,6 +4,7 @@ started within the last 24 hours (SQLite and PostgreSQL)."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faststream.nats import NatsBroker
 
 from crontopus_runs import service
 from crontopus_runs.settings import RunsSettings
@@ -17,7 +18,7 @@ JOB = "staging/hello"
 
 @pytest.fixture
 async def runs(settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings))
+    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
     await unit.prepare()
     yield unit
     await unit.close()

@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faststream.nats import NatsBroker
 from sqlalchemy import text
 
 from crontopus_kit.errors import Invalid
@@ -24,7 +25,7 @@ NOW = datetime(2026, 10, 26, 12, 0, tzinfo=UTC)  # the day after Berlin's clocks
 
 @pytest.fixture
 async def runs(settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings))
+    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
     await unit.prepare()
     yield unit
     await unit.close()

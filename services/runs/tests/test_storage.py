@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from faststream.nats import NatsBroker
 from sqlalchemy import select, text
 
 from crontopus_kit.errors import Invalid, NotFound
@@ -21,7 +22,7 @@ ALICE, BOB = "a" * 32, "b" * 32
 
 @pytest.fixture
 async def runs(settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings))
+    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
     await unit.prepare()
     yield unit
     await unit.close()

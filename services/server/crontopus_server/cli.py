@@ -112,10 +112,12 @@ def rotate_signing_key(
 
 
 async def _rotate_signing_key(*, retire_others: bool) -> str:
+    from faststream.nats import NatsBroker
+
     from crontopus_identity.tokens import rotate_signing_key as rotate
     from crontopus_identity.unit import IdentityUnit
 
-    unit = IdentityUnit()
+    unit = IdentityUnit(broker=NatsBroker())  # never connected: only the unit's database is used
     try:
         await unit.prepare()  # migrations, and the first key if there is none yet
         async with unit.db.session() as session:
@@ -163,12 +165,13 @@ def _run_gateway(settings: GatewaySettings, port: int) -> None:
 
 def _run_service(name: str, port: int | None) -> None:
     from crontopus_kit.service_app import service_app
+    from crontopus_kit.settings import CrontopusSettings
     from crontopus_server.platform import unit_factory
 
-    unit = unit_factory(name)()
-    app = service_app([unit], unit.settings)
+    settings = CrontopusSettings()  # what every service's settings share: NATS, host, logging
+    app = service_app(lambda broker: [unit_factory(name)(broker=broker)], settings, name=name)
     default_port = 8081 + list(SERVICES).index(name)
-    uvicorn.run(app, host=unit.settings.host, port=port or default_port, **UVICORN_OPTIONS)
+    uvicorn.run(app, host=settings.host, port=port or default_port, **UVICORN_OPTIONS)
 
 
 def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool, local_agent: str) -> None:

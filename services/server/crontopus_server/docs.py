@@ -35,7 +35,7 @@ def openapi_document() -> dict[str, Any]:
 
 def asyncapi_document() -> dict[str, Any]:
     broker = make_broker(PLACEHOLDER_NATS, name="crontopus")
-    for unit in build_units():
+    for unit in build_units(broker):
         broker.include_router(unit.router)
     _describe_stream_events(broker)
     spec = AsyncAPI(broker, title="Crontopus events", version=VERSION, schema_version="3.0.0")

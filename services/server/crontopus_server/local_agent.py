@@ -18,7 +18,7 @@ from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_agent.home import Credentials
 from crontopus_gateway.settings import GatewaySettings
-from crontopus_kit.broker import rpc_call
+from crontopus_kit.broker import jetstream, rpc_call
 from crontopus_kit.errors import Conflict
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_server import die_with_parent
@@ -49,8 +49,9 @@ class LocalAgentUnit:
     name = "local-agent"
     streams = ()
 
-    def __init__(self, settings: GatewaySettings, *, scheduler: str) -> None:
+    def __init__(self, settings: GatewaySettings, *, broker: NatsBroker, scheduler: str) -> None:
         self.settings = settings
+        self.broker = broker
         self.home = settings.data_dir.resolve() / "agent"
         self.scheduler = scheduler
         self.server_url = settings.base_url
@@ -61,8 +62,8 @@ class LocalAgentUnit:
     async def prepare(self) -> None:
         private_dir(self.home)
 
-    async def started(self, broker: NatsBroker) -> None:
-        self._task = asyncio.create_task(self._supervise(broker), name="local agent")
+    async def started(self) -> None:
+        self._task = asyncio.create_task(self._supervise(self.broker), name="local agent")
 
     async def close(self) -> None:
         await cancel_and_wait(self._task)
@@ -86,7 +87,7 @@ class LocalAgentUnit:
 
     async def _first_team(self, broker: NatsBroker) -> str:
         """The tenant of the first sign-up (the TENANTS stream's first event); waits for one."""
-        js = broker.config.connection_state.stream
+        js = jetstream(broker)
         while True:
             info = await js.stream_info(TENANTS_STREAM.name)
             if info.state.messages:
@@ -100,7 +101,6 @@ class LocalAgentUnit:
             EnrollmentTokenCreateRequest(tenant_id=tenant_id, created_by="make-run", body=EnrollmentTokenCreate()),
             EnrollmentTokenCreated,
         )  # fmt: skip
-        assert token is not None
         request = EnrollRequest(token=token.token, name=NAME, hostname="localhost", platform=sys.platform)
         try:
             agent = await rpc_call(broker, AgentsRpc.ENROLL, request, EnrolledAgent)
@@ -110,7 +110,6 @@ class LocalAgentUnit:
         repository = await rpc_call(
             broker, GitopsRpc.REPOSITORY_GET, TenantScoped(tenant_id=tenant_id), RepositoryPublic
         )
-        assert agent is not None and repository is not None
         Credentials(
             agent_id=agent.agent_id, tenant_id=agent.tenant_id, name=agent.name, nats_urls=agent.nats_urls,
             nats_user=agent.nats_user, nats_password=agent.nats_password, server_url=self.server_url,

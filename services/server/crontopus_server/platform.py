@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
+from faststream.nats import NatsBroker
 
 from crontopus_gateway.app import create_app
 from crontopus_gateway.settings import GatewaySettings
@@ -18,7 +19,8 @@ from crontopus_kit.unit import ServiceUnit
 from crontopus_schemas.private_files import private_dir
 from crontopus_server.local_agent import LocalAgentUnit
 
-# name -> "module:UnitClass"; each unit builds its own settings from the environment.
+# name -> "module:UnitClass"; each unit builds its own settings from the environment and is
+# built with its broker: UnitClass(broker=broker).
 SERVICES: dict[str, str] = {
     "identity": "crontopus_identity.unit:IdentityUnit",
     "runs": "crontopus_runs.unit:RunsUnit",
@@ -28,13 +30,13 @@ SERVICES: dict[str, str] = {
 }
 
 
-def unit_factory(name: str) -> Callable[[], ServiceUnit]:
+def unit_factory(name: str) -> Callable[..., ServiceUnit]:
     module_name, _, class_name = SERVICES[name].partition(":")
     return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
 
 
-def build_units(names: list[str] | None = None) -> list[ServiceUnit]:
-    return [unit_factory(name)() for name in (names or list(SERVICES))]
+def build_units(broker: NatsBroker, names: list[str] | None = None) -> list[ServiceUnit]:
+    return [unit_factory(name)(broker=broker) for name in (names or list(SERVICES))]
 
 
 def embedded_nats(data_dir: Path, secret: bytes, port: int = 0) -> NatsServerProcess:
@@ -68,7 +70,7 @@ def all_in_one_app(nats_url: str, settings: GatewaySettings | None = None, *, lo
     """Every service on one broker; ``local_agent`` (builtin or crontab) adds `make run`'s agent."""
     settings = settings or GatewaySettings()
     broker = make_broker(nats_url, name="crontopus-all-in-one")
-    units = build_units()
+    units = build_units(broker)
     if local_agent != "off":
-        units.append(LocalAgentUnit(settings, scheduler=local_agent))
+        units.append(LocalAgentUnit(settings, broker=broker, scheduler=local_agent))
     return create_app(settings=settings, broker=broker, units=units)
