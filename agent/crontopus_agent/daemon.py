@@ -167,6 +167,8 @@ class Daemon:
         self._installed: list[str] = []
         self._reconcile = ReconcileReport(backend=scheduler.name)
         self.syncs = 0  # finished sync attempts, for tests and status
+        self.nudges = 0  # nudges received, for tests
+        self._syncing = False
 
     # --- control
 
@@ -178,6 +180,11 @@ class Daemon:
     def request_sync(self) -> None:
         """Sync as soon as the current sync (if any) is done; repeated requests coalesce."""
         self._wanted.set()
+
+    @property
+    def settled(self) -> bool:
+        """No sync running and none asked for."""
+        return not (self._syncing or self._wanted.is_set())
 
     @property
     def connected(self) -> bool:
@@ -294,11 +301,14 @@ class Daemon:
             if self._stopping.is_set():
                 return
             self._wanted.clear()  # a nudge from now on means one more sync after this one
+            self._syncing = True
             try:
                 await self.sync_once()
             except Exception as exc:  # a bug must not end syncing for good
                 log.exception("sync failed unexpectedly")
                 self._sync_error = f"unexpected error: {exc!r}"
+            finally:
+                self._syncing = False
 
     async def sync_once(self) -> None:
         """One sync: fetch, select, write specs, reconcile, report (see the module docstring)."""
@@ -433,6 +443,7 @@ class Daemon:
 
     async def _on_nudge(self, msg: Any) -> None:
         log.debug("nudge: manifests changed")
+        self.nudges += 1
         try:
             location = ManifestsChanged.model_validate_json(msg.data).repository
         except ValidationError:

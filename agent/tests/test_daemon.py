@@ -304,8 +304,8 @@ async def test_a_burst_of_nudges_coalesces_into_at_most_two_more_syncs(
     for _ in range(20):
         await client.publish(manifests_changed_subject(TENANT), b"{}")
     await client.flush()
-    await eventually(lambda: running.daemon.syncs >= 2, what="a nudged sync")
-    await asyncio.sleep(0.7)  # time for three more syncs, if the burst were not coalesced
+    # Every nudge received and nothing left to do: a burst not coalesced would have run more syncs.
+    await eventually(lambda: running.daemon.nudges == 20 and running.daemon.settled, what="the burst handled")
     assert running.daemon.syncs in (2, 3)
 
 

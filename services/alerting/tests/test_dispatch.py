@@ -2,7 +2,6 @@
 HTTP receiver: every delivery is its own JetStream message, retried with backoff, each attempt
 recorded; a dead channel never holds up the others."""
 
-import asyncio
 import email
 import itertools
 import json
@@ -232,6 +231,17 @@ async def test_a_failing_channel_is_retried_with_backoff_and_gives_up_while_the_
     assert [(a, o) for d, a, o in attempts if d == sent[working]] == [(1, "sent")]
 
 
+async def handled(js, seq: int) -> None:
+    """Until the dispatcher has acknowledged the NOTIFICATIONS stream up to ``seq``: it acks a
+    message after acting on it, so anything it was going to send has been sent."""
+
+    async def acked() -> bool:
+        info = await js.consumer_info(subjects.NOTIFICATIONS_STREAM.name, subjects.ALERTING_NOTIFY_DURABLE)
+        return info.ack_floor.stream_seq >= seq
+
+    await wait_until_async(acked)
+
+
 async def test_a_message_delivered_again_does_not_send_again(alerting, receiver):
     dispatcher, js = alerting
     channel_id = await add_channel(dispatcher, ALICE, "hook", receiver.url("/once"))
@@ -239,12 +249,12 @@ async def test_a_message_delivered_again_does_not_send_again(alerting, receiver)
     [delivery] = await notify_channels(dispatcher, js, incident, [channel_id])
     await settled(dispatcher, ALICE, delivery.id)
     # the same delivery published again under a new message id (a redelivery, a requeue)
-    await js.publish(
+    again = await js.publish(
         subjects.notify_subject(ALICE), dispatch.NotifyRequest(delivery_id=delivery.id).model_dump_json().encode()
     )
     async with dispatcher.db.session() as session:
         assert await dispatch.requeue_stale(session=session, js=js, older_than=timedelta(0)) == 0
-    await asyncio.sleep(0.5)
+    await handled(js, again.seq)
     assert len(receiver.to("/once")) == 1
     assert (await settled(dispatcher, ALICE, delivery.id)).attempts == 1
 
