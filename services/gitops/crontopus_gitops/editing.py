@@ -27,7 +27,7 @@ from faststream.nats import NatsRouter
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from crontopus_gitops import external, repo, service
+from crontopus_gitops import external, repo, sealed, service
 from crontopus_gitops.models import Repository
 from crontopus_gitops.settings import RPC_WORKERS
 from crontopus_kit.broker import rpc_handler
@@ -280,7 +280,7 @@ async def push_or_undo(syncer: Syncer, row: Repository, *, before: str | None, a
     url = row.url or ""
     try:
         await syncer.remotes.push(path=Path(row.path), url=url, branch=row.branch,
-                                  credentials=external.open_credentials(syncer.secret, row.credentials))  # fmt: skip
+                                  credentials=sealed.open_credentials(syncer.secret, row.credentials))  # fmt: skip
     except (repo.GitError, Invalid) as exc:
         if before is not None:
             await asyncio.to_thread(repo.reset_branch, Path(row.path), branch=row.branch, expected=after, target=before)

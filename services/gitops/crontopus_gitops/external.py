@@ -1,75 +1,33 @@
-"""External repositories (Forgejo, Gitea, GitHub, GitLab, any Git server) and their push webhooks.
+"""External repositories (Forgejo, Gitea, GitHub, GitLab, any Git server): connecting one, fetching
+it, and what the API shows of it.
 
 The repository is mirrored with pygit2 into a local bare repository and read from its commit
-trees. Credentials and the webhook secret are stored sealed (crontopus_kit.crypto.SecretBox) and
-never echoed back. A webhook only says "fetch now": what is indexed is always what the fetch
-brings, so a replayed or forged payload can never roll a branch back.
+trees. Credentials and the webhook secret are stored sealed (crontopus_gitops.sealed) and never
+echoed back. Its push webhooks are handled in crontopus_gitops.external_handlers.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from faststream.nats import NatsRouter
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crontopus_gitops import repo, service, webhooks
-from crontopus_gitops.models import Repository, WebhookDelivery
+from crontopus_gitops import repo
+from crontopus_gitops.models import Repository
 from crontopus_gitops.remote_url import RefusedUrl
 from crontopus_gitops.remotes import Remotes
-from crontopus_gitops.settings import RPC_WORKERS, GitopsSettings
-from crontopus_kit.broker import rpc_handler
-from crontopus_kit.crypto import SecretBox, mask
-from crontopus_kit.db import Database
-from crontopus_kit.errors import Invalid, NotFound, Unavailable
-from crontopus_schemas.gitops import (
-    RepositoryCredentials,
-    RepositoryPublic,
-    RepositoryUpdateRequest,
-    WebhookReply,
-    WebhookRequest,
+from crontopus_gitops.sealed import (
+    credentials_kind,
+    open_credentials,
+    seal_credentials,
+    seal_webhook_secret,
+    webhook_secret,
 )
-from crontopus_schemas.subjects import GitopsRpc
-
-if TYPE_CHECKING:
-    from crontopus_gitops.syncer import Syncer
-
-CREDENTIALS_PURPOSE = "gitops credentials v1"
-WEBHOOK_PURPOSE = "gitops webhook secret v1"
-
-
-def seal_credentials(secret: bytes, credentials: RepositoryCredentials | None) -> str | None:
-    return SecretBox(secret, CREDENTIALS_PURPOSE).seal(credentials.model_dump_json()) if credentials else None
-
-
-def open_credentials(secret: bytes, sealed: str | None) -> repo.Credentials | None:
-    """The pygit2-side credentials of a repository row."""
-    if not sealed:
-        return None
-    data = json.loads(SecretBox(secret, CREDENTIALS_PURPOSE).open(sealed))
-    kind = data.pop("kind")
-    if kind == "token":
-        return repo.TokenAuth(**data)
-    if kind == "basic":
-        return repo.BasicAuth(**data)
-    return repo.SshKeyAuth(**data)
-
-
-def credentials_kind(secret: bytes, sealed: str | None) -> str | None:
-    if not sealed:
-        return None
-    return str(json.loads(SecretBox(secret, CREDENTIALS_PURPOSE).open(sealed))["kind"])
-
-
-def webhook_secret(secret: bytes, row: Repository) -> str | None:
-    return SecretBox(secret, WEBHOOK_PURPOSE).open(row.webhook_secret) if row.webhook_secret else None
+from crontopus_gitops.settings import GitopsSettings
+from crontopus_kit.crypto import mask
+from crontopus_kit.errors import Invalid
+from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest
 
 
 async def fetch(remotes: Remotes, row: Repository, secret: bytes) -> str:
@@ -113,7 +71,7 @@ async def connect(
     hook_secret = request.webhook_secret or secrets.token_urlsafe(32)
     for field in ("kind", "path", "branch", "folder", "url", "credentials"):
         setattr(row, field, getattr(candidate, field))
-    row.webhook_secret = SecretBox(secret, WEBHOOK_PURPOSE).seal(hook_secret)
+    row.webhook_secret = seal_webhook_secret(secret, hook_secret)
     row.synced_commit, row.file_errors, row.last_error = None, "[]", None
     session.add(row)
     await session.commit()
@@ -132,76 +90,3 @@ def describe(public: RepositoryPublic, row: Repository, *, secret: bytes, base_u
             "credentials": credentials_kind(secret, row.credentials),
         }
     )
-
-
-async def delivery_handled(*, session: AsyncSession, tenant_id: str, delivery_id: str) -> bool:
-    """Whether a delivery with this id was synced before (a replay, or the host redelivering)."""
-    return await session.get(WebhookDelivery, (tenant_id, delivery_id[:128])) is not None
-
-
-async def record_delivery(*, session: AsyncSession, tenant_id: str, delivery_id: str) -> None:
-    """Note a delivery once its push is synced: one that failed may be delivered again."""
-    session.add(WebhookDelivery(tenant_id=tenant_id, delivery_id=delivery_id[:128], received_at=datetime.now(UTC)))
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()  # the same delivery, synced at the same time by another worker
-
-
-def add_external_handlers(router: NatsRouter, *, db: Database, syncer: Syncer) -> None:
-    @router.subscriber(GitopsRpc.REPOSITORY_UPDATE, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
-    @rpc_handler(RepositoryUpdateRequest)
-    async def update_repository(request: RepositoryUpdateRequest) -> RepositoryPublic:
-        async with syncer.lock(request.tenant_id):
-            row = await syncer.repository(request.tenant_id)
-            async with db.session() as session:
-                row = await session.merge(row)
-                hook_secret = await connect(
-                    session=session, settings=syncer.settings, remotes=syncer.remotes, secret=syncer.secret,
-                    row=row, request=request,
-                )  # fmt: skip
-        await syncer.sync(request.tenant_id, fetch_remote=False)
-        public = describe(service.repository_public(await syncer.repository(request.tenant_id)), row,
-                          secret=syncer.secret, base_url=syncer.settings.base_url)  # fmt: skip
-        return public.model_copy(update={"webhook_secret": hook_secret})
-
-    @router.subscriber(GitopsRpc.WEBHOOK, queue=GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
-    @rpc_handler(WebhookRequest)
-    async def webhook(request: WebhookRequest) -> WebhookReply:
-        row = await _external_row(syncer, request.tenant_id)
-        hook_secret = webhook_secret(syncer.secret, row)
-        body = _decode_body(request.body)
-        provider = webhooks.verify(headers=request.headers, body=body, secret=hook_secret or "-")
-        if webhooks.event_kind(request.headers, provider) == "ping":
-            return WebhookReply(status="pong")
-        delivery = webhooks.delivery_id(request.headers, provider)
-        if delivery:
-            async with db.session() as session:
-                if await delivery_handled(session=session, tenant_id=row.tenant_id, delivery_id=delivery):
-                    return WebhookReply(status="duplicate", detail=f"delivery {delivery} was handled before")
-        push = webhooks.parse_push(body, provider)
-        if push.branch != row.branch:
-            return WebhookReply(status="ignored", detail=f"a push to {push.ref}, not to branch {row.branch}")
-        synced = await syncer.sync(row.tenant_id, fetch_remote=True)
-        if synced.last_error:  # a 503 marks the delivery failed at the Git host, which may send it again
-            raise Unavailable(f"the push was received but the repository could not be synced: {synced.last_error}")
-        if delivery:
-            async with db.session() as session:
-                await record_delivery(session=session, tenant_id=row.tenant_id, delivery_id=delivery)
-        return WebhookReply(status="synced", commit=synced.synced_commit)
-
-
-async def _external_row(syncer: Syncer, tenant_id: str) -> Repository:
-    """404, not 401, for tenants without a webhook: nobody learns which tenants exist."""
-    async with syncer.db.session() as session:
-        row = await session.get(Repository, tenant_id)
-    if row is None or row.kind != "external" or not row.webhook_secret:
-        raise NotFound("no webhook here")
-    return row
-
-
-def _decode_body(encoded: str) -> bytes:
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise Invalid("body: not base64") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from faststream.nats import NatsRouter
 from faststream.nats.annotations import NatsMessage
 
-from crontopus_gitops import editing, external, service
+from crontopus_gitops import editing, external, external_handlers, service
 from crontopus_gitops.pings import add_ping_handlers
 from crontopus_gitops.settings import RPC_WORKERS
 from crontopus_gitops.syncer import Syncer
@@ -99,7 +99,7 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
         async with db.session() as session:
             return await service.upcoming_runs(session=session, query=request, schedules=syncer.schedules)
 
-    external.add_external_handlers(router, db=db, syncer=syncer)
+    external_handlers.add_external_handlers(router, db=db, syncer=syncer)
     editing.add_editing_handlers(router, db=db, syncer=syncer)
     add_ping_handlers(router, db=db, secret=syncer.secret)
     return router
