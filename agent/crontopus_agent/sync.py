@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pygit2
-from pygit2.enums import CredentialType, FileMode, RepositoryOpenFlag
+from pygit2.enums import CredentialType
 
+from crontopus_schemas.git_tree import NotARepository, manifest_files, open_exactly, redact_url
 from crontopus_schemas.manifest import JobManifest
-from crontopus_schemas.manifests import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES, LoadResult, ManifestError, load_files
+from crontopus_schemas.manifests import LoadResult, ManifestError, load_files
 
 log = logging.getLogger(__name__)
 
@@ -145,19 +145,7 @@ class Mirror:
             tree = repo.revparse_single(commit).peel(pygit2.Commit).tree
         except (KeyError, ValueError, pygit2.GitError):
             raise SyncError(f"the mirror has no commit {commit!r}") from None
-        if self.folder:
-            try:
-                sub = tree[self.folder]
-            except KeyError:
-                return []
-            if not isinstance(sub, pygit2.Tree):
-                return []
-            tree = sub
-        return sorted(
-            (name, blob.data.decode("utf-8", errors="replace"))
-            for name, blob in _walk_blobs(repo, tree, prefix="")
-            if name.endswith(MANIFEST_SUFFIXES) and blob.size <= MAX_MANIFEST_BYTES
-        )
+        return manifest_files(repo, tree, self.folder)
 
     @property
     def safe_url(self) -> str:
@@ -216,34 +204,11 @@ class _Login(pygit2.RemoteCallbacks):
         raise _LoginRefused(self.refusal)
 
 
-def redact_url(url: str) -> str:
-    """The URL without a password or token, fit for messages and logs."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    safe_user = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{safe_user}@{host}" if safe_user else host))
-
-
 def _open(path: Path) -> pygit2.Repository:
-    # NO_SEARCH: never climb to a parent folder's repository (the home may sit inside one).
     try:
-        return pygit2.Repository(str(path), flags=RepositoryOpenFlag.NO_SEARCH)
-    except (pygit2.GitError, OSError) as error:
-        raise SyncError(f"{path} is not a Git repository: {error}") from None
-
-
-def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:
-    for entry in tree:
-        name = entry.name or ""
-        if name.startswith("."):
-            continue
-        if entry.filemode == FileMode.TREE:
-            yield from _walk_blobs(repo, repo[entry.id], prefix=f"{prefix}{name}/")  # type: ignore[arg-type]
-        elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
-            yield f"{prefix}{name}", repo[entry.id]  # type: ignore[misc]
-        # symlinks and submodules are not manifests
+        return open_exactly(path)
+    except NotARepository as error:
+        raise SyncError(str(error)) from None
 
 
 def _missing_local(url: str) -> bool:

@@ -23,16 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 import pygit2
-from pygit2.enums import CredentialType, DeltaStatus, FileMode, RepositoryOpenFlag, SortMode
+from pygit2.enums import CredentialType, DeltaStatus, FileMode, SortMode
 
 from crontopus_kit.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from crontopus_schemas.git_tree import NotARepository, manifest_files, open_exactly, redact_url
 from crontopus_schemas.rpc import ErrorCode
 
-MAX_MANIFEST_BYTES = 256 * 1024
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 Change = Literal["added", "modified", "deleted"]
 
 
@@ -239,20 +237,7 @@ def read_manifest_files(path: Path, *, commit: str, folder: str = "") -> list[tu
     UTF-8 is decoded with replacement characters, so the manifest parser reports it on that file
     instead of the whole commit failing."""
     repo = _open(path)
-    tree = _commit(repo, commit).tree
-    if folder.strip("/"):
-        try:
-            sub = tree[folder.strip("/")]
-        except KeyError:
-            return []
-        if not isinstance(sub, pygit2.Tree):
-            return []
-        tree = sub
-    return sorted(
-        (name, blob.data.decode("utf-8", errors="replace"))
-        for name, blob in _walk_blobs(repo, tree, prefix="")
-        if name.endswith(MANIFEST_SUFFIXES) and blob.size <= MAX_MANIFEST_BYTES
-    )
+    return manifest_files(repo, _commit(repo, commit).tree, folder)
 
 
 def changed_paths(path: Path, *, old: str | None, new: str) -> dict[str, Change]:
@@ -338,16 +323,6 @@ def push(
         raise
 
 
-def redact_url(url: str) -> str:
-    """The URL without a password or token, fit for error messages and logs."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url  # a local path, or scp-like `git@host:repo` (no secret in it)
-    user, _, host = parts.netloc.rpartition("@")
-    safe_user = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{safe_user}@{host}" if safe_user else host))
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers: repositories and refs
 
@@ -361,12 +336,10 @@ def _is_repository(path: Path) -> bool:
 
 
 def _open(path: Path) -> pygit2.Repository:
-    """Open exactly `path`. libgit2 would otherwise search the parent folders and could hand
-    back an unrelated repository that happens to contain the data folder."""
     try:
-        return pygit2.Repository(str(path), flags=RepositoryOpenFlag.NO_SEARCH)
-    except (pygit2.GitError, OSError) as error:
-        raise GitError(f"{path} is not a Git repository: {error}") from None
+        return open_exactly(path)
+    except NotARepository as error:
+        raise GitError(str(error)) from None
 
 
 def _ref_name(branch: str) -> str:
@@ -452,18 +425,6 @@ def _delta_change(status: DeltaStatus) -> Change:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: trees
-
-
-def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:
-    for entry in tree:
-        name = entry.name or ""
-        if name.startswith("."):
-            continue
-        if entry.filemode == FileMode.TREE:
-            yield from _walk_blobs(repo, repo[entry.id], prefix=f"{prefix}{name}/")  # type: ignore[arg-type]
-        elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
-            yield f"{prefix}{name}", repo[entry.id]  # type: ignore[misc]
-        # symlinks and submodules are not manifests
 
 
 # A nested change set: file name -> text (None: delete), or folder name -> nested change set.

@@ -1,0 +1,72 @@
+"""Reading job manifests out of a Git commit, the same way wherever it is done: the gitops service
+indexes the team's repository with it and the agent reads its mirror with it, so both see the
+same files (hidden paths skipped, symlinks and submodules ignored, oversized files left out).
+
+Needs pygit2 (the ``git`` extra of this package); the agent and the gitops service have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pygit2
+from pygit2.enums import FileMode, RepositoryOpenFlag
+
+from crontopus_schemas.manifests import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
+
+
+class NotARepository(Exception):
+    """``path`` holds no Git repository (or one that cannot be read)."""
+
+
+def open_exactly(path: Path) -> pygit2.Repository:
+    """Open exactly ``path``: libgit2 would otherwise search the parent folders and could hand back
+    an unrelated repository that happens to contain the data folder or the agent's home."""
+    try:
+        return pygit2.Repository(str(path), flags=RepositoryOpenFlag.NO_SEARCH)
+    except (pygit2.GitError, OSError) as error:
+        raise NotARepository(f"{path} is not a Git repository: {error}") from None
+
+
+def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> list[tuple[str, str]]:
+    """Every manifest file under ``folder`` of ``tree``, as (path relative to the folder, text),
+    sorted. Text that is not UTF-8 is decoded with replacement characters, so the parser names
+    the file. A tree without the folder has no jobs."""
+    folder = folder.strip("/")
+    if folder:
+        try:
+            sub = tree[folder]
+        except KeyError:
+            return []
+        if not isinstance(sub, pygit2.Tree):
+            return []
+        tree = sub
+    return sorted(
+        (name, blob.data.decode("utf-8", errors="replace"))
+        for name, blob in _walk_blobs(repo, tree, prefix="")
+        if name.endswith(MANIFEST_SUFFIXES) and blob.size <= MAX_MANIFEST_BYTES
+    )
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password or token, fit for messages and logs."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url  # a local path, or scp-like `git@host:repo` (no secret in it)
+    user, _, host = parts.netloc.rpartition("@")
+    safe_user = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{safe_user}@{host}" if safe_user else host))
+
+
+def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:
+    for entry in tree:
+        name = entry.name or ""
+        if name.startswith("."):
+            continue
+        if entry.filemode == FileMode.TREE:
+            yield from _walk_blobs(repo, repo[entry.id], prefix=f"{prefix}{name}/")  # type: ignore[arg-type]
+        elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+            yield f"{prefix}{name}", repo[entry.id]  # type: ignore[misc]
+        # symlinks and submodules are not manifests
