@@ -21,11 +21,12 @@ host name the C library resolves by itself, so it is handed the address we resol
 (``pin_datagram_target``); any other plugin (AMQP, MQTT, XMPP, Growl, SMPP, or one a later Apprise
 adds) is refused, since nothing would see where it connects.
 
-Why a process-wide hook on ``socket.getaddrinfo`` (CONVENTIONS.md would rather not): plugins call
-``requests.post`` and ``smtplib`` themselves, with no resolver, session or socket factory we could
-hand them per send (Apprise's own ``HTTPPolicy`` covers its attachment downloads, not plugins), and
-pinning an address instead would break TLS for a user-chosen HTTPS host. The hook is installed
-once and passes everything through unless the calling context is inside a guarded send.
+Why a hook on ``socket.getaddrinfo``: plugins call ``requests.post`` and ``smtplib``
+themselves, with no resolver, session or socket factory we could hand them per send (Apprise's
+own ``HTTPPolicy`` covers its attachment downloads, not plugins), and pinning an address instead
+would break TLS for a user-chosen HTTPS host. The hook is installed only in the notification
+sender's own process (crontopus_alerting.sender), which does nothing else: no other service's
+lookups pass through it, even in the all-in-one server.
 """
 
 from __future__ import annotations
@@ -251,10 +252,10 @@ _real_getaddrinfo: Any = None
 
 @contextlib.contextmanager
 def guarded_connections(*, allow_private: bool) -> Iterator[list[str]]:
-    """While inside, name resolution in this context (and in threads that copy it, as
-    ``asyncio.to_thread`` and Apprise's workers do) fails for non-public addresses, so no
-    connection can reach them; the refusals are collected in the yielded list. Other code is
-    untouched: the wrapper passes through when no guard is set."""
+    """While inside, name resolution in this context (and in threads that copy it) fails for
+    non-public addresses, so no connection can reach them; the refusals are collected in the
+    yielded list. Called in the sender's process only (see the module docstring); there too the
+    wrapper passes through when no guard is set."""
     refusals: list[str] = []
     if allow_private:
         yield refusals

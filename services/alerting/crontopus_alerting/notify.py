@@ -2,7 +2,8 @@
 
 Sending never raises for a channel's failure: it returns an Outcome whose error text is stored
 with the delivery (secrets of the URL scrubbed). Apprise plugins block (requests, smtplib), so
-they run in a worker thread of our own, bounded by a timeout.
+they run in a thread of the notification sender's own process (crontopus_alerting.sender, which
+says why a process), bounded by a timeout.
 
 PagerDuty: Apprise's pagerduty:// plugin takes an ``action`` (trigger | resolve) and a ``dedup``
 key; every event of an incident is sent with dedup key = the incident id, so a trigger, its
@@ -12,9 +13,6 @@ reminders and escalations update one PagerDuty alert and the resolve closes it.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -26,16 +24,15 @@ from apprise.plugins.base import NotifyBase
 
 from crontopus_alerting.channels import ASSET, check_targets, guarded_connections, pin_datagram_target, scrub
 from crontopus_alerting.models import Incident
+from crontopus_alerting.sender import Sender
 from crontopus_kit.errors import Invalid
 
 Event = Literal["trigger", "resolve", "renotify", "escalate", "test"]
 
 DEFAULT_TIMEOUT = 15.0
-SEND_THREADS = 16
+SEND_THREADS = 16  # sends at once, in the sender's process
 
-# Plugins block (requests, smtplib): they run here, not in the event loop's default executor,
-# so slow channels cannot starve the process's other blocking calls (DNS lookups).
-_POOL = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="crontopus-notify")
+SENDER = Sender(threads=SEND_THREADS)
 MAX_DETAIL = 2000
 MAX_ERROR = 1000
 
@@ -145,13 +142,11 @@ async def send(
     changed since the channel was created) and connections are guarded while sending."""
     try:
         await check_targets(url, allow_private=allow_private)
-        call = functools.partial(
-            contextvars.copy_context().run, _send_blocking, url, notification, allow_private, timeout
-        )
         # Sockets time out after `timeout`; a plugin with several round trips may take longer: stop
-        # waiting then (the thread ends with its socket timeouts; a queued call is cancelled).
+        # waiting then (the sender's thread ends with its socket timeouts; its answer is dropped).
         async with asyncio.timeout(timeout + 2):
-            return await asyncio.get_running_loop().run_in_executor(_POOL, call)
+            outcome: Outcome = await SENDER.call(url, notification, allow_private, timeout)
+            return outcome
     except Invalid as exc:
         return Outcome(False, exc.message)
     except TimeoutError:
@@ -160,7 +155,8 @@ async def send(
         return Outcome(False, scrub(f"{type(exc).__name__}: {exc}", url)[:MAX_ERROR])
 
 
-def _send_blocking(url: str, notification: Notification, allow_private: bool, timeout: float) -> Outcome:
+def send_blocking(url: str, notification: Notification, allow_private: bool, timeout: float) -> Outcome:
+    """In the sender's process (crontopus_alerting.sender): the guarded send itself."""
     plugin = plugin_for(url, notification)
     plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
     plugin.socket_read_timeout = min(plugin.socket_read_timeout, timeout)

@@ -23,6 +23,16 @@ MIGRATIONS = Path(channels.__file__).parent / "migrations"
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def name_resolution_restored():
+    """The guard's hook belongs in the notification sender's process; tests that call it here
+    take it out again, so no other test of this process runs under it."""
+    original = socket.getaddrinfo
+    yield
+    socket.getaddrinfo = original
+    channels._real_getaddrinfo = None
+
+
 async def create(db: Database, tenant: str, name: str, url: str, allow_private: bool = False, **fields):
     async with db.session() as session:
         return await channels.create_channel(

@@ -330,6 +330,8 @@ async def test_a_host_that_resolves_elsewhere_by_send_time_is_still_refused(rece
     outcome = await notify.send(url=url, notification=message, allow_private=False, timeout=5)
     assert not outcome.ok and "localhost (127.0.0.1) is a loopback address" in outcome.error
     assert receiver.to("/rebound") == []
+    # refused by the sender's process: this one's name resolution was never hooked
+    assert channels._real_getaddrinfo is None and socket.getaddrinfo.__module__ == "socket"
 
 
 @pytest.fixture

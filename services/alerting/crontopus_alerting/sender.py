@@ -1,0 +1,135 @@
+"""The process notifications are sent from: a child of the alerting service, started on the first
+send, with a pool of threads of its own.
+
+Why a process. A notification may only reach public addresses, and the check must see the
+address a plugin actually connects to (DNS can change between a check and the connection).
+Plugins resolve names themselves (requests, smtplib) through ``socket.getaddrinfo``, with no
+resolver or socket factory we could hand them, so the guard replaces that function
+(``channels.guarded_connections``). Replaced in the alerting service's own process, it would be
+a global hook under every service sharing it (the all-in-one server runs them all in one); in
+this child, which does nothing but send notifications, it touches nothing else. A plugin that
+crashes or hangs its interpreter also takes only this child with it: the sends in flight fail
+with a message, and the next send starts a new child.
+
+The child gets (id, arguments of ``notify.send_blocking``) over a pipe and answers (id, Outcome)
+when each send is done, in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
+
+from crontopus_kit.logging import get_logger
+
+log = get_logger(__name__)
+
+STOPPED = "the notification sender stopped before it answered; the delivery is tried again"
+
+
+class Sender:
+    """Sends through the child process; ``send_blocking`` is called there with the arguments."""
+
+    def __init__(self, *, threads: int) -> None:
+        self.threads = threads
+        self._lock = threading.Lock()  # one writer on the pipe; starting the child once
+        self._ids = itertools.count()
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    async def call(self, *args: Any) -> Any:
+        """``notify.send_blocking(*args)`` in the child; its result (an Outcome)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+        job = next(self._ids)
+        self._pending[job] = (loop, answer)
+        try:
+            with self._lock:
+                self._connection().send((job, args))
+            return await answer
+        finally:
+            self._pending.pop(job, None)
+
+    def close(self) -> None:
+        with self._lock:
+            conn, process, self._conn, self._process = self._conn, self._process, None, None
+        if conn is not None:
+            conn.close()  # the child's recv() ends: it finishes its sends and exits
+        if process is not None:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._process is None or not self._process.is_alive():
+            return self._start()
+        return self._conn
+
+    def _start(self) -> Connection:
+        # spawn, not fork: this process has threads (a fork would copy their locks mid-use).
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=serve, args=(theirs, self.threads), name="crontopus-notify", daemon=True)
+        process.start()
+        theirs.close()
+        self._conn, self._process = ours, process
+        threading.Thread(target=self._read, args=(ours,), name="crontopus-notify-answers", daemon=True).start()
+        log.info("notification sender started", pid=process.pid)
+        return ours
+
+    def _read(self, conn: Connection) -> None:
+        """Hands each answer to the send waiting for it; when the child is gone, fails the rest."""
+        while True:
+            try:
+                job, outcome = conn.recv()
+            except (EOFError, OSError):
+                break
+            self._answer(job, outcome)
+        from crontopus_alerting.notify import Outcome  # here: notify imports this module
+
+        for job in list(self._pending):
+            self._answer(job, Outcome(False, STOPPED))
+
+    def _answer(self, job: int, outcome: Any) -> None:
+        waiting = self._pending.get(job)
+        if waiting is None:
+            return  # its caller stopped waiting (timeout)
+        loop, answer = waiting
+        loop.call_soon_threadsafe(_settle, answer, outcome)
+
+
+def _settle(answer: asyncio.Future[Any], outcome: Any) -> None:
+    if not answer.done():  # cancelled meanwhile (its caller's timeout)
+        answer.set_result(outcome)
+
+
+def serve(conn: Connection, threads: int) -> None:
+    """The child: runs each send in a thread of its pool and answers when it is done."""
+    from crontopus_alerting.channels import scrub  # here: notify imports this module
+    from crontopus_alerting.notify import MAX_ERROR, Outcome, send_blocking
+
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="crontopus-notify")
+    writing = threading.Lock()
+
+    def run(job: int, args: tuple[Any, ...]) -> None:
+        try:
+            outcome = send_blocking(*args)
+        except Exception as exc:  # a plugin bug is that delivery's error, not the sender's end
+            outcome = Outcome(False, scrub(f"{type(exc).__name__}: {exc}", args[0])[:MAX_ERROR])
+        with writing, contextlib.suppress(OSError):  # the parent is gone: nobody to answer
+            conn.send((job, outcome))
+
+    while True:
+        try:
+            job, args = conn.recv()
+        except (EOFError, OSError):
+            break
+        pool.submit(run, job, args)
+    pool.shutdown(wait=True)
