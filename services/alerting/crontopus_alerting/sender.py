@@ -11,8 +11,10 @@ this child, which does nothing but send notifications, it touches nothing else. 
 crashes or hangs its interpreter also takes only this child with it: the sends in flight fail
 with a message, and the next send starts a new child.
 
-The child gets (id, arguments of ``notify.send_blocking``) over a pipe and answers (id, Outcome)
-when each send is done, in any order.
+The child is ``python -m crontopus_alerting.sender`` (not multiprocessing's spawn, which would
+import the parent's main module, the whole platform, into it). It gets (id, arguments of
+``notify.send_blocking``) over one pipe and answers (id, Outcome) over another when each send is
+done, in any order.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
 from crontopus_kit.logging import get_logger
+from crontopus_kit.nats_server import die_with_parent
 
 log = get_logger(__name__)
 
@@ -42,7 +47,7 @@ class Sender:
         self._ids = itertools.count()
         self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
         self._conn: Connection | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     async def call(self, *args: Any) -> Any:
         """``notify.send_blocking(*args)`` in the child; its result (an Outcome)."""
@@ -63,26 +68,29 @@ class Sender:
         if conn is not None:
             conn.close()  # the child's recv() ends: it finishes its sends and exits
         if process is not None:
-            process.join(5)
-            if process.is_alive():
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
                 process.kill()
 
     def _connection(self) -> Connection:
-        if self._conn is None or self._process is None or not self._process.is_alive():
+        if self._conn is None or self._process is None or self._process.poll() is not None:
             return self._start()
         return self._conn
 
     def _start(self) -> Connection:
-        # spawn, not fork: this process has threads (a fork would copy their locks mid-use).
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        process = context.Process(target=serve, args=(theirs, self.threads), name="crontopus-notify", daemon=True)
-        process.start()
-        theirs.close()
-        self._conn, self._process = ours, process
-        threading.Thread(target=self._read, args=(ours,), name="crontopus-notify-answers", daemon=True).start()
+        """A new child, with a pipe each way (its stdout and stderr stay the service's log)."""
+        jobs_read, jobs_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        command = [sys.executable, "-m", __name__, str(jobs_read), str(answers_write), str(self.threads)]
+        process = subprocess.Popen(command, pass_fds=(jobs_read, answers_write), preexec_fn=die_with_parent)
+        os.close(jobs_read)
+        os.close(answers_write)
+        self._conn, self._process = Connection(jobs_write, readable=False), process
+        answers = Connection(answers_read, writable=False)
+        threading.Thread(target=self._read, args=(answers,), name="crontopus-notify-answers", daemon=True).start()
         log.info("notification sender started", pid=process.pid)
-        return ours
+        return self._conn
 
     def _read(self, conn: Connection) -> None:
         """Hands each answer to the send waiting for it; when the child is gone, fails the rest."""
@@ -110,7 +118,7 @@ def _settle(answer: asyncio.Future[Any], outcome: Any) -> None:
         answer.set_result(outcome)
 
 
-def serve(conn: Connection, threads: int) -> None:
+def serve(jobs: Connection, answers: Connection, threads: int) -> None:
     """The child: runs each send in a thread of its pool and answers when it is done."""
     from crontopus_alerting.channels import scrub  # here: notify imports this module
     from crontopus_alerting.notify import MAX_ERROR, Outcome, send_blocking
@@ -124,12 +132,17 @@ def serve(conn: Connection, threads: int) -> None:
         except Exception as exc:  # a plugin bug is that delivery's error, not the sender's end
             outcome = Outcome(False, scrub(f"{type(exc).__name__}: {exc}", args[0])[:MAX_ERROR])
         with writing, contextlib.suppress(OSError):  # the parent is gone: nobody to answer
-            conn.send((job, outcome))
+            answers.send((job, outcome))
 
     while True:
         try:
-            job, args = conn.recv()
+            job, args = jobs.recv()
         except (EOFError, OSError):
             break
         pool.submit(run, job, args)
     pool.shutdown(wait=True)
+
+
+if __name__ == "__main__":
+    jobs_fd, answers_fd, threads = (int(arg) for arg in sys.argv[1:4])
+    serve(Connection(jobs_fd, writable=False), Connection(answers_fd, readable=False), threads)

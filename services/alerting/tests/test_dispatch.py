@@ -2,6 +2,8 @@
 HTTP receiver: every delivery is its own JetStream message, retried with backoff, each attempt
 recorded; a dead channel never holds up the others."""
 
+import asyncio
+import contextlib
 import email
 import itertools
 import json
@@ -24,6 +26,7 @@ from structlog.testing import capture_logs
 
 from crontopus_alerting import channels, dispatch, notify
 from crontopus_alerting.models import Channel, Delivery, Incident
+from crontopus_alerting.sender import Sender
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit import egress
 from crontopus_kit.broker import stream_config
@@ -382,6 +385,33 @@ async def test_a_channel_that_never_answers_times_out_without_holding_up_the_bat
         assert time.monotonic() - started < dispatcher.send_timeout  # not after the hanging one
         failed = await settled(dispatcher, ALICE, sent[hanging], statuses=("failed", "gave_up"))
     assert failed.attempts >= 1 and failed.last_error
+
+
+async def test_a_sender_process_that_dies_fails_its_sends_in_flight_and_the_next_send_starts_a_new_one(receiver):
+    message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
+    sender = Sender(threads=2)
+    held: list[socket.socket] = []  # the send's connection, kept open so it waits for an answer
+
+    async def connected() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            held.append(silent.accept()[0])
+        return bool(held)
+
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+            silent.setblocking(False)
+            url = f"json://127.0.0.1:{silent.getsockname()[1]}/x"
+            hanging = asyncio.create_task(sender.call(url, message, True, 30))
+            await wait_until_async(connected)
+            sender._process.kill()  # as a crash of the child would
+            lost = await asyncio.wait_for(hanging, 10)
+        assert not lost.ok and "sender stopped" in lost.error
+        sent = await sender.call(receiver.url("/after"), message, True, 5)
+        assert sent.ok and len(receiver.to("/after")) == 1
+    finally:
+        sender.close()
+        for connection in held:
+            connection.close()
 
 
 def test_the_retry_horizon_covers_every_wait_and_send():
