@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from crontopus_schemas.events import MAX_STORED_OUTPUT_BYTES
-from crontopus_server.testing import Stack, create_api_key, sign_up, wait_until
+from crontopus_server.testing import Stack, create_api_key, refusal, sign_up, wait_until
 
 JOB = "production/backup"
 
@@ -78,8 +78,7 @@ def test_a_finish_before_its_start_still_merges(api, alice):
 )
 def test_malformed_checkins_get_a_clear_4xx_and_store_nothing(api, alice, body, complaint):
     response = api.post("/api/checkins", headers=alice, json=body)
-    assert response.status_code == 422
-    assert complaint in str(response.json()["detail"])
+    assert complaint in refusal(response)
     assert api.get("/api/runs", headers=alice).json()["runs"] == []
 
 
@@ -111,7 +110,7 @@ def test_pages_follow_next_cursor_through_every_run(api, alice):
         params["cursor"] = page["next_cursor"]
     assert seen == [f"page-{i}" for i in reversed(range(7))]
     bad = api.get("/api/runs", headers=alice, params={"cursor": "forged"})
-    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]
+    assert refusal(bad).startswith("cursor: String should match pattern")
 
 
 def test_alice_cannot_see_bobs_runs_through_any_endpoint(api, alice, bob):

@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from crontopus_schemas.events import EventMeta, utcnow
-from crontopus_schemas.manifest import LabelKey, LabelValue
+from crontopus_schemas.manifest import Labels
 from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.strict import Integer
+from crontopus_schemas.times import UtcDateTime
 
 SchedulerName = Literal["crontab", "windows", "builtin"]
 AgentName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -25,9 +27,9 @@ MAX_ENROLLMENT_TOKEN_USES = 1000
 class EnrollmentTokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ttl_seconds: int = Field(default=3600, ge=60, le=MAX_ENROLLMENT_TOKEN_TTL_SECONDS)
-    max_uses: int = Field(default=1, ge=1, le=MAX_ENROLLMENT_TOKEN_USES, description="agents it may enroll")
-    labels: dict[LabelKey, LabelValue] = Field(
+    ttl_seconds: Integer = Field(default=3600, ge=60, le=MAX_ENROLLMENT_TOKEN_TTL_SECONDS)
+    max_uses: Integer = Field(default=1, ge=1, le=MAX_ENROLLMENT_TOKEN_USES, description="agents it may enroll")
+    labels: Labels = Field(
         default_factory=dict, description="labels every agent enrolled with it gets (the agent's own win on a clash)"
     )
 
@@ -35,7 +37,7 @@ class EnrollmentTokenCreate(BaseModel):
 class EnrollmentTokenCreated(BaseModel):
     id: str
     token: str = Field(description="shown once; give it to `crontopus-agent enroll --token`")
-    expires_at: datetime
+    expires_at: UtcDateTime
     max_uses: int
 
 
@@ -54,7 +56,7 @@ class EnrollRequest(BaseModel):
     hostname: Text = ""
     platform: Text = ""
     version: Text = ""
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
 
 class EnrolledAgent(BaseModel):
@@ -120,16 +122,16 @@ class AgentPublic(BaseModel):
     version: str
     labels: dict[str, str]
     status: AgentState
-    enrolled_at: datetime
-    last_seen_at: datetime | None
-    revoked_at: datetime | None
+    enrolled_at: UtcDateTime
+    last_seen_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
     scheduler: str | None
     applied_commit: str | None
-    last_sync_at: datetime | None
+    last_sync_at: UtcDateTime | None
     sync_error: str | None
     jobs: list[str]
     drift: list[DriftItem]
-    drift_detected_at: datetime | None
+    drift_detected_at: UtcDateTime | None
     errors: list[str]
     spool_pending: int
     spool_dropped: int

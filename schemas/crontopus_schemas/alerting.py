@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from crontopus_schemas.events import EventMeta, JobRef
-from crontopus_schemas.manifest import Duration, Failures, LabelKey, LabelValue, OptionalDuration, RunCount
+from crontopus_schemas.manifest import Duration, Failures, Labels, OptionalDuration, RunCount
 from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.strict import Boolean, date_time_text
+from crontopus_schemas.times import UtcDateTime
 
 Cause = Literal[
     "failed",  # a run failed (or N in a row / a share of the last runs, per `failures`)
@@ -29,7 +30,7 @@ class AlertRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grace: OptionalDuration = "5m"
-    missed: bool = True
+    missed: Boolean = True
     finish_grace: OptionalDuration = Field(
         default="1h", description="for jobs with neither timeout nor maxDuration: how long a run may go unfinished"
     )
@@ -37,7 +38,7 @@ class AlertRules(BaseModel):
     min_duration: Duration | None = None
     max_runs: RunCount | None = None
     failures: Failures = Field(default_factory=Failures)
-    agent_offline: bool = Field(default=True, description="one incident when an agent stops sending heartbeats")
+    agent_offline: Boolean = Field(default=True, description="one incident when an agent stops sending heartbeats")
     renotify_every: Duration | None = Field(
         default="4h", description="remind the channels of an incident nobody acknowledged (none: never)"
     )
@@ -63,10 +64,10 @@ class IncidentPublic(BaseModel):
     run_id: str | None
     commit: str | None
     silenced: bool
-    opened_at: datetime
-    acknowledged_at: datetime | None
+    opened_at: UtcDateTime
+    acknowledged_at: UtcDateTime | None
     acknowledged_by: str | None
-    resolved_at: datetime | None
+    resolved_at: UtcDateTime | None
     resolved_by: str | None
 
 
@@ -86,6 +87,10 @@ class IncidentChanged(IncidentPublic, EventMeta):
 class IncidentList(BaseModel):
     incidents: list[IncidentPublic]
     next_cursor: str | None = None
+
+
+# A page's position: when the last incident of the page before opened (microseconds since 1970) and its id.
+INCIDENT_CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{1,32}$"
 
 
 class IncidentListRequest(TenantScoped):
@@ -112,11 +117,11 @@ class ChannelCreate(BaseModel):
 
     name: ChannelName
     url: str = Field(min_length=3, max_length=2048, description="an Apprise URL; stored encrypted, shown masked")
-    match_labels: dict[LabelKey, LabelValue] = Field(
+    match_labels: Labels = Field(
         default_factory=dict, description="only incidents of jobs with all these labels (empty: every job)"
     )
-    escalation: bool = Field(default=False, description="only for incidents not acknowledged in time")
-    enabled: bool = True
+    escalation: Boolean = Field(default=False, description="only for incidents not acknowledged in time")
+    enabled: Boolean = True
 
 
 class ChannelPublic(BaseModel):
@@ -127,7 +132,7 @@ class ChannelPublic(BaseModel):
     match_labels: dict[str, str]
     escalation: bool
     enabled: bool
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ChannelList(BaseModel):
@@ -151,8 +156,8 @@ class DeliveryPublic(BaseModel):
     status: Literal["pending", "sent", "failed", "gave_up"]
     attempts: int
     last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
+    created_at: UtcDateTime
+    sent_at: UtcDateTime | None
 
 
 class IncidentDetail(IncidentPublic):
@@ -172,8 +177,12 @@ class SilenceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job: JobRef | None = Field(default=None, description="namespace/name; none: every job of the team")
-    starts_at: AwareDatetime | None = Field(default=None, description="default: now")
-    ends_at: AwareDatetime | None = Field(default=None, description="when it expires")
+    starts_at: Annotated[AwareDatetime | None, BeforeValidator(date_time_text)] = Field(
+        default=None, description="default: now"
+    )
+    ends_at: Annotated[AwareDatetime | None, BeforeValidator(date_time_text)] = Field(
+        default=None, description="when it expires"
+    )
     duration: Duration | None = Field(default=None, description="or: how long from its start, e.g. 2h")
     reason: str = Field(default="", max_length=500)
 
@@ -181,8 +190,8 @@ class SilenceCreate(BaseModel):
 class SilencePublic(BaseModel):
     id: str
     job: str | None
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime
     reason: str
     created_by: str
 

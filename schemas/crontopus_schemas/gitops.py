@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, Field
 
 from crontopus_schemas.events import EventMeta
 from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.times import UtcDateTime
 
 
 class TenantCreated(EventMeta):
@@ -57,7 +58,7 @@ class RepositoryPublic(BaseModel):
     branch: str
     folder: str
     head_commit: str | None
-    last_sync_at: datetime | None
+    last_sync_at: UtcDateTime | None
     last_error: str | None
     errors: list[FileError]
     webhook_url: str | None = Field(default=None, description="external only: where the Git host sends push webhooks")

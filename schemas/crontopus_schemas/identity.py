@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.times import UtcDateTime
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
 TenantSlug = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
@@ -41,7 +41,7 @@ class UserPublic(BaseModel):
     tenant_id: str
     tenant: str
     role: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 DEVICE_TOKEN_MAX_LENGTH = 512
@@ -116,8 +116,8 @@ class ApiKeyPublic(BaseModel):
     name: str
     scope: KeyScope
     prefix: str
-    created_at: datetime
-    last_used_at: datetime | None = None
+    created_at: UtcDateTime
+    last_used_at: UtcDateTime | None = None
 
 
 class ApiKeyCreated(ApiKeyPublic):

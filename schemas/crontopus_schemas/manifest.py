@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from crontopus_schemas.cron import normalise_schedule, zone
 from crontopus_schemas.names import DNS_LABEL
+from crontopus_schemas.strict import Integer
 
 API_VERSION = "crontopus.io/v1"
 KIND = "Job"
@@ -41,8 +42,19 @@ def _non_negative_duration(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, AfterValidator(_positive_duration), Field(examples=["30s", "5m", "1h30m"])]
-OptionalDuration = Annotated[str, AfterValidator(_non_negative_duration), Field(examples=["0s", "5m"])]
+# The patterns say in JSON Schema what duration_seconds takes (validation stays with it: pydantic's
+# regex engine has no lookahead); a Duration has a digit other than 0 somewhere.
+_DURATION_PATTERN = "([0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$"
+Duration = Annotated[
+    str,
+    AfterValidator(_positive_duration),
+    Field(examples=["30s", "5m", "1h30m"], json_schema_extra={"pattern": "^(?=.*[1-9])" + _DURATION_PATTERN}),
+]
+OptionalDuration = Annotated[
+    str,
+    AfterValidator(_non_negative_duration),
+    Field(examples=["0s", "5m"], json_schema_extra={"pattern": "^" + _DURATION_PATTERN}),
+]
 
 
 def _one_line(value: str) -> str:
@@ -71,6 +83,8 @@ LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^[A-Za-z0
 LabelKey = Annotated[
     str, StringConstraints(max_length=253, pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 ]
+# Every key must be a LabelKey: in JSON Schema, keys outside patternProperties would be free.
+Labels = Annotated[dict[LabelKey, LabelValue], Field(json_schema_extra={"additionalProperties": False})]
 
 
 class _Model(BaseModel):
@@ -80,7 +94,7 @@ class _Model(BaseModel):
 class Metadata(_Model):
     name: DnsLabel
     namespace: DnsLabel = Field(description="also the folder the file lives in")
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict, description="free-form notes; not used for selection")
 
 
@@ -90,21 +104,21 @@ class Retries(_Model):
 
 
 class Target(_Model):
-    match_labels: dict[LabelKey, LabelValue] = Field(
+    match_labels: Labels = Field(
         default_factory=dict, description="agents whose labels include all of these install the job; empty: every agent"
     )
 
 
 class Failures(_Model):
-    consecutive: int = Field(default=1, ge=1, le=100, description="alert after this many failed runs in a row")
+    consecutive: Integer = Field(default=1, ge=1, le=100, description="alert after this many failed runs in a row")
     ratio: float | None = Field(
         default=None, gt=0, le=1, description="or: alert when this share of the last `window` runs failed"
     )
-    window: int = Field(default=10, ge=2, le=1000, description="runs the ratio is taken over")
+    window: Integer = Field(default=10, ge=2, le=1000, description="runs the ratio is taken over")
 
 
 class RunCount(_Model):
-    count: int = Field(ge=1, description="more runs than this ...")
+    count: Integer = Field(ge=1, description="more runs than this ...")
     per: Duration = Field(description="... within this period counts as running too often")
 
 

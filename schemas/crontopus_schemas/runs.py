@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from crontopus_schemas.events import JobRef, RunStatus
 from crontopus_schemas.rpc import TenantScoped
+from crontopus_schemas.times import UtcDateTime
 
 MAX_PAGE_SIZE = 500
 
@@ -17,8 +18,8 @@ class RunSummary(BaseModel):
     run_id: str
     job: str
     status: RunStatus
-    started_at: datetime | None
-    finished_at: datetime | None
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
     duration_ms: int | None
     exit_code: int | None
     source: str | None
@@ -32,6 +33,10 @@ class RunDetail(RunSummary):
 
 
 SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+# A page's position: "r<row>" (the runs older than that row) or "n<row>" (newer); any such string is valid.
+RUN_CURSOR_PATTERN = r"^[rn][0-9]{1,18}$"
 
 
 class RunListRequest(TenantScoped):

@@ -6,10 +6,9 @@ same violation open one incident; the loser gets None and sends nothing.
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 from sqlalchemy import or_, update
@@ -20,7 +19,7 @@ from sqlmodel import col, select
 from crontopus_alerting.models import Incident
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_kit.times import as_utc
-from crontopus_schemas.alerting import Cause, IncidentList, IncidentListRequest, IncidentPublic
+from crontopus_schemas.alerting import INCIDENT_CURSOR_PATTERN, Cause, IncidentList, IncidentListRequest, IncidentPublic
 
 _NO_SYNC = {"synchronize_session": False}
 
@@ -168,14 +167,18 @@ async def list_incidents(*, session: AsyncSession, request: IncidentListRequest)
     return IncidentList(incidents=[incident_public(row) for row in page], next_cursor=cursor)
 
 
+# "<opened_at in microseconds since 1970>-<id>": every string of INCIDENT_CURSOR_PATTERN is a
+# position (the API documents the pattern), answered with an empty page if nothing is older.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _encode_cursor(incident: Incident) -> str:
-    body = json.dumps([as_utc(incident.opened_at).isoformat(), incident.id])  # type: ignore[union-attr]
-    return base64.urlsafe_b64encode(body.encode()).decode()
+    since_epoch = as_utc(incident.opened_at) - EPOCH  # type: ignore[operator]
+    return f"{since_epoch // timedelta(microseconds=1)}-{incident.id}"
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(last_id)
-    except (ValueError, TypeError) as exc:
-        raise Invalid("cursor: not a cursor this API returned") from exc
+    if not re.fullmatch(INCIDENT_CURSOR_PATTERN, cursor):
+        raise Invalid("cursor: not a cursor this API returned")
+    micros, last_id = cursor.split("-", 1)
+    return EPOCH + timedelta(microseconds=int(micros)), last_id

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from crontopus_gateway import routes
 from crontopus_gateway.console import ConsoleFiles, default_web_dir
-from crontopus_gateway.errors import install_error_handlers
+from crontopus_gateway.errors import install_error_handlers, methods_by_path
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
 from crontopus_gateway.ratelimit import RateLimitMiddleware, RateLimits
@@ -30,8 +30,10 @@ CORS_EXPOSED = ["Retry-After", "X-Correlation-Id", "Ping-Body-Limit"]
 
 API_DESCRIPTION = """GitOps-first cron jobs. Sign in with `POST /api/auth/login` and send the access
 token as `Authorization: Bearer <token>`, or send an API key as `X-Api-Key`. Errors are
-`{"detail": ...}` with a 4xx/5xx status. Requests are rate limited per client address, per credential and per
-ping URL: 429 with `Retry-After`. A read-only API key gets `ping_url` null (a ping URL is a write credential)."""
+`{"detail": "<what went wrong>"}` with a 4xx/5xx status, except 422: FastAPI's list of errors,
+`{"detail": [{"loc": ["query", "cursor"], "msg": "...", "type": "..."}]}`, for every invalid input.
+Requests are rate limited per client address, per credential and per ping URL: 429 with `Retry-After`.
+A read-only API key gets `ping_url` null (a ping URL is a write credential)."""
 
 
 def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence[ServiceUnit] = ()) -> FastAPI:
@@ -52,8 +54,13 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     )  # fmt: skip
     app.state.gateway = gateway
     install_error_handlers(app)
-    for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting, events):
-        app.include_router(module.router)
+    routers = [
+        module.router
+        for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting, events)
+    ]
+    for router in routers:
+        app.include_router(router)
+    app.state.methods_by_path = methods_by_path(routers)  # for the Allow header of a 405
     _add_operational_routes(app, broker, hosted)
     # Only what no route matched reaches the console: the API answers exactly as without it.
     web_dir = settings.web_dir or default_web_dir()
@@ -89,7 +96,9 @@ def _allow_origins(app: FastAPI, origins: list[str]) -> None:
 
 
 def _add_operational_routes(app: FastAPI, broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
-    @app.get("/health", tags=["operations"])
+    @app.get(
+        "/health", tags=["operations"], responses={503: {"description": "A part is down; the same body says which"}}
+    )
     async def health() -> JSONResponse:
         body, status = health_payload(broker, units)
         return JSONResponse(body, status_code=status)

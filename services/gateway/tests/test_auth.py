@@ -368,9 +368,9 @@ def test_without_the_console_header_the_cookie_is_never_read_and_nothing_changes
         forged = {"Cookie": f"crontopus_refresh={console_token}"}
         refresh_without_body = client.post("/api/auth/refresh", headers=forged)
         logout_without_body = client.post("/api/auth/logout", headers=forged)
-        assert refresh_without_body.status_code == logout_without_body.status_code == 422
-        assert refresh_without_body.json()["detail"][0]["loc"] == ["body"]
-        assert "set-cookie" not in refresh_without_body.headers
+        assert refresh_without_body.status_code == 401 and "no refresh token" in refresh_without_body.json()["detail"]
+        assert logout_without_body.status_code == 204, "nothing to end"
+        assert "set-cookie" not in refresh_without_body.headers and "set-cookie" not in logout_without_body.headers
         assert client.post("/api/auth/refresh", headers=CONSOLE).status_code == 200, "the console session lives on"
         cli = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
         assert cli.status_code == 200 and cli.json()["refresh_token"]

@@ -223,7 +223,8 @@ def test_a_resumed_stream_delivers_what_was_missed_and_nothing_twice(stack, api,
 def test_a_last_event_id_this_server_did_not_send_is_a_422(stack, api, listeners):
     alice = sign_up(api, "alice")
     listener = listeners(stack, alice.headers, last_event_id="not-a-token")
-    assert listener.status == 422 and "Last-Event-ID" in json.loads(listener.body)["detail"]
+    [error] = json.loads(listener.body)["detail"]
+    assert listener.status == 422 and error["loc"] == ["header", "Last-Event-ID"] and "not an event id" in error["msg"]
     assert listeners(stack, {}).status == 401
 
 

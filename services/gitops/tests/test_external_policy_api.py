@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from crontopus_gitops import repo
-from crontopus_server.testing import NIGHTLY_EXPORT, sign_up
+from crontopus_server.testing import NIGHTLY_EXPORT, refusal, sign_up
 
 
 @pytest.fixture
@@ -54,8 +54,7 @@ def test_a_team_cannot_point_its_repository_at_another_teams_or_the_servers(api,
 
     for url, reason in refused.items():
         response = api.put("/api/gitops/repository", headers=alice.headers, json={"url": url})
-        assert response.status_code == 422, (url, response.text)
-        detail = response.json()["detail"]
+        detail = refusal(response)
         assert detail.startswith("url: ") and reason in detail, (url, detail)
 
     assert api.get("/api/gitops/repository", headers=alice.headers).json() == alices_before
@@ -68,5 +67,4 @@ def test_a_team_cannot_point_its_repository_at_another_teams_or_the_servers(api,
 def test_a_private_address_is_refused_naming_the_setting_that_would_allow_it(api):
     alice = sign_up(api, "alice")
     response = api.put("/api/gitops/repository", headers=alice.headers, json={"url": "https://10.0.0.7/jobs.git"})
-    assert response.status_code == 422
-    assert "CRONTOPUS_ALLOW_PRIVATE_NETWORKS" in response.json()["detail"]
+    assert "CRONTOPUS_ALLOW_PRIVATE_NETWORKS" in refusal(response)

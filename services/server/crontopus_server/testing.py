@@ -221,6 +221,20 @@ def create_api_key(client: httpx.Client, account: Account, scope: str = "write")
     return str(created.json()["key"])
 
 
+def refusal(response: httpx.Response) -> str:
+    """A 422's errors, one line each as `<field>: <what is wrong>` (the field without the part of
+    the request it came in, as the CLI shows them); an error that names no field: its message."""
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail, f"a 422's detail is a list of errors: {detail!r}"
+    lines = []
+    for error in detail:
+        loc = [str(part) for part in error["loc"]]
+        field = ".".join(loc[1:] if loc[:1] and loc[0] in ("body", "query", "path", "header", "cookie") else loc)
+        lines.append(f"{field}: {error['msg']}" if field else error["msg"])
+    return "\n".join(lines)
+
+
 @pytest.fixture
 def api(stack: Stack) -> Iterator[httpx.Client]:
     """An HTTP client for the test stack."""

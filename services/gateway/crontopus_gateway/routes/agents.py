@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.agents import (
     AgentList,
     AgentPublic,
@@ -23,7 +23,7 @@ from crontopus_schemas.gitops import RepositoryPublic
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AgentsRpc, GitopsRpc
 
-router = APIRouter(tags=["agents"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["agents"], route_class=ApiRoute)
 AgentId = Annotated[str, Path(max_length=64)]
 
 
@@ -41,7 +41,9 @@ async def create_enrollment_token(
     return await gateway.rpc(AgentsRpc.ENROLLMENT_TOKEN_CREATE, request, EnrollmentTokenCreated)
 
 
-@router.post("/api/agents/enroll", status_code=status.HTTP_201_CREATED, response_model=Enrollment)
+@router.post(
+    "/api/agents/enroll", status_code=status.HTTP_201_CREATED, response_model=Enrollment, responses=errors(401, 409)
+)
 async def enroll(body: EnrollRequest, gateway: GatewayDep) -> Enrollment:
     """Called by `crontopus-agent enroll`: trades an enrollment token for the agent's own NATS
     credentials (shown once) and tells it where the jobs repository is. Unknown, expired or
@@ -61,14 +63,14 @@ async def list_agents(principal: CurrentPrincipal, gateway: GatewayDep) -> Agent
     return await gateway.rpc(AgentsRpc.LIST, TenantScoped(tenant_id=principal.tenant_id), AgentList)
 
 
-@router.get("/api/agents/{agent_id}", response_model=AgentPublic)
+@router.get("/api/agents/{agent_id}", response_model=AgentPublic, responses=errors(404))
 async def get_agent(agent_id: AgentId, principal: CurrentPrincipal, gateway: GatewayDep) -> AgentPublic:
     """One agent: online or not, its scheduler, the commit it applied, its last sync, drift it
     repaired and per-job errors."""
     return await gateway.rpc(AgentsRpc.GET, AgentRef(tenant_id=principal.tenant_id, agent_id=agent_id), AgentPublic)
 
 
-@router.delete("/api/agents/{agent_id}", response_model=AgentPublic)
+@router.delete("/api/agents/{agent_id}", response_model=AgentPublic, responses=errors(404))
 async def revoke_agent(agent_id: AgentId, principal: WritePrincipal, gateway: GatewayDep) -> AgentPublic:
     """Revoke: the NATS server refuses the agent from now on and closes its connection. Its
     scheduler entries stay on the host (it can no longer update or report them)."""

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.alerting import (
+    INCIDENT_CURSOR_PATTERN,
     AlertRules,
     AlertRulesUpdate,
     ChannelCreate,
@@ -33,7 +34,7 @@ from crontopus_schemas.events import JobRef
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AlertingRpc
 
-router = APIRouter(tags=["alerting"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["alerting"], route_class=ApiRoute)
 Id = Annotated[str, Path(max_length=64)]
 
 
@@ -44,27 +45,27 @@ async def list_incidents(
     status: Annotated[IncidentStatus | None, Query()] = None,
     job: Annotated[JobRef | None, Query(description="namespace/name")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(pattern=INCIDENT_CURSOR_PATTERN, description="next_cursor of a page")] = None,
 ) -> IncidentList:
     """Newest first; `next_cursor` fetches the next page."""
     request = IncidentListRequest(tenant_id=principal.tenant_id, status=status, job=job, limit=limit, cursor=cursor)
     return await gateway.rpc(AlertingRpc.INCIDENTS_LIST, request, IncidentList)
 
 
-@router.get("/api/incidents/{incident_id}", response_model=IncidentDetail)
+@router.get("/api/incidents/{incident_id}", response_model=IncidentDetail, responses=errors(404))
 async def get_incident(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentDetail:
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
     return await gateway.rpc(AlertingRpc.INCIDENT_GET, request, IncidentDetail)
 
 
-@router.post("/api/incidents/{incident_id}/ack", response_model=IncidentPublic)
+@router.post("/api/incidents/{incident_id}/ack", response_model=IncidentPublic, responses=errors(404))
 async def acknowledge(incident_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> IncidentPublic:
     """Someone is on it: no more reminders, no escalation. It still resolves on recovery."""
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
     return await gateway.rpc(AlertingRpc.INCIDENT_ACK, request, IncidentPublic)
 
 
-@router.post("/api/incidents/{incident_id}/resolve", response_model=IncidentPublic)
+@router.post("/api/incidents/{incident_id}/resolve", response_model=IncidentPublic, responses=errors(404))
 async def resolve(incident_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> IncidentPublic:
     """Resolve by hand (the channels are told); a new violation opens a new incident."""
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
@@ -83,7 +84,7 @@ async def update_rules(body: AlertRules, principal: WritePrincipal, gateway: Gat
     return await gateway.rpc(AlertingRpc.RULES_UPDATE, request, AlertRules)
 
 
-@router.post("/api/channels", status_code=status.HTTP_201_CREATED, response_model=ChannelPublic)
+@router.post("/api/channels", status_code=status.HTTP_201_CREATED, response_model=ChannelPublic, responses=errors(409))
 async def create_channel(body: ChannelCreate, principal: WritePrincipal, gateway: GatewayDep) -> ChannelPublic:
     """Any Apprise URL: `slack://…`, `mailto://…`, `pagerduty://…`, `json://host/path` (webhook), …
     Stored encrypted and shown masked. Private, loopback and link-local targets are refused
@@ -97,13 +98,15 @@ async def list_channels(principal: CurrentPrincipal, gateway: GatewayDep) -> Cha
     return await gateway.rpc(AlertingRpc.CHANNELS_LIST, TenantScoped(tenant_id=principal.tenant_id), ChannelList)
 
 
-@router.get("/api/channels/{channel_id}", response_model=ChannelPublic)
+@router.get("/api/channels/{channel_id}", response_model=ChannelPublic, responses=errors(404))
 async def get_channel(channel_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> ChannelPublic:
     request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
     return await gateway.rpc(AlertingRpc.CHANNEL_GET, request, ChannelPublic)
 
 
-@router.delete("/api/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/api/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
+)
 async def delete_channel(channel_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> Response:
     await gateway.rpc_no_result(
         AlertingRpc.CHANNEL_DELETE, ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
@@ -111,7 +114,10 @@ async def delete_channel(channel_id: Id, principal: WritePrincipal, gateway: Gat
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/api/channels/{channel_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryPublic)
+@router.post(
+    "/api/channels/{channel_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryPublic,
+    responses=errors(404),
+)  # fmt: skip
 async def test_channel(channel_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> DeliveryPublic:
     """Send a test notification; the answer is the delivery, whose status shows the outcome."""
     request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
@@ -133,7 +139,9 @@ async def list_silences(principal: CurrentPrincipal, gateway: GatewayDep) -> Sil
     return await gateway.rpc(AlertingRpc.SILENCES_LIST, TenantScoped(tenant_id=principal.tenant_id), SilenceList)
 
 
-@router.delete("/api/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/api/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
+)
 async def delete_silence(silence_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> Response:
     await gateway.rpc_no_result(
         AlertingRpc.SILENCE_DELETE, SilenceRef(tenant_id=principal.tenant_id, silence_id=silence_id)

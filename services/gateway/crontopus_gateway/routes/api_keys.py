@@ -8,14 +8,14 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_gateway.routes.auth import DocsAuth
 from crontopus_schemas.identity import ApiKeyCreated, ApiKeyCreateRequest, ApiKeyList, ApiKeyRevokeRequest, KeyScope
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import IdentityRpc
 
 # Keys are credentials: only a signed-in user manages them, never another key.
-router = APIRouter(tags=["api-keys"], dependencies=[DocsAuth], route_class=JsonBodyRoute)
+router = APIRouter(tags=["api-keys"], dependencies=[DocsAuth], route_class=ApiRoute)
 
 
 class ApiKeyCreateBody(BaseModel):
@@ -37,7 +37,9 @@ async def list_api_keys(principal: UserPrincipal, gateway: GatewayDep) -> ApiKey
     return await gateway.rpc(IdentityRpc.API_KEY_LIST, TenantScoped(tenant_id=principal.tenant_id), ApiKeyList)
 
 
-@router.delete("/api/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/api/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
+)
 async def revoke_api_key(
     key_id: Annotated[str, Path(max_length=64)], principal: UserPrincipal, gateway: GatewayDep
 ) -> Response:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Body, Depends, Form, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal, client_ip
 from crontopus_gateway.errors import domain_error_response
-from crontopus_gateway.json_body import JsonBodyRoute
-from crontopus_kit.errors import Invalid, Unauthorized
+from crontopus_gateway.responses import ApiRoute, errors
+from crontopus_kit.errors import Unauthorized
 from crontopus_schemas.identity import (
     DEVICE_TOKEN_MAX_LENGTH,
     REFRESH_TOKEN_MAX_LENGTH,
@@ -43,6 +42,9 @@ DEVICE_COOKIE_PATH = "/api/auth"
 REFRESH_COOKIE = "crontopus_refresh"
 CONSOLE = "console"
 NO_CONSOLE_SESSION = "not signed in: no console session (the crontopus_refresh cookie); sign in again"
+NO_REFRESH_TOKEN = 'no refresh token: send {"refresh_token": "..."} from your sign-in'
+# What identity takes; longer is a 422 before anyone is asked.
+USERNAME_MAX_LENGTH, PASSWORD_MAX_LENGTH = 320, 256
 ClientHeader = Annotated[
     str | None,
     Header(
@@ -56,10 +58,12 @@ ClientHeader = Annotated[
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
 DocsAuth = Depends(oauth2_scheme)
 
-router = APIRouter(tags=["auth"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["auth"], route_class=ApiRoute)
 
 
-@router.post("/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
+@router.post(
+    "/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic, responses=errors(409)
+)
 async def register(body: RegisterRequest, request: Request, gateway: GatewayDep) -> UserPublic:
     """Create a new tenant (team) and its owner account. Sign-ups from one address are limited
     (429 with Retry-After)."""
@@ -67,9 +71,24 @@ async def register(body: RegisterRequest, request: Request, gateway: GatewayDep)
     return await gateway.rpc(IdentityRpc.REGISTER, command, UserPublic)
 
 
-@router.post(LOGIN_PATH, response_model=LoginResult)
+def login_form(
+    username: Annotated[str, Form(max_length=USERNAME_MAX_LENGTH, description="username or email")],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"})],
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    scope: Annotated[str, Form()] = "",
+    client_id: Annotated[str | None, Form()] = None,
+    client_secret: Annotated[str | None, Form(json_schema_extra={"format": "password"})] = None,
+) -> OAuth2PasswordRequestForm:
+    """OAuth2's password form (what /docs' Authorize sends), with the lengths identity takes."""
+    return OAuth2PasswordRequestForm(
+        username=username, password=password, grant_type=grant_type, scope=scope, client_id=client_id,
+        client_secret=client_secret,
+    )  # fmt: skip
+
+
+@router.post(LOGIN_PATH, response_model=LoginResult, responses=errors(401))
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[OAuth2PasswordRequestForm, Depends(login_form)],
     request: Request,
     response: Response,
     gateway: GatewayDep,
@@ -83,8 +102,6 @@ async def login(
     A client that signed in before is not unknown: the answer's `device_token`, also set as the
     HttpOnly cookie `crontopus_device`, sent back with later sign-ins (as that cookie) lets it sign
     in with the right password during such a lock."""
-    if len(form.username) > 320 or len(form.password) > 256:
-        raise Invalid("username or password is too long")
     ip = client_ip(request, gateway.settings.trusted_proxies)
     body = LoginRequest(
         username=form.username, password=form.password, client_ip=ip, device_token=_device_token(request)
@@ -117,18 +134,20 @@ def _set_device_cookie(response: Response, result: LoginResult, *, secure: bool)
     )  # fmt: skip
 
 
-@router.post("/api/auth/refresh", response_model=TokenPair)
+@router.post("/api/auth/refresh", response_model=TokenPair, responses=errors(401))
 async def refresh(
     gateway: GatewayDep,
     request: Request,
     client: ClientHeader = None,
     body: Annotated[RefreshRequest | None, Body()] = None,
 ) -> Response | TokenPair:
-    """Trade a refresh token for a new pair. Each refresh token works once.
+    """Trade a refresh token for a new pair. Each refresh token works once; none: 401.
     With `X-Crontopus-Client: console` and no body, the token is the `crontopus_refresh` cookie's,
     and the new one replaces it; 401 (and the cookie cleared) when there is none or it is spent."""
     if client != CONSOLE:
-        return await gateway.rpc(IdentityRpc.REFRESH, _required(body), TokenPair)
+        if body is None:
+            raise Unauthorized(NO_REFRESH_TOKEN)
+        return await gateway.rpc(IdentityRpc.REFRESH, body, TokenPair)
     token = _refresh_cookie(request)
     try:
         if token is None:
@@ -141,13 +160,6 @@ async def refresh(
     answer = JSONResponse(pair.model_copy(update={"refresh_token": ""}).model_dump(mode="json"))
     _set_refresh_cookie(answer, pair, secure=_secure(gateway))
     return answer
-
-
-def _required(body: RefreshRequest | LogoutRequest | None) -> RefreshRequest | LogoutRequest:
-    """Without the console's header the body is required, as it always was."""
-    if body is None:
-        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
-    return body
 
 
 def _refresh_cookie(request: Request) -> str | None:
@@ -175,11 +187,13 @@ async def logout(
     client: ClientHeader = None,
     body: Annotated[LogoutRequest | None, Body()] = None,
 ) -> Response:
-    """End the sign-in this refresh token belongs to (its access token lapses within minutes).
+    """End the sign-in this refresh token belongs to (its access token lapses within minutes);
+    without one there is nothing to end (204 all the same).
     With `X-Crontopus-Client: console` and no body: the `crontopus_refresh` cookie's, and the
     cookie is cleared."""
     if client != CONSOLE:
-        await gateway.rpc_no_result(IdentityRpc.LOGOUT, _required(body))
+        if body is not None:
+            await gateway.rpc_no_result(IdentityRpc.LOGOUT, body)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     token = _refresh_cookie(request)
     if token is not None:
@@ -189,7 +203,7 @@ async def logout(
     return answer
 
 
-@router.get("/api/auth/me", response_model=UserPublic, dependencies=[DocsAuth])
+@router.get("/api/auth/me", response_model=UserPublic, dependencies=[DocsAuth], responses=errors(404))
 async def me(principal: UserPrincipal, gateway: GatewayDep) -> UserPublic:
     request = MeRequest(tenant_id=principal.tenant_id, user_id=principal.subject_id)
     return await gateway.rpc(IdentityRpc.ME, request, UserPublic)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, status
 from nats.errors import Error as NatsError
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 from crontopus_gateway.deps import GatewayDep, WritePrincipal
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute
 from crontopus_kit.errors import Unavailable
 from crontopus_kit.logging import current_correlation_id
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent, CheckInStatus, JobRef, RunId
+from crontopus_schemas.strict import DateTimeText, not_a_bool
 
-router = APIRouter(tags=["check-ins"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["check-ins"], route_class=ApiRoute)
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -26,10 +28,12 @@ class CheckInRequest(BaseModel):
     job: JobRef = Field(description="<namespace>/<name>")
     run_id: RunId = Field(description="the same id for a run's start and finish check-ins")
     status: CheckInStatus = Field(description="running for a start; success, failure or timeout for a finish")
-    exit_code: int | None = Field(default=None, ge=-1024, le=1024)
+    exit_code: Annotated[int, Field(ge=-1024, le=1024), BeforeValidator(not_a_bool)] | None = None
     output: str | None = Field(default=None, description="kept up to 64 KiB (its tail); the full size is noted")
-    timestamp: datetime | None = Field(default=None, description="when it started or finished; default: now")
-    duration_ms: int | None = Field(default=None, ge=0, description="the reporter's own measurement, if any")
+    timestamp: DateTimeText | None = Field(default=None, description="when it started or finished; default: now")
+    duration_ms: Annotated[int, Field(ge=0), BeforeValidator(not_a_bool)] | None = Field(
+        default=None, description="the reporter's own measurement, if any"
+    )
 
     @field_validator("timestamp")
     @classmethod

@@ -12,11 +12,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import Receive, Scope, Send
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, api_key_scheme, bearer_scheme
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute
 from crontopus_kit.errors import DomainError
 from crontopus_schemas.rpc import Principal
 
-router = APIRouter(tags=["events"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["events"], route_class=ApiRoute)
 
 DESCRIPTION = """`text/event-stream` of the caller's team, read with `fetch` (the credential goes in a
 header, which `EventSource` cannot send). Each event is `id: <opaque resume token>`, `event: <type>`,

@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
 from crontopus_gateway.deps import GatewayDep, UserPrincipal
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest, WebhookReply, WebhookRequest
 from crontopus_schemas.subjects import GitopsRpc
 
-router = APIRouter(tags=["gitops"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["gitops"], route_class=ApiRoute)
 
 # Headers a Git host's webhook may carry that matter for verification and routing; forwarding only
 # these keeps cookies and proxies' headers out of the message bus.
@@ -28,7 +28,7 @@ class RepositoryUpdate(RepositoryUpdateRequest):
     tenant_id: str = ""  # taken from the credential, never from the body
 
 
-@router.put("/api/gitops/repository", response_model=RepositoryPublic)
+@router.put("/api/gitops/repository", response_model=RepositoryPublic, responses=errors(409))
 async def connect_repository(body: RepositoryUpdate, principal: UserPrincipal, gateway: GatewayDep) -> RepositoryPublic:
     """Use an external repository (Forgejo, Gitea, GitHub, GitLab, any Git server) instead of the
     embedded one: an `https://` or `ssh://` URL of a host on a public address. It is fetched once
@@ -42,7 +42,10 @@ async def connect_repository(body: RepositoryUpdate, principal: UserPrincipal, g
     )
 
 
-@router.post("/api/gitops/webhooks/{tenant_id}", response_model=WebhookReply)
+@router.post(
+    "/api/gitops/webhooks/{tenant_id}", response_model=WebhookReply,
+    responses={202: {"model": WebhookReply, "description": "The push was synced"}, **errors(401, 404, 413)},
+)  # fmt: skip
 async def push_webhook(
     tenant_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], request: Request, gateway: GatewayDep
 ) -> JSONResponse:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, status
+from pydantic import StringConstraints
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_kit.errors import Invalid, Unavailable
 from crontopus_schemas.cron import ScheduleError, describe, fire_times, normalise_schedule, zone
 from crontopus_schemas.gitops import (
@@ -45,12 +46,13 @@ from crontopus_schemas.rpc import Principal, TenantScoped
 from crontopus_schemas.runs import LastStatuses, LastStatusRequest
 from crontopus_schemas.subjects import GitopsRpc, IdentityRpc, RunsRpc
 
-router = APIRouter(tags=["jobs"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["jobs"], route_class=ApiRoute)
 
 LastStatusFilter = Literal["running", "success", "failure", "timeout", "never"]
 J = TypeVar("J", bound=JobSummary)
 
 Label = Annotated[str, Path(pattern=DNS_LABEL)]
+LabelPair = Annotated[str, StringConstraints(pattern="^[^=]+=")]
 BaseCommitQuery = Annotated[
     str | None, Query(pattern=COMMIT_SHA, description="the commit your copy came from; or in the body")
 ]
@@ -61,7 +63,7 @@ async def list_jobs(
     principal: CurrentPrincipal,
     gateway: GatewayDep,
     namespace: Annotated[str | None, Query(pattern=DNS_LABEL)] = None,
-    label: Annotated[list[str], Query(description="key=value; repeat for several (all must match)")] = [],  # noqa: B006
+    label: Annotated[list[LabelPair], Query(description="key=value; repeat for several (all must match)")] = [],  # noqa: B006
     enabled: bool | None = None,
     paused: bool | None = None,
     last_status: Annotated[
@@ -103,13 +105,7 @@ def _for_reader(principal: Principal, jobs: list[J]) -> list[J]:
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
-    labels = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise Invalid(f"label: {pair!r} is not key=value")
-        labels[key] = value
-    return labels
+    return {key: value for key, _, value in (pair.partition("=") for pair in pairs)}  # LabelPair: key=value
 
 
 @router.get("/api/jobs/upcoming", response_model=UpcomingRuns)
@@ -152,7 +148,7 @@ async def preview_schedule(
     )  # fmt: skip
 
 
-@router.get("/api/jobs/{namespace}/{name}", response_model=JobDetail)
+@router.get("/api/jobs/{namespace}/{name}", response_model=JobDetail, responses=errors(404))
 async def get_job(namespace: Label, name: Label, principal: CurrentPrincipal, gateway: GatewayDep) -> JobDetail:
     """One job: its manifest as YAML and JSON, the commit it comes from and the commits that touched it.
     `ping_url` is null for a read-only API key."""
@@ -161,7 +157,7 @@ async def get_job(namespace: Label, name: Label, principal: CurrentPrincipal, ga
     return _for_reader(principal, await _with_last_status(gateway, principal.tenant_id, [job]))[0]
 
 
-@router.post("/api/jobs", status_code=status.HTTP_201_CREATED, response_model=JobDetail)
+@router.post("/api/jobs", status_code=status.HTTP_201_CREATED, response_model=JobDetail, responses=errors(409))
 async def create_job(body: JobCreateBody, principal: WritePrincipal, gateway: GatewayDep) -> JobDetail:
     """Add a job: commits `<namespace>/<name>.yaml` (409 if the job exists). The manifest is
     validated like a push: a 422 names the file, line and field."""
@@ -170,7 +166,7 @@ async def create_job(body: JobCreateBody, principal: WritePrincipal, gateway: Ga
     return await gateway.rpc(GitopsRpc.JOB_CREATE, request, JobDetail, timeout=gateway.settings.git_timeout)
 
 
-@router.put("/api/jobs/{namespace}/{name}", response_model=JobDetail)
+@router.put("/api/jobs/{namespace}/{name}", response_model=JobDetail, responses=errors(404, 409))
 async def update_job(
     namespace: Label,
     name: Label,
@@ -188,7 +184,7 @@ async def update_job(
     return await gateway.rpc(GitopsRpc.JOB_UPDATE, request, JobDetail, timeout=gateway.settings.git_timeout)
 
 
-@router.delete("/api/jobs/{namespace}/{name}", response_model=JobDeleted)
+@router.delete("/api/jobs/{namespace}/{name}", response_model=JobDeleted, responses=errors(404, 409))
 async def delete_job(
     namespace: Label,
     name: Label,

@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from crontopus_gateway.deps import GatewayDep
 from crontopus_gateway.gateway import Gateway
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_gateway.routes.checkins import publish_checkin
 from crontopus_kit.errors import NotFound, Unavailable
 from crontopus_kit.logging import current_correlation_id, get_logger
@@ -35,7 +35,7 @@ from crontopus_schemas.pings import (
 )
 from crontopus_schemas.subjects import GitopsRpc, RunsRpc
 
-router = APIRouter(tags=["pings"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["pings"], route_class=ApiRoute)
 log = get_logger(__name__)
 
 PING_BODY_LIMIT = 100 * 1024  # bytes of a POST body kept as the run's output; the rest is dropped unread
@@ -142,7 +142,21 @@ def ping_state(request: Request) -> PingState:
 
 
 PingStateDep = Annotated[PingState, Depends(ping_state)]
-Rid = Annotated[str | None, Query(description="a UUID that ties a start to its finish; default: paired for you")]
+# The formats below are documented, not enforced by FastAPI: as in Healthchecks, a bad rid or exit
+# status is a 400 and a key that is not one a 404.
+Rid = Annotated[
+    str | None,
+    Query(
+        description="a UUID that ties a start to its finish; default: paired for you; not a UUID: 400",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+Key = Annotated[str, Path(description="the job's ping key", json_schema_extra={"pattern": PING_KEY_PATTERN})]
+EXIT_STATUS_PATTERN = "^([01]?[0-9]?[0-9]|2[0-4][0-9]|25[0-5])$"  # 0-255, leading zeros allowed
+ExitStatus = Annotated[
+    str,
+    Path(description="0-255; anything else: 400", json_schema_extra={"pattern": EXIT_STATUS_PATTERN}),
+]
 
 
 async def handle_ping(request: Request, gateway: Gateway, state: PingState, key: str, rid: str | None,
@@ -217,7 +231,7 @@ def _ok() -> Response:
 
 
 def _exit_outcome(exit_status: str) -> Outcome:
-    if not exit_status.isdigit() or int(exit_status) > 255:
+    if not re.fullmatch(EXIT_STATUS_PATTERN, exit_status):  # isdigit() would let "²" through to int()
         raise HTTPException(status_code=400, detail="exit status: a number from 0 to 255")
     code = int(exit_status)
     return Outcome("success" if code == 0 else "failure", exit_code=code)
@@ -230,7 +244,7 @@ PING_DOC = " Answers `OK` (text/plain); the `Ping-Body-Limit` header says how mu
 
 def _fixed(outcome: Outcome) -> Callable[..., Awaitable[Response]]:
     async def endpoint(
-        request: Request, key: str, gateway: GatewayDep, state: PingStateDep, rid: Rid = None
+        request: Request, key: Key, gateway: GatewayDep, state: PingStateDep, rid: Rid = None
     ) -> Response:
         return await handle_ping(request, gateway, state, key, rid, outcome)
 
@@ -238,7 +252,7 @@ def _fixed(outcome: Outcome) -> Callable[..., Awaitable[Response]]:
 
 
 async def _exit_status(
-    request: Request, key: str, exit_status: str, gateway: GatewayDep, state: PingStateDep, rid: Rid = None
+    request: Request, key: Key, exit_status: ExitStatus, gateway: GatewayDep, state: PingStateDep, rid: Rid = None
 ) -> Response:
     return await handle_ping(request, gateway, state, key, rid, _exit_outcome(exit_status))
 
@@ -250,6 +264,7 @@ def _route(path: str, name: str, summary: str, endpoint: Callable[..., Awaitable
             path, endpoint, methods=[method], response_class=PlainTextResponse, summary=summary,
             description=summary + "." + PING_DOC, include_in_schema=method != "HEAD",
             operation_id=f"ping_{name}_{method.lower()}",
+            responses=errors(400, 404, *([413] if method == "POST" else [])),
         )  # fmt: skip
 
 

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
-from crontopus_gateway.json_body import JsonBodyRoute
+from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.events import RUN_ID_PATTERN, RunStatus
 from crontopus_schemas.names import JOB_REF_PATTERN
 from crontopus_schemas.runs import (
     MAX_PAGE_SIZE,
+    RUN_CURSOR_PATTERN,
     SOURCE_PATTERN,
     RunDetail,
     RunGetRequest,
@@ -22,9 +23,10 @@ from crontopus_schemas.runs import (
     RunStatsRequest,
     StatsBucket,
 )
+from crontopus_schemas.strict import DateTimeText
 from crontopus_schemas.subjects import RunsRpc
 
-router = APIRouter(tags=["runs"], route_class=JsonBodyRoute)
+router = APIRouter(tags=["runs"], route_class=ApiRoute)
 
 
 @router.get("/api/runs", response_model=RunPage)
@@ -36,11 +38,12 @@ async def list_runs(
     source: Annotated[
         str | None, Query(pattern=SOURCE_PATTERN, description="who reported it: api, ping, or an agent's id")
     ] = None,
-    since: Annotated[datetime | None, Query(description="runs that started (or finished) at or after")] = None,
-    until: Annotated[datetime | None, Query(description="... and before this")] = None,
+    since: Annotated[DateTimeText | None, Query(description="runs that started (or finished) at or after")] = None,
+    until: Annotated[DateTimeText | None, Query(description="... and before this")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="next_cursor (older runs) or prev_cursor (newer) of a page")
+        str | None,
+        Query(pattern=RUN_CURSOR_PATTERN, description="next_cursor (older runs) or prev_cursor (newer) of a page"),
     ] = None,
 ) -> RunPage:
     """Newest first. `next_cursor` leads to older runs (null on the oldest page), `prev_cursor`
@@ -63,9 +66,9 @@ async def run_stats(
         str | None, Query(pattern=JOB_REF_PATTERN, description="<namespace>/<name>; none: every job")
     ] = None,
     since: Annotated[
-        datetime | None, Query(description="default: 24 h (bucket=hour) or 30 days (day) before until")
+        DateTimeText | None, Query(description="default: 24 h (bucket=hour) or 30 days (day) before until")
     ] = None,
-    until: Annotated[datetime | None, Query(description="default: now")] = None,
+    until: Annotated[DateTimeText | None, Query(description="default: now")] = None,
     bucket: StatsBucket = "hour",
     timezone: Annotated[str, Query(max_length=64, description="where days begin (IANA); hours are UTC's")] = "UTC",
 ) -> RunStats:
@@ -80,7 +83,7 @@ async def run_stats(
     return await gateway.rpc(RunsRpc.STATS, request, RunStats)
 
 
-@router.get("/api/runs/{run_id}", response_model=RunDetail)
+@router.get("/api/runs/{run_id}", response_model=RunDetail, responses=errors(404))
 async def get_run(
     run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN)], principal: CurrentPrincipal, gateway: GatewayDep
 ) -> RunDetail:

@@ -75,7 +75,8 @@ describe("editing a job's YAML", () => {
     mockApi({
       ...base,
       "GET /api/jobs/staging/hello": () => json(job("aaaa111", yaml)),
-      "PUT /api/jobs/staging/hello": () => json({ detail: "staging/hello.yaml:5: spec.schedule: expected 5 fields, got 4" }, 422),
+      "PUT /api/jobs/staging/hello": () =>
+        json({ detail: [{ loc: ["body"], msg: "staging/hello.yaml:5: spec.schedule: expected 5 fields, got 4", type: "value_error" }] }, 422),
     });
     await renderFresh("/jobs/staging/hello/edit");
     await edit(yaml.replace('"* * * * *"', '"* * * *"'));

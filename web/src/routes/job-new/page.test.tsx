@@ -70,8 +70,13 @@ describe("the create form", () => {
       "POST /api/jobs": () =>
         json(
           {
-            detail:
-              "production/backup-database.yaml:8: spec.schedule: never fires: day 31 does not exist in month 2\nproduction/backup-database.yaml:9: spec.timezone: unknown time zone 'Mars/Olympus'",
+            detail: [
+              {
+                loc: ["body"],
+                msg: "production/backup-database.yaml:8: spec.schedule: never fires: day 31 does not exist in month 2\nproduction/backup-database.yaml:9: spec.timezone: unknown time zone 'Mars/Olympus'",
+                type: "value_error",
+              },
+            ],
           },
           422,
         ),
@@ -95,7 +100,8 @@ describe("the create form", () => {
       ...base,
       "GET /api/schedule/preview": (request) => {
         const schedule = new URL(request.url).searchParams.get("schedule");
-        if (schedule === "0 0 31 2 *") return json({ detail: "schedule: never fires: day 31 does not exist in month 2" }, 422);
+        if (schedule === "0 0 31 2 *")
+          return json({ detail: [{ loc: ["query", "schedule"], msg: "never fires: day 31 does not exist in month 2", type: "value_error" }] }, 422);
         return json({
           valid: true,
           schedule: "30 2 * * *",
