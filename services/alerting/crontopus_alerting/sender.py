@@ -57,14 +57,21 @@ class Sender:
         self._pending[job] = (loop, answer)
         try:
             with self._lock:
-                self._connection().send((job, args))
+                try:
+                    self._connection().send((job, args))
+                except OSError:  # the child died since the last send (and was not yet reaped)
+                    self._stop_child()
+                    self._connection().send((job, args))
             return await answer
         finally:
             self._pending.pop(job, None)
 
     def close(self) -> None:
         with self._lock:
-            conn, process, self._conn, self._process = self._conn, self._process, None, None
+            self._stop_child()
+
+    def _stop_child(self) -> None:
+        conn, process, self._conn, self._process = self._conn, self._process, None, None
         if conn is not None:
             conn.close()  # the child's recv() ends: it finishes its sends and exits
         if process is not None:
@@ -72,6 +79,7 @@ class Sender:
                 process.wait(5)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
     def _connection(self) -> Connection:
         if self._conn is None or self._process is None or self._process.poll() is not None:
