@@ -98,7 +98,9 @@ async def test_an_existing_single_copy_stream_is_brought_to_three(
 ) -> None:
     await _ensure_when_ready(cluster_broker, replicas=1)
     js = cluster_broker.config.connection_state.stream
-    await js.publish(checkin_subject("t" * 32, "api"), b"kept")
+    # The new stream elects its leader on its own, a moment after it is created (longer on a busy
+    # machine); the message id keeps a publish repeated after a lost answer from counting twice.
+    await _once_led(lambda: js.publish(checkin_subject("t" * 32, "api"), b"kept", headers={"Nats-Msg-Id": "kept"}))
     assert (await js.stream_info(CHECKINS_STREAM.name)).config.num_replicas == 1
 
     # Placing three copies needs all three servers known to the leader, which may take a moment more.
