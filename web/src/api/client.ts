@@ -50,27 +50,11 @@ function isRetryable(error: unknown): boolean {
 
 /** A message for any failure a query or mutation can throw. */
 export function describeError(error: unknown): string {
-  if (error instanceof ApiError) return validationMessage(error.detail) ?? error.message;
+  if (error instanceof ApiError) return error.message; // the server's words (src/lib/session.ts)
   if (error instanceof NotSignedIn) return "You are signed out. Sign in again.";
   if (error instanceof TypeError) return "The server could not be reached. Check your connection and try again.";
   if (error instanceof Error) return error.message;
   return "Something went wrong.";
-}
-
-// Where a field came from, which `loc` names first: "until", not "query.until".
-const ORIGINS = new Set(["body", "query", "path", "header", "cookie"]);
-
-/** A 422's list of errors (every 422 has one) as `field: message`, joined; undefined for anything else. */
-export function validationMessage(detail: unknown): string | undefined {
-  if (!Array.isArray(detail) || detail.length === 0) return undefined;
-  return detail
-    .map((item: { loc?: unknown[]; msg?: string }) => {
-      const loc = Array.isArray(item.loc) ? item.loc.map(String) : [];
-      const field = (loc.length > 0 && ORIGINS.has(loc[0]!) ? loc.slice(1) : loc).join(".");
-      const message = item.msg ?? "invalid";
-      return field ? `${field}: ${message}` : message;
-    })
-    .join("; ");
 }
 
 export function statusOf(error: unknown): number | undefined {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { ApiError, HINT_KEY, NotSignedIn, Session } from "./session";
+import { ApiError, errorMessage, HINT_KEY, NotSignedIn, Session } from "./session";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -156,5 +156,17 @@ describe("Session sign-in and sign-out", () => {
     expect(session.getState().status).toBe("signed-out");
     expect(session.accessToken).toBeNull();
     expect(storage.getItem(HINT_KEY)).toBeNull();
+  });
+});
+
+describe("the server's error words", () => {
+  it("are the detail sentence, or a 422's fields named without where they came from", () => {
+    expect(errorMessage("job not found")).toBe("job not found");
+    const detail = [
+      { loc: ["query", "until"], msg: "must be after since", type: "value_error" },
+      { loc: ["body", "spec", "schedule"], msg: "not a cron expression", type: "value_error" },
+    ];
+    expect(errorMessage(detail)).toBe("until: must be after since; spec.schedule: not a cron expression");
+    expect(errorMessage({ unexpected: true })).toBeUndefined();
   });
 });

@@ -34,17 +34,21 @@ export class ApiError extends Error {
   }
 }
 
-/** The server's own words: `detail` as a string, or FastAPI's list of field errors joined. */
+// Where a field came from, which a 422's `loc` names first: "until", not "query.until".
+const ORIGINS = new Set(["body", "query", "path", "header", "cookie"]);
+
+/** The server's own words: `detail` as a string, or a 422's list of errors (every 422 has one)
+ * as `field: message`, joined. */
 export function errorMessage(detail: unknown): string | undefined {
   if (typeof detail === "string") return detail;
-  if (Array.isArray(detail)) {
-    const parts = detail.map((item: { loc?: unknown[]; msg?: string }) => {
-      const field = Array.isArray(item.loc) ? item.loc.filter((p) => p !== "body").join(".") : "";
-      return field ? `${field}: ${item.msg ?? ""}` : (item.msg ?? "");
-    });
-    return parts.join("; ") || undefined;
-  }
-  return undefined;
+  if (!Array.isArray(detail)) return undefined;
+  const parts = detail.map((item: { loc?: unknown[]; msg?: string }) => {
+    const loc = Array.isArray(item.loc) ? item.loc.map(String) : [];
+    const field = (loc.length > 0 && ORIGINS.has(loc[0]!) ? loc.slice(1) : loc).join(".");
+    const message = item.msg ?? "invalid";
+    return field ? `${field}: ${message}` : message;
+  });
+  return parts.join("; ") || undefined;
 }
 
 export async function apiErrorFrom(response: Response): Promise<ApiError> {
