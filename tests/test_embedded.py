@@ -76,12 +76,14 @@ def test_the_data_dir_and_what_crontopus_writes_in_it_are_private_even_if_an_old
 def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(tmp_path):
     port = free_port()
     first = start_run_all(tmp_path / "data", port, tmp_path / "first.log")
-    wait_healthy(port, first)
     body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
-    assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
-    nats_port = int((tmp_path / "data" / "nats.url").read_text().strip().rsplit(":", 1)[1])
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    try:
+        wait_healthy(port, first)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
+        nats_port = int((tmp_path / "data" / "nats.url").read_text().strip().rsplit(":", 1)[1])
+    finally:  # the crash this test is about; also when a step above failed, so nothing outlives it
+        first.send_signal(signal.SIGKILL)
+        first.wait()
     deadline = time.monotonic() + 10
     while port_is_open("127.0.0.1", nats_port) and time.monotonic() < deadline:
         time.sleep(0.1)
