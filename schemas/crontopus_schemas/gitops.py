@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, Field
 
@@ -185,15 +185,50 @@ class JobPage(JobList):
     next_after: str | None = None
 
 
+class JobState(BaseModel):
+    """What counting a team's jobs needs of each (``GitopsRpc.JOB_STATES``): tens of bytes where
+    a JobSummary is hundreds."""
+
+    job: str
+    enabled: bool
+    paused: bool
+
+
+class JobStatePage(BaseModel):
+    """One page of ``GitopsRpc.JOB_STATES`` (the request is a JobListRequest; its filters apply)."""
+
+    states: list[JobState]
+    next_after: str | None = None
+
+
+PageT = TypeVar("PageT", JobPage, JobStatePage)
+
+
+async def all_pages(fetch: Callable[[JobListRequest], Awaitable[PageT]], request: JobListRequest) -> list[PageT]:
+    """Every page of a team's jobs, one after the other (``next_after`` names the next)."""
+    pages = [await fetch(request)]
+    while (after := pages[-1].next_after) is not None:
+        pages.append(await fetch(request.model_copy(update={"after": after})))
+    return pages
+
+
 async def all_jobs(fetch: Callable[[JobListRequest], Awaitable[JobPage]], request: JobListRequest) -> list[JobSummary]:
-    """Every job, page after page; ``fetch`` asks ``GitopsRpc.JOBS_LIST``."""
-    jobs: list[JobSummary] = []
-    while True:
-        page = await fetch(request)
-        jobs += page.jobs
-        if page.next_after is None:
-            return jobs
-        request = request.model_copy(update={"after": page.next_after})
+    """Every job; ``fetch`` asks ``GitopsRpc.JOBS_LIST``."""
+    return [job for page in await all_pages(fetch, request) for job in page.jobs]
+
+
+class FailingJob(BaseModel):
+    job: str = Field(description="<namespace>/<name>")
+    last_status: Literal["failure", "timeout"] = Field(description="how its newest run ended")
+
+
+class JobsOverview(BaseModel):
+    """``GET /api/jobs/summary``: the team's jobs counted, and those failing now, for a dashboard."""
+
+    jobs: int = Field(description="jobs defined at the repository's synced commit")
+    paused: int
+    disabled: int
+    failing: list[FailingJob] = Field(description="jobs not paused whose newest run failed or timed out, by name")
 
 
 class TenantListRequest(BaseModel):

@@ -244,6 +244,7 @@ class GitopsRpc:
     JOBS_LIST = f"{RPC_ROOT}.gitops.jobs.list"
     JOBS_GET = f"{RPC_ROOT}.gitops.jobs.get"
     JOBS_UPCOMING = f"{RPC_ROOT}.gitops.jobs.upcoming"
+    JOB_STATES = f"{RPC_ROOT}.gitops.jobs.states"
     JOB_CREATE = f"{RPC_ROOT}.gitops.jobs.create"
     JOB_UPDATE = f"{RPC_ROOT}.gitops.jobs.update"
     JOB_DELETE = f"{RPC_ROOT}.gitops.jobs.delete"

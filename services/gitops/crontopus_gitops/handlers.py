@@ -18,6 +18,7 @@ from crontopus_schemas.gitops import (
     JobGetRequest,
     JobListRequest,
     JobPage,
+    JobStatePage,
     RepositoryPublic,
     TenantList,
     TenantListRequest,
@@ -83,6 +84,14 @@ def build_router(*, db: Database, syncer: Syncer) -> NatsRouter:
             return await service.list_jobs(
                 session=session, query=request, links=syncer.links, schedules=syncer.schedules
             )
+
+    @router.subscriber(subjects.GitopsRpc.JOB_STATES, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
+    @rpc_handler(JobListRequest)
+    async def job_states(request: JobListRequest) -> JobStatePage:
+        if not syncer.busy(request.tenant_id):  # as list_jobs: a new team's examples count too
+            await syncer.sync(request.tenant_id)
+        async with db.session() as session:
+            return await service.job_states(session=session, query=request)
 
     @router.subscriber(subjects.GitopsRpc.JOBS_GET, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(JobGetRequest)

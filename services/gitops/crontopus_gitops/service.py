@@ -29,6 +29,8 @@ from crontopus_schemas.gitops import (
     JobGetRequest,
     JobListRequest,
     JobPage,
+    JobState,
+    JobStatePage,
     JobSummary,
     ManifestsChanged,
     RepositoryLocation,
@@ -223,6 +225,28 @@ def _describe(schedule: str) -> str:
 
 async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Links, schedules: NextFireCache) -> JobPage:
     """One page of the team's jobs in (namespace, name) order, keyset-paginated on that key."""
+    page, next_after = await _page_of_jobs(session, query)
+    now = datetime.now(UTC)
+    jobs = [JobSummary(**_summary(row, links, schedules, now)) for row in page]
+    wanted = [job for job in jobs if _matches(query, enabled=job.enabled, paused=job.paused, labels=job.labels)]
+    return JobPage(jobs=wanted, next_after=next_after)
+
+
+async def job_states(*, session: AsyncSession, query: JobListRequest) -> JobStatePage:
+    """One page of the team's jobs as JobList pages them, each only enabled and paused: what a
+    count of them needs (no ping URL, next run or description to make)."""
+    page, next_after = await _page_of_jobs(session, query)
+    states = []
+    for row in page:
+        manifest = json.loads(row.manifest)
+        enabled, paused = manifest["spec"]["enabled"], manifest["spec"]["paused"]
+        if _matches(query, enabled=enabled, paused=paused, labels=manifest["metadata"]["labels"]):
+            states.append(JobState(job=f"{row.namespace}/{row.name}", enabled=enabled, paused=paused))
+    return JobStatePage(states=states, next_after=next_after)
+
+
+async def _page_of_jobs(session: AsyncSession, query: JobListRequest) -> tuple[list[JobIndex], str | None]:
+    """The index rows of one page in (namespace, name) order, and the ``after`` of the next page."""
     stmt = select(JobIndex).where(col(JobIndex.tenant_id) == query.tenant_id)
     if query.namespace:
         stmt = stmt.where(col(JobIndex.namespace) == query.namespace)
@@ -234,10 +258,7 @@ async def list_jobs(*, session: AsyncSession, query: JobListRequest, links: Link
     stmt = stmt.order_by(col(JobIndex.namespace), col(JobIndex.name)).limit(query.limit + 1)
     rows = list((await session.execute(stmt)).scalars())
     page, more = rows[: query.limit], len(rows) > query.limit
-    now = datetime.now(UTC)
-    jobs = [JobSummary(**_summary(row, links, schedules, now)) for row in page]
-    next_after = f"{page[-1].namespace}/{page[-1].name}" if more else None
-    return JobPage(jobs=[job for job in jobs if _matches(job, query)], next_after=next_after)
+    return page, (f"{page[-1].namespace}/{page[-1].name}" if more else None)
 
 
 async def upcoming_runs(*, session: AsyncSession, query: UpcomingRequest, schedules: NextFireCache) -> UpcomingRuns:
@@ -247,12 +268,12 @@ async def upcoming_runs(*, session: AsyncSession, query: UpcomingRequest, schedu
     return UpcomingRuns(runs=upcoming(jobs, now=datetime.now(UTC), limit=query.limit, cache=schedules))
 
 
-def _matches(job: JobSummary, query: JobListRequest) -> bool:
-    if query.enabled is not None and job.enabled != query.enabled:
+def _matches(query: JobListRequest, *, enabled: bool, paused: bool, labels: dict[str, str]) -> bool:
+    if query.enabled is not None and enabled != query.enabled:
         return False
-    if query.paused is not None and job.paused != query.paused:
+    if query.paused is not None and paused != query.paused:
         return False
-    return all(job.labels.get(key) == value for key, value in query.labels.items())
+    return all(labels.get(key) == value for key, value in query.labels.items())
 
 
 async def get_job(

@@ -553,6 +553,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jobs Overview
+         * @description The team's jobs counted, and those not paused whose newest run failed or timed out: what a
+         *     dashboard shows, in a few hundred bytes where `GET /api/jobs` sends ~600 a job. 503 while
+         *     the runs service cannot say how the jobs' runs ended.
+         */
+        get: operations["jobs_overview_api_jobs_summary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/upcoming": {
         parameters: {
             query?: never;
@@ -1388,6 +1410,20 @@ export interface components {
              */
             detail: string;
         };
+        /** FailingJob */
+        FailingJob: {
+            /**
+             * Job
+             * @description <namespace>/<name>
+             */
+            job: string;
+            /**
+             * Last Status
+             * @description how its newest run ended
+             * @enum {string}
+             */
+            last_status: "failure" | "timeout";
+        };
         /** Failures */
         Failures: {
             /**
@@ -1720,6 +1756,26 @@ export interface components {
              * @description optional: added to the commit message below its first line
              */
             message?: string | null;
+        };
+        /**
+         * JobsOverview
+         * @description ``GET /api/jobs/summary``: the team's jobs counted, and those failing now, for a dashboard.
+         */
+        JobsOverview: {
+            /** Disabled */
+            disabled: number;
+            /**
+             * Failing
+             * @description jobs not paused whose newest run failed or timed out, by name
+             */
+            failing: components["schemas"]["FailingJob"][];
+            /**
+             * Jobs
+             * @description jobs defined at the repository's synced commit
+             */
+            jobs: number;
+            /** Paused */
+            paused: number;
         };
         /** JwksReply */
         JwksReply: {
@@ -4444,6 +4500,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    jobs_overview_api_jobs_summary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobsOverview"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
             /** @description Rate limited; see Retry-After */

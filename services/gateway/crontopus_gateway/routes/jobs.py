@@ -4,6 +4,7 @@ deleting a job commits to that repository, with the signed-in user as the commit
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
@@ -16,18 +17,22 @@ from crontopus_kit.errors import Invalid, Unavailable
 from crontopus_schemas.cron import ScheduleError, describe, fire_times, normalise_schedule, zone
 from crontopus_schemas.gitops import (
     MAX_UPCOMING,
+    FailingJob,
     FireTimePublic,
     JobDetail,
     JobGetRequest,
     JobList,
     JobListRequest,
     JobPage,
+    JobsOverview,
+    JobStatePage,
     JobSummary,
     RepositoryPublic,
     SchedulePreview,
     UpcomingRequest,
     UpcomingRuns,
     all_jobs,
+    all_pages,
 )
 from crontopus_schemas.identity import ApiKeyList, MeRequest, UserPublic
 from crontopus_schemas.job_edits import (
@@ -85,15 +90,19 @@ async def list_jobs(
 
 async def _with_last_status(gateway: GatewayDep, tenant_id: str, jobs: list[J]) -> list[J]:
     """Joins the runs service's answer in; without it the jobs are still listed (status unknown)."""
-    if not jobs:
-        return jobs
     try:
-        found = await gateway.rpc(
-            RunsRpc.LAST_STATUS, LastStatusRequest(tenant_id=tenant_id, jobs=[job.job for job in jobs]), LastStatuses
-        )
+        statuses = await _last_statuses(gateway, tenant_id, [job.job for job in jobs])
     except Unavailable:
         return jobs
-    return [job.model_copy(update={"last_status": found.statuses.get(job.job)}) for job in jobs]
+    return [job.model_copy(update={"last_status": statuses.get(job.job)}) for job in jobs]
+
+
+async def _last_statuses(gateway: GatewayDep, tenant_id: str, jobs: list[str]) -> Mapping[str, str]:
+    """Each job's newest run's status, from the runs service (no runs: not in it)."""
+    if not jobs:
+        return {}
+    request = LastStatusRequest(tenant_id=tenant_id, jobs=jobs)
+    return (await gateway.rpc(RunsRpc.LAST_STATUS, request, LastStatuses)).statuses
 
 
 def _for_reader(principal: Principal, jobs: list[J]) -> list[J]:
@@ -118,6 +127,26 @@ async def upcoming_runs(
     fires often may appear several times), each in its job's time zone."""
     request = UpcomingRequest(tenant_id=principal.tenant_id, limit=limit)
     return await gateway.rpc(GitopsRpc.JOBS_UPCOMING, request, UpcomingRuns)
+
+
+@router.get("/api/jobs/summary", response_model=JobsOverview)
+async def jobs_overview(principal: CurrentPrincipal, gateway: GatewayDep) -> JobsOverview:
+    """The team's jobs counted, and those not paused whose newest run failed or timed out: what a
+    dashboard shows, in a few hundred bytes where `GET /api/jobs` sends ~600 a job. 503 while
+    the runs service cannot say how the jobs' runs ended."""
+    request = JobListRequest(tenant_id=principal.tenant_id)
+    pages = await all_pages(lambda page: gateway.rpc(GitopsRpc.JOB_STATES, page, JobStatePage), request)
+    states = [state for page in pages for state in page.states]
+    statuses = await _last_statuses(gateway, principal.tenant_id, [state.job for state in states])
+    failing = [
+        FailingJob(job=state.job, last_status=status)
+        for state in states
+        if not state.paused and (status := statuses.get(state.job)) in ("failure", "timeout")
+    ]
+    return JobsOverview(
+        jobs=len(states), paused=sum(state.paused for state in states),
+        disabled=sum(not state.enabled for state in states), failing=failing,
+    )  # fmt: skip
 
 
 MAX_PREVIEW = 50
