@@ -13,10 +13,12 @@ const RUNS: Key[] = [
   ["get", "/api/runs/{run_id}"],
   ["get", "/api/runs/stats"],
   ["get", "/api/jobs"],
+  ["get", "/api/jobs/summary"],
   ["get", "/api/jobs/{namespace}/{name}"],
 ];
 const MANIFESTS: Key[] = [
   ["get", "/api/jobs"],
+  ["get", "/api/jobs/summary"],
   ["get", "/api/jobs/{namespace}/{name}"],
   ["get", "/api/jobs/upcoming"],
   ["get", "/api/gitops/repository"],

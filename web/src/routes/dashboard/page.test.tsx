@@ -1,4 +1,4 @@
-import { screen } from "@testing-library/react";
+import { screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 
 import { cleanupFreshApp, me, pair, renderFresh } from "../../test/fresh";
@@ -13,7 +13,7 @@ describe("the dashboard", () => {
     const api = mockApi({
       "POST /api/auth/refresh": () => json(pair),
       "GET /api/auth/me": () => json(me),
-      "GET /api/jobs": () => json({ jobs: [] }),
+      "GET /api/jobs/summary": () => json({ jobs: 12, paused: 1, disabled: 0, failing: [{ job: "ops/backup", last_status: "timeout" }] }),
       "GET /api/agents": () => json({ agents: [] }),
       "GET /api/incidents": () => json({ incidents: [] }),
       "GET /api/runs/stats": () => json(stats),
@@ -23,6 +23,12 @@ describe("the dashboard", () => {
     });
     await renderFresh("/");
     expect(await screen.findByText("No runs yet.")).toBeInTheDocument();
+    const jobs = screen.getByRole("region", { name: "Jobs" });
+    expect(within(jobs).getByText("12")).toBeInTheDocument();
+    expect(within(jobs).getByText("1 failing")).toBeInTheDocument();
+    const failing = screen.getByRole("region", { name: "Failing now" });
+    expect(failing).toHaveTextContent("ops/backup");
+    expect(failing).toHaveTextContent("timeout");
     const asked = api.requests
       .filter((request) => request.method === "GET" && !request.url.includes("/api/events"))
       .map((request) => {

@@ -41,20 +41,19 @@ export function Card({ title, children, detail }: { title: string; children: Rea
 }
 
 function Cards() {
-  const jobs = api.useQuery("get", "/api/jobs", {});
+  const jobs = api.useQuery("get", "/api/jobs/summary", {});
   const agents = api.useQuery("get", "/api/agents", {});
   const incidents = api.useQuery("get", "/api/incidents", { params: { query: { status: "open" } } });
   const stats = api.useQuery("get", "/api/runs/stats", { params: { query: { bucket: "hour" } } });
   const totals = stats.data?.totals;
-  const list = jobs.data?.jobs ?? [];
-  const failing = list.filter((job) => job.last_status === "failure" || job.last_status === "timeout").length;
+  const failing = jobs.data?.failing.length ?? 0;
   const online = (agents.data?.agents ?? []).filter((agent) => agent.status === "online").length;
   const enrolled = (agents.data?.agents ?? []).filter((agent) => agent.status !== "revoked").length;
   const open = incidents.data?.incidents.length ?? 0;
   return (
     <div className="grid grid-cols-2 gap-3 lg:grid-cols-4">
       <Card title="Jobs" detail={jobs.data ? (failing ? `${failing} failing` : "none failing") : " "}>
-        {jobs.data ? list.length : "…"}
+        {jobs.data ? jobs.data.jobs : "…"}
       </Card>
       <Card title="Agents online" detail={agents.data ? `of ${enrolled} enrolled` : " "}>
         {agents.data ? online : "…"}
@@ -70,23 +69,19 @@ function Cards() {
 }
 
 function FailingJobs() {
-  const jobs = api.useQuery("get", "/api/jobs", {});
+  const summary = api.useQuery("get", "/api/jobs/summary", {});
   return (
     <section aria-labelledby="failing-heading" className="card">
       <h2 id="failing-heading" className="mb-2 font-semibold">
         Failing now
       </h2>
-      <QueryState query={jobs} label="Loading jobs…">
-        {({ jobs: list }) => {
-          const failing = list.filter((job) => !job.paused && (job.last_status === "failure" || job.last_status === "timeout"));
-          if (failing.length === 0) {
-            return (
-              <p className="flex items-center gap-2 text-sm text-green-700 dark:text-green-400">
-                <CircleCheck aria-hidden="true" className="size-4" /> No job's last run failed.
-              </p>
-            );
-          }
-          return (
+      <QueryState query={summary} label="Loading jobs…">
+        {({ failing }) =>
+          failing.length === 0 ? (
+            <p className="flex items-center gap-2 text-sm text-green-700 dark:text-green-400">
+              <CircleCheck aria-hidden="true" className="size-4" /> No job's last run failed.
+            </p>
+          ) : (
             <ul className="divide-y divide-zinc-100 text-sm dark:divide-zinc-800">
               {failing.map((job) => (
                 <li key={job.job} className="flex items-center justify-between gap-2 py-1.5">
@@ -97,8 +92,8 @@ function FailingJobs() {
                 </li>
               ))}
             </ul>
-          );
-        }}
+          )
+        }
       </QueryState>
     </section>
   );

@@ -3,7 +3,7 @@
  * (page.test.tsx) checks the list against the requests the page makes. */
 export const DASHBOARD_REQUESTS = [
   "/api/auth/me",
-  "/api/jobs",
+  "/api/jobs/summary",
   "/api/agents",
   "/api/incidents?status=open",
   "/api/runs/stats?bucket=hour",
