@@ -4,6 +4,7 @@ changes, agent events), the notification dispatcher and the tick (missed runs, r
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,8 @@ class AlertingUnit:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_requeue = datetime.now(UTC)  # once at start, then every REQUEUE_EVERY
         self.backlog = Backlog(stuck_after=timedelta(seconds=self.settings.backlog_stuck_seconds))
+        # A team's lock lives while a sync holds or awaits it (the map does not grow with every team).
+        self._syncing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @staticmethod
     def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
@@ -123,17 +126,21 @@ class AlertingUnit:
             await msg.ack()
 
     async def sync_tenant(self, tenant_id: str) -> None:
-        """Re-read the tenant's jobs from gitops and update the due-time index."""
+        """Re-read the tenant's jobs from gitops and update the due-time index, one sync of a team
+        at a time: a manifest change and the periodic re-read of the same team at once would both
+        insert its new jobs' monitors (the second failed on the unique key and was retried)."""
 
         async def fetch(page: JobListRequest) -> JobPage:
             return await rpc_call(self.broker, subjects.GitopsRpc.JOBS_LIST, page, JobPage)
 
-        jobs = [_monitored(job) for job in await all_jobs(fetch, JobListRequest(tenant_id=tenant_id))]
-        async with self.db.session() as session:
-            rules = await service.get_rules(session=session, tenant_id=tenant_id)
-            await monitors.sync_monitors(
-                session=session, tenant_id=tenant_id, jobs=jobs, rules=rules, now=datetime.now(UTC)
-            )
+        lock = self._syncing.get(tenant_id) or self._syncing.setdefault(tenant_id, asyncio.Lock())
+        async with lock:
+            jobs = [_monitored(job) for job in await all_jobs(fetch, JobListRequest(tenant_id=tenant_id))]
+            async with self.db.session() as session:
+                rules = await service.get_rules(session=session, tenant_id=tenant_id)
+                await monitors.sync_monitors(
+                    session=session, tenant_id=tenant_id, jobs=jobs, rules=rules, now=datetime.now(UTC)
+                )
 
     async def resync_all(self) -> int:
         """Re-read every team's jobs. Manifest-change events say what changed; this catches what
