@@ -10,6 +10,7 @@ const renderRoute = (path: string) => renderFresh(path, { signedIn: false });
 const shell = {
   "GET /api/auth/me": () => json(me),
   "GET /api/jobs": () => json({ jobs: [] }),
+  "GET /api/jobs/summary": () => json({ jobs: 0, paused: 0, disabled: 0, failing: [] }),
   "GET /api/agents": () => json({ agents: [] }),
   "GET /api/incidents": () => json({ incidents: [], next_cursor: null }),
   "GET /api/runs": () => json({ runs: [], next_cursor: null }),
@@ -118,7 +119,7 @@ describe("a reload with a session", () => {
     const api = mockApi({ ...shell, "POST /api/auth/refresh": () => json(pair) });
     await renderFresh("/");
     expect(await screen.findByRole("heading", { name: "Dashboard" })).toBeInTheDocument();
-    await waitFor(() => expect(api.calls("GET /api/jobs").length).toBeGreaterThan(0));
+    await waitFor(() => expect(api.calls("GET /api/jobs/summary").length).toBeGreaterThan(0));
     const paths = api.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`);
     expect(paths[0]).toBe("POST /api/auth/refresh");
     for (const request of api.requests.slice(1)) expect(request.headers.get("Authorization")).toBe("Bearer tok");
