@@ -45,7 +45,7 @@ class Sender:
         self.threads = threads
         self._lock = threading.Lock()  # one writer on the pipe; starting the child once
         self._ids = itertools.count()
-        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Connection]] = {}
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -54,17 +54,23 @@ class Sender:
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Any] = loop.create_future()
         job = next(self._ids)
-        self._pending[job] = (loop, answer)
         try:
             with self._lock:
                 try:
-                    self._connection().send((job, args))
+                    self._send(job, args, loop, answer)
                 except OSError:  # the child died since the last send (and was not yet reaped)
                     self._stop_child()
-                    self._connection().send((job, args))
+                    self._send(job, args, loop, answer)
             return await answer
         finally:
             self._pending.pop(job, None)
+
+    def _send(
+        self, job: int, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Any]
+    ) -> None:
+        conn = self._connection()
+        self._pending[job] = (loop, answer, conn)  # which child has it: only its end fails it
+        conn.send((job, args))
 
     def close(self) -> None:
         with self._lock:
@@ -96,28 +102,33 @@ class Sender:
         os.close(answers_write)
         self._conn, self._process = Connection(jobs_write, readable=False), process
         answers = Connection(answers_read, writable=False)
-        threading.Thread(target=self._read, args=(answers,), name="crontopus-notify-answers", daemon=True).start()
+        reader = threading.Thread(
+            target=self._read, args=(answers, self._conn), name="crontopus-notify-answers", daemon=True
+        )
+        reader.start()
         log.info("notification sender started", pid=process.pid)
         return self._conn
 
-    def _read(self, conn: Connection) -> None:
-        """Hands each answer to the send waiting for it; when the child is gone, fails the rest."""
+    def _read(self, answers: Connection, jobs: Connection) -> None:
+        """Hands each answer to the send waiting for it; when the child is gone, fails the sends it
+        had (a new child may already have others)."""
         while True:
             try:
-                job, outcome = conn.recv()
+                job, outcome = answers.recv()
             except (EOFError, OSError):
                 break
             self._answer(job, outcome)
         from crontopus_alerting.notify import Outcome  # here: notify imports this module
 
-        for job in list(self._pending):
-            self._answer(job, Outcome(False, STOPPED))
+        for job, (_, _, sent_to) in list(self._pending.items()):
+            if sent_to is jobs:
+                self._answer(job, Outcome(False, STOPPED))
 
     def _answer(self, job: int, outcome: Any) -> None:
         waiting = self._pending.get(job)
         if waiting is None:
             return  # its caller stopped waiting (timeout)
-        loop, answer = waiting
+        loop, answer, _ = waiting
         loop.call_soon_threadsafe(_settle, answer, outcome)
 
 
