@@ -216,6 +216,7 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ],
     ("GET", "/api/runs/stats"): lambda a, b: [("/api/runs/stats", {}), ("/api/runs/stats", {"params": {"job": JOB}})],
     ("GET", "/api/jobs/upcoming"): lambda a, b: [("/api/jobs/upcoming", {"params": {"limit": 100}})],
+    ("GET", "/api/jobs/summary"): lambda a, b: [("/api/jobs/summary", {})],
     ("GET", "/api/schedule/preview"): lambda a, b: [("/api/schedule/preview", {"params": {"schedule": "0 3 * * *"}})],
     ("GET", "/api/silences"): lambda a, b: [("/api/silences", {})],
     ("POST", "/api/silences"): lambda a, b: [("/api/silences", {"json": {"job": JOB, "duration": "1h"}})],
@@ -313,8 +314,11 @@ def test_bob_counts_none_of_alices_runs_and_sees_none_of_her_schedules(
         of_her_job = client.get("/api/runs/stats", params={"job": JOB}, headers=headers).json()
         upcoming = client.get("/api/jobs/upcoming", params={"limit": 100}, headers=headers).json()["runs"]
         runs = client.get("/api/runs", params={"job": JOB}, headers=headers).json()["runs"]
+        summary = client.get("/api/jobs/summary", headers=headers).json()
         assert stats["totals"]["runs"] == of_her_job["totals"]["runs"] == 0 and runs == []
         assert upcoming and JOB not in {run["job"] for run in upcoming}
+        his_jobs = client.get("/api/jobs", headers=headers).json()["jobs"]
+        assert (summary["jobs"], summary["failing"]) == (len(his_jobs), [])
 
 
 def test_foreign_ids_answer_exactly_like_ids_that_do_not_exist(client: httpx.Client, secure_stack: Stack) -> None:
