@@ -145,7 +145,7 @@ async def send(
         # Sockets time out after `timeout`; a plugin with several round trips may take longer: stop
         # waiting then (the sender's thread ends with its socket timeouts; its answer is dropped).
         async with asyncio.timeout(timeout + 2):
-            outcome: Outcome = await SENDER.call(url, notification, allow_private, timeout)
+            outcome: Outcome = await SENDER.call(url, notification, allow_private, timeout, start_within=timeout)
             return outcome
     except Invalid as exc:
         return Outcome(False, exc.message)

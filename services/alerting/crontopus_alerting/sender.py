@@ -12,9 +12,9 @@ crashes or hangs its interpreter also takes only this child with it: the sends i
 with a message, and the next send starts a new child.
 
 The child is ``python -m crontopus_alerting.sender`` (not multiprocessing's spawn, which would
-import the parent's main module, the whole platform, into it). It gets (id, arguments of
-``notify.send_blocking``) over one pipe and answers (id, Outcome) over another when each send is
-done, in any order.
+import the parent's main module, the whole platform, into it). It gets (id, start-by time,
+arguments of ``notify.send_blocking``) over one pipe and answers (id, Outcome) over another when
+each send is done, in any order.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -49,28 +50,30 @@ class Sender:
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    async def call(self, *args: Any) -> Any:
-        """``notify.send_blocking(*args)`` in the child; its result (an Outcome)."""
+    async def call(self, *args: Any, start_within: float) -> Any:
+        """``notify.send_blocking(*args)`` in the child; its result (an Outcome). A send the child
+        cannot start within ``start_within`` seconds (all its threads busy) is not started: its
+        caller has stopped waiting, and the delivery's retry would send it a second time."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Any] = loop.create_future()
         job = next(self._ids)
         try:
             with self._lock:
+                work = (job, time.time() + start_within, args)  # wall clock: the child's is the same
                 try:
-                    self._send(job, args, loop, answer)
+                    self._send(work, loop, answer)
                 except OSError:  # the child died since the last send (and was not yet reaped)
                     self._stop_child()
-                    self._send(job, args, loop, answer)
+                    self._send(work, loop, answer)
             return await answer
         finally:
             self._pending.pop(job, None)
 
-    def _send(
-        self, job: int, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop, answer: asyncio.Future[Any]
-    ) -> None:
+    def _send(self, work: tuple[int, float, tuple[Any, ...]], loop: asyncio.AbstractEventLoop,
+              answer: asyncio.Future[Any]) -> None:  # fmt: skip
         conn = self._connection()
-        self._pending[job] = (loop, answer, conn)  # which child has it: only its end fails it
-        conn.send((job, args))
+        self._pending[work[0]] = (loop, answer, conn)  # which child has it: only its end fails it
+        conn.send(work)
 
     def close(self) -> None:
         with self._lock:
@@ -145,9 +148,12 @@ def serve(jobs: Connection, answers: Connection, threads: int) -> None:
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="crontopus-notify")
     writing = threading.Lock()
 
-    def run(job: int, args: tuple[Any, ...]) -> None:
+    def run(job: int, start_by: float, args: tuple[Any, ...]) -> None:
         try:
-            outcome = send_blocking(*args)
+            if time.time() > start_by:
+                outcome = Outcome(False, "not started in time: every sending thread was busy")
+            else:
+                outcome = send_blocking(*args)
         except Exception as exc:  # a plugin bug is that delivery's error, not the sender's end
             outcome = Outcome(False, scrub(f"{type(exc).__name__}: {exc}", args[0])[:MAX_ERROR])
         with writing, contextlib.suppress(OSError):  # the parent is gone: nobody to answer
@@ -155,10 +161,10 @@ def serve(jobs: Connection, answers: Connection, threads: int) -> None:
 
     while True:
         try:
-            job, args = jobs.recv()
+            job, start_by, args = jobs.recv()
         except (EOFError, OSError):
             break
-        pool.submit(run, job, args)
+        pool.submit(run, job, start_by, args)
     pool.shutdown(wait=True)
 
 

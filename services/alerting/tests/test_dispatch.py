@@ -401,13 +401,41 @@ async def test_a_sender_process_that_dies_fails_its_sends_in_flight_and_the_next
         with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
             silent.setblocking(False)
             url = f"json://127.0.0.1:{silent.getsockname()[1]}/x"
-            hanging = asyncio.create_task(sender.call(url, message, True, 30))
+            hanging = asyncio.create_task(sender.call(url, message, True, 30, start_within=30))
             await wait_until_async(connected)
             sender._process.kill()  # as a crash of the child would
             lost = await asyncio.wait_for(hanging, 10)
         assert not lost.ok and "sender stopped" in lost.error
-        sent = await sender.call(receiver.url("/after"), message, True, 5)
+        sent = await sender.call(receiver.url("/after"), message, True, 5, start_within=5)
         assert sent.ok and len(receiver.to("/after")) == 1
+    finally:
+        sender.close()
+        for connection in held:
+            connection.close()
+
+
+async def test_a_send_the_sender_cannot_start_in_time_is_never_started(receiver):
+    """Its caller has stopped waiting by then and the delivery will be retried: sent late, the
+    notification would arrive twice."""
+    message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
+    sender = Sender(threads=1)
+    held: list[socket.socket] = []
+
+    async def connected() -> bool:
+        with contextlib.suppress(BlockingIOError):
+            held.append(silent.accept()[0])
+        return bool(held)
+
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
+            silent.setblocking(False)
+            url = f"json://127.0.0.1:{silent.getsockname()[1]}/x"
+            busy = asyncio.create_task(sender.call(url, message, True, 2, start_within=2))  # the only thread
+            await wait_until_async(connected)
+            late = await sender.call(receiver.url("/late"), message, True, 5, start_within=0.5)
+            await busy
+        assert not late.ok and "not started in time" in late.error
+        assert receiver.to("/late") == []
     finally:
         sender.close()
         for connection in held:
