@@ -387,59 +387,72 @@ async def test_a_channel_that_never_answers_times_out_without_holding_up_the_bat
     assert failed.attempts >= 1 and failed.last_error
 
 
-async def test_a_sender_process_that_dies_fails_its_sends_in_flight_and_the_next_send_starts_a_new_one(receiver):
-    message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
+class SilentServer:
+    """Accepts connections and never answers; the sends' connections are held open, so each send
+    waits for an answer until its timeout."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.setblocking(False)
+        self.url = f"json://127.0.0.1:{self.socket.getsockname()[1]}/x"
+        self.held: list[socket.socket] = []
+
+    async def connected(self) -> None:
+        """Until a send has connected."""
+
+        async def accepted() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                self.held.append(self.socket.accept()[0])
+            return bool(self.held)
+
+        await wait_until_async(accepted)
+
+    def close(self) -> None:
+        for connection in [*self.held, self.socket]:
+            connection.close()
+
+
+@pytest.fixture
+def silent_server():
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def message():
+    return notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
+
+
+async def test_a_sender_process_that_dies_fails_its_sends_in_flight_and_the_next_send_starts_a_new_one(
+    receiver, silent_server, message
+):
     sender = Sender(threads=2)
-    held: list[socket.socket] = []  # the send's connection, kept open so it waits for an answer
-
-    async def connected() -> bool:
-        with contextlib.suppress(BlockingIOError):
-            held.append(silent.accept()[0])
-        return bool(held)
-
     try:
-        with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
-            silent.setblocking(False)
-            url = f"json://127.0.0.1:{silent.getsockname()[1]}/x"
-            hanging = asyncio.create_task(sender.call(url, message, True, 30, start_within=30))
-            await wait_until_async(connected)
-            sender._process.kill()  # as a crash of the child would
-            lost = await asyncio.wait_for(hanging, 10)
+        hanging = asyncio.create_task(sender.call(silent_server.url, message, True, 30, start_within=30))
+        await silent_server.connected()
+        sender._process.kill()  # as a crash of the child would
+        lost = await asyncio.wait_for(hanging, 10)
         assert not lost.ok and "sender stopped" in lost.error
         sent = await sender.call(receiver.url("/after"), message, True, 5, start_within=5)
         assert sent.ok and len(receiver.to("/after")) == 1
     finally:
         sender.close()
-        for connection in held:
-            connection.close()
 
 
-async def test_a_send_the_sender_cannot_start_in_time_is_never_started(receiver):
+async def test_a_send_the_sender_cannot_start_in_time_is_never_started(receiver, silent_server, message):
     """Its caller has stopped waiting by then and the delivery will be retried: sent late, the
     notification would arrive twice."""
-    message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
     sender = Sender(threads=1)
-    held: list[socket.socket] = []
-
-    async def connected() -> bool:
-        with contextlib.suppress(BlockingIOError):
-            held.append(silent.accept()[0])
-        return bool(held)
-
     try:
-        with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
-            silent.setblocking(False)
-            url = f"json://127.0.0.1:{silent.getsockname()[1]}/x"
-            busy = asyncio.create_task(sender.call(url, message, True, 2, start_within=2))  # the only thread
-            await wait_until_async(connected)
-            late = await sender.call(receiver.url("/late"), message, True, 5, start_within=0.5)
-            await busy
+        busy = asyncio.create_task(sender.call(silent_server.url, message, True, 2, start_within=2))  # the only thread
+        await silent_server.connected()
+        late = await sender.call(receiver.url("/late"), message, True, 5, start_within=0.5)
+        await busy
         assert not late.ok and "not started in time" in late.error
         assert receiver.to("/late") == []
     finally:
         sender.close()
-        for connection in held:
-            connection.close()
 
 
 def test_the_retry_horizon_covers_every_wait_and_send():
