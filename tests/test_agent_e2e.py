@@ -51,7 +51,8 @@ def enroll_agent(api: httpx.Client, stack: Stack, account: Account, home: Path) 
 async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
     task = asyncio.create_task(daemon.run())
     try:
-        await wait_until_async(_async(lambda: daemon.applied_commit), timeout=10)
+        # Synced once, and subscribed to nudges: a nudge sent before that would be missed.
+        await wait_until_async(_async(lambda: daemon.applied_commit and daemon.connected), timeout=10)
         yield daemon
     finally:
         daemon.stop()

@@ -430,6 +430,7 @@ class Daemon:
                 continue
             try:
                 await nc.subscribe(manifests_changed_subject(self.credentials.tenant_id), cb=self._on_nudge)
+                await nc.flush()  # the server has the subscription: from here on no nudge is missed
             except Exception as exc:  # lost again at once: start over rather than run without nudges
                 await self._on_error(exc)
                 with contextlib.suppress(Exception):
