@@ -13,8 +13,9 @@ with a message, and the next send starts a new child.
 
 The child is ``python -m crontopus_alerting.sender`` (not multiprocessing's spawn, which would
 import the parent's main module, the whole platform, into it). It gets (id, start-by time,
-arguments of ``notify.send_blocking``) over one pipe and answers (id, Outcome) over another when
-each send is done, in any order.
+arguments of ``notify.send_blocking``) over one pipe, pickled (this process is the child's
+author), and answers ``[id, ok, error]`` as JSON over another when each send is done, in any
+order: the child talks to servers a team chose, so nothing it says is unpickled here.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -106,22 +108,25 @@ class Sender:
         self._conn, self._process = Connection(jobs_write, readable=False), process
         answers = Connection(answers_read, writable=False)
         reader = threading.Thread(
-            target=self._read, args=(answers, self._conn), name="crontopus-notify-answers", daemon=True
+            target=self._read, args=(answers, self._conn, process), name="crontopus-notify-answers", daemon=True
         )
         reader.start()
         log.info("notification sender started", pid=process.pid)
         return self._conn
 
-    def _read(self, answers: Connection, jobs: Connection) -> None:
-        """Hands each answer to the send waiting for it; when the child is gone, fails the sends it
-        had (a new child may already have others)."""
+    def _read(self, answers: Connection, jobs: Connection, process: subprocess.Popen[bytes]) -> None:
+        """Hands each answer to the send waiting for it; when the child is gone (or answers what is
+        not an answer: it is ended), fails the sends it had (a new child may already have others)."""
+        from crontopus_alerting.notify import Outcome  # here: notify imports this module
+
         while True:
             try:
-                job, outcome = answers.recv()
-            except (EOFError, OSError):
+                job, ok, error = json.loads(answers.recv_bytes())
+            except (EOFError, OSError, ValueError):
                 break
-            self._answer(job, outcome)
-        from crontopus_alerting.notify import Outcome  # here: notify imports this module
+            self._answer(job, Outcome(bool(ok), str(error) if error is not None else None))
+        if process.poll() is None:
+            process.kill()  # the next send starts another
 
         for job, (_, _, sent_to) in list(self._pending.items()):
             if sent_to is jobs:
@@ -157,7 +162,7 @@ def serve(jobs: Connection, answers: Connection, threads: int) -> None:
         except Exception as exc:  # a plugin bug is that delivery's error, not the sender's end
             outcome = Outcome(False, scrub(f"{type(exc).__name__}: {exc}", args[0])[:MAX_ERROR])
         with writing, contextlib.suppress(OSError):  # the parent is gone: nobody to answer
-            answers.send((job, outcome))
+            answers.send_bytes(json.dumps([job, outcome.ok, outcome.error]).encode())
 
     while True:
         try:
