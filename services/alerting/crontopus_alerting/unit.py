@@ -4,7 +4,6 @@ changes, agent events), the notification dispatcher and the tick (missed runs, r
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.db import Database
 from crontopus_kit.jetstream import BatchPuller
+from crontopus_kit.locks import KeyedLocks
 from crontopus_kit.logging import get_logger
 from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas import subjects
@@ -66,8 +66,7 @@ class AlertingUnit:
         self._tasks: list[asyncio.Task[None]] = []
         self._next_requeue = datetime.now(UTC)  # once at start, then every REQUEUE_EVERY
         self.backlog = Backlog(stuck_after=timedelta(seconds=self.settings.backlog_stuck_seconds))
-        # A team's lock lives while a sync holds or awaits it (the map does not grow with every team).
-        self._syncing: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._syncing = KeyedLocks()
 
     @staticmethod
     def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
@@ -133,8 +132,7 @@ class AlertingUnit:
         async def fetch(page: JobListRequest) -> JobPage:
             return await rpc_call(self.broker, subjects.GitopsRpc.JOBS_LIST, page, JobPage)
 
-        lock = self._syncing.get(tenant_id) or self._syncing.setdefault(tenant_id, asyncio.Lock())
-        async with lock:
+        async with self._syncing(tenant_id):
             jobs = [_monitored(job) for job in await all_jobs(fetch, JobListRequest(tenant_id=tenant_id))]
             async with self.db.session() as session:
                 rules = await service.get_rules(session=session, tenant_id=tenant_id)

@@ -4,7 +4,6 @@ announcing each new commit (the agents' nudge)."""
 from __future__ import annotations
 
 import asyncio
-import weakref
 
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -20,6 +19,7 @@ from crontopus_kit.broker import Publisher
 from crontopus_kit.db import Database
 from crontopus_kit.egress import PrivateTarget
 from crontopus_kit.jetstream import BatchPuller
+from crontopus_kit.locks import KeyedLocks
 from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
 from crontopus_schemas.gitops import ManifestsChanged, TenantCreated
@@ -38,9 +38,7 @@ class Syncer:
         self.links = service.Links(base_url=settings.base_url, secret=self.secret)
         self.schedules = NextFireCache()  # jobs' next fire times, shared by every query
         self.remotes = Remotes(settings)
-        # A team's lock lives while someone holds or awaits it: the map does not grow with every
-        # team ever served.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._locks = KeyedLocks()
         self._polls: dict[str, asyncio.Task[None]] = {}
         self._poll_slots = asyncio.Semaphore(settings.poll_concurrency)
 
@@ -51,15 +49,11 @@ class Syncer:
             )
 
     def lock(self, tenant_id: str) -> asyncio.Lock:
-        lock = self._locks.get(tenant_id)
-        if lock is None:
-            lock = self._locks[tenant_id] = asyncio.Lock()
-        return lock
+        return self._locks(tenant_id)
 
     def busy(self, tenant_id: str) -> bool:
         """A sync, an edit or a connection of this team's repository is under way."""
-        lock = self._locks.get(tenant_id)
-        return lock is not None and lock.locked()
+        return self._locks.busy(tenant_id)
 
     async def sync(self, tenant_id: str, *, fetch_remote: bool = False) -> Repository:
         """Index the repository's head if it moved (creating the repository on first need) and
