@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
+from faststream.nats import NatsBroker, NatsMessage
 
 from crontopus_agents.settings import AgentsSettings
 from crontopus_agents.unit import AgentsUnit
-from crontopus_kit.broker import make_broker, rpc_call
+from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import NotFound, Unauthorized
+from crontopus_kit.testing import in_memory, in_memory_broker
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import (
     AgentEvent,
@@ -38,19 +39,16 @@ class Agents:
 
 @pytest.fixture
 async def agents(settings_factory) -> AsyncIterator[Agents]:
-    broker = make_broker("nats://127.0.0.1:4222", name="agents-test")  # never dialled: in memory
+    broker = in_memory_broker("agents-test")
     unit = AgentsUnit(settings_factory(AgentsSettings), broker=broker)
-    broker.include_router(unit.router)
     found = Agents(broker)
 
     @broker.subscriber(subjects.agent_event_subject("*"), stream=subjects.AGENTS_STREAM.name)
     async def agent_event(msg: NatsMessage) -> None:
         found.events.append((msg.raw_message.subject, AgentEvent.model_validate_json(msg.body)))
 
-    await unit.prepare()
-    async with TestNatsBroker(broker):
+    async with in_memory(broker, unit):
         yield found
-    await unit.close()
 
 
 async def enroll(agents: Agents, tenant_id: str, name: str) -> EnrolledAgent:

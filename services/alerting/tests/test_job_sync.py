@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from faststream.nats import TestNatsBroker
 from sqlmodel import col, select
 
 from crontopus_alerting.models import JobMonitor
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_alerting.unit import AlertingUnit
-from crontopus_kit.broker import make_broker, rpc_handler
+from crontopus_kit.broker import rpc_handler
+from crontopus_kit.testing import in_memory, in_memory_broker
 from crontopus_schemas.gitops import JobListRequest, JobPage, JobSummary
 from crontopus_schemas.subjects import GitopsRpc
 
@@ -26,7 +26,7 @@ def job(name: str) -> JobSummary:
 
 
 async def test_a_change_and_the_periodic_re_read_of_the_same_team_at_once_store_each_job_once(settings_factory):
-    broker = make_broker("nats://127.0.0.1:4222", name="alerting-test")  # never dialled: in memory
+    broker = in_memory_broker("alerting-test")
     unit = AlertingUnit(settings_factory(AlertingSettings), broker=broker)
 
     @broker.subscriber(GitopsRpc.JOBS_LIST)
@@ -35,12 +35,8 @@ async def test_a_change_and_the_periodic_re_read_of_the_same_team_at_once_store_
         await asyncio.sleep(0.05)  # both syncs are asking before either has stored anything
         return JobPage(jobs=[job("backup"), job("report")])
 
-    await unit.prepare()
-    try:
-        async with TestNatsBroker(broker):
-            await asyncio.gather(unit.sync_tenant(TEAM), unit.sync_tenant(TEAM))
+    async with in_memory(broker, unit):
+        await asyncio.gather(unit.sync_tenant(TEAM), unit.sync_tenant(TEAM))
         async with unit.db.session() as session:
             stored = (await session.execute(select(col(JobMonitor.job)).where(col(JobMonitor.tenant_id) == TEAM))).all()
-        assert sorted(row[0] for row in stored) == ["ops/backup", "ops/report"]
-    finally:
-        await unit.close()
+    assert sorted(row[0] for row in stored) == ["ops/backup", "ops/report"]

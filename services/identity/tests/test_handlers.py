@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
+from faststream.nats import NatsBroker, NatsMessage
 
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.unit import IdentityUnit
-from crontopus_kit.broker import make_broker, rpc_call
+from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Conflict, Invalid, Unauthorized
+from crontopus_kit.testing import in_memory, in_memory_broker
 from crontopus_schemas import subjects
 from crontopus_schemas.gitops import TenantCreated
 from crontopus_schemas.identity import LoginRequest, LoginResult, RegisterCommand, UserPublic
@@ -31,19 +32,16 @@ class Identity:
 
 @pytest.fixture
 async def identity(settings_factory) -> AsyncIterator[Identity]:
-    broker = make_broker("nats://127.0.0.1:4222", name="identity-test")  # never dialled: in memory
+    broker = in_memory_broker("identity-test")
     unit = IdentityUnit(settings_factory(IdentitySettings), broker=broker)
-    broker.include_router(unit.router)
     found = Identity(broker)
 
     @broker.subscriber(subjects.tenant_created_subject("*"), stream=subjects.TENANTS_STREAM.name)
     async def tenant_created(msg: NatsMessage) -> None:
         found.announced.append((TenantCreated.model_validate_json(msg.body), msg.headers.get("Nats-Msg-Id", "")))
 
-    await unit.prepare()
-    async with TestNatsBroker(broker):
+    async with in_memory(broker, unit):
         yield found
-    await unit.close()
 
 
 def register(username: str, tenant: str) -> RegisterCommand:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from faststream.nats import NatsBroker, TestNatsBroker
 
+from crontopus_kit.broker import make_broker
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_kit.settings import CrontopusSettings
+from crontopus_kit.unit import ServiceUnit
 
 DEFAULT_TEST_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -110,3 +114,22 @@ def settings_factory(tmp_path: Path, database_overrides: dict[str, Any]) -> Call
         return cls(**values)
 
     return build
+
+
+def in_memory_broker(name: str) -> NatsBroker:
+    """A broker for FastStream's TestNatsBroker: configured as the services' own, never dialled."""
+    return make_broker("nats://127.0.0.1:4222", name=name)
+
+
+@contextlib.asynccontextmanager
+async def in_memory(broker: NatsBroker, unit: ServiceUnit) -> AsyncIterator[None]:
+    """``unit``'s handlers on FastStream's in-memory test broker, for tests of what the handlers
+    decide without a NATS server: the unit prepared (its database), and closed after. Subscribers
+    a test adds to ``broker`` before entering see what the unit publishes."""
+    broker.include_router(unit.router)
+    await unit.prepare()
+    try:
+        async with TestNatsBroker(broker):
+            yield
+    finally:
+        await unit.close()
