@@ -68,6 +68,9 @@ function Cards() {
   );
 }
 
+// As many as the next runs beside it; the jobs list (failing first) has the rest.
+const FAILING_SHOWN = 10;
+
 function FailingJobs() {
   const summary = api.useQuery("get", "/api/jobs/summary", {});
   return (
@@ -82,16 +85,23 @@ function FailingJobs() {
               <CircleCheck aria-hidden="true" className="size-4" /> No job's last run failed.
             </p>
           ) : (
-            <ul className="divide-y divide-zinc-100 text-sm dark:divide-zinc-800">
-              {failing.map((job) => (
-                <li key={job.job} className="flex items-center justify-between gap-2 py-1.5">
-                  <Link to={jobPath(job.job)} className="link truncate">
-                    {job.job}
-                  </Link>
-                  <StatusBadge status={job.last_status} />
-                </li>
-              ))}
-            </ul>
+            <>
+              <ul className="divide-y divide-zinc-100 text-sm dark:divide-zinc-800">
+                {failing.slice(0, FAILING_SHOWN).map((job) => (
+                  <li key={job.job} className="flex items-center justify-between gap-2 py-1.5">
+                    <Link to={jobPath(job.job)} className="link truncate">
+                      {job.job}
+                    </Link>
+                    <StatusBadge status={job.last_status} />
+                  </li>
+                ))}
+              </ul>
+              {failing.length > FAILING_SHOWN && (
+                <Link to="/jobs" className="link mt-2 inline-block text-sm">
+                  All {failing.length} failing jobs
+                </Link>
+              )}
+            </>
           )
         }
       </QueryState>
