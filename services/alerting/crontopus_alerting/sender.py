@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -51,6 +52,7 @@ class Sender:
         self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Connection]] = {}
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._ended: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     async def call(self, *args: Any, start_within: float) -> Any:
         """``notify.send_blocking(*args)`` in the child; its result (an Outcome). A send the child
@@ -93,7 +95,9 @@ class Sender:
                 process.wait()
 
     def _connection(self) -> Connection:
-        if self._conn is None or self._process is None or self._process.poll() is not None:
+        # `ended`: its reader saw the child go (poll() may still say None while another thread
+        # holds the process's waitpid lock).
+        if self._conn is None or self._conn in self._ended or self._process is None or self._process.poll() is not None:
             return self._start()
         return self._conn
 
@@ -125,8 +129,9 @@ class Sender:
             except (EOFError, OSError, ValueError):
                 break
             self._answer(job, Outcome(bool(ok), str(error) if error is not None else None))
+        self._ended.add(jobs)  # the next send starts another child
         if process.poll() is None:
-            process.kill()  # the next send starts another
+            process.kill()
 
         for job, (_, _, sent_to) in list(self._pending.items()):
             if sent_to is jobs:

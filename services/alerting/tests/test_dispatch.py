@@ -434,7 +434,7 @@ async def test_a_sender_process_that_dies_fails_its_sends_in_flight_and_the_next
         sender._process.kill()  # as a crash of the child would
         lost = await asyncio.wait_for(hanging, 10)
         assert not lost.ok and "sender stopped" in lost.error
-        sent = await sender.call(receiver.url("/after"), message, True, 5, start_within=5)
+        sent = await asyncio.wait_for(sender.call(receiver.url("/after"), message, True, 5, start_within=5), 30)
         assert sent.ok and len(receiver.to("/after")) == 1
     finally:
         sender.close()
@@ -447,8 +447,8 @@ async def test_a_send_the_sender_cannot_start_in_time_is_never_started(receiver,
     try:
         busy = asyncio.create_task(sender.call(silent_server.url, message, True, 2, start_within=2))  # the only thread
         await silent_server.connected()
-        late = await sender.call(receiver.url("/late"), message, True, 5, start_within=0.5)
-        await busy
+        late = await asyncio.wait_for(sender.call(receiver.url("/late"), message, True, 5, start_within=0.5), 30)
+        await asyncio.wait_for(busy, 30)
         assert not late.ok and "not started in time" in late.error
         assert receiver.to("/late") == []
     finally:
