@@ -71,6 +71,12 @@ class CheckIn(BaseModel):
     duration_ms: int | None = Field(default=None, ge=0, description="measured by the reporter, if it can")
     source: str = "api"
     manifest_commit: str | None = None
+    closes_open_run: bool = Field(
+        default=False,
+        description="a finish that knows no run id of its own (a ping URL without ?rid=): stored into the job's "
+        "newest run from the same source that started within 24 h and has no finish yet, else as a run of its "
+        "own under run_id; paired by the runs service in stream order",
+    )
 
     @property
     def is_finish(self) -> bool:

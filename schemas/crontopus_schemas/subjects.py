@@ -286,7 +286,6 @@ class RunsRpc:
     QUEUE = "runs"
     LIST = f"{RPC_ROOT}.runs.list"
     GET = f"{RPC_ROOT}.runs.get"
-    OPEN_RUN = f"{RPC_ROOT}.runs.open-run"
     LAST_STATUS = f"{RPC_ROOT}.runs.last-status"
     STATS = f"{RPC_ROOT}.runs.stats"
 

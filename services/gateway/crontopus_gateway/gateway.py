@@ -8,10 +8,14 @@ from faststream.nats import NatsBroker
 from pydantic import BaseModel
 
 from crontopus_gateway.events import STREAMS, EventRelay
+from crontopus_gateway.ping_keys import KeyCache
 from crontopus_gateway.security import Authenticator
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.crypto import derive_key
+from crontopus_kit.errors import NotFound
+from crontopus_schemas.pings import PingResolveRequest, PingTarget
+from crontopus_schemas.subjects import GitopsRpc
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -29,6 +33,7 @@ class Gateway:
         self.router = self.authenticator.router
         # Derived once: every check-in's de-duplication id is keyed with it (routes/checkins.py).
         self.checkin_id_key = derive_key(settings.secret_bytes(), CHECKIN_ID_PURPOSE)
+        self.ping_keys = KeyCache(router=self.router, lookup=self._ping_target)
         self.events = EventRelay(
             broker=broker, max_streams_per_team=settings.events_max_streams, keepalive_seconds=settings.events_keepalive
         )
@@ -41,6 +46,12 @@ class Gateway:
 
     async def rpc_no_result(self, subject: str, request: BaseModel) -> None:
         await rpc_call(self.broker, subject, request, None, timeout=self.settings.rpc_timeout)
+
+    async def _ping_target(self, key: str) -> PingTarget | None:
+        try:
+            return await self.rpc(GitopsRpc.PING_RESOLVE, PingResolveRequest(key=key), PingTarget)
+        except NotFound:
+            return None
 
     async def prepare(self) -> None:
         """The gateway owns no database."""

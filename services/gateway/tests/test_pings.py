@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crontopus_gateway.routes.pings import PING_BODY_LIMIT, RecentRuns
+from crontopus_gateway.routes.pings import PING_BODY_LIMIT
 from crontopus_schemas.events import MAX_STORED_OUTPUT_BYTES
 from crontopus_server.testing import sign_up, wait_until
 
@@ -53,14 +53,16 @@ def test_a_start_then_a_success_without_rid_is_one_successful_run_with_a_duratio
     assert run["manifest_commit"] == job_commit, "a run carries the manifest commit it ran under"
 
 
-def test_a_success_through_another_gateway_closes_the_stored_open_run(stack, api, alice):
+def test_finishes_close_the_open_runs_newest_first_whether_stored_or_just_sent(api, alice):
     url = ping_url(api, alice)
     api.get(f"{url}/start")
-    wait_until(lambda: runs(api, alice))
-    stack.server.config.app.state.pings.recent = RecentRuns()  # as if another gateway took the finish
+    wait_until(lambda: runs(api, alice))  # the first start is stored, the second one not yet
+    api.get(f"{url}/start")
+    api.get(f"{url}/fail")
     api.get(url)
-    [run] = finished_runs(api, alice)
-    assert run["status"] == "success" and run["duration_ms"] is not None
+    found = finished_runs(api, alice, count=2)
+    assert [r["status"] for r in found] == ["failure", "success"], "the newer run took the first finish"
+    assert all(r["started_at"] and r["duration_ms"] is not None for r in found)
 
 
 def test_a_second_success_right_behind_the_first_is_a_run_of_its_own(api, alice):
@@ -151,3 +153,13 @@ def test_bobs_key_reports_only_into_bobs_runs(api, alice):
     assert [r["run_id"] for r in finished_runs(api, bob)] == [rid]
     assert runs(api, alice) == []
     assert api.get(f"/api/runs/{rid}", headers=alice.headers).status_code == 404
+
+
+def test_a_job_removed_from_git_stops_answering_at_once_though_its_key_was_just_used(api, alice):
+    url = ping_url(api, alice)
+    assert api.get(url).status_code == 200  # the key is now resolved and kept (an hour)
+    job = api.get(f"/api/jobs/{JOB}", headers=alice.headers).json()
+    deleted = api.delete(f"/api/jobs/{JOB}", params={"base_commit": job["commit"]}, headers=alice.headers)
+    assert deleted.status_code == 200
+    # The sync's announcement reaches the gateway a moment later; the kept key would last an hour.
+    assert wait_until(lambda: api.get(url).status_code == 404, timeout=10)

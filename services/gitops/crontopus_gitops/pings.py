@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_gitops.models import JobIndex
+from crontopus_gitops.settings import RPC_WORKERS
 from crontopus_kit.broker import rpc_handler
 from crontopus_kit.crypto import derive_key, keyed_hash
 from crontopus_kit.db import Database
@@ -60,7 +61,7 @@ async def resolve(*, session: AsyncSession, secret: bytes, key: str) -> PingTarg
 
 
 def add_ping_handlers(router: NatsRouter, *, db: Database, secret: bytes) -> None:
-    @router.subscriber(subjects.GitopsRpc.PING_RESOLVE, queue=subjects.GitopsRpc.QUEUE)
+    @router.subscriber(subjects.GitopsRpc.PING_RESOLVE, queue=subjects.GitopsRpc.QUEUE, max_workers=RPC_WORKERS)
     @rpc_handler(PingResolveRequest)
     async def resolve_ping(request: PingResolveRequest) -> PingTarget:
         async with db.session() as session:

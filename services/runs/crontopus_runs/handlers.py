@@ -17,11 +17,11 @@ from crontopus_kit.broker import rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.jetstream import BatchPuller
 from crontopus_kit.logging import get_logger
-from crontopus_runs import service, stats
+from crontopus_runs import pairing, service, stats
+from crontopus_runs.merge import state_from_checkin
 from crontopus_runs.settings import RunsSettings
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckIn, RunsRecorded
-from crontopus_schemas.pings import OpenRun, OpenRunRequest
 from crontopus_schemas.runs import (
     LastStatuses,
     LastStatusRequest,
@@ -123,10 +123,14 @@ class CheckinIngester:
 
     async def store_batch(self, messages: list[Msg]) -> None:
         checkins = parse_checkins(messages)
-        runs = service.fold_batch(checkins)
+        states = [state_from_checkin(tenant_id, checkin) for tenant_id, checkin in checkins]
+        # Folded while the previous batch is stored, unless finish pings must first be paired with it.
+        runs = None if pairing.needs_pairing(states) else service.fold_states(states)
         async with self._storing:
             try:
                 async with self.db.session() as session:
+                    if runs is None:
+                        runs = await service.fold_paired(session=session, states=states)
                     recorded = await service.store_runs(session=session, states=runs)
             except service.DATABASE_ERRORS as exc:
                 BATCHES_RETRIED.inc()
@@ -162,16 +166,6 @@ def build_router(*, db: Database) -> NatsRouter:
     async def get_run(request: RunGetRequest) -> RunDetail:
         async with db.session() as session:
             return await service.get_run(session=session, tenant_id=request.tenant_id, run_id=request.run_id)
-
-    @router.subscriber(subjects.RunsRpc.OPEN_RUN, queue=subjects.RunsRpc.QUEUE)
-    @rpc_handler(OpenRunRequest)
-    async def open_run(request: OpenRunRequest) -> OpenRun:
-        """The run a finish ping without ?rid= closes."""
-        async with db.session() as session:
-            run_id = await service.find_open_run(
-                session=session, tenant_id=request.tenant_id, job=request.job, source=request.source
-            )
-        return OpenRun(run_id=run_id)
 
     @router.subscriber(subjects.RunsRpc.LAST_STATUS, queue=subjects.RunsRpc.QUEUE)
     @rpc_handler(LastStatusRequest)

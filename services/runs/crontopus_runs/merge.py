@@ -31,6 +31,9 @@ class RunState:
     output_size: int | None
     source: str | None
     manifest_commit: str | None
+    # A finish with closes_open_run: its own run id, kept once it is paired with an open run
+    # (pairing.py), so a redelivered copy finds the run it closed instead of closing another.
+    closed_by: str | None
 
     @property
     def duration_ms(self) -> int | None:
@@ -65,6 +68,7 @@ def state_from_checkin(tenant_id: str, checkin: CheckIn) -> RunState:
         output_size=size,
         source=checkin.source,
         manifest_commit=checkin.manifest_commit,
+        closed_by=checkin.run_id if finish and checkin.closes_open_run else None,
     )
 
 
@@ -87,6 +91,7 @@ def merge(current: RunState, incoming: RunState) -> RunState:
         output_size=current.output_size if finished else _first_known(incoming.output_size, current.output_size),
         source=current.source or incoming.source,
         manifest_commit=current.manifest_commit or incoming.manifest_commit,
+        closed_by=current.closed_by or incoming.closed_by,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, func
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, and_, func
 from sqlmodel import Field, SQLModel
 
 
@@ -34,6 +34,7 @@ class Run(SQLModel, table=True):
     output_size: int | None = Field(default=None, sa_column=Column(BigInteger))
     source: str | None = Field(default=None, max_length=64)
     manifest_commit: str | None = Field(default=None, max_length=64)
+    closed_by: str | None = Field(default=None, max_length=128)  # see merge.RunState.closed_by
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
@@ -44,3 +45,13 @@ _TABLE = Run.__table__  # type: ignore[attr-defined]
 MOMENT = func.coalesce(_TABLE.c.started_at, _TABLE.c.finished_at)
 Index("ix_runs_tenant_moment", _TABLE.c.tenant_id, MOMENT)
 Index("ix_runs_tenant_job_moment", _TABLE.c.tenant_id, _TABLE.c.job, MOMENT)
+# Open runs only (a start, no finish): a finish ping finds its job's newest one in a few index
+# entries however long the job's history is (pairing.py). Partial, so finished runs cost nothing.
+OPEN = and_(_TABLE.c.finished_at.is_(None), _TABLE.c.started_at.is_not(None))
+Index(
+    "ix_runs_open", _TABLE.c.tenant_id, _TABLE.c.job, _TABLE.c.source, _TABLE.c.id,
+    sqlite_where=OPEN, postgresql_where=OPEN,
+)  # fmt: skip
+# The finish pings paired with a run, by their own run id (migration 0004).
+CLOSED = _TABLE.c.closed_by.is_not(None)
+Index("ix_runs_closed_by", _TABLE.c.tenant_id, _TABLE.c.closed_by, sqlite_where=CLOSED, postgresql_where=CLOSED)

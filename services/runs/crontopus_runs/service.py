@@ -8,7 +8,7 @@ import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_kit.times import as_utc
+from crontopus_runs import pairing
 from crontopus_runs.merge import RunState, duration_ms, merge, state_from_checkin
 from crontopus_runs.models import MOMENT, Run
 from crontopus_schemas.events import CheckIn
@@ -60,10 +61,13 @@ class Recorded:
 
 def fold_batch(checkins: Iterable[tuple[str, CheckIn]]) -> list[RunState]:
     """Merge check-ins of the same run inside one batch: one upsert row per run."""
+    return fold_states(state_from_checkin(tenant_id, checkin) for tenant_id, checkin in checkins)
+
+
+def fold_states(states: Iterable[RunState]) -> list[RunState]:
     folded: dict[tuple[str, str], RunState] = {}
-    for tenant_id, checkin in checkins:
-        key = (tenant_id, checkin.run_id)
-        state = state_from_checkin(tenant_id, checkin)
+    for state in states:
+        key = (state.tenant_id, state.run_id)
         folded[key] = merge(folded[key], state) if key in folded else state
     return list(folded.values())
 
@@ -96,7 +100,7 @@ def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
     return str(compiled), tuple(compiled.positiontup or ())
 
 
-# 14 parameters a row; RETURNING needs SQLite 3.35+, which allows 32,766 per statement.
+# 15 parameters a row; RETURNING needs SQLite 3.35+, which allows 32,766 per statement.
 SQLITE_ROWS_PER_STATEMENT = 1000
 
 
@@ -149,6 +153,7 @@ def _merge_on_conflict(stmt: Any) -> Any:
             "output_size": keep_if_finished_or_new_null("output_size"),
             "source": func.coalesce(old.source, new.source),
             "manifest_commit": func.coalesce(old.manifest_commit, new.manifest_commit),
+            "closed_by": func.coalesce(old.closed_by, new.closed_by),
             "updated_at": new.updated_at,
         },
     ).returning(*_RETURNED)
@@ -158,7 +163,16 @@ async def store_checkins(
     *, session: AsyncSession, checkins: Sequence[tuple[str, CheckIn]]
 ) -> list[tuple[str, Recorded]]:
     """Upsert a batch of (tenant_id, check-in) in one transaction; return each run's merged state."""
-    return await store_runs(session=session, states=fold_batch(checkins))
+    states = [state_from_checkin(tenant_id, checkin) for tenant_id, checkin in checkins]
+    return await store_runs(session=session, states=await fold_paired(session=session, states=states))
+
+
+async def fold_paired(*, session: AsyncSession, states: list[RunState]) -> list[RunState]:
+    """``fold_states`` after pairing finish pings with the open runs they close (pairing.py),
+    which reads the runs stored so far: call it where the batch is stored, in arrival order."""
+    if pairing.needs_pairing(states):
+        states = await pairing.pair_finishes(session=session, states=states)
+    return fold_states(states)
 
 
 async def store_runs(*, session: AsyncSession, states: list[RunState]) -> list[tuple[str, Recorded]]:
@@ -309,34 +323,6 @@ async def get_run(*, session: AsyncSession, tenant_id: str, run_id: str) -> RunD
         raise NotFound(f"run {run_id} not found")
     truncated = run.output is not None and (run.output_size or 0) > len(run.output.encode())
     return RunDetail(**_summary(run), output=run.output, output_truncated=truncated)
-
-
-# Finish pings without ?rid= close the newest open run; look only at a job's newest runs so the
-# query stays an index walk however long its history is (a job pinging every 40 s fits in 24 h).
-OPEN_RUN_MAX_AGE = timedelta(hours=24)
-OPEN_RUN_SCAN = 2000
-
-
-async def find_open_run(
-    *, session: AsyncSession, tenant_id: str, job: str, source: str, now: datetime | None = None
-) -> str | None:
-    """The run id of the job's newest run from ``source`` that has a start, no finish, and
-    started within OPEN_RUN_MAX_AGE; None when there is none."""
-    newest = (
-        sa_select(_TABLE.c.id, _TABLE.c.run_id, _TABLE.c.source, _TABLE.c.started_at, _TABLE.c.finished_at)
-        .where(_TABLE.c.tenant_id == tenant_id, _TABLE.c.job == job)
-        .order_by(_TABLE.c.id.desc())
-        .limit(OPEN_RUN_SCAN)
-        .subquery()
-    )
-    since = (now or datetime.now(UTC)) - OPEN_RUN_MAX_AGE
-    stmt = (
-        sa_select(newest.c.run_id)
-        .where(newest.c.source == source, newest.c.finished_at.is_(None), newest.c.started_at >= since)
-        .order_by(newest.c.id.desc())
-        .limit(1)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 LAST_STATUS_CHUNK = 100
