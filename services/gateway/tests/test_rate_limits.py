@@ -141,8 +141,11 @@ def test_one_api_key_is_limited_without_using_up_its_address(api, alice):
 
 
 def test_one_address_is_limited_whatever_keys_it_uses(api):
+    started = time.monotonic()
     statuses = [api.get(f"/ping/{uuid.uuid4().hex[:22]}").status_code for _ in range(45)]
-    assert statuses[:40] == [404] * 40 and set(statuses[40:]) == {429}
+    refills = int(time.monotonic() - started) + 1  # one a second: a loaded machine may take a few
+    assert statuses[:40] == [404] * 40 and set(statuses[40:]) <= {404, 429}
+    assert statuses[40:].count(404) <= refills, "beyond the burst, only what refilled meanwhile"
     assert_throttled(api.get("/api/auth/jwks.json"), "address")
     assert api.get("/health").status_code == 200, "only /api/ and ping URLs are limited"
 
