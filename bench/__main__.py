@@ -5,8 +5,11 @@
 - agent-sync: push-to-scheduler latency with nudges against the fallback poll alone.
 - alerting: the missed-run evaluator with its due-time index against a naive scan, at 10,000 and 100,000 jobs.
 - console: the dashboard ready in Chromium with 1,000 jobs and 100,000 runs against its API calls alone.
+- http-ingress: ping URLs and POST /api/checkins under wrk against a bare ASGI app, the check-ins
+  counted in the database.
 
-Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark: `--only ingest|agent-sync|alerting|console`.
+Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark:
+`--only ingest|agent-sync|alerting|console|http-ingress`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ("ingest", "agent-sync", "alerting", "console")
+BENCHMARKS = ("ingest", "agent-sync", "alerting", "console", "http-ingress")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -52,6 +55,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     console.add_argument("--console-jobs", type=int, default=1_000, help="jobs of the team (default 1000)")
     console.add_argument("--console-runs", type=int, default=100_000, help="runs of the team (default 100000)")
     console.add_argument("--console-repeat", type=int, default=7, help="page loads timed (default 7)")
+    http = parser.add_argument_group("http-ingress")
+    http.add_argument("--http-jobs", type=int, default=1_000, help="jobs pinged (default 1000)")
+    http.add_argument("--http-seconds", type=float, default=10, help="seconds of each wrk run (default 10)")
     return parser.parse_args(argv)
 
 
@@ -86,6 +92,12 @@ async def main(args: argparse.Namespace) -> int:
             jobs=args.console_jobs, runs=args.console_runs, repeat=args.console_repeat,
             results_dir=None if args.no_json else RESULTS,
         )  # fmt: skip
+    if args.only in (None, "http-ingress"):
+        from bench import http_ingress
+
+        failed |= await http_ingress.main(
+            jobs=args.http_jobs, seconds=args.http_seconds, results_dir=None if args.no_json else RESULTS
+        )
     return failed
 
 
