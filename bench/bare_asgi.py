@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
-from crontopus_server.cli import UVICORN_OPTIONS
+from crontopus_server.serving import UVICORN_OPTIONS
 
 app = FastAPI()
 
@@ -29,4 +29,4 @@ async def checkin() -> str:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=False, **UVICORN_OPTIONS)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **UVICORN_OPTIONS)

@@ -161,3 +161,44 @@ def test_a_local_agent_whose_home_was_deleted_is_replaced_by_a_new_one(tmp_path)
     finally:
         stop_run_all(second)
     assert new["id"] != old["id"] and statuses[old["id"]] == "revoked"
+
+
+def test_with_two_workers_two_processes_answer_the_port_and_a_ping_pairs_whichever_took_it(tmp_path):
+    port = free_port()
+    env = {"CRONTOPUS_WORKERS": "2", "CRONTOPUS_LOCAL_AGENT": "off"}
+    server = start_run_all(tmp_path / "data", port, tmp_path / "server.log", **env)
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(port, server)
+        # Each request on a new connection: the kernel hands it to either process.
+        started = _wait_for(lambda: len(starts := {_process_start(base) for _ in range(40)}) == 2 and starts, 30)
+        assert len(started) == 2, "two processes, started at different moments, answer on the port"
+        assert "gateway (2 processes, CRONTOPUS_WORKERS)" in (tmp_path / "server.log").read_text()
+        assert httpx.post(f"{base}/api/auth/register", json=body).status_code == 201
+        headers = _login(port, body)
+        jobs = _wait_for(lambda: httpx.get(f"{base}/api/jobs", headers=headers).json()["jobs"], 30)
+        ping = next(job["ping_url"] for job in jobs if job["job"] == "staging/hello").split(str(port), 1)[1]
+        for _ in range(10):
+            assert httpx.get(f"{base}{ping}/start").status_code == 200
+            assert httpx.get(f"{base}{ping}").status_code == 200
+        params = {"job": "staging/hello", "limit": 50}
+        _wait_for(lambda: len(_finished(base, params, headers)) == 10, 20, 0.2)
+        runs = httpx.get(f"{base}/api/runs", params=params, headers=headers).json()["runs"]
+        assert len(runs) == 10 and all(r["status"] == "success" and r["started_at"] for r in runs), (
+            "each finish closed the run its start opened, whichever process took either"
+        )
+    finally:
+        stop_run_all(server)
+    assert not port_is_open("127.0.0.1", port), "every gateway process stopped with it"
+
+
+def _process_start(base: str) -> str:
+    """The answering process's start time, from its /metrics (a fresh connection each call)."""
+    metrics = httpx.get(f"{base}/metrics").text
+    return next(line for line in metrics.splitlines() if line.startswith("process_start_time_seconds"))
+
+
+def _finished(base: str, params: dict, headers: dict) -> list[dict]:
+    runs = httpx.get(f"{base}/api/runs", params=params, headers=headers).json()["runs"]
+    return [run for run in runs if run["finished_at"]]

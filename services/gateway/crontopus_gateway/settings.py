@@ -74,6 +74,11 @@ class GatewaySettings(CrontopusSettings):
         default=None, validation_alias="CRONTOPUS_WEB_DIR",
         description="the built web console the gateway serves at /; default: web/dist of the checkout it runs from",
     )  # fmt: skip
+    workers: int = Field(
+        default=1, ge=1, le=64, validation_alias="CRONTOPUS_WORKERS",
+        description="gateway processes serving the HTTP port (`run all` and `run gateway`): this one and N - 1 more, "
+        "a core each; rate limits apply per process",
+    )  # fmt: skip
     local_agent: Literal["builtin", "crontab", "off"] | None = Field(
         default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",
         description="`crontopus-server run all` starts an agent enrolled into the first team; default: builtin "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pydantic_settings
 import typer
@@ -19,20 +19,12 @@ from crontopus_kit.nats_security import without_credentials
 from crontopus_kit.settings import SettingsError, describe_settings_error
 from crontopus_schemas.private_files import private_dir
 from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats, service_nats_url, write_private
+from crontopus_server.serving import UVICORN_OPTIONS, serve
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = get_logger("crontopus.server")
 
 EMBEDDED_NATS_PORT = "CRONTOPUS_EMBEDDED_NATS_PORT"
-# Every uvicorn we start. proxy_headers off: uvicorn would otherwise rewrite the peer address
-# from X-Forwarded-For (trusting 127.0.0.1 by default) before the gateway sees it, and a client
-# next to the server could rotate that header past the per-address limits;
-# CRONTOPUS_GATEWAY_TRUSTED_PROXIES alone decides. No `server: uvicorn` header either.
-# timeout_graceful_shutdown: open live event streams (GET /api/events) never end by themselves;
-# at shutdown they are cut after this, and their consoles reconnect elsewhere with Last-Event-ID.
-UVICORN_OPTIONS: dict[str, Any] = {
-    "proxy_headers": False, "server_header": False, "log_config": None, "timeout_graceful_shutdown": 5,
-}  # fmt: skip
 
 
 @cli.callback()
@@ -143,7 +135,7 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         # uvicorn re-raises SIGTERM once it has shut down; with the default handler that would end
         # the process before `finally` stops the embedded nats-server.
         signal.signal(signal.SIGTERM, _exit_quietly)
-        uvicorn.run(app, host=settings.host, port=port, access_log=False, **UVICORN_OPTIONS)
+        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=settings.workers)
     finally:
         if nats:
             nats.stop()
@@ -160,7 +152,7 @@ def _run_gateway(settings: GatewaySettings, port: int) -> None:
     if not settings.nats_url:
         raise SettingsError("CRONTOPUS_NATS_URL is required to run the gateway alone")
     app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"))
-    uvicorn.run(app, host=settings.host, port=port, access_log=False, **UVICORN_OPTIONS)
+    serve(app, host=settings.host, port=port, nats_url=settings.nats_url, workers=settings.workers)
 
 
 def _run_service(name: str, port: int | None) -> None:
@@ -185,7 +177,7 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         f"  NATS:         {without_credentials(nats_url)}"
         + (f"  (JetStream data in {data / 'nats'}; agents log in through the auth callout)" if embedded else ""),
         f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
-        f"  services:     gateway, {', '.join(SERVICES)}",
+        f"  services:     gateway{_processes(settings.workers)}, {', '.join(SERVICES)}",
         f"  local agent:  {_local_agent_line(local_agent, data)}",
         "",
         f"Sign up at {url}/register, or with the CLI (either creates your team and signs you in),",
@@ -195,6 +187,10 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         "",
     ]
     typer.echo("\n".join(lines))
+
+
+def _processes(workers: int) -> str:
+    return f" ({workers} processes, CRONTOPUS_WORKERS)" if workers > 1 else ""
 
 
 def _console_line(settings: GatewaySettings, url: str) -> str:

@@ -25,8 +25,8 @@ import uvicorn
 
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.nats_server import NatsServerProcess, free_port
-from crontopus_server.cli import UVICORN_OPTIONS
 from crontopus_server.platform import all_in_one_app, embedded_nats, service_nats_url
+from crontopus_server.serving import UVICORN_OPTIONS
 
 
 @dataclass

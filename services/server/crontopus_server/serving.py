@@ -1,0 +1,88 @@
+"""Serving HTTP with several gateway processes on one port (``CRONTOPUS_WORKERS``).
+
+One Python process serves HTTP on one core. With ``CRONTOPUS_WORKERS=N`` this process binds the
+port and serves it as before (the gateway, and in `run all` every service), and N - 1 more
+processes, each a gateway alone on its own NATS connection, accept on the same listening socket;
+the kernel hands each new connection to one of them. They share nothing in memory, and need not:
+a check-in goes to JetStream whichever process took it (a finish ping is paired with its start by
+the runs service, in stream order), API key revocations and manifest changes reach every gateway
+over NATS. What is per process: the rate limits (each process allows the configured rate) and
+the caches those broadcasts keep fresh.
+
+The extra processes are started with ``spawn`` (a fresh interpreter: nothing of this process's
+event loop or NATS connection is inherited), end with this process, and are stopped when it stops.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import uvicorn
+
+from crontopus_kit.logging import get_logger
+
+log = get_logger("crontopus.server")
+
+# Every uvicorn we start. proxy_headers off: uvicorn would otherwise rewrite the peer address
+# from X-Forwarded-For (trusting 127.0.0.1 by default) before the gateway sees it, and a client
+# next to the server could rotate that header past the per-address limits;
+# CRONTOPUS_GATEWAY_TRUSTED_PROXIES alone decides. No `server: uvicorn` header either.
+# timeout_graceful_shutdown: open live event streams (GET /api/events) never end by themselves;
+# at shutdown they are cut after this, and their consoles reconnect elsewhere with Last-Event-ID.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False, "server_header": False, "log_config": None, "timeout_graceful_shutdown": 5,
+    "access_log": False,
+}  # fmt: skip
+STOP_SECONDS = 10.0
+
+
+def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int) -> None:
+    """Serve ``app`` here, and ``workers - 1`` gateway processes on the same socket."""
+    config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
+    if workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    sock = config.bind_socket()
+    context = multiprocessing.get_context("spawn")
+    others = [
+        context.Process(target=gateway_worker, args=(sock, nats_url), name=f"crontopus-gateway-{n}", daemon=True)
+        for n in range(2, workers + 1)
+    ]
+    for process in others:
+        process.start()
+    log.info("gateway processes started", workers=workers, pids=[process.pid for process in others])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        _stop(others)
+        sock.close()
+
+
+def gateway_worker(sock: socket.socket, nats_url: str) -> None:
+    """One more gateway, in a spawned process: settings from the same environment."""
+    from crontopus_gateway.app import create_app
+    from crontopus_gateway.settings import GatewaySettings
+    from crontopus_kit.broker import make_broker
+    from crontopus_kit.logging import configure_logging
+    from crontopus_kit.nats_server import die_with_parent
+
+    die_with_parent()  # a parent killed outright takes its workers with it
+    settings = GatewaySettings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"))
+    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+
+
+def _stop(processes: Sequence[BaseProcess]) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+    for process in processes:
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
