@@ -125,6 +125,7 @@ async def alerting(nats_server, settings_factory, allow_private_networks):
     js = nc.jetstream()
     await js.add_stream(config=stream_config(subjects.NOTIFICATIONS_STREAM))
     dispatcher = dispatch.Dispatcher(db=db, settings=settings, send_timeout=2)
+    await notify.SENDER.ready()  # its cold start (imports) would eat into the 2-second send timeout
     await dispatcher.start(nc, js)
     yield dispatcher, js
     await dispatcher.stop()
@@ -445,6 +446,7 @@ async def test_a_send_the_sender_cannot_start_in_time_is_never_started(receiver,
     notification would arrive twice."""
     sender = Sender(threads=1)
     try:
+        await sender.ready()  # else a slow start of the child could make the busy send the late one
         busy = asyncio.create_task(sender.call(silent_server.url, message, True, 2, start_within=2))  # the only thread
         await silent_server.connected()
         late = await asyncio.wait_for(sender.call(receiver.url("/late"), message, True, 5, start_within=0.5), 30)
