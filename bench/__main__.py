@@ -7,9 +7,11 @@
 - console: the dashboard ready in Chromium with 1,000 jobs and 100,000 runs against its API calls alone.
 - http-ingress: ping URLs and POST /api/checkins under wrk against a bare ASGI app, the check-ins
   counted in the database.
+- agent-footprint: an idle agent's resident memory and CPU per hour with 100 jobs, against a bare
+  Python process.
 
 Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark:
-`--only ingest|agent-sync|alerting|console|http-ingress`.
+`--only ingest|agent-sync|alerting|console|http-ingress|agent-footprint`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ("ingest", "agent-sync", "alerting", "console", "http-ingress")
+BENCHMARKS = ("ingest", "agent-sync", "alerting", "console", "http-ingress", "agent-footprint")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -58,6 +60,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     http = parser.add_argument_group("http-ingress")
     http.add_argument("--http-jobs", type=int, default=1_000, help="jobs pinged (default 1000)")
     http.add_argument("--http-seconds", type=float, default=10, help="seconds of each wrk run (default 10)")
+    http.add_argument(
+        "--http-workers", default="1,2", help="gateway processes to measure, comma-separated (default 1,2)"
+    )
+    footprint = parser.add_argument_group("agent-footprint")
+    footprint.add_argument("--footprint-window", type=float, default=60, help="seconds measured (default 60)")
     return parser.parse_args(argv)
 
 
@@ -95,8 +102,17 @@ async def main(args: argparse.Namespace) -> int:
     if args.only in (None, "http-ingress"):
         from bench import http_ingress
 
+        postgres = "postgresql" in args.backends and await _postgres_reachable(args.postgres_url)
         failed |= await http_ingress.main(
-            jobs=args.http_jobs, seconds=args.http_seconds, results_dir=None if args.no_json else RESULTS
+            jobs=args.http_jobs, seconds=args.http_seconds, results_dir=None if args.no_json else RESULTS,
+            workers=tuple(int(count) for count in args.http_workers.split(",")),
+            postgres_url=args.postgres_url if postgres else None,
+        )  # fmt: skip
+    if args.only in (None, "agent-footprint"):
+        from bench import agent_footprint
+
+        failed |= await agent_footprint.main(
+            window=args.footprint_window, results_dir=None if args.no_json else RESULTS
         )
     return failed
 

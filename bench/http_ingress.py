@@ -1,10 +1,15 @@
 """HTTP ingress: ping URLs and `POST /api/checkins` driven by `wrk`, each against a bare ASGI app
 on the same uvicorn in the same run, counting the check-ins committed in the database.
 
-The platform is `crontopus-server run all` exactly as `make run` starts it (embedded NATS, SQLite),
-rate limits off (the load comes from one address with one key). A team pushes 1,000 jobs; then,
-for each workload, `wrk -t2 -c50` runs against the bare app (`bench/bare_asgi.py`: FastAPI
-answering "OK", nothing stored) and against the platform, with the same Lua script:
+The platform, rate limits off (the load comes from one address with one key), in two topologies,
+each with one and with two gateway processes (`CRONTOPUS_WORKERS`):
+- embedded: `crontopus-server run all` exactly as `make run` starts it (embedded NATS, SQLite);
+- production: every service its own process, NATS secured as in production, PostgreSQL
+  (`bench/production.py`; when PostgreSQL is reachable).
+
+A team pushes 1,000 jobs; then, for each workload, `wrk -t2 -c50` runs against the bare app
+(`bench/bare_asgi.py`: FastAPI answering "OK", nothing stored) and against the platform, with
+the same Lua script:
 
 - ping-pairs: `/ping/<key>/start` then `/ping/<key>` across the 1,000 jobs, no `rid`: the finish
   finds the run its start opened, as a script with two curl calls does.
@@ -43,6 +48,7 @@ import httpx
 
 from bench.agent_sync import Platform, _expect
 from bench.console import NO_RATE_LIMITS, PASSWORD, push_jobs, until
+from bench.production import Production
 from crontopus_kit.nats_server import die_with_parent, free_port
 
 WORKLOADS = ("ping-pairs", "ping-hot", "checkins")
@@ -115,6 +121,8 @@ class Load:
 @dataclass
 class Result:
     workload: str
+    topology: str
+    workers: int
     bare: Load
     platform: Load
     half_load: Load
@@ -132,29 +140,54 @@ class Team:
     ping_keys: list[str]
 
 
-async def main(*, jobs: int, seconds: float, results_dir: Path | None) -> int:
+async def main(
+    *, jobs: int, seconds: float, workers: tuple[int, ...], postgres_url: str | None, results_dir: Path | None
+) -> int:
+    """``postgres_url``: also the production topology (separate processes, PostgreSQL) there."""
     wrk = _wrk()
     if wrk is None:
         print("http-ingress: needs wrk (apt-get install wrk); skipped", file=sys.stderr)
         return 0
+    results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="crontopus-bench-http-") as tmp:
-        workdir = Path(tmp)
-        platform = Platform(workdir, **NO_RATE_LIMITS)
-        bare = BareApp(workdir / "bare.log")
-        await asyncio.gather(platform.start(), bare.start())
+        bare = BareApp(Path(tmp) / "bare.log")
+        await bare.start()
         try:
-            team = await enroll(platform, workdir, jobs)
-            print(f"  {jobs:,} jobs synced; {THREADS} wrk threads, {CONNECTIONS} connections, {seconds:.0f} s each")
-            results = [
-                await measure(wrk, workload, team, bare.url, platform, workdir, seconds) for workload in WORKLOADS
-            ]
+            for topology in ["embedded", *(["production"] if postgres_url else [])]:
+                for count in workers:
+                    workdir = Path(tempfile.mkdtemp(prefix=f"{topology}-{count}-", dir=tmp))
+                    platform = _platform(topology, workdir, count, postgres_url)
+                    results += await measure_platform(wrk, bare, platform, workdir, count, jobs, seconds)
         finally:
-            await asyncio.gather(platform.stop(), bare.stop())
+            await bare.stop()
     print()
     print(table(results))
     if results_dir is not None:
         print(f"\nJSON: {_write(results_dir, results)}")
     return 0 if all(r.ratio >= GOAL_RATIO and r.half_load.p99_us / 1000 <= GOAL_P99_MS for r in results) else 1
+
+
+def _platform(topology: str, workdir: Path, workers: int, postgres_url: str | None) -> Target:
+    if topology == "production":
+        assert postgres_url is not None
+        return Production(workdir, postgres_url, workers=workers, **NO_RATE_LIMITS)
+    return Embedded(workdir, **NO_RATE_LIMITS, CRONTOPUS_WORKERS=str(workers))
+
+
+async def measure_platform(
+    wrk: str, bare: BareApp, platform: Target, workdir: Path, workers: int, jobs: int, seconds: float
+) -> list[Result]:
+    """Every workload against a platform with ``workers`` gateway processes (CRONTOPUS_WORKERS)."""
+    await platform.start()
+    try:
+        team = await enroll(platform, workdir, jobs)
+        print(f"  {_topology(platform)}, {workers} gateway process(es), {jobs:,} jobs; "
+              f"wrk -t{THREADS} -c{CONNECTIONS}, {seconds:.0f} s each")  # fmt: skip
+        return [
+            await measure(wrk, workload, team, bare.url, platform, workdir, seconds, workers) for workload in WORKLOADS
+        ]
+    finally:
+        await platform.stop()
 
 
 def _wrk() -> str | None:
@@ -195,7 +228,7 @@ class BareApp:
             await asyncio.to_thread(self._process.wait)
 
 
-async def enroll(platform: Platform, workdir: Path, jobs: int) -> Team:
+async def enroll(platform: Target, workdir: Path, jobs: int) -> Team:
     async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
         account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD, "tenant": "bench-team"}
         _expect(await client.post("/api/auth/register", json=account), 201)
@@ -217,11 +250,11 @@ async def enroll(platform: Platform, workdir: Path, jobs: int) -> Team:
 
 
 async def measure(
-    wrk: str, workload: str, team: Team, bare_url: str, platform: Platform, workdir: Path, seconds: float
+    wrk: str, workload: str, team: Team, bare_url: str, platform: Target, workdir: Path, seconds: float, workers: int
 ) -> Result:
     script = _script(workdir, workload, team, delay_ms=None)
     bare = await run_wrk(wrk, bare_url, script, seconds)
-    initial = stored_checkins(platform)
+    initial = await platform.stored_checkins()
     # Its own script: a script's run ids repeat in each run of it (they would be duplicates).
     warm_up = await run_wrk(wrk, platform.url, _script(workdir, workload, team, delay_ms=None), WARM_UP_SECONDS)
     before = await settled(platform, initial + warm_up.accepted)
@@ -231,7 +264,7 @@ async def measure(
     paced = _script(workdir, workload, team, delay_ms=CONNECTIONS / half_rate * 1000)
     half_load = await run_wrk(wrk, platform.url, paced, seconds)
     await settled(platform, before + stored + half_load.accepted)
-    result = Result(workload, bare, loaded, half_load, stored)
+    result = Result(workload, _topology(platform), workers, bare, loaded, half_load, stored)
     print(
         f"  {workload:<11} bare {bare.rate:>8,.0f}/s  platform {loaded.rate:>7,.0f}/s ({result.ratio:.2f}x)  "
         f"stored {stored:,} of {loaded.accepted:,} accepted  p99 at {half_load.rate:,.0f}/s: "
@@ -239,6 +272,10 @@ async def measure(
         flush=True,
     )
     return result
+
+
+def _topology(platform: Target) -> str:
+    return "production" if isinstance(platform, Production) else "embedded"
 
 
 def _script(workdir: Path, workload: str, team: Team, *, delay_ms: float | None) -> Path:
@@ -270,20 +307,26 @@ async def run_wrk(wrk: str, url: str, script: Path, seconds: float) -> Load:
     return Load(**json.loads(line))
 
 
-def stored_checkins(platform: Platform) -> int:
-    """Starts plus finishes in the runs database: a run reported by start and finish is one row."""
-    with sqlite3.connect(f"file:{platform.data_dir / 'runs.db'}?mode=ro", uri=True) as db:
-        started, finished = db.execute("SELECT COUNT(started_at), COUNT(finished_at) FROM runs").fetchone()
-    return int(started + finished)
+class Embedded(Platform):
+    """`crontopus-server run all` on the embedded default (SQLite)."""
+
+    async def stored_checkins(self) -> int:
+        """Starts plus finishes in the runs database: a run reported by start and finish is one row."""
+        with sqlite3.connect(f"file:{self.data_dir / 'runs.db'}?mode=ro", uri=True) as db:
+            started, finished = db.execute("SELECT COUNT(started_at), COUNT(finished_at) FROM runs").fetchone()
+        return int(started + finished)
 
 
-async def settled(platform: Platform, expected: int, quiet: float = 3.0, timeout: float = 120) -> int:
+Target = Embedded | Production
+
+
+async def settled(platform: Target, expected: int, quiet: float = 3.0, timeout: float = 120) -> int:
     """Wait until ``expected`` check-ins are stored, then until no more arrive for ``quiet`` seconds
     (requests wrk cut off at its end may still be stored); returns the count."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while True:
-        count = stored_checkins(platform)
+        count = await platform.stored_checkins()
         if count != last:
             last, since = count, time.monotonic()
         elif count >= expected and time.monotonic() - since >= quiet:
@@ -295,15 +338,23 @@ async def settled(platform: Platform, expected: int, quiet: float = 3.0, timeout
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| workload | bare ASGI req/s | platform req/s | vs bare | stored / accepted | p99 at half load |",
-        "|---|---|---|---|---|---|",
+        "| workload | topology | gateway processes | bare ASGI req/s | platform req/s | vs bare "
+        "| stored / accepted | p99 at half load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.workload} | {r.bare.rate:,.0f} | {r.platform.rate:,.0f} | **{r.ratio:.2f}x** | "
+            f"| {r.workload} | {r.topology} | {r.workers} | {r.bare.rate:,.0f} | {r.platform.rate:,.0f} | "
+            f"**{r.ratio:.2f}x** | "
             f"{r.stored:,} / {r.platform.accepted:,} | "
             f"{r.half_load.p99_us / 1000:.1f} ms at {r.half_load.rate:,.0f}/s |"
         )
+    one = {(r.topology, r.workload): r.platform.rate for r in results if r.workers == 1}
+    lines.append("")
+    for r in results:
+        if r.workers > 1 and (r.topology, r.workload) in one:
+            gain = r.platform.rate / one[(r.topology, r.workload)]
+            lines.append(f"{r.topology} {r.workload}: {r.workers} gateway processes {gain:.2f}x one")
     return "\n".join(lines)
 
 
