@@ -73,6 +73,10 @@ def test_the_gateway_and_services_run_without_uvicorns_proxy_headers(monkeypatch
     """uvicorn would rewrite the peer from X-Forwarded-For (trusting 127.0.0.1) before we see it."""
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    # The gateway is served through serving.serve (one process or several): its uvicorn.Server.
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda server, sockets=None: calls.append({"proxy_headers": server.config.proxy_headers})
+    )
     monkeypatch.setenv("CRONTOPUS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CRONTOPUS_SECRET_KEY", "s" * 40)
     monkeypatch.setenv("CRONTOPUS_NATS_URL", "nats://127.0.0.1:4222")
