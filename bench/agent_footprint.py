@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.agent_sync import NAMESPACE, Clone, Platform, _expect, _manifest
-from bench.console import PASSWORD, until
+from bench.console import sign_up, until
 from crontopus_kit.nats_server import die_with_parent
 
 JOBS = 100
@@ -83,10 +83,7 @@ def _write(results_dir: Path, window: float, agent: Footprint, bare: Footprint) 
 async def _team_with_jobs(platform: Platform, workdir: Path) -> tuple[dict[str, str], str]:
     """Sign up, push JOBS jobs, and make an enrollment token; the user's headers and the token."""
     async with httpx.AsyncClient(base_url=platform.url, timeout=30) as client:
-        account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD, "tenant": "bench-team"}
-        _expect(await client.post("/api/auth/register", json=account), 201)
-        login = _expect(await client.post("/api/auth/login", data={"username": "bench", "password": PASSWORD}), 200)
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        headers = await sign_up(client)
         repository = _expect(await client.get("/api/gitops/repository", headers=headers), 200).json()
         clone = Clone(workdir / "clone", repository["branch"])
         await clone.clone(repository["clone_url"])

@@ -118,17 +118,26 @@ NO_RATE_LIMITS = {f"CRONTOPUS_GATEWAY_RATE_LIMIT_{kind}": "0" for kind in ("ADDR
 
 async def fill(platform: Platform, workdir: Path, jobs: int, runs: int) -> None:
     async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
-        account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD, "tenant": "bench-team"}
-        _expect(await client.post("/api/auth/register", json=account), 201)
-        login = _expect(await client.post("/api/auth/login", data={"username": "bench", "password": PASSWORD}), 200)
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        created = await client.post("/api/api-keys", json={"name": "bench", "scope": "write"}, headers=headers)
-        key = _expect(created, 201).json()["key"]
+        headers = await sign_up(client)
+        key = await write_key(client, headers)
         repository = _expect(await client.get("/api/gitops/repository", headers=headers), 200).json()
         names = await push_jobs(repository["clone_url"], repository["branch"], workdir / "clone", jobs)
         await until(lambda: job_count(client, headers), jobs, "the jobs synced")
         await report_runs(client, Team(key, names), runs)
         await until(lambda: run_count(client, headers), runs, "the runs stored")
+
+
+async def sign_up(client: httpx.AsyncClient) -> dict[str, str]:
+    """The bench team's owner signs up, then in; the headers that carry their access token."""
+    account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD, "tenant": "bench-team"}
+    _expect(await client.post("/api/auth/register", json=account), 201)
+    login = _expect(await client.post("/api/auth/login", data={"username": "bench", "password": PASSWORD}), 200)
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+async def write_key(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    created = await client.post("/api/api-keys", json={"name": "bench", "scope": "write"}, headers=headers)
+    return str(_expect(created, 201).json()["key"])
 
 
 async def push_jobs(clone_url: str, branch: str, path: Path, count: int) -> list[str]:

@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 
 from bench.agent_sync import Platform, _expect
-from bench.console import NO_RATE_LIMITS, PASSWORD, push_jobs, until
+from bench.console import NO_RATE_LIMITS, push_jobs, sign_up, until, write_key
 from bench.production import Production
 from crontopus_kit.nats_server import die_with_parent, free_port
 
@@ -230,12 +230,8 @@ class BareApp:
 
 async def enroll(platform: Target, workdir: Path, jobs: int) -> Team:
     async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
-        account = {"username": "bench", "email": "bench@example.com", "password": PASSWORD, "tenant": "bench-team"}
-        _expect(await client.post("/api/auth/register", json=account), 201)
-        login = _expect(await client.post("/api/auth/login", data={"username": "bench", "password": PASSWORD}), 200)
-        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        created = await client.post("/api/api-keys", json={"name": "bench", "scope": "write"}, headers=headers)
-        api_key = _expect(created, 201).json()["key"]
+        headers = await sign_up(client)
+        api_key = await write_key(client, headers)
         repository = _expect(await client.get("/api/gitops/repository", headers=headers), 200).json()
         names = await push_jobs(repository["clone_url"], repository["branch"], workdir / "clone", jobs)
         listed: list[dict[str, Any]] = []

@@ -3,27 +3,16 @@ started within the last 24 hours, paired at ingest in arrival order (SQLite and 
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from faststream.nats import NatsBroker
 from sqlmodel import col, select
 
 from crontopus_runs import service
 from crontopus_runs.models import Run
-from crontopus_runs.settings import RunsSettings
 from crontopus_runs.unit import RunsUnit
 from crontopus_schemas.events import CheckInEvent
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ALICE, BOB = "a" * 32, "b" * 32
 JOB = "staging/hello"
-
-
-@pytest.fixture
-async def runs(settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
-    await unit.prepare()
-    yield unit
-    await unit.close()
 
 
 def start(run_id: str, *, ago: timedelta = timedelta(minutes=1), job: str = JOB, source: str = "ping") -> CheckInEvent:

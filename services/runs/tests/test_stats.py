@@ -8,27 +8,17 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from faststream.nats import NatsBroker
 from sqlalchemy import text
 
 from crontopus_kit.errors import Invalid
 from crontopus_runs import service, stats
 from crontopus_runs.models import Run
-from crontopus_runs.settings import RunsSettings
 from crontopus_runs.unit import RunsUnit
 from crontopus_schemas.events import CheckInEvent
 from crontopus_schemas.runs import RunStatsRequest
 
 ALICE, BOB = "a" * 32, "b" * 32
 NOW = datetime(2026, 10, 26, 12, 0, tzinfo=UTC)  # the day after Berlin's clocks went back
-
-
-@pytest.fixture
-async def runs(settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
-    await unit.prepare()
-    yield unit
-    await unit.close()
 
 
 def dataset(seed: int = 7) -> list[tuple[str, CheckInEvent]]:

@@ -4,7 +4,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from faststream.nats import NatsBroker
 from sqlalchemy import select, text
 
 from crontopus_kit.errors import Invalid, NotFound
@@ -18,14 +17,6 @@ from crontopus_schemas.runs import RunListRequest
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
 ALICE, BOB = "a" * 32, "b" * 32
-
-
-@pytest.fixture
-async def runs(settings_factory):
-    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
-    await unit.prepare()
-    yield unit
-    await unit.close()
 
 
 def start(run_id: str, job: str = "production/backup", at: datetime = T0) -> CheckInEvent:
