@@ -101,6 +101,16 @@ async def _monitor(session: AsyncSession, tenant_id: str, job: str) -> JobMonito
     return (await _monitors_of(session, tenant_id, {job})).get(job)
 
 
+async def monitored_jobs(*, session: AsyncSession, tenant_id: str, jobs: set[str]) -> set[str]:
+    """Which of ``jobs`` the team has a monitor row for (from its manifests)."""
+    if not jobs:
+        return set()
+    stmt = select(col(JobMonitor.job)).where(
+        col(JobMonitor.tenant_id) == tenant_id, col(JobMonitor.job).in_(sorted(jobs))
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
 async def _monitors_of(session: AsyncSession, tenant_id: str, jobs: set[str]) -> dict[str, JobMonitor]:
     if not jobs:
         return {}

@@ -4,6 +4,7 @@ changes, agent events), the notification dispatcher and the tick (missed runs, r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,7 @@ log = get_logger(__name__)
 Handler = Callable[[list[Msg]], Awaitable[None]]
 REQUEUE_EVERY = timedelta(minutes=1)
 RESYNC_RETRY_SECONDS = 30
+UNKNOWN_JOB_RESYNC_SECONDS = 10.0
 
 
 class AlertingUnit:
@@ -67,6 +69,7 @@ class AlertingUnit:
         self._next_requeue = datetime.now(UTC)  # once at start, then every REQUEUE_EVERY
         self.backlog = Backlog(stuck_after=timedelta(seconds=self.settings.backlog_stuck_seconds))
         self._syncing = KeyedLocks()
+        self._unknown_resyncs: dict[str, float] = {}  # team -> when runs of unknown jobs re-read its jobs
 
     @staticmethod
     def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
@@ -103,13 +106,32 @@ class AlertingUnit:
                 log.warning("unreadable run event dropped", subject=msg.subject, error=str(exc)[:300])
                 await msg.ack()
                 continue
-            async with self.db.session() as session:
-                notices = await service.handle_runs(
-                    session=session, tenant_id=subjects.tenant_from_subject(msg.subject), runs=event.runs
-                )
-            await self.notifier.send(notices)
-            self._observe(event)
+            await self.record_runs(subjects.tenant_from_subject(msg.subject), event)
             await msg.ack()
+
+    async def record_runs(self, tenant_id: str, event: RunsRecorded) -> None:
+        """Judge one RunsRecorded and send what it notifies. A run of a job this service has no
+        row for may come before the job's ManifestsChanged was consumed (a job created and run at
+        once): the team's jobs are re-read first, else that run would never be judged. At most
+        every UNKNOWN_JOB_RESYNC_SECONDS per team: check-ins may name jobs no manifest has."""
+        jobs = {run.job for run in event.runs}
+        async with self.db.session() as session:
+            unknown = jobs - await service.monitored_jobs(session=session, tenant_id=tenant_id, jobs=jobs)
+        if unknown and self._may_resync_for_unknown(tenant_id):
+            await self.sync_tenant(tenant_id)
+        async with self.db.session() as session:
+            notices = await service.handle_runs(session=session, tenant_id=tenant_id, runs=event.runs)
+        await self.notifier.send(notices)
+        self._observe(event)
+
+    def _may_resync_for_unknown(self, tenant_id: str) -> bool:
+        now = time.monotonic()
+        horizon = now - UNKNOWN_JOB_RESYNC_SECONDS
+        self._unknown_resyncs = {team: at for team, at in self._unknown_resyncs.items() if at > horizon}
+        if tenant_id in self._unknown_resyncs:
+            return False
+        self._unknown_resyncs[tenant_id] = now
+        return True
 
     def _observe(self, event: RunsRecorded) -> None:
         now = datetime.now(UTC)
