@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,12 +62,18 @@ async def update_rules(*, session: AsyncSession, tenant_id: str, new: AlertRules
 # --- runs ------------------------------------------------------------------------------------------
 
 
+class HandledRuns(NamedTuple):
+    notices: list[Notice]
+    unmonitored: set[str]  # jobs of the batch with no monitor row: their runs were not judged
+
+
 async def handle_runs(
     *, session: AsyncSession, tenant_id: str, runs: Sequence[RecordedRun], now: datetime | None = None
-) -> list[Notice]:
+) -> HandledRuns:
     """A batch of run changes: the run rules first (they read the rows as they were), then the
     index. A few queries per batch, not per run: the batch's monitors in one, their memories
-    committed once, incidents touched only where one opens or an open one may recover."""
+    committed once, incidents touched only where one opens or an open one may recover. Runs of
+    jobs without a row change nothing: handled again once the row exists, they count once."""
     now = now or utcnow()
     judged = [run for run in runs if run.status != "log"]
     rows = await _monitors_of(session, tenant_id, {run.job for run in judged})
@@ -78,7 +85,7 @@ async def handle_runs(
         notices += await _apply(session, job, run, found, open_keys, now)
     seen = [run_seen for run in judged if (run_seen := RunSeen.from_recorded(run)) is not None]
     await monitors.record_runs(session=session, tenant_id=tenant_id, runs=seen)
-    return notices
+    return HandledRuns(notices, {run.job for run in judged} - rows.keys())
 
 
 @dataclass(frozen=True)
@@ -99,16 +106,6 @@ class _Job:
 
 async def _monitor(session: AsyncSession, tenant_id: str, job: str) -> JobMonitor | None:
     return (await _monitors_of(session, tenant_id, {job})).get(job)
-
-
-async def monitored_jobs(*, session: AsyncSession, tenant_id: str, jobs: set[str]) -> set[str]:
-    """Which of ``jobs`` the team has a monitor row for (from its manifests)."""
-    if not jobs:
-        return set()
-    stmt = select(col(JobMonitor.job)).where(
-        col(JobMonitor.tenant_id) == tenant_id, col(JobMonitor.job).in_(sorted(jobs))
-    )
-    return set((await session.execute(stmt)).scalars())
 
 
 async def _monitors_of(session: AsyncSession, tenant_id: str, jobs: set[str]) -> dict[str, JobMonitor]:

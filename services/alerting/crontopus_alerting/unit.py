@@ -112,15 +112,16 @@ class AlertingUnit:
     async def record_runs(self, tenant_id: str, event: RunsRecorded) -> None:
         """Judge one RunsRecorded and send what it notifies. A run of a job this service has no
         row for may come before the job's ManifestsChanged was consumed (a job created and run at
-        once): the team's jobs are re-read first, else that run would never be judged. At most
+        once): the team's jobs are re-read and that run judged then, else it never would be. At most
         every UNKNOWN_JOB_RESYNC_SECONDS per team: check-ins may name jobs no manifest has."""
-        jobs = {run.job for run in event.runs}
         async with self.db.session() as session:
-            unknown = jobs - await service.monitored_jobs(session=session, tenant_id=tenant_id, jobs=jobs)
-        if unknown and self._may_resync_for_unknown(tenant_id):
+            handled = await service.handle_runs(session=session, tenant_id=tenant_id, runs=event.runs)
+        notices = handled.notices
+        if handled.unmonitored and self._may_resync_for_unknown(tenant_id):
             await self.sync_tenant(tenant_id)
-        async with self.db.session() as session:
-            notices = await service.handle_runs(session=session, tenant_id=tenant_id, runs=event.runs)
+            late = [run for run in event.runs if run.job in handled.unmonitored]
+            async with self.db.session() as session:
+                notices += (await service.handle_runs(session=session, tenant_id=tenant_id, runs=late)).notices
         await self.notifier.send(notices)
         self._observe(event)
 

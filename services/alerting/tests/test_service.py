@@ -33,7 +33,7 @@ def run(run_id: str, status: str, *, job: str = "ops/a", seconds: int = 10, at: 
 
 async def handle(db: Database, *runs: RecordedRun) -> list[service.Notice]:
     async with db.session() as session:
-        return await service.handle_runs(session=session, tenant_id=ALICE, runs=list(runs), now=T0)
+        return (await service.handle_runs(session=session, tenant_id=ALICE, runs=list(runs), now=T0)).notices
 
 
 async def test_a_redelivered_failure_counts_once_toward_consecutive_failures(db):
