@@ -38,7 +38,8 @@ class Stack:
     thread: threading.Thread
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, **kwargs)
+        kwargs.setdefault("timeout", 10)
+        return httpx.Client(base_url=self.url, **kwargs)
 
     def stop(self) -> None:
         self.server.should_exit = True
