@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Select
 from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
@@ -263,7 +263,16 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
     return cursor[0], int(cursor[1:])
 
 
-def _summary(run: Run) -> dict[str, Any]:
+# What a page shows of a run: never its output, which may be kilobytes a row (GET /api/runs/{id}).
+SUMMARY_COLUMNS = tuple(
+    _TABLE.c[name] for name in (
+        "id", "run_id", "job", "status", "started_at", "finished_at", "reported_duration_ms", "exit_code", "source",
+        "manifest_commit", "output_size",
+    )
+)  # fmt: skip
+
+
+def _summary(run: Any) -> dict[str, Any]:
     started, finished = as_utc(run.started_at), as_utc(run.finished_at)
     return {
         "run_id": run.run_id, "job": run.job, "status": run.status,
@@ -278,12 +287,7 @@ async def list_runs(*, session: AsyncSession, query: RunListRequest) -> RunPage:
     """Newest first, keyset-paginated on the row id (stable under concurrent inserts), both ways:
     ``next_cursor`` pages to older runs, ``prev_cursor`` back to newer ones."""
     direction, position = decode_cursor(query.cursor) if query.cursor else (OLDER, None)
-    conditions = _list_conditions(query)
-    if position is not None:
-        conditions.append(col(Run.id) < position if direction == OLDER else col(Run.id) > position)
-    order = col(Run.id).desc() if direction == OLDER else col(Run.id).asc()
-    stmt = select(Run).where(and_(*conditions)).order_by(order).limit(query.limit + 1)
-    rows = list((await session.execute(stmt)).scalars())
+    rows = list(await session.execute(list_statement(query, direction, position)))
     more = len(rows) > query.limit
     page = rows[: query.limit] if direction == OLDER else rows[: query.limit][::-1]
     if direction == OLDER:  # newer runs exist when we came from a newer page
@@ -298,6 +302,15 @@ async def list_runs(*, session: AsyncSession, query: RunListRequest) -> RunPage:
         next_cursor=encode_cursor(oldest, OLDER) if has_older else None,  # type: ignore[arg-type]
         prev_cursor=encode_cursor(newest, NEWER) if has_newer else None,  # type: ignore[arg-type]
     )
+
+
+def list_statement(query: RunListRequest, direction: str, position: int | None) -> Select[Any]:
+    """One page and one row more (is there another page?), along the id in ``direction``."""
+    conditions = _list_conditions(query)
+    if position is not None:
+        conditions.append(_TABLE.c.id < position if direction == OLDER else _TABLE.c.id > position)
+    order = _TABLE.c.id.desc() if direction == OLDER else _TABLE.c.id.asc()
+    return sa_select(*SUMMARY_COLUMNS).where(and_(*conditions)).order_by(order).limit(query.limit + 1)
 
 
 def _list_conditions(query: RunListRequest) -> list[Any]:
