@@ -4,6 +4,7 @@ SQLite (aiosqlite, one file per service), and its Alembic migrations."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from crontopus_schemas.private_files import private_dir, private_file, tighten
@@ -30,6 +32,10 @@ class Database:
             raise ValueError(f"bad schema name {schema!r}")
         self.engine: AsyncEngine = self._create_engine(pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # No transaction around each statement: a single read spares BEGIN and ROLLBACK, two
+        # round trips that cost PostgreSQL more than a page of run history does.
+        autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = async_sessionmaker(autocommit, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -38,12 +44,11 @@ class Database:
     def _create_engine(self, pool_size: int) -> AsyncEngine:
         if self.is_postgres:
             # Unqualified table names resolve to the service's own schema.
-            return create_async_engine(
-                self.url,
-                pool_size=pool_size,
-                pool_pre_ping=True,
-                connect_args={"server_settings": {"search_path": self.schema}},
+            engine = create_async_engine(
+                self.url, pool_size=pool_size, connect_args={"server_settings": {"search_path": self.schema}}
             )
+            _ping_when_idle(engine)
+            return engine
         engine = create_async_engine(self.url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -51,6 +56,13 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for one read statement: each statement sees what was committed when it
+        began, no more (several statements that must agree belong in ``session()``)."""
+        async with self._reads() as session:
             yield session
 
     async def migrate(self, *, script_location: Path, version_table: str) -> None:
@@ -65,6 +77,31 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# A pooled connection is checked before use only after it sat idle this long: one in steady use is
+# known good, and SQLAlchemy's pre-ping (BEGIN, a query, ROLLBACK on asyncpg) took three round trips
+# before every request. A connection that breaks while busy (a database restart) fails its request,
+# and SQLAlchemy then replaces every connection of the pool.
+IDLE_BEFORE_PING = 10.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")  # cleared with the connection: a new one is not pinged
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # whatever the driver raised, the pool retries with a new connection
+            raise DisconnectionError(f"idle connection lost: {exc}") from exc
 
 
 def _private_sqlite_file(path: Path) -> None:

@@ -152,7 +152,7 @@ def build_router(*, db: Database) -> NatsRouter:
     @router.subscriber(subjects.RunsRpc.LIST, queue=subjects.RunsRpc.QUEUE)
     @rpc_handler(RunListRequest)
     async def list_runs(request: RunListRequest) -> RunPage:
-        async with db.session() as session:
+        async with db.read() as session:
             return await service.list_runs(session=session, query=request)
 
     @router.subscriber(subjects.RunsRpc.STATS, queue=subjects.RunsRpc.QUEUE)
@@ -164,13 +164,13 @@ def build_router(*, db: Database) -> NatsRouter:
     @router.subscriber(subjects.RunsRpc.GET, queue=subjects.RunsRpc.QUEUE)
     @rpc_handler(RunGetRequest)
     async def get_run(request: RunGetRequest) -> RunDetail:
-        async with db.session() as session:
+        async with db.read() as session:
             return await service.get_run(session=session, tenant_id=request.tenant_id, run_id=request.run_id)
 
     @router.subscriber(subjects.RunsRpc.LAST_STATUS, queue=subjects.RunsRpc.QUEUE)
     @rpc_handler(LastStatusRequest)
     async def last_statuses(request: LastStatusRequest) -> LastStatuses:
-        async with db.session() as session:
+        async with db.read() as session:
             found = await service.last_statuses(session=session, tenant_id=request.tenant_id, jobs=request.jobs)
         return LastStatuses.model_validate({"statuses": found})
 
