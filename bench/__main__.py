@@ -9,9 +9,11 @@
   counted in the database.
 - agent-footprint: an idle agent's resident memory and CPU per hour with 100 jobs, against a bare
   Python process.
+- history: GET /api/runs and the dashboard's statistics over 10 million runs in PostgreSQL, against
+  the raw SQL of each (the fixture is loaded once and kept).
 
 Quick run: `python -m bench --checkins 20000 --repeat 1`; one benchmark:
-`--only ingest|agent-sync|alerting|console|http-ingress|agent-footprint`.
+`--only ingest|agent-sync|alerting|console|http-ingress|agent-footprint|history`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from crontopus_kit.logging import configure_logging
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).parent / "results"
-BENCHMARKS = ("ingest", "agent-sync", "alerting", "console", "http-ingress", "agent-footprint")
+BENCHMARKS = ("ingest", "agent-sync", "alerting", "console", "http-ingress", "agent-footprint", "history")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +67,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     footprint = parser.add_argument_group("agent-footprint")
     footprint.add_argument("--footprint-window", type=float, default=60, help="seconds measured (default 60)")
+    history = parser.add_argument_group("history")
+    history.add_argument("--history-runs", type=int, default=10_000_000, help="runs in the fixture (default 10000000)")
+    history.add_argument("--history-repeat", type=int, default=40, help="requests timed a case (default 40)")
+    history.add_argument("--history-fresh", action="store_true", help="load the fixture again even if it is there")
     return parser.parse_args(argv)
 
 
@@ -114,6 +120,16 @@ async def main(args: argparse.Namespace) -> int:
         failed |= await agent_footprint.main(
             window=args.footprint_window, results_dir=None if args.no_json else RESULTS
         )
+    if args.only in (None, "history"):
+        from bench import history
+
+        if await _postgres_reachable(args.postgres_url):
+            failed |= await history.main(
+                runs=args.history_runs, repeat=args.history_repeat, fresh=args.history_fresh,
+                postgres_url=args.postgres_url, results_dir=None if args.no_json else RESULTS,
+            )  # fmt: skip
+        else:
+            print(f"history: PostgreSQL not reachable at {args.postgres_url}; skipped", file=sys.stderr)
     return failed
 
 

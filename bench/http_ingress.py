@@ -201,15 +201,18 @@ def _wrk() -> str | None:
 class BareApp:
     """`bench/bare_asgi.py` in a child process."""
 
-    def __init__(self, log_file: Path) -> None:
+    def __init__(self, log_file: Path, **env: str) -> None:
         self.log_file = log_file
+        self.env = os.environ | env
         self.url = f"http://127.0.0.1:{free_port()}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "bench.bare_asgi", self.url.rsplit(":", 1)[1]]
         with open(self.log_file, "ab") as log:
-            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+            return subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
 
     async def start(self) -> None:
         self._process = self._spawn()

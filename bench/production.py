@@ -23,15 +23,28 @@ from crontopus_server.platform import SERVICES, embedded_nats
 
 
 class Production:
-    def __init__(self, workdir: Path, postgres_url: str, *, workers: int = 1, **settings: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        postgres_url: str,
+        *,
+        workers: int = 1,
+        prefix: str | None = None,
+        secret: str | None = None,
+        keep: bool = False,
+        **settings: str,
+    ) -> None:
+        """``prefix`` and ``secret``: a schema set and key kept from an earlier run (with ``keep``,
+        nothing is dropped at the end), for a fixture too big to load each time."""
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.postgres_url = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
         self.url = f"http://127.0.0.1:{free_port()}"
         self.workers = workers
         self.settings = settings  # more CRONTOPUS_* variables, for every process
-        self.secret = secrets.token_urlsafe(48)
-        self.prefix = f"bench_{uuid.uuid4().hex[:8]}_"
+        self.secret = secret or secrets.token_urlsafe(48)
+        self.prefix = prefix or f"bench_{uuid.uuid4().hex[:8]}_"
+        self.keep = keep
         self._nats: NatsServerProcess | None = None
         self._processes: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
 
@@ -96,7 +109,8 @@ class Production:
                 process.kill()
         if self._nats is not None:
             self._nats.stop()
-        await self._drop_schemas()
+        if not self.keep:
+            await self._drop_schemas()
 
     async def _drop_schemas(self) -> None:
         conn = await asyncpg.connect(self.postgres_url)
