@@ -135,9 +135,11 @@ async def _http_error(request: Request, exc: Exception) -> Any:
 
 
 def _allowed(request: Request, exc: HTTPException) -> str:
-    route = request.scope.get("route")
+    route = request.scope.get("route")  # FastAPI's routes set it; a plain Starlette route (pings) names its own
     methods = request.app.state.methods_by_path.get(getattr(route, "path", None))
-    return ", ".join(sorted(methods)) if methods else (exc.headers or {}).get("Allow", "")
+    if not methods:
+        methods = [method for method in (exc.headers or {}).get("Allow", "").split(", ") if method]
+    return ", ".join(sorted(methods))
 
 
 def methods_by_path(routers: Iterable[APIRouter]) -> dict[str, set[str]]:

@@ -5,7 +5,9 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi.routing import APIRoute
 
+from crontopus_gateway.routes import pings
 from crontopus_gateway.routes.pings import PING_BODY_LIMIT
 from crontopus_schemas.events import MAX_STORED_OUTPUT_BYTES
 from crontopus_server.testing import sign_up, wait_until
@@ -163,3 +165,14 @@ def test_a_job_removed_from_git_stops_answering_at_once_though_its_key_was_just_
     assert deleted.status_code == 200
     # The sync's announcement reaches the gateway a moment later; the kept key would last an hour.
     assert wait_until(lambda: api.get(url).status_code == 404, timeout=10)
+
+
+def test_every_documented_ping_url_is_answered_by_its_plain_route() -> None:
+    """The FastAPI routes document the ping URLs; the plain routes in front answer them. Neither
+    may have a URL or a method the other lacks."""
+    documented: dict[str, set[str]] = {}
+    for route in pings.router.routes:
+        assert isinstance(route, APIRoute)
+        documented.setdefault(route.path, set()).update(route.methods)
+    answering = {route.path: set(route.methods or ()) for route in pings.routes}
+    assert answering == documented
