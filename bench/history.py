@@ -303,12 +303,13 @@ def _raw_sql(case: Case, tenant_id: str) -> tuple[str, list[Any]]:
     if case.kind == "list":
         cursor = case.params.get("cursor")
         query = RunListRequest(tenant_id=tenant_id, limit=PAGE_SIZE, **case.params)
-        statement = list_statement(query, OLDER, int(cursor[1:]) if cursor else None)
+        statement, values = list_statement(query, OLDER, int(cursor[1:]) if cursor else None)
     else:
         request = RunStatsRequest(tenant_id=tenant_id, **case.params)  # type: ignore[arg-type]
-        statement = stats_query(request, plan(request), postgres=True)
+        statement, values = stats_query(request, plan(request), postgres=True), {}
     compiled = statement.compile(dialect=postgresql_asyncpg.dialect(), compile_kwargs={"render_postcompile": True})
-    return str(compiled), [compiled.params[name] for name in compiled.positiontup or []]
+    params = compiled.construct_params(values)
+    return str(compiled), [params[name] for name in compiled.positiontup or []]
 
 
 # --- timing --------------------------------------------------------------------------------------
