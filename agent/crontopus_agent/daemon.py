@@ -459,8 +459,10 @@ class Daemon:
         than this agent, or busy) the known location stays; the next nudge says it again."""
         subject = repository_location_subject(self.credentials.tenant_id, self.credentials.agent_id)
         try:
-            reply = RpcReply.model_validate_json((await nc.request(subject, b"{}", timeout=self.connect_timeout)).data)
-            location = RepositoryLocation.model_validate(reply.result)
+            answer = await nc.request(subject, b"{}", timeout=self.connect_timeout)
+            location = RpcReply[RepositoryLocation].model_validate_json(answer.data).result
+            if location is None:
+                raise ValueError("no location in the reply")
         except Exception as exc:  # no responders, timeout, lost connection, an error reply
             log.info("could not ask where the jobs repository is: %r", exc)
             return

@@ -8,7 +8,7 @@ services always answer with an explicit error instead.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -30,8 +30,13 @@ class RpcErrorBody(BaseModel):
     retry_after: int | None = None
 
 
-class RpcReply(BaseModel):
-    result: Any = None
+ResultT = TypeVar("ResultT")
+
+
+class RpcReply(BaseModel, Generic[ResultT]):
+    """``RpcReply[RunPage]`` reads a reply's JSON straight into its result's model."""
+
+    result: ResultT | None = None
     error: RpcErrorBody | None = None
 
 

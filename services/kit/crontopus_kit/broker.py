@@ -21,6 +21,8 @@ from crontopus_kit.logging import correlation_id_var, get_logger
 from crontopus_schemas.rpc import ErrorCode, RpcErrorBody, RpcReply
 from crontopus_schemas.subjects import StreamSpec
 
+Reply = dict[str, Any] | bytes  # what an RPC handler returns: the broker sends bytes as they are
+
 log = get_logger(__name__)
 T = TypeVar("T", bound=BaseModel)
 TOO_DEEP = "input nested too deeply to process (lists or mappings inside each other hundreds of levels deep)"
@@ -124,15 +126,15 @@ async def _refused_clearly(request: Awaitable[Any], stream: str, replicas: int) 
 
 def rpc_handler(
     request_model: type[RequestT],
-) -> Callable[[Callable[[RequestT], Awaitable[Any]]], Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]]:
+) -> Callable[[Callable[[RequestT], Awaitable[Any]]], Callable[[dict[str, Any]], Awaitable[Reply]]]:
     """Wrap a service function so it always answers: a result, or an explicit error body.
 
     The body is validated here (not by FastStream) so that invalid input gets an ``invalid``
     reply rather than no reply at all.
     """
 
-    def decorate(func: Callable[[RequestT], Awaitable[Any]]) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
-        async def handle(body: dict[str, Any]) -> dict[str, Any]:
+    def decorate(func: Callable[[RequestT], Awaitable[Any]]) -> Callable[[dict[str, Any]], Awaitable[Reply]]:
+        async def handle(body: dict[str, Any]) -> Reply:
             try:
                 request = request_model.model_validate(body)
                 result = await func(request)
@@ -157,13 +159,14 @@ def rpc_handler(
     return decorate
 
 
-def _result(result: Any, handler: str) -> dict[str, Any]:
+def _result(result: Any, handler: str) -> Reply:
     """Encoded here: a result that cannot be encoded (nested past pydantic's limit) would fail
-    after the handler returned, send no reply, and leave the caller to time out."""
+    after the handler returned, send no reply, and leave the caller to time out. A model goes out
+    as the JSON pydantic writes (no dict in between for the broker to encode again)."""
     if not isinstance(result, BaseModel):
         return {"result": result}
     try:
-        return {"result": result.model_dump(mode="json")}
+        return b'{"result":' + result.model_dump_json().encode() + b"}"
     except ValueError as exc:
         # No traceback: the reason says it all, and rendering a deep value's locals takes seconds.
         log.error("rpc reply cannot be encoded", handler=handler, error=str(exc))
@@ -207,12 +210,11 @@ async def rpc_call(
         raise Unavailable(f"no service answers {subject}") from exc
     except TimeoutError as exc:
         raise Unavailable(f"{subject} did not answer within {timeout:g}s") from exc
-    reply = RpcReply.model_validate_json(msg.body)
+    typed = RpcReply[result_model] if result_model else RpcReply  # type: ignore[valid-type]
+    reply = typed.model_validate_json(msg.body)  # the result's model straight from the JSON
     if reply.error is not None:
         raise from_body(reply.error)
-    if result_model is None:
-        return None
-    return result_model.model_validate(reply.result)
+    return reply.result if result_model else None
 
 
 def encode_request(request: BaseModel) -> bytes:

@@ -331,8 +331,7 @@ def _list_shape(given: tuple[str, ...], direction: str) -> Select[Any]:
     if "until" in given:
         conditions.append(bindparam("until", type_=MOMENT.type) > MOMENT)
     if "position" in given:
-        position = bindparam("position")
-        conditions.append(table.id < position if direction == OLDER else table.id > position)
+        conditions.append(table.id < bindparam("position") if direction == OLDER else table.id > bindparam("position"))
     order = table.id.desc() if direction == OLDER else table.id.asc()
     return sa_select(*SUMMARY_COLUMNS).where(and_(*conditions)).order_by(order).limit(bindparam("limit"))
 
