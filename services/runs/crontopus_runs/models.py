@@ -1,4 +1,5 @@
-"""The runs table: one row per (tenant, run id), start and finish merged into it."""
+"""The runs table: one row per (tenant, run id), start and finish merged into it; and the
+statistics' quarter-hour rollups of it (``run_quarters``, ``run_quarter_marks``, see quarters.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, and_, func
 from sqlmodel import Field, SQLModel
+
+from crontopus_schemas.runs import FINISHED_STATUSES
+
+COUNTED = (*FINISHED_STATUSES, "running")  # what the statistics count; "log" entries are output, not runs
 
 
 class Run(SQLModel, table=True):
@@ -55,3 +60,30 @@ Index(
 # The finish pings paired with a run, by their own run id (migration 0004).
 CLOSED = _TABLE.c.closed_by.is_not(None)
 Index("ix_runs_closed_by", _TABLE.c.tenant_id, _TABLE.c.closed_by, sqlite_where=CLOSED, postgresql_where=CLOSED)
+
+
+class RunQuarter(SQLModel, table=True):
+    """A team's runs of one closed quarter-hour, by their moment: counts per status and the
+    sketch of their durations (sketch.py, as ``sketch.dumps`` writes it). A quarter without runs
+    has a row too (zeros, ``""``): computed and empty, not never computed."""
+
+    __tablename__ = "run_quarters"
+
+    tenant_id: str = Field(max_length=64, primary_key=True)
+    quarter: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))  # epoch // 900
+    success: int = 0
+    failure: int = 0
+    timeout: int = 0
+    running: int = 0
+    durations: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class RunQuarterMark(SQLModel, table=True):
+    """ "This quarter's runs changed since it was rolled up": the next statistics request over it
+    builds it again. ``generation`` counts the changes, so a rebuild removes only the mark it saw."""
+
+    __tablename__ = "run_quarter_marks"
+
+    tenant_id: str = Field(max_length=64, primary_key=True)
+    quarter: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    generation: int = 1

@@ -1,6 +1,7 @@
 """Run-history retention: a pass every CRONTOPUS_RUNS_PRUNE_INTERVAL deletes the runs older than
-CRONTOPUS_RUNS_RETENTION_DAYS (see ``service.prune_runs`` for what is kept). Several instances
-may prune at once: they delete the same rows at most once between them."""
+CRONTOPUS_RUNS_RETENTION_DAYS (see ``service.prune_runs`` for what is kept), and the statistics'
+quarter-hour rollups older than any request reads (quarters.KEPT). Several instances may prune at
+once: they delete the same rows at most once between them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from prometheus_client import Counter
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_kit.unit import cancel_and_wait
-from crontopus_runs import service
+from crontopus_runs import quarters, service
 from crontopus_runs.settings import RunsSettings
 
 log = get_logger(__name__)
@@ -39,6 +40,9 @@ class Pruner:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
         async with self.db.session() as session:
             deleted = await service.prune_runs(session=session, created_before=cutoff)
+            # A day older than any a statistics request reads, so none is being built meanwhile.
+            unused = (now or datetime.now(UTC)) - quarters.KEPT - timedelta(days=1)
+            await quarters.forget_before(session=session, moment=unused)
         RUNS_PRUNED.inc(deleted)
         if deleted:
             log.info("old runs deleted", deleted=deleted, created_before=cutoff.isoformat())

@@ -24,7 +24,7 @@ from sqlmodel import col, select
 
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_kit.times import as_utc
-from crontopus_runs import pairing
+from crontopus_runs import pairing, quarters
 from crontopus_runs.merge import RunState, duration_ms, merge, state_from_checkin
 from crontopus_runs.models import MOMENT, Run
 from crontopus_schemas.events import CheckIn
@@ -76,8 +76,9 @@ def fold_states(states: Iterable[RunState]) -> list[RunState]:
 def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
     """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT, as SQL text for asyncpg:
     one statement with a fixed handful of parameters per batch, which PostgreSQL prepares once
-    (VALUES lists of thousands it would parse and plan anew). Returns the SQL and the names of
-    its positional parameters.
+    (VALUES lists of thousands it would parse and plan anew), that also marks the statistics'
+    quarters the batch changed (quarters.py). Returns the SQL and the names of its positional
+    parameters.
 
     Row ids are drawn in arrival order (a new run's id says which run is newest), but rows are
     written in (tenant_id, run_id) order: several consumers storing batches that share runs then
@@ -95,7 +96,10 @@ def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
     now = cast(bindparam("now"), _TABLE.c.created_at.type)
     values: list[Any] = [numbered.c.id, *(numbered.c[name] for name in _STATE_FIELDS), now, now]
     ordered = select(*values).order_by(numbered.c.tenant_id, numbered.c.run_id)
-    stmt = _merge_on_conflict(postgresql.insert(_TABLE).from_select(["id", *_COLUMNS], ordered))
+    stored = _merge_on_conflict(postgresql.insert(_TABLE).from_select(["id", *_COLUMNS], ordered)).cte("stored")
+    # The quarters it changed are marked by the same statement: see quarters.mark_returned_postgres.
+    marked = quarters.mark_returned_postgres(stored).cte("marked")
+    stmt = sa_select(*stored.c).add_cte(marked)
     compiled = stmt.compile(dialect=postgresql_asyncpg.dialect())
     return str(compiled), tuple(compiled.positiontup or ())
 
@@ -185,11 +189,15 @@ async def store_runs(*, session: AsyncSession, states: list[RunState]) -> list[t
     # rows in one order (see _postgres_upsert).
     now = datetime.now(UTC)
     rows: Sequence[Any]
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
         rows = await _upsert_postgres(session, states, now)
     else:
         rows = await _upsert_sqlite(session, states, now)
     recorded = [_recorded(row) for row in rows]
+    if not postgres:  # PostgreSQL's upsert marks them itself
+        changed = ((tenant_id, run.started_at, run.finished_at) for tenant_id, run in recorded)
+        await quarters.mark(session=session, quarters=quarters.changed_quarters(changed, now))
     await session.commit()
     return recorded
 
@@ -399,13 +407,17 @@ async def prune_runs(*, session: AsyncSession, created_before: datetime, batch_s
     doomed = (
         sa_select(runs.c.id).where(runs.c.id <= last_doomed_id, has_newer_run).order_by(runs.c.id).limit(batch_size)
     )
+    # The statistics' rollups of the quarters the deleted runs were in are marked, in the same
+    # transaction: the next request over them builds them from the runs left (quarters.py).
+    delete = sa_delete(_TABLE).where(_TABLE.c.id.in_(doomed.scalar_subquery())).returning(_TABLE.c.tenant_id, MOMENT)
     deleted = 0
     while True:
-        result = await session.execute(sa_delete(_TABLE).where(_TABLE.c.id.in_(doomed.scalar_subquery())))
+        gone = (await session.execute(delete)).all()
+        await quarters.mark(session=session, quarters=sorted({(tenant_id, quarters.quarter_of(moment))
+                                                              for tenant_id, moment in gone if moment}))  # fmt: skip
         await session.commit()
-        count = int(result.rowcount)  # type: ignore[attr-defined]
-        deleted += count
-        if count < batch_size:
+        deleted += len(gone)
+        if len(gone) < batch_size:
             return deleted
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from faststream.nats import NatsBroker
+from sqlalchemy import event
 
 from crontopus_kit.broker import jetstream, publish_batch
 from crontopus_kit.db import Database
+from crontopus_runs import sketch
 from crontopus_runs.handlers import CheckinIngester, build_router
 from crontopus_runs.retention import Pruner
 from crontopus_runs.settings import RunsSettings
@@ -25,6 +27,8 @@ class RunsUnit:
         self.broker = broker
         self.settings = settings or RunsSettings()
         self.db = Database(self.settings.database_url_for(NAME), schema=self.settings.database_schema_for(NAME))
+        if not self.db.is_postgres:
+            event.listen(self.db.engine.sync_engine, "connect", sketch.add_sqlite_functions)  # the statistics' ln
         self.router = build_router(db=self.db)
         self.ingester = CheckinIngester(db=self.db, settings=self.settings, announce=self._announce)
         self.pruner = Pruner(db=self.db, settings=self.settings)

@@ -1,5 +1,7 @@
-"""Run statistics in SQL: the same numbers on SQLite and PostgreSQL for the same runs, checked
-against a plain Python reference (counts per status, PostgreSQL's percentile_cont)."""
+"""Run statistics: the same numbers on SQLite and PostgreSQL for the same runs, checked against a
+plain Python reference: counts per status, and percentiles that are PostgreSQL's percentile_cont
+over the durations' sketch buckets (sketch.py), within 1 % of the exact ones. A team's closed
+quarter-hours come from rollups (quarters.py), and answer as the runs do."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from crontopus_kit.errors import Invalid
-from crontopus_runs import service, stats
+from crontopus_runs import quarters, service, sketch, stats
 from crontopus_runs.models import Run
 from crontopus_runs.unit import RunsUnit
 from crontopus_schemas.events import CheckInEvent
@@ -51,10 +53,16 @@ async def stored(unit: RunsUnit) -> list[Run]:
         return list((await session.execute(text("SELECT * FROM runs"))).all())
 
 
-async def ask(unit: RunsUnit, **fields):
+async def ask(unit: RunsUnit, now: datetime = NOW + timedelta(hours=1), **fields):
+    """The statistics at ``now`` (by default, when every quarter of the window has closed)."""
     request = RunStatsRequest(tenant_id=ALICE, **{"since": NOW - timedelta(hours=24), "until": NOW, **fields})
     async with unit.db.session() as session:
-        return await stats.run_stats(session=session, request=request)
+        return await stats.run_stats(session=session, request=request, now=now)
+
+
+async def from_runs(unit: RunsUnit, **fields):
+    """The statistics as if every quarter of the window were still open: from the runs alone."""
+    return await ask(unit, now=NOW - timedelta(days=100), **fields)
 
 
 # --- the reference -------------------------------------------------------------------------------
@@ -74,8 +82,9 @@ def exact_ms(started: datetime, finished: datetime) -> int:
     return 0 if micros < 0 else (micros + 500) // 1000
 
 
-def reference(rows, *, tenant: str, job: str | None, start: datetime, until: datetime, key) -> dict:
-    """key(moment) -> bucket start; what the SQL must say."""
+def reference(rows, *, tenant: str, job: str | None, start: datetime, until: datetime, key, exact=False) -> dict:
+    """key(moment) -> bucket start; what the statistics must say: percentiles over the sketch's
+    bucket values, or over the durations themselves (unrounded) with ``exact``."""
     found: dict = {}
     for row in rows:
         started, finished = (service.as_utc(_as_dt(row.started_at)), service.as_utc(_as_dt(row.finished_at)))
@@ -89,11 +98,26 @@ def reference(rows, *, tenant: str, job: str | None, start: datetime, until: dat
             duration = exact_ms(started, finished)
         if duration is not None:
             bucket["d"].append(duration)
-    return {
-        at: {**{k: v for k, v in b.items() if k != "d"}, "p50_ms": _round(percentile_cont(b["d"], 0.5)),
-             "p95_ms": _round(percentile_cont(b["d"], 0.95))}
-        for at, b in found.items()
-    }  # fmt: skip
+    return {at: {**{k: v for k, v in b.items() if k != "d"}, **_percentiles(b["d"], exact)} for at, b in found.items()}
+
+
+def _percentiles(durations: list[int], exact: bool) -> dict:
+    if exact:
+        return {"p50_ms": percentile_cont(durations, 0.5), "p95_ms": percentile_cont(durations, 0.95)}
+    values = [sketch.value(sketch.index(d)) for d in durations]
+    return {"p50_ms": _round(percentile_cont(values, 0.5)), "p95_ms": _round(percentile_cont(values, 0.95))}
+
+
+def assert_within_one_percent(answer: dict, exact: dict) -> None:
+    """The answer's counts are the exact ones; its percentiles (whole ms) within 1 % of them."""
+    assert answer.keys() == exact.keys()
+    for at, bucket in answer.items():
+        for field, value in bucket.items():
+            truth = exact[at][field]
+            if field.endswith("_ms") and truth is not None:
+                assert abs(value - truth) <= 0.01 * truth + 0.5, (at, field, value, truth)
+            else:
+                assert value == truth, (at, field)
 
 
 def _as_dt(value):
@@ -121,6 +145,8 @@ async def test_hourly_counts_and_percentiles_are_those_of_the_reference(runs):
     hour = lambda moment: moment.replace(minute=0, second=0, microsecond=0)  # noqa: E731
     expected = reference(rows, tenant=ALICE, job=None, start=NOW - timedelta(hours=24), until=NOW, key=hour)
     assert answered(result) == expected
+    exact = reference(rows, tenant=ALICE, job=None, start=NOW - timedelta(hours=24), until=NOW, key=hour, exact=True)
+    assert_within_one_percent(answered(result), exact)
     assert len(result.buckets) == 24 and result.buckets[0].start == NOW - timedelta(hours=24)
     assert [b.start for b in result.buckets] == [NOW - timedelta(hours=24 - n) for n in range(24)]
     assert any(b.p95_ms is not None and b.p50_ms != b.p95_ms for b in result.buckets)
@@ -139,6 +165,8 @@ async def test_a_jobs_statistics_count_only_that_job_and_empty_hours_are_zeros(r
     start = since.replace(minute=0)
     assert result.since == start and len(result.buckets) == 31
     assert answered(result) == reference(rows, tenant=ALICE, job="production/report", start=start, until=NOW, key=hour)
+    exact = reference(rows, tenant=ALICE, job="production/report", start=start, until=NOW, key=hour, exact=True)
+    assert_within_one_percent(answered(result), exact)
     empty = await ask(runs, job="production/nothing")
     assert len(empty.buckets) == 24
     assert {(b.success, b.failure, b.timeout, b.running, b.p50_ms) for b in empty.buckets} == {(0, 0, 0, 0, None)}
@@ -160,6 +188,8 @@ async def test_days_begin_at_midnight_in_the_asked_zone_and_a_dst_day_has_25_hou
 
     start = result.since.astimezone(UTC)
     assert answered(result) == reference(rows, tenant=ALICE, job=None, start=start, until=NOW, key=midnight)
+    exact = reference(rows, tenant=ALICE, job=None, start=start, until=NOW, key=midnight, exact=True)
+    assert_within_one_percent(answered(result), exact)
 
 
 async def test_another_teams_runs_are_never_counted(runs):
@@ -199,3 +229,64 @@ async def test_the_statistics_read_the_moment_indexes(runs):
             else:
                 plan = "\n".join(str(row[-1]) for row in await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
         assert index in plan, plan
+
+
+# --- quarter-hour rollups ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "now"),
+    [
+        ({}, NOW + timedelta(hours=1)),
+        ({"bucket": "day", "timezone": "Europe/Berlin", "since": NOW - timedelta(days=3)}, NOW),  # a 25-hour day
+        ({"bucket": "day", "timezone": "Asia/Kolkata", "since": NOW - timedelta(days=3)}, NOW),  # days at 18:30 UTC
+        ({"until": NOW - timedelta(minutes=7, seconds=30)}, NOW - timedelta(hours=5)),  # the last 5 h from the runs
+    ],
+    ids=["hours", "berlin-days", "kolkata-days", "recent-quarters-open"],
+)
+async def test_a_teams_answer_from_rollups_is_its_answer_from_the_runs(runs, fields, now):
+    rows = await stored(runs)
+    rolled_up = await ask(runs, now=now, **fields)
+    assert await count_rollups(runs) > 0
+    assert rolled_up == await from_runs(runs, **fields)
+    assert rolled_up == await ask(runs, now=now, **fields)  # the second time, every quarter read from rollups
+    if fields.get("timezone") == "Asia/Kolkata":
+        assert rolled_up.buckets[1].start.astimezone(UTC) == datetime(2026, 10, 23, 18, 30, tzinfo=UTC)
+        kolkata = stats.zone("Asia/Kolkata")
+
+        def midnight(moment: datetime) -> datetime:
+            local = moment.astimezone(kolkata)
+            return datetime(local.year, local.month, local.day, tzinfo=kolkata).astimezone(UTC)
+
+        start = rolled_up.since.astimezone(UTC)
+        assert answered(rolled_up) == reference(rows, tenant=ALICE, job=None, start=start, until=NOW, key=midnight)
+
+
+async def test_closed_quarters_are_read_from_their_rollups_not_from_the_runs(runs):
+    await stored(runs)
+    before = await ask(runs)
+    async with runs.db.session() as session:  # behind the statistics' back: no quarter is marked
+        await session.execute(text("DELETE FROM runs"))
+        await session.commit()
+    assert await ask(runs) == before
+    assert (await from_runs(runs)).totals.runs == 0
+
+
+async def test_every_quarter_of_the_range_gets_a_row_the_empty_ones_too(runs):
+    await stored(runs)
+    await ask(runs, since=NOW - timedelta(days=5), until=NOW - timedelta(days=4))  # before the first run
+    async with runs.db.session() as session:
+        rows = (await session.execute(text("SELECT success, running, durations FROM run_quarters"))).all()
+    assert len(rows) == 96 and set(rows) == {(0, 0, "")}
+
+
+async def test_windows_older_than_the_rollups_kept_are_read_from_the_runs(runs):
+    await stored(runs)
+    much_later = NOW + quarters.KEPT + timedelta(days=1)
+    assert await ask(runs, now=much_later) == await from_runs(runs)
+    assert await count_rollups(runs) == 0
+
+
+async def count_rollups(unit: RunsUnit) -> int:
+    async with unit.db.session() as session:
+        return int((await session.execute(text("SELECT count(*) FROM run_quarters"))).scalar_one())
