@@ -75,8 +75,12 @@ class RunStatsBucket(BaseModel):
     failure: int
     timeout: int
     running: int = Field(description="runs that started in the bucket and have not finished")
-    p50_ms: int | None = Field(description="median duration of the bucket's finished runs; null without any")
-    p95_ms: int | None = Field(description="95th percentile (continuous, as PostgreSQL's percentile_cont)")
+    p50_ms: int | None = Field(
+        description="median duration of the bucket's finished runs, estimated within 1 %; null without any"
+    )
+    p95_ms: int | None = Field(
+        description="95th percentile, estimated within 1 % (interpolated as PostgreSQL's percentile_cont)"
+    )
 
 
 class RunStatsTotals(BaseModel):

@@ -2023,12 +2023,12 @@ export interface components {
             failure: number;
             /**
              * P50 Ms
-             * @description median duration of the bucket's finished runs; null without any
+             * @description median duration of the bucket's finished runs, estimated within 1 %; null without any
              */
             p50_ms: number | null;
             /**
              * P95 Ms
-             * @description 95th percentile (continuous, as PostgreSQL's percentile_cont)
+             * @description 95th percentile, estimated within 1 % (interpolated as PostgreSQL's percentile_cont)
              */
             p95_ms: number | null;
             /**

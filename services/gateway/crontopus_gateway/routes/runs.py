@@ -56,6 +56,7 @@ async def list_runs(
 
 
 DEFAULT_WINDOW: dict[str, timedelta] = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
+STATS_TIMEOUT = 30.0
 
 
 @router.get("/api/runs/stats", response_model=RunStats)
@@ -80,7 +81,8 @@ async def run_stats(
     request = RunStatsRequest(
         tenant_id=principal.tenant_id, job=job, since=since, until=until, bucket=bucket, timezone=timezone
     )
-    return await gateway.rpc(RunsRpc.STATS, request, RunStats)
+    # The first request over a busy team's 30 days builds its rollups from the runs: seconds.
+    return await gateway.rpc(RunsRpc.STATS, request, RunStats, timeout=STATS_TIMEOUT)
 
 
 @router.get("/api/runs/{run_id}", response_model=RunDetail, responses=errors(404))
