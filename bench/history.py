@@ -118,9 +118,9 @@ async def main(*, runs: int, repeat: int, fresh: bool, postgres_url: str, result
         secret = fixture.secret if fixture else secrets.token_urlsafe(48)
         platform = Production(Path(tmp), postgres_url, prefix=PREFIX, secret=secret, keep=True, **NO_RATE_LIMITS)
         bare = BareApp(Path(tmp) / "bare.log", BARE_DATABASE_URL=url, BARE_SCHEMA=RUNS_SCHEMA)
-        await platform.start()
-        await bare.start()
         try:
+            await platform.start()
+            await bare.start()
             async with httpx.AsyncClient(base_url=platform.url, timeout=60) as client:
                 if fixture is None:
                     headers = await _sign_up(client)
