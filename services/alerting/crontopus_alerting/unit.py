@@ -28,7 +28,7 @@ from crontopus_kit.logging import get_logger
 from crontopus_kit.unit import cancel_and_wait
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent
-from crontopus_schemas.events import RunsRecorded
+from crontopus_schemas.events import RecordedRun, RunsRecorded
 from crontopus_schemas.gitops import JobListRequest, JobPage, JobSummary, TenantList, TenantListRequest, all_jobs
 from crontopus_schemas.manifest import Monitor, duration_seconds
 
@@ -39,6 +39,11 @@ Handler = Callable[[list[Msg]], Awaitable[None]]
 REQUEUE_EVERY = timedelta(minutes=1)
 RESYNC_RETRY_SECONDS = 30
 UNKNOWN_JOB_RESYNC_SECONDS = 10.0
+# Runs of a job alerting has no row for, even after re-reading the team's jobs (a check-in sent
+# before gitops indexed the manifest: a team's first minutes, a job created and run at once) wait
+# for the team's next manifest change this long, this many a team, then count as runs of no job.
+WAITING_FOR_JOB_SECONDS = 300.0
+MAX_WAITING_RUNS = 1000
 
 
 class AlertingUnit:
@@ -70,6 +75,7 @@ class AlertingUnit:
         self.backlog = Backlog(stuck_after=timedelta(seconds=self.settings.backlog_stuck_seconds))
         self._syncing = KeyedLocks()
         self._unknown_resyncs: dict[str, float] = {}  # team -> when runs of unknown jobs re-read its jobs
+        self._waiting: dict[str, list[tuple[float, RecordedRun]]] = {}  # team -> (since, run) of unknown jobs
 
     @staticmethod
     def _puller(stream: str, durable: str, subject: str, handler: Handler) -> BatchPuller:
@@ -113,17 +119,40 @@ class AlertingUnit:
         """Judge one RunsRecorded and send what it notifies. A run of a job this service has no
         row for may come before the job's ManifestsChanged was consumed (a job created and run at
         once): the team's jobs are re-read and that run judged then, else it never would be. At most
-        every UNKNOWN_JOB_RESYNC_SECONDS per team: check-ins may name jobs no manifest has."""
+        every UNKNOWN_JOB_RESYNC_SECONDS per team: check-ins may name jobs no manifest has. A run
+        whose job is still unknown (gitops has not indexed it yet) waits for the team's next
+        manifest change, up to WAITING_FOR_JOB_SECONDS (in memory: a restart forgets it)."""
         async with self.db.session() as session:
             handled = await service.handle_runs(session=session, tenant_id=tenant_id, runs=event.runs)
-        notices = handled.notices
-        if handled.unmonitored and self._may_resync_for_unknown(tenant_id):
+        notices, unmonitored = handled.notices, handled.unmonitored
+        if unmonitored and self._may_resync_for_unknown(tenant_id):
             await self.sync_tenant(tenant_id)
-            late = [run for run in event.runs if run.job in handled.unmonitored]
+            late = [run for run in event.runs if run.job in unmonitored]
             async with self.db.session() as session:
-                notices += (await service.handle_runs(session=session, tenant_id=tenant_id, runs=late)).notices
+                handled = await service.handle_runs(session=session, tenant_id=tenant_id, runs=late)
+            notices, unmonitored = notices + handled.notices, handled.unmonitored
+        now = time.monotonic()
+        self._wait_for_jobs(tenant_id, [(now, run) for run in event.runs if run.job in unmonitored])
         await self.notifier.send(notices)
         self._observe(event)
+
+    def _wait_for_jobs(self, tenant_id: str, runs: list[tuple[float, RecordedRun]]) -> None:
+        horizon = time.monotonic() - WAITING_FOR_JOB_SECONDS
+        waiting = [entry for entry in [*self._waiting.get(tenant_id, []), *runs] if entry[0] > horizon]
+        if waiting:
+            self._waiting[tenant_id] = waiting[-MAX_WAITING_RUNS:]
+        else:
+            self._waiting.pop(tenant_id, None)
+
+    async def _judge_waiting(self, tenant_id: str) -> None:
+        """After the team's jobs were re-read: its runs that waited for their job."""
+        waiting = self._waiting.pop(tenant_id, [])
+        if not waiting:
+            return
+        async with self.db.session() as session:
+            handled = await service.handle_runs(session=session, tenant_id=tenant_id, runs=[run for _, run in waiting])
+        self._wait_for_jobs(tenant_id, [entry for entry in waiting if entry[1].job in handled.unmonitored])
+        await self.notifier.send(handled.notices)
 
     def _may_resync_for_unknown(self, tenant_id: str) -> bool:
         now = time.monotonic()
@@ -144,6 +173,7 @@ class AlertingUnit:
     async def _on_manifests(self, messages: list[Msg]) -> None:
         for tenant_id in dict.fromkeys(subjects.tenant_from_subject(msg.subject) for msg in messages):
             await self.sync_tenant(tenant_id)
+            await self._judge_waiting(tenant_id)
         for msg in messages:
             await msg.ack()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import col, select
@@ -16,9 +17,25 @@ from crontopus_kit.broker import rpc_handler
 from crontopus_kit.testing import in_memory, in_memory_broker
 from crontopus_schemas.events import RecordedRun, RunsRecorded
 from crontopus_schemas.gitops import JobListRequest, JobPage, JobSummary
-from crontopus_schemas.subjects import GitopsRpc
+from crontopus_schemas.subjects import GitopsRpc, manifests_changed_subject
 
 TEAM = "a" * 32
+
+
+def failure(job_ref: str) -> RunsRecorded:
+    run = RecordedRun(run_id=uuid.uuid4().hex, job=job_ref, status="failure", started_at=None,
+                      finished_at=datetime.now(UTC), duration_ms=None, exit_code=1)  # fmt: skip
+    return RunsRecorded(runs=[run])
+
+
+@dataclass
+class ManifestsChangedMessage:
+    """What alerting reads of a ManifestsChanged message: its subject; and it acks it."""
+
+    subject: str
+
+    async def ack(self) -> None:
+        pass
 
 
 def job(name: str) -> JobSummary:
@@ -57,11 +74,6 @@ async def test_a_run_of_a_job_whose_manifest_change_has_not_arrived_yet_is_judge
         asked.append(request.tenant_id)
         return JobPage(jobs=[job("backup")])
 
-    def failure(job_ref: str) -> RunsRecorded:
-        run = RecordedRun(run_id=uuid.uuid4().hex, job=job_ref, status="failure", started_at=None,
-                          finished_at=datetime.now(UTC), duration_ms=None, exit_code=1)  # fmt: skip
-        return RunsRecorded(runs=[run])
-
     async with in_memory(broker, unit):
         await unit.record_runs(TEAM, failure("ops/backup"))
         await unit.record_runs(TEAM, failure("ops/not-in-git"))  # no job: within 10 s, not asked again
@@ -69,3 +81,29 @@ async def test_a_run_of_a_job_whose_manifest_change_has_not_arrived_yet_is_judge
             opened = (await session.execute(select(col(Incident.job), col(Incident.cause)))).all()
     assert [tuple(row) for row in opened] == [("ops/backup", "failed")]
     assert asked == [TEAM]
+
+
+async def test_a_run_sent_before_gitops_knew_its_job_is_judged_at_the_teams_next_manifest_change(
+    settings_factory,
+):
+    """A team's first minutes: its first failure reaches alerting before gitops indexed the job, so
+    re-reading the team's jobs finds none; the run waits for the manifest change."""
+    broker = in_memory_broker("alerting-test")
+    unit = AlertingUnit(settings_factory(AlertingSettings), broker=broker)
+    indexed: list[JobSummary] = []
+
+    @broker.subscriber(GitopsRpc.JOBS_LIST)
+    @rpc_handler(JobListRequest)
+    async def gitops_jobs(request: JobListRequest) -> JobPage:
+        return JobPage(jobs=indexed)
+
+    async def incidents() -> list[tuple[str, str]]:
+        async with unit.db.session() as session:
+            return [tuple(row) for row in (await session.execute(select(col(Incident.job), col(Incident.cause)))).all()]
+
+    async with in_memory(broker, unit):
+        await unit.record_runs(TEAM, failure("ops/backup"))
+        assert await incidents() == []  # no job yet: nothing to judge it by
+        indexed.append(job("backup"))
+        await unit._on_manifests([ManifestsChangedMessage(manifests_changed_subject(TEAM))])  # type: ignore[list-item]
+        assert await incidents() == [("ops/backup", "failed")]
