@@ -17,6 +17,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case, or_, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -245,6 +246,19 @@ async def _clear_throttle(session: AsyncSession, *, key: str) -> None:
     if row is not None:
         await session.delete(row)
         await session.commit()
+
+
+async def forget_spent_throttles(*, session: AsyncSession, settings: IdentitySettings, now: datetime) -> int:
+    """Delete the counters whose window (and so whose lock) ended: past its window a counter is as
+    good as absent (``_bump`` starts it again), and one for every name typed at the sign-in form
+    and every address would otherwise pile up for good. How many went."""
+    longest = max(settings.ip_window, settings.register_window, settings.login_failure_window)
+    row = LoginThrottle.__table__.c  # type: ignore[attr-defined]
+    # A lock ends with its window (locked_until = window start + window): no need to look at it.
+    spent = sa_delete(LoginThrottle).where(row.window_started_at <= now - timedelta(seconds=longest))
+    result = await session.execute(spent)
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def unlock_account(*, session: AsyncSession, user_id: str) -> None:

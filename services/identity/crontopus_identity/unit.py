@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from faststream.nats import NatsBroker
 
+from crontopus_identity import service
 from crontopus_identity.handlers import TenantAnnouncer, build_router
 from crontopus_identity.service import Context
 from crontopus_identity.settings import IdentitySettings
@@ -19,6 +21,7 @@ from crontopus_schemas.subjects import TENANTS_STREAM
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
+THROTTLE_SWEEP_SECONDS = 3600.0
 
 
 class IdentityUnit:
@@ -35,7 +38,7 @@ class IdentityUnit:
         self.ctx = Context(settings=self.settings, issuer=self.issuer, secret=secret)
         self.announcer = TenantAnnouncer(broker)
         self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer)
-        self._reload: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_identity")
@@ -43,11 +46,27 @@ class IdentityUnit:
             await self.issuer.load(session=session)
 
     async def started(self) -> None:
-        self._reload = asyncio.create_task(self._reload_keys_forever(), name="identity signing keys")
+        self._tasks = [
+            asyncio.create_task(self._reload_keys_forever(), name="identity signing keys"),
+            asyncio.create_task(self._sweep_throttles_forever(), name="identity throttle sweep"),
+        ]
 
     async def close(self) -> None:
-        await cancel_and_wait(self._reload)
+        await cancel_and_wait(*self._tasks)
         await self.db.dispose()
+
+    async def _sweep_throttles_forever(self) -> None:
+        """Every hour, the sign-in and sign-up counters whose window ended go."""
+        while True:
+            await asyncio.sleep(THROTTLE_SWEEP_SECONDS)
+            try:
+                async with self.db.session() as session:
+                    gone = await service.forget_spent_throttles(
+                        session=session, settings=self.settings, now=datetime.now(UTC)
+                    )
+                log.info("spent sign-in counters deleted", deleted=gone)
+            except Exception:
+                log.warning("deleting spent sign-in counters failed; next time", exc_info=True)
 
     async def _reload_keys_forever(self) -> None:
         """Pick up a rotated key (`crontopus-server rotate-signing-key`) and retire replaced ones."""

@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 
 from crontopus_identity import devices, service
-from crontopus_identity.models import ApiKey, RefreshToken, SigningKey, User
+from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, SigningKey, User
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import AUDIENCE
 from crontopus_identity.unit import IdentityUnit
@@ -272,6 +272,35 @@ async def test_too_many_attempts_from_one_address_are_throttled(identity):
     assert throttled.value.retry_after == 40
     assert await login(identity, "alice", ip="198.51.100.8", now=T0 + timedelta(seconds=20))
     assert await login(identity, "alice", ip="198.51.100.7", now=T0 + timedelta(seconds=61))
+
+
+async def test_spent_sign_in_counters_are_deleted_and_live_ones_kept(identity):
+    await register(identity, "alice")
+    for i in range(3):  # three names no account has, from two addresses, at T0
+        with pytest.raises(Unauthorized):
+            await login(identity, f"nobody{i}", ip=f"198.51.100.{i % 2}", now=T0)
+    await fail(identity, "alice", 3, now=T0 + timedelta(minutes=50))  # locked until T0 + 65 min
+
+    async def keys() -> list[str]:
+        async with identity.db.session() as session:
+            return sorted((await session.execute(select(LoginThrottle.key))).scalars())
+
+    async def sweep(now: datetime) -> int:
+        async with identity.db.session() as session:
+            return await service.forget_spent_throttles(session=session, settings=identity.settings, now=now)
+
+    assert len(await keys()) == 7  # 3 names and 2 addresses at T0; alice's account and address at T0 + 50 min
+    assert await sweep(T0 + timedelta(minutes=59)) == 0  # the longest window (sign-ups', an hour) runs still
+    assert await sweep(T0 + timedelta(minutes=61)) == 5
+    assert await keys() == ["ip:192.0.2.1", f"user:{await user_id(identity, 'alice')}"]  # locked till T0 + 65 min
+    with pytest.raises(Throttled):
+        await login(identity, "alice", now=T0 + timedelta(minutes=62))
+    assert await sweep(T0 + timedelta(minutes=111)) == 1
+
+
+async def user_id(unit, name: str) -> str:
+    async with unit.db.session() as session:
+        return (await session.execute(select(User.id).where(User.username == name))).scalar_one()
 
 
 # --- refresh tokens --------------------------------------------------------------
