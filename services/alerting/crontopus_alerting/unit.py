@@ -137,12 +137,16 @@ class AlertingUnit:
         self._observe(event)
 
     def _wait_for_jobs(self, tenant_id: str, runs: list[tuple[float, RecordedRun]]) -> None:
+        """Keep ``runs`` (oldest first) for the team. The team's expired ones go, and every other
+        team whose newest has expired: a team that never sends again must not keep its runs."""
+        if not runs and not self._waiting:
+            return  # the usual case: every job known, nothing waiting anywhere
         horizon = time.monotonic() - WAITING_FOR_JOB_SECONDS
-        waiting = [entry for entry in [*self._waiting.get(tenant_id, []), *runs] if entry[0] > horizon]
-        if waiting:
-            self._waiting[tenant_id] = waiting[-MAX_WAITING_RUNS:]
-        else:
-            self._waiting.pop(tenant_id, None)
+        kept = [entry for entry in [*self._waiting.get(tenant_id, []), *runs] if entry[0] > horizon]
+        self._waiting[tenant_id] = kept[-MAX_WAITING_RUNS:]
+        self._waiting = {
+            team: entries for team, entries in self._waiting.items() if entries and entries[-1][0] > horizon
+        }
 
     async def _judge_waiting(self, tenant_id: str) -> None:
         """After the team's jobs were re-read: its runs that waited for their job."""

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
+from crontopus_alerting import unit as alerting_unit
 from crontopus_alerting.models import Incident, JobMonitor
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_alerting.unit import AlertingUnit
@@ -107,3 +108,20 @@ async def test_a_run_sent_before_gitops_knew_its_job_is_judged_at_the_teams_next
         indexed.append(job("backup"))
         await unit._on_manifests([ManifestsChangedMessage(manifests_changed_subject(TEAM))])  # type: ignore[list-item]
         assert await incidents() == [("ops/backup", "failed")]
+
+
+def test_runs_waiting_for_their_job_expire_even_for_a_team_that_never_sends_again(settings_factory, monkeypatch):
+    unit = AlertingUnit(settings_factory(AlertingSettings), broker=in_memory_broker("alerting-test"))
+    clock = [1000.0]
+    monkeypatch.setattr(alerting_unit.time, "monotonic", lambda: clock[0])
+    quiet, busy = "q" * 32, "b" * 32
+    unit._wait_for_jobs(quiet, [(clock[0], run) for run in failure("ops/unknown").runs])
+    clock[0] += alerting_unit.WAITING_FOR_JOB_SECONDS - 1
+    unit._wait_for_jobs(busy, [(clock[0], run) for run in failure("ops/unknown").runs])
+    assert set(unit._waiting) == {quiet, busy}
+    clock[0] += 2  # the quiet team's run is past its wait; the busy team's is not
+    unit._wait_for_jobs(busy, [])
+    assert set(unit._waiting) == {busy}
+    runs = [(clock[0], run) for _ in range(alerting_unit.MAX_WAITING_RUNS + 5) for run in failure("ops/x").runs]
+    unit._wait_for_jobs(busy, runs)
+    assert len(unit._waiting[busy]) == alerting_unit.MAX_WAITING_RUNS
