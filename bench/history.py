@@ -54,6 +54,7 @@ from bench.agent_sync import _expect
 from bench.console import NO_RATE_LIMITS
 from bench.http_ingress import BareApp
 from bench.production import Production
+from crontopus_kit.testing import drop_schemas
 from crontopus_runs.service import OLDER, encode_cursor, list_statement
 from crontopus_runs.stats import plan, stats_query
 from crontopus_schemas.runs import RunListRequest, RunStatsRequest
@@ -113,7 +114,7 @@ async def main(*, runs: int, repeat: int, fresh: bool, postgres_url: str, result
     if fixture is not None and (fixture.version, fixture.runs) != (VERSION, runs):
         fixture = None
     if fixture is None:
-        await _drop_schemas(url)
+        await drop_schemas(url, PREFIX)
     with tempfile.TemporaryDirectory(prefix="crontopus-bench-history-") as tmp:
         secret = fixture.secret if fixture else secrets.token_urlsafe(48)
         platform = Production(Path(tmp), postgres_url, prefix=PREFIX, secret=secret, keep=True, **NO_RATE_LIMITS)
@@ -156,16 +157,6 @@ async def _read_fixture(url: str) -> Fixture | None:
     finally:
         await conn.close()
     return Fixture(**dict(row)) if row else None
-
-
-async def _drop_schemas(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        names = await conn.fetch("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", PREFIX)
-        for row in names:
-            await conn.execute(f'DROP SCHEMA "{row["nspname"]}" CASCADE')
-    finally:
-        await conn.close()
 
 
 async def _sign_up(client: httpx.AsyncClient) -> dict[str, str]:

@@ -78,7 +78,8 @@ async def drop_schemas(postgres_url: str, prefix: str) -> None:
 
     conn = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%")
+        # starts_with, not LIKE: a prefix's "_" would match any character
+        rows = await conn.fetch("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)", prefix)
         for row in rows:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
     finally:
