@@ -6,7 +6,8 @@ schedules do not fire within the window (so the agent only heartbeats, polls and
 an agent with `crontopus-agent enroll`, and starts it as a user would: `crontopus-agent run
 --scheduler builtin` (the built-in scheduler keeps the 100 jobs in the agent's own process; the
 crontab one would leave them to cron and cost the agent less). Once the agent reports the 100
-jobs installed, its resident set (VmRSS) and CPU time (utime + stime, from /proc) are read at
+jobs installed, its resident set (VmRSS) and CPU time (utime + stime, with that of its ended
+children such as its fetch processes: cutime + cstime, from /proc) are read at
 the start and the end of the window, and the same for `python3 -c "import time; time.sleep(...)"`
 started at the same moment. CPU per hour is the window's CPU time scaled to an hour.
 
@@ -139,8 +140,9 @@ async def _measure(agent: subprocess.Popen[bytes], window: float) -> tuple[Footp
 
 
 def _cpu_seconds(pid: int) -> float:
+    """The process's CPU time and that of its children that ended (the agent's fetch processes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return sum(int(field) for field in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
 
 
 def _rss_mb(pid: int) -> float:

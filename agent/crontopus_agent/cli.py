@@ -131,7 +131,7 @@ def _set_repository(
 
 
 def _show_repository(credentials: Credentials) -> None:
-    from crontopus_agent.sync import redact_url
+    from crontopus_schemas.git_urls import redact_url
 
     server_url = redact_url(credentials.clone_url or "") or "(none)"
     typer.echo(f"server's clone URL: {server_url}")

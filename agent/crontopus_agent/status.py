@@ -16,7 +16,7 @@ from typing import Any
 from crontopus_agent.home import Credentials, NotEnrolledError
 from crontopus_agent.platform import HOST
 from crontopus_agent.spool import Spool, SpoolStats
-from crontopus_agent.sync import redact_url
+from crontopus_schemas.git_urls import redact_url
 
 STATUS_FILE = "status.json"
 

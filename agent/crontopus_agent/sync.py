@@ -1,4 +1,4 @@
-"""The agent's mirror of the jobs repository: ``<home>/repo``, a bare repository (pygit2).
+"""The agent's mirror of the jobs repository: ``<home>/repo``, a bare repository.
 
 What it guarantees
 - ``Mirror.sync()`` fetches the configured branch (forced: the remote is the source of truth, a
@@ -18,34 +18,49 @@ What it guarantees
 - Network waits are bounded (libgit2's connect and read timeouts), so a hung server cannot block
   a sync forever.
 
+How (memory and CPU of an idle agent)
+- Git work happens in a short-lived process (``git_mirror``, pygit2): the daemon never loads
+  libgit2 and the OpenSSL copy it brings, which an idle agent would otherwise keep resident.
+- Before starting one, ``sync()`` asks the remote cheaply which commit the branch is at: the
+  ``info/refs`` advertisement over HTTP(S) (one GET, what ``git fetch`` starts with too), or the
+  ref files of a repository on a local path. When that is the commit this mirror last read, the
+  last snapshot is returned as it is. Anything unexpected in the answer (a redirect, a ref
+  store it does not know, an error) just means "ask Git": the fetch process runs and reports
+  what went wrong, in Git's words.
+
 Clone URLs: a local path, ``file://``, ``http://`` and ``https://`` (anything libgit2 fetches).
 A private HTTPS remote takes a login (user name and password or access token, set on the host
 with `crontopus-agent repository`); it is offered once per fetch, and a refusal is a
 ``SyncError`` that says so without the password. SSH remotes are not supported by the agent yet.
 
-Not thread-safe per call site: each method opens its own ``pygit2.Repository`` (those objects
-must not be shared between threads), and the daemon runs one sync at a time.
+The daemon runs one sync at a time; a ``Mirror`` is not meant to be used by two threads at once.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
-import shutil
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-import pygit2
-from pygit2.enums import CredentialType
-
-from crontopus_schemas.git_tree import NotARepository, manifest_files, open_exactly, redact_url
+from crontopus_schemas.git_urls import redact_url
 from crontopus_schemas.manifest import JobManifest
 from crontopus_schemas.manifests import LoadResult, ManifestError, load_files
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_MS = 15_000
-READ_TIMEOUT_MS = 60_000
+FETCH_PROCESS_TIMEOUT = 600.0  # libgit2 bounds each network wait; this bounds a whole, very slow fetch
+REFS_TIMEOUT = 15.0
+MAX_REFS_BYTES = 4 * 1024 * 1024
+_SHA = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 class SyncError(RuntimeError):
@@ -86,88 +101,56 @@ class Mirror:
         self.branch = branch
         self.folder = folder.strip("/")
         self.login = login  # (user name, password or token) for a private HTTPS remote
+        self._last: Snapshot | None = None  # what this mirror read last (its folder, its commit)
 
     @property
     def ref(self) -> str:
         return f"refs/heads/{self.branch}"
 
-    def sync(self) -> Snapshot:
-        """Fetch the branch and return the manifests of its head."""
-        return self.snapshot(self.fetch())
-
-    def last(self) -> Snapshot | None:
-        """The manifests of the commit fetched last time, without touching the network."""
-        commit = self.head()
-        return self.snapshot(commit) if commit else None
-
-    def fetch(self) -> str:
-        """Make the mirror's branch equal the remote's and return its SHA."""
-        if not self.url:
-            raise SyncError("no jobs repository is configured (the enrollment gave no clone_url); enroll again")
-        if not pygit2.reference_is_valid_name(self.ref):
-            raise SyncError(f"{self.branch!r} is not a valid branch name")
-        _bound_network_waits()
-        repo = self._open_or_init()
-        remote = repo.remotes.create_anonymous(self.url)
-        login = _Login(self.login)
-        try:
-            remote.fetch([f"+{self.ref}:{self.ref}"], callbacks=login)
-            advertised = {head.name: head.oid for head in remote.list_heads(connect=False)}
-        except (pygit2.GitError, _LoginRefused) as error:
-            reason = login.refusal or self._reason(error)
-            raise SyncError(f"cannot fetch branch {self.branch!r} from {self.safe_url}: {reason}") from None
-        # libgit2 silently skips a refspec the remote does not have; the old local head would
-        # then pass for a successful fetch.
-        if self.ref not in advertised:
-            raise SyncError(f"{self.safe_url} has no branch {self.branch!r}")
-        return str(advertised[self.ref])
-
-    def head(self) -> str | None:
-        """The SHA fetched last time, or None before the first successful fetch."""
-        try:
-            repo = _open(self.path)
-        except SyncError:
-            return None
-        found = repo.references.get(self.ref)
-        return str(found.target) if found is not None else None
-
-    def snapshot(self, commit: str) -> Snapshot:
-        files = self.files(commit)
-        return Snapshot(commit=commit, files=files, loaded=load_files(files))
-
-    def files(self, commit: str) -> list[tuple[str, str]]:
-        """Every manifest file under the folder at ``commit``, as (relative path, text). Hidden
-        paths and files over the manifest size limit are skipped (as the gitops service does);
-        text that is not UTF-8 is decoded with replacement characters so the parser names the file.
-        A commit without the folder has no jobs."""
-        repo = _open(self.path)
-        try:
-            tree = repo.revparse_single(commit).peel(pygit2.Commit).tree
-        except (KeyError, ValueError, pygit2.GitError):
-            raise SyncError(f"the mirror has no commit {commit!r}") from None
-        return manifest_files(repo, tree, self.folder)
-
     @property
     def safe_url(self) -> str:
         return redact_url(self.url or "")
 
-    def _open_or_init(self) -> pygit2.Repository:
-        try:
-            return _open(self.path)
-        except SyncError:
-            pass
-        if self.path.exists():
-            # The mirror is only a cache of the remote: one that cannot be opened (a crash while
-            # it was first created, an old layout) is rebuilt rather than failing every sync.
-            log.warning("the repository mirror at %s is unreadable; recreating it", self.path)
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        return pygit2.init_repository(str(self.path), bare=True, initial_head=self.branch)
+    def sync(self) -> Snapshot:
+        """Fetch the branch and return the manifests of its head."""
+        if self._last is not None and self.url and remote_head(self.url, self.branch, self.login) == self._last.commit:
+            return self._last
+        return self._read(self._ask("fetch"))
 
-    def _reason(self, error: Exception) -> str:
-        if _missing_local(self.url or ""):
-            return "no repository there"
-        return str(error).replace(self.url or "", self.safe_url)
+    def last(self) -> Snapshot | None:
+        """The manifests of the commit fetched last time, without touching the network."""
+        answer = self._ask("last")
+        return self._read(answer) if answer["commit"] else None
+
+    def head(self) -> str | None:
+        """The SHA fetched last time, or None before the first successful fetch."""
+        return self._ask("head")["commit"]
+
+    def _read(self, answer: dict[str, Any]) -> Snapshot:
+        files = [(path, text) for path, text in answer["files"]]
+        self._last = Snapshot(commit=answer["commit"], files=files, loaded=load_files(files))
+        return self._last
+
+    def _ask(self, op: str) -> dict[str, Any]:
+        """One request to a fetch process (``git_mirror``); its error is raised as ``SyncError``."""
+        request = {"op": op, "path": str(self.path), "url": self.url, "branch": self.branch, "folder": self.folder,
+                   "login": list(self.login) if self.login else None}  # fmt: skip
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "crontopus_agent.git_mirror"], input=json.dumps(request), capture_output=True,
+                text=True, timeout=FETCH_PROCESS_TIMEOUT, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise SyncError(f"fetching from {self.safe_url} took over {FETCH_PROCESS_TIMEOUT:.0f} s; stopped") from None
+        for line in done.stderr.splitlines():
+            log.warning("fetch: %s", line)
+        try:
+            answer: dict[str, Any] = json.loads(done.stdout)
+        except ValueError:
+            raise SyncError(f"the fetch process failed (exit status {done.returncode}); its output is logged") from None
+        if "error" in answer:
+            raise SyncError(answer["error"])
+        return answer
 
 
 def mirror_for(
@@ -177,52 +160,78 @@ def mirror_for(
     return Mirror(home / "repo", url=url, branch=branch, folder=folder, login=login)
 
 
-class _LoginRefused(Exception):
-    pass
+# --- which commit the remote's branch is at, without Git ------------------------------------------
 
 
-class _Login(pygit2.RemoteCallbacks):
-    """Offers the host's login once; libgit2 asks again after a refusal, and offering the same
-    login twice would loop, so a second request means it was refused."""
-
-    def __init__(self, login: tuple[str, str] | None) -> None:
-        super().__init__()
-        self.login = login
-        self.refusal: str | None = None
-        self._offered = False
-
-    def credentials(self, url: str, username_from_url: str | None, allowed_types: CredentialType) -> pygit2.UserPass:
-        if self.login is None:
-            self.refusal = "the repository needs a login: set one with `crontopus-agent repository --git-username`"
-        elif self._offered:
-            self.refusal = "the repository refused this host's login (`crontopus-agent repository` shows it)"
-        elif not allowed_types & CredentialType.USERPASS_PLAINTEXT:
-            self.refusal = "the repository wants an SSH key, which the agent does not support yet; use an HTTPS URL"
-        else:
-            self._offered = True
-            return pygit2.UserPass(*self.login)
-        raise _LoginRefused(self.refusal)
-
-
-def _open(path: Path) -> pygit2.Repository:
+def remote_head(url: str, branch: str, login: tuple[str, str] | None = None) -> str | None:
+    """The SHA the remote's branch points at, or None when that cannot be told cheaply and for sure
+    (the caller then fetches with Git, which also says what is wrong)."""
+    if ".." in branch or branch.startswith("/"):
+        return None
+    scheme = urlsplit(url).scheme
     try:
-        return open_exactly(path)
-    except NotARepository as error:
-        raise SyncError(str(error)) from None
+        if scheme in ("http", "https"):
+            return _http_head(url, f"refs/heads/{branch}", login)
+        if scheme == "file" or "://" not in url:
+            path = unquote(urlsplit(url).path) if scheme == "file" else url
+            return _local_head(Path(path), f"refs/heads/{branch}")
+    except (OSError, ValueError, UnicodeError):  # urllib's errors are OSErrors
+        return None
+    return None
 
 
-def _missing_local(url: str) -> bool:
-    """libgit2 reports a local path that does not exist as "unsupported URL protocol"."""
-    if url.startswith("file://"):
-        return not Path(urlsplit(url).path).exists()
-    scp_like = ":" in url.split("/", 1)[0]
-    return "://" not in url and not scp_like and not Path(url).exists()
+def _local_head(repo: Path, ref: str) -> str | None:
+    """Git's files ref store: a loose ref file wins over ``packed-refs``."""
+    if (repo / ".git").is_dir():
+        repo = repo / ".git"
+    if (repo / "reftable").exists() or not (repo / "HEAD").is_file():
+        return None  # a ref store this reader does not know, or not a repository
+    loose = repo / ref
+    if loose.is_file():
+        return _sha(loose.read_text("ascii").strip())
+    packed = repo / "packed-refs"
+    if not packed.is_file():
+        return None
+    for line in packed.read_text("ascii").splitlines():
+        sha, _, name = line.partition(" ")
+        if name == ref:
+            return _sha(sha)
+    return None
 
 
-def _bound_network_waits() -> None:
-    """libgit2 waits forever by default; a hung server must not stall the agent's syncs."""
-    settings = pygit2.settings
-    if not settings.server_connect_timeout:
-        settings.server_connect_timeout = CONNECT_TIMEOUT_MS
-    if not settings.server_timeout:
-        settings.server_timeout = READ_TIMEOUT_MS
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a redirect is Git's to follow (urllib would carry the login to another host)
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _http_head(url: str, ref: str, login: tuple[str, str] | None) -> str | None:
+    """The smart-HTTP ref advertisement (``GET info/refs?service=git-upload-pack``, protocol v0)."""
+    request = urllib.request.Request(f"{url.rstrip('/')}/info/refs?service=git-upload-pack",
+                                     headers={"User-Agent": "git/2 crontopus-agent", "Pragma": "no-cache"})  # fmt: skip
+    if login is not None:
+        token = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with _opener.open(request, timeout=REFS_TIMEOUT) as response:
+        if response.headers.get_content_type() != "application/x-git-upload-pack-advertisement":
+            return None  # a dumb-HTTP server, or a login page
+        body = response.read(MAX_REFS_BYTES + 1)
+    return None if len(body) > MAX_REFS_BYTES else _advertised(body, ref.encode())
+
+
+def _advertised(body: bytes, ref: bytes) -> str | None:
+    """The SHA of ``ref`` in a sequence of pkt-lines (4 hex digits of length, then the line)."""
+    position = 0
+    while position + 4 <= len(body):
+        size = int(body[position : position + 4], 16)
+        line, position = body[position + 4 : position + size], position + max(size, 4)
+        sha, _, rest = line.partition(b" ")
+        if rest.split(b"\0", 1)[0].rstrip(b"\n") == ref:
+            return _sha(sha.decode("ascii"))
+    return None
+
+
+def _sha(text: str) -> str | None:
+    return text if _SHA.match(text) else None

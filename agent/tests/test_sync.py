@@ -4,12 +4,14 @@ path, file:// and smart HTTP (``git http-backend`` behind a loopback server)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from crontopus_agent.sync import Mirror, SyncError, mirror_for
+from crontopus_agent.sync import Mirror, SyncError, _advertised, mirror_for, remote_head
 from crontopus_agent.testing import JobsRepo, manifest
 from crontopus_gitops.testing import serve_git_http
 
@@ -190,3 +192,67 @@ def test_a_missing_or_refused_login_says_so_and_keeps_the_last_commit(
         Mirror(tmp_path / "mirror", url=f"{base}/jobs.git", login=("robot", "wrong-password")).sync()
     assert "wrong-password" not in str(refused.value)
     assert Mirror(tmp_path / "mirror", url=f"{base}/jobs.git").head() == first
+
+
+# --- the cheap check before a fetch ---------------------------------------------------------------
+
+
+def test_the_remote_head_is_read_without_git_from_loose_and_packed_refs(remote: JobsRepo, tmp_path: Path) -> None:
+    sha = remote.commit({"prod/backup.yaml": manifest("backup")})
+    assert remote_head(str(remote.path), "main") == sha
+    assert remote_head(remote.path.as_uri(), "main") == sha
+    remote.git("pack-refs", "--all")  # what `git gc` does: the branch moves into packed-refs
+    assert not (remote.path / ".git/refs/heads/main").exists()
+    assert remote_head(str(remote.path), "main") == sha
+    bare = tmp_path / "bare.git"
+    remote.git("clone", "-q", "--bare", str(remote.path), str(bare))
+    assert remote_head(str(bare), "main") == sha
+    assert remote_head(str(remote.path), "release") is None
+    assert remote_head(str(remote.path), "../../HEAD") is None
+    assert remote_head(str(tmp_path / "nothing-here"), "main") is None
+
+
+@pytest.mark.parametrize("login", [("robot", "token-123")])
+def test_the_remote_head_is_read_from_the_http_advertisement_with_the_login(
+    http_root: tuple[str, Path], login: tuple[str, str]
+) -> None:
+    base, root = http_root
+    sha = JobsRepo(root / "jobs.git").commit({"prod/backup.yaml": manifest("backup")})
+    assert remote_head(f"{base}/jobs.git", "main", login) == sha
+    assert remote_head(f"{base}/jobs.git", "release", login) is None
+    assert remote_head(f"{base}/jobs.git", "main", ("robot", "wrong")) is None  # 401: Git will say so
+    assert remote_head(f"{base}/missing.git", "main", login) is None
+
+
+def test_an_unchanged_remote_is_not_fetched_again(tmp_path: Path) -> None:
+    root = tmp_path / "served"
+    root.mkdir()
+    with serve_git_http(root) as host:
+        repo = JobsRepo(root / "jobs.git")
+        first = repo.commit({"prod/backup.yaml": manifest("backup")})
+        mirror = Mirror(tmp_path / "mirror", url=f"{host.base_url}/jobs.git")
+        snapshot = mirror.sync()
+        fetches = sum("git-upload-pack" in path and "info/refs" not in path for path in host.requests)
+
+        assert mirror.sync() is snapshot and snapshot.commit == first
+        assert sum("git-upload-pack" in path and "info/refs" not in path for path in host.requests) == fetches
+
+        repo.commit({"prod/report.yaml": manifest("report")})
+        assert [m.ref for m in mirror.sync().manifests] == ["prod/backup", "prod/report"]
+
+
+def test_the_daemon_process_never_loads_libgit2() -> None:
+    """pygit2 (libgit2 and its own OpenSSL, ~12 MB resident) lives in the short-lived fetch process."""
+    code = "import sys, crontopus_agent.daemon, crontopus_agent.cli; print('pygit2' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_the_advertisement_parser_finds_the_branch_among_capabilities_and_tags() -> None:
+    def pkt(line: bytes) -> bytes:
+        return f"{len(line) + 4:04x}".encode() + line
+
+    main, tag = "a" * 40, "b" * 40
+    body = (pkt(b"# service=git-upload-pack\n") + b"0000" + pkt(f"{tag} refs/tags/v1\0multi_ack side-band\n".encode())
+            + pkt(f"{main} refs/heads/main\n".encode()) + b"0000")  # fmt: skip
+    assert _advertised(body, b"refs/heads/main") == main
+    assert _advertised(body, b"refs/heads/mai") is None

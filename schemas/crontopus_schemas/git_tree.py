@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
@@ -48,16 +47,6 @@ def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> l
         for name, blob in _walk_blobs(repo, tree, prefix="")
         if name.endswith(MANIFEST_SUFFIXES) and blob.size <= MAX_MANIFEST_BYTES
     )
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password or token, fit for messages and logs."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url  # a local path, or scp-like `git@host:repo` (no secret in it)
-    user, _, host = parts.netloc.rpartition("@")
-    safe_user = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{safe_user}@{host}" if safe_user else host))
 
 
 def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:

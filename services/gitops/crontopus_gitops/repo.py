@@ -28,7 +28,8 @@ import pygit2
 from pygit2.enums import CredentialType, DeltaStatus, FileMode, SortMode
 
 from crontopus_kit.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
-from crontopus_schemas.git_tree import NotARepository, manifest_files, open_exactly, redact_url
+from crontopus_schemas.git_tree import NotARepository, manifest_files, open_exactly
+from crontopus_schemas.git_urls import redact_url
 from crontopus_schemas.rpc import ErrorCode
 
 Change = Literal["added", "modified", "deleted"]
