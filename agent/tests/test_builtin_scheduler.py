@@ -148,19 +148,19 @@ def test_a_job_in_the_repeated_fall_back_hour_runs_once_the_first_time(schedule:
     assert list(launches([job("backup", schedule)], start=start, end=end)) == [(first_pass, "alice/backup")]
 
 
-def test_every_30_minutes_over_the_fall_back_night_runs_each_wall_time_once() -> None:
+def test_every_30_minutes_over_the_fall_back_night_follows_real_time() -> None:
     start, end = berlin(2026, 10, 25, 1, 0), berlin(2026, 10, 25, 4, 0)
 
     got = [at for at, _ in launches([job("poll", "*/30 * * * *")], start=start, end=end)]
 
-    # schemas.cron.fire_times runs every wall time once, its first time, whatever the hour field:
-    # 02:00 and 02:30 CET (01:00 and 01:30 UTC) repeat 02:00 and 02:30 CEST, so they are left out
-    # and the job pauses 90 minutes. Vixie cron would run them, because the hour field is `*`;
-    # we follow fire_times so this backend agrees with the crontab backend's --guard.
+    # As Debian's cron runs it: the minute field starts with *, so the job follows real time and
+    # runs in both copies of the repeated hour (02:00 and 02:30 CEST, then CET), never pausing.
     assert got == [
         utc(2026, 10, 24, 23, 30),  # 01:30 CEST
         utc(2026, 10, 25, 0, 0),  # 02:00 CEST
         utc(2026, 10, 25, 0, 30),  # 02:30 CEST
+        utc(2026, 10, 25, 1, 0),  # 02:00 CET
+        utc(2026, 10, 25, 1, 30),  # 02:30 CET
         utc(2026, 10, 25, 2, 0),  # 03:00 CET
         utc(2026, 10, 25, 2, 30),  # 03:30 CET
         utc(2026, 10, 25, 3, 0),  # 04:00 CET

@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from croniter import croniter
 
 from crontopus_agent.jobs import AgentJob, exec_argv
 from crontopus_agent.schedulers import zones
@@ -28,6 +27,7 @@ from crontopus_agent.schedulers.windows import (
     quote_windows_arg,
     task_xml,
 )
+from crontopus_schemas.cron import parse as parse_cron
 
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
@@ -181,7 +181,7 @@ TABLE: list[tuple[str, list[Trigger], bool]] = [
         [Trigger("00:00", "ScheduleByDay", "PT1H", "PT23H30S"), Trigger("00:10", "ScheduleByDay", "PT1H", "PT23H30S")],
         False,
     ),
-    ("0 0 L * *", [Trigger("00:00", "ScheduleByMonth", days_of_month=("Last",), months=ALL_MONTHS)], False),
+    ("0 0 * * 1,7", [Trigger("00:00", "ScheduleByWeek", weekdays=("Sunday", "Monday"))], False),  # 7 is Sunday
     (
         "0 6 * 12 1-5",
         [
@@ -195,7 +195,11 @@ TABLE: list[tuple[str, list[Trigger], bool]] = [
         ],
         False,
     ),
-    ("0 0 * * 5#2", [Trigger("00:00", "ScheduleByWeek", weekdays=("Friday",))], True),  # every Friday, guarded
+    (  # odd dates that are weekdays: triggers cannot AND the two, so the dates, guarded
+        "0 9 */2 * 1-5",
+        [Trigger("09:00", "ScheduleByMonth", days_of_month=tuple(map(str, range(1, 32, 2))), months=ALL_MONTHS)],
+        True,
+    ),
 ]
 
 
@@ -251,11 +255,8 @@ def _runs_on(trigger: ET.Element, day: date) -> bool:
 
 
 def cron_minutes(expression: str, day: date) -> set[int]:
-    minutes, hours, *_ = croniter(expression).expanded
-    if not croniter.match(" ".join(["0", "0", *expression.split()[2:]]), datetime(day.year, day.month, day.day)):
-        return set()
-    all_minutes = range(60) if minutes == ["*"] else minutes
-    return {60 * h + m for h in (range(24) if hours == ["*"] else hours) for m in all_minutes}
+    cron = parse_cron(expression)
+    return {60 * h + m for h in cron.hours for m in cron.minutes} if cron.runs_on(day) else set()
 
 
 EVERY_DAY_OF_2024 = [date(2024, 1, 1) + timedelta(days=n) for n in range(366)]

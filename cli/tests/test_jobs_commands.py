@@ -1,4 +1,5 @@
 import json
+from datetime import datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -43,3 +44,42 @@ def test_plan_shows_next_runs_in_the_jobs_zone_and_flags_self_overlap(tmp_path: 
     (plan,) = json.loads(result.stdout)["jobs"]
     assert len(plan["next"]) == 3 and all(fire["at"].endswith("+09:00") for fire in plan["next"])
     assert any("longer than the shortest gap" in warning for warning in plan["warnings"])
+
+
+def write_job(folder: Path, name: str, spec: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"apiVersion: crontopus.io/v1\nkind: Job\nmetadata: {{name: {name}, namespace: ops}}\nspec: {spec}\n"
+    )
+    return path
+
+
+def test_validate_and_plan_warn_when_a_starred_day_field_makes_days_match_both(tmp_path: Path):
+    write_job(tmp_path / "ops", "weekdays", '{schedule: "0 9 */2 * 1-5", timezone: Europe/Berlin, command: "true"}')
+    write_job(tmp_path / "ops", "either", '{schedule: "0 9 1 * 1", command: "true"}')
+
+    validated = crontopus("jobs", "validate", str(tmp_path), "--json")
+    assert validated.exit_code == 0, validated.output  # a warning, not an error
+    (warning,) = json.loads(validated.stdout)["warnings"]
+    assert warning["job"] == "ops/weekdays" and "both day-of-month */2 and day-of-week 1-5" in warning["message"]
+
+    planned = crontopus("jobs", "plan", str(tmp_path / "ops" / "weekdays.yaml"), "--json")
+    (plan,) = json.loads(planned.stdout)["jobs"]
+    assert any("days that are both" in warning for warning in plan["warnings"])
+    assert all(datetime.fromisoformat(fire["at"]).weekday() < 5 for fire in plan["next"])
+
+
+def test_plan_warns_when_a_wildcard_job_crosses_a_dst_change(tmp_path: Path):
+    # Twice on the 1st of each month: the planned window (50 runs) spans two years, so DST changes.
+    wildcard = write_job(
+        tmp_path / "ops", "often", '{schedule: "*/30 2 1 * *", timezone: Europe/Berlin, command: "true"}'
+    )
+    fixed = write_job(tmp_path / "ops", "nightly", '{schedule: "30 2 1 * *", timezone: Europe/Berlin, command: "true"}')
+
+    def warnings(path: Path) -> list[str]:
+        (plan,) = json.loads(crontopus("jobs", "plan", str(path), "--json").stdout)["jobs"]
+        return [warning for warning in plan["warnings"] if "the clocks change (DST)" in warning]
+
+    assert warnings(wildcard) and all("follows real time" in warning for warning in warnings(wildcard))
+    assert warnings(fixed) == []  # a fixed-time job keeps to the wall clock: its notes say where it moves

@@ -1,23 +1,36 @@
-"""Cron schedules: validation and fire times, in the job's time zone, with cron's own semantics.
+"""Cron schedules: validation and fire times, in the job's time zone, with the semantics of the cron
+daemon the jobs run under (Debian's cron, a descendant of Vixie cron). The one cron engine of
+Crontopus: validation, ``jobs plan``, the API and the console, alerting's due index, the built-in
+scheduler and the Windows trigger translation all compute fire times here.
 
-Pure functions. Fire times are computed on the wall clock of the job's zone, as cron does:
-- a wall time that a spring-forward skips runs at the first moment after the gap (02:30 -> 03:00);
-- a wall time that a fall-back repeats runs once, at its first occurrence (croniter alone would
-  fire 02:00 twice on such a day).
+The rules (``docs/job-manifest-spec.md`` gives examples):
+- Syntax: 5 fields (minute 0-59, hour 0-23, day of month 1-31, month 1-12 or jan-dec, day of week
+  0-7 or sun-sat, 0 and 7 both Sunday), each a list of ``*``, numbers and names, ranges ``a-b``,
+  and steps ``*/n`` or ``a-b/n``; or a macro (@hourly, @daily, @weekly, @monthly, @yearly). What
+  Debian's cron refuses (``L``, ``W``, ``#``, ``?``, ``H``, ``5/10``, a range running backwards)
+  is refused here too, since a crontab host would not run it.
+- Days: when both the day-of-month and the day-of-week field are restricted, a day matches if
+  either does (``0 0 1 * 1``: the 1st and every Monday); when either field starts with ``*``
+  (``*``, ``*/2``), a day must match both (``0 9 */2 * 1-5``: odd days that are weekdays).
+- Daylight saving time, in the job's zone. A *fixed-time* job (neither the minute nor the hour
+  field starts with ``*``) runs by the wall clock: a time that a spring-forward skips runs at the
+  moment the clock jumps (several such times run once), a time that a fall-back repeats runs
+  once, the first time. Any other job follows real time: it does not run in the skipped hour,
+  and runs in both copies of the repeated one.
 """
 
 from __future__ import annotations
 
 import calendar
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cron_descriptor import ExpressionDescriptor, Options
 from cron_descriptor.Exception import FormatException, MissingFieldException, WrongArgumentException
-from croniter import CroniterBadCronError, croniter
 
 MACROS = {
     "@yearly": "0 0 1 1 *",
@@ -29,11 +42,43 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 FIELDS = "minute hour day-of-month month day-of-week"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# (name, lowest, highest, names for lowest..): as Debian's cron reads each field
+_FIELD_RULES = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 0, 7, _WEEKDAYS),
+)
+_ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
 _LEAP_YEAR = 2024  # February has 29 days: a schedule is possible if it fires in some year
+_SEARCH_DAYS = 366 * 30  # days between two runs, at most: the calendar repeats every 28 years
 
 
 class ScheduleError(ValueError):
     """A schedule that cron would not run, with a message that says why."""
+
+
+@dataclass(frozen=True)
+class CronExpression:
+    """A parsed 5-field schedule: the values each field allows, and the two rules that depend on
+    how the fields were written (see the module docstring)."""
+
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Sunday .. 6 = Saturday
+    days_either: bool  # both day fields restricted: a day matches if either field does
+    fixed_time: bool  # neither the minute nor the hour field starts with "*"
+
+    def runs_on(self, day: date) -> bool:
+        if day.month not in self.months:
+            return False
+        by_date, by_weekday = day.day in self.days, (day.weekday() + 1) % 7 in self.weekdays
+        return (by_date or by_weekday) if self.days_either else (by_date and by_weekday)
 
 
 def normalise_schedule(expression: str) -> str:
@@ -41,15 +86,78 @@ def normalise_schedule(expression: str) -> str:
     text = " ".join(expression.split())
     if text.startswith("@"):
         return _expand_macro(text)
-    fields = text.split(" ") if text else []
+    parse(text)
+    return text
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(schedule: str) -> CronExpression:
+    """The schedule (5 fields or a macro) parsed, or ScheduleError saying what is wrong."""
+    text = " ".join(schedule.split())
+    if text.startswith("@"):
+        text = _expand_macro(text)
+    fields = text.lower().split(" ") if text else []
     if len(fields) != 5:
         raise ScheduleError(f"a schedule has 5 fields ({FIELDS}) or is a macro like @daily; got {len(fields)} fields")
-    try:
-        expanded = croniter(text).expanded
-    except (CroniterBadCronError, ValueError, KeyError) as exc:
-        raise ScheduleError(f"not a valid cron expression: {exc}") from exc
-    _ensure_it_can_fire(expanded)
-    return text
+    values = [_field(field, *rule) for field, rule in zip(fields, _FIELD_RULES, strict=True)]
+    minutes, hours, days, months, weekdays = values
+    starred = [field.startswith("*") for field in fields]
+    parsed = CronExpression(
+        minutes=tuple(sorted(minutes)), hours=tuple(sorted(hours)), days=frozenset(days), months=frozenset(months),
+        weekdays=frozenset(day % 7 for day in weekdays), days_either=not (starred[2] or starred[4]),
+        fixed_time=not (starred[0] or starred[1]),
+    )  # fmt: skip
+    _ensure_it_can_fire(parsed)
+    return parsed
+
+
+def _field(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
+    values: set[int] = set()
+    for item in text.split(","):
+        found = _ITEM.match(item)
+        if not found:
+            raise _invalid(name, item, names)
+        star, first, last, step_text = found.groups()
+        step = int(step_text) if step_text else 1
+        if step == 0:
+            raise ScheduleError(f"not a valid cron expression: {name}: a step of 0 in {item!r}")
+        if star:
+            start, end = low, high
+        else:
+            start = _value(first, name, low, high, names)
+            end = _value(last, name, low, high, names) if last else start
+            if step_text and not last:
+                raise ScheduleError(
+                    f"not a valid cron expression: {name}: {item!r} steps from a single value, which cron does not "
+                    f"accept; write {first}-{high}/{step}"
+                )
+            if start > end:
+                raise ScheduleError(
+                    f"not a valid cron expression: {name}: the range {first}-{last} runs backwards (cron does not wrap "
+                    f"ranges); write it as two, e.g. {first}-{high},{low}-{last}"
+                )
+        values.update(range(start, end + 1, step))
+    return values
+
+
+def _value(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> int:
+    if text.isdigit():
+        number = int(text)
+        if not low <= number <= high:
+            raise ScheduleError(f"not a valid cron expression: {name}: {number} is out of range {low}-{high}")
+        return number
+    if text in names:
+        return low + names.index(text)
+    raise _invalid(name, text, names)
+
+
+def _invalid(name: str, item: str, names: tuple[str, ...]) -> ScheduleError:
+    extension = " (L, W, # and ? are extensions Debian's cron does not run)" if re.search(r"[lw#?]", item) else ""
+    words = f", names ({names[0]}..{names[-1]})" if names else ""
+    return ScheduleError(
+        f"not a valid cron expression: {name}: {item!r} is not cron syntax{extension}; use *, numbers{words}, "
+        f"ranges (a-b), lists (a,b) and steps (*/n, a-b/n)"
+    )
 
 
 def _expand_macro(text: str) -> str:
@@ -61,20 +169,19 @@ def _expand_macro(text: str) -> str:
     return MACROS[macro]
 
 
-def _ensure_it_can_fire(expanded: list[list[object]]) -> None:
-    """Reject schedules like `0 0 31 2 *` at once, instead of searching years for a match.
-    With a day-of-week restriction too, cron runs on either day, so that always fires."""
-    _, _, days, months, weekdays = expanded
-    if days == ["*"] or weekdays != ["*"] or not all(isinstance(d, int) for d in days):
+def _ensure_it_can_fire(parsed: CronExpression) -> None:
+    """Reject schedules like `0 0 31 2 *` at once, instead of searching years for a match. Only a
+    schedule whose days must match both fields can be impossible: with "either", the weekdays
+    always come round; every date, 29 February too, falls on every weekday in some year."""
+    if parsed.days_either:
         return
-    month_numbers = range(1, 13) if months == ["*"] else [m for m in months if isinstance(m, int)]
-    if any(day <= calendar.monthrange(_LEAP_YEAR, month)[1] for month in month_numbers for day in days):  # type: ignore[operator]
+    if any(day <= calendar.monthrange(_LEAP_YEAR, month)[1] for month in parsed.months for day in parsed.days):
         return
-    raise ScheduleError(f"never fires: day {_join(days)} does not exist in month {_join(months)}")
+    raise ScheduleError(f"never fires: day {_join(parsed.days)} does not exist in month {_join(parsed.months)}")
 
 
-def _join(values: list[object]) -> str:
-    return ",".join(str(v) for v in values)
+def _join(values: frozenset[int]) -> str:
+    return ",".join(str(v) for v in sorted(values))
 
 
 def zone(name: str) -> ZoneInfo:
@@ -99,43 +206,90 @@ def _zone_names() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class FireTime:
-    at: datetime  # aware, in the job's zone
-    note: str | None = None  # set when a DST change moves or merges this run
+    # Aware, on the offset the job's zone has at that moment (a fixed-offset tzinfo named as the
+    # zone names it, e.g. CEST): comparisons and differences are between instants, even in a
+    # repeated hour, where two ZoneInfo datetimes of one zone would compare by wall clock.
+    at: datetime
+    note: str | None = None  # set when a DST change moves, merges or repeats this run
+
+
+# DST shifts are at most this long; Debian's cron treats a bigger clock change as a reset, not DST.
+_MAX_DST_SHIFT = timedelta(hours=3)
 
 
 def fire_times(schedule: str, timezone: str, *, after: datetime, count: int) -> list[FireTime]:
     """The next ``count`` times the schedule fires strictly after ``after``."""
     tz = zone(timezone)
-    expression = normalise_schedule(schedule)
-    start = after.astimezone(tz)
+    expression = parse(schedule)
+    start = after.astimezone(tz).replace(tzinfo=None)
+    if _offset_changes_near(after, tz):
+        start -= _MAX_DST_SHIFT  # the second copy of a repeated hour may still be ahead
     times: list[FireTime] = []
-    for wall in _wall_times(expression, start.replace(tzinfo=None)):
-        fire = _resolve(wall, tz)
+    for fire in _fires(expression, tz, start):
         if fire.at <= after or (times and fire.at <= times[-1].at):
             continue  # a gap moved it onto (or before) a run we already have: cron runs once
         times.append(fire)
         if len(times) == count:
-            return times
+            break
     return times
 
 
-def _wall_times(expression: str, start: datetime) -> Iterator[datetime]:
-    iterator = croniter(expression, start - timedelta(minutes=1))
-    while True:
-        yield iterator.get_next(datetime)
+def _offset_changes_near(moment: datetime, tz: ZoneInfo) -> bool:
+    before, later = moment - _MAX_DST_SHIFT, moment + _MAX_DST_SHIFT
+    return before.astimezone(tz).utcoffset() != later.astimezone(tz).utcoffset()
 
 
-def _resolve(wall: datetime, tz: ZoneInfo) -> FireTime:
-    """Turn a wall-clock time into the instant cron runs it."""
-    first = wall.replace(tzinfo=tz, fold=0)
-    second = wall.replace(tzinfo=tz, fold=1)
-    round_trip = first.astimezone(UTC).astimezone(tz)
-    if round_trip.replace(tzinfo=None) != wall:
-        moved = _end_of_gap(wall, tz)
-        return FireTime(moved, f"{wall:%H:%M} does not exist on {wall:%Y-%m-%d} (DST); runs at {moved:%H:%M}")
-    if first.utcoffset() != second.utcoffset():
-        return FireTime(first, f"{wall:%H:%M} happens twice on {wall:%Y-%m-%d} (DST); runs once, the first time")
-    return FireTime(first)
+def _fires(expression: CronExpression, tz: ZoneInfo, start: datetime) -> Iterator[FireTime]:
+    """Every run from the wall time ``start`` on, in the order of real time (the module's DST
+    rules). Wall times come in order; the second copies of a repeated hour come after the first
+    ones, so they wait until the next wall time past the repeated hour."""
+    second_copies: list[FireTime] = []
+    for wall in _wall_times(expression, start):
+        first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+        day, time = f"{wall:%Y-%m-%d}", f"{wall:%H:%M}"
+        if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:  # skipped by a spring-forward
+            if expression.fixed_time:
+                moved = _end_of_gap(wall, tz)
+                yield FireTime(_fixed(moved), f"{time} does not exist on {day} (DST); runs at {moved:%H:%M}")
+            continue
+        if first.utcoffset() == second.utcoffset():
+            yield from second_copies
+            second_copies.clear()
+            yield FireTime(_fixed(first))
+        elif expression.fixed_time:
+            yield FireTime(_fixed(first), f"{time} happens twice on {day} (DST); runs once, the first time")
+        else:
+            note = f"{time} happens twice on {day} (DST); runs both times (its minute or hour is *)"
+            yield FireTime(_fixed(first), note)
+            second_copies.append(FireTime(_fixed(second), note))
+    yield from second_copies
+
+
+def _fixed(moment: datetime) -> datetime:
+    offset, name = moment.utcoffset() or timedelta(), moment.tzname()
+    return moment.astimezone(timezone(offset, name) if name else timezone(offset))
+
+
+def _wall_times(expression: CronExpression, start: datetime) -> Iterator[datetime]:
+    """The wall-clock times the fields match, from ``start`` (naive) on, in order."""
+    day, quiet_days = start.date(), 0
+    while quiet_days < _SEARCH_DAYS:
+        if day.month not in expression.months:  # a month off: on to the 1st of the next one
+            following = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+            quiet_days, day = quiet_days + (following - day).days, following
+            continue
+        quiet_days += 1
+        if expression.runs_on(day):
+            quiet_days = 0
+            first_day = day == start.date()
+            for hour in expression.hours:
+                if first_day and hour < start.hour:
+                    continue
+                for minute in expression.minutes:
+                    wall = datetime(day.year, day.month, day.day, hour, minute)
+                    if wall >= start:
+                        yield wall
+        day += timedelta(days=1)
 
 
 def _end_of_gap(wall: datetime, tz: ZoneInfo) -> datetime:
@@ -144,6 +298,43 @@ def _end_of_gap(wall: datetime, tz: ZoneInfo) -> datetime:
     while instant.astimezone(tz).replace(tzinfo=None) < wall:
         instant += timedelta(minutes=1)
     return instant.astimezone(tz)
+
+
+# --- what a person should be told about a schedule -------------------------------------------
+
+
+def day_rule_warning(schedule: str) -> str | None:
+    """Set when a day field starting with ``*`` (``*/2``) meets a restricted other one: cron then
+    runs only on days matching both, which surprises whoever expected "either"."""
+    parsed = parse(schedule)
+    if parsed.days_either or len(parsed.days) == 31 or len(parsed.weekdays) == 7:
+        return None
+    _, _, days, _, weekdays = normalise_schedule(schedule).split(" ")
+    return (
+        f"runs only on days that are both day-of-month {days} and day-of-week {weekdays}: cron's rule when a day "
+        f"field starts with * (with neither starting with *, either would do)"
+    )
+
+
+def dst_warnings(schedule: str, timezone: str, *, start: datetime, end: datetime) -> list[str]:
+    """For a job whose minute or hour field starts with ``*``: each DST change between ``start``
+    and ``end`` (at most two years), where it follows real time instead of the wall clock."""
+    if parse(schedule).fixed_time:
+        return []
+    tz, warnings = zone(timezone), []
+    at, end = start.astimezone(UTC), min(end, start + timedelta(days=731)).astimezone(UTC)
+    offset = at.astimezone(tz).utcoffset()
+    while at < end:
+        at += timedelta(minutes=15)
+        if (now := at.astimezone(tz).utcoffset()) == offset or now is None or offset is None:
+            continue
+        change = "does not run in the skipped time" if now > offset else "runs twice in the repeated time"
+        warnings.append(
+            f"on {at.astimezone(tz):%Y-%m-%d} the clocks change (DST): its minute or hour field starts with *, so "
+            f"it follows real time and {change}"
+        )
+        offset = now
+    return warnings
 
 
 _DESCRIBE = Options()

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crontopus_schemas.cron import ScheduleError, fire_times, normalise_schedule
+from crontopus_schemas.cron import ScheduleError, dst_warnings, fire_times, normalise_schedule
 
 
 @pytest.mark.parametrize(
@@ -13,7 +13,18 @@ from crontopus_schemas.cron import ScheduleError, fire_times, normalise_schedule
         ("0 0 31 4,6,9,11 *", "never fires"),
         ("* * * *", "5 fields"),
         ("0 0 * * * *", "5 fields"),
-        ("61 * * * *", "not a valid cron expression"),
+        ("61 * * * *", "minute: 61 is out of range 0-59"),
+        ("0 0 L * *", "extensions Debian's cron does not run"),
+        ("0 0 * * 5#2", "extensions Debian's cron does not run"),
+        ("0 0 15W * *", "extensions Debian's cron does not run"),
+        ("0 0 ? * *", "extensions Debian's cron does not run"),
+        ("H * * * *", "is not cron syntax"),
+        ("5/10 * * * *", "write 5-59/10"),
+        ("0 0 * * fri-mon", "runs backwards"),
+        ("*/0 * * * *", "a step of 0"),
+        ("0 0 * * 8", "out of range 0-7"),
+        ("0 0 * january *", "is not cron syntax"),
+        ("0 0 30 2 */2", "never fires"),  # a starred day-of-week: both fields must match
         ("@reboot", "not supported"),
         ("@every 5m", "unknown macro"),
         ("", "5 fields"),
@@ -26,7 +37,15 @@ def test_schedules_cron_would_not_run_are_rejected_with_the_reason(schedule, com
 
 @pytest.mark.parametrize(
     ("schedule", "expected"),
-    [("@daily", "0 0 * * *"), ("@HOURLY", "0 * * * *"), ("0 0 29 2 *", "0 0 29 2 *"), ("0 0 31 2 1", "0 0 31 2 1")],
+    [
+        ("@daily", "0 0 * * *"),
+        ("@HOURLY", "0 * * * *"),
+        ("0 0 29 2 *", "0 0 29 2 *"),
+        ("0 0 31 2 1", "0 0 31 2 1"),  # both day fields restricted: every Monday of February
+        ("0 9 * JAN-mar Mon-FRI", "0 9 * JAN-mar Mon-FRI"),
+        ("0 0 * * 7", "0 0 * * 7"),
+        ("*/5,7 1-5/2 * * *", "*/5,7 1-5/2 * * *"),
+    ],
 )
 def test_possible_schedules_and_macros_are_accepted(schedule, expected):
     assert normalise_schedule(schedule) == expected
@@ -61,3 +80,47 @@ def test_fire_times_are_strictly_after_the_given_moment():
 def test_an_unknown_time_zone_is_rejected():
     with pytest.raises(ScheduleError, match="unknown time zone"):
         fire_times("@daily", "Europe/Atlantis", after=datetime(2026, 1, 1, tzinfo=UTC), count=1)
+
+
+def berlin(times):
+    return [f"{fire.at:%a %d %H:%M %Z}" for fire in times]
+
+
+def test_a_starred_day_field_and_a_restricted_one_run_on_days_matching_both():
+    """Debian's cron: "every other day on weekdays" runs on odd dates that are weekdays, never on a
+    Sunday (croniter ran it on every date that was odd or a weekday)."""
+    after = datetime(2026, 12, 6, tzinfo=UTC)
+    times = fire_times("0 9 */2 * 1-5", "Europe/Berlin", after=after, count=5)
+    assert berlin(times) == ["Mon 07 09:00 CET", "Wed 09 09:00 CET", "Fri 11 09:00 CET", "Tue 15 09:00 CET",
+                             "Thu 17 09:00 CET"]  # fmt: skip
+
+
+def test_two_restricted_day_fields_run_on_days_matching_either():
+    times = fire_times("0 0 1 * 1", "UTC", after=datetime(2026, 12, 1, 12, tzinfo=UTC), count=4)
+    assert [f"{fire.at:%a %d}" for fire in times] == ["Mon 07", "Mon 14", "Mon 21", "Mon 28"]
+    times = fire_times("0 0 1 * 1", "UTC", after=datetime(2026, 12, 28, 12, tzinfo=UTC), count=2)
+    assert [f"{fire.at:%a %m-%d}" for fire in times] == ["Fri 01-01", "Mon 01-04"]
+
+
+def test_a_wildcard_job_runs_in_both_copies_of_a_repeated_hour():
+    times = fire_times("*/30 1-3 * * *", "Europe/Berlin", after=datetime(2026, 10, 24, 22, tzinfo=UTC), count=7)
+    assert berlin(times) == ["Sun 25 01:00 CEST", "Sun 25 01:30 CEST", "Sun 25 02:00 CEST", "Sun 25 02:30 CEST",
+                             "Sun 25 02:00 CET", "Sun 25 02:30 CET", "Sun 25 03:00 CET"]  # fmt: skip
+    assert "runs both times" in times[2].note
+    assert times[4].at > times[3].at  # instants: the second 02:00 is after the first 02:30
+
+
+def test_a_wildcard_job_does_not_run_in_the_hour_a_spring_forward_skips():
+    times = fire_times("*/15 2 1-7 * 7", "Europe/Berlin", after=datetime(2026, 3, 28, 12, tzinfo=UTC), count=2)
+    assert berlin(times) == ["Wed 01 02:00 CEST", "Wed 01 02:15 CEST"]  # not Sunday 29 at 03:00
+    hourly = fire_times("0 * * * *", "Europe/Berlin", after=datetime(2026, 3, 28, 23, 30, tzinfo=UTC), count=3)
+    assert berlin(hourly) == ["Sun 29 01:00 CET", "Sun 29 03:00 CEST", "Sun 29 04:00 CEST"]
+
+
+def test_dst_warnings_name_each_change_a_wildcard_job_crosses_and_what_it_does_there():
+    year = {"start": datetime(2026, 1, 1, tzinfo=UTC), "end": datetime(2027, 1, 1, tzinfo=UTC)}
+    skipped, repeated = dst_warnings("*/5 * * * *", "Europe/Berlin", **year)
+    assert "2026-03-29" in skipped and "does not run in the skipped time" in skipped
+    assert "2026-10-25" in repeated and "runs twice in the repeated time" in repeated
+    assert dst_warnings("30 2 * * *", "Europe/Berlin", **year) == []  # fixed-time: the wall clock rules
+    assert dst_warnings("*/5 * * * *", "UTC", **year) == []

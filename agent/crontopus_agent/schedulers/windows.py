@@ -8,11 +8,11 @@ How a cron schedule becomes Task Scheduler 2.0 triggers (all ``CalendarTrigger``
   tried, the smaller wins. Task Scheduler takes at most 48 triggers per task: above that the minutes
   are widened to one evenly spaced range (then to every minute of the day) and the action runs the
   wrapper with ``--guard``, which runs the command only at the job's real fire times.
-- Days. Cron runs on day-of-month OR day-of-week when both are restricted; triggers are OR'ed, so
-  that is a ``ScheduleByMonth`` trigger plus a ``ScheduleByWeek`` one (``ScheduleByMonthDayOfWeek``
-  when months are restricted too). Neither restricted: ``ScheduleByDay``. ``L`` (last day of the
-  month) maps to ``<Day>Last</Day>``; ``5#2``, ``L5`` and ``15W`` have no exact equivalent and are
-  over-approximated (every Friday, days 13-17) with ``--guard``.
+- Days (``crontopus_schemas.cron``'s rule). Cron runs on day-of-month OR day-of-week when both are
+  restricted; triggers are OR'ed, so that is a ``ScheduleByMonth`` trigger plus a ``ScheduleByWeek``
+  one (``ScheduleByMonthDayOfWeek`` when months are restricted too). Neither restricted:
+  ``ScheduleByDay``. When a day field starts with ``*`` the two combine with AND, which triggers
+  cannot say for two restricted fields (``0 9 */2 * 1-5``): the dates are installed, with ``--guard``.
 - Zones. Start times are local wall times (no zone suffix). A job whose zone does not read like
   the host's clock all year is installed on zones.host_fields (every day) with ``--guard``.
 
@@ -46,12 +46,10 @@ from math import gcd
 from pathlib import Path
 from typing import Literal
 
-from croniter import croniter
-
 from crontopus_agent.jobs import AgentJob, exec_argv
 from crontopus_agent.schedulers.base import Drift, ReconcileReport, SchedulerError
 from crontopus_agent.schedulers.zones import host_fields, runs_on_host_clock
-from crontopus_schemas.cron import normalise_schedule
+from crontopus_schemas.cron import CronExpression, parse
 
 TASK_NAMESPACE = "http://schemas.microsoft.com/windows/2004/02/mit/task"
 TASK_FOLDER = "\\Crontopus\\"
@@ -112,22 +110,17 @@ class TriggerPlan:
 def plan_triggers(schedule: str, timezone: str, *, now: datetime | None = None) -> TriggerPlan:
     """The triggers that fire a schedule on this host's clock, within Task Scheduler's 48."""
     on_host_clock = runs_on_host_clock(timezone, now=now)
-    expression = normalise_schedule(schedule) if on_host_clock else host_fields(schedule, timezone, now=now)
-    cron = croniter(expression)
+    cron = parse(schedule if on_host_clock else host_fields(schedule, timezone, now=now))
     days, exact = _days(cron)
     exact = exact and on_host_clock
     budget = MAX_TRIGGERS // len(days)
-    minutes, hours = _values(cron.expanded[0], 60), _values(cron.expanded[1], 24)
+    minutes, hours = list(cron.minutes), list(cron.hours)
     times = _start_times(minutes, hours)
     if len(times) > budget:
         times, exact = _start_times(_evenly_spaced_hull(minutes), hours), False
     if len(times) > budget:
         times = [StartTimes(0, 1, MINUTES_PER_DAY)]
     return TriggerPlan(tuple(times), tuple(days), guard=not exact)
-
-
-def _values(field: list[object], size: int) -> list[int]:
-    return list(range(size)) if field == ["*"] else sorted(int(str(v)) for v in field)
 
 
 def _start_times(minutes: Sequence[int], hours: Sequence[int]) -> list[StartTimes]:
@@ -161,31 +154,27 @@ def _evenly_spaced_hull(minutes: Sequence[int]) -> list[int]:
     return list(range(minutes[0], minutes[-1] + 1, step))
 
 
-def _days(cron: croniter) -> tuple[list[DaySet], bool]:
-    """Cron's day rule as OR'ed triggers, and whether they are exact (``5#2``, ``L5``, ``15W``
-    are widened: Task Scheduler's weeks are not cron's, and it has no nearest weekday)."""
-    _, _, days_of_month, months, weekdays = cron.expanded
-    month_values = tuple(range(1, 13)) if months == ["*"] else tuple(_values(months, 13))
-    sets: list[DaySet] = []
-    if days_of_month != ["*"] or (weekdays == ["*"] and months != ["*"]):
-        days = _month_days(days_of_month, nearest=bool(cron.nearest_weekday))
-        sets.append(DaySet("ScheduleByMonth", days_of_month=days, months=month_values))
-    if weekdays != ["*"]:
-        every_month = months == ["*"]  # ScheduleByWeek has no months; the monthly form has
-        kind: Literal["ScheduleByWeek", "ScheduleByMonthDayOfWeek"]
-        kind = "ScheduleByWeek" if every_month else "ScheduleByMonthDayOfWeek"
-        sets.append(DaySet(kind, weekdays=tuple(_values(weekdays, 7)), months=() if every_month else month_values))
-    exact = not cron.nth_weekday_of_month and not cron.nearest_weekday
-    return sets or [DaySet("ScheduleByDay")], exact
-
-
-def _month_days(days_of_month: list[object], *, nearest: bool) -> tuple[str, ...]:
-    if days_of_month == ["*"]:
-        return tuple(str(d) for d in range(1, 32))  # a day a month lacks is skipped in that month
-    if nearest:  # `15W`: the weekday nearest the 15th, never more than two days away
-        day = int(str(days_of_month[0]))
-        return tuple(str(d) for d in range(max(1, day - 2), min(31, day + 2) + 1))
-    return tuple("Last" if d == "l" else str(d) for d in days_of_month)
+def _days(cron: CronExpression) -> tuple[list[DaySet], bool]:
+    """Cron's day rule as OR'ed triggers, and whether they are exact. Triggers cannot say "a date
+    that is also one of these weekdays" (``0 9 */2 * 1-5``): such a schedule gets its dates, guarded."""
+    months, every_month = tuple(sorted(cron.months)), len(cron.months) == 12
+    dates, weekdays = tuple(str(d) for d in sorted(cron.days)), tuple(sorted(cron.weekdays))
+    every_date, every_weekday = len(dates) == 31, len(weekdays) == 7
+    by_date = DaySet("ScheduleByMonth", days_of_month=dates, months=months)
+    by_weekday = (
+        DaySet("ScheduleByWeek", weekdays=weekdays)  # ScheduleByWeek has no months; the monthly form has
+        if every_month
+        else DaySet("ScheduleByMonthDayOfWeek", weekdays=weekdays, months=months)
+    )
+    every_day = (every_date or every_weekday) if cron.days_either else (every_date and every_weekday)
+    if every_day:
+        all_dates = tuple(str(d) for d in range(1, 32))  # a day a month lacks is skipped in that month
+        return [DaySet("ScheduleByDay") if every_month else DaySet("ScheduleByMonth", all_dates, months=months)], True
+    if cron.days_either:
+        return [by_date, by_weekday], True
+    if every_date:
+        return [by_weekday], True
+    return [by_date], every_weekday
 
 
 # --- task XML (pure) ---------------------------------------------------------------------------

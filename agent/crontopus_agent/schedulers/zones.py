@@ -12,9 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from croniter import croniter
-
-from crontopus_schemas.cron import fire_times, normalise_schedule, zone
+from crontopus_schemas.cron import fire_times, normalise_schedule, parse, zone
 
 _SAMPLE_STEP = timedelta(hours=1)
 _SAMPLE_SPAN = timedelta(days=366)
@@ -59,15 +57,13 @@ def host_fields(schedule: str, timezone: str, *, now: datetime | None = None) ->
     differences = offset_differences(timezone, now=now)
     if differences == frozenset({0}):
         return expression
-    minutes, hours, *_ = croniter(expression).expanded
-    minute_values = range(60) if minutes == ["*"] else minutes
-    hour_values = range(24) if hours == ["*"] else hours
+    cron = parse(expression)
     host_minutes: set[int] = set()
     host_hours: set[int] = set()
-    for hour in hour_values:
-        for minute in minute_values:
+    for hour in cron.hours:
+        for minute in cron.minutes:
             for difference in differences:
-                at = (int(hour) * 60 + int(minute) - difference) % 1440
+                at = (hour * 60 + minute - difference) % 1440
                 host_hours.add(at // 60)
                 host_minutes.add(at % 60)
     return f"{_field(host_minutes, 60)} {_field(host_hours, 24)} * * *"

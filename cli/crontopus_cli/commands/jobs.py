@@ -19,7 +19,7 @@ from ruamel.yaml.error import YAMLError
 from crontopus_cli import output
 from crontopus_cli.context import JsonOption, ServerOption, state
 from crontopus_cli.errors import CliError
-from crontopus_schemas.cron import fire_times
+from crontopus_schemas.cron import day_rule_warning, dst_warnings, fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
 from crontopus_schemas.manifests import MANIFEST_SUFFIXES, LoadResult, ManifestError, load_files
 from crontopus_schemas.names import JOB_REF_PATTERN
@@ -37,13 +37,21 @@ def validate(paths: Paths, as_json: JsonOption = False) -> None:
     """Check manifests: YAML, fields, schedules, time zones, namespace folders, duplicates.
     Exits 1 when anything is wrong (usable as a pre-commit hook and in CI)."""
     result = load(paths)
+    warnings = [
+        {"file": job.file, "line": job.line, "job": job.manifest.ref, "message": warning}
+        for job in result.jobs
+        if (warning := day_rule_warning(job.manifest.spec.schedule))
+    ]
     if as_json:
         output.print_json(
-            {"jobs": [job.manifest.ref for job in result.jobs], "errors": [vars(error) for error in result.errors]}
-        )
+            {"jobs": [job.manifest.ref for job in result.jobs], "errors": [vars(error) for error in result.errors],
+             "warnings": warnings}
+        )  # fmt: skip
     else:
         for error in result.errors:
             output.console.print(escape(str(error)), soft_wrap=True)
+        for found in warnings:
+            output.print_warning(f"{found['file']}:{found['line']}: {found['job']}: {found['message']}")
         summary = f"{len(result.jobs)} job(s) valid, {len(result.errors)} problem(s)"
         output.console.print(f"[red]{summary}[/red]" if result.errors else f"[green]{summary}[/green]")
     if result.errors:
@@ -97,6 +105,9 @@ def _plan(manifest: JobManifest, now: datetime, count: int) -> dict[str, Any]:
     spec = manifest.spec
     upcoming = fire_times(spec.schedule, spec.timezone, after=now, count=max(count, OVERLAP_HORIZON))
     warnings = sorted({fire.note for fire in upcoming if fire.note})
+    warnings += [warning for warning in [day_rule_warning(spec.schedule)] if warning]
+    if upcoming:
+        warnings += dst_warnings(spec.schedule, spec.timezone, start=now, end=upcoming[-1].at)
     overlap = _overlap_warning(manifest, [fire.at for fire in upcoming])
     if overlap:
         warnings.append(overlap)

@@ -8,7 +8,7 @@ and ``alert_at = expected_at + grace``, when that slot counts as missed. A run t
 after ``expected_at - EARLY_START`` fills the slot and the next one is computed from the schedule,
 after the run's start: so a late run (within grace) also covers any slots it overlapped, as cron
 monitors do (healthchecks' semantics). A ping with only a finish counts at its finish time. The
-croniter work happens only here, for one job at a time: when a run of it is recorded, a missed
+fire-time work happens only here, for one job at a time: when a run of it is recorded, a missed
 slot is passed, or its schedule or policy changed.
 
 The clock the slots are judged against is the *watermark* (``effective_now``), not the wall clock,
@@ -40,7 +40,7 @@ def next_expected_start(schedule: str, timezone: str, after: datetime) -> dateti
 
     Cron fires on whole minutes, so the answer is the same for any ``after`` within one minute:
     jobs sharing a schedule and zone (every ``*/5 * * * *`` job in UTC) that ran in the same
-    minute share one croniter computation (~0.15 ms each here)."""
+    minute share one computation (~0.15 ms each here)."""
     return _next_fire(schedule, timezone, after.astimezone(UTC).replace(second=0, microsecond=0))
 
 

@@ -200,7 +200,7 @@ class AlertingUnit:
     async def resync_all(self) -> int:
         """Re-read every team's jobs. Manifest-change events say what changed; this catches what
         they cannot: a team whose last change is older than the GITOPS stream keeps (a new or
-        restored alerting database), or an event lost to a bug. Unchanged jobs cost no croniter."""
+        restored alerting database), or an event lost to a bug. Unchanged jobs cost no fire-time computation."""
         found = await rpc_call(self.broker, subjects.GitopsRpc.TENANTS_LIST, TenantListRequest(), TenantList)
         tenant_ids = found.tenant_ids
         for tenant_id in tenant_ids:

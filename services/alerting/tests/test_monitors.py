@@ -18,6 +18,8 @@ from crontopus_alerting import due, monitors
 from crontopus_alerting.due import RunSeen, Watermark
 from crontopus_alerting.models import JobMonitor
 from crontopus_alerting.monitors import MonitoredJob
+from crontopus_alerting.settings import AlertingSettings
+from crontopus_alerting.unit import NAME
 from crontopus_kit.db import Database
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.manifest import Monitor
@@ -288,3 +290,37 @@ async def test_the_migration_builds_exactly_the_models_tables(db):
 
     async with db.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+
+
+async def test_migrating_moves_slots_stored_by_the_old_cron_rules_to_times_cron_runs(settings_factory):
+    """Migration 0002: before it, ``0 9 */2 * 1-5`` was expected on Sunday 13 December (croniter's
+    "odd day OR weekday"); Debian's cron runs it next on Tuesday 15th. Left alone, that slot
+    would be a false missed-run alert."""
+    settings = settings_factory(AlertingSettings)
+    database = Database(settings.database_url_for(NAME), schema=settings.database_schema_for(NAME))
+    sunday, hour = datetime(2026, 12, 13, 8, tzinfo=UTC), datetime(2026, 12, 13, 10, tzinfo=UTC)
+    slots = {"ns/weekdays": ("0 9 */2 * 1-5", "Europe/Berlin", sunday), "ns/hourly": ("0 * * * *", "UTC", hour),
+             "ns/last-day": ("0 0 L * *", "UTC", hour)}  # fmt: skip
+    try:
+        await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting", revision="0001")
+        async with database.session() as session:
+            for job, (schedule, zone, expected) in slots.items():
+                session.add(JobMonitor(tenant_id=ALICE, job=job, schedule=schedule, timezone=zone, expected_at=expected,
+                                       alert_at=expected + timedelta(minutes=5), updated_at=T0))  # fmt: skip
+            await session.commit()
+
+        await database.migrate(script_location=MIGRATIONS, version_table="alembic_version_alerting")
+
+        async with database.session() as session:
+            rows = {row.job: row for row in (await session.execute(select(JobMonitor))).scalars()}
+        tuesday = datetime(2026, 12, 15, 8, tzinfo=UTC)
+        assert (utc(rows["ns/weekdays"].expected_at), utc(rows["ns/weekdays"].alert_at)) == (
+            tuesday, tuesday + timedelta(minutes=5))  # fmt: skip
+        assert utc(rows["ns/hourly"].expected_at) == hour  # right by both rules: untouched
+        assert (rows["ns/last-day"].expected_at, rows["ns/last-day"].alert_at) == (None, None)  # cron refuses L
+    finally:
+        await database.dispose()
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

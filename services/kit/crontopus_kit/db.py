@@ -65,15 +65,16 @@ class Database:
         async with self._reads() as session:
             yield session
 
-    async def migrate(self, *, script_location: Path, version_table: str) -> None:
-        """Upgrade to head. On PostgreSQL an advisory lock keeps concurrent instances in line."""
+    async def migrate(self, *, script_location: Path, version_table: str, revision: str = "head") -> None:
+        """Upgrade to head (or to ``revision``, for a migration's test). On PostgreSQL an advisory
+        lock keeps concurrent instances in line."""
         if not self.is_postgres and self.url.database:
             _private_sqlite_file(Path(self.url.database))
         async with self.engine.begin() as conn:
             if self.is_postgres:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": self.schema})
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            await conn.run_sync(_upgrade, str(script_location), version_table)
+            await conn.run_sync(_upgrade, str(script_location), version_table, revision)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -126,12 +127,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def _upgrade(connection: Connection, script_location: str, version_table: str) -> None:
+def _upgrade(connection: Connection, script_location: str, version_table: str, revision: str) -> None:
     config = Config()
     config.set_main_option("script_location", script_location)
     config.attributes["connection"] = connection
     config.attributes["version_table"] = version_table
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def run_migrations_online(target_metadata: Any) -> None:
