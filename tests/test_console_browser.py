@@ -163,6 +163,9 @@ def test_a_team_signs_up_creates_a_job_and_sees_its_runs_arrive_live(browser, co
     form = page.get_by_role("form", name="New job")
     form.get_by_label("Namespace").fill("ops")
     form.get_by_label("Name", exact=True).fill("nightly-report")
+    form.get_by_label("Schedule").fill("0 9 */2 * 1-5")  # cron's "both days" rule: the preview says so
+    expect(page.get_by_text(re.compile("runs only on days that are both day-of-month"))).to_be_visible()
+    visit.shoot(screenshots, "job-new-warning")
     form.get_by_label("Schedule").fill("0 3 * * *")
     form.get_by_label("Command").fill("/usr/local/bin/report")
     expect(page.get_by_text("At 03:00").first).to_be_visible()  # the live preview, in words

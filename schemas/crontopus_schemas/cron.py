@@ -52,7 +52,8 @@ _FIELD_RULES = (
     ("month", 1, 12, _MONTHS),
     ("day-of-week", 0, 7, _WEEKDAYS),
 )
-_ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
+_ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$", re.IGNORECASE)  # names in any case
+_EXTENSION = re.compile(r"[#?]|^\d*L\d*$|^\d*W$|^LW$", re.IGNORECASE)  # Quartz's and croniter's: 5#2, L, 15W
 _LEAP_YEAR = 2024  # February has 29 days: a schedule is possible if it fires in some year
 _SEARCH_DAYS = 366 * 30  # days between two runs, at most: the calendar repeats every 28 years
 
@@ -96,7 +97,7 @@ def parse(schedule: str) -> CronExpression:
     text = " ".join(schedule.split())
     if text.startswith("@"):
         text = _expand_macro(text)
-    fields = text.lower().split(" ") if text else []
+    fields = text.split(" ") if text else []
     if len(fields) != 5:
         raise ScheduleError(f"a schedule has 5 fields ({FIELDS}) or is a macro like @daily; got {len(fields)} fields")
     values = [_field(field, *rule) for field, rule in zip(fields, _FIELD_RULES, strict=True)]
@@ -146,13 +147,13 @@ def _value(text: str, name: str, low: int, high: int, names: tuple[str, ...]) ->
         if not low <= number <= high:
             raise ScheduleError(f"not a valid cron expression: {name}: {number} is out of range {low}-{high}")
         return number
-    if text in names:
-        return low + names.index(text)
+    if text.lower() in names:
+        return low + names.index(text.lower())
     raise _invalid(name, text, names)
 
 
 def _invalid(name: str, item: str, names: tuple[str, ...]) -> ScheduleError:
-    extension = " (L, W, # and ? are extensions Debian's cron does not run)" if re.search(r"[lw#?]", item) else ""
+    extension = " (L, W, # and ? are extensions Debian's cron does not run)" if _EXTENSION.search(item) else ""
     words = f", names ({names[0]}..{names[-1]})" if names else ""
     return ScheduleError(
         f"not a valid cron expression: {name}: {item!r} is not cron syntax{extension}; use *, numbers{words}, "

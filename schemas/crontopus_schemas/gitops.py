@@ -281,3 +281,8 @@ class SchedulePreview(BaseModel):
     timezone: str
     description: str = Field(description="in English, e.g. 'At 02:00, Monday through Friday'")
     next: list[FireTimePublic] = Field(description="the next fire times, soonest first")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what may surprise: a day field starting with * makes days match both day fields; a job whose "
+        "minute or hour starts with * follows real time across a DST change within the previewed runs",
+    )

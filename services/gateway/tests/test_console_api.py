@@ -86,12 +86,19 @@ def test_a_schedule_preview_gives_fire_times_and_words_or_says_what_is_wrong(api
     assert len(times) == 3 and times[1] - times[0] == timedelta(minutes=5)
     assert at(body["next"][0]["at"]).utcoffset() == timedelta(hours=1)  # Berlin in winter
     daily = api.get("/api/schedule/preview", params={"schedule": "@daily"}, headers=reader).json()
-    assert (daily["schedule"], daily["description"], daily["timezone"]) == ("0 0 * * *", "At 00:00", "UTC")
+    assert (daily["schedule"], daily["description"], daily["timezone"], daily["warnings"]) == (
+        "0 0 * * *", "At 00:00", "UTC", [])  # fmt: skip
+    weekdays = api.get(
+        "/api/schedule/preview", params={"schedule": "0 9 */2 * 1-5", "count": 10}, headers=reader
+    ).json()
+    assert all(at(fire["at"]).weekday() < 5 and at(fire["at"]).day % 2 for fire in weekdays["next"])
+    assert "days that are both day-of-month */2 and day-of-week 1-5" in weekdays["warnings"][0]
     wrong = {
         "0 0 31 2 *": "schedule: never fires: day 31 does not exist in month 2",
         "61 * * * *": "schedule: not a valid cron expression",
         "* * * *": "schedule: a schedule has 5 fields",
         "@reboot": "schedule: @reboot is not supported",
+        "0 0 L * *": "schedule: not a valid cron expression: day-of-month: 'L' is not cron syntax (L, W, # and ?",
     }
     for schedule, message in wrong.items():
         refused = api.get("/api/schedule/preview", params={"schedule": schedule}, headers=reader)

@@ -2118,6 +2118,11 @@ export interface components {
              * @default true
              */
             valid: boolean;
+            /**
+             * Warnings
+             * @description what may surprise: a day field starting with * makes days match both day fields; a job whose minute or hour starts with * follows real time across a DST change within the previewed runs
+             */
+            warnings?: string[];
         };
         /**
          * SilenceCreate

@@ -14,7 +14,15 @@ from pydantic import StringConstraints
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_kit.errors import Invalid, Unavailable
-from crontopus_schemas.cron import ScheduleError, describe, fire_times, normalise_schedule, zone
+from crontopus_schemas.cron import (
+    ScheduleError,
+    day_rule_warning,
+    describe,
+    dst_warnings,
+    fire_times,
+    normalise_schedule,
+    zone,
+)
 from crontopus_schemas.gitops import (
     MAX_UPCOMING,
     FailingJob,
@@ -166,14 +174,18 @@ async def preview_schedule(
         zone(timezone)
     except ScheduleError as exc:
         raise Invalid(f"timezone: {exc}") from exc
+    now = datetime.now(UTC)
     try:
         expression = normalise_schedule(schedule)
-        found = fire_times(expression, timezone, after=datetime.now(UTC), count=count)
+        found = fire_times(expression, timezone, after=now, count=count)
     except ScheduleError as exc:
         raise Invalid(f"schedule: {exc}") from exc
+    warnings = [warning for warning in [day_rule_warning(expression)] if warning]
+    if found:
+        warnings += dst_warnings(expression, timezone, start=now, end=found[-1].at)
     return SchedulePreview(
         schedule=expression, timezone=timezone, description=describe(expression),
-        next=[FireTimePublic(at=fire.at, note=fire.note) for fire in found],
+        next=[FireTimePublic(at=fire.at, note=fire.note) for fire in found], warnings=warnings,
     )  # fmt: skip
 
 

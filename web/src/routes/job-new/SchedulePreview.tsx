@@ -42,6 +42,12 @@ export function SchedulePreview({ schedule, timezone }: { schedule: string; time
           {preview.data.schedule !== settled.schedule && <span className="mono muted ml-2 font-normal">({preview.data.schedule})</span>}
         </p>
         <FireTimes times={preview.data.next} zone={preview.data.timezone} />
+        {(preview.data.warnings ?? []).map((warning) => (
+          <p key={warning} className="mt-2 flex items-start gap-2 text-amber-800 dark:text-amber-300">
+            <AlertTriangle aria-hidden="true" className="mt-0.5 size-4 shrink-0" />
+            <span>{warning}</span>
+          </p>
+        ))}
       </>
     );
   return (

@@ -127,4 +127,17 @@ describe("the create form", () => {
     await user.type(screen.getByLabelText("Schedule"), "0 0 31 2 *");
     await waitFor(() => expect(preview).toHaveTextContent("never fires: day 31 does not exist in month 2"));
   });
+
+  it("shows the API's warnings about a schedule under its next runs", async () => {
+    const rule = "runs only on days that are both day-of-month */2 and day-of-week 1-5";
+    mockApi({
+      ...base,
+      "GET /api/schedule/preview": () =>
+        json({ valid: true, schedule: "0 9 */2 * 1-5", timezone: "UTC", description: "At 09:00", next: [], warnings: [rule] }),
+    });
+    await renderFresh("/jobs/new");
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Schedule"), "0 9 */2 * 1-5");
+    await waitFor(() => expect(screen.getByRole("region", { name: "Next runs" })).toHaveTextContent(rule));
+  });
 });
