@@ -12,7 +12,8 @@ from crontopus_schemas.times import UtcDateTime
 
 Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
 TenantSlug = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+# A new password; the identity service also refuses one that is easy to guess (its passwords.py).
+Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 KeyScope = Literal["read", "write"]
 
 # Access tokens: JWTs signed with Ed25519, named by RFC 9864's fully specified algorithm

@@ -28,8 +28,8 @@ def small_limits(monkeypatch):
     monkeypatch.setenv("CRONTOPUS_IDENTITY_REGISTER_MAX_PER_IP", "5")
 
 
-def register(client, name: str, tenant: str | None = None):
-    body = {"username": name, "email": f"{name}@example.com", "password": PASSWORD, "tenant": tenant or f"team-{name}"}
+def register(client, name: str, tenant: str | None = None, password: str = PASSWORD):
+    body = {"username": name, "email": f"{name}@example.com", "password": password, "tenant": tenant or f"team-{name}"}
     return client.post("/api/auth/register", json=body)
 
 
@@ -58,6 +58,20 @@ def test_a_user_registers_signs_in_and_sees_themselves(stack):
         me = client.get("/api/auth/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 200
     assert me.json() == created.json()
+
+
+def test_a_short_or_common_password_is_refused_with_a_reason_on_the_password_field(stack):
+    with stack.client() as client:
+        short = register(client, "alice", password="Zq8#vLm2!xP")
+        common = register(client, "alice", password="password1234")
+        created = register(client, "alice", password="plum vinegar orbit")
+    assert short.status_code == 422 and short.json()["detail"][0]["loc"] == ["body", "password"]
+    assert "at least 12 characters" in short.json()["detail"][0]["msg"]
+    assert common.status_code == 422, common.text
+    (reason,) = common.json()["detail"]
+    assert reason["loc"] == ["body", "password"]
+    assert reason["msg"].startswith("too easy to guess: This is a very common")
+    assert created.status_code == 201  # nothing was kept of the refused attempts
 
 
 def test_registering_a_taken_tenant_name_is_a_conflict(stack):

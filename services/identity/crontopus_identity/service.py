@@ -25,6 +25,7 @@ from sqlmodel import col, select
 
 from crontopus_identity import devices
 from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, Tenant, User
+from crontopus_identity.passwords import ensure_hard_to_guess
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.crypto import keyed_hash
@@ -141,6 +142,8 @@ async def register(
     if settings is not None and client_ip is not None:
         await _count_registration(session, settings=settings, ip=client_ip, now=now)
     username, email = request.username.lower(), str(request.email).lower()
+    hints = [username, email, request.tenant, "crontopus"]
+    await asyncio.to_thread(ensure_hard_to_guess, request.password, hints=hints)
     await _ensure_free(session, tenant=request.tenant, username=username, email=email)
     password_hash = await asyncio.to_thread(_hasher.hash, request.password)
     tenant = Tenant(id=new_id(), name=request.tenant, created_at=now)

@@ -9,6 +9,7 @@ import pytest
 from faststream.nats import NatsBroker
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from crontopus_identity import devices, service
@@ -17,7 +18,7 @@ from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import AUDIENCE
 from crontopus_identity.unit import IdentityUnit
 from crontopus_kit.crypto import keyed_hash
-from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
+from crontopus_kit.errors import Conflict, Invalid, NotFound, Throttled, Unauthorized
 from crontopus_schemas.identity import ApiKeyCreateRequest, LoginRequest, RegisterRequest
 
 PASSWORD = "correct horse battery staple"
@@ -107,6 +108,46 @@ async def test_a_taken_team_does_not_hide_or_reveal_whether_the_email_is_taken(i
     with pytest.raises(Conflict) as with_free_team:
         await register(identity, "newcomer", email="alice@example.com", tenant="free-team")
     assert with_taken_team.value.message == with_free_team.value.message == service.ACCOUNT_TAKEN
+
+
+@pytest.mark.parametrize(
+    ("password", "advice"),
+    [
+        ("password1234", "This is a very common password"),  # in the breach lists zxcvbn ships
+        ("qwertyuiop123", "This is a very common password"),
+        ("aaaaaaaaaaaaaaaa", 'Repeats like "aaa" are easy to guess'),
+        ("alice@example.com1", "Add another word or two"),  # the account's own address, one character added
+    ],
+)
+async def test_a_password_easy_to_guess_is_refused_and_nothing_is_created(identity, password, advice):
+    with pytest.raises(Invalid) as refused:
+        await register(identity, "alice", password=password, tenant="alice-team")
+    assert refused.value.message.startswith("password: too easy to guess") and advice in refused.value.message
+    async with identity.db.session() as session:
+        assert (await session.execute(select(User.id))).first() is None
+
+
+async def test_a_long_passphrase_is_judged_by_its_first_72_characters(identity):
+    """zxcvbn itself refuses more than 72 characters; the 256 allowed must still sign up."""
+    alice = await register(identity, "alice", password="plum vinegar orbit " * 13)
+    assert alice.username == "alice"
+    with pytest.raises(Invalid, match="too easy to guess"):
+        await register(identity, "bob", password="a" * 100 + " plum vinegar orbit")
+
+
+def test_a_password_under_12_characters_is_refused_before_it_reaches_identity():
+    with pytest.raises(ValidationError, match="at least 12 characters"):
+        RegisterRequest(username="alice", email="a@example.com", password="Zq8#vLm2!xP", tenant="team")
+
+
+async def test_an_older_weak_password_still_signs_in(identity):
+    """The rule judges new passwords only: tightening it locks nobody out."""
+    alice = await register(identity, "alice")
+    async with identity.db.session() as session:
+        await session.execute(update(User).values(password_hash=service._hasher.hash("password")))
+        await session.commit()
+    assert (await login(identity, "alice", password="password")).access_token
+    assert alice.username == "alice"
 
 
 async def test_passwords_are_stored_as_argon2id_hashes(identity):

@@ -11,13 +11,13 @@ describe("fieldErrors", () => {
       422,
       [
         { loc: ["body", "tenant"], msg: "String should match pattern '^[a-z0-9]'" },
-        { loc: ["body", "password"], msg: "String should have at least 8 characters" },
+        { loc: ["body", "password"], msg: "String should have at least 12 characters" },
       ],
       "422",
     );
     expect(fieldErrors(error, { tenant: "team" }, known)).toEqual({
       team: "String should match pattern '^[a-z0-9]'",
-      password: "String should have at least 8 characters",
+      password: "String should have at least 12 characters",
     });
   });
 

@@ -58,7 +58,7 @@ export function Component() {
         <FormError message={errors.form} />
         <TextField label="Username" name="username" autoComplete="username" required value={form.username} onChange={set("username")} error={errors.username} hint="Letters, digits, '.', '_' or '-'; 2 to 64 characters." />
         <TextField label="Email" name="email" type="email" autoComplete="email" required value={form.email} onChange={set("email")} error={errors.email} />
-        <TextField label="Password" name="password" type="password" autoComplete="new-password" required value={form.password} onChange={set("password")} error={errors.password} hint="At least 8 characters." />
+        <TextField label="Password" name="password" type="password" autoComplete="new-password" required value={form.password} onChange={set("password")} error={errors.password} hint="At least 12 characters, and not a common one." />
         <TextField label="Confirm password" name="confirm" type="password" autoComplete="new-password" required value={form.confirm} onChange={set("confirm")} error={errors.confirm} />
         <TextField label="Team" name="team" autoComplete="organization" required value={form.team} onChange={set("team")} error={errors.team} hint="Your team's new name: lowercase letters, digits and '-', e.g. platform-team." />
         <button type="submit" className="btn-primary w-full" disabled={busy}>
