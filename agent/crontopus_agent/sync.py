@@ -104,10 +104,6 @@ class Mirror:
         self._last: Snapshot | None = None  # what this mirror read last (its folder, its commit)
 
     @property
-    def ref(self) -> str:
-        return f"refs/heads/{self.branch}"
-
-    @property
     def safe_url(self) -> str:
         return redact_url(self.url or "")
 
