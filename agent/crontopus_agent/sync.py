@@ -44,7 +44,6 @@ import logging
 import re
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
