@@ -115,14 +115,14 @@ class TimedDaemon(Daemon):
         super().__init__(*args, **kwargs)
         self.follow_nudges = follow_nudges
         self.sync_starts: list[float] = []
-        self.nudges: list[float] = []
+        self.nudge_times: list[float] = []  # the daemon counts them in self.nudges
 
     async def sync_once(self) -> None:
         self.sync_starts.append(time.monotonic())
         await super().sync_once()
 
     async def _on_nudge(self, msg: Any) -> None:
-        self.nudges.append(time.monotonic())
+        self.nudge_times.append(time.monotonic())
         if self.follow_nudges:
             await super()._on_nudge(msg)
 
@@ -341,7 +341,7 @@ async def push_one(
         pushing.cancel()
     return Push(
         mode=mode, index=index, pause=pause, installed=installed - started, push_exited=push_exited - started,
-        notice=_first_after(bench.observer.notices, started), nudge=_first_after(daemon.nudges, started),
+        notice=_first_after(bench.observer.notices, started), nudge=_first_after(daemon.nudge_times, started),
         agent_sync=installed - max(t for t in daemon.sync_starts if t <= installed),
     )  # fmt: skip
 

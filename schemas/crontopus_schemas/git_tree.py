@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
 
-from crontopus_schemas.manifests import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
+from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
 
 
 class NotARepository(Exception):

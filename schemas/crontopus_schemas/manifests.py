@@ -16,9 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from crontopus_schemas.manifest import JobManifest
-
-MANIFEST_SUFFIXES = (".yaml", ".yml")
-MAX_MANIFEST_BYTES = 256 * 1024
+from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
 
 
 @dataclass(frozen=True)

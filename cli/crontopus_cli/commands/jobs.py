@@ -21,7 +21,8 @@ from crontopus_cli.context import JsonOption, ServerOption, state
 from crontopus_cli.errors import CliError
 from crontopus_schemas.cron import day_rule_warning, dst_warnings, fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
-from crontopus_schemas.manifests import MANIFEST_SUFFIXES, LoadResult, ManifestError, load_files
+from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES
+from crontopus_schemas.manifests import LoadResult, ManifestError, load_files
 from crontopus_schemas.names import JOB_REF_PATTERN
 
 app = typer.Typer(help="Jobs: list and change them on the server, check manifests offline.", no_args_is_help=True)
