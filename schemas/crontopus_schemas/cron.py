@@ -326,7 +326,7 @@ def dst_warnings(schedule: str, timezone: str, *, start: datetime, end: datetime
     at, end = start.astimezone(UTC), min(end, start + timedelta(days=731)).astimezone(UTC)
     offset = at.astimezone(tz).utcoffset()
     while at < end:
-        at += timedelta(minutes=15)
+        at += timedelta(hours=1)  # changes never undo themselves within the hour: ~17,500 steps for 2 years
         if (now := at.astimezone(tz).utcoffset()) == offset or now is None or offset is None:
             continue
         change = "does not run in the skipped time" if now > offset else "runs twice in the repeated time"
