@@ -125,6 +125,7 @@ def snapshot(client: httpx.Client, alice: Alice) -> dict[str, Any]:
         "rules": get("/api/alert-rules"),
         "repository": (repository["kind"], repository["clone_url"], repository["head_commit"]),
         "me": get("/api/auth/me"),
+        "members": get("/api/members"),
     }
 
 
@@ -218,6 +219,11 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("GET", "/api/jobs/upcoming"): lambda a, b: [("/api/jobs/upcoming", {"params": {"limit": 100}})],
     ("GET", "/api/jobs/summary"): lambda a, b: [("/api/jobs/summary", {})],
     ("GET", "/api/schedule/preview"): lambda a, b: [("/api/schedule/preview", {"params": {"schedule": "0 3 * * *"}})],
+    ("GET", "/api/teams"): lambda a, b: [("/api/teams", {})],
+    ("POST", "/api/auth/switch-team"): lambda a, b: [("/api/auth/switch-team", {"json": {"team_id": a.tenant_id}})],
+    ("GET", "/api/members"): lambda a, b: [("/api/members", {})],
+    ("PATCH", "/api/members/{user_id}"): lambda a, b: [(f"/api/members/{a.user_id}", {"json": {"role": "viewer"}})],
+    ("DELETE", "/api/members/{user_id}"): lambda a, b: [(f"/api/members/{a.user_id}", {})],
     ("GET", "/api/silences"): lambda a, b: [("/api/silences", {})],
     ("POST", "/api/silences"): lambda a, b: [("/api/silences", {"json": {"job": JOB, "duration": "1h"}})],
     ("DELETE", "/api/silences/{silence_id}"): lambda a, b: [(f"/api/silences/{a.silence_id}", {})],

@@ -8,7 +8,7 @@ from typing import Any
 
 from crontopus_cli.config import load_config
 from crontopus_cli.testing import crontopus
-from crontopus_server.testing import Stack, wait_until
+from crontopus_server.testing import Stack, join_team, sign_up, wait_until
 
 ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "tenant": "acme"}
 
@@ -73,3 +73,27 @@ def test_the_cli_that_signed_in_before_still_signs_in_while_guessers_locked_the_
     crontopus("auth", "logout")
     crontopus("auth", "login", "--server", stack.url, "-u", "alice@example.com", "-p", ALICE["password"])
     assert json.loads(crontopus("auth", "whoami", "--json").stdout)["username"] == "alice"
+
+
+def test_a_person_in_two_teams_switches_between_them_and_an_owner_manages_members(stack: Stack) -> None:
+    with stack.client() as http:
+        alice = sign_up(http, "alice")
+        bob = join_team(http, sign_up(http, "bob"), alice, "member")
+    crontopus("auth", "login", "--server", stack.url, "-u", "bob", "-p", "correct horse battery")
+    teams = json.loads(crontopus("teams", "list", "--json").stdout)
+    assert {t["name"] for t in teams["teams"]} == {"alice-team", "bob-team"}
+    assert [t["name"] for t in teams["teams"] if t["id"] == teams["current"]] == [bob.tenant], (
+        "the last one switched to"
+    )
+    assert "Now acting for team bob-team as owner" in crontopus("teams", "use", "bob-team").stdout
+    assert json.loads(crontopus("auth", "whoami", "--json").stdout)["tenant"] == "bob-team"
+    crontopus("teams", "use", "alice-team")
+
+    crontopus("auth", "login", "-u", "alice", "-p", "correct horse battery")
+    assert "bob is now viewer" in crontopus("members", "set-role", "bob", "viewer").stdout
+    listed = json.loads(crontopus("members", "list", "--json").stdout)["members"]
+    assert {(m["username"], m["role"]) for m in listed} == {("alice", "owner"), ("bob", "viewer")}
+    last = crontopus("members", "set-role", "alice", "admin", expect=1)
+    assert "a team needs an owner" in last.stderr
+    crontopus("members", "remove", "bob@example.com")
+    assert "bob" not in crontopus("members", "list").stdout

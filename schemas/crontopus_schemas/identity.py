@@ -15,6 +15,16 @@ TenantSlug = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 # A new password; the identity service also refuses one that is easy to guess (its passwords.py).
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 KeyScope = Literal["read", "write"]
+# A membership's role, least to most: viewer reads; member edits jobs and acknowledges incidents;
+# admin also configures alerting, agents, API keys, the repository and members; owner also
+# manages owners. What each may call: crontopus_gateway.permissions.
+Role = Literal["viewer", "member", "admin", "owner"]
+ROLES: tuple[Role, ...] = ("viewer", "member", "admin", "owner")
+
+
+def role_rank(role: str) -> int:
+    return ROLES.index(role)  # type: ignore[arg-type]
+
 
 # Access tokens: JWTs signed with Ed25519, named by RFC 9864's fully specified algorithm
 # ("EdDSA" is the deprecated polymorphic name). Verifiers accept this algorithm only.
@@ -41,7 +51,7 @@ class UserPublic(BaseModel):
     email: str
     tenant_id: str
     tenant: str
-    role: str
+    role: Role = Field(description="the role in the team this token acts for")
     created_at: UtcDateTime
 
 
@@ -106,6 +116,71 @@ class JwksReply(BaseModel):
     keys: list[dict[str, str]]
 
 
+# --- teams and members -----------------------------------------------------------
+
+
+class TeamPublic(BaseModel):
+    id: str
+    name: str
+    role: Role
+
+
+class TeamList(BaseModel):
+    teams: list[TeamPublic]
+
+
+class UserScoped(BaseModel):
+    """A request about the signed-in user, across their teams."""
+
+    user_id: str
+
+
+class SwitchTeamBody(BaseModel):
+    team_id: str = Field(max_length=64, description="one of the ids GET /api/teams lists")
+
+
+class SwitchTeamRequest(UserScoped, SwitchTeamBody):
+    pass
+
+
+class MemberPublic(BaseModel):
+    user_id: str
+    username: str
+    email: str
+    role: Role
+    joined_at: UtcDateTime
+
+
+class MemberList(BaseModel):
+    members: list[MemberPublic]
+
+
+class MemberRoleBody(BaseModel):
+    role: Role
+
+
+class ActingMember(TenantScoped):
+    """A change to a team's members, and who makes it (their role bounds what they may do)."""
+
+    actor_id: str
+    actor_role: Role
+    user_id: str
+
+
+class MemberRoleChange(ActingMember):
+    role: Role
+
+
+class AccessChanged(BaseModel):
+    """On subjects.ACCESS_STREAM when a member's role changes or they leave a team: gateways
+    refuse that member's access tokens for the team issued before ``at`` (a refresh gets a token
+    with the new role, or fails for someone who left)."""
+
+    tenant_id: str
+    user_id: str
+    at: UtcDateTime
+
+
 class ApiKeyCreateRequest(TenantScoped):
     created_by: str
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
@@ -118,6 +193,7 @@ class ApiKeyPublic(BaseModel):
     scope: KeyScope
     prefix: str
     created_at: UtcDateTime
+    created_by: str | None = Field(default=None, description="the username of who created it")
     last_used_at: UtcDateTime | None = None
 
 

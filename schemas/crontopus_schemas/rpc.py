@@ -49,9 +49,15 @@ class Principal(BaseModel):
     scope: Literal["read", "write"] = "write"
     tenant: str | None = None
     username: str | None = None
+    # A user's role in the team (crontopus_schemas.identity.Role); None for keys and agents.
+    role: Literal["viewer", "member", "admin", "owner"] | None = None
+    issued_at: float | None = None  # an access token's iat: older than a change of access, refused
 
     @property
     def can_write(self) -> bool:
+        """May change jobs and hold write credentials (ping URLs): a write key, or a member."""
+        if self.kind == "user":
+            return self.role in ("member", "admin", "owner")
         return self.scope == "write"
 
 

@@ -236,6 +236,11 @@ class IdentityRpc:
     API_KEY_LIST = f"{RPC_ROOT}.identity.api-keys.list"
     API_KEY_REVOKE = f"{RPC_ROOT}.identity.api-keys.revoke"
     API_KEY_VERIFY = f"{RPC_ROOT}.identity.api-keys.verify"
+    TEAMS_LIST = f"{RPC_ROOT}.identity.teams.list"
+    TEAM_SWITCH = f"{RPC_ROOT}.identity.teams.switch"
+    MEMBERS_LIST = f"{RPC_ROOT}.identity.members.list"
+    MEMBER_ROLE = f"{RPC_ROOT}.identity.members.role"
+    MEMBER_REMOVE = f"{RPC_ROOT}.identity.members.remove"
 
 
 class GitopsRpc:
@@ -288,6 +293,17 @@ class RunsRpc:
     GET = f"{RPC_ROOT}.runs.get"
     LAST_STATUS = f"{RPC_ROOT}.runs.last-status"
     STATS = f"{RPC_ROOT}.runs.stats"
+
+
+# --- access changes ------------------------------------------------------------
+# crontopus.identity.v1.access.<tenant_id>.<user_id>: a member's role changed or they left.
+# Kept longer than any access token lives, so a gateway starting up replays what it must refuse.
+ACCESS_ROOT = f"{PREFIX}.identity.v1.access"
+ACCESS_STREAM = StreamSpec(name="ACCESS", subjects=(f"{ACCESS_ROOT}.>",), max_age_seconds=24 * 3600)
+
+
+def access_changed_subject(tenant_id: str, user_id: str) -> str:
+    return f"{ACCESS_ROOT}.{tenant_id}.{user_id}"
 
 
 # --- broadcast notices (core NATS, no persistence needed) -------------------

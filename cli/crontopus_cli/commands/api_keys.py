@@ -58,10 +58,10 @@ def revoke(
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> Table:
-    table = output.list_table("ID", "NAME", "SCOPE", "PREFIX", "CREATED", "LAST USED")
+    table = output.list_table("ID", "NAME", "SCOPE", "PREFIX", "CREATED", "BY", "LAST USED")
     for key in keys:
         table.add_row(
-            key["id"], escape(key["name"]), key["scope"], key["prefix"] + "…",
-            output.short_time(key.get("created_at")), output.short_time(key.get("last_used_at")),
+            key["id"], escape(key["name"]), key["scope"], key["prefix"] + "…", output.short_time(key.get("created_at")),
+            escape(key.get("created_by") or "-"), output.short_time(key.get("last_used_at")),
         )  # fmt: skip
     return table

@@ -78,7 +78,7 @@ def logout(ctx: typer.Context) -> None:
         output.console.print("Not logged in.")
         return
     try:
-        _revoke(ApiClient(server=config.server or app_state.server(), config=config, transport=app_state.transport))
+        end_session(ApiClient(server=config.server or app_state.server(), config=config, transport=app_state.transport))
     except CliError as exc:
         output.print_warning(f"{exc.message}; the local tokens are deleted anyway")
     config.clear_tokens()
@@ -86,7 +86,7 @@ def logout(ctx: typer.Context) -> None:
     output.console.print(f"Logged out (tokens removed from {path}).")
 
 
-def _revoke(client: ApiClient) -> None:
+def end_session(client: ApiClient) -> None:
     """Revoke the refresh token; a 401 means the session is already dead, which is the goal."""
     with client:
         if not client.config.refresh_token:

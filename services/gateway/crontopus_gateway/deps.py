@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from crontopus_gateway import permissions
 from crontopus_gateway.addresses import Network, client_address
 from crontopus_gateway.gateway import Gateway
-from crontopus_kit.errors import Forbidden, Unauthorized
+from crontopus_kit.errors import Unauthorized
 from crontopus_schemas.rpc import Principal
 
 bearer_scheme = HTTPBearer(auto_error=False, description="access token or API key")
@@ -28,35 +29,23 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
 async def current_principal(
+    request: Request,
     gateway: GatewayDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
+    """The caller, allowed by the route's rule in crontopus_gateway.permissions (or 401/403)."""
+    route = request.scope.get("route")
+    rule = permissions.rule_for(request.method, getattr(route, "path", ""))
     credential = bearer.credentials if bearer else api_key
     if not credential:
         raise Unauthorized("not signed in: send 'Authorization: Bearer <token or API key>' or 'X-Api-Key: <key>'")
-    return await gateway.authenticator.authenticate(credential)
+    principal = await gateway.authenticator.authenticate(credential)
+    permissions.check(rule, principal, request.path_params)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-async def writing_principal(principal: CurrentPrincipal) -> Principal:
-    if not principal.can_write:
-        raise Forbidden("this API key is read-only; create a key with scope 'write' to change anything")
-    return principal
-
-
-WritePrincipal = Annotated[Principal, Depends(writing_principal)]
-
-
-async def user_principal(principal: CurrentPrincipal) -> Principal:
-    if principal.kind != "user":
-        raise Forbidden("sign in as a user for this: API keys cannot manage credentials")
-    return principal
-
-
-UserPrincipal = Annotated[Principal, Depends(user_principal)]
 
 
 def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:

@@ -15,7 +15,7 @@ from crontopus_kit.broker import rpc_call
 from crontopus_kit.crypto import derive_key
 from crontopus_kit.errors import NotFound
 from crontopus_schemas.pings import PingResolveRequest, PingTarget
-from crontopus_schemas.subjects import GitopsRpc
+from crontopus_schemas.subjects import ACCESS_STREAM, GitopsRpc
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -24,7 +24,8 @@ CHECKIN_ID_PURPOSE = "gateway:checkin-msg-id"
 
 class Gateway:
     name = "gateway"
-    streams = STREAMS  # what GET /api/events reads: declared, so a gateway alone may start first
+    # What GET /api/events and the access check read: declared, so a gateway alone may start first.
+    streams = (*STREAMS, ACCESS_STREAM)
 
     def __init__(self, *, settings: GatewaySettings, broker: NatsBroker) -> None:
         self.settings = settings
@@ -57,7 +58,7 @@ class Gateway:
         """The gateway owns no database."""
 
     async def started(self) -> None:
-        """Nothing runs in the background."""
+        await self.authenticator.access_changes.start()
 
     async def close(self) -> None:
-        """Nothing to release."""
+        await self.authenticator.access_changes.stop()

@@ -1,7 +1,7 @@
 """The error answers of every operation, for the OpenAPI document.
 
 What follows from a route's make-up is added for every route by ``ApiRoute``: 401 where it
-needs a credential, 403 where it needs a write key or a user, 413 where it reads a body, 429 under
+needs a credential, 403 where its permission rule refuses some role or key, 413 where it reads a body, 429 under
 the rate-limited prefixes, 503 where it asks a service. What a route's own logic answers (404,
 409, ...) it lists itself with ``errors(...)``. 422 is FastAPI's own (``HTTPValidationError``),
 for every route that takes input."""
@@ -15,7 +15,8 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
 
-from crontopus_gateway.deps import current_principal, get_gateway, user_principal, writing_principal
+from crontopus_gateway import permissions
+from crontopus_gateway.deps import current_principal, get_gateway
 from crontopus_gateway.errors import ErrorDetail, dependants_of, params_of
 from crontopus_gateway.json_body import JsonBodyRoute
 from crontopus_gateway.ratelimit import API_PREFIX, PING_PREFIX
@@ -23,7 +24,7 @@ from crontopus_gateway.ratelimit import API_PREFIX, PING_PREFIX
 DESCRIPTIONS = {
     400: "Bad request",
     401: "No credential, or one that is unknown, expired or revoked",
-    403: "A read-only key where writing, or an API key where a signed-in user is needed",
+    403: "Your role (or key) may not do this; see the permission matrix in docs/api.md",
     404: "Not found, or another team's",
     409: "Conflict with the current state",
     413: "Request body too large",
@@ -77,7 +78,10 @@ def _implied(route: APIRoute) -> list[int]:
     calls: set[Callable[..., Any]] = {dependant.call for dependant in dependants_of(route) if dependant.call}
     implied = [
         (401, current_principal in calls),
-        (403, bool(calls & {writing_principal, user_principal})),
+        (
+            403,
+            current_principal in calls and any(permissions.refuses_someone(route.path, m) for m in route.methods or ()),
+        ),
         (413, bool(params_of(route, "body"))),
         (429, route.path.startswith((API_PREFIX, PING_PREFIX))),
         (503, get_gateway in calls),

@@ -19,11 +19,19 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from crontopus_gateway.access import AccessChanges
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Unauthorized
 from crontopus_schemas import subjects
-from crontopus_schemas.identity import TOKEN_ALGORITHM, ApiKeyRevoked, ApiKeyVerifyRequest, JwksReply, JwksRequest
+from crontopus_schemas.identity import (
+    ROLES,
+    TOKEN_ALGORITHM,
+    ApiKeyRevoked,
+    ApiKeyVerifyRequest,
+    JwksReply,
+    JwksRequest,
+)
 from crontopus_schemas.rpc import Principal
 from crontopus_schemas.subjects import IdentityRpc
 
@@ -32,7 +40,8 @@ API_KEY_PREFIX = "ctp_"
 ALLOWED_ALGORITHMS = [TOKEN_ALGORITHM]
 INVALID_TOKEN = "invalid or expired token"
 JWKS_REFETCH_INTERVAL = 30.0  # bounds how often garbage kids can make us ask identity
-REQUIRED_CLAIMS = ("sub", "tid", "exp", "iat")
+REQUIRED_CLAIMS = ("sub", "tid", "exp", "iat", "role")
+ACCESS_CHANGED = "your role in this team changed, or you left it; refresh the token or sign in again"
 MAX_VERIFIED_TOKENS = 10_000
 
 
@@ -57,6 +66,7 @@ class Authenticator:
         # cost ~0.4 ms, more than the rest of authenticating a request.
         self._tokens: dict[bytes, VerifiedToken] = {}
         self._recently_revoked: dict[str, float] = {}
+        self.access_changes = AccessChanges(broker)
         self._subscribe_to_revocations()
 
     async def authenticate(self, credential: str) -> Principal:
@@ -106,6 +116,8 @@ class Authenticator:
         if verified is None or not self._still_good(verified):
             verified = await self._verify_token(token)
             self._remember(digest, verified)
+        if self.access_changes.outdates(verified.principal):
+            raise Unauthorized(ACCESS_CHANGED)
         return verified.principal
 
     def _still_good(self, verified: VerifiedToken) -> bool:
@@ -129,11 +141,13 @@ class Authenticator:
         try:
             claims = jwt.decode(token, keyset, algorithms=ALLOWED_ALGORITHMS).claims
             _claims_registry(jwks).validate(claims)
+            if claims["role"] not in ROLES:
+                raise ValueError("unknown role")
         except (JoseError, ValueError, TypeError) as exc:
             raise Unauthorized(INVALID_TOKEN) from exc
         principal = Principal(
-            kind="user", tenant_id=str(claims["tid"]), subject_id=str(claims["sub"]), scope="write",
-            tenant=claims.get("tenant"), username=claims.get("username"),
+            kind="user", tenant_id=str(claims["tid"]), subject_id=str(claims["sub"]), role=claims["role"],
+            tenant=claims.get("tenant"), username=claims.get("username"), issued_at=float(claims["iat"]),
         )  # fmt: skip
         return VerifiedToken(principal, float(claims["exp"]), keyset)
 

@@ -43,7 +43,15 @@ def publish(auth: Authenticator, key: OKPKey) -> None:
 
 def token(key: OKPKey, *, lifetime: int) -> str:
     now = int(time.time())
-    claims = {"sub": "u1", "tid": "t1", "iat": now, "exp": now + lifetime, "iss": ISSUER, "aud": AUDIENCE}
+    claims = {
+        "sub": "u1",
+        "tid": "t1",
+        "role": "member",
+        "iat": now,
+        "exp": now + lifetime,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
     return jwt.encode({"alg": TOKEN_ALGORITHM, "kid": key.kid}, claims, key, algorithms=[TOKEN_ALGORITHM])
 
 

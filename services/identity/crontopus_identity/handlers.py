@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from crontopus_identity import service
+from crontopus_identity import members, service
 from crontopus_identity.service import Context
 from crontopus_kit.broker import Publisher, rpc_handler
 from crontopus_kit.db import Database
@@ -12,6 +12,8 @@ from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
 from crontopus_schemas.gitops import TenantCreated
 from crontopus_schemas.identity import (
+    AccessChanged,
+    ActingMember,
     ApiKeyCreated,
     ApiKeyCreateRequest,
     ApiKeyList,
@@ -22,11 +24,17 @@ from crontopus_schemas.identity import (
     LoginRequest,
     LoginResult,
     LogoutRequest,
+    MemberList,
+    MemberPublic,
+    MemberRoleChange,
     MeRequest,
     RefreshRequest,
     RegisterCommand,
+    SwitchTeamRequest,
+    TeamList,
     TokenPair,
     UserPublic,
+    UserScoped,
 )
 from crontopus_schemas.rpc import Principal, TenantScoped
 from crontopus_schemas.subjects import IdentityRpc
@@ -35,11 +43,37 @@ Q = IdentityRpc.QUEUE
 log = get_logger(__name__)
 
 
-def build_router(*, db: Database, ctx: Context, announcer: TenantAnnouncer) -> NatsRouter:
+def build_router(*, db: Database, ctx: Context, announcer: TenantAnnouncer, access: AccessAnnouncer) -> NatsRouter:
     router = NatsRouter()
     _add_account_handlers(router, db, ctx, announcer)
+    _add_team_handlers(router, db, ctx, access)
     _add_api_key_handlers(router, db, ctx)
     return router
+
+
+class AccessAnnouncer:
+    """Publishes AccessChanged on JetStream, where every gateway (one starting later too) reads
+    it and refuses the member's older access tokens for the team."""
+
+    ATTEMPTS = 3
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    async def announce(self, change: AccessChanged) -> None:
+        subject = subjects.access_changed_subject(change.tenant_id, change.user_id)
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                await self.publisher.publish(
+                    change.model_dump_json().encode(), subject, stream=subjects.ACCESS_STREAM.name
+                )
+                return
+            except Exception:
+                if attempt == self.ATTEMPTS:
+                    # The change itself is stored and the member's refresh tokens obey it; only
+                    # access tokens already out keep their old role until they expire.
+                    log.error("access change not published", tenant_id=change.tenant_id,
+                              user_id=change.user_id, exc_info=True)  # fmt: skip
 
 
 class TenantAnnouncer:
@@ -101,6 +135,42 @@ def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context, announ
     @rpc_handler(JwksRequest)
     async def jwks(_: JwksRequest) -> JwksReply:
         return ctx.issuer.jwks()
+
+
+def _add_team_handlers(router: NatsRouter, db: Database, ctx: Context, access: AccessAnnouncer) -> None:
+    @router.subscriber(IdentityRpc.TEAMS_LIST, queue=Q)
+    @rpc_handler(UserScoped)
+    async def list_teams(request: UserScoped) -> TeamList:
+        async with db.session() as session:
+            return await members.list_teams(session=session, user_id=request.user_id)
+
+    @router.subscriber(IdentityRpc.TEAM_SWITCH, queue=Q)
+    @rpc_handler(SwitchTeamRequest)
+    async def switch_team(request: SwitchTeamRequest) -> TokenPair:
+        async with db.session() as session:
+            return await service.switch_team(session=session, ctx=ctx, request=request)
+
+    @router.subscriber(IdentityRpc.MEMBERS_LIST, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def list_members(request: TenantScoped) -> MemberList:
+        async with db.session() as session:
+            return await members.list_members(session=session, tenant_id=request.tenant_id)
+
+    @router.subscriber(IdentityRpc.MEMBER_ROLE, queue=Q)
+    @rpc_handler(MemberRoleChange)
+    async def change_role(request: MemberRoleChange) -> MemberPublic:
+        async with db.session() as session:
+            member, change = await members.change_role(session=session, request=request, now=service.utcnow())
+        if change is not None:
+            await access.announce(change)
+        return member
+
+    @router.subscriber(IdentityRpc.MEMBER_REMOVE, queue=Q)
+    @rpc_handler(ActingMember)
+    async def remove_member(request: ActingMember) -> None:
+        async with db.session() as session:
+            change = await members.remove_member(session=session, request=request, now=service.utcnow())
+        await access.announce(change)
 
 
 def _add_api_key_handlers(router: NatsRouter, db: Database, ctx: Context) -> None:

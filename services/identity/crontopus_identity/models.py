@@ -22,14 +22,27 @@ class Tenant(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
+    """A person. Their teams and roles are memberships; ``default_tenant_id`` is the team a
+    sign-in acts for (the one they last switched to, or signed up with) while they belong to it."""
+
     __tablename__ = "users"
 
     id: str = Field(primary_key=True, max_length=32)
-    tenant_id: str = Field(max_length=32, foreign_key="tenants.id", index=True)
+    default_tenant_id: str = Field(max_length=32, foreign_key="tenants.id", index=True)
     username: str = Field(max_length=64, unique=True)
     email: str = Field(max_length=320, unique=True)
     password_hash: str = Field(max_length=255)
-    role: str = Field(default="owner", max_length=16)
+    created_at: datetime = Field(sa_column=_at(False))
+
+
+class Membership(SQLModel, table=True):
+    """A person in a team, with a role (crontopus_schemas.identity.Role)."""
+
+    __tablename__ = "memberships"
+
+    tenant_id: str = Field(primary_key=True, max_length=32, foreign_key="tenants.id")
+    user_id: str = Field(primary_key=True, max_length=32, foreign_key="users.id", index=True)
+    role: str = Field(max_length=16)
     created_at: datetime = Field(sa_column=_at(False))
 
 

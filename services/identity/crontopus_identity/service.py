@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_identity import devices
-from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, Tenant, User
+from crontopus_identity.members import sign_in_membership
+from crontopus_identity.models import ApiKey, LoginThrottle, Membership, RefreshToken, Tenant, User
 from crontopus_identity.passwords import ensure_hard_to_guess
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.crypto import keyed_hash
-from crontopus_kit.errors import Conflict, NotFound, Throttled, Unauthorized
+from crontopus_kit.errors import Conflict, Forbidden, NotFound, Throttled, Unauthorized
 from crontopus_kit.times import as_utc
 from crontopus_schemas.identity import (
     ApiKeyCreated,
@@ -40,6 +40,7 @@ from crontopus_schemas.identity import (
     LoginRequest,
     LoginResult,
     RegisterRequest,
+    SwitchTeamRequest,
     TokenPair,
     UserPublic,
 )
@@ -50,6 +51,8 @@ BAD_CREDENTIALS = "wrong username or password"
 BAD_REFRESH = "invalid or expired refresh token; sign in again"
 REUSED_REFRESH = "refresh token was already used; all sessions of this sign-in are revoked, sign in again"
 BAD_API_KEY = "invalid or revoked API key"
+LEFT_TEAM = "you are no longer a member of this team; sign in again"
+NOT_A_MEMBER = "you are not a member of this team"
 ACCOUNT_TAKEN = "this username or email address is already registered; sign in, or choose another"
 REGISTERED_MEANWHILE = "this team name, username or email address was registered a moment ago; choose another"
 # One message for a real and an unknown account, and for a right and a wrong password.
@@ -110,10 +113,10 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 # --- tenants and users ----------------------------------------------------------
 
 
-def user_public(user: User, tenant: Tenant) -> UserPublic:
+def user_public(user: User, tenant: Tenant, membership: Membership) -> UserPublic:
     return UserPublic(
         id=user.id, username=user.username, email=user.email, tenant_id=tenant.id,
-        tenant=tenant.name, role=user.role, created_at=as_utc(user.created_at),
+        tenant=tenant.name, role=membership.role, created_at=as_utc(user.created_at),  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -147,27 +150,35 @@ async def register(
     await _ensure_free(session, tenant=request.tenant, username=username, email=email)
     password_hash = await asyncio.to_thread(_hasher.hash, request.password)
     tenant = Tenant(id=new_id(), name=request.tenant, created_at=now)
-    user = User(id=new_id(), tenant_id=tenant.id, username=username, email=email,
-                password_hash=password_hash, role="owner", created_at=now)  # fmt: skip
+    user = User(id=new_id(), default_tenant_id=tenant.id, username=username, email=email,
+                password_hash=password_hash, created_at=now)  # fmt: skip
+    membership = Membership(tenant_id=tenant.id, user_id=user.id, role="owner", created_at=now)
     session.add(tenant)
     await session.flush()
     session.add(user)
+    await session.flush()
+    session.add(membership)
     try:
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()  # a concurrent registration won the race for one of the names
         raise Conflict(REGISTERED_MEANWHILE) from exc
-    return user_public(user, tenant)
+    return user_public(user, tenant, membership)
 
 
-async def _user_with_tenant(session: AsyncSession, *conditions: Any) -> tuple[User, Tenant] | None:
-    stmt = select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(*conditions)  # type: ignore[arg-type]
+async def _member(session: AsyncSession, *, user_id: str, tenant_id: str) -> tuple[User, Tenant, Membership] | None:
+    stmt = (
+        select(User, Tenant, Membership)
+        .join(Membership, col(Membership.user_id) == col(User.id))
+        .join(Tenant, col(Tenant.id) == col(Membership.tenant_id))
+        .where(col(User.id) == user_id, col(Membership.tenant_id) == tenant_id)
+    )
     row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+    return (row[0], row[1], row[2]) if row else None
 
 
 async def me(*, session: AsyncSession, tenant_id: str, user_id: str) -> UserPublic:
-    found = await _user_with_tenant(session, User.id == user_id, User.tenant_id == tenant_id)
+    found = await _member(session, user_id=user_id, tenant_id=tenant_id)
     if found is None:
         raise NotFound("user not found")
     return user_public(*found)
@@ -299,17 +310,19 @@ async def login(
     now = now or utcnow()
     name = request.username.strip().lower()
     await _count_ip_attempt(session, settings=ctx.settings, ip=request.client_ip, now=now)
-    found = await _user_with_tenant(session, or_(col(User.username) == name, col(User.email) == name))
-    user = found[0] if found else None
+    stmt = select(User).where(or_(col(User.username) == name, col(User.email) == name))
+    user = (await session.execute(stmt)).scalar_one_or_none()
     key = _failure_key(ctx, request=request, user=user, name=name, now=now)
     await _refuse_if_locked(session, key=key, now=now)
-    if found is None or not await _password_matches(user, request.password):
+    if user is None or not await _password_matches(user, request.password):
         await _record_failure(session, settings=ctx.settings, key=key, now=now)
         raise Unauthorized(BAD_CREDENTIALS)
     await _clear_throttle(session, key=key)
-    await _rehash_if_needed(session, user=found[0], password=request.password)
-    pair = await _issue_pair(session, ctx=ctx, user=found[0], tenant=found[1], family_id=new_id(), now=now)
-    device_token = devices.issue(secret=ctx.secret, user_id=found[0].id, now=now)
+    await _rehash_if_needed(session, user=user, password=request.password)
+    tenant, membership = await sign_in_membership(session, user=user)
+    pair = await _issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
+                             family_id=new_id(), now=now)  # fmt: skip
+    device_token = devices.issue(secret=ctx.secret, user_id=user.id, now=now)
     return LoginResult(**pair.model_dump(), device_token=device_token,
                        device_token_expires_in=ctx.settings.device_token_ttl)  # fmt: skip
 
@@ -323,8 +336,9 @@ async def _rehash_if_needed(session: AsyncSession, *, user: User, password: str)
 
 
 async def _issue_pair(
-    session: AsyncSession, *, ctx: Context, user: User, tenant: Tenant, family_id: str, now: datetime
-) -> TokenPair:
+    session: AsyncSession, *, ctx: Context, user: User, tenant: Tenant, membership: Membership, family_id: str,
+    now: datetime,
+) -> TokenPair:  # fmt: skip
     refresh = secrets.token_urlsafe(32)
     session.add(RefreshToken(
         id=new_id(), user_id=user.id, tenant_id=tenant.id, family_id=family_id,
@@ -332,7 +346,8 @@ async def _issue_pair(
         expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl),
     ))  # fmt: skip
     await session.commit()
-    claims = {"sub": user.id, "tid": tenant.id, "tenant": tenant.name, "username": user.username, "scope": "write"}
+    claims = {"sub": user.id, "tid": tenant.id, "tenant": tenant.name, "username": user.username,
+              "role": membership.role}  # fmt: skip
     access = ctx.issuer.issue(claims=claims, now=now)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=ctx.issuer.ttl_seconds,
                      refresh_expires_in=ctx.settings.refresh_token_ttl)  # fmt: skip
@@ -371,13 +386,30 @@ async def refresh(*, session: AsyncSession, ctx: Context, token: str, now: datet
     stored = await _find_refresh(session, secret=ctx.secret, token=token)
     if stored is None or as_utc(stored.expires_at) <= now:
         raise Unauthorized(BAD_REFRESH)
+    found = await _member(session, user_id=stored.user_id, tenant_id=stored.tenant_id)
+    if found is None:
+        raise Unauthorized(LEFT_TEAM)
     if stored.used_at or stored.revoked_at or not await _claim(session, token_id=stored.id, now=now):
         await _revoke_family(session, family_id=stored.family_id, now=now)
         raise Unauthorized(REUSED_REFRESH)
-    found = await _user_with_tenant(session, User.id == stored.user_id)
+    user, tenant, membership = found
+    return await _issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
+                             family_id=stored.family_id, now=now)  # fmt: skip
+
+
+async def switch_team(
+    *, session: AsyncSession, ctx: Context, request: SwitchTeamRequest, now: datetime | None = None
+) -> TokenPair:
+    """A new sign-in (token pair) acting for another of the user's teams, which sign-ins open
+    from now on. A team they are not in answers like an unknown one."""
+    found = await _member(session, user_id=request.user_id, tenant_id=request.team_id)
     if found is None:
-        raise Unauthorized(BAD_REFRESH)
-    return await _issue_pair(session, ctx=ctx, user=found[0], tenant=found[1], family_id=stored.family_id, now=now)
+        raise Forbidden(NOT_A_MEMBER)
+    user, tenant, membership = found
+    user.default_tenant_id = tenant.id
+    session.add(user)
+    return await _issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
+                             family_id=new_id(), now=now or utcnow())  # fmt: skip
 
 
 async def logout(*, session: AsyncSession, secret: bytes, token: str, now: datetime | None = None) -> None:
@@ -390,9 +422,9 @@ async def logout(*, session: AsyncSession, secret: bytes, token: str, now: datet
 # --- API keys -------------------------------------------------------------------
 
 
-def api_key_public(key: ApiKey) -> ApiKeyPublic:
+def api_key_public(key: ApiKey, creator: str | None) -> ApiKeyPublic:
     return ApiKeyPublic(
-        id=key.id, name=key.name, scope=key.scope, prefix=key.prefix,  # type: ignore[arg-type]
+        id=key.id, name=key.name, scope=key.scope, prefix=key.prefix, created_by=creator,  # type: ignore[arg-type]
         created_at=as_utc(key.created_at), last_used_at=as_utc(key.last_used_at) if key.last_used_at else None,
     )  # fmt: skip
 
@@ -407,16 +439,18 @@ async def create_api_key(
     )  # fmt: skip
     session.add(key)
     await session.commit()
-    return ApiKeyCreated(**api_key_public(key).model_dump(), key=plain)
+    creator = await session.get(User, request.created_by)
+    return ApiKeyCreated(**api_key_public(key, creator.username if creator else None).model_dump(), key=plain)
 
 
 async def list_api_keys(*, session: AsyncSession, tenant_id: str) -> ApiKeyList:
     stmt = (
-        select(ApiKey)
+        select(ApiKey, User.username)
+        .outerjoin(User, col(User.id) == col(ApiKey.created_by))
         .where(ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
         .order_by(ApiKey.created_at, ApiKey.id)  # type: ignore[arg-type]
     )
-    return ApiKeyList(api_keys=[api_key_public(key) for key in (await session.execute(stmt)).scalars()])
+    return ApiKeyList(api_keys=[api_key_public(key, name) for key, name in (await session.execute(stmt)).all()])
 
 
 async def revoke_api_key(

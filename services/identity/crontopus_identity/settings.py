@@ -3,13 +3,16 @@ from __future__ import annotations
 from pydantic import Field
 
 from crontopus_kit.settings import CrontopusSettings
+from crontopus_schemas.subjects import ACCESS_STREAM
 
 
 class IdentitySettings(CrontopusSettings):
     issuer: str = Field(default="crontopus", min_length=1, validation_alias="CRONTOPUS_IDENTITY_ISSUER")
     access_token_ttl: int = Field(
-        default=15 * 60, ge=1, validation_alias="CRONTOPUS_IDENTITY_ACCESS_TOKEN_TTL",
-        description="seconds an access token is valid; short, since it cannot be revoked",
+        default=15 * 60, ge=1, le=ACCESS_STREAM.max_age_seconds - 3600,
+        validation_alias="CRONTOPUS_IDENTITY_ACCESS_TOKEN_TTL",
+        description="seconds an access token is valid; short, since only a change to the member's role or "
+        "membership revokes it (gateways remember those changes for a day, hence the upper bound)",
     )  # fmt: skip
     key_reload_interval: float = Field(
         default=60, gt=0, validation_alias="CRONTOPUS_IDENTITY_KEY_RELOAD_INTERVAL",

@@ -118,12 +118,15 @@ class TokenIssuer:
     def issue(self, *, claims: dict[str, Any], now: datetime) -> str:
         if self._signing is None:
             raise RuntimeError("TokenIssuer.load() was not called")
-        iat = int(now.timestamp())
+        # iat to the millisecond (a NumericDate may be fractional, RFC 7519 2): gateways refuse a
+        # member's tokens issued before a change of their access, and one refreshed in the same
+        # second after it must not count as before.
+        iat = round(now.timestamp(), 3)
         payload = {
             "iss": self.issuer,
             "aud": AUDIENCE,
             "iat": iat,
-            "exp": iat + self.ttl_seconds,
+            "exp": int(iat) + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
             **claims,
         }

@@ -9,14 +9,14 @@ from pathlib import Path
 from faststream.nats import NatsBroker
 
 from crontopus_identity import service
-from crontopus_identity.handlers import TenantAnnouncer, build_router
+from crontopus_identity.handlers import AccessAnnouncer, TenantAnnouncer, build_router
 from crontopus_identity.service import Context
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_kit.unit import cancel_and_wait
-from crontopus_schemas.subjects import TENANTS_STREAM
+from crontopus_schemas.subjects import ACCESS_STREAM, TENANTS_STREAM
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,7 +26,7 @@ THROTTLE_SWEEP_SECONDS = 3600.0
 
 class IdentityUnit:
     name = NAME
-    streams = (TENANTS_STREAM,)
+    streams = (TENANTS_STREAM, ACCESS_STREAM)
 
     def __init__(self, settings: IdentitySettings | None = None, *, broker: NatsBroker) -> None:
         self.settings = settings or IdentitySettings()
@@ -37,7 +37,7 @@ class IdentityUnit:
         )
         self.ctx = Context(settings=self.settings, issuer=self.issuer, secret=secret)
         self.announcer = TenantAnnouncer(broker)
-        self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer)
+        self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer, access=AccessAnnouncer(broker))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def prepare(self) -> None:

@@ -175,7 +175,7 @@ async def test_login_by_username_or_email_issues_a_signed_access_token(identity)
         assert (claims["sub"], claims["tid"], claims["tenant"], claims["aud"]) == (
             alice.id, alice.tenant_id, "team-alice", AUDIENCE,
         )  # fmt: skip
-        assert claims["exp"] - claims["iat"] == pair.expires_in == 900
+        assert claims["exp"] - int(claims["iat"]) == pair.expires_in == 900  # iat has milliseconds
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_answer(identity):

@@ -22,6 +22,7 @@ from crontopus_schemas.agents import AgentEvent, AgentStatusReport
 from crontopus_schemas.alerting import IncidentChanged
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.gitops import ManifestsChanged
+from crontopus_schemas.identity import AccessChanged
 from crontopus_schemas.manifest import json_schema as manifest_json_schema
 from crontopus_server.platform import all_in_one_app, build_units
 
@@ -65,6 +66,14 @@ def _describe_stream_events(broker: NatsBroker) -> None:
         title="manifests changed",
         description="A tenant's jobs changed at a new commit; stream GITOPS. Agents receive it on a core "
         "subscription as their sync nudge.",
+    )
+    broker.publisher(
+        subjects.access_changed_subject("{tenant_id}", "{user_id}"),
+        schema=AccessChanged,
+        title="access changed",
+        description="A member's role in a team changed or they left it; stream ACCESS (kept a day). Published "
+        "by identity; every gateway reads the stream from its start and refuses that member's access tokens "
+        "for the team issued before `at`.",
     )
     _describe_agent_events(broker)
 

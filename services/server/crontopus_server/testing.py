@@ -8,6 +8,7 @@ not depend on the backend overrides the ``database_backend`` fixture to return "
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ import pytest
 import uvicorn
 
 from crontopus_gateway.settings import GatewaySettings
+from crontopus_identity.members import add_member
+from crontopus_identity.settings import IdentitySettings
+from crontopus_kit.db import Database
 from crontopus_kit.nats_server import NatsServerProcess, free_port
 from crontopus_server.platform import all_in_one_app, embedded_nats, service_nats_url
 from crontopus_server.serving import UVICORN_OPTIONS
@@ -214,6 +219,28 @@ def sign_up(client: httpx.Client, name: str, password: str = "correct horse batt
     assert tokens.status_code == 200, tokens.text
     pair = tokens.json()
     return Account(name, f"{name}-team", pair["access_token"], pair["refresh_token"])
+
+
+def join_team(client: httpx.Client, account: Account, team_of: Account, role: str) -> Account:
+    """``account`` joins ``team_of``'s team with ``role`` and switches to it: the returned account
+    acts there. Written straight into identity's database, as an accepted invitation would."""
+    me = client.get("/api/auth/me", headers=account.headers).json()
+    team = client.get("/api/auth/me", headers=team_of.headers).json()["tenant_id"]
+
+    async def add() -> None:
+        settings = IdentitySettings()
+        db = Database(settings.database_url_for("identity"), schema=settings.database_schema_for("identity"))
+        try:
+            async with db.session() as session:
+                await add_member(session=session, tenant_id=team, user_id=me["id"], role=role, now=datetime.now(UTC))
+        finally:
+            await db.dispose()
+
+    asyncio.run(add())
+    switched = client.post("/api/auth/switch-team", json={"team_id": team}, headers=account.headers)
+    assert switched.status_code == 200, switched.text
+    pair = switched.json()
+    return Account(account.username, team_of.tenant, pair["access_token"], pair["refresh_token"])
 
 
 def create_api_key(client: httpx.Client, account: Account, scope: str = "write") -> str:

@@ -279,6 +279,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/switch-team": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Switch Team
+         * @description A token pair acting for another of your teams (`GET /api/teams`), which your sign-ins
+         *     open from now on. A team you are not in: 403. With `X-Crontopus-Client: console` the new
+         *     refresh token replaces the `crontopus_refresh` cookie and the old console session ends.
+         */
+        post: operations["switch_team_api_auth_switch_team_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/channels": {
         parameters: {
             query?: never;
@@ -626,6 +648,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Members */
+        get: operations["list_members_api_members_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Member
+         * @description Remove a member from the team, or yourself (leave). Their sign-ins for the team end at
+         *     once. Removing an owner: owners only (403); the last owner cannot leave (409).
+         */
+        delete: operations["remove_member_api_members__user_id__delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Change Role
+         * @description Give a member another role; it applies at once (their access tokens for the team are
+         *     refused, a refresh gets the new role). Making or changing an owner: owners only (403). The
+         *     team's last owner cannot be demoted (409).
+         */
+        patch: operations["change_role_api_members__user_id__patch"];
+        trace?: never;
+    };
     "/api/runs": {
         parameters: {
             query?: never;
@@ -749,6 +815,26 @@ export interface paths {
         post?: never;
         /** Delete Silence */
         delete: operations["delete_silence_api_silences__silence_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Teams
+         * @description The teams you belong to, with your role in each; `POST /api/auth/switch-team` acts for another.
+         */
+        get: operations["list_teams_api_teams_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1036,6 +1122,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Created By
+             * @description the username of who created it
+             */
+            created_by?: string | null;
             /** Id */
             id: string;
             /**
@@ -1067,6 +1158,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Created By
+             * @description the username of who created it
+             */
+            created_by?: string | null;
             /** Id */
             id: string;
             /** Last Used At */
@@ -1833,6 +1929,38 @@ export interface components {
             /** Refresh Token */
             refresh_token: string;
         };
+        /** MemberList */
+        MemberList: {
+            /** Members */
+            members: components["schemas"]["MemberPublic"][];
+        };
+        /** MemberPublic */
+        MemberPublic: {
+            /** Email */
+            email: string;
+            /**
+             * Joined At
+             * Format: date-time
+             */
+            joined_at: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "member" | "admin" | "owner";
+            /** User Id */
+            user_id: string;
+            /** Username */
+            username: string;
+        };
+        /** MemberRoleBody */
+        MemberRoleBody: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "member" | "admin" | "owner";
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
@@ -2201,6 +2329,31 @@ export interface components {
              */
             username: string;
         };
+        /** SwitchTeamBody */
+        SwitchTeamBody: {
+            /**
+             * Team Id
+             * @description one of the ids GET /api/teams lists
+             */
+            team_id: string;
+        };
+        /** TeamList */
+        TeamList: {
+            /** Teams */
+            teams: components["schemas"]["TeamPublic"][];
+        };
+        /** TeamPublic */
+        TeamPublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "member" | "admin" | "owner";
+        };
         /** TokenCredentials */
         TokenCredentials: {
             /**
@@ -2288,8 +2441,12 @@ export interface components {
             email: string;
             /** Id */
             id: string;
-            /** Role */
-            role: string;
+            /**
+             * Role
+             * @description the role in the team this token acts for
+             * @enum {string}
+             */
+            role: "viewer" | "member" | "admin" | "owner";
             /** Tenant */
             tenant: string;
             /** Tenant Id */
@@ -2487,7 +2644,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2630,7 +2787,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2755,7 +2912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2829,7 +2986,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2889,7 +3046,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2963,7 +3120,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3208,7 +3365,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3387,6 +3544,87 @@ export interface operations {
             };
         };
     };
+    switch_team_api_auth_switch_team_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `console`: the web console; the refresh token travels in the HttpOnly cookie crontopus_refresh instead of the body */
+                "X-Crontopus-Client"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SwitchTeamBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
     list_channels_api_channels_get: {
         parameters: {
             query?: never;
@@ -3465,7 +3703,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3615,7 +3853,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3691,7 +3929,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3769,7 +4007,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3953,7 +4191,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4253,7 +4491,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4329,7 +4567,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4471,7 +4709,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4737,7 +4975,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4839,7 +5077,244 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found, or another team's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    list_members_api_members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    remove_member_api_members__user_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found, or another team's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    change_role_api_members__user_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberRoleBody"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberPublic"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5246,7 +5721,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5320,7 +5795,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description A read-only key where writing, or an API key where a signed-in user is needed */
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5345,6 +5820,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    list_teams_api_teams_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamList"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
             /** @description Rate limited; see Retry-After */

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.agents import (
     AgentList,
@@ -31,7 +31,7 @@ AgentId = Annotated[str, Path(max_length=64)]
     "/api/agents/enrollment-tokens", status_code=status.HTTP_201_CREATED, response_model=EnrollmentTokenCreated
 )
 async def create_enrollment_token(
-    principal: WritePrincipal, gateway: GatewayDep, body: EnrollmentTokenCreate | None = None
+    principal: CurrentPrincipal, gateway: GatewayDep, body: EnrollmentTokenCreate | None = None
 ) -> EnrollmentTokenCreated:
     """A short-lived token that enrolls agents into your team (`crontopus-agent enroll --token`).
     Shown once. Defaults: valid one hour, one agent."""
@@ -71,7 +71,7 @@ async def get_agent(agent_id: AgentId, principal: CurrentPrincipal, gateway: Gat
 
 
 @router.delete("/api/agents/{agent_id}", response_model=AgentPublic, responses=errors(404))
-async def revoke_agent(agent_id: AgentId, principal: WritePrincipal, gateway: GatewayDep) -> AgentPublic:
+async def revoke_agent(agent_id: AgentId, principal: CurrentPrincipal, gateway: GatewayDep) -> AgentPublic:
     """Revoke: the NATS server refuses the agent from now on and closes its connection. Its
     scheduler entries stay on the host (it can no longer update or report them)."""
     return await gateway.rpc(AgentsRpc.REVOKE, AgentRef(tenant_id=principal.tenant_id, agent_id=agent_id), AgentPublic)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.alerting import (
     INCIDENT_CURSOR_PATTERN,
@@ -59,14 +59,14 @@ async def get_incident(incident_id: Id, principal: CurrentPrincipal, gateway: Ga
 
 
 @router.post("/api/incidents/{incident_id}/ack", response_model=IncidentPublic, responses=errors(404))
-async def acknowledge(incident_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> IncidentPublic:
+async def acknowledge(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentPublic:
     """Someone is on it: no more reminders, no escalation. It still resolves on recovery."""
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
     return await gateway.rpc(AlertingRpc.INCIDENT_ACK, request, IncidentPublic)
 
 
 @router.post("/api/incidents/{incident_id}/resolve", response_model=IncidentPublic, responses=errors(404))
-async def resolve(incident_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> IncidentPublic:
+async def resolve(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentPublic:
     """Resolve by hand (the channels are told); a new violation opens a new incident."""
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
     return await gateway.rpc(AlertingRpc.INCIDENT_RESOLVE, request, IncidentPublic)
@@ -79,13 +79,13 @@ async def get_rules(principal: CurrentPrincipal, gateway: GatewayDep) -> AlertRu
 
 
 @router.put("/api/alert-rules", response_model=AlertRules)
-async def update_rules(body: AlertRules, principal: WritePrincipal, gateway: GatewayDep) -> AlertRules:
+async def update_rules(body: AlertRules, principal: CurrentPrincipal, gateway: GatewayDep) -> AlertRules:
     request = AlertRulesUpdate(tenant_id=principal.tenant_id, rules=body)
     return await gateway.rpc(AlertingRpc.RULES_UPDATE, request, AlertRules)
 
 
 @router.post("/api/channels", status_code=status.HTTP_201_CREATED, response_model=ChannelPublic, responses=errors(409))
-async def create_channel(body: ChannelCreate, principal: WritePrincipal, gateway: GatewayDep) -> ChannelPublic:
+async def create_channel(body: ChannelCreate, principal: CurrentPrincipal, gateway: GatewayDep) -> ChannelPublic:
     """Any Apprise URL: `slack://…`, `mailto://…`, `pagerduty://…`, `json://host/path` (webhook), …
     Stored encrypted and shown masked. Private, loopback and link-local targets are refused
     unless the operator allows them (CRONTOPUS_ALLOW_PRIVATE_NETWORKS)."""
@@ -107,7 +107,7 @@ async def get_channel(channel_id: Id, principal: CurrentPrincipal, gateway: Gate
 @router.delete(
     "/api/channels/{channel_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
 )
-async def delete_channel(channel_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> Response:
+async def delete_channel(channel_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> Response:
     await gateway.rpc_no_result(
         AlertingRpc.CHANNEL_DELETE, ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
     )
@@ -118,14 +118,14 @@ async def delete_channel(channel_id: Id, principal: WritePrincipal, gateway: Gat
     "/api/channels/{channel_id}/test", status_code=status.HTTP_202_ACCEPTED, response_model=DeliveryPublic,
     responses=errors(404),
 )  # fmt: skip
-async def test_channel(channel_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> DeliveryPublic:
+async def test_channel(channel_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> DeliveryPublic:
     """Send a test notification; the answer is the delivery, whose status shows the outcome."""
     request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
     return await gateway.rpc(AlertingRpc.CHANNEL_TEST, request, DeliveryPublic)
 
 
 @router.post("/api/silences", status_code=status.HTTP_201_CREATED, response_model=SilencePublic)
-async def create_silence(body: SilenceCreate, principal: WritePrincipal, gateway: GatewayDep) -> SilencePublic:
+async def create_silence(body: SilenceCreate, principal: CurrentPrincipal, gateway: GatewayDep) -> SilencePublic:
     """A maintenance window or snooze for one job (`job`) or every job: incidents opening while it
     lasts are recorded but nobody is notified. It always expires (`ends_at` or `duration`, at most
     90 days)."""
@@ -142,7 +142,7 @@ async def list_silences(principal: CurrentPrincipal, gateway: GatewayDep) -> Sil
 @router.delete(
     "/api/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
 )
-async def delete_silence(silence_id: Id, principal: WritePrincipal, gateway: GatewayDep) -> Response:
+async def delete_silence(silence_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> Response:
     await gateway.rpc_no_result(
         AlertingRpc.SILENCE_DELETE, SilenceRef(tenant_id=principal.tenant_id, silence_id=silence_id)
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from crontopus_gateway.deps import GatewayDep, UserPrincipal
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_gateway.routes.auth import DocsAuth
 from crontopus_schemas.identity import ApiKeyCreated, ApiKeyCreateRequest, ApiKeyList, ApiKeyRevokeRequest, KeyScope
@@ -24,7 +24,7 @@ class ApiKeyCreateBody(BaseModel):
 
 
 @router.post("/api/api-keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
-async def create_api_key(body: ApiKeyCreateBody, principal: UserPrincipal, gateway: GatewayDep) -> ApiKeyCreated:
+async def create_api_key(body: ApiKeyCreateBody, principal: CurrentPrincipal, gateway: GatewayDep) -> ApiKeyCreated:
     """The response holds the key itself; it is never shown again. Send it as `X-Api-Key`."""
     request = ApiKeyCreateRequest(
         tenant_id=principal.tenant_id, created_by=principal.subject_id, name=body.name, scope=body.scope
@@ -33,7 +33,7 @@ async def create_api_key(body: ApiKeyCreateBody, principal: UserPrincipal, gatew
 
 
 @router.get("/api/api-keys", response_model=ApiKeyList)
-async def list_api_keys(principal: UserPrincipal, gateway: GatewayDep) -> ApiKeyList:
+async def list_api_keys(principal: CurrentPrincipal, gateway: GatewayDep) -> ApiKeyList:
     return await gateway.rpc(IdentityRpc.API_KEY_LIST, TenantScoped(tenant_id=principal.tenant_id), ApiKeyList)
 
 
@@ -41,7 +41,7 @@ async def list_api_keys(principal: UserPrincipal, gateway: GatewayDep) -> ApiKey
     "/api/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
 )
 async def revoke_api_key(
-    key_id: Annotated[str, Path(max_length=64)], principal: UserPrincipal, gateway: GatewayDep
+    key_id: Annotated[str, Path(max_length=64)], principal: CurrentPrincipal, gateway: GatewayDep
 ) -> Response:
     await gateway.rpc_no_result(
         IdentityRpc.API_KEY_REVOKE, ApiKeyRevokeRequest(tenant_id=principal.tenant_id, key_id=key_id)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Form, Header, Request, Response, s
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
-from crontopus_gateway.deps import GatewayDep, UserPrincipal, client_ip
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, client_ip
 from crontopus_gateway.errors import domain_error_response
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_kit.errors import Unauthorized
@@ -31,6 +31,8 @@ from crontopus_schemas.identity import (
     RefreshRequest,
     RegisterCommand,
     RegisterRequest,
+    SwitchTeamBody,
+    SwitchTeamRequest,
     TokenPair,
     UserPublic,
 )
@@ -204,9 +206,32 @@ async def logout(
 
 
 @router.get("/api/auth/me", response_model=UserPublic, dependencies=[DocsAuth], responses=errors(404))
-async def me(principal: UserPrincipal, gateway: GatewayDep) -> UserPublic:
+async def me(principal: CurrentPrincipal, gateway: GatewayDep) -> UserPublic:
     request = MeRequest(tenant_id=principal.tenant_id, user_id=principal.subject_id)
     return await gateway.rpc(IdentityRpc.ME, request, UserPublic)
+
+
+@router.post("/api/auth/switch-team", response_model=TokenPair, dependencies=[DocsAuth], responses=errors(403))
+async def switch_team(
+    body: SwitchTeamBody,
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    request: Request,
+    client: ClientHeader = None,
+) -> Response | TokenPair:
+    """A token pair acting for another of your teams (`GET /api/teams`), which your sign-ins
+    open from now on. A team you are not in: 403. With `X-Crontopus-Client: console` the new
+    refresh token replaces the `crontopus_refresh` cookie and the old console session ends."""
+    switch = SwitchTeamRequest(user_id=principal.subject_id, team_id=body.team_id)
+    pair = await gateway.rpc(IdentityRpc.TEAM_SWITCH, switch, TokenPair)
+    if client != CONSOLE:
+        return pair
+    old = _refresh_cookie(request)
+    if old is not None:
+        await gateway.rpc_no_result(IdentityRpc.LOGOUT, LogoutRequest(refresh_token=old))
+    answer = JSONResponse(pair.model_copy(update={"refresh_token": ""}).model_dump(mode="json"))
+    _set_refresh_cookie(answer, pair, secure=_secure(gateway))
+    return answer
 
 
 @router.get("/api/auth/jwks.json", response_model=JwksReply)

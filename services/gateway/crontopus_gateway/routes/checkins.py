@@ -11,7 +11,7 @@ from fastapi import APIRouter, status
 from nats.errors import Error as NatsError
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-from crontopus_gateway.deps import GatewayDep, WritePrincipal
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute
 from crontopus_kit.errors import Unavailable
 from crontopus_kit.logging import current_correlation_id
@@ -81,7 +81,7 @@ async def publish_checkin(gateway: GatewayDep, tenant_id: str, source: str, chec
 
 
 @router.post("/api/checkins", status_code=status.HTTP_202_ACCEPTED, response_model=CheckInAccepted)
-async def post_checkin(body: CheckInRequest, principal: WritePrincipal, gateway: GatewayDep) -> CheckInAccepted:
+async def post_checkin(body: CheckInRequest, principal: CurrentPrincipal, gateway: GatewayDep) -> CheckInAccepted:
     """Report a run's start (`running`) or finish. Idempotent per team, run_id and phase."""
     checkin = CheckInEvent(
         **body.model_dump(exclude_none=True),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict
 
-from crontopus_gateway.deps import GatewayDep, UserPrincipal
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest, WebhookReply, WebhookRequest
 from crontopus_schemas.subjects import GitopsRpc
@@ -29,7 +29,9 @@ class RepositoryUpdate(RepositoryUpdateRequest):
 
 
 @router.put("/api/gitops/repository", response_model=RepositoryPublic, responses=errors(409))
-async def connect_repository(body: RepositoryUpdate, principal: UserPrincipal, gateway: GatewayDep) -> RepositoryPublic:
+async def connect_repository(
+    body: RepositoryUpdate, principal: CurrentPrincipal, gateway: GatewayDep
+) -> RepositoryPublic:
     """Use an external repository (Forgejo, Gitea, GitHub, GitLab, any Git server) instead of the
     embedded one: an `https://` or `ssh://` URL of a host on a public address. It is fetched once
     to check the URL and credentials; a refused URL or a failed fetch is a 422 that says why. The

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, TypeVar
 from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import StringConstraints
 
-from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, WritePrincipal
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_kit.errors import Invalid, Unavailable
 from crontopus_schemas.cron import (
@@ -199,7 +199,7 @@ async def get_job(namespace: Label, name: Label, principal: CurrentPrincipal, ga
 
 
 @router.post("/api/jobs", status_code=status.HTTP_201_CREATED, response_model=JobDetail, responses=errors(409))
-async def create_job(body: JobCreateBody, principal: WritePrincipal, gateway: GatewayDep) -> JobDetail:
+async def create_job(body: JobCreateBody, principal: CurrentPrincipal, gateway: GatewayDep) -> JobDetail:
     """Add a job: commits `<namespace>/<name>.yaml` (409 if the job exists). The manifest is
     validated like a push: a 422 names the file, line and field."""
     request = JobCreateRequest(tenant_id=principal.tenant_id, author=await commit_author(principal, gateway),
@@ -212,7 +212,7 @@ async def update_job(
     namespace: Label,
     name: Label,
     body: JobUpdateBody,
-    principal: WritePrincipal,
+    principal: CurrentPrincipal,
     gateway: GatewayDep,
     base_commit: BaseCommitQuery = None,
 ) -> JobDetail:
@@ -229,7 +229,7 @@ async def update_job(
 async def delete_job(
     namespace: Label,
     name: Label,
-    principal: WritePrincipal,
+    principal: CurrentPrincipal,
     gateway: GatewayDep,
     base_commit: BaseCommitQuery = None,
     body: Annotated[JobDeleteBody | None, Body()] = None,
