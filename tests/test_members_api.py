@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from crontopus_server.testing import join_team, sign_up
+from crontopus_server.testing import join_team, link_in, outbox_mail, sign_up
 
 JOB = """apiVersion: crontopus.io/v1
 kind: Job
@@ -81,3 +81,18 @@ def test_the_owner_rules_hold_over_http(api):
     assert api.patch(f"/api/members/{carol_id}", json={"role": "admin"}, headers=carol.headers).status_code == 403
     assert api.delete(f"/api/members/{carol_id}", headers=carol.headers).status_code == 204  # a viewer may leave
     assert api.patch(f"/api/members/{carol_id}", json={"role": "member"}, headers=alice.headers).status_code == 404
+
+
+def test_without_smtp_an_invitation_lands_in_the_outbox_and_its_link_works(api, stack):
+    """The embedded default (no CRONTOPUS_SMTP_URL): a newcomer on one machine still gets in."""
+    alice = sign_up(api, "alice")
+    assert api.post("/api/invitations", json={"email": "bob@example.com"}, headers=alice.headers).status_code == 201
+    mail = outbox_mail(stack.data_dir, "bob@example.com", "invited you")
+    files = list((stack.data_dir / "outbox").glob("*.eml"))
+    assert files and all(oct(path.stat().st_mode & 0o777) == "0o600" for path in files)
+    path, token = link_in(mail)
+    assert path == "/invitations/accept"
+    joined = api.post(
+        "/api/invitations/accept", json={"token": token, "username": "bob", "password": "violet kettle nineteen"}
+    )
+    assert joined.status_code == 200, joined.text

@@ -68,6 +68,7 @@ class Alice:
     silence_id: str
     agent: dict[str, Any]
     repo_path: str
+    invitation_id: str
 
     def markers(self) -> list[str]:
         """Strings bob never sends, so any of them in an answer to bob came from alice's data."""
@@ -98,10 +99,12 @@ def build_alice(client: httpx.Client, data_dir: str) -> Alice:
     token = created(client.post("/api/agents/enrollment-tokens", headers=alice.headers))["token"]
     agent = created(client.post("/api/agents/enroll", json={"token": token, "name": "alice-host"}))
     key_ids = [key["id"] for key in client.get("/api/api-keys", headers=alice.headers).json()["api_keys"]]
+    invitation = created(client.post("/api/invitations", json={"email": "carol@example.com"}, headers=alice.headers))
     return Alice(
         account=alice, tenant_id=me["tenant_id"], user_id=me["id"], keys=keys, key_ids=key_ids,
         ping_url=job["ping_url"], run_id=run_id, incident_id=incident["id"], channel_id=channel["id"],
         silence_id=silence_id, agent=agent, repo_path=f"{data_dir}/repos/{me['tenant_id']}.git",
+        invitation_id=invitation["id"],
     )  # fmt: skip
 
 
@@ -126,6 +129,7 @@ def snapshot(client: httpx.Client, alice: Alice) -> dict[str, Any]:
         "repository": (repository["kind"], repository["clone_url"], repository["head_commit"]),
         "me": get("/api/auth/me"),
         "members": get("/api/members"),
+        "invitations": get("/api/invitations"),
     }
 
 
@@ -224,6 +228,35 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("GET", "/api/members"): lambda a, b: [("/api/members", {})],
     ("PATCH", "/api/members/{user_id}"): lambda a, b: [(f"/api/members/{a.user_id}", {"json": {"role": "viewer"}})],
     ("DELETE", "/api/members/{user_id}"): lambda a, b: [(f"/api/members/{a.user_id}", {})],
+    ("GET", "/api/invitations"): lambda a, b: [("/api/invitations", {})],
+    ("POST", "/api/invitations"): lambda a, b: [("/api/invitations", {"json": {"email": "carol@example.com"}})],
+    ("DELETE", "/api/invitations/{invitation_id}"): lambda a, b: [(f"/api/invitations/{a.invitation_id}", {})],
+    # A link's token for alice's invitation bob cannot make: the id with a MAC of his guessing.
+    ("POST", "/api/invitations/accept"): lambda a, b: [
+        ("/api/invitations/accept", {"json": {"token": f"{a.invitation_id}.{'0' * 64}"}}),
+        (
+            "/api/invitations/accept",
+            {
+                "json": {
+                    "token": f"{a.invitation_id}.{'0' * 64}",
+                    "username": "mallory",
+                    "password": "violet kettle nineteen",
+                }
+            },
+        ),
+    ],
+    ("POST", "/api/auth/password-reset"): lambda a, b: [
+        ("/api/auth/password-reset", {"json": {"email": "alice@example.com"}})
+    ],
+    ("POST", "/api/auth/password-reset/confirm"): lambda a, b: [
+        (
+            "/api/auth/password-reset/confirm",
+            {"json": {"token": f"{a.user_id}.{'0' * 64}", "password": "violet kettle nineteen"}},
+        )
+    ],
+    ("POST", "/api/auth/verify-email"): lambda a, b: [
+        ("/api/auth/verify-email", {"json": {"token": f"{a.user_id}.{'0' * 64}"}})
+    ],
     ("GET", "/api/silences"): lambda a, b: [("/api/silences", {})],
     ("POST", "/api/silences"): lambda a, b: [("/api/silences", {"json": {"job": JOB, "duration": "1h"}})],
     ("DELETE", "/api/silences/{silence_id}"): lambda a, b: [(f"/api/silences/{a.silence_id}", {})],

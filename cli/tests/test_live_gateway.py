@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
 from crontopus_cli.config import load_config
 from crontopus_cli.testing import crontopus
-from crontopus_server.testing import Stack, join_team, sign_up, wait_until
+from crontopus_server.testing import Stack, join_team, link_in, outbox_mail, sign_up, wait_until
 
 ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "tenant": "acme"}
 
@@ -97,3 +98,29 @@ def test_a_person_in_two_teams_switches_between_them_and_an_owner_manages_member
     assert "a team needs an owner" in last.stderr
     crontopus("members", "remove", "bob@example.com")
     assert "bob" not in crontopus("members", "list").stdout
+
+
+def test_an_invitation_and_a_password_reset_through_the_cli_with_the_mails_of_the_outbox(stack: Stack) -> None:
+    with stack.client() as http:
+        sign_up(http, "alice")
+    crontopus("auth", "login", "--server", stack.url, "-u", "alice", "-p", "correct horse battery")
+    assert (
+        "Invited bob@example.com as viewer"
+        in crontopus("members", "invite", "bob@example.com", "--role", "viewer").stdout
+    )
+    _, token = link_in(outbox_mail(stack.data_dir, "bob@example.com", "invited you"))
+    time.sleep(0.2)  # the stack shares this process: its log line about the mail comes before the JSON
+    [pending] = json.loads(crontopus("members", "invitations", "--json").stdout)["invitations"]
+    assert pending["email"] == "bob@example.com"
+    crontopus("auth", "logout")
+    joined = crontopus("auth", "accept-invitation", token, "-u", "bob", "-p", "violet kettle nineteen umbrellas")
+    assert "Joined team alice-team as viewer" in joined.stdout
+    outbox_mail(stack.data_dir, "bob@example.com", "Welcome")
+    time.sleep(0.2)
+    assert json.loads(crontopus("auth", "whoami", "--json").stdout)["username"] == "bob"
+
+    crontopus("auth", "forgot-password", "bob@example.com")
+    _, reset = link_in(outbox_mail(stack.data_dir, "bob@example.com", "Reset your"))
+    crontopus("auth", "reset-password", reset, "-p", "amber walrus quietly juggles")
+    crontopus("auth", "login", "-u", "bob", "-p", "amber walrus quietly juggles")
+    assert json.loads(crontopus("auth", "whoami", "--json").stdout)["tenant"] == "alice-team"

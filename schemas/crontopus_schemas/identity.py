@@ -52,6 +52,7 @@ class UserPublic(BaseModel):
     tenant_id: str
     tenant: str
     role: Role = Field(description="the role in the team this token acts for")
+    email_verified: bool = Field(default=False, description="the address was confirmed through a mailed link")
     created_at: UtcDateTime
 
 
@@ -179,6 +180,72 @@ class AccessChanged(BaseModel):
     tenant_id: str
     user_id: str
     at: UtcDateTime
+
+
+# --- invitations and mailed links ---------------------------------------------------
+
+LinkToken = Annotated[str, StringConstraints(min_length=10, max_length=200)]
+
+
+class InvitationBody(BaseModel):
+    email: EmailStr
+    role: Role = "member"
+
+
+class InvitationCreate(TenantScoped, InvitationBody):
+    actor_id: str
+    actor_role: Role
+
+
+class InvitationPublic(BaseModel):
+    id: str
+    email: str
+    role: Role
+    invited_by: str | None = Field(default=None, description="the username of who invited")
+    created_at: UtcDateTime
+    expires_at: UtcDateTime
+
+
+class InvitationList(BaseModel):
+    invitations: list[InvitationPublic]
+
+
+class InvitationRef(TenantScoped):
+    invitation_id: str
+
+
+class AcceptInvitationBody(BaseModel):
+    """Signed in: only the token (the account's email must be the invitation's). Not signed in:
+    the token, a username and a password make a new account with the invitation's email."""
+
+    token: LinkToken
+    username: Username | None = None
+    password: Password | None = None
+
+
+class AcceptInvitation(AcceptInvitationBody):
+    user_id: str | None = Field(default=None, description="the signed-in user accepting, if any")
+
+
+class PasswordResetBody(BaseModel):
+    email: EmailStr
+
+
+class PasswordResetRequest(PasswordResetBody):
+    client_ip: str = "unknown"
+
+
+class PasswordResetAccepted(BaseModel):
+    detail: str
+
+
+class PasswordResetConfirm(BaseModel):
+    token: LinkToken
+    password: Password
+
+
+class VerifyEmailBody(BaseModel):
+    token: LinkToken
 
 
 class ApiKeyCreateRequest(TenantScoped):

@@ -241,6 +241,13 @@ class IdentityRpc:
     MEMBERS_LIST = f"{RPC_ROOT}.identity.members.list"
     MEMBER_ROLE = f"{RPC_ROOT}.identity.members.role"
     MEMBER_REMOVE = f"{RPC_ROOT}.identity.members.remove"
+    INVITATION_CREATE = f"{RPC_ROOT}.identity.invitations.create"
+    INVITATIONS_LIST = f"{RPC_ROOT}.identity.invitations.list"
+    INVITATION_REVOKE = f"{RPC_ROOT}.identity.invitations.revoke"
+    INVITATION_ACCEPT = f"{RPC_ROOT}.identity.invitations.accept"
+    PASSWORD_RESET = f"{RPC_ROOT}.identity.password-reset"
+    PASSWORD_RESET_CONFIRM = f"{RPC_ROOT}.identity.password-reset.confirm"
+    VERIFY_EMAIL = f"{RPC_ROOT}.identity.verify-email"
 
 
 class GitopsRpc:
@@ -304,6 +311,19 @@ ACCESS_STREAM = StreamSpec(name="ACCESS", subjects=(f"{ACCESS_ROOT}.>",), max_ag
 
 def access_changed_subject(tenant_id: str, user_id: str) -> str:
     return f"{ACCESS_ROOT}.{tenant_id}.{user_id}"
+
+
+# --- mail to people ------------------------------------------------------------
+# crontopus.mail.v1.<kind>: a mail to send (crontopus_schemas.mail.MailRequested), sent by
+# identity's mail sender (durable identity-mail) with retries.
+MAIL_ROOT = f"{PREFIX}.mail.v1"
+MAIL_STREAM = StreamSpec(name="MAIL", subjects=(f"{MAIL_ROOT}.>",), max_age_seconds=3 * 24 * 3600)
+IDENTITY_MAIL_DURABLE = "identity-mail"
+MAIL_WILDCARD = f"{MAIL_ROOT}.*"
+
+
+def mail_subject(kind: str) -> str:
+    return f"{MAIL_ROOT}.{kind}"
 
 
 # --- broadcast notices (core NATS, no persistence needed) -------------------

@@ -97,6 +97,64 @@ def end_session(client: ApiClient) -> None:
             raise CliError(f"the server did not revoke the session: {error_message(response)}")
 
 
+TokenArgument = Annotated[str, typer.Argument(help="the token in the mailed link (after ?token=)")]
+
+
+@app.command("accept-invitation")
+def accept_invitation(
+    ctx: typer.Context,
+    token: TokenArgument,
+    server: ServerOption = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="for a new account")] = None,
+    password: Annotated[str | None, typer.Option("--password", "-p", help="for a new account")] = None,
+) -> None:
+    """Join the team of a mailed invitation: as the signed-in account (it must have the invited
+    address), or, when not signed in, as a new account with that address (prompted for)."""
+    app_state = state(ctx)
+    with app_state.client(server, use_api_key=False) as client:
+        body: dict[str, Any] = {"token": token}
+        signed_in = client.has_session
+        if not signed_in:
+            body["username"] = username or typer.prompt("Username")
+            body["password"] = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        pair = client.post("/api/invitations/accept", auth=signed_in, json=body)
+        client.store_tokens(pair)
+        me = client.get("/api/auth/me")
+    output.console.print(f"Joined team [bold]{escape(me['tenant'])}[/bold] as {me['role']}; the CLI acts for it now.")
+
+
+@app.command("forgot-password")
+def forgot_password(
+    ctx: typer.Context, email: Annotated[str, typer.Argument(help="your account's email")], server: ServerOption = None
+) -> None:
+    """Mail a link to choose a new password (if an account has this address)."""
+    with state(ctx).client(server, use_api_key=False) as client:
+        answer = client.post("/api/auth/password-reset", auth=False, json={"email": email})
+    output.console.print(escape(answer["detail"]) + "; then: crontopus auth reset-password TOKEN")
+
+
+@app.command("reset-password")
+def reset_password(
+    ctx: typer.Context,
+    token: TokenArgument,
+    server: ServerOption = None,
+    password: Annotated[str | None, typer.Option("--password", "-p", help="Prompted for (hidden, twice).")] = None,
+) -> None:
+    """Choose a new password with the mailed link's token; every session of the account ends."""
+    new = password or typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with state(ctx).client(server, use_api_key=False) as client:
+        client.post("/api/auth/password-reset/confirm", auth=False, json={"token": token, "password": new})
+    output.console.print("Password changed; every session ended. Sign in with: crontopus auth login")
+
+
+@app.command("verify-email")
+def verify_email(ctx: typer.Context, token: TokenArgument, server: ServerOption = None) -> None:
+    """Confirm your email address with the token of the mail sent at sign-up."""
+    with state(ctx).client(server, use_api_key=False) as client:
+        client.post("/api/auth/verify-email", auth=False, json={"token": token})
+    output.console.print("Email address confirmed.")
+
+
 @app.command()
 def whoami(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """Show the signed-in user, their tenant and role."""

@@ -118,3 +118,50 @@ def _members_table(members: list[dict[str, Any]]) -> Table:
         table.add_row(escape(member["username"]), escape(member["email"]), member["role"],
                       output.short_time(member.get("joined_at")), member["user_id"])  # fmt: skip
     return table
+
+
+@members_app.command()
+def invite(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="who to invite")],
+    role: Annotated[str, typer.Option(help="viewer, member, admin or owner")] = "member",
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mail an invitation to join the team (good once, for 7 days); inviting again resends it."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"a role is one of {', '.join(ROLES)}", param_hint="--role")
+    with state(ctx).client(server) as client:
+        invitation = client.post("/api/invitations", json={"email": email, "role": role})
+    if as_json:
+        output.print_json(invitation)
+        return
+    output.console.print(f"Invited {escape(invitation['email'])} as {role}; the link expires "
+                         f"{output.full_time(invitation['expires_at'])}.")  # fmt: skip
+
+
+@members_app.command()
+def invitations(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
+    """The team's pending invitations."""
+    with state(ctx).client(server) as client:
+        pending = client.get("/api/invitations")
+    if as_json:
+        output.print_json(pending)
+        return
+    table = output.list_table("ID", "EMAIL", "ROLE", "BY", "EXPIRES")
+    for item in pending["invitations"]:
+        table.add_row(item["id"], escape(item["email"]), item["role"], escape(item.get("invited_by") or "-"),
+                      output.short_time(item["expires_at"]))  # fmt: skip
+    output.print_table(table)
+
+
+@members_app.command()
+def uninvite(
+    ctx: typer.Context,
+    invitation_id: Annotated[str, typer.Argument(help="the id `members invitations` shows")],
+    server: ServerOption = None,
+) -> None:
+    """Revoke a pending invitation: its link stops working."""
+    with state(ctx).client(server) as client:
+        client.request("DELETE", f"/api/invitations/{invitation_id}")
+    output.console.print(f"Revoked invitation {escape(invitation_id)}.")

@@ -33,7 +33,8 @@ class Rule:
         return self.role is None
 
 
-# Public: no credential, or one of its own (a password, a refresh token, a signature, a ping key).
+# Public: no credential, or one of its own (a password, a refresh token, a signature, a ping key, a
+# mailed link's token; accepting an invitation also reads a bearer token when there is one).
 PUBLIC = Rule("public", None, None)
 READ = Rule("read", "viewer", "read")
 OPERATE = Rule("operate", "member", "write")  # edit jobs, acknowledge incidents, silence, check in
@@ -41,6 +42,7 @@ CONFIGURE = Rule("configure", "admin", "write")  # alerting's rules and channels
 ADMINISTER = Rule("administer", "admin", None)  # credentials and people: people only
 PERSON = Rule("person", "viewer", None)  # anyone in the team signed in as a person: not a key
 LEAVE = Rule("administer", "admin", None, self_service=True, note="anyone may remove themselves (leave)")
+INVITE = Rule("administer", "admin", None, note="inviting an owner: owners only")
 RE_ROLE = Rule("administer", "admin", None, note="making or changing an owner: owners only; a team keeps an owner")
 
 RULES: Mapping[tuple[str, str], Rule] = {
@@ -50,6 +52,9 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("POST", "/api/auth/refresh"): PUBLIC,
     ("POST", "/api/auth/logout"): PUBLIC,
     ("GET", "/api/auth/jwks.json"): PUBLIC,
+    ("POST", "/api/auth/password-reset"): PUBLIC,
+    ("POST", "/api/auth/password-reset/confirm"): PUBLIC,
+    ("POST", "/api/auth/verify-email"): PUBLIC,
     ("GET", "/api/auth/me"): PERSON,
     ("GET", "/api/teams"): PERSON,
     ("POST", "/api/auth/switch-team"): PERSON,
@@ -57,6 +62,10 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/members"): PERSON,
     ("PATCH", "/api/members/{user_id}"): RE_ROLE,
     ("DELETE", "/api/members/{user_id}"): LEAVE,
+    ("POST", "/api/invitations"): INVITE,
+    ("GET", "/api/invitations"): ADMINISTER,
+    ("DELETE", "/api/invitations/{invitation_id}"): ADMINISTER,
+    ("POST", "/api/invitations/accept"): PUBLIC,
     ("POST", "/api/api-keys"): ADMINISTER,
     ("GET", "/api/api-keys"): ADMINISTER,
     ("DELETE", "/api/api-keys/{key_id}"): ADMINISTER,

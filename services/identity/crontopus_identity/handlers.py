@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from faststream.nats import NatsRouter
 
-from crontopus_identity import members, service
+from crontopus_identity import invitations, members, recovery, service
+from crontopus_identity.mail import MailQueue
 from crontopus_identity.service import Context
 from crontopus_kit.broker import Publisher, rpc_handler
 from crontopus_kit.db import Database
@@ -12,6 +13,7 @@ from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
 from crontopus_schemas.gitops import TenantCreated
 from crontopus_schemas.identity import (
+    AcceptInvitation,
     AccessChanged,
     ActingMember,
     ApiKeyCreated,
@@ -19,6 +21,10 @@ from crontopus_schemas.identity import (
     ApiKeyList,
     ApiKeyRevokeRequest,
     ApiKeyVerifyRequest,
+    InvitationCreate,
+    InvitationList,
+    InvitationPublic,
+    InvitationRef,
     JwksReply,
     JwksRequest,
     LoginRequest,
@@ -28,6 +34,9 @@ from crontopus_schemas.identity import (
     MemberPublic,
     MemberRoleChange,
     MeRequest,
+    PasswordResetAccepted,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RefreshRequest,
     RegisterCommand,
     SwitchTeamRequest,
@@ -35,7 +44,9 @@ from crontopus_schemas.identity import (
     TokenPair,
     UserPublic,
     UserScoped,
+    VerifyEmailBody,
 )
+from crontopus_schemas.mail import MailRequested
 from crontopus_schemas.rpc import Principal, TenantScoped
 from crontopus_schemas.subjects import IdentityRpc
 
@@ -43,12 +54,27 @@ Q = IdentityRpc.QUEUE
 log = get_logger(__name__)
 
 
-def build_router(*, db: Database, ctx: Context, announcer: TenantAnnouncer, access: AccessAnnouncer) -> NatsRouter:
+def build_router(
+    *, db: Database, ctx: Context, announcer: TenantAnnouncer, access: AccessAnnouncer, mail: MailQueue
+) -> NatsRouter:
     router = NatsRouter()
-    _add_account_handlers(router, db, ctx, announcer)
+    _add_account_handlers(router, db, ctx, announcer, mail)
     _add_team_handlers(router, db, ctx, access)
+    _add_invitation_handlers(router, db, ctx, mail)
+    _add_recovery_handlers(router, db, ctx, access, mail)
     _add_api_key_handlers(router, db, ctx)
     return router
+
+
+async def send_quietly(mail: MailQueue, request: MailRequested | None) -> None:
+    """For mails that come with a request which stands without them (a sign-up, a reset asked for):
+    one that cannot be queued is logged, and the request still answers."""
+    if request is None:
+        return
+    try:
+        await mail.send(request)
+    except Exception:
+        log.warning("mail not queued", kind=request.kind, exc_info=True)
 
 
 class AccessAnnouncer:
@@ -96,7 +122,9 @@ class TenantAnnouncer:
             log.warning("tenant-created event not published", tenant_id=user.tenant_id, exc_info=True)
 
 
-def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context, announcer: TenantAnnouncer) -> None:
+def _add_account_handlers(
+    router: NatsRouter, db: Database, ctx: Context, announcer: TenantAnnouncer, mail: MailQueue
+) -> None:
     @router.subscriber(IdentityRpc.REGISTER, queue=Q)
     @rpc_handler(RegisterCommand)
     async def register(request: RegisterCommand) -> UserPublic:
@@ -104,7 +132,9 @@ def _add_account_handlers(router: NatsRouter, db: Database, ctx: Context, announ
             user = await service.register(
                 session=session, request=request, settings=ctx.settings, client_ip=request.client_ip
             )
+            verification = await recovery.verification_mail(session=session, user_id=user.id, now=service.utcnow())
         await announcer.announce(user)
+        await send_quietly(mail, verification)
         return user
 
     @router.subscriber(IdentityRpc.LOGIN, queue=Q)
@@ -171,6 +201,64 @@ def _add_team_handlers(router: NatsRouter, db: Database, ctx: Context, access: A
         async with db.session() as session:
             change = await members.remove_member(session=session, request=request, now=service.utcnow())
         await access.announce(change)
+
+
+def _add_invitation_handlers(router: NatsRouter, db: Database, ctx: Context, mail: MailQueue) -> None:
+    @router.subscriber(IdentityRpc.INVITATION_CREATE, queue=Q)
+    @rpc_handler(InvitationCreate)
+    async def create_invitation(request: InvitationCreate) -> InvitationPublic:
+        async with db.session() as session:
+            invitation, message = await invitations.create(session=session, request=request, now=service.utcnow())
+            await mail.send(message)  # queued first: no invitation is stored that no mail carries
+            await session.commit()
+        return invitation
+
+    @router.subscriber(IdentityRpc.INVITATIONS_LIST, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def list_invitations(request: TenantScoped) -> InvitationList:
+        async with db.session() as session:
+            return await invitations.list_pending(session=session, tenant_id=request.tenant_id, now=service.utcnow())
+
+    @router.subscriber(IdentityRpc.INVITATION_REVOKE, queue=Q)
+    @rpc_handler(InvitationRef)
+    async def revoke_invitation(request: InvitationRef) -> None:
+        async with db.session() as session:
+            await invitations.revoke(session=session, request=request, now=service.utcnow())
+
+    @router.subscriber(IdentityRpc.INVITATION_ACCEPT, queue=Q)
+    @rpc_handler(AcceptInvitation)
+    async def accept_invitation(request: AcceptInvitation) -> TokenPair:
+        async with db.session() as session:
+            pair, welcome = await invitations.accept(session=session, ctx=ctx, request=request, now=service.utcnow())
+        await send_quietly(mail, welcome)
+        return pair
+
+
+def _add_recovery_handlers(
+    router: NatsRouter, db: Database, ctx: Context, access: AccessAnnouncer, mail: MailQueue
+) -> None:
+    @router.subscriber(IdentityRpc.PASSWORD_RESET, queue=Q)
+    @rpc_handler(PasswordResetRequest)
+    async def request_reset(request: PasswordResetRequest) -> PasswordResetAccepted:
+        async with db.session() as session:
+            message = await recovery.request_reset(session=session, ctx=ctx, request=request, now=service.utcnow())
+        await send_quietly(mail, message)  # the answer is the same either way
+        return PasswordResetAccepted(detail=recovery.RESET_ACCEPTED)
+
+    @router.subscriber(IdentityRpc.PASSWORD_RESET_CONFIRM, queue=Q)
+    @rpc_handler(PasswordResetConfirm)
+    async def reset_password(request: PasswordResetConfirm) -> None:
+        async with db.session() as session:
+            changes = await recovery.reset_password(session=session, ctx=ctx, request=request, now=service.utcnow())
+        for change in changes:
+            await access.announce(change)
+
+    @router.subscriber(IdentityRpc.VERIFY_EMAIL, queue=Q)
+    @rpc_handler(VerifyEmailBody)
+    async def verify_email(request: VerifyEmailBody) -> None:
+        async with db.session() as session:
+            welcome = await recovery.verify_email(session=session, ctx=ctx, token=request.token, now=service.utcnow())
+        await send_quietly(mail, welcome)
 
 
 def _add_api_key_handlers(router: NatsRouter, db: Database, ctx: Context) -> None:

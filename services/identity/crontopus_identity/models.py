@@ -33,6 +33,7 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=_at(False))
+    email_verified_at: datetime | None = Field(default=None, sa_column=_at())
 
 
 class Membership(SQLModel, table=True):
@@ -44,6 +45,40 @@ class Membership(SQLModel, table=True):
     user_id: str = Field(primary_key=True, max_length=32, foreign_key="users.id", index=True)
     role: str = Field(max_length=16)
     created_at: datetime = Field(sa_column=_at(False))
+
+
+class Invitation(SQLModel, table=True):
+    """An invitation to a team, mailed to ``email``; its link's token is derived from the id
+    (crontopus_identity.links), so nothing secret is stored. Pending while neither accepted nor
+    revoked and before ``expires_at``."""
+
+    __tablename__ = "invitations"
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(max_length=32, foreign_key="tenants.id", index=True)
+    email: str = Field(max_length=320)
+    role: str = Field(max_length=16)
+    invited_by: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_at(False))
+    expires_at: datetime = Field(sa_column=_at(False))
+    accepted_at: datetime | None = Field(default=None, sa_column=_at())
+    accepted_by: str | None = Field(default=None, max_length=32)
+    revoked_at: datetime | None = Field(default=None, sa_column=_at())
+
+
+class UserToken(SQLModel, table=True):
+    """A mailed link acting on an account (``purpose``: password-reset, verify-email); its token
+    is derived from the id (crontopus_identity.links). Good once, before ``expires_at``."""
+
+    __tablename__ = "user_tokens"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(max_length=32, foreign_key="users.id", index=True)
+    purpose: str = Field(max_length=16)
+    email: str = Field(max_length=320)
+    created_at: datetime = Field(sa_column=_at(False))
+    expires_at: datetime = Field(sa_column=_at(False))
+    used_at: datetime | None = Field(default=None, sa_column=_at())
 
 
 class RefreshToken(SQLModel, table=True):
@@ -88,7 +123,8 @@ class LoginThrottle(SQLModel, table=True):
     """Counters shared by every identity instance, so limits hold however many run. key is
     ``user:<user id>`` (failures from unknown clients), ``device:<nonce>`` (failures from a client
     with a device token), ``name:<typed name>`` (failures for a name no account has),
-    ``ip:<address>`` (sign-in attempts) or ``register-ip:<address>`` (sign-ups)."""
+    ``ip:<address>`` (sign-in attempts), ``register-ip:<address>`` (sign-ups), ``reset-ip:<address>``
+    (password resets asked for) or ``reset:<user id>`` (reset mails to one account, per hour)."""
 
     __tablename__ = "login_throttle"
 

@@ -117,6 +117,7 @@ def user_public(user: User, tenant: Tenant, membership: Membership) -> UserPubli
     return UserPublic(
         id=user.id, username=user.username, email=user.email, tenant_id=tenant.id,
         tenant=tenant.name, role=membership.role, created_at=as_utc(user.created_at),  # type: ignore[arg-type]
+        email_verified=user.email_verified_at is not None,
     )  # fmt: skip
 
 
@@ -125,11 +126,10 @@ async def _ensure_free(session: AsyncSession, *, tenant: str, username: str, ema
     Both lookups always run (the same work whatever is taken), and a taken account is reported
     before a taken team name, whatever the other one is. What stays observable (rate-limited
     per address): that the team name exists, and that the username or the email does."""
-    account = select(User.id).where(or_(col(User.username) == username, col(User.email) == email)).limit(1)
     team = select(Tenant.id).where(Tenant.name == tenant)
-    account_taken = (await session.execute(account)).first() is not None
+    taken = await account_taken(session, username=username, email=email)
     team_taken = (await session.execute(team)).first() is not None
-    if account_taken:
+    if taken:
         raise Conflict(ACCOUNT_TAKEN)
     if team_taken:
         raise Conflict(f"tenant '{tenant}' already exists; choose another name")
@@ -145,10 +145,8 @@ async def register(
     if settings is not None and client_ip is not None:
         await _count_registration(session, settings=settings, ip=client_ip, now=now)
     username, email = request.username.lower(), str(request.email).lower()
-    hints = [username, email, request.tenant, "crontopus"]
-    await asyncio.to_thread(ensure_hard_to_guess, request.password, hints=hints)
+    password_hash = await hash_new_password(request.password, hints=[username, email, request.tenant])
     await _ensure_free(session, tenant=request.tenant, username=username, email=email)
-    password_hash = await asyncio.to_thread(_hasher.hash, request.password)
     tenant = Tenant(id=new_id(), name=request.tenant, created_at=now)
     user = User(id=new_id(), default_tenant_id=tenant.id, username=username, email=email,
                 password_hash=password_hash, created_at=now)  # fmt: skip
@@ -166,7 +164,18 @@ async def register(
     return user_public(user, tenant, membership)
 
 
-async def _member(session: AsyncSession, *, user_id: str, tenant_id: str) -> tuple[User, Tenant, Membership] | None:
+async def hash_new_password(password: str, *, hints: list[str]) -> str:
+    """The stored hash of a new password, refused (422) when it is easy to guess."""
+    await asyncio.to_thread(ensure_hard_to_guess, password, hints=[*hints, "crontopus"])
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def account_taken(session: AsyncSession, *, username: str, email: str) -> bool:
+    stmt = select(User.id).where(or_(col(User.username) == username, col(User.email) == email)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def member_of(session: AsyncSession, *, user_id: str, tenant_id: str) -> tuple[User, Tenant, Membership] | None:
     stmt = (
         select(User, Tenant, Membership)
         .join(Membership, col(Membership.user_id) == col(User.id))
@@ -178,7 +187,7 @@ async def _member(session: AsyncSession, *, user_id: str, tenant_id: str) -> tup
 
 
 async def me(*, session: AsyncSession, tenant_id: str, user_id: str) -> UserPublic:
-    found = await _member(session, user_id=user_id, tenant_id=tenant_id)
+    found = await member_of(session, user_id=user_id, tenant_id=tenant_id)
     if found is None:
         raise NotFound("user not found")
     return user_public(*found)
@@ -214,10 +223,22 @@ async def _count_ip_attempt(session: AsyncSession, *, settings: IdentitySettings
 
 
 async def _count_registration(session: AsyncSession, *, settings: IdentitySettings, ip: str, now: datetime) -> None:
-    count, started = await _bump(session, key=f"register-ip:{ip}", window=settings.register_window, now=now)
-    if count > settings.register_max_per_ip:
-        retry = _seconds_until(started + timedelta(seconds=settings.register_window), now)
-        raise Throttled(f"too many sign-ups from your address; try again in {retry} s", retry_after=retry)
+    await count_attempt(session, key=f"register-ip:{ip}", limit=settings.register_max_per_ip,
+                        window=settings.register_window, now=now, what="sign-ups")  # fmt: skip
+
+
+async def count_attempt(session: AsyncSession, *, key: str, limit: int, window: int, now: datetime, what: str) -> None:
+    """Count one; over ``limit`` within ``window`` seconds: 429 with Retry-After."""
+    count, started = await _bump(session, key=key, window=window, now=now)
+    if count > limit:
+        retry = _seconds_until(started + timedelta(seconds=window), now)
+        raise Throttled(f"too many {what} from your address; try again in {retry} s", retry_after=retry)
+
+
+async def under_limit(session: AsyncSession, *, key: str, limit: int, window: int, now: datetime) -> bool:
+    """Count one; whether it is still within ``limit`` for ``window`` seconds."""
+    count, _ = await _bump(session, key=key, window=window, now=now)
+    return count <= limit
 
 
 def _account_key(user_id: str) -> str:
@@ -266,7 +287,7 @@ async def forget_spent_throttles(*, session: AsyncSession, settings: IdentitySet
     """Delete the counters whose window (and so whose lock) ended: past its window a counter is as
     good as absent (``_bump`` starts it again), and one for every name typed at the sign-in form
     and every address would otherwise pile up for good. How many went."""
-    longest = max(settings.ip_window, settings.register_window, settings.login_failure_window)
+    longest = max(settings.ip_window, settings.register_window, settings.login_failure_window, 3600)
     row = LoginThrottle.__table__.c  # type: ignore[attr-defined]
     # A lock ends with its window (locked_until = window start + window): no need to look at it.
     spent = sa_delete(LoginThrottle).where(row.window_started_at <= now - timedelta(seconds=longest))
@@ -320,7 +341,7 @@ async def login(
     await _clear_throttle(session, key=key)
     await _rehash_if_needed(session, user=user, password=request.password)
     tenant, membership = await sign_in_membership(session, user=user)
-    pair = await _issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
+    pair = await issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
                              family_id=new_id(), now=now)  # fmt: skip
     device_token = devices.issue(secret=ctx.secret, user_id=user.id, now=now)
     return LoginResult(**pair.model_dump(), device_token=device_token,
@@ -335,7 +356,7 @@ async def _rehash_if_needed(session: AsyncSession, *, user: User, password: str)
         await session.commit()
 
 
-async def _issue_pair(
+async def issue_pair(
     session: AsyncSession, *, ctx: Context, user: User, tenant: Tenant, membership: Membership, family_id: str,
     now: datetime,
 ) -> TokenPair:  # fmt: skip
@@ -386,14 +407,14 @@ async def refresh(*, session: AsyncSession, ctx: Context, token: str, now: datet
     stored = await _find_refresh(session, secret=ctx.secret, token=token)
     if stored is None or as_utc(stored.expires_at) <= now:
         raise Unauthorized(BAD_REFRESH)
-    found = await _member(session, user_id=stored.user_id, tenant_id=stored.tenant_id)
+    found = await member_of(session, user_id=stored.user_id, tenant_id=stored.tenant_id)
     if found is None:
         raise Unauthorized(LEFT_TEAM)
     if stored.used_at or stored.revoked_at or not await _claim(session, token_id=stored.id, now=now):
         await _revoke_family(session, family_id=stored.family_id, now=now)
         raise Unauthorized(REUSED_REFRESH)
     user, tenant, membership = found
-    return await _issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
+    return await issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
                              family_id=stored.family_id, now=now)  # fmt: skip
 
 
@@ -402,13 +423,13 @@ async def switch_team(
 ) -> TokenPair:
     """A new sign-in (token pair) acting for another of the user's teams, which sign-ins open
     from now on. A team they are not in answers like an unknown one."""
-    found = await _member(session, user_id=request.user_id, tenant_id=request.team_id)
+    found = await member_of(session, user_id=request.user_id, tenant_id=request.team_id)
     if found is None:
         raise Forbidden(NOT_A_MEMBER)
     user, tenant, membership = found
     user.default_tenant_id = tenant.id
     session.add(user)
-    return await _issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
+    return await issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
                              family_id=new_id(), now=now or utcnow())  # fmt: skip
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
 
 from crontopus_kit.settings import CrontopusSettings
 from crontopus_schemas.subjects import ACCESS_STREAM
@@ -41,3 +43,27 @@ class IdentitySettings(CrontopusSettings):
         description="sign-ups (new teams) from one client IP within the registration window",
     )  # fmt: skip
     register_window: int = Field(default=3600, ge=1, validation_alias="CRONTOPUS_IDENTITY_REGISTER_WINDOW")
+    smtp_url: SecretStr | None = Field(
+        default=None, validation_alias="CRONTOPUS_SMTP_URL",
+        description="where the platform's mail goes: smtp://user:password@host:587 (STARTTLS, required), "
+        "smtps://user:password@host:465 (TLS), smtp://host:25?starttls=false (a local relay, no TLS). "
+        "Unset: each mail is written to <data dir>/outbox/ instead and its link logged",
+    )  # fmt: skip
+    mail_from: str = Field(
+        default="Crontopus <crontopus@localhost>", min_length=3, validation_alias="CRONTOPUS_MAIL_FROM"
+    )
+    mail_max_attempts: int = Field(
+        default=8, ge=1, validation_alias="CRONTOPUS_MAIL_MAX_ATTEMPTS",
+        description="tries per mail (30 s, then twice as long each time, at most an hour apart) before it is dropped",
+    )  # fmt: skip
+    mail_retry_delay: float = Field(default=30, gt=0, validation_alias="CRONTOPUS_MAIL_RETRY_DELAY")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("CRONTOPUS_SMTP_URL is smtp://[user:password@]host[:port] or smtps://...")
+        return value

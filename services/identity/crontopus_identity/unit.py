@@ -10,13 +10,14 @@ from faststream.nats import NatsBroker
 
 from crontopus_identity import service
 from crontopus_identity.handlers import AccessAnnouncer, TenantAnnouncer, build_router
+from crontopus_identity.mail import MailQueue, MailSender, Outbox, transport_for
 from crontopus_identity.service import Context
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_kit.unit import cancel_and_wait
-from crontopus_schemas.subjects import ACCESS_STREAM, TENANTS_STREAM
+from crontopus_schemas.subjects import ACCESS_STREAM, MAIL_STREAM, TENANTS_STREAM
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,7 +27,7 @@ THROTTLE_SWEEP_SECONDS = 3600.0
 
 class IdentityUnit:
     name = NAME
-    streams = (TENANTS_STREAM, ACCESS_STREAM)
+    streams = (TENANTS_STREAM, ACCESS_STREAM, MAIL_STREAM)
 
     def __init__(self, settings: IdentitySettings | None = None, *, broker: NatsBroker) -> None:
         self.settings = settings or IdentitySettings()
@@ -37,7 +38,16 @@ class IdentityUnit:
         )
         self.ctx = Context(settings=self.settings, issuer=self.issuer, secret=secret)
         self.announcer = TenantAnnouncer(broker)
-        self.router = build_router(db=self.db, ctx=self.ctx, announcer=self.announcer, access=AccessAnnouncer(broker))
+        self.broker = broker
+        self.router = build_router(
+            db=self.db, ctx=self.ctx, announcer=self.announcer, access=AccessAnnouncer(broker), mail=MailQueue(broker)
+        )
+        smtp_url = self.settings.smtp_url.get_secret_value() if self.settings.smtp_url else None
+        self.mail_sender = MailSender(
+            transport=transport_for(smtp_url, self.settings.data_dir), secret=secret, base_url=self.settings.base_url,
+            sender=self.settings.mail_from, max_attempts=self.settings.mail_max_attempts,
+            retry_delay=self.settings.mail_retry_delay,
+        )  # fmt: skip
         self._tasks: list[asyncio.Task[None]] = []
 
     async def prepare(self) -> None:
@@ -46,12 +56,19 @@ class IdentityUnit:
             await self.issuer.load(session=session)
 
     async def started(self) -> None:
+        state = self.broker.config.connection_state
+        await self.mail_sender.start(state.connection, state.stream)
+        if isinstance(self.mail_sender.transport, Outbox):
+            log.warning(
+                "no CRONTOPUS_SMTP_URL: mail is written to the outbox", folder=str(self.mail_sender.transport.folder)
+            )
         self._tasks = [
             asyncio.create_task(self._reload_keys_forever(), name="identity signing keys"),
             asyncio.create_task(self._sweep_throttles_forever(), name="identity throttle sweep"),
         ]
 
     async def close(self) -> None:
+        await self.mail_sender.stop()
         await cancel_and_wait(*self._tasks)
         await self.db.dispose()
 

@@ -23,6 +23,7 @@ from crontopus_schemas.alerting import IncidentChanged
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.gitops import ManifestsChanged
 from crontopus_schemas.identity import AccessChanged
+from crontopus_schemas.mail import MailRequested
 from crontopus_schemas.manifest import json_schema as manifest_json_schema
 from crontopus_server.platform import all_in_one_app, build_units
 
@@ -74,6 +75,15 @@ def _describe_stream_events(broker: NatsBroker) -> None:
         description="A member's role in a team changed or they left it; stream ACCESS (kept a day). Published "
         "by identity; every gateway reads the stream from its start and refuses that member's access tokens "
         "for the team issued before `at`.",
+    )
+    broker.publisher(
+        subjects.mail_subject("{kind}"),
+        schema=MailRequested,
+        title="mail requested",
+        description="A mail to a person (invitation, password-reset, verify-email, welcome); stream MAIL, "
+        "Nats-Msg-Id mail:<id>. Published by identity; sent by identity's mail sender (durable identity-mail) "
+        "over SMTP or into the outbox, with retries. It holds no secret: the link's token is derived from "
+        "`ref` with the server secret when the mail is rendered.",
     )
     _describe_agent_events(broker)
 

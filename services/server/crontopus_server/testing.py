@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +19,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -282,3 +287,80 @@ spec:
   timezone: Europe/Berlin
   command: /usr/local/bin/export.sh
 """
+
+
+class SmtpInbox:
+    """A real SMTP server (aiosmtpd) on a free port that keeps what it receives."""
+
+    def __init__(self, *, tls_context: Any = None, implicit_tls: bool = False, password: bytes | None = None) -> None:
+        """``tls_context``: STARTTLS, required (or, with ``implicit_tls``, TLS from the start)."""
+        from aiosmtpd.controller import Controller  # a test dependency (requirements-dev.txt)
+
+        self.messages: list[EmailMessage] = []
+        self.logins: list[tuple[bytes, bytes]] = []
+        self.password = password
+        self.port = free_port()
+        options: dict[str, Any] = {"authenticator": self._authenticate, "auth_require_tls": False} if password else {}
+        if implicit_tls:
+            options["ssl_context"] = tls_context
+        elif tls_context is not None:
+            options.update(tls_context=tls_context, require_starttls=True)
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+
+    def start(self) -> SmtpInbox:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        self.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == self.password)
+
+    def mail_to(self, address: str, subject_has: str = "", *, timeout: float = 10) -> EmailMessage:
+        """The first mail to ``address`` whose subject has ``subject_has``, waiting for it."""
+        return wait_until(lambda: mail_matching(self.messages, address, subject_has), timeout=timeout)  # type: ignore[no-any-return]
+
+
+def mail_matching(messages: list[EmailMessage], address: str, subject_has: str) -> EmailMessage | None:
+    for message in messages:
+        if message["To"] == address and subject_has in message["Subject"]:
+            return message
+    return None
+
+
+def outbox_mail(data_dir: Path, address: str, subject_has: str = "", *, timeout: float = 10) -> EmailMessage:
+    """A mail the embedded default wrote to ``<data dir>/outbox/`` (no SMTP configured)."""
+
+    def find() -> EmailMessage | None:
+        files = sorted((data_dir / "outbox").glob("*.eml")) if (data_dir / "outbox").is_dir() else []
+        parsed = [message_from_bytes(path.read_bytes(), policy=default_policy) for path in files]
+        return mail_matching(parsed, address, subject_has)  # type: ignore[arg-type]
+
+    return wait_until(find, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def link_in(message: EmailMessage) -> tuple[str, str]:
+    """The link a mail carries, as (path, token): checked to be in the text and the HTML alike."""
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    found = re.search(r"https?://[^\s\"<]+", text)
+    assert found, text
+    link = found.group(0)
+    assert f'href="{link}"' in html, html
+    parts = urlsplit(link)
+    return parts.path, parse_qs(parts.query).get("token", [""])[0]
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[SmtpInbox]:
+    inbox = SmtpInbox().start()
+    yield inbox
+    inbox.stop()

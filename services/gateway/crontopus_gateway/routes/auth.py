@@ -28,6 +28,10 @@ from crontopus_schemas.identity import (
     LoginResult,
     LogoutRequest,
     MeRequest,
+    PasswordResetAccepted,
+    PasswordResetBody,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RefreshRequest,
     RegisterCommand,
     RegisterRequest,
@@ -35,6 +39,7 @@ from crontopus_schemas.identity import (
     SwitchTeamRequest,
     TokenPair,
     UserPublic,
+    VerifyEmailBody,
 )
 from crontopus_schemas.subjects import IdentityRpc
 
@@ -159,6 +164,11 @@ async def refresh(
         refused = domain_error_response(exc)
         _clear_refresh_cookie(refused, secure=_secure(gateway))
         return refused
+    return console_answer(pair, gateway)
+
+
+def console_answer(pair: TokenPair, gateway: GatewayDep) -> JSONResponse:
+    """A new sign-in for the console: the refresh token as the HttpOnly cookie, not in the body."""
     answer = JSONResponse(pair.model_copy(update={"refresh_token": ""}).model_dump(mode="json"))
     _set_refresh_cookie(answer, pair, secure=_secure(gateway))
     return answer
@@ -211,6 +221,41 @@ async def me(principal: CurrentPrincipal, gateway: GatewayDep) -> UserPublic:
     return await gateway.rpc(IdentityRpc.ME, request, UserPublic)
 
 
+@router.post("/api/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=PasswordResetAccepted)
+async def request_password_reset(
+    body: PasswordResetBody, request: Request, gateway: GatewayDep
+) -> PasswordResetAccepted:
+    """Mail a link to choose a new password, if an account has this address. The answer is the
+    same whether one has or not. At most 3 mails an hour go to one account; asking from one
+    address is limited like sign-ups (429 with Retry-After)."""
+    ip = client_ip(request, gateway.settings.trusted_proxies)
+    command = PasswordResetRequest(email=body.email, client_ip=ip)
+    return await gateway.rpc(IdentityRpc.PASSWORD_RESET, command, PasswordResetAccepted)
+
+
+@router.post(
+    "/api/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+    responses=errors(404),
+)  # fmt: skip
+async def confirm_password_reset(body: PasswordResetConfirm, gateway: GatewayDep) -> Response:
+    """Set the new password with the mailed link's token (good once, for an hour). Every session
+    of the account ends, on every device; a sign-in lock is lifted. A used, expired or unknown
+    token: 404. The password is judged as at sign-up (422)."""
+    await gateway.rpc_no_result(IdentityRpc.PASSWORD_RESET_CONFIRM, body)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/api/auth/verify-email", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
+)
+async def verify_email(body: VerifyEmailBody, gateway: GatewayDep) -> Response:
+    """Confirm the account's email address with the token of the mail sent at sign-up (good for
+    two days). A used, expired or unknown token, or one sent to an address the account no longer
+    has: 404."""
+    await gateway.rpc_no_result(IdentityRpc.VERIFY_EMAIL, body)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.post("/api/auth/switch-team", response_model=TokenPair, dependencies=[DocsAuth], responses=errors(403))
 async def switch_team(
     body: SwitchTeamBody,
@@ -229,9 +274,7 @@ async def switch_team(
     old = _refresh_cookie(request)
     if old is not None:
         await gateway.rpc_no_result(IdentityRpc.LOGOUT, LogoutRequest(refresh_token=old))
-    answer = JSONResponse(pair.model_copy(update={"refresh_token": ""}).model_dump(mode="json"))
-    _set_refresh_cookie(answer, pair, secure=_secure(gateway))
-    return answer
+    return console_answer(pair, gateway)
 
 
 @router.get("/api/auth/jwks.json", response_model=JwksReply)
