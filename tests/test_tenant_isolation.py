@@ -228,6 +228,11 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("GET", "/api/members"): lambda a, b: [("/api/members", {})],
     ("PATCH", "/api/members/{user_id}"): lambda a, b: [(f"/api/members/{a.user_id}", {"json": {"role": "viewer"}})],
     ("DELETE", "/api/members/{user_id}"): lambda a, b: [(f"/api/members/{a.user_id}", {})],
+    ("GET", "/api/audit"): lambda a, b: [
+        ("/api/audit", {}),
+        ("/api/audit", {"params": {"actor": "alice"}}),
+        ("/api/audit", {"params": {"target": JOB}}),
+    ],
     ("GET", "/api/invitations"): lambda a, b: [("/api/invitations", {})],
     ("POST", "/api/invitations"): lambda a, b: [("/api/invitations", {"json": {"email": "carol@example.com"}})],
     ("DELETE", "/api/invitations/{invitation_id}"): lambda a, b: [(f"/api/invitations/{a.invitation_id}", {})],
@@ -340,6 +345,9 @@ def test_bob_reaches_nothing_of_alice_through_any_endpoint_with_any_credential(
     assert failures == [], failures
     assert leaks == [], leaks
     assert snapshot(client, alice) == before
+    # Alice's audit log grows by itself (her own changes land a moment later): none of it is bob's.
+    log = client.get("/api/audit", params={"limit": 500}, headers=alice.account.headers).json()["entries"]
+    assert log and not [entry for entry in log if entry["actor"] == "bob" or entry["target"] == "bob"]
 
 
 def test_bob_counts_none_of_alices_runs_and_sees_none_of_her_schedules(

@@ -248,6 +248,7 @@ class IdentityRpc:
     PASSWORD_RESET = f"{RPC_ROOT}.identity.password-reset"
     PASSWORD_RESET_CONFIRM = f"{RPC_ROOT}.identity.password-reset.confirm"
     VERIFY_EMAIL = f"{RPC_ROOT}.identity.verify-email"
+    AUDIT_LIST = f"{RPC_ROOT}.identity.audit.list"
 
 
 class GitopsRpc:
@@ -311,6 +312,19 @@ ACCESS_STREAM = StreamSpec(name="ACCESS", subjects=(f"{ACCESS_ROOT}.>",), max_ag
 
 def access_changed_subject(tenant_id: str, user_id: str) -> str:
     return f"{ACCESS_ROOT}.{tenant_id}.{user_id}"
+
+
+# --- audit log -----------------------------------------------------------------
+# crontopus.audit.v1.<tenant_id>: one AuditEvent per change, collected by identity (durable
+# identity-audit) into its append-only table.
+AUDIT_ROOT = f"{PREFIX}.audit.v1"
+AUDIT_STREAM = StreamSpec(name="AUDIT", subjects=(f"{AUDIT_ROOT}.>",), max_age_seconds=7 * 24 * 3600)
+IDENTITY_AUDIT_DURABLE = "identity-audit"
+AUDIT_WILDCARD = f"{AUDIT_ROOT}.*"
+
+
+def audit_subject(tenant_id: str) -> str:
+    return f"{AUDIT_ROOT}.{tenant_id}"
 
 
 # --- mail to people ------------------------------------------------------------

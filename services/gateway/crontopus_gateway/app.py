@@ -14,6 +14,7 @@ from faststream.nats import NatsBroker
 from starlette.types import ASGIApp
 
 from crontopus_gateway import routes
+from crontopus_gateway.audit import AuditMiddleware
 from crontopus_gateway.console import ConsoleFiles, default_web_dir
 from crontopus_gateway.errors import install_error_handlers, methods_by_path
 from crontopus_gateway.gateway import Gateway
@@ -66,6 +67,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     # Only what no route matched reaches the console: the API answers exactly as without it.
     web_dir = settings.web_dir or default_web_dir()
     app.router.default = ConsoleFiles(directory=web_dir, not_found=app.router.not_found)
+    app.add_middleware(AuditMiddleware)  # innermost: it sees the route and the caller the app found
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimitMiddleware, limits=RateLimits.from_settings(settings))
     app.add_middleware(CorrelationIdMiddleware)

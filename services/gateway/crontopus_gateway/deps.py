@@ -13,6 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from crontopus_gateway import permissions
 from crontopus_gateway.addresses import Network, client_address
+from crontopus_gateway.audit import PRINCIPAL_KEY
 from crontopus_gateway.gateway import Gateway
 from crontopus_kit.errors import Unauthorized
 from crontopus_schemas.rpc import Principal
@@ -42,6 +43,7 @@ async def current_principal(
         raise Unauthorized("not signed in: send 'Authorization: Bearer <token or API key>' or 'X-Api-Key: <key>'")
     principal = await gateway.authenticator.authenticate(credential)
     permissions.check(rule, principal, request.path_params)
+    setattr(request.state, PRINCIPAL_KEY, principal)  # who the audit log names (crontopus_gateway.audit)
     return principal
 
 

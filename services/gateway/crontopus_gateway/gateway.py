@@ -15,7 +15,7 @@ from crontopus_kit.broker import rpc_call
 from crontopus_kit.crypto import derive_key
 from crontopus_kit.errors import NotFound
 from crontopus_schemas.pings import PingResolveRequest, PingTarget
-from crontopus_schemas.subjects import ACCESS_STREAM, GitopsRpc
+from crontopus_schemas.subjects import ACCESS_STREAM, AUDIT_STREAM, GitopsRpc
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -24,8 +24,9 @@ CHECKIN_ID_PURPOSE = "gateway:checkin-msg-id"
 
 class Gateway:
     name = "gateway"
-    # What GET /api/events and the access check read: declared, so a gateway alone may start first.
-    streams = (*STREAMS, ACCESS_STREAM)
+    # What GET /api/events and the access check read and the audit log is published to: declared, so
+    # a gateway alone may start first.
+    streams = (*STREAMS, ACCESS_STREAM, AUDIT_STREAM)  # AUDIT: it publishes there
 
     def __init__(self, *, settings: GatewaySettings, broker: NatsBroker) -> None:
         self.settings = settings

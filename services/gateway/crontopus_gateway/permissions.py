@@ -66,6 +66,7 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/invitations"): ADMINISTER,
     ("DELETE", "/api/invitations/{invitation_id}"): ADMINISTER,
     ("POST", "/api/invitations/accept"): PUBLIC,
+    ("GET", "/api/audit"): ADMINISTER,
     ("POST", "/api/api-keys"): ADMINISTER,
     ("GET", "/api/api-keys"): ADMINISTER,
     ("DELETE", "/api/api-keys/{key_id}"): ADMINISTER,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from faststream.nats import NatsRouter
 
-from crontopus_identity import invitations, members, recovery, service
+from crontopus_identity import audit, invitations, members, recovery, service
 from crontopus_identity.mail import MailQueue
 from crontopus_identity.service import Context
+from crontopus_kit.audit import audit_event, publish_audit
 from crontopus_kit.broker import Publisher, rpc_handler
 from crontopus_kit.db import Database
+from crontopus_kit.errors import Unauthorized
 from crontopus_kit.logging import get_logger
 from crontopus_schemas import subjects
+from crontopus_schemas.audit import AuditPage, AuditQuery
 from crontopus_schemas.gitops import TenantCreated
 from crontopus_schemas.identity import (
     AcceptInvitation,
@@ -55,15 +60,42 @@ log = get_logger(__name__)
 
 
 def build_router(
-    *, db: Database, ctx: Context, announcer: TenantAnnouncer, access: AccessAnnouncer, mail: MailQueue
-) -> NatsRouter:
+    *, db: Database, ctx: Context, announcer: TenantAnnouncer, access: AccessAnnouncer, mail: MailQueue,
+    auditor: Auditor,
+) -> NatsRouter:  # fmt: skip
     router = NatsRouter()
-    _add_account_handlers(router, db, ctx, announcer, mail)
+    _add_account_handlers(router, db, ctx, announcer, mail, auditor)
     _add_team_handlers(router, db, ctx, access)
-    _add_invitation_handlers(router, db, ctx, mail)
-    _add_recovery_handlers(router, db, ctx, access, mail)
+    _add_invitation_handlers(router, db, ctx, mail, auditor)
+    _add_recovery_handlers(router, db, ctx, access, mail, auditor)
     _add_api_key_handlers(router, db, ctx)
+    _add_audit_handlers(router, db)
     return router
+
+
+class Auditor:
+    """Records what identity sees done without the gateway seeing who did it: sign-ins (and
+    failed ones), sign-ups, password resets and accepted invitations."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    async def record(
+        self, *, tenant_id: str, user_id: str, action: str, source: str | None = None, target: str | None = None,
+        outcome: Literal["success", "failure"] = "success", details: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        event = audit_event(tenant_id=tenant_id, actor_type="user", actor_id=user_id, action=action,
+                            target=target, outcome=outcome, source=source, details=details or {})  # fmt: skip
+        await publish_audit(self.publisher, event)
+
+    async def sign_in(self, db: Database, request: LoginRequest, *, outcome: Literal["success", "failure"]) -> None:
+        """In the team the sign-in opened (or, failed, the account's default team); a name that
+        is no account's belongs to no team and is not recorded here (only counted)."""
+        async with db.session() as session:
+            user = await service.find_user(session, request.username)
+        if user is not None:
+            await self.record(tenant_id=user.default_tenant_id, user_id=user.id, action="auth.sign-in",
+                              outcome=outcome, source=request.client_ip, target=user.username)  # fmt: skip
 
 
 async def send_quietly(mail: MailQueue, request: MailRequested | None) -> None:
@@ -123,7 +155,7 @@ class TenantAnnouncer:
 
 
 def _add_account_handlers(
-    router: NatsRouter, db: Database, ctx: Context, announcer: TenantAnnouncer, mail: MailQueue
+    router: NatsRouter, db: Database, ctx: Context, announcer: TenantAnnouncer, mail: MailQueue, auditor: Auditor
 ) -> None:
     @router.subscriber(IdentityRpc.REGISTER, queue=Q)
     @rpc_handler(RegisterCommand)
@@ -134,14 +166,22 @@ def _add_account_handlers(
             )
             verification = await recovery.verification_mail(session=session, user_id=user.id, now=service.utcnow())
         await announcer.announce(user)
+        await auditor.record(tenant_id=user.tenant_id, user_id=user.id, action="team.create", target=user.tenant,
+                             source=request.client_ip)  # fmt: skip
         await send_quietly(mail, verification)
         return user
 
     @router.subscriber(IdentityRpc.LOGIN, queue=Q)
     @rpc_handler(LoginRequest)
     async def login(request: LoginRequest) -> LoginResult:
-        async with db.session() as session:
-            return await service.login(session=session, ctx=ctx, request=request)
+        try:
+            async with db.session() as session:
+                result = await service.login(session=session, ctx=ctx, request=request)
+        except Unauthorized:
+            await auditor.sign_in(db, request, outcome="failure")
+            raise
+        await auditor.sign_in(db, request, outcome="success")
+        return result
 
     @router.subscriber(IdentityRpc.REFRESH, queue=Q)
     @rpc_handler(RefreshRequest)
@@ -203,7 +243,7 @@ def _add_team_handlers(router: NatsRouter, db: Database, ctx: Context, access: A
         await access.announce(change)
 
 
-def _add_invitation_handlers(router: NatsRouter, db: Database, ctx: Context, mail: MailQueue) -> None:
+def _add_invitation_handlers(router: NatsRouter, db: Database, ctx: Context, mail: MailQueue, auditor: Auditor) -> None:
     @router.subscriber(IdentityRpc.INVITATION_CREATE, queue=Q)
     @rpc_handler(InvitationCreate)
     async def create_invitation(request: InvitationCreate) -> InvitationPublic:
@@ -229,13 +269,17 @@ def _add_invitation_handlers(router: NatsRouter, db: Database, ctx: Context, mai
     @rpc_handler(AcceptInvitation)
     async def accept_invitation(request: AcceptInvitation) -> TokenPair:
         async with db.session() as session:
-            pair, welcome = await invitations.accept(session=session, ctx=ctx, request=request, now=service.utcnow())
+            pair, welcome, joined = await invitations.accept(
+                session=session, ctx=ctx, request=request, now=service.utcnow()
+            )
+        await auditor.record(tenant_id=joined.tenant_id, user_id=joined.accepted_by or "", action="invitation.accept",
+                             target=joined.email, details={"role": joined.role})  # fmt: skip
         await send_quietly(mail, welcome)
         return pair
 
 
 def _add_recovery_handlers(
-    router: NatsRouter, db: Database, ctx: Context, access: AccessAnnouncer, mail: MailQueue
+    router: NatsRouter, db: Database, ctx: Context, access: AccessAnnouncer, mail: MailQueue, auditor: Auditor
 ) -> None:
     @router.subscriber(IdentityRpc.PASSWORD_RESET, queue=Q)
     @rpc_handler(PasswordResetRequest)
@@ -252,6 +296,7 @@ def _add_recovery_handlers(
             changes = await recovery.reset_password(session=session, ctx=ctx, request=request, now=service.utcnow())
         for change in changes:
             await access.announce(change)
+            await auditor.record(tenant_id=change.tenant_id, user_id=change.user_id, action="auth.password-reset")
 
     @router.subscriber(IdentityRpc.VERIFY_EMAIL, queue=Q)
     @rpc_handler(VerifyEmailBody)
@@ -259,6 +304,14 @@ def _add_recovery_handlers(
         async with db.session() as session:
             welcome = await recovery.verify_email(session=session, ctx=ctx, token=request.token, now=service.utcnow())
         await send_quietly(mail, welcome)
+
+
+def _add_audit_handlers(router: NatsRouter, db: Database) -> None:
+    @router.subscriber(IdentityRpc.AUDIT_LIST, queue=Q)
+    @rpc_handler(AuditQuery)
+    async def list_audit(request: AuditQuery) -> AuditPage:
+        async with db.session() as session:
+            return await audit.list_entries(session=session, query=request)
 
 
 def _add_api_key_handlers(router: NatsRouter, db: Database, ctx: Context) -> None:

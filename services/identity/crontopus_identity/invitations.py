@@ -107,8 +107,9 @@ async def revoke(*, session: AsyncSession, request: InvitationRef, now: datetime
 
 async def accept(
     *, session: AsyncSession, ctx: Context, request: AcceptInvitation, now: datetime
-) -> tuple[TokenPair, MailRequested | None]:
-    """Join the team: a token pair acting for it, and a welcome mail for a new account."""
+) -> tuple[TokenPair, MailRequested | None, Invitation]:
+    """Join the team: a token pair acting for it, a welcome mail for a new account, and the
+    invitation as accepted."""
     invitation = await _good(session, ctx, request.token, now)
     welcome = None
     if request.user_id is not None:
@@ -117,6 +118,7 @@ async def accept(
         user = await _new_account(session, request, invitation, now)
         values = {"username": user.username, "team": await _team_name(session, invitation)}
         welcome = MailRequested(id=uuid.uuid4().hex, kind="welcome", to=user.email, values=values)
+    invitation.accepted_by = user.id
     if not await _spend(session, invitation, user.id, now):
         raise NotFound(BAD_LINK)  # accepted a moment ago by another request
     user.email_verified_at = user.email_verified_at or now  # the link came to that inbox
@@ -129,7 +131,7 @@ async def accept(
     _, tenant, membership = found
     pair = await service.issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
                                     family_id=uuid.uuid4().hex, now=now)  # fmt: skip
-    return pair, welcome
+    return pair, welcome, invitation
 
 
 async def _good(session: AsyncSession, ctx: Context, token: str, now: datetime) -> Invitation:

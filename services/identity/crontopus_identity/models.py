@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -132,3 +132,24 @@ class LoginThrottle(SQLModel, table=True):
     count: int = 0
     window_started_at: datetime = Field(sa_column=_at(False))
     locked_until: datetime | None = Field(default=None, sa_column=_at())
+
+
+class AuditEntry(SQLModel, table=True):
+    """The audit log: appended to by the collector (crontopus_identity.audit), never changed;
+    rows older than CRONTOPUS_AUDIT_RETENTION_DAYS are deleted."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_tenant_at", "tenant_id", "at"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(max_length=32)
+    at: datetime = Field(sa_column=_at(False))
+    actor_type: str = Field(max_length=16)
+    actor_id: str | None = Field(default=None, max_length=64)
+    actor: str | None = Field(default=None, max_length=320)
+    action: str = Field(max_length=64)
+    target: str | None = Field(default=None, max_length=320)
+    outcome: str = Field(max_length=8)
+    source: str | None = Field(default=None, max_length=64)
+    correlation_id: str | None = Field(default=None, max_length=128)
+    details: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -324,6 +324,13 @@ async def _password_matches(user: User | None, password: str) -> bool:
     return matches and user is not None
 
 
+async def find_user(session: AsyncSession, name: str) -> User | None:
+    """The account a sign-in names, by username or email (either case)."""
+    name = name.strip().lower()
+    stmt = select(User).where(or_(col(User.username) == name, col(User.email) == name))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def login(
     *, session: AsyncSession, ctx: Context, request: LoginRequest, now: datetime | None = None
 ) -> LoginResult:
@@ -331,8 +338,7 @@ async def login(
     now = now or utcnow()
     name = request.username.strip().lower()
     await _count_ip_attempt(session, settings=ctx.settings, ip=request.client_ip, now=now)
-    stmt = select(User).where(or_(col(User.username) == name, col(User.email) == name))
-    user = (await session.execute(stmt)).scalar_one_or_none()
+    user = await find_user(session, name)
     key = _failure_key(ctx, request=request, user=user, name=name, now=now)
     await _refuse_if_locked(session, key=key, now=now)
     if user is None or not await _password_matches(user, request.password):

@@ -57,6 +57,10 @@ class IdentitySettings(CrontopusSettings):
         description="tries per mail (30 s, then twice as long each time, at most an hour apart) before it is dropped",
     )  # fmt: skip
     mail_retry_delay: float = Field(default=30, gt=0, validation_alias="CRONTOPUS_MAIL_RETRY_DELAY")
+    audit_retention_days: int = Field(
+        default=365, ge=1, validation_alias="CRONTOPUS_AUDIT_RETENTION_DAYS",
+        description="days the audit log keeps an entry (swept hourly)",
+    )  # fmt: skip
 
     @field_validator("smtp_url")
     @classmethod

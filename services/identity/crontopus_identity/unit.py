@@ -9,7 +9,8 @@ from pathlib import Path
 from faststream.nats import NatsBroker
 
 from crontopus_identity import service
-from crontopus_identity.handlers import AccessAnnouncer, TenantAnnouncer, build_router
+from crontopus_identity.audit import AuditCollector, forget_old
+from crontopus_identity.handlers import AccessAnnouncer, Auditor, TenantAnnouncer, build_router
 from crontopus_identity.mail import MailQueue, MailSender, Outbox, transport_for
 from crontopus_identity.service import Context
 from crontopus_identity.settings import IdentitySettings
@@ -17,7 +18,7 @@ from crontopus_identity.tokens import TokenIssuer
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
 from crontopus_kit.unit import cancel_and_wait
-from crontopus_schemas.subjects import ACCESS_STREAM, MAIL_STREAM, TENANTS_STREAM
+from crontopus_schemas.subjects import ACCESS_STREAM, AUDIT_STREAM, MAIL_STREAM, TENANTS_STREAM
 
 NAME = "identity"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,7 +28,7 @@ THROTTLE_SWEEP_SECONDS = 3600.0
 
 class IdentityUnit:
     name = NAME
-    streams = (TENANTS_STREAM, ACCESS_STREAM, MAIL_STREAM)
+    streams = (TENANTS_STREAM, ACCESS_STREAM, MAIL_STREAM, AUDIT_STREAM)
 
     def __init__(self, settings: IdentitySettings | None = None, *, broker: NatsBroker) -> None:
         self.settings = settings or IdentitySettings()
@@ -40,8 +41,10 @@ class IdentityUnit:
         self.announcer = TenantAnnouncer(broker)
         self.broker = broker
         self.router = build_router(
-            db=self.db, ctx=self.ctx, announcer=self.announcer, access=AccessAnnouncer(broker), mail=MailQueue(broker)
-        )
+            db=self.db, ctx=self.ctx, announcer=self.announcer, access=AccessAnnouncer(broker), mail=MailQueue(broker),
+            auditor=Auditor(broker),
+        )  # fmt: skip
+        self.audit_collector = AuditCollector(self.db)
         smtp_url = self.settings.smtp_url.get_secret_value() if self.settings.smtp_url else None
         self.mail_sender = MailSender(
             transport=transport_for(smtp_url, self.settings.data_dir), secret=secret, base_url=self.settings.base_url,
@@ -58,6 +61,7 @@ class IdentityUnit:
     async def started(self) -> None:
         state = self.broker.config.connection_state
         await self.mail_sender.start(state.connection, state.stream)
+        await self.audit_collector.start(state.connection, state.stream)
         if isinstance(self.mail_sender.transport, Outbox):
             log.warning(
                 "no CRONTOPUS_SMTP_URL: mail is written to the outbox", folder=str(self.mail_sender.transport.folder)
@@ -69,11 +73,13 @@ class IdentityUnit:
 
     async def close(self) -> None:
         await self.mail_sender.stop()
+        await self.audit_collector.stop()
         await cancel_and_wait(*self._tasks)
         await self.db.dispose()
 
     async def _sweep_throttles_forever(self) -> None:
-        """Every hour, the sign-in and sign-up counters whose window ended go."""
+        """Every hour, the sign-in and sign-up counters whose window ended go, and the audit
+        entries older than the retention."""
         while True:
             await asyncio.sleep(THROTTLE_SWEEP_SECONDS)
             try:
@@ -81,9 +87,11 @@ class IdentityUnit:
                     gone = await service.forget_spent_throttles(
                         session=session, settings=self.settings, now=datetime.now(UTC)
                     )
-                log.info("spent sign-in counters deleted", deleted=gone)
+                    old = await forget_old(session=session, now=datetime.now(UTC),
+                                           retention_days=self.settings.audit_retention_days)  # fmt: skip
+                log.info("spent sign-in counters and old audit entries deleted", counters=gone, audit_entries=old)
             except Exception:
-                log.warning("deleting spent sign-in counters failed; next time", exc_info=True)
+                log.warning("deleting spent sign-in counters or old audit entries failed; next time", exc_info=True)
 
     async def _reload_keys_forever(self) -> None:
         """Pick up a rotated key (`crontopus-server rotate-signing-key`) and retire replaced ones."""

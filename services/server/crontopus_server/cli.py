@@ -106,6 +106,7 @@ def rotate_signing_key(
 async def _rotate_signing_key(*, retire_others: bool) -> str:
     from faststream.nats import NatsBroker
 
+    from crontopus_identity.audit import record_for_every_team
     from crontopus_identity.tokens import rotate_signing_key as rotate
     from crontopus_identity.unit import IdentityUnit
 
@@ -114,6 +115,8 @@ async def _rotate_signing_key(*, retire_others: bool) -> str:
         await unit.prepare()  # migrations, and the first key if there is none yet
         async with unit.db.session() as session:
             key = await rotate(session=session, secret=unit.settings.secret_bytes(), retire_others=retire_others)
+            await record_for_every_team(session, action="platform.signing-key.rotate", target=key.kid,
+                                        details={"retire_others": str(retire_others).lower()})  # fmt: skip
         return key.kid
     finally:
         await unit.close()

@@ -149,6 +149,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Audit
+         * @description Who changed what in your team, newest first: changes through the API (job edits with their
+         *     commit, rules, channels, silences, API keys, members, invitations, the repository, agents'
+         *     enrollments and revocations), sign-ins and failed sign-ins, password resets, accepted
+         *     invitations. Each entry: when, the actor (`actor_type` user, api_key, agent or operator),
+         *     action, target, outcome, the client's address and the correlation id. Kept
+         *     `CRONTOPUS_AUDIT_RETENTION_DAYS` (365) days.
+         */
+        get: operations["list_audit_api_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/jwks.json": {
         parameters: {
             query?: never;
@@ -1326,6 +1351,76 @@ export interface components {
              * @enum {string}
              */
             scope: "read" | "write";
+        };
+        /**
+         * AuditEntry
+         * @description An event as stored and listed.
+         */
+        AuditEntry: {
+            /**
+             * Action
+             * @description what was done, e.g. job.update, member.remove, auth.sign-in
+             */
+            action: string;
+            /**
+             * Actor
+             * @description a username, an API key's name; filled in when stored
+             */
+            actor?: string | null;
+            /** Actor Id */
+            actor_id?: string | null;
+            /**
+             * Actor Type
+             * @enum {string}
+             */
+            actor_type: "user" | "api_key" | "agent" | "operator" | "anonymous";
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Correlation Id */
+            correlation_id?: string | null;
+            /**
+             * Details
+             * @description e.g. the commit of a job edit, a new role
+             */
+            details?: {
+                [key: string]: string;
+            };
+            /**
+             * Id
+             * @description unique per event: de-duplicates redeliveries
+             */
+            id: string;
+            /**
+             * Outcome
+             * @default success
+             * @enum {string}
+             */
+            outcome: "success" | "failure";
+            /**
+             * Source
+             * @description the client's address
+             */
+            source?: string | null;
+            /**
+             * Target
+             * @description what it was done to: a job, an id, an email
+             */
+            target?: string | null;
+            /** Tenant Id */
+            tenant_id: string;
+        };
+        /** AuditPage */
+        AuditPage: {
+            /** Entries */
+            entries: components["schemas"]["AuditEntry"][];
+            /**
+             * Next Cursor
+             * @description pass as ?cursor= for older entries
+             */
+            next_cursor?: string | null;
         };
         /** BasicCredentials */
         BasicCredentials: {
@@ -3358,6 +3453,85 @@ export interface operations {
             };
             /** @description Not found, or another team's */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    list_audit_api_audit_get: {
+        parameters: {
+            query?: {
+                /** @description a username, an API key's name, or an id */
+                actor?: string | null;
+                /** @description an action (`job.update`), or an area ending in a dot (`job.`) */
+                action?: string | null;
+                /** @description a job (`ns/name`), an id, an email */
+                target?: string | null;
+                /** @description entries at or after */
+                since?: string | null;
+                /** @description ... and before this */
+                until?: string | null;
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

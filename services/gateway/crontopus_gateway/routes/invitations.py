@@ -69,8 +69,8 @@ async def accept_invitation(
         if principal.kind != "user":
             raise Forbidden("sign in as a person to accept an invitation: API keys cannot")
         user_id = principal.subject_id
-    request = AcceptInvitation(**body.model_dump(), user_id=user_id)
-    pair = await gateway.rpc(IdentityRpc.INVITATION_ACCEPT, request, TokenPair)
+    accept = AcceptInvitation(**body.model_dump(), user_id=user_id)
+    pair = await gateway.rpc(IdentityRpc.INVITATION_ACCEPT, accept, TokenPair)
     return console_answer(pair, gateway) if client == CONSOLE else pair
 
 
