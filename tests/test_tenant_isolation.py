@@ -130,6 +130,7 @@ def snapshot(client: httpx.Client, alice: Alice) -> dict[str, Any]:
         "me": get("/api/auth/me"),
         "members": get("/api/members"),
         "invitations": get("/api/invitations"),
+        "team": get("/api/team"),
     }
 
 
@@ -234,6 +235,13 @@ ROUTES: dict[tuple[str, str], Aim] = {
         ("/api/audit", {"params": {"target": JOB}}),
     ],
     ("GET", "/api/invitations"): lambda a, b: [("/api/invitations", {})],
+    ("GET", "/api/team"): lambda a, b: [("/api/team", {})],
+    ("PUT", "/api/team/sso"): lambda a, b: [("/api/team/sso", {"json": {"required": False}})],
+    ("GET", "/api/auth/sso"): lambda a, b: [("/api/auth/sso", {})],
+    ("GET", "/api/auth/sso/{provider}/login"): lambda a, b: [("/api/auth/sso/google/login", {})],
+    ("GET", "/api/auth/sso/{provider}/callback"): lambda a, b: [
+        ("/api/auth/sso/google/callback", {"params": {"code": "x", "state": "y"}})
+    ],
     ("POST", "/api/invitations"): lambda a, b: [("/api/invitations", {"json": {"email": "carol@example.com"}})],
     ("DELETE", "/api/invitations/{invitation_id}"): lambda a, b: [(f"/api/invitations/{a.invitation_id}", {})],
     # A link's token for alice's invitation bob cannot make: the id with a MAC of his guessing.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, EmailStr, Field, StrictBool, StringConstraints
 
 from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.rpc import TenantScoped
@@ -141,7 +141,7 @@ class SwitchTeamBody(BaseModel):
 
 
 class SwitchTeamRequest(UserScoped, SwitchTeamBody):
-    pass
+    via: str = Field(default="password", description="how the current sign-in began: password or sso")
 
 
 class MemberPublic(BaseModel):
@@ -225,6 +225,7 @@ class AcceptInvitationBody(BaseModel):
 
 class AcceptInvitation(AcceptInvitationBody):
     user_id: str | None = Field(default=None, description="the signed-in user accepting, if any")
+    via: str = Field(default="password", description="how that user's sign-in began: password or sso")
 
 
 class PasswordResetBody(BaseModel):
@@ -246,6 +247,31 @@ class PasswordResetConfirm(BaseModel):
 
 class VerifyEmailBody(BaseModel):
     token: LinkToken
+
+
+class TeamSettings(BaseModel):
+    id: str
+    name: str
+    sso_required: bool = Field(description="members sign in to this team with single sign-on only")
+
+
+class SsoRequirementBody(BaseModel):
+    required: StrictBool
+
+
+class SsoRequirement(TenantScoped, SsoRequirementBody):
+    via: str = Field(description="how the owner's own sign-in began: turning it on needs sso")
+
+
+class SsoSignIn(BaseModel):
+    """An identity a provider vouched for (the gateway verified its ID token)."""
+
+    provider: str = Field(max_length=32)
+    subject: str = Field(max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    email_verified: bool = False
+    name: str | None = Field(default=None, max_length=200)
+    client_ip: str = "unknown"
 
 
 class ApiKeyCreateRequest(TenantScoped):

@@ -52,6 +52,7 @@ class Principal(BaseModel):
     # A user's role in the team (crontopus_schemas.identity.Role); None for keys and agents.
     role: Literal["viewer", "member", "admin", "owner"] | None = None
     issued_at: float | None = None  # an access token's iat: older than a change of access, refused
+    via: str | None = None  # how a user's sign-in began: password or sso
 
     @property
     def can_write(self) -> bool:

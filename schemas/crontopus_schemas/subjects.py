@@ -249,6 +249,9 @@ class IdentityRpc:
     PASSWORD_RESET_CONFIRM = f"{RPC_ROOT}.identity.password-reset.confirm"
     VERIFY_EMAIL = f"{RPC_ROOT}.identity.verify-email"
     AUDIT_LIST = f"{RPC_ROOT}.identity.audit.list"
+    SSO_SIGN_IN = f"{RPC_ROOT}.identity.sso.sign-in"
+    TEAM_GET = f"{RPC_ROOT}.identity.team.get"
+    TEAM_SSO = f"{RPC_ROOT}.identity.team.sso"
 
 
 class GitopsRpc:

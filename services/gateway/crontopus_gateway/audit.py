@@ -56,6 +56,7 @@ AUDITED: Mapping[tuple[str, str], Audited] = {
     ("DELETE", "/api/members/{user_id}"): Audited("member.remove"),
     ("POST", "/api/invitations"): Audited("invitation.create", "answer.email", ("role", "id")),
     ("DELETE", "/api/invitations/{invitation_id}"): Audited("invitation.revoke"),
+    ("PUT", "/api/team/sso"): Audited("team.sso", "answer.name", ("sso_required",)),
 }
 
 NOT_AUDITED: Mapping[tuple[str, str], str] = {

@@ -11,6 +11,7 @@ from crontopus_gateway.events import STREAMS, EventRelay
 from crontopus_gateway.ping_keys import KeyCache
 from crontopus_gateway.security import Authenticator
 from crontopus_gateway.settings import GatewaySettings
+from crontopus_gateway.sso import SsoClient
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.crypto import derive_key
 from crontopus_kit.errors import NotFound
@@ -32,6 +33,9 @@ class Gateway:
         self.settings = settings
         self.broker = broker
         self.authenticator = Authenticator(broker=broker, settings=settings)
+        self.sso = SsoClient(
+            providers=settings.sso_providers, secret=settings.secret_bytes(), base_url=settings.base_url
+        )
         self.router = self.authenticator.router
         # Derived once: every check-in's de-duplication id is keyed with it (routes/checkins.py).
         self.checkin_id_key = derive_key(settings.secret_bytes(), CHECKIN_ID_PURPOSE)

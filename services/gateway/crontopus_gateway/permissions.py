@@ -42,6 +42,7 @@ CONFIGURE = Rule("configure", "admin", "write")  # alerting's rules and channels
 ADMINISTER = Rule("administer", "admin", None)  # credentials and people: people only
 PERSON = Rule("person", "viewer", None)  # anyone in the team signed in as a person: not a key
 LEAVE = Rule("administer", "admin", None, self_service=True, note="anyone may remove themselves (leave)")
+OWN = Rule("own", "owner", None)  # the team's sign-in rules
 INVITE = Rule("administer", "admin", None, note="inviting an owner: owners only")
 RE_ROLE = Rule("administer", "admin", None, note="making or changing an owner: owners only; a team keeps an owner")
 
@@ -55,10 +56,15 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("POST", "/api/auth/password-reset"): PUBLIC,
     ("POST", "/api/auth/password-reset/confirm"): PUBLIC,
     ("POST", "/api/auth/verify-email"): PUBLIC,
+    ("GET", "/api/auth/sso"): PUBLIC,
+    ("GET", "/api/auth/sso/{provider}/login"): PUBLIC,
+    ("GET", "/api/auth/sso/{provider}/callback"): PUBLIC,
     ("GET", "/api/auth/me"): PERSON,
     ("GET", "/api/teams"): PERSON,
     ("POST", "/api/auth/switch-team"): PERSON,
     # people and credentials
+    ("GET", "/api/team"): PERSON,
+    ("PUT", "/api/team/sso"): OWN,
     ("GET", "/api/members"): PERSON,
     ("PATCH", "/api/members/{user_id}"): RE_ROLE,
     ("DELETE", "/api/members/{user_id}"): LEAVE,

@@ -148,6 +148,7 @@ class Authenticator:
         principal = Principal(
             kind="user", tenant_id=str(claims["tid"]), subject_id=str(claims["sub"]), role=claims["role"],
             tenant=claims.get("tenant"), username=claims.get("username"), issued_at=float(claims["iat"]),
+            via=str(claims.get("via", "password")),
         )  # fmt: skip
         return VerifiedToken(principal, float(claims["exp"]), keyset)
 

@@ -6,12 +6,26 @@ from typing import Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator
 
+from crontopus_gateway.sso import SsoProvider
 from crontopus_kit.settings import CrontopusSettings
 
 ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
 class GatewaySettings(CrontopusSettings):
+    sso_providers: list[SsoProvider] = Field(
+        default_factory=list, validation_alias="CRONTOPUS_SSO_PROVIDERS",
+        description='JSON list of single sign-on providers: [{"name": "google", "client_id": "...", '
+        '"client_secret": "..."}, {"name": "corp", "title": "Corp SSO", "issuer": "https://idp.corp.example", ...}]',
+    )  # fmt: skip
+
+    @field_validator("sso_providers")
+    @classmethod
+    def _sso_issuers(cls, providers: list[SsoProvider]) -> list[SsoProvider]:
+        for provider in providers:
+            provider.issuer_url  # noqa: B018 (raises for a provider without one)
+        return providers
+
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="CRONTOPUS_GATEWAY_MAX_REQUEST_BYTES",
         description="larger request bodies are refused with 413 before they are read whole",

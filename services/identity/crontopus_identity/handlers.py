@@ -6,7 +6,7 @@ from typing import Literal
 
 from faststream.nats import NatsRouter
 
-from crontopus_identity import audit, invitations, members, recovery, service
+from crontopus_identity import audit, invitations, members, recovery, service, sso
 from crontopus_identity.mail import MailQueue
 from crontopus_identity.service import Context
 from crontopus_kit.audit import audit_event, publish_audit
@@ -44,8 +44,11 @@ from crontopus_schemas.identity import (
     PasswordResetRequest,
     RefreshRequest,
     RegisterCommand,
+    SsoRequirement,
+    SsoSignIn,
     SwitchTeamRequest,
     TeamList,
+    TeamSettings,
     TokenPair,
     UserPublic,
     UserScoped,
@@ -183,6 +186,18 @@ def _add_account_handlers(
         await auditor.sign_in(db, request, outcome="success")
         return result
 
+    @router.subscriber(IdentityRpc.SSO_SIGN_IN, queue=Q)
+    @rpc_handler(SsoSignIn)
+    async def sso_sign_in(request: SsoSignIn) -> TokenPair:
+        async with db.session() as session:
+            pair, user, created = await sso.sign_in(session=session, ctx=ctx, request=request, now=service.utcnow())
+        if created is not None:
+            await announcer.announce(created)
+        await auditor.record(tenant_id=user.default_tenant_id, user_id=user.id, action="auth.sign-in",
+                             source=request.client_ip, target=user.username,
+                             details={"via": request.provider})  # fmt: skip
+        return pair
+
     @router.subscriber(IdentityRpc.REFRESH, queue=Q)
     @rpc_handler(RefreshRequest)
     async def refresh(request: RefreshRequest) -> TokenPair:
@@ -219,6 +234,21 @@ def _add_team_handlers(router: NatsRouter, db: Database, ctx: Context, access: A
     async def switch_team(request: SwitchTeamRequest) -> TokenPair:
         async with db.session() as session:
             return await service.switch_team(session=session, ctx=ctx, request=request)
+
+    @router.subscriber(IdentityRpc.TEAM_GET, queue=Q)
+    @rpc_handler(TenantScoped)
+    async def team_settings(request: TenantScoped) -> TeamSettings:
+        async with db.session() as session:
+            return await members.team_settings(session=session, tenant_id=request.tenant_id)
+
+    @router.subscriber(IdentityRpc.TEAM_SSO, queue=Q)
+    @rpc_handler(SsoRequirement)
+    async def require_sso(request: SsoRequirement) -> TeamSettings:
+        async with db.session() as session:
+            team, notices = await members.require_sso(session=session, request=request, now=service.utcnow())
+        for notice in notices:
+            await access.announce(notice)
+        return team
 
     @router.subscriber(IdentityRpc.MEMBERS_LIST, queue=Q)
     @rpc_handler(TenantScoped)

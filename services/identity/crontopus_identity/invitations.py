@@ -129,8 +129,9 @@ async def accept(
     found = await service.member_of(session, user_id=user.id, tenant_id=invitation.tenant_id)
     assert found is not None
     _, tenant, membership = found
+    members.ensure_sign_in_allowed(tenant, request.via)  # joined all the same; they sign in with SSO
     pair = await service.issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
-                                    family_id=uuid.uuid4().hex, now=now)  # fmt: skip
+                                    family_id=uuid.uuid4().hex, now=now, via=request.via)  # fmt: skip
     return pair, welcome, invitation
 
 

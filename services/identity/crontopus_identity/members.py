@@ -23,30 +23,44 @@ from crontopus_schemas.identity import (
     MemberList,
     MemberPublic,
     MemberRoleChange,
+    SsoRequirement,
     TeamList,
     TeamPublic,
+    TeamSettings,
 )
 
 NO_TEAM = "you are not a member of any team any more; ask a team's owner or admin for an invitation"
+SSO_REQUIRED = "the team {team} requires single sign-on: sign in with your identity provider"
+SSO_TO_REQUIRE = (
+    "sign in with single sign-on before requiring it: a team whose owners cannot sign in with it would be locked out"
+)
 LAST_OWNER = "a team needs an owner: make someone else an owner first"
 OWNERS_ONLY = "only an owner can make someone an owner, or change or remove an owner"
 _NO_SYNC = {"synchronize_session": False}
 
 
-async def sign_in_membership(session: AsyncSession, *, user: User) -> tuple[Tenant, Membership]:
-    """The team a sign-in acts for: the user's default team, or (having left it) the team they
-    joined first, which becomes the default."""
+def ensure_sign_in_allowed(tenant: Tenant, via: str) -> None:
+    if tenant.sso_required and via != "sso":
+        raise Forbidden(SSO_REQUIRED.format(team=tenant.name))
+
+
+async def sign_in_membership(session: AsyncSession, *, user: User, via: str) -> tuple[Tenant, Membership]:
+    """The team a sign-in acts for: the user's default team, or (having left it, or it requiring
+    single sign-on of a password sign-in) the team they joined first that allows it, which
+    becomes the default."""
     stmt = (
         select(Tenant, Membership)
         .join(Membership, col(Membership.tenant_id) == col(Tenant.id))
         .where(col(Membership.user_id) == user.id)
         .order_by((col(Membership.tenant_id) != user.default_tenant_id), col(Membership.created_at))
-        .limit(1)
     )
-    row = (await session.execute(stmt)).first()
-    if row is None:
+    rows = [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+    if not rows:
         raise Forbidden(NO_TEAM)
-    tenant, membership = row
+    allowed = [row for row in rows if not (row[0].sso_required and via != "sso")]
+    if not allowed:
+        ensure_sign_in_allowed(rows[0][0], via)
+    tenant, membership = allowed[0]
     if tenant.id != user.default_tenant_id:
         user.default_tenant_id = tenant.id
         session.add(user)
@@ -69,6 +83,36 @@ async def add_member(*, session: AsyncSession, tenant_id: str, user_id: str, rol
     if await session.get(Membership, (tenant_id, user_id)) is None:
         session.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role, created_at=now))
         await session.commit()
+
+
+async def team_settings(*, session: AsyncSession, tenant_id: str) -> TeamSettings:
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("team not found")
+    return TeamSettings(id=tenant.id, name=tenant.name, sso_required=tenant.sso_required)
+
+
+async def require_sso(
+    *, session: AsyncSession, request: SsoRequirement, now: datetime
+) -> tuple[TeamSettings, list[AccessChanged]]:
+    """Turn the requirement on or off; on, every member's sessions begun with a password end (the
+    notices void their access tokens; their refreshes are refused)."""
+    if request.required and request.via != "sso":
+        raise Forbidden(SSO_TO_REQUIRE)
+    tenant = await session.get(Tenant, request.tenant_id)
+    if tenant is None:
+        raise NotFound("team not found")
+    changed = tenant.sso_required != request.required
+    tenant.sso_required = request.required
+    session.add(tenant)
+    await session.commit()
+    notices = []
+    if changed and request.required:
+        users = (
+            await session.execute(select(Membership.user_id).where(col(Membership.tenant_id) == tenant.id))
+        ).scalars()
+        notices = [AccessChanged(tenant_id=tenant.id, user_id=user_id, at=now) for user_id in users]
+    return TeamSettings(id=tenant.id, name=tenant.name, sso_required=tenant.sso_required), notices
 
 
 def _member_public(user: User, membership: Membership) -> MemberPublic:

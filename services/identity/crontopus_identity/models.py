@@ -19,6 +19,7 @@ class Tenant(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=63, unique=True)
     created_at: datetime = Field(sa_column=_at(False))
+    sso_required: bool = False  # members sign in to it with single sign-on only
 
 
 class User(SQLModel, table=True):
@@ -34,6 +35,17 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=_at(False))
     email_verified_at: datetime | None = Field(default=None, sa_column=_at())
+
+
+class ExternalIdentity(SQLModel, table=True):
+    """An account at a single sign-on provider (its ``subject`` there) linked to a user."""
+
+    __tablename__ = "external_identities"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    subject: str = Field(primary_key=True, max_length=255)
+    user_id: str = Field(max_length=32, foreign_key="users.id", index=True)
+    created_at: datetime = Field(sa_column=_at(False))
 
 
 class Membership(SQLModel, table=True):
@@ -88,6 +100,7 @@ class RefreshToken(SQLModel, table=True):
     user_id: str = Field(max_length=32, foreign_key="users.id", index=True)
     tenant_id: str = Field(max_length=32)
     family_id: str = Field(max_length=32, index=True)
+    via: str = Field(default="password", max_length=16)  # how the sign-in began: password or sso
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(sa_column=_at(False))
     expires_at: datetime = Field(sa_column=_at(False))

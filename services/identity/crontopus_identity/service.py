@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_identity import devices
-from crontopus_identity.members import sign_in_membership
+from crontopus_identity.members import SSO_REQUIRED, ensure_sign_in_allowed, sign_in_membership
 from crontopus_identity.models import ApiKey, LoginThrottle, Membership, RefreshToken, Tenant, User
 from crontopus_identity.passwords import ensure_hard_to_guess
 from crontopus_identity.settings import IdentitySettings
@@ -346,9 +346,9 @@ async def login(
         raise Unauthorized(BAD_CREDENTIALS)
     await _clear_throttle(session, key=key)
     await _rehash_if_needed(session, user=user, password=request.password)
-    tenant, membership = await sign_in_membership(session, user=user)
+    tenant, membership = await sign_in_membership(session, user=user, via="password")
     pair = await issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
-                             family_id=new_id(), now=now)  # fmt: skip
+                            family_id=new_id(), now=now, via="password")  # fmt: skip
     device_token = devices.issue(secret=ctx.secret, user_id=user.id, now=now)
     return LoginResult(**pair.model_dump(), device_token=device_token,
                        device_token_expires_in=ctx.settings.device_token_ttl)  # fmt: skip
@@ -364,17 +364,18 @@ async def _rehash_if_needed(session: AsyncSession, *, user: User, password: str)
 
 async def issue_pair(
     session: AsyncSession, *, ctx: Context, user: User, tenant: Tenant, membership: Membership, family_id: str,
-    now: datetime,
+    now: datetime, via: str,
 ) -> TokenPair:  # fmt: skip
+    """``via``: how the sign-in began (password, sso); its refreshes and team switches keep it."""
     refresh = secrets.token_urlsafe(32)
     session.add(RefreshToken(
-        id=new_id(), user_id=user.id, tenant_id=tenant.id, family_id=family_id,
+        id=new_id(), user_id=user.id, tenant_id=tenant.id, family_id=family_id, via=via,
         token_hash=stored_hash(ctx.secret, REFRESH_TOKEN_PURPOSE, refresh), created_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl),
     ))  # fmt: skip
     await session.commit()
     claims = {"sub": user.id, "tid": tenant.id, "tenant": tenant.name, "username": user.username,
-              "role": membership.role}  # fmt: skip
+              "role": membership.role, "via": via}  # fmt: skip
     access = ctx.issuer.issue(claims=claims, now=now)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=ctx.issuer.ttl_seconds,
                      refresh_expires_in=ctx.settings.refresh_token_ttl)  # fmt: skip
@@ -420,8 +421,11 @@ async def refresh(*, session: AsyncSession, ctx: Context, token: str, now: datet
         await _revoke_family(session, family_id=stored.family_id, now=now)
         raise Unauthorized(REUSED_REFRESH)
     user, tenant, membership = found
+    if tenant.sso_required and stored.via != "sso":
+        await _revoke_family(session, family_id=stored.family_id, now=now)  # the team began requiring it
+        raise Unauthorized(SSO_REQUIRED.format(team=tenant.name))
     return await issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
-                             family_id=stored.family_id, now=now)  # fmt: skip
+                            family_id=stored.family_id, now=now, via=stored.via)  # fmt: skip
 
 
 async def switch_team(
@@ -433,10 +437,11 @@ async def switch_team(
     if found is None:
         raise Forbidden(NOT_A_MEMBER)
     user, tenant, membership = found
+    ensure_sign_in_allowed(tenant, request.via)
     user.default_tenant_id = tenant.id
     session.add(user)
     return await issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
-                             family_id=new_id(), now=now or utcnow())  # fmt: skip
+                            family_id=new_id(), now=now or utcnow(), via=request.via)  # fmt: skip
 
 
 async def logout(*, session: AsyncSession, secret: bytes, token: str, now: datetime | None = None) -> None:

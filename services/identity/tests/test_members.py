@@ -162,7 +162,9 @@ async def test_someone_in_no_team_is_told_so_at_sign_in(identity):
     await remove(identity, erin, dave, dave)  # erin, also an owner, removes dave from his own team
     async with identity.db.session() as session:
         with pytest.raises(Forbidden, match="not a member of any team"):
-            await members.sign_in_membership(session=session, user=await session.get(service.User, dave.id))
+            await members.sign_in_membership(
+                session=session, user=await session.get(service.User, dave.id), via="password"
+            )
 
 
 async def test_the_migration_makes_every_existing_user_the_owner_of_their_team(settings_factory):

@@ -114,15 +114,15 @@ async def login(
         username=form.username, password=form.password, client_ip=ip, device_token=_device_token(request)
     )
     result = await gateway.rpc(IdentityRpc.LOGIN, body, LoginResult)
-    secure = _secure(gateway)
+    secure = console_cookie_secure(gateway)
     _set_device_cookie(response, result, secure=secure)
     if client != CONSOLE:
         return result
-    _set_refresh_cookie(response, result, secure=secure)
+    set_refresh_cookie(response, result, secure=secure)
     return result.model_copy(update={"refresh_token": "", "device_token": ""})  # both are in HttpOnly cookies
 
 
-def _secure(gateway: GatewayDep) -> bool:
+def console_cookie_secure(gateway: GatewayDep) -> bool:
     """A plain-HTTP install gets no Secure cookies: the browser would never send them back."""
     return (gateway.settings.public_url or "").startswith("https://")
 
@@ -162,7 +162,7 @@ async def refresh(
         pair = await gateway.rpc(IdentityRpc.REFRESH, RefreshRequest(refresh_token=token), TokenPair)
     except Unauthorized as exc:
         refused = domain_error_response(exc)
-        _clear_refresh_cookie(refused, secure=_secure(gateway))
+        _clear_refresh_cookie(refused, secure=console_cookie_secure(gateway))
         return refused
     return console_answer(pair, gateway)
 
@@ -170,7 +170,7 @@ async def refresh(
 def console_answer(pair: TokenPair, gateway: GatewayDep) -> JSONResponse:
     """A new sign-in for the console: the refresh token as the HttpOnly cookie, not in the body."""
     answer = JSONResponse(pair.model_copy(update={"refresh_token": ""}).model_dump(mode="json"))
-    _set_refresh_cookie(answer, pair, secure=_secure(gateway))
+    set_refresh_cookie(answer, pair, secure=console_cookie_secure(gateway))
     return answer
 
 
@@ -179,7 +179,7 @@ def _refresh_cookie(request: Request) -> str | None:
     return token if token and len(token) <= REFRESH_TOKEN_MAX_LENGTH else None
 
 
-def _set_refresh_cookie(response: Response, pair: TokenPair, *, secure: bool) -> None:
+def set_refresh_cookie(response: Response, pair: TokenPair, *, secure: bool) -> None:
     # Path: only the auth endpoints ever get it (not every API call); SameSite=Strict: no other
     # site's page can make the browser send it. Without a lifetime from identity: for the session.
     response.set_cookie(
@@ -211,7 +211,7 @@ async def logout(
     if token is not None:
         await gateway.rpc_no_result(IdentityRpc.LOGOUT, LogoutRequest(refresh_token=token))
     answer = Response(status_code=status.HTTP_204_NO_CONTENT)
-    _clear_refresh_cookie(answer, secure=_secure(gateway))
+    _clear_refresh_cookie(answer, secure=console_cookie_secure(gateway))
     return answer
 
 
@@ -267,7 +267,7 @@ async def switch_team(
     """A token pair acting for another of your teams (`GET /api/teams`), which your sign-ins
     open from now on. A team you are not in: 403. With `X-Crontopus-Client: console` the new
     refresh token replaces the `crontopus_refresh` cookie and the old console session ends."""
-    switch = SwitchTeamRequest(user_id=principal.subject_id, team_id=body.team_id)
+    switch = SwitchTeamRequest(user_id=principal.subject_id, team_id=body.team_id, via=principal.via or "password")
     pair = await gateway.rpc(IdentityRpc.TEAM_SWITCH, switch, TokenPair)
     if client != CONSOLE:
         return pair

@@ -61,15 +61,15 @@ async def accept_invitation(
     (an account with it exists: 409, sign in first). The answer is a token pair acting for the
     team (with `X-Crontopus-Client: console`, the refresh token as the cookie, as at sign-in).
     A used, revoked or expired link: 404."""
-    user_id = None
+    user_id, via = None, "password"
     # Read by hand: a security dependency would tell OpenAPI the header is required.
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credential:
         principal = await gateway.authenticator.authenticate(credential.strip())
         if principal.kind != "user":
             raise Forbidden("sign in as a person to accept an invitation: API keys cannot")
-        user_id = principal.subject_id
-    accept = AcceptInvitation(**body.model_dump(), user_id=user_id)
+        user_id, via = principal.subject_id, principal.via or "password"
+    accept = AcceptInvitation(**body.model_dump(), user_id=user_id, via=via)
     pair = await gateway.rpc(IdentityRpc.INVITATION_ACCEPT, accept, TokenPair)
     return console_answer(pair, gateway) if client == CONSOLE else pair
 

@@ -16,7 +16,10 @@ from crontopus_schemas.identity import (
     MemberPublic,
     MemberRoleBody,
     MemberRoleChange,
+    SsoRequirement,
+    SsoRequirementBody,
     TeamList,
+    TeamSettings,
     UserScoped,
 )
 from crontopus_schemas.rpc import Principal, TenantScoped
@@ -30,6 +33,21 @@ UserId = Annotated[str, Path(max_length=64)]
 async def list_teams(principal: CurrentPrincipal, gateway: GatewayDep) -> TeamList:
     """The teams you belong to, with your role in each; `POST /api/auth/switch-team` acts for another."""
     return await gateway.rpc(IdentityRpc.TEAMS_LIST, UserScoped(user_id=principal.subject_id), TeamList)
+
+
+@router.get("/api/team", response_model=TeamSettings)
+async def team_settings(principal: CurrentPrincipal, gateway: GatewayDep) -> TeamSettings:
+    """The team this token acts for, and its settings."""
+    return await gateway.rpc(IdentityRpc.TEAM_GET, TenantScoped(tenant_id=principal.tenant_id), TeamSettings)
+
+
+@router.put("/api/team/sso", response_model=TeamSettings)
+async def require_sso(body: SsoRequirementBody, principal: CurrentPrincipal, gateway: GatewayDep) -> TeamSettings:
+    """Require single sign-on for the team (owners): members then cannot use a password for it; their
+    sessions begun with one end at once. To turn it on, sign in with single sign-on yourself (403
+    otherwise), so the team keeps an owner who can get in."""
+    change = SsoRequirement(tenant_id=principal.tenant_id, required=body.required, via=principal.via or "password")
+    return await gateway.rpc(IdentityRpc.TEAM_SSO, change, TeamSettings)
 
 
 @router.get("/api/members", response_model=MemberList)
