@@ -30,7 +30,8 @@ def provider():
 
 @pytest.fixture
 def stack_env(stack_env, provider):
-    return {**stack_env, "CRONTOPUS_SSO_PROVIDERS": json.dumps([provider.settings("test")])}
+    providers = [provider.settings("test"), provider.github_settings()]
+    return {**stack_env, "CRONTOPUS_SSO_PROVIDERS": json.dumps(providers)}
 
 
 @pytest.fixture
@@ -67,8 +68,10 @@ def refusal(answer: httpx.Response) -> str:
 
 
 def test_the_providers_are_listed_for_the_sign_in_page(browser):
-    assert browser.get("/api/auth/sso").json() == {
-        "providers": [{"name": "test", "title": "Test IdP", "login_url": "/api/auth/sso/test/login"}]}  # fmt: skip
+    assert browser.get("/api/auth/sso").json() == {"providers": [
+        {"name": "test", "title": "Test IdP", "login_url": "/api/auth/sso/test/login"},
+        {"name": "github", "title": "GitHub", "login_url": "/api/auth/sso/github/login"},
+    ]}  # fmt: skip
 
 
 def test_a_new_person_signs_in_with_the_provider_and_gets_an_account_and_a_team(browser, provider):
@@ -139,3 +142,15 @@ def test_a_team_that_requires_single_sign_on_refuses_its_members_passwords(api, 
     assert password.status_code == 403 and "requires single sign-on" in password.json()["detail"]
     assert finish(browser, start(browser)).headers["location"] == "/", "single sign-on still works"
     assert signed_in(browser)["tenant"] == "alice-team"
+
+
+def test_github_signs_in_with_its_primary_verified_email(browser, provider, stack):
+    """GitHub (here: the test server speaking GitHub Enterprise's OAuth2) has no ID token: the
+    account and its primary verified email come from its API."""
+    provider.redirect_uris.add(f"{stack.url}/api/auth/sso/github/callback")
+    begun = browser.get("/api/auth/sso/github/login")
+    assert urlsplit(begun.headers["location"]).path == "/login/oauth/authorize"
+    done = finish(browser, browser.get(begun.headers["location"]).headers["location"])
+    assert done.headers["location"] == "/", done.headers["location"]
+    me = signed_in(browser)
+    assert (me["username"], me["email"], me["email_verified"]) == ("ada", "ada@example.com", True)

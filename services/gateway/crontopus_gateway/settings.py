@@ -23,7 +23,7 @@ class GatewaySettings(CrontopusSettings):
     @classmethod
     def _sso_issuers(cls, providers: list[SsoProvider]) -> list[SsoProvider]:
         for provider in providers:
-            provider.issuer_url  # noqa: B018 (raises for a provider without one)
+            provider.check()
         return providers
 
     max_request_bytes: int = Field(

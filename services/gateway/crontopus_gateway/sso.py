@@ -1,5 +1,5 @@
 """Single sign-on: OpenID Connect's authorization code flow with PKCE (any provider found by
-discovery; presets for Google and Microsoft), for the web console.
+discovery; presets for Google and Microsoft) and GitHub's OAuth2, for the web console.
 
 The gateway is the OIDC client. ``begin`` makes a state, a nonce and a PKCE verifier, keeps them
 in a short-lived cookie encrypted under the server secret (so any gateway instance finishes what
@@ -8,6 +8,8 @@ the state against that cookie (the cookie is spent: a replayed callback finds no
 code and the verifier for tokens, and verifies the ID token: its signature with the provider's
 published keys, issuer, audience, expiry and the nonce. Identity then links or makes the account
 (crontopus_identity.sso). Provider URLs come from the operator's settings, never from a team.
+GitHub has no ID token: the account and its primary verified email come from its API, read with
+the access token the code was traded for.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from authlib.common.security import generate_token
@@ -44,7 +46,8 @@ EXPIRED = "this sign-in expired or was already used; start again from the sign-i
 class SsoProvider(BaseModel):
     """One entry of CRONTOPUS_SSO_PROVIDERS (a JSON list). ``name`` google or microsoft uses the
     preset issuer (microsoft: with ``tenant``, your directory's id: a token's issuer must be known
-    in advance to be checked); any other name needs ``issuer``."""
+    in advance to be checked); ``github`` (or ``kind`` github, for GitHub Enterprise with its
+    ``github_url`` and ``api_url``) uses GitHub's OAuth2; any other name needs ``issuer``."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
     title: str | None = None
@@ -52,7 +55,25 @@ class SsoProvider(BaseModel):
     tenant: str | None = None
     client_id: str
     client_secret: SecretStr
-    scopes: list[str] = ["openid", "email", "profile"]
+    scopes: list[str] | None = None
+    kind: Literal["oidc", "github"] | None = None
+    github_url: str = "https://github.com"
+    api_url: str = "https://api.github.com"
+
+    @property
+    def is_github(self) -> bool:
+        return self.kind == "github" or (self.kind is None and self.name == "github")
+
+    @property
+    def scope(self) -> str:
+        return " ".join(
+            self.scopes or (["read:user", "user:email"] if self.is_github else ["openid", "email", "profile"])
+        )
+
+    def check(self) -> None:
+        """Raises for settings that cannot work (read at start)."""
+        if not self.is_github:
+            self.issuer_url  # noqa: B018
 
     @property
     def issuer_url(self) -> str:
@@ -66,7 +87,7 @@ class SsoProvider(BaseModel):
 
     @property
     def display_name(self) -> str:
-        return self.title or PRESETS.get(self.name, (self.name.title(), ""))[0]
+        return self.title or ("GitHub" if self.is_github else PRESETS.get(self.name, (self.name.title(), ""))[0])
 
 
 @dataclass(frozen=True)
@@ -98,10 +119,11 @@ class SsoClient:
         provider = self.provider(name)
         config = await self._config(provider)
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+        extra = {} if provider.is_github else {"nonce": nonce}
         url = prepare_grant_uri(
             config["authorization_endpoint"], provider.client_id, "code", redirect_uri=self.redirect_uri(name),
-            scope=" ".join(provider.scopes), state=state, nonce=nonce,
-            code_challenge=create_s256_code_challenge(verifier), code_challenge_method="S256",
+            scope=provider.scope, state=state, code_challenge=create_s256_code_challenge(verifier),
+            code_challenge_method="S256", **extra,
         )  # fmt: skip
         cookie = {
             "provider": name,
@@ -117,6 +139,8 @@ class SsoClient:
         provider = self.provider(name)
         config = await self._config(provider)
         tokens = await self._exchange(provider, config, code=code, verifier=started["verifier"])
+        if provider.is_github:
+            return await _github_identity(provider, tokens.get("access_token"))
         claims = await self._verify_id_token(provider, config, tokens.get("id_token"), nonce=started["nonce"])
         return VerifiedIdentity(
             provider=name, subject=str(claims["sub"]), email=(claims.get("email") or None),
@@ -137,6 +161,10 @@ class SsoClient:
 
     async def _config(self, provider: SsoProvider) -> dict[str, Any]:
         """The provider's discovery document, kept an hour."""
+        if provider.is_github:
+            base = provider.github_url.rstrip("/")
+            return {"authorization_endpoint": f"{base}/login/oauth/authorize",
+                    "token_endpoint": f"{base}/login/oauth/access_token"}  # fmt: skip
         cached = self._discovery.get(provider.name)
         if cached and cached[1] > time.monotonic():
             return cached[0]
@@ -158,9 +186,11 @@ class SsoClient:
                                            headers={"Accept": "application/json"})  # fmt: skip
         except httpx.HTTPError as exc:
             raise Unavailable(f"the provider {provider.name} could not be reached: {exc}") from exc
-        if answer.status_code != 200:
-            raise Unauthorized(f"the provider {provider.name} refused the sign-in ({answer.status_code}); start again")
-        return answer.json()  # type: ignore[no-any-return]
+        body = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+        if answer.status_code != 200 or "error" in body:  # GitHub says no with a 200 and an error
+            why = body.get("error") or answer.status_code
+            raise Unauthorized(f"the provider {provider.name} refused the sign-in ({why}); start again")
+        return body  # type: ignore[no-any-return]
 
     async def _verify_id_token(
         self, provider: SsoProvider, config: dict[str, Any], id_token: Any, *, nonce: str
@@ -180,15 +210,32 @@ class SsoClient:
         return claims  # type: ignore[no-any-return]
 
 
+async def _github_identity(provider: SsoProvider, access_token: Any) -> VerifiedIdentity:
+    """The GitHub account, with its primary email if GitHub verified it."""
+    if not isinstance(access_token, str) or not access_token:
+        raise Unauthorized("GitHub sent no access token")
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/vnd.github+json"}
+    api = provider.api_url.rstrip("/")
+    user = await _get_json(f"{api}/user", headers=headers)
+    emails = await _get_json(f"{api}/user/emails", headers=headers)
+    primary = (
+        next((e for e in emails if isinstance(e, dict) and e.get("primary")), {}) if isinstance(emails, list) else {}
+    )
+    return VerifiedIdentity(
+        provider=provider.name, subject=str(user["id"]), email=primary.get("email"),
+        email_verified=primary.get("verified") is True, name=user.get("name") or user.get("login"),
+    )  # fmt: skip
+
+
 def _equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-async def _get_json(url: str) -> dict[str, Any]:
+async def _get_json(url: str, *, headers: dict[str, str] | None = None) -> Any:
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
-            answer = await client.get(url, headers={"Accept": "application/json"})
+            answer = await client.get(url, headers=headers or {"Accept": "application/json"})
             answer.raise_for_status()
-            return answer.json()  # type: ignore[no-any-return]
+            return answer.json()
     except (httpx.HTTPError, ValueError) as exc:
         raise Unavailable(f"{url} could not be read: {exc}") from exc

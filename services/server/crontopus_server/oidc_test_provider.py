@@ -1,6 +1,7 @@
 """An OpenID Connect provider for tests: discovery, the authorization endpoint (it signs in
 ``user`` at once, no page), the token endpoint (client secret, single-use codes, PKCE S256 checked)
-and its keys. Served over real HTTP by uvicorn in a thread, as a provider would be. Switches make
+and its keys; and GitHub's OAuth2 on the same server (``/login/oauth/...``, ``/user``,
+``/user/emails``), as GitHub Enterprise would be. Served over real HTTP by uvicorn in a thread, as a provider would be. Switches make
 it misbehave the ways a forged or broken provider would: ``sign_with_other_key``, ``nonce_override``."""
 
 from __future__ import annotations
@@ -52,7 +53,12 @@ class OidcTestProvider:
             Route("/authorize", self.authorize),
             Route("/token", self.token, methods=["POST"]),
             Route("/jwks", self.jwks),
+            Route("/login/oauth/authorize", self.authorize),
+            Route("/login/oauth/access_token", self.token, methods=["POST"]),
+            Route("/user", self.github_user),
+            Route("/user/emails", self.github_emails),
         ])  # fmt: skip
+        self.access_tokens: set[str] = set()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
 
     @property
@@ -63,6 +69,11 @@ class OidcTestProvider:
         """This provider as an entry of CRONTOPUS_SSO_PROVIDERS."""
         return {"name": name, "title": "Test IdP", "issuer": self.issuer, "client_id": self.client_id,
                 "client_secret": self.client_secret}  # fmt: skip
+
+    def github_settings(self) -> dict[str, Any]:
+        """This server as GitHub (Enterprise) in CRONTOPUS_SSO_PROVIDERS."""
+        return {"name": "github", "client_id": self.client_id, "client_secret": self.client_secret,
+                "github_url": self.issuer, "api_url": self.issuer}  # fmt: skip
 
     def start(self) -> OidcTestProvider:
         threading.Thread(target=self.server.run, daemon=True).start()
@@ -110,7 +121,25 @@ class OidcTestProvider:
             claims |= {"email": self.user.email, "email_verified": self.user.email_verified}
         key = self.other_key if self.sign_with_other_key else self.key
         id_token = jwt.encode({"alg": "ES256", "kid": "test-1"}, claims, key, algorithms=["ES256"])
-        return JSONResponse({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "id_token": id_token})
+        access_token = secrets.token_urlsafe(16)
+        self.access_tokens.add(access_token)
+        return JSONResponse({"access_token": access_token, "token_type": "Bearer", "id_token": id_token})
+
+    def _bearer_ok(self, request: Request) -> bool:
+        return request.headers.get("authorization", "").removeprefix("Bearer ") in self.access_tokens
+
+    async def github_user(self, request: Request) -> Response:
+        if not self._bearer_ok(request):
+            return JSONResponse({"message": "Bad credentials"}, status_code=401)
+        return JSONResponse({"id": 583231, "login": "octo-ada", "name": self.user.name})
+
+    async def github_emails(self, request: Request) -> Response:
+        if not self._bearer_ok(request):
+            return JSONResponse({"message": "Bad credentials"}, status_code=401)
+        return JSONResponse([
+            {"email": "old@example.com", "primary": False, "verified": True},
+            {"email": self.user.email, "primary": True, "verified": self.user.email_verified},
+        ])  # fmt: skip
 
     def _client_authenticated(self, request: Request) -> bool:
         import base64
