@@ -1,8 +1,9 @@
 """An OpenID Connect provider for tests: discovery, the authorization endpoint (it signs in
 ``user`` at once, no page), the token endpoint (client secret, single-use codes, PKCE S256 checked)
 and its keys; and GitHub's OAuth2 on the same server (``/login/oauth/...``, ``/user``,
-``/user/emails``), as GitHub Enterprise would be. Served over real HTTP by uvicorn in a thread, as a provider would be. Switches make
-it misbehave the ways a forged or broken provider would: ``sign_with_other_key``, ``nonce_override``."""
+``/user/emails``), as GitHub Enterprise would be. Served over real HTTP by uvicorn in a thread,
+as a provider would be. Switches make it misbehave the ways a forged or broken provider would:
+``sign_with_other_key``, ``nonce_override``."""
 
 from __future__ import annotations
 
