@@ -292,3 +292,119 @@ SRGB_OF_TEXT = """element => {
     context.fillRect(0, 0, 1, 1);
     return Array.from(context.getImageData(0, 0, 1, 1).data.slice(0, 3));
 }"""
+
+
+# --- teams: members, invitations, mailed links, single sign-on, the audit log -----------------------
+
+
+@dataclass
+class TeamsConsole(Console):
+    inbox: object
+    provider: object
+
+
+@pytest.fixture(scope="module")
+def teams_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamsConsole]:
+    """`run all` with a real SMTP server (aiosmtpd) and the tests' OpenID Connect provider."""
+    import json
+
+    from crontopus_server.oidc_test_provider import OidcTestProvider
+    from crontopus_server.testing import SmtpInbox
+
+    if not (WEB_DIST / "index.html").exists() or CHROMIUM is None:
+        pytest.skip("needs the built console and Debian's chromium (make web; .ci/run installs chromium)")
+    home = tmp_path_factory.mktemp("teams-console")
+    port = free_port()
+    inbox, provider = SmtpInbox().start(), OidcTestProvider().start()
+    provider.redirect_uris.add(f"http://127.0.0.1:{port}/api/auth/sso/test/callback")
+    server = start_run_all(
+        home / "data", port, home / "server.log", CRONTOPUS_WEB_DIR=str(WEB_DIST),
+        CRONTOPUS_SMTP_URL=f"smtp://127.0.0.1:{inbox.port}?starttls=false",
+        CRONTOPUS_SSO_PROVIDERS=json.dumps([provider.settings("test")]),
+    )  # fmt: skip
+    try:
+        wait_healthy(port, server)
+        yield TeamsConsole(f"http://127.0.0.1:{port}", home / "data", inbox, provider)
+    finally:
+        stop_run_all(server)
+        inbox.stop()
+        provider.stop()
+
+
+def mailed_link(inbox, address: str, subject_has: str) -> str:
+    from crontopus_server.testing import link_in
+
+    path, token = link_in(inbox.mail_to(address, subject_has, timeout=20))
+    return f"{path}?token={token}"
+
+
+def test_an_owner_invites_a_person_who_joins_from_the_mail_and_the_audit_log_shows_it(browser, teams_console, screenshots):
+    owner = open_tab(browser, teams_console.url)
+    page = owner.page
+    sign_up_in_the_form(page, "olive")
+    page.goto("/settings/members")
+    page.get_by_label("Email").fill("bob@example.com")
+    page.get_by_label("Role", exact=True).select_option("member")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.get_by_role("table", name="Pending invitations").get_by_text("bob@example.com")).to_be_visible()
+
+    guest = open_tab(browser, teams_console.url)
+    guest.page.goto(mailed_link(teams_console.inbox, "bob@example.com", "invited you"))
+    expect(guest.page.get_by_role("heading", name="Join a team")).to_be_visible()
+    guest.assert_accessible()
+    guest.shoot(screenshots, "accept-invitation")
+    guest.page.get_by_label("Username").fill("bob")
+    guest.page.get_by_label("Password").fill("violet kettle nineteen umbrellas")
+    guest.page.get_by_role("button", name="Join the team").click()
+    expect(guest.page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(guest.page.get_by_text("olive-team · member")).to_be_visible()
+
+    page.reload()
+    page.get_by_label("Role of bob").select_option("viewer")
+    expect(page.get_by_text("bob is now viewer.")).to_be_visible()
+    owner.assert_accessible()
+    owner.shoot(screenshots, "settings-members")
+    page.goto("/settings/audit")
+    log = page.get_by_role("table", name="Audit log")
+    expect(log.get_by_text("member.role")).to_be_visible()
+    expect(log.get_by_text("invitation.accept")).to_be_visible()
+    owner.assert_accessible()
+    owner.shoot(screenshots, "settings-audit")
+    assert owner.errors == [] and guest.errors == []
+
+
+def test_a_forgotten_password_is_reset_from_the_mailed_link(browser, teams_console, screenshots):
+    visit = open_tab(browser, teams_console.url)
+    page = visit.page
+    sign_up_in_the_form(page, "pat")
+    page.get_by_role("button", name=re.compile("sign out", re.I)).first.click()
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill("pat@example.com")
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("status")).to_contain_text("on its way")
+    page.goto(mailed_link(teams_console.inbox, "pat@example.com", "Reset your"))
+    page.get_by_label("New password").fill("amber walrus quietly juggles")
+    page.get_by_role("button", name="Set the password").click()
+    expect(page.get_by_role("status")).to_contain_text("every session of your account has ended")
+    visit.shoot(screenshots, "reset-password")
+    page.get_by_role("link", name="Sign in").click()
+    page.get_by_label("Username").fill("pat")
+    page.get_by_label("Password").fill("amber walrus quietly juggles")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert visit.errors == []
+
+
+def test_a_person_signs_in_with_the_identity_provider(browser, teams_console, screenshots):
+    visit = open_tab(browser, teams_console.url, viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = visit.page
+    page.goto("/login")
+    button = page.get_by_role("button", name="Sign in with Test IdP")
+    expect(button).to_be_visible()
+    visit.assert_accessible()
+    visit.shoot(screenshots, "phone-dark-login-sso")
+    button.click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.goto("/settings")
+    expect(page.get_by_text("ada@example.com")).to_be_visible()
+    assert visit.errors == []

@@ -30,6 +30,10 @@ export const routes: RouteObject[] = [
     children: [
       { path: "/login", lazy: () => import("./routes/login/page") },
       { path: "/register", lazy: () => import("./routes/register/page") },
+      { path: "/forgot-password", lazy: () => import("./routes/forgot-password/page") },
+      { path: "/reset-password", lazy: () => import("./routes/reset-password/page") },
+      { path: "/verify-email", lazy: () => import("./routes/verify-email/page") },
+      { path: "/invitations/accept", lazy: () => import("./routes/accept-invitation/page") },
       {
         element: <RequireSession />,
         children: [
@@ -46,6 +50,8 @@ export const routes: RouteObject[] = [
               { path: "/agents", lazy: () => import("./routes/agents/page") },
               { path: "/incidents", lazy: () => import("./routes/incidents/page") },
               { path: "/settings", lazy: () => import("./routes/settings/page") },
+              { path: "/settings/members", lazy: () => import("./routes/members/page") },
+              { path: "/settings/audit", lazy: () => import("./routes/audit/page") },
               { path: "*", lazy: () => import("./routes/not-found/page") },
             ],
           },

@@ -78,6 +78,9 @@ export function Shell() {
               {me.data ? `${me.data.tenant} · ${me.data.role}` : " "}
             </p>
           </div>
+          <NavLink to="/settings#teams" className="link text-xs">
+            Your teams
+          </NavLink>
           <button type="button" className="btn-ghost px-2 md:justify-start" onClick={() => void signOut()}>
             <LogOut aria-hidden="true" className="size-4" />
             Sign out
@@ -104,3 +107,4 @@ function LiveDot({ status }: { status: "connecting" | "open" | "closed" }) {
     </span>
   );
 }
+

@@ -20,13 +20,21 @@ const shell = {
 afterEach(cleanupFreshApp);
 
 describe("a visit without a session", () => {
-  it("goes to the sign-in page without asking the API anything", async () => {
-    const api = mockApi(shell);
+  it("goes to the sign-in page without asking the API for anything that needs a session", async () => {
+    const api = mockApi({ ...shell, "GET /api/auth/sso": () => json({ providers: [] }) });
     const { router } = await renderRoute("/jobs?status=failure");
     expect(await screen.findByRole("button", { name: "Sign in" })).toBeInTheDocument();
     expect(router.state.location.pathname).toBe("/login");
     expect(router.state.location.search).toBe(`?next=${encodeURIComponent("/jobs?status=failure")}`);
-    expect(api.requests).toHaveLength(0);
+    // Only the public list of single sign-on providers, for the sign-in buttons.
+    await waitFor(() => expect(api.requests.map((r) => new URL(r.url).pathname)).toEqual(["/api/auth/sso"]));
+  });
+
+  it("offers a button per single sign-on provider and shows why one failed", async () => {
+    mockApi({ ...shell, "GET /api/auth/sso": () => json({ providers: [{ name: "corp", title: "Corp SSO", login_url: "/api/auth/sso/corp/login" }] }) });
+    await renderRoute(`/login?sso_error=${encodeURIComponent("the state does not match")}`);
+    expect(await screen.findByRole("button", { name: "Sign in with Corp SSO" })).toBeInTheDocument();
+    expect(screen.getByRole("alert")).toHaveTextContent("the state does not match");
   });
 });
 

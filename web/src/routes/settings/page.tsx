@@ -1,6 +1,10 @@
-import { api } from "../../api/client";
+import { Link } from "react-router";
+import { toast } from "sonner";
+
+import { api, describeError } from "../../api/client";
 import { CopyLine } from "../../components/CopyButton";
 import { PageHeader, useTitle } from "../../components/PageHeader";
+import { switchTeam } from "../../lib/account";
 import { Empty, QueryState } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
 import { shortSha } from "../../lib/format";
@@ -9,10 +13,26 @@ export function Component() {
   useTitle("Settings");
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   const repository = api.useQuery("get", "/api/gitops/repository", {});
-  const keys = api.useQuery("get", "/api/api-keys", {});
+  const admin = me.data?.role === "admin" || me.data?.role === "owner";
+  const keys = api.useQuery("get", "/api/api-keys", {}, { enabled: admin });
   return (
     <>
-      <PageHeader title="Settings" subtitle="Your account, your team's jobs repository and its API keys." />
+      <PageHeader
+        title="Settings"
+        subtitle="Your account, your team's jobs repository and its API keys."
+        actions={
+          <>
+            <Link to="/settings/members" className="btn-secondary">
+              Members
+            </Link>
+            {admin && (
+              <Link to="/settings/audit" className="btn-secondary">
+                Audit log
+              </Link>
+            )}
+          </>
+        }
+      />
       <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
         <section className="card" aria-labelledby="profile">
           <h2 id="profile" className="mb-3 font-semibold">
@@ -29,6 +49,8 @@ export function Component() {
                 <dd>{user.tenant}</dd>
                 <dt className="muted">Role</dt>
                 <dd>{user.role}</dd>
+                <dt className="muted">Email confirmed</dt>
+                <dd>{user.email_verified ? "yes" : "not yet: follow the link in the mail sent at sign-up"}</dd>
                 <dt className="muted">Member since</dt>
                 <dd>
                   <RelativeTime value={user.created_at} />
@@ -82,7 +104,14 @@ export function Component() {
             )}
           </QueryState>
         </section>
-        <section className="card lg:col-span-2" aria-labelledby="api-keys">
+        <section className="card" aria-labelledby="teams">
+          <h2 id="teams" className="mb-3 font-semibold">
+            Your teams
+          </h2>
+          <TeamList current={me.data?.tenant_id} />
+          <p className="muted mt-2 text-sm">Owners and admins invite people on the Members page; an invitation arrives by mail.</p>
+        </section>
+        {admin && <section className="card lg:col-span-2" aria-labelledby="api-keys">
           <h2 id="api-keys" className="mb-3 font-semibold">
             API keys
           </h2>
@@ -125,8 +154,34 @@ export function Component() {
               )
             }
           </QueryState>
-        </section>
+        </section>}
       </div>
     </>
+  );
+}
+
+function TeamList({ current }: { current: string | undefined }) {
+  const teams = api.useQuery("get", "/api/teams", {}, { staleTime: 60_000 });
+  return (
+    <QueryState query={teams}>
+      {({ teams: list }) => (
+        <ul className="divide-y divide-zinc-200 text-sm dark:divide-zinc-800">
+          {list.map((team) => (
+            <li key={team.id} className="flex items-center justify-between gap-2 py-2">
+              <span>
+                {team.name} <span className="muted">({team.role})</span>
+              </span>
+              {team.id === current ? (
+                <span className="muted text-xs">acting for it now</span>
+              ) : (
+                <button type="button" className="btn-secondary py-1 text-sm" onClick={() => switchTeam(team.id).catch((failure: unknown) => toast.error(describeError(failure)))}>
+                  Switch to it
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </QueryState>
   );
 }
