@@ -338,7 +338,9 @@ def mailed_link(inbox, address: str, subject_has: str) -> str:
     return f"{path}?token={token}"
 
 
-def test_an_owner_invites_a_person_who_joins_from_the_mail_and_the_audit_log_shows_it(browser, teams_console, screenshots):
+def test_an_owner_invites_a_person_who_joins_from_the_mail_and_the_audit_log_shows_it(
+    browser, teams_console, screenshots
+):
     owner = open_tab(browser, teams_console.url)
     page = owner.page
     sign_up_in_the_form(page, "olive")
