@@ -41,6 +41,9 @@ SEMANTIC_422 = {
     "POST /api/silences": "ends_at after starts_at, one of ends_at and duration, at most 90 days",
     "GET /api/events": "Last-Event-ID must be an id this server sent",
     "POST /api/auth/register": "the password must not be easy to guess (zxcvbn, in the identity service)",
+    "PATCH /api/auth/me": "password must be the account's current one; email as below",
+    "POST /api/invitations": "email must be an address mail can reach (no reserved domain such as .test)",
+    "POST /api/auth/password-reset": "email as for invitations",
 }
 POSITIVE_STATUSES = ["2XX", "3XX", 401, 403, 404, 409, 429, "5XX"]  # schemathesis' default
 

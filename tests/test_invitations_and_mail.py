@@ -12,11 +12,6 @@ NEW_PASSWORD = "violet kettle nineteen umbrellas"
 
 
 @pytest.fixture
-def database_backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def stack_env(stack_env, smtp_inbox):
     smtp = f"smtp://127.0.0.1:{smtp_inbox.port}?starttls=false"  # a relay without TLS: the tests' own server
     return {**stack_env, "CRONTOPUS_SMTP_URL": smtp, "CRONTOPUS_PUBLIC_URL": "https://cron.example.com",
@@ -131,3 +126,21 @@ def test_sign_up_mails_a_link_that_confirms_the_address_then_a_welcome(api, smtp
     welcome = smtp_inbox.mail_to("alice@example.com", "Welcome")
     assert "alice-team" in welcome.get_body(preferencelist=("plain",)).get_content()
     assert api.post("/api/auth/verify-email", json={"token": token}).status_code == 404, "once"
+
+
+def test_a_changed_email_is_unconfirmed_until_the_link_mailed_to_it_is_followed(api, smtp_inbox):
+    alice, _ = sign_up(api, "alice"), sign_up(api, "bob")
+    _, old_link = link_in(smtp_inbox.mail_to("alice@example.com", "Confirm your email"))
+    wrong = api.patch(
+        "/api/auth/me", json={"email": "ally@example.com", "password": "not it at all!"}, headers=alice.headers
+    )
+    assert wrong.status_code == 422 and "not your current password" in wrong.text
+    taken = api.patch("/api/auth/me", json={"email": "bob@example.com", "password": PASSWORD}, headers=alice.headers)
+    assert taken.status_code == 409
+    moved = api.patch("/api/auth/me", json={"email": "Ally@Example.com", "password": PASSWORD}, headers=alice.headers)
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["email"], moved.json()["email_verified"]) == ("ally@example.com", False)
+    assert api.post("/api/auth/verify-email", json={"token": old_link}).status_code == 404, "sent to the old address"
+    _, token = link_in(smtp_inbox.mail_to("ally@example.com", "Confirm your email"))
+    assert api.post("/api/auth/verify-email", json={"token": token}).status_code == 204
+    assert api.get("/api/auth/me", headers=alice.headers).json()["email_verified"] is True

@@ -3,8 +3,6 @@ removal applying at once to tokens already out, and the owner rules."""
 
 from __future__ import annotations
 
-import pytest
-
 from crontopus_server.testing import join_team, link_in, outbox_mail, sign_up
 
 JOB = """apiVersion: crontopus.io/v1
@@ -12,11 +10,6 @@ kind: Job
 metadata: {name: report, namespace: staging}
 spec: {schedule: "0 6 * * *", command: "echo report"}
 """
-
-
-@pytest.fixture
-def database_backend() -> str:
-    return "sqlite"
 
 
 def user_id(api, account) -> str:

@@ -236,6 +236,9 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ],
     ("GET", "/api/invitations"): lambda a, b: [("/api/invitations", {})],
     ("GET", "/api/team"): lambda a, b: [("/api/team", {})],
+    ("PATCH", "/api/auth/me"): lambda a, b: [
+        ("/api/auth/me", {"json": {"email": "alice@example.com", "password": "correct horse battery"}})
+    ],
     ("PUT", "/api/team/sso"): lambda a, b: [("/api/team/sso", {"json": {"required": False}})],
     ("GET", "/api/auth/sso"): lambda a, b: [("/api/auth/sso", {})],
     ("GET", "/api/auth/sso/{provider}/login"): lambda a, b: [("/api/auth/sso/google/login", {})],

@@ -245,6 +245,17 @@ class PasswordResetConfirm(BaseModel):
     password: Password
 
 
+class EmailChangeBody(BaseModel):
+    email: EmailStr
+    password: str = Field(
+        max_length=256, description="your current password: a stolen session alone cannot move the account"
+    )
+
+
+class EmailChange(TenantScoped, EmailChangeBody):
+    user_id: str
+
+
 class VerifyEmailBody(BaseModel):
     token: LinkToken
 

@@ -248,6 +248,7 @@ class IdentityRpc:
     PASSWORD_RESET = f"{RPC_ROOT}.identity.password-reset"
     PASSWORD_RESET_CONFIRM = f"{RPC_ROOT}.identity.password-reset.confirm"
     VERIFY_EMAIL = f"{RPC_ROOT}.identity.verify-email"
+    EMAIL_CHANGE = f"{RPC_ROOT}.identity.email-change"
     AUDIT_LIST = f"{RPC_ROOT}.identity.audit.list"
     SSO_SIGN_IN = f"{RPC_ROOT}.identity.sso.sign-in"
     TEAM_GET = f"{RPC_ROOT}.identity.team.get"

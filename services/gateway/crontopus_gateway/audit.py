@@ -57,6 +57,7 @@ AUDITED: Mapping[tuple[str, str], Audited] = {
     ("POST", "/api/invitations"): Audited("invitation.create", "answer.email", ("role", "id")),
     ("DELETE", "/api/invitations/{invitation_id}"): Audited("invitation.revoke"),
     ("PUT", "/api/team/sso"): Audited("team.sso", "answer.name", ("sso_required",)),
+    ("PATCH", "/api/auth/me"): Audited("account.email", "answer.email"),
 }
 
 NOT_AUDITED: Mapping[tuple[str, str], str] = {

@@ -60,6 +60,7 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/auth/sso/{provider}/login"): PUBLIC,
     ("GET", "/api/auth/sso/{provider}/callback"): PUBLIC,
     ("GET", "/api/auth/me"): PERSON,
+    ("PATCH", "/api/auth/me"): PERSON,
     ("GET", "/api/teams"): PERSON,
     ("POST", "/api/auth/switch-team"): PERSON,
     # people and credentials

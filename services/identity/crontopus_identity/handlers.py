@@ -26,6 +26,7 @@ from crontopus_schemas.identity import (
     ApiKeyList,
     ApiKeyRevokeRequest,
     ApiKeyVerifyRequest,
+    EmailChange,
     InvitationCreate,
     InvitationList,
     InvitationPublic,
@@ -327,6 +328,14 @@ def _add_recovery_handlers(
         for change in changes:
             await access.announce(change)
             await auditor.record(tenant_id=change.tenant_id, user_id=change.user_id, action="auth.password-reset")
+
+    @router.subscriber(IdentityRpc.EMAIL_CHANGE, queue=Q)
+    @rpc_handler(EmailChange)
+    async def change_email(request: EmailChange) -> UserPublic:
+        async with db.session() as session:
+            user, verification = await recovery.change_email(session=session, request=request, now=service.utcnow())
+        await send_quietly(mail, verification)
+        return user
 
     @router.subscriber(IdentityRpc.VERIFY_EMAIL, queue=Q)
     @rpc_handler(VerifyEmailBody)

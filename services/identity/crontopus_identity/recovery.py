@@ -19,9 +19,15 @@ from crontopus_identity import service
 from crontopus_identity.links import row_of
 from crontopus_identity.models import Membership, RefreshToken, Tenant, User, UserToken
 from crontopus_identity.service import Context
-from crontopus_kit.errors import NotFound
+from crontopus_kit.errors import Conflict, Invalid, NotFound
 from crontopus_kit.times import as_utc
-from crontopus_schemas.identity import AccessChanged, PasswordResetConfirm, PasswordResetRequest
+from crontopus_schemas.identity import (
+    AccessChanged,
+    EmailChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    UserPublic,
+)
 from crontopus_schemas.mail import MailRequested
 
 RESET, VERIFY = "password-reset", "verify-email"
@@ -31,6 +37,8 @@ BAD_LINK = {
     RESET: "this password reset link is not valid any more: it was used or has expired; ask for a new one",
     VERIFY: "this verification link is not valid any more: it was used, has expired or is for an older address",
 }
+WRONG_PASSWORD = "password: not your current password"  # a 422 on the field: the session is fine
+EMAIL_TAKEN = "this email address belongs to another account"
 RESETS_PER_ADDRESS = 3  # mails per hour to one address: asking cannot flood an inbox
 _NO_SYNC = {"synchronize_session": False}
 
@@ -101,6 +109,28 @@ async def reset_password(
     await session.commit()
     await service.unlock_account(session=session, user_id=user.id)
     return changes
+
+
+async def change_email(
+    *, session: AsyncSession, request: EmailChange, now: datetime
+) -> tuple[UserPublic, MailRequested | None]:
+    """A new address, unconfirmed until the mailed link is followed (links sent to the old one stop
+    working). The current password is asked: a stolen session alone cannot move the account."""
+    found = await service.member_of(session, user_id=request.user_id, tenant_id=request.tenant_id)
+    if found is None:
+        raise NotFound("user not found")
+    user, tenant, membership = found
+    if not await service.password_matches(user, request.password):
+        raise Invalid(WRONG_PASSWORD)
+    email = str(request.email).lower()
+    if email != user.email:
+        if (await session.execute(select(User.id).where(col(User.email) == email))).first() is not None:
+            raise Conflict(EMAIL_TAKEN)
+        user.email, user.email_verified_at = email, None
+        session.add(user)
+        await session.commit()
+    mail = await verification_mail(session=session, user_id=user.id, now=now)
+    return service.user_public(user, tenant, membership), mail
 
 
 async def verify_email(*, session: AsyncSession, ctx: Context, token: str, now: datetime) -> MailRequested:

@@ -317,7 +317,7 @@ def _verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-async def _password_matches(user: User | None, password: str) -> bool:
+async def password_matches(user: User | None, password: str) -> bool:
     # Unknown users still cost one Argon2 verification, so timing does not reveal who exists.
     stored = user.password_hash if user else await asyncio.to_thread(_dummy_hash)
     matches = await asyncio.to_thread(_verify_password, stored, password)
@@ -341,7 +341,7 @@ async def login(
     user = await find_user(session, name)
     key = _failure_key(ctx, request=request, user=user, name=name, now=now)
     await _refuse_if_locked(session, key=key, now=now)
-    if user is None or not await _password_matches(user, request.password):
+    if user is None or not await password_matches(user, request.password):
         await _record_failure(session, settings=ctx.settings, key=key, now=now)
         raise Unauthorized(BAD_CREDENTIALS)
     await _clear_throttle(session, key=key)

@@ -22,6 +22,8 @@ from crontopus_kit.errors import Unauthorized
 from crontopus_schemas.identity import (
     DEVICE_TOKEN_MAX_LENGTH,
     REFRESH_TOKEN_MAX_LENGTH,
+    EmailChange,
+    EmailChangeBody,
     JwksReply,
     JwksRequest,
     LoginRequest,
@@ -275,6 +277,14 @@ async def switch_team(
     if old is not None:
         await gateway.rpc_no_result(IdentityRpc.LOGOUT, LogoutRequest(refresh_token=old))
     return console_answer(pair, gateway)
+
+
+@router.patch("/api/auth/me", response_model=UserPublic, dependencies=[DocsAuth], responses=errors(409))
+async def change_email(body: EmailChangeBody, principal: CurrentPrincipal, gateway: GatewayDep) -> UserPublic:
+    """Change your email address, with your current password (422 on `password` when wrong). The new address is
+    unconfirmed until you follow the link mailed to it; an address another account has: 409."""
+    change = EmailChange(tenant_id=principal.tenant_id, user_id=principal.subject_id, **body.model_dump())
+    return await gateway.rpc(IdentityRpc.EMAIL_CHANGE, change, UserPublic)
 
 
 @router.get("/api/auth/jwks.json", response_model=JwksReply)
