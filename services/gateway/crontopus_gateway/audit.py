@@ -21,7 +21,7 @@ from crontopus_schemas.rpc import Principal
 
 log = get_logger(__name__)
 PRINCIPAL_KEY = "principal"  # where current_principal leaves the caller in the request's state
-MAX_ANSWER_BYTES = 64 * 1024  # answers read for a target or details: the changed object, small
+MAX_ANSWER_BYTES = 1024 * 1024  # answers read for a target or details: the changed object
 
 
 @dataclass(frozen=True)

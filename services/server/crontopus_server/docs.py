@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 from crontopus_kit.broker import make_broker
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent, AgentStatusReport
+from crontopus_schemas.audit import AuditEvent
 from crontopus_schemas.alerting import IncidentChanged
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.gitops import ManifestsChanged
@@ -75,6 +76,14 @@ def _describe_stream_events(broker: NatsBroker) -> None:
         description="A member's role in a team changed or they left it; stream ACCESS (kept a day). Published "
         "by identity; every gateway reads the stream from its start and refuses that member's access tokens "
         "for the team issued before `at`.",
+    )
+    broker.publisher(
+        subjects.audit_subject("{tenant_id}"),
+        schema=AuditEvent,
+        title="audit event",
+        description="A change in a team (through the API, a sign-in, a reset, an accepted invitation, an "
+        "operator's); stream AUDIT, Nats-Msg-Id audit:<id>. Published by the gateway and identity; stored once "
+        "by identity's collector (durable identity-audit) in its append-only audit log (GET /api/audit).",
     )
     broker.publisher(
         subjects.mail_subject("{kind}"),
