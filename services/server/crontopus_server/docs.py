@@ -19,8 +19,8 @@ from faststream.specification import AsyncAPI
 from crontopus_kit.broker import make_broker
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import AgentEvent, AgentStatusReport
-from crontopus_schemas.audit import AuditEvent
 from crontopus_schemas.alerting import IncidentChanged
+from crontopus_schemas.audit import AuditEvent
 from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.gitops import ManifestsChanged
 from crontopus_schemas.identity import AccessChanged
