@@ -226,6 +226,7 @@ class AcceptInvitationBody(BaseModel):
 class AcceptInvitation(AcceptInvitationBody):
     user_id: str | None = Field(default=None, description="the signed-in user accepting, if any")
     via: str = Field(default="password", description="how that user's sign-in began: password or sso")
+    client_ip: str = "unknown"
 
 
 class PasswordResetBody(BaseModel):

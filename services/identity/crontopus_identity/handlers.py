@@ -304,7 +304,7 @@ def _add_invitation_handlers(router: NatsRouter, db: Database, ctx: Context, mai
                 session=session, ctx=ctx, request=request, now=service.utcnow()
             )
         await auditor.record(tenant_id=joined.tenant_id, user_id=joined.accepted_by or "", action="invitation.accept",
-                             target=joined.email, details={"role": joined.role})  # fmt: skip
+                             target=joined.email, details={"role": joined.role}, source=request.client_ip)  # fmt: skip
         await send_quietly(mail, welcome)
         return pair
 

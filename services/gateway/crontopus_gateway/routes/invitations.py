@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
+from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, client_ip
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_gateway.routes.auth import CONSOLE, ClientHeader, DocsAuth, console_answer
 from crontopus_kit.errors import Forbidden
@@ -69,7 +69,8 @@ async def accept_invitation(
         if principal.kind != "user":
             raise Forbidden("sign in as a person to accept an invitation: API keys cannot")
         user_id, via = principal.subject_id, principal.via or "password"
-    accept = AcceptInvitation(**body.model_dump(), user_id=user_id, via=via)
+    ip = client_ip(request, gateway.settings.trusted_proxies)
+    accept = AcceptInvitation(**body.model_dump(), user_id=user_id, via=via, client_ip=ip)
     pair = await gateway.rpc(IdentityRpc.INVITATION_ACCEPT, accept, TokenPair)
     return console_answer(pair, gateway) if client == CONSOLE else pair
 
