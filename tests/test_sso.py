@@ -17,11 +17,6 @@ CONSOLE = {"X-Crontopus-Client": "console"}
 
 
 @pytest.fixture
-def database_backend() -> str:
-    return "sqlite"
-
-
-@pytest.fixture
 def provider():
     running = OidcTestProvider().start()
     yield running
