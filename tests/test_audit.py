@@ -98,3 +98,16 @@ def test_the_cli_lists_the_audit_log(api, stack):
     wait_until(lambda: json.loads(crontopus("audit", "list", "--json", "--action", "auth.").stdout)["entries"])
     table = crontopus("audit", "list").stdout
     assert "auth.sign-in" in table and "team.create" in table
+
+
+def test_an_agents_enrollment_and_revocation_are_recorded(api):
+    alice = sign_up(api, "alice")
+    token = api.post("/api/agents/enrollment-tokens", headers=alice.headers).json()["token"]
+    agent = api.post("/api/agents/enroll", json={"token": token, "name": "web-1"}).json()
+    assert api.delete(f"/api/agents/{agent['agent_id']}", headers=alice.headers).status_code == 200
+    log = wait_until(lambda: (found := entries(api, alice, action="agent.")) and len(found) == 3 and found)
+    by_action = {entry["action"]: entry for entry in log}
+    enrolled = by_action["agent.enroll"]
+    assert (enrolled["actor_type"], enrolled["actor"], enrolled["target"]) == ("agent", "web-1", agent["agent_id"])
+    assert (by_action["agent.revoke"]["actor"], by_action["agent.revoke"]["target"]) == ("alice", agent["agent_id"])
+    assert by_action["agent.enrollment-token.create"]["actor"] == "alice"
