@@ -85,7 +85,17 @@ async def handle_runs(
         notices += await _apply(session, job, run, found, open_keys, now)
     seen = [run_seen for run in judged if (run_seen := RunSeen.from_recorded(run)) is not None]
     await monitors.record_runs(session=session, tenant_id=tenant_id, runs=seen)
+    await _reload_expired(session, [notice.incident for notice in notices])
     return HandledRuns(notices, {run.job for run in judged} - rows.keys())
+
+
+async def _reload_expired(session: AsyncSession, opened: Sequence[Incident]) -> None:
+    """A rollback in the session (a retried monitor update, an incident another instance opened
+    first) expires every object it holds, and notices are read after the session closed: an
+    expired incident there raised DetachedInstanceError and the whole batch came back later."""
+    for incident in opened:
+        if inspect(incident).expired_attributes:
+            await session.refresh(incident)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from crontopus_alerting import incidents
 from crontopus_kit.db import Database
@@ -82,3 +83,17 @@ async def test_incidents_are_listed_newest_first_by_status_page_by_page(db):
         bobs = await incidents.list_incidents(session=session, request=IncidentListRequest(tenant_id=BOB))
     assert [i.job for i in first.incidents + rest.incidents] == ["ops/job-4", "ops/job-3", "ops/job-2", "ops/job-1"]
     assert rest.next_cursor is None and bobs.incidents == []
+
+
+async def test_an_incident_a_later_rollback_expired_is_reloaded_before_its_session_closes(db):
+    """handle_runs opens incidents, then may roll back a retried monitor update: the notices are
+    read after the session closed, where an expired incident raised DetachedInstanceError."""
+    from crontopus_alerting.service import _reload_expired
+
+    async with db.session() as session:
+        opened = await incidents.open_incident(session=session, tenant_id=ALICE, cause="failed", detail="x",
+                                               job="ops/backup", now=T0)  # fmt: skip
+        await session.execute(sa.text("SELECT 1"))  # a retried monitor update: it began a transaction,
+        await session.rollback()  # then rolled it back
+        await _reload_expired(session, [opened])
+    assert (opened.job, opened.status, opened.cause) == ("ops/backup", "open", "failed")  # session closed
