@@ -4,6 +4,7 @@ or updated idempotently, and the request-reply helpers every service uses."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar, overload
@@ -13,7 +14,7 @@ from faststream import BaseMiddleware
 from faststream.nats import NatsBroker
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from crontopus_kit.errors import DomainError, Invalid, Unavailable, from_body
@@ -43,7 +44,27 @@ class CorrelationMiddleware(BaseMiddleware):
         cid = correlation_id_var.get()
         if cid:
             cmd.correlation_id = cid
-        return await call_next(cmd)
+        if not getattr(cmd, "stream", None):
+            return await call_next(cmd)
+        return await _publish_to_stream(call_next, cmd)
+
+
+JETSTREAM_PUBLISH_ATTEMPTS = 3
+
+
+async def _publish_to_stream(call_next: Any, cmd: Any) -> Any:
+    """A JetStream publish whose acknowledgement came back empty (nats-py then fails parsing it:
+    seen under load on a busy server) or found no stream responding is tried again: the stream
+    de-duplicates on Nats-Msg-Id where the message carries one, and the others are idempotent."""
+    for attempt in range(1, JETSTREAM_PUBLISH_ATTEMPTS + 1):
+        try:
+            return await call_next(cmd)
+        except (json.JSONDecodeError, NoStreamResponseError):
+            if attempt == JETSTREAM_PUBLISH_ATTEMPTS:
+                raise
+            log.warning("JetStream publish not acknowledged; trying again", stream=cmd.stream, attempt=attempt)
+            await asyncio.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
 
 
 class Publisher(Protocol):
