@@ -89,20 +89,21 @@ class AuditMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        status, answer = 0, bytearray()
+        # Decided when the answer starts (the route is known by then): only a successful audited
+        # change's answer is kept, so check-ins and other unaudited writes pay no copying.
+        audited: Audited | None = None
+        answer = bytearray()
 
         async def keep(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and len(answer) < MAX_ANSWER_BYTES:
+            nonlocal audited
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                audited = AUDITED.get((scope["method"], getattr(scope.get("route"), "path", "")))
+            elif message["type"] == "http.response.body" and audited and len(answer) < MAX_ANSWER_BYTES:
                 answer.extend(message.get("body", b""))
             await send(message)
 
         await self.app(scope, receive, keep)
-        route = scope.get("route")
-        audited = AUDITED.get((scope["method"], getattr(route, "path", "")))
-        if audited is not None and 200 <= status < 300:
+        if audited is not None:
             await self._record(scope, audited, bytes(answer))
 
     async def _record(self, scope: Scope, audited: Audited, raw: bytes) -> None:
