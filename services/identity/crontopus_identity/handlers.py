@@ -117,25 +117,19 @@ class AccessAnnouncer:
     """Publishes AccessChanged on JetStream, where every gateway (one starting later too) reads
     it and refuses the member's older access tokens for the team."""
 
-    ATTEMPTS = 3
-
     def __init__(self, publisher: Publisher) -> None:
         self.publisher = publisher
 
     async def announce(self, change: AccessChanged) -> None:
+        """An empty acknowledgement is retried by the broker's middleware (crontopus_kit.broker)."""
         subject = subjects.access_changed_subject(change.tenant_id, change.user_id)
-        for attempt in range(1, self.ATTEMPTS + 1):
-            try:
-                await self.publisher.publish(
-                    change.model_dump_json().encode(), subject, stream=subjects.ACCESS_STREAM.name
-                )
-                return
-            except Exception:
-                if attempt == self.ATTEMPTS:
-                    # The change itself is stored and the member's refresh tokens obey it; only
-                    # access tokens already out keep their old role until they expire.
-                    log.error("access change not published", tenant_id=change.tenant_id,
-                              user_id=change.user_id, exc_info=True)  # fmt: skip
+        try:
+            await self.publisher.publish(change.model_dump_json().encode(), subject, stream=subjects.ACCESS_STREAM.name)
+        except Exception:
+            # The change itself is stored and the member's refresh tokens obey it; only access
+            # tokens already out keep their old role until they expire.
+            log.error("access change not published", tenant_id=change.tenant_id, user_id=change.user_id,
+                      exc_info=True)  # fmt: skip
 
 
 class TenantAnnouncer:
