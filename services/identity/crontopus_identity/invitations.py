@@ -29,6 +29,7 @@ from crontopus_schemas.mail import MailRequested
 
 PURPOSE = "invitation"  # the links' purpose, as the mail's kind
 TTL = timedelta(days=7)
+PER_ADDRESS, PER_TEAM = 3, 50  # invitation mails an hour
 BAD_LINK = "this invitation link is not valid any more: it was used, revoked or has expired; ask for a new one"
 OTHER_ACCOUNT = (
     "this invitation is for another email address: sign in with the account that has it, or sign out "
@@ -61,6 +62,11 @@ async def create(
     email = str(request.email).lower()
     if request.role == "owner" and request.actor_role != "owner":
         raise Forbidden(members.OWNERS_ONLY)
+    # The platform's mail must not become a way to flood an inbox.
+    await service.count_attempt(session, key=f"invite:{request.tenant_id}:{email}", limit=PER_ADDRESS, window=3600,
+                                now=now, what="invitations to this address this hour")  # fmt: skip
+    await service.count_attempt(session, key=f"invite-team:{request.tenant_id}", limit=PER_TEAM, window=3600,
+                                now=now, what="invitations from this team this hour")  # fmt: skip
     already = (
         select(Membership.user_id)
         .join(User, col(User.id) == col(Membership.user_id))

@@ -137,7 +137,8 @@ class LoginThrottle(SQLModel, table=True):
     ``user:<user id>`` (failures from unknown clients), ``device:<nonce>`` (failures from a client
     with a device token), ``name:<typed name>`` (failures for a name no account has),
     ``ip:<address>`` (sign-in attempts), ``register-ip:<address>`` (sign-ups), ``reset-ip:<address>``
-    (password resets asked for) or ``reset:<user id>`` (reset mails to one account, per hour)."""
+    (password resets asked for), ``reset:<user id>`` (reset mails to one account, per hour),
+    ``invite:<tenant>:<email>`` and ``invite-team:<tenant>`` (invitation mails, per hour)."""
 
     __tablename__ = "login_throttle"
 

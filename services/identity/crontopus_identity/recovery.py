@@ -66,8 +66,10 @@ async def request_reset(
     """The mail to send, or None (no such account, or too many asked for it lately). Throttled
     per client like sign-ups, so asking cannot probe addresses fast."""
     settings = ctx.settings
-    await service.count_attempt(session, key=f"reset-ip:{request.client_ip}", limit=settings.register_max_per_ip,
-                                window=settings.register_window, now=now, what="password resets")  # fmt: skip
+    await service.count_attempt(
+        session, key=f"reset-ip:{request.client_ip}", limit=settings.register_max_per_ip,
+        window=settings.register_window, now=now, what="password resets from your address",
+    )  # fmt: skip
     email = str(request.email).lower()
     user = (await session.execute(select(User).where(col(User.email) == email))).scalar_one_or_none()
     if user is None or not await service.under_limit(session, key=f"reset:{user.id}", limit=RESETS_PER_ADDRESS,

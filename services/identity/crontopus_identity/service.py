@@ -224,7 +224,7 @@ async def _count_ip_attempt(session: AsyncSession, *, settings: IdentitySettings
 
 async def _count_registration(session: AsyncSession, *, settings: IdentitySettings, ip: str, now: datetime) -> None:
     await count_attempt(session, key=f"register-ip:{ip}", limit=settings.register_max_per_ip,
-                        window=settings.register_window, now=now, what="sign-ups")  # fmt: skip
+                        window=settings.register_window, now=now, what="sign-ups from your address")  # fmt: skip
 
 
 async def count_attempt(session: AsyncSession, *, key: str, limit: int, window: int, now: datetime, what: str) -> None:
@@ -232,7 +232,7 @@ async def count_attempt(session: AsyncSession, *, key: str, limit: int, window: 
     count, started = await _bump(session, key=key, window=window, now=now)
     if count > limit:
         retry = _seconds_until(started + timedelta(seconds=window), now)
-        raise Throttled(f"too many {what} from your address; try again in {retry} s", retry_after=retry)
+        raise Throttled(f"too many {what}; try again in {retry} s", retry_after=retry)
 
 
 async def under_limit(session: AsyncSession, *, key: str, limit: int, window: int, now: datetime) -> bool:

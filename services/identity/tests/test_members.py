@@ -9,12 +9,19 @@ from faststream.nats import NatsBroker
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from crontopus_identity import members, service
+from crontopus_identity import invitations, members, service
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.unit import MIGRATIONS, NAME, IdentityUnit
 from crontopus_kit.db import Database
-from crontopus_kit.errors import Conflict, Forbidden, NotFound, Unauthorized
-from crontopus_schemas.identity import ActingMember, LoginRequest, MemberRoleChange, RegisterRequest, SwitchTeamRequest
+from crontopus_kit.errors import Conflict, Forbidden, NotFound, Throttled, Unauthorized
+from crontopus_schemas.identity import (
+    ActingMember,
+    InvitationCreate,
+    LoginRequest,
+    MemberRoleChange,
+    RegisterRequest,
+    SwitchTeamRequest,
+)
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -188,3 +195,16 @@ async def test_the_migration_makes_every_existing_user_the_owner_of_their_team(s
         assert user.default_tenant_id == "t1"
     finally:
         await database.dispose()
+
+
+async def test_inviting_one_address_is_limited_so_mail_cannot_flood_an_inbox(identity, team):
+    alice, _, _ = team
+    request = InvitationCreate(tenant_id=alice.tenant_id, actor_id=alice.id, actor_role="owner",
+                               email="dana@example.com", role="viewer")  # fmt: skip
+    for _ in range(invitations.PER_ADDRESS):
+        async with identity.db.session() as session:
+            await invitations.create(session=session, request=request, now=T0)
+            await session.commit()
+    async with identity.db.session() as session:
+        with pytest.raises(Throttled, match="too many invitations to this address this hour"):
+            await invitations.create(session=session, request=request, now=T0)
