@@ -405,7 +405,14 @@ def test_a_person_signs_in_with_the_identity_provider(browser, teams_console, sc
     expect(button).to_be_visible()
     visit.assert_accessible()
     visit.shoot(screenshots, "phone-dark-login-sso")
-    button.click()
+    teams_console.provider.sign_with_other_key = True  # a forged ID token: refused, and the page says why
+    try:
+        button.click()
+        expect(page.get_by_role("alert")).to_contain_text("does not verify")
+    finally:
+        teams_console.provider.sign_with_other_key = False
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.get_by_role("button", name="Sign in with Test IdP").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     page.goto("/settings")
     expect(page.get_by_text("ada@example.com")).to_be_visible()

@@ -5,7 +5,7 @@ signature, replayed and tampered callbacks, and how accounts are linked or made.
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -56,10 +56,9 @@ def signed_in(browser) -> dict:
 
 
 def refusal(answer: httpx.Response) -> str:
-    assert answer.status_code == 303, answer.text
-    location = urlsplit(answer.headers["location"])
-    assert location.path == "/login", answer.headers["location"]
-    return parse_qs(location.query)["sso_error"][0]
+    """Why the sign-in page says it failed: a cookie for it, never words in the URL."""
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login"), answer.text
+    return unquote(answer.cookies["crontopus_sso_error"])
 
 
 def test_the_providers_are_listed_for_the_sign_in_page(browser):
@@ -74,6 +73,7 @@ def test_a_new_person_signs_in_with_the_provider_and_gets_an_account_and_a_team(
     assert provider.challenge_methods == ["S256"], "PKCE with S256"
     done = finish(browser, callback)
     assert (done.status_code, done.headers["location"]) == (303, "/")
+    assert done.cookies["crontopus_signed_in"] == "1", "the console's cue to pick the session up"
     me = signed_in(browser)
     assert (me["username"], me["email"], me["email_verified"], me["role"]) == ("ada", "ada@example.com", True, "owner")
     again = finish(browser, start(browser))

@@ -23,9 +23,10 @@ export function enterSession(to = "/"): void {
   window.location.assign(to);
 }
 
-/** Single sign-on leaves through the provider and comes back with a session cookie. */
+/** Single sign-on leaves through the provider and comes back to `/` with a session cookie and
+ * the readable `crontopus_signed_in` that tells the session to use it (src/lib/session.ts). */
 export function startSingleSignOn(loginUrl: string): void {
-  enterSession(loginUrl);
+  window.location.assign(loginUrl);
 }
 
 /** Act for another of your teams: a new console session for it, then a fresh start. */

@@ -97,6 +97,7 @@ export class Session {
   /** Resolves once it is known whether the visitor is signed in (the silent refresh answered). */
   start(): Promise<void> {
     this.started ??= (async () => {
+      adoptSignInCookie(this.storage);
       if (this.storage?.getItem(HINT_KEY)) await this.refresh();
       else this.setState({ status: "signed-out" });
     })();
@@ -218,6 +219,7 @@ let earlyRefresh: Promise<Response> | undefined;
 /** Sends the start-up refresh before the application is evaluated (src/boot.ts), when the
  * sign-in hint says a cookie may exist; resolves once it is sent (or not needed). */
 export function startEarlyRefresh(): Promise<void> {
+  adoptSignInCookie();
   if (!safeStorage()?.getItem(HINT_KEY)) return Promise.resolve();
   return new Promise((sent) => {
     const send = () => {
@@ -277,6 +279,16 @@ function withToken(request: Request, token: string): Request {
 function withLock<T>(run: () => Promise<T>): Promise<T> {
   const locks = typeof navigator !== "undefined" ? navigator.locks : undefined;
   return locks ? (locks.request(LOCK_NAME, run) as Promise<T>) : run();
+}
+
+export const SIGNED_IN_COOKIE = "crontopus_signed_in";
+
+/** A sign-in that ended on a redirect (single sign-on) leaves this short-lived, readable cookie
+ * beside the HttpOnly session: it becomes the hint, so a failed attempt leaves none (and no 401). */
+function adoptSignInCookie(storage: Pick<Storage, "setItem"> | null = safeStorage()): void {
+  if (typeof document === "undefined" || !document.cookie.split("; ").includes(`${SIGNED_IN_COOKIE}=1`)) return;
+  storage?.setItem(HINT_KEY, "1");
+  document.cookie = `${SIGNED_IN_COOKIE}=; Max-Age=0; Path=/`;
 }
 
 function safeStorage(): Storage | null {

@@ -4,7 +4,7 @@ The flow and its checks: crontopus_gateway.sso."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
@@ -21,8 +21,10 @@ from crontopus_schemas.subjects import IdentityRpc
 router = APIRouter(tags=["auth"], route_class=ApiRoute)
 ProviderName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")]
 SSO_PATH = "/api/auth/sso"
+ERROR_COOKIE = "crontopus_sso_error"  # read (and cleared) by the console's sign-in page
+SIGNED_IN_COOKIE = "crontopus_signed_in"  # read (and cleared) by the console's session (src/lib/session.ts)
 REDIRECT: dict[int | str, dict[str, Any]] = {
-    303: {"description": "to the console: signed in (`/`), or `/login?sso_error=<why>`"}
+    303: {"description": "to the console: signed in (`/`), or `/login` with why in the cookie crontopus_sso_error"}
 }
 TO_PROVIDER: dict[int | str, dict[str, Any]] = {
     303: {"description": "to the provider's sign-in"},
@@ -73,7 +75,9 @@ async def callback(
     spent), the code traded with the PKCE verifier, the ID token's signature, issuer, audience,
     expiry and nonce. Then signed in as the linked account, or the account with the same confirmed
     email, or a new one; the console session starts (the `crontopus_refresh` cookie) and the
-    browser goes to `/`. Anything refused: to `/login?sso_error=<why>`."""
+    browser goes to `/`. Anything refused: to `/login`, with why in the cookie `crontopus_sso_error`
+    (a minute, `Path=/login`): a message in the URL would let any site put its own words on our
+    sign-in page."""
     cookie = request.cookies.get(STATE_COOKIE)
     try:
         if error:
@@ -84,10 +88,15 @@ async def callback(
                             client_ip=client_ip(request, gateway.settings.trusted_proxies))  # fmt: skip
         pair = await gateway.rpc(IdentityRpc.SSO_SIGN_IN, sign_in, TokenPair)
     except DomainError as exc:
-        answer = RedirectResponse("/login?" + urlencode({"sso_error": exc.message}), status_code=303)
+        answer = RedirectResponse("/login", status_code=303)
+        answer.set_cookie(ERROR_COOKIE, quote(exc.message), max_age=60, path="/login", samesite="lax",
+                          secure=console_cookie_secure(gateway))  # fmt: skip
     else:
         answer = RedirectResponse("/", status_code=303)
         set_refresh_cookie(answer, pair, secure=console_cookie_secure(gateway))
+        # Readable, unlike the session: tells the console a session is there to pick up.
+        answer.set_cookie(SIGNED_IN_COOKIE, "1", max_age=60, path="/", samesite="lax",
+                          secure=console_cookie_secure(gateway))  # fmt: skip
     answer.delete_cookie(STATE_COOKIE, path=SSO_PATH, httponly=True, samesite="lax",
                          secure=console_cookie_secure(gateway))  # fmt: skip
     return answer

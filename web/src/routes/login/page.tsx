@@ -22,7 +22,7 @@ export function Component() {
   const [busy, setBusy] = useState(false);
   const reason = (location.state as { reason?: string } | null)?.reason;
   const providers = useSingleSignOnProviders();
-  const ssoError = params.get("sso_error") ?? undefined;
+  const [ssoError] = useState(takeSingleSignOnError);
 
   if (state.status === "signed-in" && !busy) return <Navigate to={next} replace />;
 
@@ -87,4 +87,19 @@ function useSingleSignOnProviders(): Provider[] {
       .catch(() => setProviders([]));
   }, []);
   return providers;
+}
+
+const SSO_ERROR_COOKIE = "crontopus_sso_error";
+
+/** Why a single sign-on failed: the gateway leaves it in a short-lived cookie (not in the URL,
+ * where any site could write its own words onto this page); read once, then cleared. */
+function takeSingleSignOnError(): string | undefined {
+  const found = document.cookie.split("; ").find((part) => part.startsWith(`${SSO_ERROR_COOKIE}=`));
+  if (!found) return undefined;
+  document.cookie = `${SSO_ERROR_COOKIE}=; Max-Age=0; Path=/login`;
+  try {
+    return decodeURIComponent(found.slice(SSO_ERROR_COOKIE.length + 1));
+  } catch {
+    return undefined;
+  }
 }
