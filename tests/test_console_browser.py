@@ -38,7 +38,7 @@ LIVE = 5_000  # ms: "within a second" of a check-in, with room for a busy CI mac
 SETTLED = """() => document.querySelector('main') && !document.querySelector('[aria-busy="true"]')
     && !/Loading/.test(document.querySelector('main').innerText)"""
 PAGES = ["/", "/jobs", "/jobs/new", "/jobs/staging/hello", "/jobs/staging/hello/edit", "/runs", "/agents",
-         "/incidents", "/settings"]  # fmt: skip
+         "/incidents", "/settings", "/settings/members", "/settings/audit"]  # fmt: skip
 
 
 @dataclass

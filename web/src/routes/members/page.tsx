@@ -82,7 +82,9 @@ function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][];
               <th scope="col">Username</th>
               <th scope="col">Email</th>
               <th scope="col">Role</th>
-              <th scope="col">Joined</th>
+              <th scope="col" className="hidden sm:table-cell">
+                Joined
+              </th>
               <th scope="col">
                 <span className="sr-only">Actions</span>
               </th>
@@ -100,7 +102,7 @@ function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][];
                   <td className="break-all">{member.email}</td>
                   <td>
                     {mayChange ? (
-                      <select aria-label={`Role of ${member.username}`} className="input py-1" value={member.role} onChange={(e) => void setRole(member, e.target.value as Role)}>
+                      <select aria-label={`Role of ${member.username}`} className="input min-w-28 py-1" value={member.role} onChange={(e) => void setRole(member, e.target.value as Role)}>
                         {ROLES.filter((r) => myRole === "owner" || r !== "owner").map((r) => (
                           <option key={r} value={r}>
                             {r}
@@ -111,7 +113,7 @@ function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][];
                       member.role
                     )}
                   </td>
-                  <td>
+                  <td className="hidden sm:table-cell">
                     <RelativeTime value={member.joined_at} />
                   </td>
                   <td className="text-right">
