@@ -7,6 +7,7 @@ as a provider would be. Switches make it misbehave the ways a forged or broken p
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -143,8 +144,6 @@ class OidcTestProvider:
         ])  # fmt: skip
 
     def _client_authenticated(self, request: Request) -> bool:
-        import base64
-
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic":
             return False
