@@ -386,7 +386,9 @@ export interface paths {
          *     spent), the code traded with the PKCE verifier, the ID token's signature, issuer, audience,
          *     expiry and nonce. Then signed in as the linked account, or the account with the same confirmed
          *     email, or a new one; the console session starts (the `crontopus_refresh` cookie) and the
-         *     browser goes to `/`. Anything refused: to `/login?sso_error=<why>`.
+         *     browser goes to `/`. Anything refused: to `/login`, with why in the cookie `crontopus_sso_error`
+         *     (a minute, `Path=/login`): a message in the URL would let any site put its own words on our
+         *     sign-in page.
          */
         get: operations["callback_api_auth_sso__provider__callback_get"];
         put?: never;
@@ -4368,7 +4370,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description to the console: signed in (`/`), or `/login?sso_error=<why>` */
+            /** @description to the console: signed in (`/`), or `/login` with why in the cookie crontopus_sso_error */
             303: {
                 headers: {
                     [name: string]: unknown;
