@@ -2,143 +2,38 @@
 `crontopus-server run all` as `make run` starts it: a team's journey from signing up to a failed
 run's output, live; a second team that sees none of it; every page at phone width in dark mode;
 axe-core on every page; nothing logged in the browser's console; no token in the page's storage.
-
-Screenshots of every page go to a temporary folder, or to ``$CRONTOPUS_SCREENSHOTS`` when set
-(`make screenshots` sets it to docs/console/).
+The fixtures and the tab (`Visit`) are in `crontopus_server.console_testing`.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from crontopus_kit.nats_server import free_port
-from crontopus_server.testing import start_run_all, stop_run_all, wait_healthy
+from crontopus_server.console_testing import (
+    LIVE,
+    Console,
+    Visit,
+    nav,
+    needs_console,
+    open_tab,
+    serve_console,
+    sign_up_in_the_form,
+)
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (make install)")
-Browser, Page, expect = playwright_sync.Browser, playwright_sync.Page, playwright_sync.expect
+Page, expect = playwright_sync.Page, playwright_sync.expect
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-WEB_DIST = ROOT / "web" / "dist"
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
-# Debian's /usr/bin/chromium is a shell wrapper around this binary.
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium")) if p and Path(p).exists()), None)
-PASSWORD = "correct horse battery"
-LIVE = 5_000  # ms: "within a second" of a check-in, with room for a busy CI machine
-SETTLED = """() => document.querySelector('main') && !document.querySelector('[aria-busy="true"]')
-    && !/Loading/.test(document.querySelector('main').innerText)"""
 PAGES = ["/", "/jobs", "/jobs/new", "/jobs/staging/hello", "/jobs/staging/hello/edit", "/runs", "/agents",
          "/incidents", "/settings", "/settings/members", "/settings/audit"]  # fmt: skip
-
-
-@dataclass
-class Console:
-    url: str
-    data_dir: Path
-
-
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    if not (WEB_DIST / "index.html").exists():
-        pytest.skip("needs the built console: make web (make test builds it where node 20.19+ is installed)")
-    if not AXE.exists():
-        pytest.skip("needs axe-core from web/node_modules (make web installs it)")
-    if CHROMIUM is None:
-        pytest.skip("needs Debian's chromium (.ci/run installs it: apt-get install chromium)")
-    home = tmp_path_factory.mktemp("console")
-    port = free_port()
-    server = start_run_all(home / "data", port, home / "server.log", CRONTOPUS_WEB_DIR=str(WEB_DIST))
-    try:
-        wait_healthy(port, server)
-        yield Console(f"http://127.0.0.1:{port}", home / "data")
-    finally:
-        stop_run_all(server)
-
-
-@pytest.fixture(scope="module")
-def browser(console: Console) -> Iterator[Browser]:
-    with playwright_sync.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("CRONTOPUS_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@dataclass
-class Visit:
-    """A browser tab and what went wrong in it that a user's console would show."""
-
-    page: Page
-    errors: list[str] = field(default_factory=list)
-
-    def settle(self) -> None:
-        """Until nothing on the page is loading (the event stream keeps the network busy for good)."""
-        self.page.wait_for_function(SETTLED)
-
-    def shoot(self, folder: Path, name: str) -> None:
-        self.settle()
-        self.page.screenshot(path=folder / f"{name}.jpg", full_page=True, quality=80)
-
-    def assert_accessible(self) -> None:
-        """axe-core finds no serious or critical violation on the page once it is drawn. A violation
-        seen once is looked for again a second later: on a loaded CI machine axe has caught a chart
-        half-drawn (a colour-contrast hit on an element uPlot was still styling); one that stays fails."""
-        self.settle()
-        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
-            self.page.evaluate(AXE.read_text())  # through the debugger: the page's CSP rightly refuses inline script
-        found = self._violations()
-        if found:
-            self.page.wait_for_timeout(1000)
-            self.settle()
-            found = self._violations()
-        assert found == [], f"{self.page.url}: {found}"
-
-    def _violations(self) -> list[str]:
-        return self.page.evaluate(
-            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-            ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"
-        )
-
-
-def open_tab(browser: Browser, base_url: str, **context_options) -> Visit:
-    context = browser.new_context(base_url=base_url, **context_options)
-    page = context.new_page()
-    visit = Visit(page)
-    page.on("console", lambda message: message.type == "error" and visit.errors.append(message.text))
-    page.on("pageerror", lambda error: visit.errors.append(str(error)))
-    return visit
-
-
-def sign_up_in_the_form(page: Page, name: str) -> None:
-    page.goto("/register")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Email").fill(f"{name}@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Confirm password").fill(PASSWORD)
-    page.get_by_label("Team").fill(f"{name}-team")
-    page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-
-
-def nav(page: Page, name: str) -> None:
-    page.get_by_role("navigation").get_by_role("link", name=name, exact=True).click()
 
 
 def recent_run(page: Page, status: str):
@@ -311,22 +206,19 @@ def teams_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamsCon
     from crontopus_server.oidc_test_provider import OidcTestProvider
     from crontopus_server.testing import SmtpInbox
 
-    if not (WEB_DIST / "index.html").exists() or CHROMIUM is None:
-        pytest.skip("needs the built console and Debian's chromium (make web; .ci/run installs chromium)")
+    needs_console()
     home = tmp_path_factory.mktemp("teams-console")
-    port = free_port()
     inbox, provider = SmtpInbox().start(), OidcTestProvider().start()
-    provider.redirect_uris.add(f"http://127.0.0.1:{port}/api/auth/sso/test/callback")
-    server = start_run_all(
-        home / "data", port, home / "server.log", CRONTOPUS_WEB_DIR=str(WEB_DIST),
-        CRONTOPUS_SMTP_URL=f"smtp://127.0.0.1:{inbox.port}?starttls=false",
+    served = serve_console(
+        home, CRONTOPUS_SMTP_URL=f"smtp://127.0.0.1:{inbox.port}?starttls=false",
         CRONTOPUS_SSO_PROVIDERS=json.dumps([provider.settings("test")]),
     )  # fmt: skip
     try:
-        wait_healthy(port, server)
-        yield TeamsConsole(f"http://127.0.0.1:{port}", home / "data", inbox, provider)
+        console = next(served)
+        provider.redirect_uris.add(f"{console.url}/api/auth/sso/test/callback")
+        yield TeamsConsole(console.url, console.data_dir, console.log, inbox, provider)
     finally:
-        stop_run_all(server)
+        served.close()
         inbox.stop()
         provider.stop()
 
