@@ -23,7 +23,7 @@ from crontopus_kit.nats_server import free_port
 from crontopus_server.testing import start_run_all, stop_run_all, wait_healthy
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Page
 
 ROOT = Path(__file__).resolve().parents[3]
 WEB_DIST = ROOT / "web" / "dist"
@@ -129,7 +129,12 @@ def open_tab(browser: Browser, base_url: str, **context_options: Any) -> Visit:
     context = browser.new_context(base_url=base_url, **context_options)
     page = context.new_page()
     visit = Visit(page)
-    page.on("console", lambda message: message.type == "error" and visit.errors.append(message.text))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            visit.errors.append(message.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: visit.errors.append(str(error)))
     return visit
 
