@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
 ROOT = Path(__file__).resolve().parents[3]
-WEB_DIST = ROOT / "web" / "dist"
+# A build elsewhere (vite build --outDir) can be tested while web/dist is being rebuilt.
+WEB_DIST = Path(os.environ.get("CRONTOPUS_TEST_WEB_DIST") or ROOT / "web" / "dist")
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 # Debian's /usr/bin/chromium is a shell wrapper around this binary.
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium")) if p and Path(p).exists()), None)

@@ -1,5 +1,5 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { Activity, AlertOctagon, CalendarClock, LayoutDashboard, LogOut, Server, Settings } from "lucide-react";
+import { Activity, AlertOctagon, BellRing, CalendarClock, LayoutDashboard, LogOut, Server, Settings } from "lucide-react";
 import { NavLink, Outlet, useNavigation } from "react-router";
 
 import { api } from "../api/client";
@@ -13,6 +13,7 @@ const NAV = [
   { to: "/runs", label: "Runs", Icon: Activity, end: false },
   { to: "/agents", label: "Agents", Icon: Server, end: false },
   { to: "/incidents", label: "Incidents", Icon: AlertOctagon, end: false },
+  { to: "/alerts", label: "Alerts", Icon: BellRing, end: false },
   { to: "/settings", label: "Settings", Icon: Settings, end: false },
 ] as const;
 

@@ -1,0 +1,13 @@
+import { PageHeader, useTitle } from "../../components/PageHeader";
+import { ALERT_TABS, SectionTabs } from "../../components/SectionTabs";
+
+// Scaffold: this page is being built (issue 15, Web console II).
+export function Component() {
+  useTitle("Silences");
+  return (
+    <>
+      <PageHeader title="Silences" />
+      <SectionTabs label="Alerts" tabs={ALERT_TABS} />
+    </>
+  );
+}
