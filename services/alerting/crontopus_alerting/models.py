@@ -124,7 +124,11 @@ class Silence(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     tenant_id: str = Field(max_length=64, index=True)
-    job: str | None = Field(default=None, max_length=127)  # None: every job of the tenant
+    # What it covers: one job, every job of a namespace, every job whose labels include all of
+    # match_labels, or (none of them) every job of the tenant.
+    job: str | None = Field(default=None, max_length=127)
+    namespace: str | None = Field(default=None, max_length=63)
+    match_labels: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))  # JSON
     starts_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     ends_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -139,6 +143,19 @@ class TenantRules(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     rules: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class BadgeKey(SQLModel, table=True):
+    """A team's key for its public status badges: ``public_id`` names the team in a badge URL,
+    ``secret`` signs each badge's selector. Rotating replaces both (every old URL stops working)."""
+
+    __tablename__ = "badge_keys"
+    __table_args__ = (UniqueConstraint("public_id", name="uq_badge_keys_public_id"),)
+
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    public_id: str = Field(max_length=32)
+    secret: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class OfflineAgent(SQLModel, table=True):
