@@ -15,7 +15,7 @@ function paths(list: RouteObject[]): string[] {
 function promised(): string[] {
   const doc = readFileSync(resolve(__dirname, "../../docs/console.md"), "utf8");
   const paragraph = /^- Routes: ([\s\S]*?)\.\n/m.exec(doc)?.[1] ?? "";
-  return [...new Set([...paragraph.matchAll(/`([^`]+)`/g)].map((match) => match[1]))];
+  return [...new Set([...paragraph.matchAll(/`([^`]+)`/g)].map((match) => match[1] ?? ""))];
 }
 
 describe("the routes", () => {
