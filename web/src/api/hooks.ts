@@ -17,3 +17,14 @@ export function jobPath(job: string): string {
   const [namespace, name] = job.split("/");
   return `/jobs/${encodeURIComponent(namespace ?? "")}/${encodeURIComponent(name ?? "")}`;
 }
+
+const RANKS = { viewer: 0, member: 1, admin: 2, owner: 3 } as const;
+export type Role = keyof typeof RANKS;
+
+/** Whether the signed-in person's role in this team is at least ``needed`` (the API decides;
+ * this only hides what it would refuse). False until /api/auth/me has answered. */
+export function useRoleAtLeast(needed: Role): boolean {
+  const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
+  const role = me.data?.role as Role | undefined;
+  return role !== undefined && RANKS[role] >= RANKS[needed];
+}

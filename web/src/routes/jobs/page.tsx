@@ -4,7 +4,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router";
 
 import { api, type Schemas } from "../../api/client";
-import { jobPath } from "../../api/hooks";
+import { jobPath, useRoleAtLeast } from "../../api/hooks";
 import { SelectField, TextField } from "../../components/Field";
 import { Labels } from "../../components/Labels";
 import { PageHeader, useTitle } from "../../components/PageHeader";
@@ -49,6 +49,7 @@ export function Component() {
   useTitle("Jobs");
   const { get, set } = useUrlState();
   const searchRef = useRef<HTMLInputElement>(null);
+  const mayEdit = useRoleAtLeast("member");
   const search = get("q");
   const status = LAST_STATUSES.includes(get("status") as LastStatus) ? (get("status") as LastStatus) : undefined;
   const state = get("state");
@@ -99,9 +100,11 @@ export function Component() {
         title="Jobs"
         subtitle="Defined in your team's Git repository; every change here is a commit."
         actions={
-          <Link to="/jobs/new" className="btn-primary">
-            <Plus aria-hidden="true" className="size-4" /> New job
-          </Link>
+          mayEdit && (
+            <Link to="/jobs/new" className="btn-primary">
+              <Plus aria-hidden="true" className="size-4" /> New job
+            </Link>
+          )
         }
       />
       <form className="mb-4 grid grid-cols-2 gap-3 lg:grid-cols-6" role="search" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
@@ -142,10 +145,15 @@ export function Component() {
           </Empty>
         ) : (
           <Empty title="No jobs yet.">
-            <Link to="/jobs/new" className="link">
-              Create a job
-            </Link>{" "}
-            here, or push a manifest to your team's repository (its clone URL is under Settings).
+            {mayEdit && (
+              <>
+                <Link to="/jobs/new" className="link">
+                  Create a job
+                </Link>{" "}
+                here, or{" "}
+              </>
+            )}
+            push a manifest to your team's repository (its clone URL is under Settings).
           </Empty>
         )
       ) : (
