@@ -70,7 +70,7 @@ endif
 
 screenshots: install ## Run the console's browser tests and save a screenshot of every page to docs/console/
 	@$(MAKE) --no-print-directory web
-	CRONTOPUS_SCREENSHOTS=docs/console $(BIN)/python -m pytest tests/test_console_browser.py
+	CRONTOPUS_SCREENSHOTS=docs/console $(BIN)/python -m pytest -n 2 tests/test_console_*.py
 
 lint: install ## ruff (format check + lint), mypy, and the console's TypeScript check
 	$(BIN)/ruff format --check .
