@@ -276,6 +276,17 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("GET", "/api/silences"): lambda a, b: [("/api/silences", {})],
     ("POST", "/api/silences"): lambda a, b: [("/api/silences", {"json": {"job": JOB, "duration": "1h"}})],
     ("DELETE", "/api/silences/{silence_id}"): lambda a, b: [(f"/api/silences/{a.silence_id}", {})],
+    ("GET", "/api/badges"): lambda a, b: [("/api/badges", {}), ("/api/badges", {"params": {"job": JOB}})],
+    ("POST", "/api/badges/rotate"): lambda a, b: [("/api/badges/rotate", {})],
+    # A badge URL is its own credential: bob cannot sign one of alice's selectors (the badge tests
+    # try his signatures under her key); here, guessed keys for her job's selector.
+    ("GET", "/badge/{public_id}/{signature}/{selector}.svg"): lambda a, b: [
+        (f"/badge/{'a' * 20}/{'b' * 16}/job/{JOB}.svg", {}),
+        (f"/badge/{'a' * 20}/{'b' * 16}/namespace/{JOB.split('/')[0]}.svg", {}),
+    ],
+    ("GET", "/badge/{public_id}/{signature}/{selector}.json"): lambda a, b: [
+        (f"/badge/{'a' * 20}/{'b' * 16}/job/{JOB}.json", {})
+    ],
     ("GET", "/health"): lambda a, b: [("/health", {})],
     ("GET", "/metrics"): lambda a, b: [("/metrics", {})],
 }

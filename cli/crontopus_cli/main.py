@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from crontopus_cli import __version__, output
-from crontopus_cli.commands import agents, alerts, api_keys, audit, auth, jobs, runs, teams
+from crontopus_cli.commands import agents, alerts, api_keys, audit, auth, badges, jobs, runs, teams
 from crontopus_cli.context import AppState
 from crontopus_cli.errors import CliError
 
@@ -44,6 +44,7 @@ app.add_typer(api_keys.app, name="api-keys")
 app.add_typer(teams.teams_app, name="teams")
 app.add_typer(teams.members_app, name="members")
 app.add_typer(audit.app, name="audit")
+app.add_typer(badges.app, name="badges")
 
 
 def _version(value: bool) -> None:

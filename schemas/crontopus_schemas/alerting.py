@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from crontopus_schemas.events import EventMeta, JobRef
-from crontopus_schemas.manifest import Duration, Failures, Labels, OptionalDuration, RunCount
+from crontopus_schemas.manifest import DnsLabel, Duration, Failures, Labels, OptionalDuration, RunCount
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.strict import Boolean, date_time_text
 from crontopus_schemas.times import UtcDateTime
@@ -94,7 +94,7 @@ INCIDENT_CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{1,32}$"
 
 
 class IncidentListRequest(TenantScoped):
-    status: IncidentStatus | None = None
+    status: list[IncidentStatus] = Field(default_factory=list, description="any of these (empty: every status)")
     job: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
@@ -124,21 +124,6 @@ class ChannelCreate(BaseModel):
     enabled: Boolean = True
 
 
-class ChannelPublic(BaseModel):
-    id: str
-    name: str
-    kind: str
-    url: str = Field(description="masked: enough to recognise it, never its secrets")
-    match_labels: dict[str, str]
-    escalation: bool
-    enabled: bool
-    created_at: UtcDateTime
-
-
-class ChannelList(BaseModel):
-    channels: list[ChannelPublic]
-
-
 class ChannelCreateRequest(TenantScoped):
     body: ChannelCreate
 
@@ -160,9 +145,52 @@ class DeliveryPublic(BaseModel):
     sent_at: UtcDateTime | None
 
 
-class IncidentDetail(IncidentPublic):
-    """``GET /api/incidents/{id}``: the incident and every notification sent (or being sent) for it."""
+class ChannelPublic(BaseModel):
+    id: str
+    name: str
+    kind: str
+    url: str = Field(description="masked: enough to recognise it, never its secrets")
+    match_labels: dict[str, str]
+    escalation: bool
+    enabled: bool
+    created_at: UtcDateTime
+    last_delivery: DeliveryPublic | None = Field(
+        default=None, description="the newest notification to this channel (an incident's or a test) and how it "
+        "went: a test-send's outcome shows here once the sender tried it; none before the first",
+    )  # fmt: skip
 
+
+class ChannelList(BaseModel):
+    channels: list[ChannelPublic]
+
+
+IncidentStepKind = Literal["opened", "notified", "acknowledged", "renotified", "escalated", "resolved"]
+
+
+class IncidentStep(BaseModel):
+    """One moment of an incident's life (``IncidentDetail.timeline``)."""
+
+    step: IncidentStepKind = Field(
+        description="opened; notified (its channels were told); acknowledged; renotified (a reminder); "
+        "escalated (the escalation channels were told); resolved"
+    )
+    at: UtcDateTime
+    by: str | None = Field(
+        default=None, description="acknowledged, resolved: the user id (or API key id); `recovery`: it recovered"
+    )
+    channels: int = Field(default=0, description="how many channels this step notified")
+
+
+class IncidentDetail(IncidentPublic):
+    """``GET /api/incidents/{id}``: the incident, its timeline and every notification sent (or being
+    sent) for it."""
+
+    last_notified_at: UtcDateTime | None = Field(description="the last reminder (renotify_every); none: no reminder")
+    escalated_at: UtcDateTime | None = Field(description="when it was escalated (escalate_after); none: it was not")
+    timeline: list[IncidentStep] = Field(
+        default_factory=list,
+        description="oldest first: opened, notified, acknowledged, each reminder, escalated, resolved (what happened)",
+    )
     deliveries: list[DeliveryPublic] = Field(
         default_factory=list, description="oldest first: channel, event, status, attempts, the last error"
     )
@@ -171,12 +199,24 @@ class IncidentDetail(IncidentPublic):
 # --- silences (maintenance windows and snoozes made through the API) ---------------------------
 
 
+SilenceScope = Literal["job", "namespace", "labels", "team"]
+MAX_SILENCE_LABELS = 20
+
+
 class SilenceCreate(BaseModel):
-    """`POST /api/silences`: incidents still open and are kept, nobody is notified until it ends."""
+    """`POST /api/silences`: incidents still open and are kept, nobody is notified until it ends.
+
+    What it covers: one job (`job`), every job of a namespace (`namespace`), every job whose
+    labels include all of `match_labels`, or (none of the three) every job of the team and its
+    agents going offline. At most one of the three."""
 
     model_config = ConfigDict(extra="forbid")
 
-    job: JobRef | None = Field(default=None, description="namespace/name; none: every job of the team")
+    job: JobRef | None = Field(default=None, description="namespace/name: this one job")
+    namespace: DnsLabel | None = Field(default=None, description="every job of this namespace")
+    match_labels: Annotated[Labels, Field(min_length=1, max_length=MAX_SILENCE_LABELS)] | None = Field(
+        default=None, description='every job whose labels include all these pairs, e.g. {"team": "data"}'
+    )
     starts_at: Annotated[AwareDatetime | None, BeforeValidator(date_time_text)] = Field(
         default=None, description="default: now"
     )
@@ -186,14 +226,29 @@ class SilenceCreate(BaseModel):
     duration: Duration | None = Field(default=None, description="or: how long from its start, e.g. 2h")
     reason: str = Field(default="", max_length=500)
 
+    @model_validator(mode="after")
+    def _one_selector(self) -> SilenceCreate:
+        given = [name for name in ("job", "namespace", "match_labels") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of job, namespace or match_labels, not {' and '.join(given)}"
+                " (none of them: every job of the team)"
+            )
+        return self
+
 
 class SilencePublic(BaseModel):
     id: str
-    job: str | None
+    scope: SilenceScope = Field(
+        description="what it covers: one job, a namespace, the jobs with match_labels, or the whole team"
+    )
+    job: str | None = Field(description="scope job: namespace/name")
+    namespace: str | None = Field(description="scope namespace: every job of it")
+    match_labels: dict[str, str] = Field(description="scope labels: jobs with all these pairs; otherwise empty")
     starts_at: UtcDateTime
     ends_at: UtcDateTime
     reason: str
-    created_by: str
+    created_by: str = Field(description="the user id (or API key id) that made it")
 
 
 class SilenceList(BaseModel):

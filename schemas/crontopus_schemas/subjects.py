@@ -297,6 +297,9 @@ class AlertingRpc:
     SILENCE_CREATE = f"{RPC_ROOT}.alerting.silences.create"
     SILENCES_LIST = f"{RPC_ROOT}.alerting.silences.list"
     SILENCE_DELETE = f"{RPC_ROOT}.alerting.silences.delete"
+    BADGES_LIST = f"{RPC_ROOT}.alerting.badges.list"
+    BADGES_ROTATE = f"{RPC_ROOT}.alerting.badges.rotate"
+    BADGE_RESOLVE = f"{RPC_ROOT}.alerting.badges.resolve"
 
 
 class RunsRpc:

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from crontopus_cli import output
 from crontopus_cli.context import JsonOption, ServerOption, state
+from crontopus_cli.errors import CliError
 
 app = typer.Typer(help="Incidents, alert rules and notification channels.", no_args_is_help=True)
 incidents = typer.Typer(help="What went wrong: list, show, acknowledge, resolve.", no_args_is_help=True)
@@ -237,38 +238,74 @@ def test_channel(
 # --- silences ----------------------------------------------------------------------------------
 
 
+def _label_pair(values: list[str] | None) -> list[str]:
+    for value in values or []:
+        key, sep, _ = value.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{value!r} is not key=value, e.g. team=data")
+    return values or []
+
+
+def covers(silence: dict[str, Any]) -> str:
+    """What a silence covers, in a few words: a job, a namespace, a label selector, every job."""
+    if silence.get("job"):
+        return str(silence["job"])
+    if silence.get("namespace"):
+        return f"namespace {silence['namespace']}"
+    if silence.get("match_labels"):
+        return "labels " + ", ".join(f"{k}={v}" for k, v in silence["match_labels"].items())
+    return "every job"
+
+
 @silences.command("create")
 def create_silence(
     ctx: typer.Context,
-    duration: Annotated[str, typer.Option("--for", help="how long, e.g. 2h or 30m")],
-    job: Annotated[str | None, typer.Option(help="namespace/name (default: every job)")] = None,
+    duration: Annotated[str, typer.Option("--for", help="how long, e.g. 2h, 30m or 1h30m")],
+    job: Annotated[str | None, typer.Option(help="namespace/name: only this job")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="every job of this namespace")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label", "-l", callback=_label_pair, help="key=value: jobs with this label; repeat: all must match"
+        ),
+    ] = None,
     reason: Annotated[str, typer.Option(help="why, for the others")] = "",
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Silence notifications from now on, for a while."""
-    body = {"job": job, "duration": duration, "reason": reason}
+    """Silence notifications from now on, for a while: one job (--job), a namespace (--namespace),
+    the jobs with some labels (--label k=v ...), or, with none of them, every job of the team."""
+    given = [name for name, value in (("--job", job), ("--namespace", namespace), ("--label", label)) if value]
+    if len(given) > 1:
+        raise CliError(f"give one of --job, --namespace or --label, not {' and '.join(given)}")
+    body: dict[str, Any] = {"duration": duration, "reason": reason}
+    if job:
+        body["job"] = job
+    if namespace:
+        body["namespace"] = namespace
+    if label:
+        body["match_labels"] = dict(item.split("=", 1) for item in label)
     with state(ctx).client(server) as client:
         created = client.post("/api/silences", json=body)
     if as_json:
         output.print_json(created)
         return
-    what = escape(created["job"] or "every job")
+    what = escape(covers(created))
     output.console.print(f"Silenced {what} until {output.full_time(created['ends_at'])} ({created['id']}).")
 
 
 @silences.command("list")
 def list_silences(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
-    """Current and upcoming silences."""
+    """Current and upcoming silences, and what each covers."""
     with state(ctx).client(server) as client:
         found = client.get("/api/silences")
     if as_json:
         output.print_json(found)
         return
-    table = output.list_table("ID", "JOB", "FROM", "UNTIL", "REASON")
+    table = output.list_table("ID", "COVERS", "FROM", "UNTIL", "REASON")
     for silence in found["silences"]:
         table.add_row(
-            silence["id"], escape(silence["job"] or "every job"), output.full_time(silence["starts_at"]),
+            silence["id"], escape(covers(silence)), output.full_time(silence["starts_at"]),
             output.full_time(silence["ends_at"]), escape(silence["reason"]),
         )  # fmt: skip
     output.print_table(table)

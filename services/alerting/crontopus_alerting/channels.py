@@ -45,15 +45,16 @@ from urllib.parse import unquote, urlsplit
 
 import apprise
 from apprise.plugins.base import NotifyBase
+from sqlalchemy import and_, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from crontopus_alerting.models import Channel
+from crontopus_alerting.models import Channel, Delivery
 from crontopus_kit import egress
 from crontopus_kit.crypto import SecretBox, mask
 from crontopus_kit.errors import Conflict, Invalid, NotFound
-from crontopus_schemas.alerting import ChannelCreate, ChannelPublic
+from crontopus_schemas.alerting import ChannelCreate, ChannelPublic, DeliveryPublic
 
 URL_PURPOSE = "alerting:channel-url"
 
@@ -302,11 +303,39 @@ def pin_datagram_target(plugin: NotifyBase) -> None:
 # --- store ---------------------------------------------------------------------------------------
 
 
-def to_public(row: Channel) -> ChannelPublic:
+def to_public(row: Channel, last_delivery: Delivery | None = None) -> ChannelPublic:
+    last = None
+    if last_delivery is not None:
+        last = DeliveryPublic.model_validate(last_delivery, from_attributes=True).model_copy(
+            update={"channel_name": row.name}
+        )
     return ChannelPublic(
         id=row.id, name=row.name, kind=row.kind, url=row.url_masked, match_labels=json.loads(row.match_labels),
-        escalation=row.escalation, enabled=row.enabled, created_at=row.created_at,
+        escalation=row.escalation, enabled=row.enabled, created_at=row.created_at, last_delivery=last,
     )  # fmt: skip
+
+
+async def newest_deliveries(session: AsyncSession, *, tenant_id: str, channel_ids: list[str]) -> dict[str, Delivery]:
+    """Each channel's newest delivery (a test-send's or an incident's), by channel id: the page
+    shows how the last notification went, and a test-send's outcome once the sender tried it."""
+    if not channel_ids:
+        return {}
+    newest = (
+        select(col(Delivery.channel_id), func.max(col(Delivery.created_at)).label("at"))
+        .where(col(Delivery.tenant_id) == tenant_id, col(Delivery.channel_id).in_(channel_ids))
+        .group_by(col(Delivery.channel_id))
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(Delivery).join(
+            newest, and_(col(Delivery.channel_id) == newest.c.channel_id, col(Delivery.created_at) == newest.c.at)
+        )
+    )
+    found: dict[str, Delivery] = {}
+    for row in rows:  # deliveries created at the same instant: the larger id, so the answer is stable
+        if row.channel_id not in found or row.id > found[row.channel_id].id:
+            found[row.channel_id] = row
+    return found
 
 
 async def create_channel(
@@ -346,8 +375,12 @@ async def _named(session: AsyncSession, *, tenant_id: str, name: str) -> bool:
 
 
 async def list_channels(*, session: AsyncSession, tenant_id: str) -> list[ChannelPublic]:
-    rows = await session.scalars(select(Channel).where(col(Channel.tenant_id) == tenant_id).order_by(col(Channel.name)))
-    return [to_public(row) for row in rows]
+    """By name, each with its newest delivery."""
+    rows = list(
+        await session.scalars(select(Channel).where(col(Channel.tenant_id) == tenant_id).order_by(col(Channel.name)))
+    )
+    last = await newest_deliveries(session, tenant_id=tenant_id, channel_ids=[row.id for row in rows])
+    return [to_public(row, last.get(row.id)) for row in rows]
 
 
 async def get_channel_row(*, session: AsyncSession, tenant_id: str, channel_id: str) -> Channel:
@@ -359,7 +392,10 @@ async def get_channel_row(*, session: AsyncSession, tenant_id: str, channel_id: 
 
 
 async def get_channel(*, session: AsyncSession, tenant_id: str, channel_id: str) -> ChannelPublic:
-    return to_public(await get_channel_row(session=session, tenant_id=tenant_id, channel_id=channel_id))
+    """The channel with its newest delivery (poll it after a test-send for the outcome)."""
+    row = await get_channel_row(session=session, tenant_id=tenant_id, channel_id=channel_id)
+    last = await newest_deliveries(session, tenant_id=tenant_id, channel_ids=[row.id])
+    return to_public(row, last.get(row.id))
 
 
 async def delete_channel(*, session: AsyncSession, tenant_id: str, channel_id: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from faststream.nats import NatsBroker, NatsRouter
 from nats.js import JetStreamContext
 
-from crontopus_alerting import channels, dispatch, incidents, service, silences
+from crontopus_alerting import badges, channels, dispatch, incidents, service, silences
 from crontopus_alerting.models import Incident
 from crontopus_alerting.service import Notice
 from crontopus_alerting.settings import AlertingSettings
@@ -34,6 +34,7 @@ from crontopus_schemas.alerting import (
     SilencePublic,
     SilenceRef,
 )
+from crontopus_schemas.badges import BadgeKeyList, BadgeListRequest, BadgeResolveRequest, BadgeState
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AlertingRpc
 
@@ -102,6 +103,7 @@ def build_router(*, db: Database, settings: AlertingSettings, notifier: Notifier
     _add_incident_handlers(router, db, notifier)
     _add_channel_handlers(router, db, settings, notifier)
     _add_silence_handlers(router, db)
+    _add_badge_handlers(router, db)
     return router
 
 
@@ -134,7 +136,7 @@ def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier)
                 session=session, tenant_id=request.tenant_id, incident_id=request.incident_id
             )
             sent = await dispatch.deliveries_of(session=session, tenant_id=request.tenant_id, incident_id=found.id)
-            return IncidentDetail(**incidents.incident_public(found).model_dump(), deliveries=sent)
+            return incidents.incident_detail(found, sent)
 
     @router.subscriber(AlertingRpc.INCIDENT_ACK, queue=Q)
     @rpc_handler(IncidentAction)
@@ -219,3 +221,24 @@ def _add_silence_handlers(router: NatsRouter, db: Database) -> None:
     async def delete_silence(request: SilenceRef) -> None:
         async with db.session() as session:
             await silences.delete_silence(session=session, tenant_id=request.tenant_id, silence_id=request.silence_id)
+
+
+def _add_badge_handlers(router: NatsRouter, db: Database) -> None:
+    @router.subscriber(AlertingRpc.BADGES_LIST, queue=Q)
+    @rpc_handler(BadgeListRequest)
+    async def list_badges(request: BadgeListRequest) -> BadgeKeyList:
+        async with db.session() as session:
+            return await badges.list_badges(session=session, tenant_id=request.tenant_id, job=request.job)
+
+    @router.subscriber(AlertingRpc.BADGES_ROTATE, queue=Q)
+    @rpc_handler(BadgeListRequest)
+    async def rotate_badge_key(request: BadgeListRequest) -> BadgeKeyList:
+        async with db.session() as session:
+            await badges.rotate(session=session, tenant_id=request.tenant_id)
+            return await badges.list_badges(session=session, tenant_id=request.tenant_id)
+
+    @router.subscriber(AlertingRpc.BADGE_RESOLVE, queue=Q)
+    @rpc_handler(BadgeResolveRequest)
+    async def resolve_badge(request: BadgeResolveRequest) -> BadgeState:
+        async with db.session() as session:
+            return await badges.resolve(session=session, request=request)

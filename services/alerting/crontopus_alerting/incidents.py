@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -19,7 +21,17 @@ from sqlmodel import col, select
 from crontopus_alerting.models import Incident
 from crontopus_kit.errors import Invalid, NotFound
 from crontopus_kit.times import as_utc
-from crontopus_schemas.alerting import INCIDENT_CURSOR_PATTERN, Cause, IncidentList, IncidentListRequest, IncidentPublic
+from crontopus_schemas.alerting import (
+    INCIDENT_CURSOR_PATTERN,
+    Cause,
+    DeliveryPublic,
+    IncidentDetail,
+    IncidentList,
+    IncidentListRequest,
+    IncidentPublic,
+    IncidentStep,
+    IncidentStepKind,
+)
 
 _NO_SYNC = {"synchronize_session": False}
 
@@ -148,11 +160,54 @@ def incident_public(incident: Incident) -> IncidentPublic:
     )  # fmt: skip
 
 
+def incident_detail(incident: Incident, deliveries: Sequence[DeliveryPublic]) -> IncidentDetail:
+    """The incident with its timeline and the notifications sent for it (``deliveries_of``)."""
+    return IncidentDetail(
+        **incident_public(incident).model_dump(),
+        last_notified_at=as_utc(incident.last_notified_at),
+        escalated_at=as_utc(incident.escalated_at),
+        timeline=timeline(incident, deliveries),
+        deliveries=list(deliveries),
+    )
+
+
+# Steps at the same instant keep the order they happen in.
+_STEP_ORDER: dict[IncidentStepKind, int] = {
+    "opened": 0, "notified": 1, "acknowledged": 2, "renotified": 3, "escalated": 4, "resolved": 5,
+}  # fmt: skip
+
+
+def timeline(incident: Incident, deliveries: Sequence[DeliveryPublic]) -> list[IncidentStep]:
+    """What happened to an incident, oldest first. A notice's deliveries (one per routed channel)
+    share their creation time: each trigger or reminder is one step with its number of channels.
+    A reminder or escalation that found no channel to tell is a step with none (the incident's
+    ``last_notified_at`` / ``escalated_at``); a silenced incident notifies nobody."""
+    told = Counter((delivery.event, delivery.created_at) for delivery in deliveries)
+    per_event = Counter(delivery.event for delivery in deliveries)
+    kinds: dict[str, IncidentStepKind] = {"trigger": "notified", "renotify": "renotified"}
+    steps = [IncidentStep(step="opened", at=as_utc(incident.opened_at))]
+    steps += [IncidentStep(step=kinds[event], at=at, channels=n) for (event, at), n in told.items() if event in kinds]
+    if incident.last_notified_at is not None and not per_event["renotify"]:
+        steps.append(IncidentStep(step="renotified", at=as_utc(incident.last_notified_at)))
+    if incident.escalated_at is not None:
+        steps.append(IncidentStep(step="escalated", at=as_utc(incident.escalated_at), channels=per_event["escalate"]))
+    if incident.acknowledged_at is not None:
+        steps.append(
+            IncidentStep(step="acknowledged", at=as_utc(incident.acknowledged_at), by=incident.acknowledged_by)
+        )
+    if incident.resolved_at is not None:
+        resolved_at = as_utc(incident.resolved_at)
+        steps.append(
+            IncidentStep(step="resolved", at=resolved_at, by=incident.resolved_by, channels=per_event["resolve"])
+        )
+    return sorted(steps, key=lambda step: (step.at, _STEP_ORDER[step.step]))
+
+
 async def list_incidents(*, session: AsyncSession, request: IncidentListRequest) -> IncidentList:
     """Newest first, keyset-paginated on (opened_at, id)."""
     stmt = select(Incident).where(col(Incident.tenant_id) == request.tenant_id)
     if request.status:
-        stmt = stmt.where(col(Incident.status) == request.status)
+        stmt = stmt.where(col(Incident.status).in_(request.status))
     if request.job:
         stmt = stmt.where(col(Incident.job) == request.job)
     if request.cursor:

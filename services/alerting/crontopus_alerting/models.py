@@ -102,7 +102,10 @@ class Delivery(SQLModel, table=True):
     """One notification to one channel, with every attempt's outcome."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_incident", "incident_id"),)
+    __table_args__ = (
+        Index("ix_deliveries_incident", "incident_id"),
+        Index("ix_deliveries_channel_created", "channel_id", "created_at"),  # a channel's newest
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     tenant_id: str = Field(max_length=64)

@@ -243,7 +243,7 @@ async def _open_due(session: AsyncSession, row: JobMonitor, cause: str, judged_a
 async def _quiet(session: AsyncSession, job: _Job, at: datetime) -> bool:
     """A maintenance window or snooze: from the manifest, or one made through the API."""
     return in_silence(job.policy, at) or await silences.silenced(
-        session=session, tenant_id=job.tenant_id, job=job.job, at=at
+        session=session, tenant_id=job.tenant_id, job=job.job, labels=job.labels, at=at
     )
 
 
@@ -260,7 +260,7 @@ async def agent_offline(
     if not (await get_rules(session=session, tenant_id=tenant_id)).agent_offline:
         return []
     detail = f"agent {name} stopped sending heartbeats; {len(jobs)} job(s) on it are not watched for missed runs"
-    quiet = await silences.silenced(session=session, tenant_id=tenant_id, job=None, at=utcnow())
+    quiet = await silences.silenced(session=session, tenant_id=tenant_id, job=None, at=utcnow())  # the team's only
     opened = await incidents.open_incident(
         session=session, tenant_id=tenant_id, agent_id=agent_id, cause="agent_offline", detail=detail, silenced=quiet
     )

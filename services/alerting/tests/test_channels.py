@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from crontopus_alerting import channels, notify
-from crontopus_alerting.models import Incident
+from crontopus_alerting.models import Delivery, Incident
 from crontopus_kit.db import Database
 from crontopus_kit.errors import Conflict, Invalid, NotFound
 from crontopus_kit.nats_server import free_port
@@ -245,6 +245,33 @@ async def test_alice_cannot_see_or_delete_bobs_channels(db):
         assert [c.id for c in await channels.list_channels(session=session, tenant_id=BOB)] == [bobs.id]
         await channels.delete_channel(session=session, tenant_id=BOB, channel_id=bobs.id)
         assert await channels.list_channels(session=session, tenant_id=BOB) == []
+
+
+async def test_a_channel_shows_how_its_newest_notification_went(db):
+    """What the console's test-send polls for: the newest delivery, its status and its error."""
+    webhook = await create(db, ALICE, "webhook", "json://93.184.215.14/hook")
+    quiet = await create(db, ALICE, "quiet", "json://93.184.215.14/other")
+    bobs = await create(db, BOB, "bob", "json://93.184.215.14/bob")
+    later = T0.replace(minute=5)
+
+    def delivery(tenant: str, channel: str, at: datetime, status: str, error: str | None = None) -> Delivery:
+        return Delivery(id=uuid.uuid4().hex, tenant_id=tenant, channel_id=channel, event="test", status=status,
+                        attempts=1, last_error=error, created_at=at)  # fmt: skip
+
+    async with db.session() as session:
+        session.add_all([
+            delivery(ALICE, webhook.id, T0, "sent"),
+            delivery(ALICE, webhook.id, later, "failed", "connection refused"),
+            delivery(BOB, bobs.id, later.replace(minute=9), "sent"),
+        ])  # fmt: skip
+        await session.commit()
+        listed = {c.name: c for c in await channels.list_channels(session=session, tenant_id=ALICE)}
+        one = await channels.get_channel(session=session, tenant_id=ALICE, channel_id=webhook.id)
+    for shown in (listed["webhook"], one):
+        assert shown.last_delivery is not None
+        assert (shown.last_delivery.status, shown.last_delivery.last_error) == ("failed", "connection refused")
+        assert shown.last_delivery.channel_name == "webhook" and shown.last_delivery.created_at == later
+    assert listed["quiet"].last_delivery is None and quiet.last_delivery is None  # and Bob's is not Alice's
 
 
 # --- messages and PagerDuty ------------------------------------------------------------------------

@@ -69,3 +69,30 @@ def test_a_silenced_incident_is_announced_but_nobody_is_notified(stack, api):
     assert (opened.change, opened.silenced) == ("opened", True)
     detail = api.get(f"/api/incidents/{opened.id}", headers=alice.headers).json()
     assert detail["silenced"] and detail["deliveries"] == []
+
+
+def test_an_incidents_detail_has_its_timeline_and_the_list_filters_by_any_of_several_statuses(stack, api):
+    alice = sign_up(api, "alice")
+    alice_id = api.get("/api/auth/me", headers=alice.headers).json()["id"]
+    fail(api, alice, "staging/hello")
+    [second] = wait_until(lambda: incidents(api, alice))
+    assert api.post(f"/api/incidents/{second['id']}/resolve", headers=alice.headers).status_code == 200
+    fail(api, alice, "staging/hello")  # a new violation opens a new incident
+    first, _ = wait_until(lambda: len(found := incidents(api, alice)) == 2 and found)
+    assert api.post(f"/api/incidents/{first['id']}/ack", headers=alice.headers).status_code == 200
+
+    unresolved = incidents(api, alice, status=["open", "acknowledged"])
+    assert [(i["id"], i["status"]) for i in unresolved] == [(first["id"], "acknowledged")]
+    assert [i["id"] for i in incidents(api, alice, status="resolved")] == [second["id"]]
+    assert api.get("/api/incidents", params={"status": "closed"}, headers=alice.headers).status_code == 422
+
+    detail = api.get(f"/api/incidents/{first['id']}", headers=alice.headers).json()
+    assert [(s["step"], s["by"]) for s in detail["timeline"]] == [("opened", None), ("acknowledged", alice_id)]
+    assert detail["timeline"][1]["at"] == detail["acknowledged_at"]
+    assert (detail["escalated_at"], detail["last_notified_at"]) == (None, None)
+    resolved = api.get(f"/api/incidents/{second['id']}", headers=alice.headers).json()
+    assert [(s["step"], s["by"]) for s in resolved["timeline"]] == [("opened", None), ("resolved", alice_id)]
+
+
+def incidents(api, account, **params) -> list[dict]:
+    return list(api.get("/api/incidents", params=params, headers=account.headers).json()["incidents"])

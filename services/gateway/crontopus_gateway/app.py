@@ -20,7 +20,7 @@ from crontopus_gateway.errors import install_error_handlers, methods_by_path
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
 from crontopus_gateway.ratelimit import RateLimitMiddleware, RateLimits
-from crontopus_gateway.routes import agents, alerting, checkins, events, gitops, jobs, pings, runs
+from crontopus_gateway.routes import agents, alerting, badges, checkins, events, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
 from crontopus_kit.unit import ServiceUnit, start_units, stop_units
@@ -57,7 +57,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     install_error_handlers(app)
     routers = [
         module.router
-        for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting, events)
+        for module in (*routes.AUTH_ROUTERS, checkins, runs, jobs, gitops, pings, agents, alerting, badges, events)
     ]
     for router in routers:
         app.include_router(router)

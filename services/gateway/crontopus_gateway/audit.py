@@ -48,8 +48,11 @@ AUDITED: Mapping[tuple[str, str], Audited] = {
     ("POST", "/api/channels"): Audited("channel.create", "answer.id", ("name", "kind")),
     ("DELETE", "/api/channels/{channel_id}"): Audited("channel.delete"),
     ("POST", "/api/channels/{channel_id}/test"): Audited("channel.test"),
-    ("POST", "/api/silences"): Audited("silence.create", "answer.id", ("job", "ends_at")),
+    ("POST", "/api/silences"): Audited(
+        "silence.create", "answer.id", ("scope", "job", "namespace", "match_labels", "ends_at")
+    ),
     ("DELETE", "/api/silences/{silence_id}"): Audited("silence.delete"),
+    ("POST", "/api/badges/rotate"): Audited("badge-key.rotate"),
     ("POST", "/api/api-keys"): Audited("api-key.create", "answer.id", ("name", "scope")),
     ("DELETE", "/api/api-keys/{key_id}"): Audited("api-key.revoke"),
     ("PATCH", "/api/members/{user_id}"): Audited("member.role", details=("username", "role")),
@@ -121,9 +124,14 @@ class AuditMiddleware:
         event = audit_event(
             **actor, action=audited.action, target=_target(audited, scope.get("path_params", {}), body),
             source=client_address(scope, gateway.settings.trusted_proxies),
-            details={field: str(body[field]) for field in audited.details if body.get(field) is not None},
+            details={field: _detail(body[field]) for field in audited.details if body.get(field) not in (None, {}, [])},
         )  # fmt: skip
         await publish_audit(gateway.broker, event)
+
+
+def _detail(value: Any) -> str:
+    """A detail as text: labels and other objects as JSON, not Python's repr."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _actor(principal: Principal | None, body: dict[str, Any]) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import crontopus_gateway
 
 # Paths the console never answers: the API's own areas. A typo in an API path is a JSON 404.
-API_PREFIXES = ("/api/", "/ping/", "/docs/", "/redoc/")
+API_PREFIXES = ("/api/", "/ping/", "/badge/", "/docs/", "/redoc/")
 API_PATHS = frozenset({"/api", "/ping", "/metrics", "/health", "/docs", "/redoc", "/openapi.json"})
 ASSETS_PREFIX = "assets/"
 

@@ -116,6 +116,9 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("POST", "/api/silences"): OPERATE,
     ("GET", "/api/silences"): READ,
     ("DELETE", "/api/silences/{silence_id}"): OPERATE,
+    # status badges (the badges themselves are public, outside /api: their URL is signed)
+    ("GET", "/api/badges"): READ,
+    ("POST", "/api/badges/rotate"): ADMINISTER,
 }
 
 NO_RULE = "this endpoint has no permission rule (crontopus_gateway.permissions.RULES); refused"

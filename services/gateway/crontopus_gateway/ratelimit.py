@@ -30,6 +30,7 @@ MAX_KEYS = 100_000  # per limit: ~15 MB at most for all three
 EPSILON = 1e-6
 PING_PREFIX = "/ping/"
 API_PREFIX = "/api/"
+BADGE_PREFIX = "/badge/"  # public status badges: limited per address only
 
 
 class RateLimiter:
@@ -110,7 +111,7 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith((API_PREFIX, PING_PREFIX)):
+        if scope["type"] != "http" or not path.startswith((API_PREFIX, PING_PREFIX, BADGE_PREFIX)):
             await self.app(scope, receive, send)
             return
         address = client_address(scope, self.limits.trusted_proxies)

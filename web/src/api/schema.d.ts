@@ -464,6 +464,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/badges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Badges
+         * @description The team's public status badges: one per job, then one per namespace and one per label pair
+         *     (all the jobs with it), each as an SVG URL, a JSON URL for shields.io's endpoint badge and a
+         *     Markdown snippet. The URLs need no sign-in; rotating the key ends them all.
+         */
+        get: operations["list_badges_api_badges_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/badges/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Badge Key
+         * @description A new badge key for the team: every badge URL given out so far answers 404 from now on.
+         *     Answers the new list.
+         */
+        post: operations["rotate_badge_key_api_badges_rotate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/channels": {
         parameters: {
             query?: never;
@@ -494,7 +537,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Channel */
+        /**
+         * Get Channel
+         * @description The channel (its URL masked) and how its newest notification went (`last_delivery`).
+         */
         get: operations["get_channel_api_channels__channel_id__get"];
         put?: never;
         post?: never;
@@ -516,7 +562,9 @@ export interface paths {
         put?: never;
         /**
          * Test Channel
-         * @description Send a test notification; the answer is the delivery, whose status shows the outcome.
+         * @description Send a test notification through the same queue as real ones. The answer is the delivery,
+         *     still `pending`; `GET /api/channels/{channel_id}` shows its outcome (`last_delivery`: sent, or
+         *     failed with the error) once the sender tried it, usually within a second.
          */
         post: operations["test_channel_api_channels__channel_id__test_post"];
         delete?: never;
@@ -662,7 +710,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Incident */
+        /**
+         * Get Incident
+         * @description The incident, its timeline (opened, notified, acknowledged, each reminder, escalated,
+         *     resolved) and every notification sent for it.
+         */
         get: operations["get_incident_api_incidents__incident_id__get"];
         put?: never;
         post?: never;
@@ -1020,15 +1072,17 @@ export interface paths {
         };
         /**
          * List Silences
-         * @description Current and upcoming silences.
+         * @description Current and upcoming silences, soonest start first, each with what it covers (`scope`).
          */
         get: operations["list_silences_api_silences_get"];
         put?: never;
         /**
          * Create Silence
-         * @description A maintenance window or snooze for one job (`job`) or every job: incidents opening while it
-         *     lasts are recorded but nobody is notified. It always expires (`ends_at` or `duration`, at most
-         *     90 days).
+         * @description A maintenance window or snooze: incidents opening while it lasts are recorded (marked
+         *     `silenced`) but nobody is notified. It covers one job (`job`), every job of a namespace
+         *     (`namespace`), every job whose labels include all of `match_labels`, or, with none of the three,
+         *     every job of the team and its agents going offline; giving two of them is a 422. It always
+         *     expires (`ends_at` or `duration`, at most 90 days).
          */
         post: operations["create_silence_api_silences_post"];
         delete?: never;
@@ -1047,7 +1101,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete Silence */
+        /**
+         * Delete Silence
+         * @description End a silence now (or drop an upcoming one): incidents opening from now on notify again.
+         */
         delete: operations["delete_silence_api_silences__silence_id__delete"];
         options?: never;
         head?: never;
@@ -1108,6 +1165,48 @@ export interface paths {
          * @description The teams you belong to, with your role in each; `POST /api/auth/switch-team` acts for another.
          */
         get: operations["list_teams_api_teams_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/badge/{public_id}/{signature}/{selector}.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Badge Json Route
+         * @description The same badge for shields.io's endpoint badge (`https://img.shields.io/endpoint?url=<this URL>`):
+         *     `{"schemaVersion": 1, "label", "message", "color"}`. No sign-in; cached for 60 s.
+         */
+        get: operations["badge_json_route_badge__public_id___signature___selector__json_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/badge/{public_id}/{signature}/{selector}.svg": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Badge Svg Route
+         * @description A status badge as an SVG image (shields.io's flat style): `<name> | up`, `late`, `down` or
+         *     `paused`. No sign-in; cached for 60 s.
+         */
+        get: operations["badge_svg_route_badge__public_id___signature___selector__svg_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1536,6 +1635,89 @@ export interface components {
              */
             next_cursor?: string | null;
         };
+        /**
+         * BadgeEndpoint
+         * @description shields.io's endpoint badge schema (https://shields.io/badges/endpoint-badge).
+         */
+        BadgeEndpoint: {
+            /**
+             * Color
+             * @description hex, without '#'
+             */
+            color: string;
+            /** Label */
+            label: string;
+            /**
+             * Message
+             * @enum {string}
+             */
+            message: "up" | "late" | "down" | "paused";
+            /**
+             * Schemaversion
+             * @default 1
+             * @constant
+             */
+            schemaVersion: 1;
+        };
+        /** BadgeList */
+        BadgeList: {
+            /**
+             * Badges
+             * @description one per job, then per namespace, then per label pair
+             */
+            badges: components["schemas"]["BadgePublic"][];
+            /**
+             * Key Created At
+             * Format: date-time
+             * @description when the team's badge key was made or last rotated
+             */
+            key_created_at: string;
+        };
+        /** BadgePublic */
+        BadgePublic: {
+            /**
+             * Jobs
+             * @description how many jobs it sums up
+             */
+            jobs: number;
+            /**
+             * Json Url
+             * @description the same for shields.io's endpoint badge (`https://img.shields.io/endpoint?url=...`)
+             */
+            json_url: string;
+            /**
+             * Kind
+             * @description what the badge sums up: one job, a namespace, or the jobs with a label
+             * @enum {string}
+             */
+            kind: "job" | "namespace" | "label";
+            /**
+             * Markdown
+             * @description `![<name>](<svg_url>)`, for a README
+             */
+            markdown: string;
+            /**
+             * Name
+             * @description the badge's left side: `<namespace>/<name>`, `<namespace>` or `<key>=<value>`
+             */
+            name: string;
+            /**
+             * Selector
+             * @description `job/<namespace>/<name>`, `namespace/<namespace>` or `label/<key>=<value>`
+             */
+            selector: string;
+            /**
+             * Status
+             * @description what the badge shows now
+             * @enum {string}
+             */
+            status: "up" | "late" | "down" | "paused";
+            /**
+             * Svg Url
+             * @description the badge as an SVG image; public, no sign-in
+             */
+            svg_url: string;
+        };
         /** BasicCredentials */
         BasicCredentials: {
             /**
@@ -1626,6 +1808,8 @@ export interface components {
             id: string;
             /** Kind */
             kind: string;
+            /** @description the newest notification to this channel (an incident's or a test) and how it went: a test-send's outcome shows here once the sender tried it; none before the first */
+            last_delivery?: components["schemas"]["DeliveryPublic"] | null;
             /** Match Labels */
             match_labels: {
                 [key: string]: string;
@@ -1947,7 +2131,8 @@ export interface components {
         };
         /**
          * IncidentDetail
-         * @description ``GET /api/incidents/{id}``: the incident and every notification sent (or being sent) for it.
+         * @description ``GET /api/incidents/{id}``: the incident, its timeline and every notification sent (or being
+         *     sent) for it.
          */
         IncidentDetail: {
             /** Acknowledged At */
@@ -1970,10 +2155,20 @@ export interface components {
             deliveries?: components["schemas"]["DeliveryPublic"][];
             /** Detail */
             detail: string;
+            /**
+             * Escalated At
+             * @description when it was escalated (escalate_after); none: it was not
+             */
+            escalated_at: string | null;
             /** Id */
             id: string;
             /** Job */
             job: string | null;
+            /**
+             * Last Notified At
+             * @description the last reminder (renotify_every); none: no reminder
+             */
+            last_notified_at: string | null;
             /**
              * Opened At
              * Format: date-time
@@ -1992,6 +2187,11 @@ export interface components {
              * @enum {string}
              */
             status: "open" | "acknowledged" | "resolved";
+            /**
+             * Timeline
+             * @description oldest first: opened, notified, acknowledged, each reminder, escalated, resolved (what happened)
+             */
+            timeline?: components["schemas"]["IncidentStep"][];
         };
         /** IncidentList */
         IncidentList: {
@@ -2039,6 +2239,34 @@ export interface components {
              * @enum {string}
              */
             status: "open" | "acknowledged" | "resolved";
+        };
+        /**
+         * IncidentStep
+         * @description One moment of an incident's life (``IncidentDetail.timeline``).
+         */
+        IncidentStep: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * By
+             * @description acknowledged, resolved: the user id (or API key id); `recovery`: it recovered
+             */
+            by?: string | null;
+            /**
+             * Channels
+             * @description how many channels this step notified
+             * @default 0
+             */
+            channels: number;
+            /**
+             * Step
+             * @description opened; notified (its channels were told); acknowledged; renotified (a reminder); escalated (the escalation channels were told); resolved
+             * @enum {string}
+             */
+            step: "opened" | "notified" | "acknowledged" | "renotified" | "escalated" | "resolved";
         };
         /** InvitationBody */
         InvitationBody: {
@@ -2693,6 +2921,10 @@ export interface components {
         /**
          * SilenceCreate
          * @description `POST /api/silences`: incidents still open and are kept, nobody is notified until it ends.
+         *
+         *     What it covers: one job (`job`), every job of a namespace (`namespace`), every job whose
+         *     labels include all of `match_labels`, or (none of the three) every job of the team and its
+         *     agents going offline. At most one of the three.
          */
         SilenceCreate: {
             /**
@@ -2707,9 +2939,21 @@ export interface components {
             ends_at?: string | null;
             /**
              * Job
-             * @description namespace/name; none: every job of the team
+             * @description namespace/name: this one job
              */
             job?: string | null;
+            /**
+             * Match Labels
+             * @description every job whose labels include all these pairs, e.g. {"team": "data"}
+             */
+            match_labels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Namespace
+             * @description every job of this namespace
+             */
+            namespace?: string | null;
             /**
              * Reason
              * @default
@@ -2728,7 +2972,10 @@ export interface components {
         };
         /** SilencePublic */
         SilencePublic: {
-            /** Created By */
+            /**
+             * Created By
+             * @description the user id (or API key id) that made it
+             */
             created_by: string;
             /**
              * Ends At
@@ -2737,10 +2984,31 @@ export interface components {
             ends_at: string;
             /** Id */
             id: string;
-            /** Job */
+            /**
+             * Job
+             * @description scope job: namespace/name
+             */
             job: string | null;
+            /**
+             * Match Labels
+             * @description scope labels: jobs with all these pairs; otherwise empty
+             */
+            match_labels: {
+                [key: string]: string;
+            };
+            /**
+             * Namespace
+             * @description scope namespace: every job of it
+             */
+            namespace: string | null;
             /** Reason */
             reason: string;
+            /**
+             * Scope
+             * @description what it covers: one job, a namespace, the jobs with match_labels, or the whole team
+             * @enum {string}
+             */
+            scope: "job" | "namespace" | "labels" | "team";
             /**
              * Starts At
              * Format: date-time
@@ -4608,6 +4876,121 @@ export interface operations {
             };
         };
     };
+    list_badges_api_badges_get: {
+        parameters: {
+            query?: {
+                /** @description namespace/name: only this job's badge */
+                job?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadgeList"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    rotate_badge_key_api_badges_rotate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadgeList"];
+                };
+            };
+            /** @description No credential, or one that is unknown, expired or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Your role (or key) may not do this; see the permission matrix in docs/api.md */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
     list_channels_api_channels_get: {
         parameters: {
             query?: never;
@@ -5318,7 +5701,8 @@ export interface operations {
     list_incidents_api_incidents_get: {
         parameters: {
             query?: {
-                status?: ("open" | "acknowledged" | "resolved") | null;
+                /** @description repeat for any of several: `status=open&status=acknowledged` (not resolved) */
+                status?: ("open" | "acknowledged" | "resolved")[] | null;
                 /** @description namespace/name */
                 job?: string | null;
                 limit?: number;
@@ -7309,6 +7693,132 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    badge_json_route_badge__public_id___signature___selector__json_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the team's badge key's public id */
+                public_id: string;
+                /** @description the selector's signature */
+                signature: string;
+                /** @description `job/<namespace>/<name>`, `namespace/<namespace>` or `label/<key>=<value>` */
+                selector: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadgeEndpoint"];
+                };
+            };
+            /** @description Anything wrong with the URL (always the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Rate limited; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description A service is unreachable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    badge_svg_route_badge__public_id___signature___selector__svg_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the team's badge key's public id */
+                public_id: string;
+                /** @description the selector's signature */
+                signature: string;
+                /** @description `job/<namespace>/<name>`, `namespace/<namespace>` or `label/<key>=<value>` */
+                selector: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The badge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/svg+xml": string;
+                };
+            };
+            /** @description Anything wrong with the URL (always the same answer) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Rate limited; see Retry-After */

@@ -42,18 +42,25 @@ Id = Annotated[str, Path(max_length=64)]
 async def list_incidents(
     principal: CurrentPrincipal,
     gateway: GatewayDep,
-    status: Annotated[IncidentStatus | None, Query()] = None,
+    status: Annotated[
+        list[IncidentStatus] | None,
+        Query(description="repeat for any of several: `status=open&status=acknowledged` (not resolved)"),
+    ] = None,
     job: Annotated[JobRef | None, Query(description="namespace/name")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=INCIDENT_CURSOR_PATTERN, description="next_cursor of a page")] = None,
 ) -> IncidentList:
     """Newest first; `next_cursor` fetches the next page."""
-    request = IncidentListRequest(tenant_id=principal.tenant_id, status=status, job=job, limit=limit, cursor=cursor)
+    request = IncidentListRequest(
+        tenant_id=principal.tenant_id, status=status or [], job=job, limit=limit, cursor=cursor
+    )
     return await gateway.rpc(AlertingRpc.INCIDENTS_LIST, request, IncidentList)
 
 
 @router.get("/api/incidents/{incident_id}", response_model=IncidentDetail, responses=errors(404))
 async def get_incident(incident_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> IncidentDetail:
+    """The incident, its timeline (opened, notified, acknowledged, each reminder, escalated,
+    resolved) and every notification sent for it."""
     request = IncidentAction(tenant_id=principal.tenant_id, incident_id=incident_id, user_id=principal.subject_id)
     return await gateway.rpc(AlertingRpc.INCIDENT_GET, request, IncidentDetail)
 
@@ -100,6 +107,7 @@ async def list_channels(principal: CurrentPrincipal, gateway: GatewayDep) -> Cha
 
 @router.get("/api/channels/{channel_id}", response_model=ChannelPublic, responses=errors(404))
 async def get_channel(channel_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> ChannelPublic:
+    """The channel (its URL masked) and how its newest notification went (`last_delivery`)."""
     request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
     return await gateway.rpc(AlertingRpc.CHANNEL_GET, request, ChannelPublic)
 
@@ -119,23 +127,27 @@ async def delete_channel(channel_id: Id, principal: CurrentPrincipal, gateway: G
     responses=errors(404),
 )  # fmt: skip
 async def test_channel(channel_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> DeliveryPublic:
-    """Send a test notification; the answer is the delivery, whose status shows the outcome."""
+    """Send a test notification through the same queue as real ones. The answer is the delivery,
+    still `pending`; `GET /api/channels/{channel_id}` shows its outcome (`last_delivery`: sent, or
+    failed with the error) once the sender tried it, usually within a second."""
     request = ChannelRef(tenant_id=principal.tenant_id, channel_id=channel_id)
     return await gateway.rpc(AlertingRpc.CHANNEL_TEST, request, DeliveryPublic)
 
 
 @router.post("/api/silences", status_code=status.HTTP_201_CREATED, response_model=SilencePublic)
 async def create_silence(body: SilenceCreate, principal: CurrentPrincipal, gateway: GatewayDep) -> SilencePublic:
-    """A maintenance window or snooze for one job (`job`) or every job: incidents opening while it
-    lasts are recorded but nobody is notified. It always expires (`ends_at` or `duration`, at most
-    90 days)."""
+    """A maintenance window or snooze: incidents opening while it lasts are recorded (marked
+    `silenced`) but nobody is notified. It covers one job (`job`), every job of a namespace
+    (`namespace`), every job whose labels include all of `match_labels`, or, with none of the three,
+    every job of the team and its agents going offline; giving two of them is a 422. It always
+    expires (`ends_at` or `duration`, at most 90 days)."""
     request = SilenceCreateRequest(tenant_id=principal.tenant_id, created_by=principal.subject_id, body=body)
     return await gateway.rpc(AlertingRpc.SILENCE_CREATE, request, SilencePublic)
 
 
 @router.get("/api/silences", response_model=SilenceList)
 async def list_silences(principal: CurrentPrincipal, gateway: GatewayDep) -> SilenceList:
-    """Current and upcoming silences."""
+    """Current and upcoming silences, soonest start first, each with what it covers (`scope`)."""
     return await gateway.rpc(AlertingRpc.SILENCES_LIST, TenantScoped(tenant_id=principal.tenant_id), SilenceList)
 
 
@@ -143,6 +155,7 @@ async def list_silences(principal: CurrentPrincipal, gateway: GatewayDep) -> Sil
     "/api/silences/{silence_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=errors(404)
 )
 async def delete_silence(silence_id: Id, principal: CurrentPrincipal, gateway: GatewayDep) -> Response:
+    """End a silence now (or drop an upcoming one): incidents opening from now on notify again."""
     await gateway.rpc_no_result(
         AlertingRpc.SILENCE_DELETE, SilenceRef(tenant_id=principal.tenant_id, silence_id=silence_id)
     )

@@ -43,7 +43,7 @@ export function Card({ title, children, detail }: { title: string; children: Rea
 function Cards() {
   const jobs = api.useQuery("get", "/api/jobs/summary", {});
   const agents = api.useQuery("get", "/api/agents", {});
-  const incidents = api.useQuery("get", "/api/incidents", { params: { query: { status: "open" } } });
+  const incidents = api.useQuery("get", "/api/incidents", { params: { query: { status: ["open"] } } });
   const stats = api.useQuery("get", "/api/runs/stats", { params: { query: { bucket: "hour" } } });
   const totals = stats.data?.totals;
   const failing = jobs.data?.failing.length ?? 0;

@@ -1,10 +1,11 @@
-"""silences for a namespace or a label selector; each team's badge key
+"""silences for a namespace or a label selector; each team's badge key; deliveries by channel
 
 A silence covered one job or the whole team; it may now cover every job of a namespace or every
 job whose labels include a set of pairs (``match_labels``, JSON). ``badge_keys`` holds each team's
 key for its public status badges: the public id that names the team in a badge URL and the secret
 that signs each badge's selector. Rotating the key replaces both, so every badge URL given out
-before stops working.
+before stops working. ``ix_deliveries_channel_created`` finds each channel's newest delivery
+(the channels page shows how the last one went) without reading every delivery of the team.
 
 Revision ID: 0003
 Revises: 0002
@@ -32,8 +33,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("public_id", name="uq_badge_keys_public_id"),
     )
 
+    op.create_index("ix_deliveries_channel_created", "deliveries", ["channel_id", "created_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_channel_created", table_name="deliveries")
     op.drop_table("badge_keys")
     with op.batch_alter_table("silences") as batch:
         batch.drop_column("match_labels")
