@@ -1,5 +1,7 @@
 import { NavLink } from "react-router";
 
+import { useRoleAtLeast } from "../api/hooks";
+
 /** The pages of one section (Alerts, Settings) as a row of links; the current one is marked. */
 export function SectionTabs({ label, tabs }: { label: string; tabs: readonly { to: string; label: string }[] }) {
   return (
@@ -40,3 +42,12 @@ export const SETTINGS_TABS = [
   { to: "/settings/badges", label: "Badges" },
   { to: "/settings/audit", label: "Audit log" },
 ] as const;
+
+/** The tabs whose pages the API refuses below admin (permissions.py: ADMINISTER). */
+const ADMIN_ONLY = new Set<string>(["/settings/api-keys", "/settings/audit"]);
+
+/** The Settings section's tabs, without the ones the signed-in role cannot use. */
+export function SettingsTabs() {
+  const admin = useRoleAtLeast("admin");
+  return <SectionTabs label="Settings" tabs={SETTINGS_TABS.filter((tab) => admin || !ADMIN_ONLY.has(tab.to))} />;
+}

@@ -3,6 +3,7 @@ import { Activity, AlertOctagon, BellRing, CalendarClock, LayoutDashboard, LogOu
 import { NavLink, Outlet, useNavigation } from "react-router";
 
 import { api } from "../api/client";
+import { CommandPalette } from "./CommandPalette";
 import { useLiveEvents } from "../lib/live";
 import { session } from "../lib/session";
 import logo from "../assets/logo.svg";
@@ -50,6 +51,9 @@ export function Shell() {
             </button>
           </div>
         </div>
+        <div className="px-2 pb-2">
+          <CommandPalette />
+        </div>
         <nav aria-label="Main" className="md:flex-1">
           <ul className="grid grid-cols-3 gap-1 px-2 pb-2 sm:flex sm:flex-wrap md:flex-col md:pb-0">
             {NAV.map(({ to, label, Icon, end }) => (
@@ -79,7 +83,7 @@ export function Shell() {
               {me.data ? `${me.data.tenant} · ${me.data.role}` : " "}
             </p>
           </div>
-          <NavLink to="/settings#teams" className="link text-xs">
+          <NavLink to="/settings/profile#teams" className="link text-xs">
             Your teams
           </NavLink>
           <button type="button" className="btn-ghost px-2 md:justify-start" onClick={() => void signOut()}>

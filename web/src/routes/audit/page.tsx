@@ -7,6 +7,7 @@ import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Pager } from "../../components/Pager";
 import { Empty, QueryState } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
+import { SettingsTabs } from "../../components/SectionTabs";
 
 const FILTERS = ["actor", "action", "target"] as const;
 
@@ -27,6 +28,7 @@ export function Component() {
   return (
     <>
       <PageHeader title="Audit log" subtitle="Who changed what in your team, when and from where. Kept for a year." />
+      <SettingsTabs />
       <form onSubmit={apply} className="card mb-4 grid gap-3 sm:grid-cols-[1fr_1fr_1fr_auto] sm:items-end" role="search">
         <TextField label="Actor" name="actor" value={draft.actor} onChange={(e) => setDraft({ ...draft, actor: e.target.value })} hint="A username or API key name." />
         <TextField label="Action" name="action" value={draft.action} onChange={(e) => setDraft({ ...draft, action: e.target.value })} hint="job.update, or job. for all of them." />

@@ -8,6 +8,7 @@ import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Empty, QueryState } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
 import { enterSession } from "../../lib/account";
+import { SettingsTabs } from "../../components/SectionTabs";
 
 const ROLES = ["viewer", "member", "admin", "owner"] as const;
 type Role = (typeof ROLES)[number];
@@ -28,6 +29,7 @@ export function Component() {
   return (
     <>
       <PageHeader title="Members" subtitle={me.data ? `Who is in ${me.data.tenant}, and what each may do.` : undefined} />
+      <SettingsTabs />
       <div className="space-y-4">
         <section className="card" aria-labelledby="people">
           <h2 id="people" className="mb-3 font-semibold">
