@@ -37,7 +37,7 @@ describe("createInvalidator", () => {
     const invalidator = createInvalidator(client, 300);
     for (let i = 0; i < 50; i++) invalidator.onEvent({ id: String(i), type: "incident", data: "{}" });
     await vi.advanceTimersByTimeAsync(300);
-    expect(spy).toHaveBeenCalledTimes(2); // the incidents list and an incident's page
+    expect(spy).toHaveBeenCalledTimes(3); // the incidents list, an incident's page and the status badges
   });
 
   it("ignores event types it does not know", async () => {

@@ -15,6 +15,7 @@ const RUNS: Key[] = [
   ["get", "/api/jobs"],
   ["get", "/api/jobs/summary"],
   ["get", "/api/jobs/{namespace}/{name}"],
+  ["get", "/api/badges"], // a run may end lateness
 ];
 const MANIFESTS: Key[] = [
   ["get", "/api/jobs"],
@@ -22,10 +23,12 @@ const MANIFESTS: Key[] = [
   ["get", "/api/jobs/{namespace}/{name}"],
   ["get", "/api/jobs/upcoming"],
   ["get", "/api/gitops/repository"],
+  ["get", "/api/badges"],
 ];
 const INCIDENTS: Key[] = [
   ["get", "/api/incidents"],
   ["get", "/api/incidents/{incident_id}"],
+  ["get", "/api/badges"], // down while an incident is open
 ];
 const AGENTS: Key[] = [
   ["get", "/api/agents"],

@@ -22,6 +22,7 @@ import { formatDuration, shortSha } from "../../lib/format";
 import { fileWebUrl } from "../../lib/git";
 import { jobDocument, setPaused } from "../../lib/manifest";
 import { useUrlState } from "../../lib/url";
+import { JobBadge } from "../badges/JobBadge";
 
 export function Component() {
   const { namespace = "", name = "" } = useParams();
@@ -74,6 +75,7 @@ function JobView({ job }: { job: Schemas["JobDetail"] }) {
         <NextRuns job={job} />
       </div>
       <PingCard job={job} />
+      <JobBadge job={job.job} />
       <RecentRuns job={job} />
       <section aria-labelledby="manifest-heading" className="mt-6">
         <h2 id="manifest-heading" className="mb-2 font-semibold">
