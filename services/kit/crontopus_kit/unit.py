@@ -17,6 +17,8 @@ from crontopus_kit.settings import CrontopusSettings
 from crontopus_schemas.subjects import StreamSpec
 
 log = get_logger(__name__)
+# A unit closes in well under a second (it finishes and acknowledges the batch in hand).
+UNIT_CLOSE_SECONDS = 5.0
 
 
 class ServiceUnit(Protocol):
@@ -89,10 +91,17 @@ async def ensure_unit_streams(broker: NatsBroker, units: Sequence[ServiceUnit], 
     await ensure_streams(broker, specs, replicas=replicas)
 
 
-async def stop_units(broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
-    """Close units first: a consumer finishes its batch (and acks it) while NATS is still there."""
+async def stop_units(
+    broker: NatsBroker, units: Sequence[ServiceUnit], *, unit_timeout: float = UNIT_CLOSE_SECONDS
+) -> None:
+    """Close units first: a consumer finishes its batch (and acks it) while NATS is still there.
+    A unit that does not close in time is left, named in the log, so Ctrl-C always ends the
+    process: what it had not acknowledged, JetStream delivers again at the next start."""
     for unit in units:
-        await unit.close()
+        try:
+            await asyncio.wait_for(unit.close(), timeout=unit_timeout)
+        except TimeoutError:
+            log.error("a service did not stop in time; stopping without it", service=unit.name, seconds=unit_timeout)
     await broker.stop()
 
 
