@@ -87,4 +87,12 @@ describe("a job's page", () => {
     await waitFor(() => expect(router.state.location.pathname).toBe("/jobs"));
     expect(new URL(api.calls("DELETE /api/jobs/staging/hello")[0]!.url).searchParams.get("base_commit")).toBe("aaaa111");
   });
+
+  it("offers a viewer no change the API would refuse", async () => {
+    mockApi({ ...base, "GET /api/auth/me": () => json({ ...me, role: "viewer" }) });
+    await renderFresh("/jobs/staging/hello");
+    expect(await screen.findByText("No runs yet.")).toBeInTheDocument();
+    for (const name of ["Pause", "Delete"]) expect(screen.queryByRole("button", { name })).not.toBeInTheDocument();
+    expect(screen.queryByRole("link", { name: "Edit YAML" })).not.toBeInTheDocument();
+  });
 });

@@ -5,6 +5,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, statusOf, type Schemas } from "../../api/client";
+import { useRoleAtLeast } from "../../api/hooks";
 import { DurationChart } from "../../components/Charts";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { CopyLine } from "../../components/CopyButton";
@@ -99,6 +100,7 @@ function JobActions({ job, gitUrl }: { job: Schemas["JobDetail"]; gitUrl: string
   const [confirm, setConfirm] = useState<"delete" | null>(null);
   const [busy, setBusy] = useState(false);
   const path = { namespace: job.namespace, name: job.name };
+  const mayEdit = useRoleAtLeast("member");
 
   async function refresh() {
     await queryClient.invalidateQueries({ queryKey: ["get", "/api/jobs/{namespace}/{name}"] });
@@ -133,6 +135,15 @@ function JobActions({ job, gitUrl }: { job: Schemas["JobDetail"]; gitUrl: string
     } finally {
       setBusy(false);
     }
+  }
+
+  if (!mayEdit) {
+    // Viewers read; an external repository can still be opened on its host.
+    return gitUrl ? (
+      <a href={gitUrl} className="btn-secondary" target="_blank" rel="noreferrer noopener">
+        <ExternalLink aria-hidden="true" className="size-4" /> Open in Git
+      </a>
+    ) : null;
   }
 
   return (
