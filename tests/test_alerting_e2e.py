@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -129,8 +130,10 @@ def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.
     took = time.monotonic() - finished
     [incident] = incidents(api, alice, status="open")
     assert (incident["job"], incident["cause"], incident["run_id"]) == (JOB, "failed", failed_run)
-    for link in links_in(receiver.bodies[0]["message"]):  # every link in the message opens what it names
-        assert api.get(link, headers=alice.headers).status_code == 200, link
+    for link in links_in(receiver.bodies[0]["message"]):  # every link opens a console page of what it names:
+        path = urlsplit(link).path  # the page's data is at the same path under /api/
+        assert path.startswith(("/incidents/", "/jobs/", "/runs/")), link
+        assert api.get(f"/api{path}", headers=alice.headers).status_code == 200, link
     report_run(api, key, exit_code=1)  # still failing: the same incident, no second notification
 
     report_run(api, key, exit_code=0)

@@ -103,14 +103,14 @@ def _body(event: Event, incident: Incident, what: str, base: str) -> str:
     if event == "resolve":
         fields += [("Resolved", _when(incident.resolved_at)), ("Resolved by", incident.resolved_by)]
     lines += [f"{name}: {value}" for name, value in fields if value]
-    # REST links (there is no web console yet); they need a token or API key, as the CLI does.
-    lines += ["", f"Incident: {base}/api/incidents/{incident.id}"]
+    # The web console's pages (each at the API's path without /api/): the incident has Acknowledge.
+    lines += ["", f"Incident: {base}/incidents/{incident.id}"]
     if event != "resolve":
-        lines.append(f"Acknowledge: crontopus alerts incidents ack {incident.id}")
+        lines.append(f"Acknowledge there, or: crontopus alerts incidents ack {incident.id}")
     if incident.job:
-        lines.append(f"Job: {base}/api/jobs/{incident.job}")
+        lines.append(f"Job: {base}/jobs/{incident.job}")
     if incident.run_id:
-        lines.append(f"Run details: {base}/api/runs/{incident.run_id}")
+        lines.append(f"Run output: {base}/runs/{incident.run_id}")
     return "\n".join(lines)
 
 

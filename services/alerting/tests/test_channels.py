@@ -288,8 +288,8 @@ def test_a_trigger_says_which_job_what_happened_and_where_to_look():
     message = notify.build_message(event="trigger", incident=found, base_url="https://cron.example.com/")
     assert message.title == "[Crontopus] production/backup failed"
     for part in ("exit code 1: disk full", "Run: run-42", "Commit: abc1234", "Cause: failed",
-                 f"https://cron.example.com/api/incidents/{found.id}",
-                 "https://cron.example.com/api/runs/run-42"):  # fmt: skip
+                 f"https://cron.example.com/incidents/{found.id}",
+                 "https://cron.example.com/runs/run-42"):  # fmt: skip
         assert part in message.body
     assert message.dedup_key == found.id
 

@@ -185,7 +185,7 @@ async def test_an_incident_reaches_a_webhook_with_what_happened_and_where_to_loo
     assert payload["title"] == "[Crontopus] production/backup failed"
     assert payload["type"] == "failure"
     for part in ("exit code 1: disk full", "Run: run-42", "Commit: abc1234",
-                 f"https://cron.example.com/api/incidents/{incident.id}"):  # fmt: skip
+                 f"https://cron.example.com/incidents/{incident.id}"):  # fmt: skip
         assert part in payload["message"]
 
 
@@ -204,7 +204,7 @@ async def test_an_email_arrives_through_a_real_smtp_server(alerting, smtp):
     assert message["Subject"] == "[Crontopus] production/backup missed its scheduled run"
     body = next(part for part in message.walk() if part.get_content_type() == "text/plain").get_payload(decode=True)
     assert b"expected at 02:00, no start within 5m" in body
-    assert f"https://cron.example.com/api/incidents/{incident.id}".encode() in body
+    assert f"https://cron.example.com/incidents/{incident.id}".encode() in body  # the console's page
 
 
 async def test_a_failing_channel_is_retried_with_backoff_and_gives_up_while_the_others_are_delivered(
