@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +21,7 @@ from crontopus_alerting.models import JobMonitor
 from crontopus_alerting.notify import SENDER
 from crontopus_alerting.settings import AlertingSettings
 from crontopus_kit.db import Database
-from crontopus_server.testing import Account, Stack, create_api_key, sign_up, wait_until
+from crontopus_server.testing import Account, Stack, WebhookReceiver, create_api_key, sign_up, wait_until
 
 JOB = "ops/nightly-report"
 OTHER_JOB = "ops/weekly-audit"
@@ -46,41 +44,14 @@ def stack_env(stack_env: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Receiver:
-    """A local webhook endpoint that keeps every JSON body it is sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def titles(self) -> list[str]:
-        return [body.get("title", "") for body in self.bodies]
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    running = WebhookReceiver()
     # The stack's sender child started and answering (it runs in this process): the notification
     # times measured here are the platform's, not a cold interpreter's imports on a loaded machine.
     asyncio.run(SENDER.ready())
     yield running
-    running.server.shutdown()
+    running.stop()
 
 
 @pytest.fixture
@@ -116,10 +87,12 @@ def incidents(api: httpx.Client, account: Account, **params: str) -> list[dict[s
     return list(api.get("/api/incidents", params=params, headers=account.headers).json()["incidents"])
 
 
-def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.Client, receiver: Receiver) -> None:
+def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(
+    api: httpx.Client, receiver: WebhookReceiver
+) -> None:
     alice = sign_up(api, "alice")
     key = create_api_key(api, alice)
-    channel = api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers)
+    channel = api.post("/api/channels", json={"name": "hook", "url": receiver.url()}, headers=alice.headers)
     assert channel.status_code == 201, channel.text
     add_job(api, alice)
     wait_until(lambda: api.get("/api/jobs", headers=alice.headers).json()["jobs"])
@@ -151,10 +124,12 @@ def test_a_failed_run_notifies_once_and_the_next_success_resolves_it(api: httpx.
     assert "failed" in receiver.titles()[0].lower() and "resolved" in receiver.titles()[1].lower()
 
 
-def test_a_failure_during_a_silence_is_recorded_but_nobody_is_notified(api: httpx.Client, receiver: Receiver) -> None:
+def test_a_failure_during_a_silence_is_recorded_but_nobody_is_notified(
+    api: httpx.Client, receiver: WebhookReceiver
+) -> None:
     alice = sign_up(api, "alice")
     key = create_api_key(api, alice)
-    api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers)
+    api.post("/api/channels", json={"name": "hook", "url": receiver.url()}, headers=alice.headers)
     add_job(api, alice)
     wait_until(lambda: api.get("/api/jobs", headers=alice.headers).json()["jobs"])
     silence = api.post("/api/silences", json={"job": JOB, "duration": "1h", "reason": "upgrade"}, headers=alice.headers)
@@ -174,10 +149,10 @@ def test_a_failure_during_a_silence_is_recorded_but_nobody_is_notified(api: http
     assert JOB not in receiver.bodies[0]["message"]
 
 
-def test_bob_sees_none_of_alices_incidents_or_channels(api: httpx.Client, receiver: Receiver) -> None:
+def test_bob_sees_none_of_alices_incidents_or_channels(api: httpx.Client, receiver: WebhookReceiver) -> None:
     alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
     key = create_api_key(api, alice)
-    channel = api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers).json()
+    channel = api.post("/api/channels", json={"name": "hook", "url": receiver.url()}, headers=alice.headers).json()
     add_job(api, alice)
     wait_until(lambda: api.get("/api/jobs", headers=alice.headers).json()["jobs"])
     report_run(api, key, exit_code=1)
@@ -209,11 +184,11 @@ def test_a_channel_url_is_stored_masked_and_a_private_target_is_refused_by_defau
 
 @pytest.mark.slow
 def test_a_job_that_does_not_run_raises_one_missed_incident_and_a_run_resolves_it(
-    api: httpx.Client, receiver: Receiver
+    api: httpx.Client, receiver: WebhookReceiver
 ) -> None:
     alice = sign_up(api, "alice")
     key = create_api_key(api, alice)
-    api.post("/api/channels", json={"name": "hook", "url": receiver.url}, headers=alice.headers)
+    api.post("/api/channels", json={"name": "hook", "url": receiver.url()}, headers=alice.headers)
     add_job(api, alice, monitor="  monitor: {grace: 5s}\n")
 
     [incident] = wait_until(lambda: incidents(api, alice, status="open"), timeout=75, interval=0.5)

@@ -9,11 +9,8 @@ phone width in dark mode, screenshots.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import httpx
@@ -29,6 +26,7 @@ from crontopus_server.console_testing import (
     serve_console,
     sign_up_in_the_form,
 )
+from crontopus_server.testing import WebhookReceiver
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Route
@@ -59,32 +57,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     yield from serve_console(tmp_path_factory.mktemp("alerts-console"), CRONTOPUS_ALLOW_PRIVATE_NETWORKS="true")
 
 
-class Receiver:
-    """A webhook endpoint on this machine that remembers every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[tuple[str, dict]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    found = WebhookReceiver()
     yield found
-    found.server.shutdown()
+    found.stop()
 
 
 def signed_in(console: Console, name: str) -> dict[str, str]:
@@ -179,7 +156,8 @@ def test_channels_are_created_with_the_guided_form_test_sent_and_deleted(browser
     outcome = page.get_by_role("status").filter(has_text="Test to webhook")
     expect(outcome).to_contain_text("delivered", timeout=15_000)
     expect(row).to_contain_text("delivered")
-    [(path, body)] = receiver.bodies
+    [request] = receiver.requests
+    path, body = request.path, request.body
     assert path == "/hooks/crontopus" and "test" in (body["title"] + body["message"]).lower(), body
 
     # A channel whose receiver is gone: the failure and its error show.

@@ -8,12 +8,9 @@ mode, and axe-core on each. The fixtures and the tab are in `crontopus_server.co
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -29,7 +26,7 @@ from crontopus_server.console_testing import (
     serve_console,
     sign_up_in_the_form,
 )
-from crontopus_server.testing import wait_until
+from crontopus_server.testing import WebhookReceiver, wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (make install)")
 expect = playwright_sync.expect
@@ -52,38 +49,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     )
 
 
-class Receiver:
-    """A local webhook endpoint (Apprise's json:// posts JSON) keeping every body it is sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def titles(self) -> list[str]:
-        return [str(body.get("title", "")) for body in self.bodies]
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    running = WebhookReceiver()
     yield running
-    running.server.shutdown()
+    running.stop()
 
 
 def api_headers(console: Console, username: str) -> dict[str, str]:
@@ -126,7 +96,7 @@ def test_a_failed_runs_incident_appears_live_is_acknowledged_and_resolved_in_the
     headers = api_headers(console, "dora")
     add_job(console, headers)
     channel = httpx.post(
-        f"{console.url}/api/channels", json={"name": "ops webhook", "url": receiver.url}, headers=headers
+        f"{console.url}/api/channels", json={"name": "ops webhook", "url": receiver.url()}, headers=headers
     )
     assert channel.status_code == 201, channel.text
 

@@ -6,15 +6,12 @@ import asyncio
 import contextlib
 import email
 import itertools
-import json
 import re
 import socket
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import nats
@@ -35,7 +32,7 @@ from crontopus_kit.errors import NotFound
 from crontopus_kit.nats_server import free_port
 from crontopus_schemas import subjects
 from crontopus_schemas.alerting import ChannelCreate
-from crontopus_server.testing import wait_until_async
+from crontopus_server.testing import WebhookReceiver, wait_until_async
 
 ALICE, BOB = "a" * 32, "b" * 32
 MIGRATIONS = Path(channels.__file__).parent / "migrations"
@@ -45,40 +42,11 @@ BACKOFF, MAX_ATTEMPTS = 0.3, 3
 # --- a local webhook receiver and a real SMTP server ---------------------------------------------
 
 
-class Receiver:
-    """Answers POSTs with 200, or 500 on paths containing "fail"; remembers each request."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict, dict, float]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                receiver.requests.append((self.path, dict(self.headers), body, time.monotonic()))
-                self.send_response(500 if "fail" in self.path else 200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"json://127.0.0.1:{self.port}{path}"
-
-    def to(self, path: str) -> list[tuple[str, dict, dict, float]]:
-        return [request for request in self.requests if request[0].startswith(path)]
-
-
 @pytest.fixture
 def receiver():
-    found = Receiver()
+    found = WebhookReceiver()
     yield found
-    found.server.shutdown()
-    found.server.server_close()
+    found.stop()
 
 
 class Inbox:
@@ -180,7 +148,8 @@ async def test_an_incident_reaches_a_webhook_with_what_happened_and_where_to_loo
 
     done = await settled(dispatcher, ALICE, delivery.id)
     assert (done.status, done.attempts, done.last_error) == ("sent", 1, None) and done.sent_at
-    [(path, headers, payload, _)] = receiver.requests
+    [request] = receiver.requests
+    path, headers, payload = request.path, request.headers, request.body
     assert path == "/hooks/crontopus" and headers["X-Team"] == "data"
     assert payload["title"] == "[Crontopus] production/backup failed"
     assert payload["type"] == "failure"
@@ -226,7 +195,7 @@ async def test_a_failing_channel_is_retried_with_backoff_and_gives_up_while_the_
     assert "error=500" in gave_up.last_error
     assert (unreachable.status, unreachable.attempts) == ("gave_up", MAX_ATTEMPTS)
     assert "connection error" in unreachable.last_error.lower()
-    times = [at for *_, at in receiver.to("/fail")]
+    times = [request.at for request in receiver.to("/fail")]
     assert len(times) == MAX_ATTEMPTS
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert gaps[0] >= BACKOFF * 0.9 and gaps[1] >= 2 * BACKOFF * 0.9  # the delay doubles
@@ -273,7 +242,8 @@ async def test_a_test_send_reaches_the_channel_and_alice_cannot_test_bobs(alerti
             await dispatch.send_test(session=session, js=js, tenant_id=ALICE, channel_id=bobs)
         assert await dispatch.get_delivery(session=session, tenant_id=BOB, delivery_id=delivery.id) is None
     assert (await settled(dispatcher, ALICE, delivery.id)).status == "sent"
-    [(_, _, payload, _)] = receiver.to("/alice")
+    [request] = receiver.to("/alice")
+    payload = request.body
     assert payload["title"] == "[Crontopus] Test notification" and "“hook”" in payload["message"]
     assert receiver.to("/bob") == []
 

@@ -9,6 +9,7 @@ not depend on the backend overrides the ``database_backend`` fixture to return "
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -287,6 +288,56 @@ spec:
   timezone: Europe/Berlin
   command: /usr/local/bin/export.sh
 """
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float  # time.monotonic()
+
+
+class WebhookReceiver:
+    """A webhook endpoint on 127.0.0.1 (for Apprise's ``json://``) that keeps every JSON body
+    posted to it, answering 200, or 500 on a path containing "fail". ``stop()`` when done."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[Received] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                received.append(Received(self.path, dict(self.headers), body, time.monotonic()))
+                self.send_response(500 if "fail" in self.path else 200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [request.body for request in self.requests]
+
+    def titles(self) -> list[str]:
+        return [str(body.get("title", "")) for body in self.bodies]
+
+    def to(self, path: str) -> list[Received]:
+        return [request for request in self.requests if request.path.startswith(path)]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class SmtpInbox:
