@@ -22,6 +22,7 @@ import pytest
 from crontopus_server.console_testing import (
     LIVE,
     PASSWORD,
+    PHONE_DARK,
     Console,
     Visit,
     nav,
@@ -210,8 +211,7 @@ def test_an_admin_adds_an_agent_with_the_pages_commands_watches_it_come_online_a
     expect(other.page.get_by_text("No agent yet.")).to_be_visible()
     assert only_the_404_of(other)
 
-    phone = open_tab(browser, console.url, viewport={"width": 390, "height": 844}, color_scheme="dark",
-                     is_mobile=True, has_touch=True)  # fmt: skip
+    phone = open_tab(browser, console.url, **PHONE_DARK)
     sign_in(phone, "agnes")
     for path, name in (("/agents", "phone-dark-agents"), (agent_url.removeprefix(console.url), "phone-dark-agent")):
         phone.page.goto(path)

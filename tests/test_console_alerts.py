@@ -18,9 +18,10 @@ import pytest
 
 from crontopus_kit.nats_server import free_port
 from crontopus_server.console_testing import (
-    PASSWORD,
+    PHONE_DARK,
     Console,
     Visit,
+    api_headers,
     needs_console,
     open_tab,
     serve_console,
@@ -64,13 +65,6 @@ def receiver() -> Iterator[WebhookReceiver]:
     found.stop()
 
 
-def signed_in(console: Console, name: str) -> dict[str, str]:
-    """The API's bearer headers for a user who signed up in the form."""
-    tokens = httpx.post(f"{console.url}/api/auth/login", data={"username": name, "password": PASSWORD})
-    assert tokens.status_code == 200, tokens.text
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
-
-
 def unexpected_errors(visit: Visit, status: int) -> list[str]:
     """What the browser's console logged, but the refusals the test asked for ("status of 422")."""
     return [error for error in visit.errors if f"status of {status}" not in error]
@@ -104,7 +98,7 @@ def test_an_admin_sets_the_rules_sees_the_servers_refusal_at_its_field_and_the_j
     expect(page.get_by_label("Consecutive failures")).to_have_value("3")
     expect(page.get_by_label("Re-notify every")).to_have_value("2h")
     expect(page.get_by_label("Too long")).to_have_value("45m")
-    rules = httpx.get(f"{console.url}/api/alert-rules", headers=signed_in(console, "rita")).json()
+    rules = httpx.get(f"{console.url}/api/alert-rules", headers=api_headers(console, "rita")).json()
     assert (rules["failures"]["consecutive"], rules["renotify_every"], rules["max_duration"]) == (3, "2h", "45m")
 
     page.get_by_label("Re-notify every").fill("2 hours")
@@ -118,7 +112,7 @@ def test_an_admin_sets_the_rules_sees_the_servers_refusal_at_its_field_and_the_j
     expect(page.get_by_label("Re-notify every")).to_have_value("2h")
 
     # A job's spec.monitor overrides the team's rules: listed read-only, with a link to the job.
-    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": MANIFEST}, headers=signed_in(console, "rita"))
+    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": MANIFEST}, headers=api_headers(console, "rita"))
     assert created.status_code == 201, created.text
     page.reload()
     overrides = page.get_by_role("table", name="Jobs that override the team's alert rules")
@@ -187,7 +181,7 @@ def test_channels_are_created_with_the_guided_form_test_sent_and_deleted(browser
     expect(slack).to_contain_text("slack://")
     expect(slack).to_contain_text("team=ops")
     assert SLACK_SECRET not in page.content()
-    headers = signed_in(console, "cara")
+    headers = api_headers(console, "cara")
     listed = httpx.get(f"{console.url}/api/channels", headers=headers)
     assert listed.status_code == 200 and SLACK_SECRET not in listed.text
     for channel in listed.json()["channels"]:  # nor does any one channel's answer
@@ -240,11 +234,10 @@ def test_a_viewer_reads_the_rules_and_channels_without_the_buttons_to_change_the
 
 
 def test_both_pages_work_at_phone_width_in_dark_mode(browser, console, screenshots):
-    visit = open_tab(browser, console.url, viewport={"width": 390, "height": 844}, color_scheme="dark",
-                     is_mobile=True, has_touch=True)  # fmt: skip
+    visit = open_tab(browser, console.url, **PHONE_DARK)
     page = visit.page
     sign_up_in_the_form(page, "pia")
-    headers = signed_in(console, "pia")
+    headers = api_headers(console, "pia")
     email = "mailtos://alerts%40example.com:Secret123@93.184.215.14:587?from=alerts@example.com&to=oncall@example.com"
     body = {"name": "ops-email", "url": email, "match_labels": {"team": "ops"}}
     made = httpx.post(f"{console.url}/api/channels", headers=headers, json=body)

@@ -14,7 +14,14 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
-from crontopus_server.console_testing import PASSWORD, Console, nav, open_tab, sign_up_in_the_form
+from crontopus_server.console_testing import (
+    PHONE_DARK,
+    Console,
+    api_headers,
+    nav,
+    open_tab,
+    sign_up_in_the_form,
+)
 from crontopus_server.testing import wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (make install)")
@@ -23,15 +30,7 @@ expect = playwright_sync.expect
 pytestmark = pytest.mark.slow
 
 JOB = "ops/backup"
-PHONE = {"viewport": {"width": 390, "height": 844}, "color_scheme": "dark", "is_mobile": True, "has_touch": True}
 CLIPBOARD = ["clipboard-read", "clipboard-write"]
-
-
-def api_headers(console: Console, username: str) -> dict[str, str]:
-    """A token for the account signed up in the form (the page keeps its own in memory)."""
-    tokens = httpx.post(f"{console.url}/api/auth/login", data={"username": username, "password": PASSWORD})
-    assert tokens.status_code == 200, tokens.text
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
 def add_job(console: Console, headers: dict[str, str]) -> str:
@@ -123,7 +122,7 @@ def test_a_team_copies_a_badge_sees_it_go_down_shows_it_on_the_job_page_and_rota
 
 
 def test_the_badges_page_at_phone_width_in_dark_mode(browser, console, screenshots):
-    visit = open_tab(browser, console.url, **PHONE)
+    visit = open_tab(browser, console.url, **PHONE_DARK)
     page = visit.page
     sign_up_in_the_form(page, "phil")
     headers = api_headers(console, "phil")

@@ -18,6 +18,7 @@ import pytest
 
 from crontopus_server.console_testing import (
     LIVE,
+    PHONE_DARK,
     Console,
     Visit,
     nav,
@@ -128,8 +129,7 @@ def test_a_team_signs_up_creates_a_job_and_sees_its_runs_arrive_live(browser, co
 
 
 def test_every_page_works_at_phone_width_in_dark_mode(browser, console, screenshots):
-    visit = open_tab(browser, console.url, viewport={"width": 390, "height": 844}, color_scheme="dark",
-                     is_mobile=True, has_touch=True)  # fmt: skip
+    visit = open_tab(browser, console.url, **PHONE_DARK)
     page = visit.page
     sign_up_in_the_form(page, "carol")
     for path in PAGES:

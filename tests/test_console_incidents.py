@@ -18,8 +18,9 @@ import pytest
 
 from crontopus_server.console_testing import (
     LIVE,
-    PASSWORD,
+    PHONE_DARK,
     Console,
+    api_headers,
     nav,
     needs_console,
     open_tab,
@@ -36,7 +37,6 @@ pytestmark = pytest.mark.slow
 JOB = "ops/backup"
 # ms: a notification's delivery (the sender child's first Apprise call imports it; CI machines are busy)
 SENDING = 30_000
-PHONE = {"viewport": {"width": 390, "height": 844}, "color_scheme": "dark", "is_mobile": True, "has_touch": True}
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +54,6 @@ def receiver() -> Iterator[WebhookReceiver]:
     running = WebhookReceiver()
     yield running
     running.stop()
-
-
-def api_headers(console: Console, username: str) -> dict[str, str]:
-    """A token for the account signed up in the form (the page keeps its own in memory)."""
-    tokens = httpx.post(f"{console.url}/api/auth/login", data={"username": username, "password": PASSWORD})
-    assert tokens.status_code == 200, tokens.text
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
 def add_job(console: Console, headers: dict[str, str], job: str = JOB) -> None:
@@ -173,7 +166,7 @@ def test_a_failed_runs_incident_appears_live_is_acknowledged_and_resolved_in_the
 
 
 def test_both_pages_work_at_phone_width_in_dark_mode(browser, console, screenshots):
-    visit = open_tab(browser, console.url, **PHONE)
+    visit = open_tab(browser, console.url, **PHONE_DARK)
     page = visit.page
     sign_up_in_the_form(page, "erin")
     headers = api_headers(console, "erin")

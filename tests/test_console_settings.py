@@ -23,6 +23,7 @@ from crontopus_gitops import repo
 from crontopus_gitops.testing import GitHttp, serve_git_http
 from crontopus_server.console_testing import (
     PASSWORD,
+    PHONE_DARK,
     Console,
     Visit,
     needs_console,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "color_scheme": "light"}
-PHONE_DARK = {"viewport": {"width": 390, "height": 844}, "color_scheme": "dark", "is_mobile": True, "has_touch": True}
 SECTIONS = re.compile(r"Dashboard|Jobs|Runs|Agents|Incidents|Settings|Alerts")
 GOOD = """\
 apiVersion: crontopus.io/v1

@@ -16,7 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from crontopus_server.console_testing import PASSWORD, Console, nav, open_tab, sign_up_in_the_form
+from crontopus_server.console_testing import (
+    PHONE_DARK,
+    Console,
+    api_headers,
+    nav,
+    open_tab,
+    sign_up_in_the_form,
+)
 from crontopus_server.testing import wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python (make install)")
@@ -25,14 +32,6 @@ expect = playwright_sync.expect
 pytestmark = pytest.mark.slow
 
 JOB = "ops/backup"
-PHONE = {"viewport": {"width": 390, "height": 844}, "color_scheme": "dark", "is_mobile": True, "has_touch": True}
-
-
-def api_headers(console: Console, username: str) -> dict[str, str]:
-    """A token for the account signed up in the form (the page keeps its own in memory)."""
-    tokens = httpx.post(f"{console.url}/api/auth/login", data={"username": username, "password": PASSWORD})
-    assert tokens.status_code == 200, tokens.text
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
 def add_job(console: Console, headers: dict[str, str]) -> None:
@@ -132,7 +131,7 @@ def test_a_team_silences_a_namespace_sees_its_incident_silenced_ends_it_and_sile
 
 
 def test_the_silences_page_at_phone_width_in_dark_mode(browser, console, screenshots):
-    visit = open_tab(browser, console.url, **PHONE)
+    visit = open_tab(browser, console.url, **PHONE_DARK)
     page = visit.page
     sign_up_in_the_form(page, "tess")
     headers = api_headers(console, "tess")

@@ -33,6 +33,11 @@ AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", shutil.which("chromium")) if p and Path(p).exists()), None)
 PASSWORD = "correct horse battery"
 LIVE = 5_000  # ms: "within a second" of a check-in, with room for a busy CI machine
+EXPECT_TIMEOUT_MS = 12_000
+# A phone in dark mode: every page is visited so (no sideways scroll at 390 px, axe clean).
+PHONE_DARK: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844}, "color_scheme": "dark", "is_mobile": True, "has_touch": True,
+}  # fmt: skip
 SETTLED = """() => document.querySelector('main') && !document.querySelector('[aria-busy="true"]')
     && !/Loading/.test(document.querySelector('main').innerText)"""
 
@@ -74,8 +79,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 @pytest.fixture(scope="module")
 def browser(console: Console) -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Seven browser modules may run beside the rest of the suite on two cores: a page that takes
+    # more than Playwright's 5 s there is slow, not wrong. What must be fast says so (LIVE).
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM)
         yield launched
@@ -155,3 +163,12 @@ def sign_up_in_the_form(page: Page, name: str) -> None:
 
 def nav(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def api_headers(console: Console, username: str) -> dict[str, str]:
+    """API headers for an account signed up in the form (the page keeps its own token in memory)."""
+    import httpx
+
+    tokens = httpx.post(f"{console.url}/api/auth/login", data={"username": username, "password": PASSWORD})
+    assert tokens.status_code == 200, tokens.text
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
