@@ -298,13 +298,14 @@ function Connect({ repo, onConnected }: { repo: Repository; onConnected: (repo: 
     setErrors({});
     try {
       const { data } = await client.PUT("/api/gitops/repository", { body: connectBody(form) as Schemas["RepositoryUpdate"] });
+      // The secrets leave the page the moment the server has them (write-only, never shown back).
+      setForm((was) => ({ ...was, token: "", password: "", privateKey: "", passphrase: "", webhookSecret: "" }));
       if (data) {
         onConnected(data);
         queryClient.setQueryData(["get", "/api/gitops/repository", {}], { ...data, webhook_secret: null });
       }
       await queryClient.invalidateQueries({ queryKey: ["get", "/api/gitops/repository"] });
       await queryClient.invalidateQueries({ queryKey: ["get", "/api/jobs"] });
-      setForm((was) => ({ ...was, token: "", password: "", privateKey: "", passphrase: "", webhookSecret: "" }));
       toast.success("Repository connected: its jobs are synced. Now set up the push webhook.");
       document.getElementById("webhook")?.scrollIntoView({ block: "start" });
     } catch (failure) {
