@@ -4,6 +4,7 @@ import { toast } from "sonner";
 
 import { api, client, describeError, type Schemas } from "../../api/client";
 import { FormError, SelectField, TextField } from "../../components/Field";
+import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Empty, QueryState } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
@@ -64,14 +65,15 @@ function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][];
 
   const setRole = (member: Schemas["MemberPublic"], next: Role) =>
     run(() => client.PATCH("/api/members/{user_id}", { params: { path: { user_id: member.user_id } }, body: { role: next } }), `${member.username} is now ${next}.`);
-  const remove = (member: Schemas["MemberPublic"]) => {
-    const leaving = member.user_id === myId;
-    if (!window.confirm(leaving ? "Leave this team? You lose access to it at once." : `Remove ${member.username} from the team?`)) return;
-    void run(async () => {
+  const [removing, setRemoving] = useState<Schemas["MemberPublic"]>();
+  const leaving = removing?.user_id === myId;
+  async function remove(member: Schemas["MemberPublic"]) {
+    await run(async () => {
       await client.DELETE("/api/members/{user_id}", { params: { path: { user_id: member.user_id } } });
-      if (leaving) enterSession("/");
-    }, leaving ? "You left the team." : `${member.username} was removed.`);
-  };
+      if (member.user_id === myId) enterSession("/");
+    }, member.user_id === myId ? "You left the team." : `${member.username} was removed.`);
+    setRemoving(undefined);
+  }
 
   return (
     <>
@@ -120,7 +122,7 @@ function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][];
                   </td>
                   <td className="text-right">
                     {(mayChange || member.user_id === myId) && (
-                      <button type="button" className="btn-ghost px-2 text-sm" onClick={() => remove(member)}>
+                      <button type="button" className="btn-ghost px-2 text-sm" onClick={() => setRemoving(member)}>
                         {member.user_id === myId ? "Leave" : "Remove"}
                       </button>
                     )}
@@ -131,6 +133,16 @@ function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][];
           </tbody>
         </table>
       </div>
+      <ConfirmDialog
+        open={removing !== undefined}
+        onOpenChange={(open) => !open && setRemoving(undefined)}
+        title={leaving ? "Leave this team?" : `Remove ${removing?.username ?? ""} from the team?`}
+        confirmLabel={leaving ? "Leave the team" : `Remove ${removing?.username ?? ""}`}
+        danger
+        onConfirm={() => removing && void remove(removing)}
+      >
+        <p>{leaving ? "You lose access to it at once; an owner or admin can invite you again." : "They lose access at once: their sessions end. API keys they made belong to the team and keep working until revoked under API keys."}</p>
+      </ConfirmDialog>
       <ul className="muted mt-3 grid gap-1 text-xs sm:grid-cols-2">
         {ROLES.map((r) => (
           <li key={r}>
