@@ -82,16 +82,25 @@ def host(tmp_path: Path) -> dict[str, str]:
 
 
 def page_commands(text: str) -> dict[str, list[str]]:
-    """The page's Linux commands as argv lists, by `crontopus-agent` subcommand, with the agent
-    of this checkout instead of the one the page installs into /opt (and without sudo: the test
-    has its own home and crontab)."""
+    """The page's Linux commands as argv lists, by `crontopus-agent` subcommand (`enroll`, and
+    `run` from the systemd unit's ExecStart), with the agent of this checkout instead of the one
+    the page installs into /opt, and without sudo or the home folder: the test has its own home
+    and crontab. The enroll line and the unit must name the same home (the credentials are there)."""
     found: dict[str, list[str]] = {}
+    homes = set()
     for line in text.splitlines():
+        if line.startswith("Environment=CRONTOPUS_AGENT_HOME="):
+            homes.add(line.partition("HOME=")[2])
         if line.startswith("#") or PAGE_AGENT not in line:
             continue
-        argv = shlex.split(line)
-        assert argv[:2] == ["sudo", PAGE_AGENT], line
-        found[argv[2]] = [str(AGENT), *argv[2:]]
+        argv = shlex.split(line.removeprefix("ExecStart="))
+        if argv[0] == "sudo":
+            assert argv[1].startswith("CRONTOPUS_AGENT_HOME="), line
+            homes.add(argv[1].partition("=")[2])
+            argv = argv[2:]
+        assert argv[0] == PAGE_AGENT, line
+        found[argv[1]] = [str(AGENT), *argv[1:]]
+    assert len(homes) == 1, f"enroll and the service use different homes: {homes}"
     return found
 
 

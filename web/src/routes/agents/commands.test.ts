@@ -9,14 +9,17 @@ function commandLines(text: string): string[] {
 }
 
 describe("the commands for a new agent", () => {
-  it("on Linux installs into /opt, enrolls with this server and the token, and runs on root's crontab", () => {
-    const text = linuxCommands({ server: "https://cron.example.com/", token });
-    expect(commandLines(text)).toEqual([
+  it("on Linux installs into /opt, enrolls with this server and the token, and runs as a systemd service on root's crontab", () => {
+    const lines = commandLines(linuxCommands({ server: "https://cron.example.com/", token }));
+    expect(lines.slice(0, 3)).toEqual([
       "sudo python3 -m venv /opt/crontopus-agent",
       "sudo /opt/crontopus-agent/bin/pip install ./schemas ./agent",
-      `sudo /opt/crontopus-agent/bin/crontopus-agent enroll --server https://cron.example.com --token ${token}`,
-      "sudo /opt/crontopus-agent/bin/crontopus-agent run --scheduler crontab",
+      `sudo CRONTOPUS_AGENT_HOME=/var/lib/crontopus-agent /opt/crontopus-agent/bin/crontopus-agent enroll --server https://cron.example.com --token ${token}`,
     ]);
+    // The service uses the home enroll wrote the credentials into.
+    expect(lines).toContain("Environment=CRONTOPUS_AGENT_HOME=/var/lib/crontopus-agent");
+    expect(lines).toContain("ExecStart=/opt/crontopus-agent/bin/crontopus-agent run --scheduler crontab");
+    expect(lines.at(-1)).toBe("sudo systemctl daemon-reload && sudo systemctl enable --now crontopus-agent");
   });
 
   it("adds --name only when a name was given", () => {

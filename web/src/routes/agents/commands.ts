@@ -52,8 +52,11 @@ function enrollArgs(input: CommandInput, quote: (value: string) => string, name:
 }
 
 const LINUX_AGENT = "/opt/crontopus-agent/bin/crontopus-agent";
+const LINUX_HOME = "/var/lib/crontopus-agent";
 
-/** Linux with cron: the agent in /opt, root's home folder, the jobs in root's crontab. */
+/** Linux with cron: the agent in /opt, its home in /var/lib, run by systemd (restarted, started at
+ * boot), writing the jobs into root's crontab. The unit is docs/agents.md's: enroll and the
+ * service must agree on the home folder. */
 export function linuxCommands(input: CommandInput): string {
   const name = input.name?.trim() || undefined;
   return [
@@ -61,9 +64,23 @@ export function linuxCommands(input: CommandInput): string {
     "sudo python3 -m venv /opt/crontopus-agent",
     "sudo /opt/crontopus-agent/bin/pip install ./schemas ./agent",
     "# enroll this host (the token works once)",
-    `sudo ${LINUX_AGENT} enroll ${enrollArgs(input, shellQuote, name)}`,
-    "# start the agent: it writes the jobs into root's crontab",
-    `sudo ${LINUX_AGENT} run --scheduler crontab`,
+    `sudo CRONTOPUS_AGENT_HOME=${LINUX_HOME} ${LINUX_AGENT} enroll ${enrollArgs(input, shellQuote, name)}`,
+    "# run it as a service: it writes the jobs into root's crontab",
+    "sudo tee /etc/systemd/system/crontopus-agent.service >/dev/null <<'UNIT'",
+    "[Unit]",
+    "Description=Crontopus agent",
+    "Wants=network-online.target",
+    "After=network-online.target",
+    "[Service]",
+    `Environment=CRONTOPUS_AGENT_HOME=${LINUX_HOME}`,
+    `ExecStart=${LINUX_AGENT} run --scheduler crontab`,
+    "Restart=always",
+    "RestartSec=5",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "UNIT",
+    "sudo systemctl daemon-reload && sudo systemctl enable --now crontopus-agent",
+    "# its log: journalctl -u crontopus-agent -f",
   ].join("\n");
 }
 
