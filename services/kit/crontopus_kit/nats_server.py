@@ -7,6 +7,7 @@ port that they can also stop and restart.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -38,10 +39,32 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+# Ports the kernel hands out as the source of outgoing connections (Linux's default range). A
+# port taken from them can be given to some process's connection before our server binds it
+# ("address already in use", seen in CI); ports below them are only ever taken on purpose.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10_000
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, chosen below the ephemeral range where there is room."""
+    first_ephemeral = _first_ephemeral_port()
+    for _ in range(50):
+        port = random.randrange(LOWEST_PORT, first_ephemeral) if first_ephemeral > LOWEST_PORT + 1000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError(f"no free port on {host}")
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux: let the kernel choose
 
 
 def port_is_open(host: str, port: int) -> bool:

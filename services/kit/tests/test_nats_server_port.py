@@ -22,3 +22,15 @@ def test_a_taken_port_moves_the_server_to_another(tmp_path, monkeypatch):
     finally:
         server.stop()
         taken.close()
+
+
+def test_free_ports_are_chosen_below_the_ports_outgoing_connections_take():
+    """A port from the ephemeral range can become some connection's source port before a test's
+    server binds it; below the range only listeners take ports."""
+    first_ephemeral = nats_server._first_ephemeral_port()
+    ports = {nats_server.free_port() for _ in range(20)}
+    if first_ephemeral > nats_server.LOWEST_PORT + 1000:
+        assert all(nats_server.LOWEST_PORT <= port < first_ephemeral for port in ports), ports
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # still free
