@@ -222,7 +222,7 @@ def test_a_viewer_reads_the_rules_and_channels_without_the_buttons_to_change_the
 
     page.route("**/api/auth/me", as_viewer)
     page.goto("/alerts/rules")
-    expect(page.get_by_text("Read-only")).to_be_visible()
+    expect(page.get_by_text("Read-only: only admins and owners change the team")).to_be_visible()
     expect(page.get_by_label("Consecutive failures")).to_be_disabled()
     expect(page.get_by_role("button", name="Save rules")).to_have_count(0)
     page.goto("/alerts/channels")
