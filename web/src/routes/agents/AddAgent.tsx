@@ -134,7 +134,7 @@ function Commands({ created }: { created: Schemas["EnrollmentTokenCreated"] }) {
         </p>
       )}
       <CommandBlock title="Linux with cron" copyLabel="Copy the Linux commands" text={linuxCommands(input)}>
-        Jobs run as root, from root's crontab. Keep the agent running as a systemd service: docs/agents.md, "Running the agent as a service".
+        Jobs run as root, from root's crontab; systemd keeps the agent running and starts it at boot (docs/agents.md, "Running the agent as a service").
       </CommandBlock>
       <CommandBlock title="Container, built-in scheduler" copyLabel="Copy the container commands" text={containerCommands(input)}>
         <TextField
