@@ -22,6 +22,7 @@ from crontopus_server.console_testing import (
     Console,
     Visit,
     api_headers,
+    create_job,
     needs_console,
     open_tab,
     serve_console,
@@ -112,8 +113,7 @@ def test_an_admin_sets_the_rules_sees_the_servers_refusal_at_its_field_and_the_j
     expect(page.get_by_label("Re-notify every")).to_have_value("2h")
 
     # A job's spec.monitor overrides the team's rules: listed read-only, with a link to the job.
-    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": MANIFEST}, headers=api_headers(console, "rita"))
-    assert created.status_code == 201, created.text
+    create_job(console, api_headers(console, "rita"), MANIFEST)
     page.reload()
     overrides = page.get_by_role("table", name="Jobs that override the team's alert rules")
     row = overrides.get_by_role("row").filter(has_text="ops/backup")

@@ -18,6 +18,7 @@ from crontopus_server.console_testing import (
     PHONE_DARK,
     Console,
     api_headers,
+    create_job,
     nav,
     open_tab,
     sign_up_in_the_form,
@@ -39,9 +40,8 @@ def add_job(console: Console, headers: dict[str, str]) -> str:
         "apiVersion: crontopus.io/v1\nkind: Job\nmetadata:\n  name: backup\n  namespace: ops\n"
         '  labels:\n    team: data\nspec:\n  schedule: "0 3 * * *"\n  command: /usr/local/bin/backup\n'
     )
-    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": manifest}, headers=headers)
-    assert created.status_code == 201, created.text
-    return str(created.json()["ping_url"])
+    created = create_job(console, headers, manifest)
+    return str(created["ping_url"])
 
 
 def badge_status(url: str) -> str | None:

@@ -21,6 +21,7 @@ from crontopus_server.console_testing import (
     PHONE_DARK,
     Console,
     api_headers,
+    create_job,
     nav,
     needs_console,
     open_tab,
@@ -62,8 +63,7 @@ def add_job(console: Console, headers: dict[str, str], job: str = JOB) -> None:
         f"apiVersion: crontopus.io/v1\nkind: Job\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
         'spec:\n  schedule: "0 3 * * *"\n  command: /usr/local/bin/backup\n'
     )
-    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": manifest}, headers=headers)
-    assert created.status_code == 201, created.text
+    create_job(console, headers, manifest)
     wait_until(lambda: httpx.get(f"{console.url}/api/jobs", headers=headers).json()["jobs"])
 
 

@@ -20,6 +20,7 @@ from crontopus_server.console_testing import (
     PHONE_DARK,
     Console,
     api_headers,
+    create_job,
     nav,
     open_tab,
     sign_up_in_the_form,
@@ -41,8 +42,7 @@ def add_job(console: Console, headers: dict[str, str]) -> None:
         "  labels:\n    team: data\n    purpose: drill\n"
         'spec:\n  schedule: "0 3 * * *"\n  command: /usr/local/bin/backup\n'
     )
-    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": manifest}, headers=headers)
-    assert created.status_code == 201, created.text
+    create_job(console, headers, manifest)
     wait_until(lambda: httpx.get(f"{console.url}/api/jobs", headers=headers).json()["jobs"])
 
 

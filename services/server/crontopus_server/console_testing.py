@@ -172,3 +172,12 @@ def api_headers(console: Console, username: str) -> dict[str, str]:
     tokens = httpx.post(f"{console.url}/api/auth/login", data={"username": username, "password": PASSWORD})
     assert tokens.status_code == 200, tokens.text
     return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+def create_job(console: Console, headers: dict[str, str], manifest: str) -> dict[str, Any]:
+    """A job committed through the API, as a script would (201 or the test fails); its JSON."""
+    import httpx
+
+    created = httpx.post(f"{console.url}/api/jobs", json={"manifest": manifest}, headers=headers)
+    assert created.status_code == 201, created.text
+    return dict(created.json())
