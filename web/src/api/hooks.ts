@@ -24,7 +24,13 @@ export type Role = keyof typeof RANKS;
 /** Whether the signed-in person's role in this team is at least ``needed`` (the API decides;
  * this only hides what it would refuse). False until /api/auth/me has answered. */
 export function useRoleAtLeast(needed: Role): boolean {
+  return useRoleCheck(needed) === true;
+}
+
+/** As useRoleAtLeast, but undefined while /api/auth/me has not answered: for a page that shows
+ * "your role cannot do this" instead of a form, without flashing it before the answer. */
+export function useRoleCheck(needed: Role): boolean | undefined {
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   const role = me.data?.role as Role | undefined;
-  return role !== undefined && RANKS[role] >= RANKS[needed];
+  return role === undefined ? undefined : RANKS[role] >= RANKS[needed];
 }

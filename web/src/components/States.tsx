@@ -52,3 +52,13 @@ export function QueryState<T>({
   if (query.isError || query.data === undefined) return <ErrorState error={query.error} retry={() => void query.refetch()} />;
   return <>{children(query.data)}</>;
 }
+
+/** In place of a form the signed-in role may not use (the API would refuse it with 403). */
+export function NotAllowed({ what, children }: { what: string; children?: ReactNode }) {
+  return (
+    <Empty title={`Your role in this team cannot ${what}.`}>
+      <p>Owners and admins change roles under Settings → Members.</p>
+      {children}
+    </Empty>
+  );
+}

@@ -60,6 +60,14 @@ async function edit(replacement: string) {
 }
 
 describe("editing a job's YAML", () => {
+  it("is not offered to a viewer, who is told why and sent back to the job", async () => {
+    mockApi({ ...base, "GET /api/auth/me": () => json({ ...me, role: "viewer" }) });
+    await renderFresh("/jobs/staging/hello/edit");
+    expect(await screen.findByText("Your role in this team cannot change jobs.")).toBeInTheDocument();
+    expect(screen.getByRole("link", { name: "Back to the job" })).toHaveAttribute("href", "/jobs/staging/hello");
+    expect(screen.queryByRole("button", { name: "Commit changes" })).not.toBeInTheDocument();
+  });
+
   it("sends the text with the commit it was based on, and shows the diff before", async () => {
     const api = mockApi({ ...base, "GET /api/jobs/staging/hello": () => json(job("aaaa111", yaml)), "PUT /api/jobs/staging/hello": () => json(job("bbbb222", yaml)) });
     await renderFresh("/jobs/staging/hello/edit");

@@ -4,11 +4,12 @@ import { Link, useBlocker, useNavigate, useParams } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, statusOf, type Schemas } from "../../api/client";
+import { useRoleCheck } from "../../api/hooks";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { Diff } from "../../components/Diff";
 import { FormError, TextField } from "../../components/Field";
 import { PageHeader, useTitle } from "../../components/PageHeader";
-import { ErrorState, Loading } from "../../components/States";
+import { ErrorState, Loading, NotAllowed } from "../../components/States";
 import { Yaml, type LineProblem } from "../../components/Yaml";
 import { shortSha } from "../../lib/format";
 import { jobDocument, parseProblems, type Problem } from "../../lib/manifest";
@@ -17,7 +18,20 @@ export function Component() {
   const { namespace = "", name = "" } = useParams();
   useTitle(`Edit ${namespace}/${name}`);
   const job = api.useQuery("get", "/api/jobs/{namespace}/{name}", { params: { path: { namespace, name } } }, { staleTime: Infinity });
-  if (job.isPending) return <Loading label="Loading the manifest…" />;
+  const mayEdit = useRoleCheck("member");
+  if (mayEdit === false) {
+    return (
+      <>
+        <PageHeader title={`Edit ${namespace}/${name}`} />
+        <NotAllowed what="change jobs">
+          <Link to={`/jobs/${namespace}/${name}`} className="link">
+            Back to the job
+          </Link>
+        </NotAllowed>
+      </>
+    );
+  }
+  if (job.isPending || mayEdit === undefined) return <Loading label="Loading the manifest…" />;
   if (job.isError) return <ErrorState error={job.error} retry={() => void job.refetch()} />;
   return <Editor key={job.data.job} job={job.data} />;
 }

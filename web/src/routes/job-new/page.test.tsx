@@ -33,6 +33,13 @@ async function fillForm() {
 }
 
 describe("the create form", () => {
+  it("is not offered to a viewer, who is told why", async () => {
+    mockApi({ ...base, "GET /api/auth/me": () => json({ ...me, role: "viewer" }) });
+    await renderFresh("/jobs/new");
+    expect(await screen.findByText("Your role in this team cannot create jobs.")).toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: "Create job" })).not.toBeInTheDocument();
+  });
+
   it("commits exactly the manifest it shows, then opens the job", async () => {
     const api = mockApi({
       ...base,

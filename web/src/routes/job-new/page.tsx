@@ -4,8 +4,10 @@ import { Link, useNavigate } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, statusOf } from "../../api/client";
+import { useRoleCheck } from "../../api/hooks";
 import { FormError, SelectField, TextArea, TextField } from "../../components/Field";
 import { PageHeader, useTitle } from "../../components/PageHeader";
+import { Loading, NotAllowed } from "../../components/States";
 import { shortSha, viewerZone } from "../../lib/format";
 import { buildManifest, EMPTY_FORM, formFieldFor, parseProblems, type JobForm } from "../../lib/manifest";
 import { SchedulePreview } from "./SchedulePreview";
@@ -27,6 +29,24 @@ function zones(): string[] {
 
 export function Component() {
   useTitle("New job");
+  const mayCreate = useRoleCheck("member");
+  if (mayCreate === undefined) return <Loading />;
+  if (!mayCreate) {
+    return (
+      <>
+        <PageHeader title="New job" />
+        <NotAllowed what="create jobs">
+          <Link to="/jobs" className="link">
+            Back to the jobs
+          </Link>
+        </NotAllowed>
+      </>
+    );
+  }
+  return <NewJobForm />;
+}
+
+function NewJobForm() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const listId = useId();
