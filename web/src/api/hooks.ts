@@ -20,6 +20,12 @@ export function jobPath(job: string): string {
 
 const RANKS = { viewer: 0, member: 1, admin: 2, owner: 3 } as const;
 export type Role = keyof typeof RANKS;
+export const ROLES = Object.keys(RANKS) as Role[];
+
+/** Whether ``role`` reaches ``needed`` (permissions.py); no role is a viewer's. */
+export function roleAtLeast(role: string | undefined, needed: Role): boolean {
+  return RANKS[(role ?? "viewer") as Role] >= RANKS[needed];
+}
 
 /** Whether the signed-in person's role in this team is at least ``needed`` (the API decides;
  * this only hides what it would refuse). False until /api/auth/me has answered. */
@@ -32,5 +38,5 @@ export function useRoleAtLeast(needed: Role): boolean {
 export function useRoleCheck(needed: Role): boolean | undefined {
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   const role = me.data?.role as Role | undefined;
-  return role === undefined ? undefined : RANKS[role] >= RANKS[needed];
+  return role === undefined ? undefined : roleAtLeast(role, needed);
 }

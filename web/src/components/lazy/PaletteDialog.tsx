@@ -11,7 +11,8 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { useNavigate } from "react-router";
 
 import { api, describeError } from "../../api/client";
-import { mayUse, PALETTE_PAGES, rank, runIdIn, type Entry, type Role } from "./palette";
+import { roleAtLeast } from "../../api/hooks";
+import { PALETTE_PAGES, rank, runIdIn, type Entry } from "./palette";
 
 export default function PaletteDialog({ open, onOpenChange }: { open: boolean; onOpenChange: (open: boolean) => void }) {
   // Where focus goes back to on close: Radix would send it to a Dialog.Trigger, and there is none
@@ -55,10 +56,10 @@ function Palette({ close }: { close: () => void }) {
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   const jobs = api.useQuery("get", "/api/jobs", {});
   const agents = api.useQuery("get", "/api/agents", {});
-  const role = me.data?.role as Role | undefined;
+  const role = me.data?.role;
 
   const entries = useMemo(() => {
-    const all: Entry[] = PALETTE_PAGES.filter((page) => mayUse(role, page.role)).map((page) => ({
+    const all: Entry[] = PALETTE_PAGES.filter((page) => roleAtLeast(role, page.role)).map((page) => ({
       value: `page:${page.to}`,
       group: "Pages",
       label: page.label,

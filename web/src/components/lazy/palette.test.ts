@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import { isPaletteShortcut } from "../CommandPalette";
-import { mayUse, PALETTE_PAGES, rank, runIdIn, SHOWN_IDLE, type Entry } from "./palette";
+import { roleAtLeast } from "../../api/hooks";
+import { PALETTE_PAGES, rank, runIdIn, SHOWN_IDLE, type Entry } from "./palette";
 
 describe("what the palette takes for a run id", () => {
   it("takes UUIDs with or without dashes, as pings and agents make them", () => {
@@ -28,15 +29,15 @@ describe("what the palette takes for a run id", () => {
 
 describe("the palette's pages", () => {
   it("offers API keys and the audit log to admins and owners only, as the API allows", () => {
-    const labels = (role: "viewer" | "member" | "admin" | "owner") => PALETTE_PAGES.filter((page) => mayUse(role, page.role)).map((page) => page.label);
+    const labels = (role: "viewer" | "member" | "admin" | "owner") => PALETTE_PAGES.filter((page) => roleAtLeast(role, page.role)).map((page) => page.label);
     expect(labels("viewer")).not.toContain("API keys");
     expect(labels("viewer")).not.toContain("Audit log");
     expect(labels("viewer")).not.toContain("New job");
     expect(labels("member")).toContain("New job");
     expect(labels("admin")).toEqual(expect.arrayContaining(["API keys", "Audit log"]));
     expect(labels("owner")).toHaveLength(PALETTE_PAGES.length);
-    expect(mayUse(undefined, "viewer")).toBe(true);
-    expect(mayUse(undefined, "member")).toBe(false);
+    expect(roleAtLeast(undefined, "viewer")).toBe(true);
+    expect(roleAtLeast(undefined, "member")).toBe(false);
   });
 
   it("lists every page once, at a route of the console", () => {

@@ -1,5 +1,6 @@
 /** What the command palette offers: the console's pages (by the role each needs) and what counts
  * as a run id typed or pasted into it. */
+import type { Role } from "../../api/hooks";
 import {
   Activity,
   AlertOctagon,
@@ -19,13 +20,6 @@ import {
   type LucideIcon,
 } from "lucide-react";
 
-export type Role = "viewer" | "member" | "admin" | "owner";
-const RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
-
-/** Whether `role` reaches `least` (permissions.py); an unknown role sees what a viewer sees. */
-export function mayUse(role: Role | undefined, least: Role): boolean {
-  return RANK[role ?? "viewer"] >= RANK[least];
-}
 
 export interface PalettePage {
   label: string;

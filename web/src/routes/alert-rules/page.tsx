@@ -5,19 +5,19 @@ import { Link } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, type Schemas } from "../../api/client";
+import { useRoleAtLeast } from "../../api/hooks";
 import { FormError, TextField } from "../../components/Field";
 import { PageHeader, useTitle } from "../../components/PageHeader";
 import { ALERT_TABS, SectionTabs } from "../../components/SectionTabs";
 import { Empty, QueryState } from "../../components/States";
 import { fromForm, overridesOf, rulesErrors, toForm, type AlertRules, type FieldKey, type RulesForm } from "./rules";
 
-const MAY_CONFIGURE = new Set(["admin", "owner"]);
 
 export function Component() {
   useTitle("Alert rules");
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   const rules = api.useQuery("get", "/api/alert-rules", {});
-  const canEdit = MAY_CONFIGURE.has(me.data?.role ?? "");
+  const canEdit = useRoleAtLeast("admin");
   return (
     <>
       <PageHeader

@@ -5,6 +5,7 @@ import { Link } from "react-router";
 import { toast } from "sonner";
 
 import { api, client, describeError, type Schemas } from "../../api/client";
+import { useRoleAtLeast } from "../../api/hooks";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { SelectField, TextField } from "../../components/Field";
 import { PageHeader, useTitle } from "../../components/PageHeader";
@@ -24,10 +25,9 @@ const KIND_WORD: Record<Badge["kind"], string> = { job: "job", namespace: "names
 
 export function Component() {
   useTitle("Status badges");
-  const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   // Lateness comes with the clock, not with an event: asked again every minute as well.
   const badges = api.useQuery("get", "/api/badges", {}, { refetchInterval: 60_000 });
-  const mayRotate = me.data?.role === "admin" || me.data?.role === "owner";
+  const mayRotate = useRoleAtLeast("admin");
   return (
     <>
       <PageHeader

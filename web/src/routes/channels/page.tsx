@@ -4,6 +4,7 @@ import { useState } from "react";
 import { toast } from "sonner";
 
 import { api, client, describeError, type Schemas } from "../../api/client";
+import { useRoleAtLeast } from "../../api/hooks";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { FormError } from "../../components/Field";
 import { Labels } from "../../components/Labels";
@@ -19,7 +20,6 @@ import { KINDS, type Kind } from "./urls";
 type Channel = Schemas["ChannelPublic"];
 type Delivery = Schemas["DeliveryPublic"];
 
-const MAY_CONFIGURE = new Set(["admin", "owner"]);
 const POLL_MS = 700;
 const TEST_WAIT_MS = 30_000;
 
@@ -43,7 +43,7 @@ export function Component() {
   useTitle("Channels");
   const url = useUrlState();
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
-  const canEdit = MAY_CONFIGURE.has(me.data?.role ?? "");
+  const canEdit = useRoleAtLeast("admin");
   const fresh = url.get("new");
   const creating: Kind | null = canEdit && fresh ? ((KINDS as readonly string[]).includes(fresh) ? (fresh as Kind) : "slack") : null;
   const channels = api.useQuery(

@@ -3,6 +3,7 @@ import { useState, type FormEvent } from "react";
 import { toast } from "sonner";
 
 import { api, client, describeError, type Schemas } from "../../api/client";
+import { roleAtLeast, ROLES, type Role } from "../../api/hooks";
 import { FormError, SelectField, TextField } from "../../components/Field";
 import { ConfirmDialog } from "../../components/ConfirmDialog";
 import { PageHeader, useTitle } from "../../components/PageHeader";
@@ -11,9 +12,6 @@ import { RelativeTime } from "../../components/Time";
 import { enterSession } from "../../lib/account";
 import { SettingsTabs } from "../../components/SectionTabs";
 
-const ROLES = ["viewer", "member", "admin", "owner"] as const;
-type Role = (typeof ROLES)[number];
-const RANK: Record<Role, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
 const ABOUT: Record<Role, string> = {
   viewer: "reads everything",
   member: "also edits jobs, acknowledges incidents, silences",
@@ -26,7 +24,7 @@ export function Component() {
   const me = api.useQuery("get", "/api/auth/me", {}, { staleTime: 5 * 60_000 });
   const members = api.useQuery("get", "/api/members", {});
   const role = (me.data?.role ?? "viewer") as Role;
-  const admin = RANK[role] >= RANK.admin;
+  const admin = roleAtLeast(role, "admin");
   return (
     <>
       <PageHeader title="Members" subtitle={me.data ? `Who is in ${me.data.tenant}, and what each may do.` : undefined} />
@@ -50,7 +48,7 @@ export function Component() {
 function MembersTable({ list, myId, myRole }: { list: Schemas["MemberPublic"][]; myId: string | undefined; myRole: Role }) {
   const queryClient = useQueryClient();
   const [error, setError] = useState<string>();
-  const admin = RANK[myRole] >= RANK.admin;
+  const admin = roleAtLeast(myRole, "admin");
 
   async function run(action: () => Promise<unknown>, done: string) {
     setError(undefined);
