@@ -52,7 +52,7 @@ async def list_incidents(
 ) -> IncidentList:
     """Newest first; `next_cursor` fetches the next page."""
     request = IncidentListRequest(
-        tenant_id=principal.tenant_id, status=status or [], job=job, limit=limit, cursor=cursor
+        tenant_id=principal.tenant_id, status=sorted(set(status or [])), job=job, limit=limit, cursor=cursor
     )
     return await gateway.rpc(AlertingRpc.INCIDENTS_LIST, request, IncidentList)
 
