@@ -65,6 +65,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     http.add_argument(
         "--http-workers", default="1,2", help="gateway processes to measure, comma-separated (default 1,2)"
     )
+    http.add_argument(
+        "--http-workloads", default="ping-pairs,ping-hot,checkins", help="workloads, comma-separated (default all)"
+    )
     footprint = parser.add_argument_group("agent-footprint")
     footprint.add_argument("--footprint-window", type=float, default=60, help="seconds measured (default 60)")
     history = parser.add_argument_group("history")
@@ -112,6 +115,7 @@ async def main(args: argparse.Namespace) -> int:
         failed |= await http_ingress.main(
             jobs=args.http_jobs, seconds=args.http_seconds, results_dir=None if args.no_json else RESULTS,
             workers=tuple(int(count) for count in args.http_workers.split(",")),
+            workloads=tuple(args.http_workloads.split(",")),
             postgres_url=args.postgres_url if postgres else None,
         )  # fmt: skip
     if args.only in (None, "agent-footprint"):

@@ -141,9 +141,19 @@ class Team:
 
 
 async def main(
-    *, jobs: int, seconds: float, workers: tuple[int, ...], postgres_url: str | None, results_dir: Path | None
+    *,
+    jobs: int,
+    seconds: float,
+    workers: tuple[int, ...],
+    postgres_url: str | None,
+    results_dir: Path | None,
+    workloads: tuple[str, ...] = WORKLOADS,
 ) -> int:
     """``postgres_url``: also the production topology (separate processes, PostgreSQL) there."""
+    unknown = set(workloads) - set(WORKLOADS)
+    if unknown:
+        print(f"http-ingress: unknown workloads {sorted(unknown)}; known: {', '.join(WORKLOADS)}", file=sys.stderr)
+        return 1
     wrk = _wrk()
     if wrk is None:
         print("http-ingress: needs wrk (apt-get install wrk); skipped", file=sys.stderr)
@@ -157,7 +167,7 @@ async def main(
                 for count in workers:
                     workdir = Path(tempfile.mkdtemp(prefix=f"{topology}-{count}-", dir=tmp))
                     platform = _platform(topology, workdir, count, postgres_url)
-                    results += await measure_platform(wrk, bare, platform, workdir, count, jobs, seconds)
+                    results += await measure_platform(wrk, bare, platform, workdir, count, jobs, seconds, workloads)
         finally:
             await bare.stop()
     print()
@@ -175,7 +185,14 @@ def _platform(topology: str, workdir: Path, workers: int, postgres_url: str | No
 
 
 async def measure_platform(
-    wrk: str, bare: BareApp, platform: Target, workdir: Path, workers: int, jobs: int, seconds: float
+    wrk: str,
+    bare: BareApp,
+    platform: Target,
+    workdir: Path,
+    workers: int,
+    jobs: int,
+    seconds: float,
+    workloads: tuple[str, ...],
 ) -> list[Result]:
     """Every workload against a platform with ``workers`` gateway processes (CRONTOPUS_WORKERS)."""
     await platform.start()
@@ -184,7 +201,7 @@ async def measure_platform(
         print(f"  {_topology(platform)}, {workers} gateway process(es), {jobs:,} jobs; "
               f"wrk -t{THREADS} -c{CONNECTIONS}, {seconds:.0f} s each")  # fmt: skip
         return [
-            await measure(wrk, workload, team, bare.url, platform, workdir, seconds, workers) for workload in WORKLOADS
+            await measure(wrk, workload, team, bare.url, platform, workdir, seconds, workers) for workload in workloads
         ]
     finally:
         await platform.stop()
