@@ -82,6 +82,49 @@ def test_malformed_checkins_get_a_clear_4xx_and_store_nothing(api, alice, body, 
     assert api.get("/api/runs", headers=alice).json()["runs"] == []
 
 
+VALID = b'{"job": "production/backup", "run_id": "r1", "status": "running"}'
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "signed_in", "answer"),
+    [
+        # A body is read as FastAPI reads one, before the credential: invalid JSON is a 422 either way.
+        (b'{"job": ', JSON, False, (422, "json_invalid", ["body", 8])),
+        (VALID, {}, True, (422, "model_attributes_type", ["body"])),  # no content type: not JSON
+        (VALID, {"Content-Type": "text/plain"}, True, (422, "model_attributes_type", ["body"])),
+        (b"", JSON, True, (422, "missing", ["body"])),
+        (b"[1]", JSON, True, (422, "model_attributes_type", ["body"])),
+        (b"[" * 40 + b"]" * 40, JSON, True, (422, "value_error", ["body"])),
+        (VALID, {"Content-Type": "application/vnd.team+json; charset=utf-8"}, True, (202, None, None)),
+        (VALID, {**JSON, "Authorization": "Basic eDp5"}, False, (401, None, None)),
+        (VALID, {**JSON, "X-Api-Key": "ctp_not-a-real-key"}, False, (401, None, None)),
+    ],
+)
+def test_every_body_is_read_as_fastapi_reads_one(api, alice, content, headers, signed_in, answer):
+    """POST /api/checkins is answered by a plain route in front of FastAPI's (routes/checkins.py);
+    what it accepts and how it refuses are FastAPI's."""
+    response = api.post("/api/checkins", content=content, headers={**headers, **(alice if signed_in else {})})
+    status, error_type, loc = answer
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert [(e["type"], e["loc"]) for e in response.json()["detail"]] == [(error_type, loc)]
+    if status == 401:
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_read_only_key_may_not_check_in_and_other_methods_are_405(api):
+    account = sign_up(api, "carol")
+    read_only = {"X-Api-Key": create_api_key(api, account, scope="read")}
+    refused = api.post("/api/checkins", headers=read_only, json={"job": JOB, "run_id": "r", "status": "running"})
+    assert (refused.status_code, refused.json()["detail"]) == (
+        403, "this API key is read-only; create a key with scope 'write' to change anything"
+    )  # fmt: skip
+    assert api.get("/api/runs", headers=read_only).json()["runs"] == []
+    other = api.get("/api/checkins", headers=read_only)
+    assert (other.status_code, other.headers["Allow"]) == (405, "POST")
+
+
 def test_an_oversized_checkin_is_refused_with_413_and_stores_nothing(api, alice):
     response = checkin(api, alice, "big", "success", output="x" * (2 * 1024 * 1024))
     assert response.status_code == 413

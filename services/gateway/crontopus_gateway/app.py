@@ -61,7 +61,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     ]
     for router in routers:
         app.include_router(router)
-    app.router.routes[0:0] = pings.routes  # first: they answer the ping URLs (see pings.py)
+    app.router.routes[0:0] = [*pings.routes, *checkins.routes]  # first: they answer those paths (see pings.py)
     app.state.methods_by_path = methods_by_path(routers)  # for the Allow header of a 405
     _add_operational_routes(app, broker, hosted)
     # Only what no route matched reaches the console: the API answers exactly as without it.

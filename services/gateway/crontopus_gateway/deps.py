@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from crontopus_gateway import permissions
 from crontopus_gateway.addresses import Network, client_address
@@ -36,9 +37,21 @@ async def current_principal(
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """The caller, allowed by the route's rule in crontopus_gateway.permissions (or 401/403)."""
+    return await authenticate_request(request, gateway, bearer.credentials if bearer else api_key)
+
+
+def credential_of(request: Request) -> str | None:
+    """The credential as ``bearer_scheme`` and ``api_key_scheme`` read it, for a route that
+    answers without FastAPI's dependencies (routes/checkins.py)."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() == "bearer" and token:
+        return token
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticate_request(request: Request, gateway: Gateway, credential: str | None) -> Principal:
     route = request.scope.get("route")
     rule = permissions.rule_for(request.method, getattr(route, "path", ""))
-    credential = bearer.credentials if bearer else api_key
     if not credential:
         raise Unauthorized("not signed in: send 'Authorization: Bearer <token or API key>' or 'X-Api-Key: <key>'")
     principal = await gateway.authenticator.authenticate(credential)
