@@ -62,6 +62,7 @@ class Authenticator:
         self._jwks_fetched_at = float("-inf")
         self._jwks_lock = asyncio.Lock()
         self._api_keys: dict[str, tuple[Principal, float]] = {}
+        self._api_keys_asked: dict[str, asyncio.Future[Principal]] = {}
         # By hash, so the process holds no usable tokens: the signature check and the claims
         # cost ~0.4 ms, more than the rest of authenticating a request.
         self._tokens: dict[bytes, VerifiedToken] = {}
@@ -88,6 +89,8 @@ class Authenticator:
         self._recently_revoked[key_id] = now
         self._recently_revoked = {k: t for k, t in self._recently_revoked.items() if now - t < self._cache_seconds}
         self._api_keys = {h: entry for h, entry in self._api_keys.items() if entry[0].subject_id != key_id}
+        # A request from now on asks identity afresh instead of joining a question asked before.
+        self._api_keys_asked.clear()
 
     @property
     def _cache_seconds(self) -> float:
@@ -97,15 +100,31 @@ class Authenticator:
         # Cached under a hash, so the process holds no usable keys in memory.
         cache_key = hashlib.sha256(key.encode()).hexdigest()
         cached = self._api_keys.get(cache_key)
-        now = time.monotonic()
-        if cached and cached[1] > now:
+        if cached and cached[1] > time.monotonic():
             return cached[0]
+        # One question to identity per key at a time: when a busy key's verdict expires, the
+        # requests that arrive meanwhile (fifty hosts sharing a key) wait for the same answer.
+        asked = self._api_keys_asked.get(cache_key)
+        if asked is None:
+            asked = asyncio.ensure_future(self._verify_api_key(key, cache_key))
+            self._api_keys_asked[cache_key] = asked
+            asked.add_done_callback(lambda done: self._answered(cache_key, done))
+        return await asyncio.shield(asked)  # a caller that gives up does not cancel the others' answer
+
+    def _answered(self, cache_key: str, done: asyncio.Future[Principal]) -> None:
+        if self._api_keys_asked.get(cache_key) is done:
+            del self._api_keys_asked[cache_key]
+        if not done.cancelled():
+            done.exception()  # retrieved: every waiter may have gone, leaving a refusal unread
+
+    async def _verify_api_key(self, key: str, cache_key: str) -> Principal:
+        asked_at = time.monotonic()
         principal = await rpc_call(
             self.broker, IdentityRpc.API_KEY_VERIFY, ApiKeyVerifyRequest(key=key), Principal,
             timeout=self.settings.rpc_timeout,
         )  # fmt: skip
         if self._cache_seconds > 0 and principal.subject_id not in self._recently_revoked:
-            self._api_keys[cache_key] = (principal, now + self._cache_seconds)
+            self._api_keys[cache_key] = (principal, asked_at + self._cache_seconds)
         return principal
 
     # --- access tokens --------------------------------------------------------

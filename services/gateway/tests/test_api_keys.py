@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import httpx
 import nats
 import pytest
 
@@ -110,3 +111,26 @@ def test_the_revocation_broadcast_clears_the_cache_of_every_gateway(stack):
         assert client.get("/api/runs", headers={"X-Api-Key": key["key"]}).status_code == 200  # now cached
         assert revoke_over_nats(stack.nats.url, user["tenant_id"], key["id"]) == {"result": None}
         wait_until(lambda: client.get("/api/runs", headers={"X-Api-Key": key["key"]}).status_code == 401, timeout=5)
+
+
+def test_requests_arriving_together_with_a_key_not_yet_verified_ask_identity_once(stack):
+    """Fifty hosts sharing a key whose verdict just expired: one question to identity, not fifty."""
+    with stack.client() as client:
+        alice, _ = sign_up(client, "alice")
+        key = create_key(client, alice)["key"]
+
+    async def twenty_at_once() -> tuple[list[int], int]:
+        observer = await nats.connect(stack.nats.url)
+        asked = await observer.subscribe(IdentityRpc.API_KEY_VERIFY)  # sees each request, answers none
+        await observer.flush()
+        try:
+            async with httpx.AsyncClient(base_url=stack.url) as http:
+                answers = await asyncio.gather(*(http.get("/api/runs", headers={"X-Api-Key": key}) for _ in range(20)))
+            await observer.flush()
+            return [answer.status_code for answer in answers], asked.pending_msgs
+        finally:
+            await observer.close()
+
+    statuses, questions = asyncio.run(twenty_at_once())
+    assert statuses == [200] * 20
+    assert questions == 1
