@@ -17,8 +17,8 @@ the same Lua script:
   with the job's open run, if any, so this is the path whose cost grew with the job's history.
 - checkins: `POST /api/checkins` with an API key, a new run id each.
 
-Each platform run follows an untimed 12-second warm-up with the same script (every ping key
-resolved once, as in a platform that has been up for a while). After each run the benchmark
+Each platform run follows an untimed warm-up with the same script, 12 seconds a gateway process
+(every ping key resolved once in each, as in a platform that has been up for a while). After each run the benchmark
 waits until every accepted check-in (2xx answers) is in the runs database: a start and its
 finish are one row, so it counts starts plus finishes. Then a second run at half the measured
 rate (wrk's `delay()`, per connection) gives the p99 latency a user sees under load that is not
@@ -55,7 +55,8 @@ WORKLOADS = ("ping-pairs", "ping-hot", "checkins")
 THREADS, CONNECTIONS = 2, 50
 # Untimed, before each platform run: the gateway resolves each ping key once (then keeps it for an
 # hour), and the first pings of 1,000 jobs would otherwise measure 1,000 lookups in gitops (~100 a
-# second here: the warm-up is long enough for all of them).
+# second here: the warm-up is long enough for all of them). Each gateway process has its own
+# cache, and each sees about 1/N of the connections, so N processes get N warm-ups' time.
 WARM_UP_SECONDS = 12
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 50.0
@@ -272,7 +273,9 @@ async def measure(
     bare = await run_wrk(wrk, bare_url, script, seconds)
     initial = await platform.stored_checkins()
     # Its own script: a script's run ids repeat in each run of it (they would be duplicates).
-    warm_up = await run_wrk(wrk, platform.url, _script(workdir, workload, team, delay_ms=None), WARM_UP_SECONDS)
+    warm_up = await run_wrk(
+        wrk, platform.url, _script(workdir, workload, team, delay_ms=None), WARM_UP_SECONDS * workers
+    )
     before = await settled(platform, initial + warm_up.accepted)
     loaded = await run_wrk(wrk, platform.url, script, seconds)
     stored = await settled(platform, before + loaded.accepted) - before
