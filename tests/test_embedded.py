@@ -2,8 +2,10 @@
 
 import shutil
 import signal
+import socket
 import stat
 import time
+from collections import Counter
 
 import httpx
 import pytest
@@ -175,6 +177,10 @@ def test_with_two_workers_two_processes_answer_the_port_and_a_ping_pairs_whichev
         started = _wait_for(lambda: len(starts := {_process_start(base) for _ in range(40)}) == 2 and starts, 30)
         assert len(started) == 2, "two processes, started at different moments, answer on the port"
         assert "gateway (2 processes, CRONTOPUS_WORKERS)" in (tmp_path / "server.log").read_text()
+        # Fifty connections opened at once (a load balancer's pool, wrk) are spread over both:
+        # on one shared socket the first process to wake took every one that was waiting.
+        spread = _answering_processes(port, 50)
+        assert len(spread) == 2 and min(spread.values()) >= 10, spread
         assert httpx.post(f"{base}/api/auth/register", json=body).status_code == 201
         headers = _login(port, body)
         jobs = _wait_for(lambda: httpx.get(f"{base}/api/jobs", headers=headers).json()["jobs"], 30)
@@ -193,10 +199,32 @@ def test_with_two_workers_two_processes_answer_the_port_and_a_ping_pairs_whichev
     assert not port_is_open("127.0.0.1", port), "every gateway process stopped with it"
 
 
+def _answering_processes(port: int, count: int) -> Counter[str]:
+    """How many of ``count`` connections, all opened before any is used, each process answers."""
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /metrics HTTP/1.1\r\nHost: crontopus\r\nConnection: close\r\n\r\n")
+        return Counter(_start_line(_read_to_end(connection)) for connection in connections)
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def _read_to_end(connection: socket.socket) -> str:
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def _start_line(metrics: str) -> str:
+    return next(line for line in metrics.splitlines() if line.startswith("process_start_time_seconds"))
+
+
 def _process_start(base: str) -> str:
     """The answering process's start time, from its /metrics (a fresh connection each call)."""
-    metrics = httpx.get(f"{base}/metrics").text
-    return next(line for line in metrics.splitlines() if line.startswith("process_start_time_seconds"))
+    return _start_line(httpx.get(f"{base}/metrics").text)
 
 
 def _finished(base: str, params: dict, headers: dict) -> list[dict]:
