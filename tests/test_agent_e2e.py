@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from crontopus_agent.schedulers.base import Scheduler
 from crontopus_agent.schedulers.builtin import BuiltinScheduler, Launch
 from crontopus_agent.schedulers.crontab import CrontabBackend
 from crontopus_agent.spool import Spool
+from crontopus_agent.status import collect, render
 from crontopus_agent.testing import crontab
 from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_server.testing import Account, Stack, sign_up, wait_until, wait_until_async
@@ -144,6 +146,31 @@ async def test_runs_made_while_nats_is_down_are_stored_exactly_once_after_it_ret
     assert len({run["run_id"] for run in runs}) == 4
     assert all(run["status"] == "success" for run in runs)
     assert Spool.for_home(home).count() == 0
+
+
+async def test_a_revoked_agent_says_in_its_status_that_the_control_plane_refuses_it(
+    api: httpx.Client, secure_stack: Stack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = sign_up(api, "alice")
+    home = tmp_path / "agent"
+    credentials = enroll_agent(api, secure_stack, alice, home)
+    assert api.delete(f"/api/agents/{credentials.agent_id}", headers=alice.headers).status_code == 200
+
+    async def launch(_launch: Launch) -> None:
+        pass
+
+    daemon = Daemon(home, credentials, BuiltinScheduler(home, launcher=launch), poll_interval=3600, reconnect_wait=0.2)
+    task = asyncio.create_task(daemon.run())
+    try:
+        shown = await wait_until_async(_async(lambda: "refused" in (text := render(collect(home))) and text))
+        await asyncio.sleep(1)  # a few more refused attempts: said once, not once a try
+    finally:
+        daemon.stop()
+        await asyncio.wait_for(task, 15)
+    assert "nats:        not connected (Error: nats: 'Authorization Violation': NATS refused" in shown
+    assert "the agent was revoked" in shown and "crontopus-agent enroll --force" in shown
+    refusals = [r for r in caplog.records if r.levelno == logging.ERROR and "refused" in r.getMessage()]
+    assert len(refusals) == 1
 
 
 def _all_finished(runs: list[dict[str, Any]], count: int) -> list[dict[str, Any]] | None:

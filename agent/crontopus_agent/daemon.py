@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from nats.aio.client import Client as NatsClient
+from nats.errors import AuthorizationError
 from pydantic import ValidationError
 
 from crontopus_agent import __version__
@@ -70,6 +71,12 @@ from crontopus_schemas.subjects import (
 
 log = logging.getLogger(__name__)
 
+REFUSED = (
+    "NATS refused this agent's login: the agent was revoked (enroll again with a new token and "
+    "`crontopus-agent enroll --force`), or the agents service did not answer NATS's auth callout "
+    "(see 'Authorization Violation' in docs/troubleshooting.md). Jobs keep running; their check-ins "
+    "wait in the spool"
+)
 CRON_PIDFILES = ("/var/run/crond.pid", "/var/run/cron.pid", "/run/crond.pid", "/run/cron.pid")
 CRON_PROCESS_NAMES = frozenset({"cron", "crond", "cronie", "busybox-crond"})
 
@@ -158,6 +165,7 @@ class Daemon:
         self._wanted = asyncio.Event()
         self._nc: NatsClient | None = None
         self._last_nats_error: str | None = None
+        self._nats_errors: set[str] = set()  # said since the last connect
         self._background: set[asyncio.Task[Any]] = set()
         # what the last syncs found
         self._snapshot: Snapshot | None = None
@@ -395,8 +403,18 @@ class Daemon:
             spool_dropped=stats.dropped,
         )
 
+    def _forget_nats_errors(self) -> None:
+        self._last_nats_error = None
+        self._nats_errors.clear()
+        self._connection_changed()
+
+    def _connection_changed(self) -> None:
+        """``crontopus-agent status`` shows the connection as it is, not as of the last sync."""
+        self._spawn(asyncio.to_thread(self._write_status, self.status()), "crontopus-status")
+
     def _write_status(self, status: AgentStatusReport) -> None:
         body = status.model_dump(mode="json")
+        body["nats"] = {"connected": self.connected, "error": self._last_nats_error}
         body["agent_id"] = self.credentials.agent_id
         body["pid"] = os.getpid()
         body["manifest_errors"] = [str(error) for error in self._snapshot.errors] if self._snapshot else []
@@ -438,7 +456,7 @@ class Daemon:
                 continue
             self._nc = nc
             log.info("connected to NATS at %s", nc.connected_url.netloc if nc.connected_url else "?")
-            self._last_nats_error = None
+            self._forget_nats_errors()
             self._after_connect(nc)
             return
 
@@ -490,12 +508,20 @@ class Daemon:
         return True
 
     async def _on_error(self, error: Exception) -> None:
-        # nats-py reports every failed attempt; while NATS stays down that is one line per
-        # reconnect_wait, so a repeat of the same error goes to DEBUG.
-        message = f"{type(error).__name__}: {error}".rstrip(": ")
-        level = logging.DEBUG if message == self._last_nats_error else logging.WARNING
-        self._last_nats_error = message
+        # nats-py reports every failed attempt; while NATS stays down (or refuses us) that is a
+        # line or two per reconnect_wait, so each error is said once until the next connect.
+        refused = isinstance(error, AuthorizationError) or "authorization violation" in str(error).lower()
+        message = f"{type(error).__name__}: {error}".rstrip(": ") + (f": {REFUSED}" if refused else "")
+        first_time = message not in self._nats_errors
+        self._nats_errors.add(message)
+        level = (logging.ERROR if refused else logging.WARNING) if first_time else logging.DEBUG
         log.log(level, "NATS: %s", message)
+        # The status shows a refusal rather than the connection reset that follows each one.
+        shown = self._last_nats_error
+        if refused or shown is None or REFUSED not in shown:
+            self._last_nats_error = message
+        if self._last_nats_error != shown:
+            self._connection_changed()
 
     async def _on_disconnected(self) -> None:
         if not self._stopping.is_set():
@@ -503,7 +529,7 @@ class Daemon:
 
     async def _on_reconnected(self) -> None:
         log.info("reconnected to NATS")
-        self._last_nats_error = None
+        self._forget_nats_errors()
         if self._nc is not None:
             self._after_connect(self._nc)
 

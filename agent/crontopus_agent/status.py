@@ -112,12 +112,20 @@ def _render_last_sync(last: dict[str, Any] | None, daemon: dict[str, Any] | None
     ]
     if last.get("sync_error"):
         lines.append(f"sync error:  {last['sync_error']}")
+    if isinstance(nats := last.get("nats"), dict):
+        lines.append(f"nats:        {_render_nats(nats)}")
     jobs = last.get("jobs") or []
     lines.append(f"jobs:        {len(jobs)} installed")
     lines += [f"  - {ref}" for ref in jobs]
     for title, key in (("drift repaired", "drift"), ("job errors", "errors"), ("manifest errors", "manifest_errors")):
         lines += _render_list(title, last.get(key) or [])
     return lines
+
+
+def _render_nats(nats: dict[str, Any]) -> str:
+    if nats.get("connected"):
+        return "connected"
+    return f"not connected ({nats['error']})" if nats.get("error") else "not connected"
 
 
 def _render_list(title: str, items: list[Any]) -> list[str]:
