@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from crontopus_kit.nats_server import free_port, port_is_open
+from crontopus_server import serving
 from crontopus_server.testing import start_run_all, stop_run_all, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -230,3 +231,17 @@ def _process_start(base: str) -> str:
 def _finished(base: str, params: dict, headers: dict) -> list[dict]:
     runs = httpx.get(f"{base}/api/runs", params=params, headers=headers).json()["runs"]
     return [run for run in runs if run["finished_at"]]
+
+
+def test_a_port_another_server_listens_on_is_refused_even_if_it_shares_with_so_reuseport():
+    """Two gateway processes share their port; a second platform started on it must not join them."""
+    other = serving._bind("127.0.0.1", 0)
+    other.listen()
+    try:
+        with pytest.raises(SystemExit):
+            serving._bind_first("127.0.0.1", other.getsockname()[1])
+    finally:
+        other.close()
+    mine = serving._bind_first("127.0.0.1", 0)
+    assert mine.getsockname()[1] > 0
+    mine.close()

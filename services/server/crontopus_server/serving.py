@@ -27,6 +27,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from crontopus_kit.logging import get_logger
 
@@ -53,7 +54,7 @@ def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int) -> Non
     if workers <= 1:
         uvicorn.Server(config).run()
         return
-    sock = _bind(host, port) if REUSE_PORT else config.bind_socket()
+    sock = _bind_first(host, port) if REUSE_PORT else config.bind_socket()
     # Each worker binds the port this process got (``--port 0`` picks one), or shares its socket.
     listen: socket.socket | tuple[str, int] = (host, sock.getsockname()[1]) if REUSE_PORT else sock
     context = multiprocessing.get_context("spawn")
@@ -71,11 +72,31 @@ def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int) -> Non
         sock.close()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """A socket of this process's own in the port's ``SO_REUSEPORT`` group (as uvicorn binds one)."""
+def _bind_first(host: str, port: int) -> socket.socket:
+    """The port's first socket. Any server already listening there is refused first, as uvicorn
+    refuses it: another one bound with ``SO_REUSEPORT`` would otherwise quietly share the port."""
+    probe = _socket(host)
+    try:
+        probe.bind((host, port))
+        port = probe.getsockname()[1]  # ``--port 0``: the one the kernel chose
+    except OSError as exc:
+        log.error("cannot listen", host=host, port=port, error=str(exc))
+        sys.exit(STARTUP_FAILURE)
+    finally:
+        probe.close()
+    return _bind(host, port)
+
+
+def _socket(host: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return sock
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket of this process's own in the port's ``SO_REUSEPORT`` group (as uvicorn binds one)."""
+    sock = _socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
