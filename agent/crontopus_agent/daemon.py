@@ -41,6 +41,7 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
@@ -166,6 +167,7 @@ class Daemon:
         self._nc: NatsClient | None = None
         self._last_nats_error: str | None = None
         self._nats_errors: set[str] = set()  # said since the last connect
+        self._status_lock = threading.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         # what the last syncs found
         self._snapshot: Snapshot | None = None
@@ -327,8 +329,7 @@ class Daemon:
         else:
             await self._apply(snapshot, started=started)
         self.syncs += 1
-        status = self.status()
-        await asyncio.to_thread(self._write_status, status)
+        await asyncio.to_thread(self._write_status, self._status_file_body())
         if self._nc is not None and self._nc.is_connected:
             await self._publish(self._nc, agent_report_subject(self.credentials.tenant_id, self.credentials.agent_id))
 
@@ -410,19 +411,25 @@ class Daemon:
 
     def _connection_changed(self) -> None:
         """``crontopus-agent status`` shows the connection as it is, not as of the last sync."""
-        self._spawn(asyncio.to_thread(self._write_status, self.status()), "crontopus-status")
+        self._spawn(asyncio.to_thread(self._write_status, self._status_file_body()), "crontopus-status")
 
-    def _write_status(self, status: AgentStatusReport) -> None:
-        body = status.model_dump(mode="json")
+    def _status_file_body(self) -> dict[str, Any]:
+        """What ``status.json`` holds, read here on the event loop: a thread only writes it."""
+        body = self.status().model_dump(mode="json")
         body["nats"] = {"connected": self.connected, "error": self._last_nats_error}
         body["agent_id"] = self.credentials.agent_id
         body["pid"] = os.getpid()
         body["manifest_errors"] = [str(error) for error in self._snapshot.errors] if self._snapshot else []
-        path = self.home / STATUS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body, indent=2) + "\n")
-        os.replace(tmp, path)
+        return body
+
+    def _write_status(self, body: dict[str, Any]) -> None:
+        # A sync and a connection change may both write: one at a time through the one temp file.
+        with self._status_lock:
+            path = self.home / STATUS_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(body, indent=2) + "\n")
+            os.replace(tmp, path)
 
     # --- NATS
 

@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -557,6 +558,21 @@ async def test_the_status_command_prints_what_the_daemon_last_did(
     assert info["last_sync"]["applied_commit"] == sha
     assert info["enrollment"]["agent_id"] == AGENT
     assert info["spool"] == {"pending": 0, "dropped": 0, "bad": 0}
+
+
+def test_status_written_by_a_sync_and_a_connection_change_at_once_lands_whole(tmp_path: Path, remote: JobsRepo) -> None:
+    """Both write through the one temp file: unserialised, one's rename found the file gone."""
+    home = tmp_path / "home"
+    daemon = Daemon(home, credentials_for(f"nats://127.0.0.1:{free_port()}", remote.path), RecordingScheduler())
+
+    def write(writer: int) -> None:
+        for count in range(100):
+            daemon._write_status({"writer": writer, "count": count})
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(write, writer) for writer in range(4)]:
+            done.result()  # raises what a writer raised
+    assert json.loads((home / "status.json").read_text())["count"] == 99
 
 
 def test_status_without_enrollment_says_how_to_enroll(tmp_path: Path) -> None:
