@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint, and_, func
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, Text, UniqueConstraint, and_, func
 from sqlmodel import Field, SQLModel
 
 from crontopus_schemas.runs import FINISHED_STATUSES
@@ -65,7 +65,7 @@ Index("ix_runs_closed_by", _TABLE.c.tenant_id, _TABLE.c.closed_by, sqlite_where=
 class RunQuarter(SQLModel, table=True):
     """A team's runs of one closed quarter-hour, by their moment: counts per status and the
     sketch of their durations (sketch.py, as ``sketch.dumps`` writes it). A quarter without runs
-    has a row too (zeros, ``""``): computed and empty, not never computed."""
+    has a row too (zeros, no bytes): computed and empty, not never computed."""
 
     __tablename__ = "run_quarters"
 
@@ -75,7 +75,7 @@ class RunQuarter(SQLModel, table=True):
     failure: int = 0
     timeout: int = 0
     running: int = 0
-    durations: str = Field(sa_column=Column(Text, nullable=False))
+    durations: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class RunQuarterMark(SQLModel, table=True):

@@ -20,7 +20,6 @@ as a parameter), rounded up. The three agree, so both backends give the same ans
 
 from __future__ import annotations
 
-import base64
 import math
 import sqlite3
 import sys
@@ -38,6 +37,7 @@ GAMMA = (1 + ALPHA) / (1 - ALPHA)
 LN_GAMMA = math.log(GAMMA)
 FIELD_BITS = 32
 _UINT32 = "I"  # 4 bytes wherever CPython runs (LP64, LLP64, ILP32)
+_FIRST_BYTES = 2  # the first bucket of a stored sketch: ~1,100 buckets cover 1 ms to 30 days
 
 Sketch = dict[int, int]
 
@@ -125,23 +125,23 @@ def unpack(packed: int) -> Sketch:
     return {bucket: count for bucket, count in enumerate(fields) if count}
 
 
-def dumps(packed: int) -> str:
-    """A packed sketch as stored: "<first bucket>:<base64>", the integer shifted down to that
-    bucket, its bytes little-endian in base64 (a third shorter than hex: 30 days of quarters are
-    megabytes to read); the empty sketch is ""."""
+def dumps(packed: int) -> bytes:
+    """A packed sketch as stored: the first bucket with a count (two bytes, little-endian), then
+    the integer shifted down to it, its bytes little-endian; the empty sketch is empty. Binary, not
+    text: 30 days of a busy team's quarters are ~4 MB to read, and decoding them from base64 took
+    a third of such a request (PostgreSQL's bytea and SQLite's blob hand back the bytes as they are)."""
     if not packed:
-        return ""
+        return b""
     first = ((packed & -packed).bit_length() - 1) // FIELD_BITS
     shifted = packed >> (FIELD_BITS * first)
-    data = shifted.to_bytes(-(-shifted.bit_length() // 8), "little")
-    return f"{first}:{base64.b64encode(data).decode()}"
+    return first.to_bytes(_FIRST_BYTES, "little") + shifted.to_bytes(-(-shifted.bit_length() // 8), "little")
 
 
-def loads(text: str) -> int:
-    if not text:
+def loads(data: bytes) -> int:
+    if not data:
         return 0
-    first, _, data = text.partition(":")
-    return int.from_bytes(base64.b64decode(data), "little") << (FIELD_BITS * int(first))
+    first = data[0] | data[1] << 8
+    return int.from_bytes(memoryview(data)[_FIRST_BYTES:], "little") << (FIELD_BITS * first)
 
 
 def _from_fields(fields: array[int]) -> int:

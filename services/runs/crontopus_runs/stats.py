@@ -15,8 +15,9 @@ numbers.
 
 Measured on 2 shared cores, busy with other work: a team with 1 million runs in 30 days among 10
 million (PostgreSQL), 30 days by day: from the runs 0.8-1.5 s; the first request, which builds
-the 2,880 quarters, 2.4-4 s; then from rollups p50 ~50 ms (a third reading the rows, the rest
-decoding and adding sketches), 24 hours by hour 5 ms, one job's 30 days 3 ms. 100,000 runs in 30
+the 2,880 quarters, 2.4-4 s; then from rollups p50 ~50 ms (75-80 ms the same day while the
+sketches were stored as base64 text: decoding it took a third), 24 hours by hour 5-12 ms, one
+job's 30 days 3 ms. 100,000 runs in 30
 days on SQLite: 250 ms from the runs, 420 ms building, 24 ms from rollups.
 
 A quarter is used once it ended a whole quarter ago (``horizon``: a run reported a few seconds

@@ -10,12 +10,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from faststream.nats import NatsBroker
 from sqlalchemy import text
 
 from crontopus_kit.errors import Invalid
 from crontopus_runs import quarters, service, sketch, stats
 from crontopus_runs.models import Run
-from crontopus_runs.unit import RunsUnit
+from crontopus_runs.settings import RunsSettings
+from crontopus_runs.unit import MIGRATIONS, RunsUnit
 from crontopus_schemas.events import CheckInEvent
 from crontopus_schemas.runs import RunStatsRequest
 
@@ -277,7 +279,7 @@ async def test_every_quarter_of_the_range_gets_a_row_the_empty_ones_too(runs):
     await ask(runs, since=NOW - timedelta(days=5), until=NOW - timedelta(days=4))  # before the first run
     async with runs.db.session() as session:
         rows = (await session.execute(text("SELECT success, running, durations FROM run_quarters"))).all()
-    assert len(rows) == 96 and set(rows) == {(0, 0, "")}
+    assert len(rows) == 96 and set(rows) == {(0, 0, b"")}
 
 
 async def test_windows_older_than_the_rollups_kept_are_read_from_the_runs(runs):
@@ -290,3 +292,22 @@ async def test_windows_older_than_the_rollups_kept_are_read_from_the_runs(runs):
 async def count_rollups(unit: RunsUnit) -> int:
     async with unit.db.session() as session:
         return int((await session.execute(text("SELECT count(*) FROM run_quarters"))).scalar_one())
+
+
+async def test_rollups_kept_as_text_before_migration_0006_are_built_again(settings_factory):
+    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())
+    try:
+        await unit.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_runs", revision="0005")
+        await stored(unit)
+        a_closed_quarter = quarters.quarter_of(NOW - timedelta(hours=2))
+        async with unit.db.session() as session:  # an old sketch, and counts the runs do not have
+            await session.execute(
+                text("INSERT INTO run_quarters VALUES (:tenant, :quarter, 999, 0, 0, 0, '1:AQAAAA==')"),
+                {"tenant": ALICE, "quarter": a_closed_quarter},
+            )
+            await session.commit()
+        await unit.prepare()
+        assert await ask(unit) == await from_runs(unit)
+        assert await count_rollups(unit) == 96
+    finally:
+        await unit.close()
