@@ -19,9 +19,10 @@ interleave 1,000 teams:
 
 Loading takes minutes; a later run reuses the fixture when its version and size match
 (`--history-fresh` loads it again). Each case is timed ``repeat`` times after a warm-up, the API
-(httpx, keep-alive, one request at a time), the bare app (the same) and the raw SQL (asyncpg, a
-prepared statement on a connection of its own) alternating; p50 and p95 are reported, and each raw
-query's plan (EXPLAIN ANALYZE, BUFFERS).
+(a kept-alive connection, one request at a time, `bench/lean_http.py`: httpx would add ~2 ms of
+its own to each), the bare app (the same) and the raw SQL (asyncpg, a prepared statement on a
+connection of its own) alternating; p50 and p95 are reported, and each raw query's plan (EXPLAIN
+ANALYZE, BUFFERS).
 
 The statistics' raw SQL is the query that reads them from the runs; the API answers a team's
 closed quarter-hours from rollups (`crontopus_runs/quarters.py`), so the first request, which
@@ -53,6 +54,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from bench.agent_sync import _expect
 from bench.console import NO_RATE_LIMITS
 from bench.http_ingress import BareApp
+from bench.lean_http import LeanClient, LeanResponse
 from bench.production import Production
 from crontopus_kit.testing import drop_schemas
 from crontopus_runs.service import OLDER, encode_cursor, list_statement
@@ -128,10 +130,14 @@ async def main(*, runs: int, repeat: int, fresh: bool, postgres_url: str, result
                     fixture = await _load(url, client, headers, runs, secret)
                 else:
                     headers = await _sign_in(client)
+            clients = Clients(LeanClient(platform.url), headers, LeanClient(bare.url), fixture.tenant_id)
+            try:
                 cases = await _cases(url, fixture)
-                first_stats_ms = await _time_first_statistics(url, client, headers, cases)
-                async with httpx.AsyncClient(base_url=bare.url, timeout=60) as bare_client:
-                    await _measure(url, Clients(client, headers, bare_client, fixture.tenant_id), cases, repeat)
+                first_stats_ms = await _time_first_statistics(url, clients, cases)
+                await _measure(url, clients, cases, repeat)
+            finally:
+                await clients.api.aclose()
+                await clients.bare.aclose()
         finally:
             await bare.stop()
             await platform.stop()
@@ -313,9 +319,9 @@ def _raw_sql(case: Case, tenant_id: str) -> tuple[str, list[Any]]:
 
 @dataclass
 class Clients:
-    api: httpx.AsyncClient
+    api: LeanClient
     headers: dict[str, str]  # the busy team's access token
-    bare: httpx.AsyncClient
+    bare: LeanClient
     tenant_id: str
 
 
@@ -325,7 +331,7 @@ async def _measure(url: str, clients: Clients, cases: list[Case], repeat: int) -
         statements = [await conn.prepare(case.sql) for case in cases]
         for rep in range(repeat + 3):  # three rounds of warm-up
             for case, statement in zip(cases, statements, strict=True):
-                api_ms = await _time_api(clients.api, clients.headers, case)
+                api_ms = await _time_api(clients, case)
                 bare_ms = await _time_bare(clients, case) if case.kind == "list" else None
                 sql_ms = await _time_sql(statement, case)
                 if rep >= 3:
@@ -340,9 +346,7 @@ async def _measure(url: str, clients: Clients, cases: list[Case], repeat: int) -
         await conn.close()
 
 
-async def _time_first_statistics(
-    url: str, client: httpx.AsyncClient, headers: dict[str, str], cases: list[Case]
-) -> float:
+async def _time_first_statistics(url: str, clients: Clients, cases: list[Case]) -> float:
     """The 30 days' statistics with no rollup yet (the team's are dropped first): this request
     builds the 2,880 quarter-hours from the runs, as the first one after an upgrade does."""
     conn = await asyncpg.connect(url, server_settings={"search_path": RUNS_SCHEMA})
@@ -351,16 +355,16 @@ async def _time_first_statistics(
         await conn.execute("DELETE FROM run_quarter_marks")
     finally:
         await conn.close()
-    return await _time_api(client, headers, next(case for case in cases if case.name == "stats 30 days by day"))
+    return await _time_api(clients, next(case for case in cases if case.name == "stats 30 days by day"))
 
 
-async def _time_api(client: httpx.AsyncClient, headers: dict[str, str], case: Case) -> float:
+async def _time_api(clients: Clients, case: Case) -> float:
     path = "/api/runs" if case.kind == "list" else "/api/runs/stats"
     params = case.params | ({"limit": str(PAGE_SIZE)} if case.kind == "list" else {})
     started = time.perf_counter()
-    response = await client.get(path, params=params, headers=headers)
+    response = await clients.api.get(path, params=params, headers=clients.headers)
     elapsed = (time.perf_counter() - started) * 1000
-    body = _expect(response, 200).json()
+    body = _ok(response, case).json()
     if case.kind == "list":
         assert len(body["runs"]) == PAGE_SIZE, f"{case.name}: {len(body['runs'])} runs"
     else:
@@ -373,8 +377,14 @@ async def _time_bare(clients: Clients, case: Case) -> float:
     started = time.perf_counter()
     response = await clients.bare.get("/api/runs", params=params)
     elapsed = (time.perf_counter() - started) * 1000
-    assert len(_expect(response, 200).json()["runs"]) == PAGE_SIZE, f"{case.name}: the bare app's page"
+    assert len(_ok(response, case).json()["runs"]) == PAGE_SIZE, f"{case.name}: the bare app's page"
     return elapsed
+
+
+def _ok(response: LeanResponse, case: Case) -> LeanResponse:
+    if response.status_code != 200:
+        raise RuntimeError(f"{case.name}: {response.status_code} {response.body[:500]!r}")
+    return response
 
 
 async def _time_sql(statement: Any, case: Case) -> float:
