@@ -299,7 +299,7 @@ class Dispatcher:
         if claim is None:
             return None
         outcome = await notify.send(
-            url=claim.url, notification=claim.notification,
+            team=tenant_id, url=claim.url, notification=claim.notification,
             allow_private=self.settings.allow_private_networks, timeout=self.send_timeout,
         )  # fmt: skip
         async with self.db.session() as session:

@@ -13,6 +13,8 @@ reminders and escalations update one PagerDuty alert and the resolve closes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -24,15 +26,40 @@ from apprise.plugins.base import NotifyBase
 
 from crontopus_alerting.channels import ASSET, check_targets, guarded_connections, pin_datagram_target, scrub
 from crontopus_alerting.models import Incident
-from crontopus_alerting.sender import Sender
+from crontopus_alerting.sender import Sender, time_limited
 from crontopus_kit.errors import Invalid
 
 Event = Literal["trigger", "resolve", "renotify", "escalate", "test"]
 
 DEFAULT_TIMEOUT = 15.0
-SEND_THREADS = 16  # sends at once, in the sender's process
+SEND_THREADS = 32  # sends at once, in the sender's process
+TEAM_SENDS = 4  # of them, at most, for one team's channels
+
+
+class TeamShares:
+    """At most ``limit`` sends of one team at once, the rest of its sends waiting their turn: a
+    team whose channels all hang (or are made to) holds a few sending threads, never every team's."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._turns: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, team: str) -> AsyncIterator[None]:
+        turns = self._turns.setdefault(team, asyncio.Semaphore(self.limit))
+        self._users[team] = self._users.get(team, 0) + 1
+        try:
+            async with turns:
+                yield
+        finally:
+            self._users[team] -= 1
+            if not self._users[team]:  # nobody sending or waiting: forget the team
+                del self._users[team], self._turns[team]
+
 
 SENDER = Sender(threads=SEND_THREADS)
+TEAMS = TeamShares(TEAM_SENDS)
 MAX_DETAIL = 2000
 MAX_ERROR = 1000
 
@@ -136,17 +163,19 @@ def _when(moment: datetime | None) -> str | None:
 
 
 async def send(
-    *, url: str, notification: Notification, allow_private: bool, timeout: float = DEFAULT_TIMEOUT
+    *, team: str, url: str, notification: Notification, allow_private: bool, timeout: float = DEFAULT_TIMEOUT
 ) -> Outcome:
-    """Send one notification to one Apprise URL. The SSRF check runs again first (DNS may have
-    changed since the channel was created) and connections are guarded while sending."""
+    """Send one notification to one Apprise URL, in the team's turn (``TeamShares``). The SSRF
+    check runs again first (DNS may have changed since the channel was created) and connections
+    are guarded while sending."""
     try:
         await check_targets(url, allow_private=allow_private)
-        # Sockets time out after `timeout`; a plugin with several round trips may take longer: stop
-        # waiting then (the sender's thread ends with its socket timeouts; its answer is dropped).
-        async with asyncio.timeout(timeout + 2):
-            outcome: Outcome = await SENDER.call(url, notification, allow_private, timeout, start_within=timeout)
-            return outcome
+        async with TEAMS.turn(team):
+            # The whole send ends within `timeout` in the sender (sender.time_limited); should its
+            # answer still not come (a plugin busy outside a socket), stop waiting and drop it.
+            async with asyncio.timeout(timeout + 2):
+                outcome: Outcome = await SENDER.call(url, notification, allow_private, timeout, start_within=timeout)
+                return outcome
     except Invalid as exc:
         return Outcome(False, exc.message)
     except TimeoutError:
@@ -160,7 +189,7 @@ def send_blocking(url: str, notification: Notification, allow_private: bool, tim
     plugin = plugin_for(url, notification)
     plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
     plugin.socket_read_timeout = min(plugin.socket_read_timeout, timeout)
-    with guarded_connections(allow_private=allow_private) as refusals:
+    with guarded_connections(allow_private=allow_private) as refusals, time_limited(timeout):
         try:
             pin_datagram_target(plugin)
         except OSError as exc:

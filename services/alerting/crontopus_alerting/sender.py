@@ -11,6 +11,12 @@ this child, which does nothing but send notifications, it touches nothing else. 
 crashes or hangs its interpreter also takes only this child with it: the sends in flight fail
 with a message, and the next send starts a new child.
 
+A send is bounded in time as a whole, not only per socket operation: a server that answers one
+byte every few seconds never trips a read timeout, and would hold a thread of the child (all of
+them, with a few channels) for as long as it liked, delaying every team's notifications. While
+``time_limited`` holds, every blocking operation on a socket in that thread waits at most until
+the send's deadline (its timeout is lowered to what is left), then fails like a timeout.
+
 The child is ``python -m crontopus_alerting.sender`` (not multiprocessing's spawn, which would
 import the parent's main module, the whole platform, into it). It gets (id, start-by time,
 arguments of ``notify.send_blocking``) over one pipe, pickled (this process is the child's
@@ -22,15 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -154,6 +165,59 @@ class Sender:
 def _settle(answer: asyncio.Future[Any], outcome: Any) -> None:
     if not answer.done():  # cancelled meanwhile (its caller's timeout)
         answer.set_result(outcome)
+
+
+# --- the whole send's deadline (in the child) -------------------------------------------------------
+
+_deadline: ContextVar[float | None] = ContextVar("crontopus_send_deadline", default=None)
+_deadlines_installed = False
+_install_lock = threading.Lock()
+# What a plugin can block in: plain sockets' and TLS sockets' own methods (http.client and smtplib
+# read through makefile(), which calls recv_into).
+_BLOCKING = {
+    socket.socket: ("connect", "recv", "recv_into", "send", "sendall"),
+    ssl.SSLSocket: ("do_handshake", "read", "recv", "recv_into", "write", "send", "sendall"),
+}
+
+
+@contextlib.contextmanager
+def time_limited(seconds: float) -> Iterator[None]:
+    """Inside, in this thread, no socket operation waits past ``seconds`` from now."""
+    _install_deadlines()
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _install_deadlines() -> None:
+    global _deadlines_installed
+    with _install_lock:
+        if not _deadlines_installed:
+            for cls, names in _BLOCKING.items():
+                for name in names:
+                    setattr(cls, name, _until_deadline(getattr(cls, name)))
+            _deadlines_installed = True
+
+
+def _until_deadline(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def bounded(sock: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        ends = _deadline.get()
+        if ends is not None:
+            left = ends - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the send's time is up")
+            timeout = sock.gettimeout()
+            if timeout is None or timeout > left:
+                sock.settimeout(left)
+        return method(sock, *args, **kwargs)
+
+    return bounded
+
+
+# --- the child ----------------------------------------------------------------------------------
 
 
 def serve(jobs: Connection, answers: Connection, threads: int) -> None:

@@ -8,6 +8,7 @@ import email
 import itertools
 import re
 import socket
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -281,10 +282,14 @@ async def test_a_retry_is_not_sent_once_the_incident_is_resolved(alerting, recei
 
 async def test_a_private_target_is_refused_at_send_time_unless_allowed(receiver):
     message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
-    refused = await notify.send(url=receiver.url("/private"), notification=message, allow_private=False, timeout=5)
+    refused = await notify.send(
+        team=ALICE, url=receiver.url("/private"), notification=message, allow_private=False, timeout=5
+    )
     assert not refused.ok and "loopback" in refused.error
     assert receiver.to("/private") == []
-    allowed = await notify.send(url=receiver.url("/private"), notification=message, allow_private=True, timeout=5)
+    allowed = await notify.send(
+        team=ALICE, url=receiver.url("/private"), notification=message, allow_private=True, timeout=5
+    )
     assert allowed.ok and len(receiver.to("/private")) == 1
 
 
@@ -301,7 +306,7 @@ async def test_a_host_that_resolves_elsewhere_by_send_time_is_still_refused(rece
     monkeypatch.setattr(egress, "resolve", public)
     message = notify.build_message(event="test", incident=None, base_url="https://c", channel_name="x")
     url = f"json://localhost:{receiver.port}/rebound"
-    outcome = await notify.send(url=url, notification=message, allow_private=False, timeout=5)
+    outcome = await notify.send(team=ALICE, url=url, notification=message, allow_private=False, timeout=5)
     assert not outcome.ok and "localhost (127.0.0.1) is a loopback address" in outcome.error
     assert receiver.to("/rebound") == []
     # refused by the sender's process: this one's name resolution was never hooked
@@ -425,6 +430,69 @@ async def test_a_send_the_sender_cannot_start_in_time_is_never_started(receiver,
         assert receiver.to("/late") == []
     finally:
         sender.close()
+
+
+class DripServer:
+    """Answers every request with one byte each 0.2 s, forever: no read ever times out."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"json://127.0.0.1:{self.server.getsockname()[1]}/x"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self.stopped.is_set():
+                connection, _ = self.server.accept()
+                threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not self.stopped.wait(0.2):
+                connection.sendall(b"a")
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.server.close()
+
+
+async def test_a_server_that_answers_a_byte_at_a_time_holds_a_sending_thread_no_longer_than_the_timeout(
+    receiver, message
+):
+    """Else a team's channel pointing at such a server holds the threads that send every team's
+    notifications, for as long as it likes."""
+    drip, sender = DripServer(), Sender(threads=1)
+    try:
+        await sender.ready()
+        started = time.monotonic()
+        dripped = await asyncio.wait_for(sender.call(drip.url, message, True, 2, start_within=2), 30)
+        assert not dripped.ok and time.monotonic() - started < 5
+        after = await asyncio.wait_for(sender.call(receiver.url("/after"), message, True, 5, start_within=1), 30)
+        assert after.ok and len(receiver.to("/after")) == 1  # the only thread was free again
+    finally:
+        sender.close()
+        drip.close()
+
+
+async def test_a_team_whose_channels_all_hang_holds_a_few_sending_threads_not_every_teams(
+    receiver, silent_server, message
+):
+    await notify.SENDER.ready()
+    hanging = [
+        asyncio.create_task(notify.send(team=BOB, url=silent_server.url, notification=message, allow_private=True,
+                                        timeout=3))
+        for _ in range(notify.TEAM_SENDS + 1)
+    ]  # fmt: skip
+    await silent_server.connected()
+    started = time.monotonic()
+    alices = await notify.send(team=ALICE, url=receiver.url("/alice"), notification=message, allow_private=True)
+    assert alices.ok and time.monotonic() - started < 2  # not behind bob's
+    bobs = await notify.send(team=BOB, url=receiver.url("/bob"), notification=message, allow_private=True)
+    assert bobs.ok and time.monotonic() - started > 2  # his turn came when his first sends ended
+    assert [outcome.ok for outcome in await asyncio.gather(*hanging)] == [False] * (notify.TEAM_SENDS + 1)
 
 
 def test_the_retry_horizon_covers_every_wait_and_send():
