@@ -1,11 +1,13 @@
 """`crontopus-server run all` on the embedded default, as `make run` starts it."""
 
+import contextlib
 import shutil
 import signal
 import socket
 import stat
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -245,3 +247,48 @@ def test_a_port_another_server_listens_on_is_refused_even_if_it_shares_with_so_r
     mine = serving._bind_first("127.0.0.1", 0)
     assert mine.getsockname()[1] > 0
     mine.close()
+
+
+def _agent_processes(home: str) -> list[int]:
+    """Pids of `crontopus-agent run --home <home>`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"crontopus_agent" in argv and home.encode() in argv:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_server_whose_local_agent_runs_hosts_one_team_and_the_agent_gets_none_of_its_settings(tmp_path):
+    """The agent's jobs run as the server's user, beside every team's data (docs/security.md)."""
+    port, home = free_port(), str(tmp_path / "data" / "agent")
+    server = start_run_all(tmp_path / "data", port, tmp_path / "server.log")
+    alice = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    bob = {"username": "bob", "email": "b@example.com", "password": "long enough pw", "tenant": "bob-team"}
+    try:
+        wait_healthy(port, server)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=alice).status_code == 201
+        refused = httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=bob)
+        assert refused.status_code == 403 and "at most one team" in refused.json()["detail"]
+        [agent] = _wait_for(lambda: _agent_processes(home), 30)
+        environment = Path(f"/proc/{agent}/environ").read_bytes().split(b"\0")
+        assert [name for name in environment if name.startswith(b"CRONTOPUS_")] == []  # not even the data dir
+    finally:
+        stop_run_all(server)
+
+
+def test_a_local_agent_stops_when_its_server_hosts_a_second_team(tmp_path):
+    port, home = free_port(), str(tmp_path / "data" / "agent")
+    server = start_run_all(tmp_path / "data", port, tmp_path / "server.log", CRONTOPUS_IDENTITY_MAX_TEAMS="5")
+    alice = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    bob = {"username": "bob", "email": "b@example.com", "password": "long enough pw", "tenant": "bob-team"}
+    try:
+        wait_healthy(port, server)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=alice).status_code == 201
+        _wait_for(lambda: _agent_processes(home), 30)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=bob).status_code == 201
+        _wait_for(lambda: not _agent_processes(home), 30)
+        assert "the local agent serves a server of one team only" in (tmp_path / "server.log").read_text()
+    finally:
+        stop_run_all(server)

@@ -15,7 +15,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import case, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -147,6 +147,8 @@ async def register(
     username, email = request.username.lower(), str(request.email).lower()
     password_hash = await hash_new_password(request.password, hints=[username, email, request.tenant])
     await _ensure_free(session, tenant=request.tenant, username=username, email=email)
+    if settings is not None:
+        await ensure_room_for_a_team(session, settings)
     tenant = Tenant(id=new_id(), name=request.tenant, created_at=now)
     user = User(id=new_id(), default_tenant_id=tenant.id, username=username, email=email,
                 password_hash=password_hash, created_at=now)  # fmt: skip
@@ -162,6 +164,23 @@ async def register(
         await session.rollback()  # a concurrent registration won the race for one of the names
         raise Conflict(REGISTERED_MEANWHILE) from exc
     return user_public(user, tenant, membership)
+
+
+def no_room_for_a_team(max_teams: int) -> str:
+    teams = "one team" if max_teams == 1 else f"{max_teams} teams"
+    return (
+        f"this server hosts at most {teams} (CRONTOPUS_IDENTITY_MAX_TEAMS; `make run`'s local agent allows one): "
+        "ask an owner of a team for an invitation"
+    )
+
+
+async def ensure_room_for_a_team(session: AsyncSession, settings: IdentitySettings) -> None:
+    """Forbidden when the server already hosts ``settings.max_teams`` teams."""
+    if settings.max_teams is None:
+        return
+    teams = int((await session.execute(select(func.count()).select_from(Tenant))).scalar_one())
+    if teams >= settings.max_teams:
+        raise Forbidden(no_room_for_a_team(settings.max_teams))
 
 
 async def hash_new_password(password: str, *, hints: list[str]) -> str:

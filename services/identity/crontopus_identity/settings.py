@@ -43,6 +43,11 @@ class IdentitySettings(CrontopusSettings):
         description="sign-ups (new teams) from one client IP within the registration window",
     )  # fmt: skip
     register_window: int = Field(default=3600, ge=1, validation_alias="CRONTOPUS_IDENTITY_REGISTER_WINDOW")
+    max_teams: int | None = Field(
+        default=None, ge=1, validation_alias="CRONTOPUS_IDENTITY_MAX_TEAMS",
+        description="teams this server hosts at most: a sign-up (or a first single sign-on) that would make "
+        "one more is refused (403); unset: no limit. `run all` with its local agent sets 1",
+    )  # fmt: skip
     smtp_url: SecretStr | None = Field(
         default=None, validation_alias="CRONTOPUS_SMTP_URL",
         description="where the platform's mail goes: smtp://user:password@host:587 (STARTTLS, required), "

@@ -22,6 +22,7 @@ from crontopus_identity import service
 from crontopus_identity.members import sign_in_membership
 from crontopus_identity.models import ExternalIdentity, Membership, Tenant, User
 from crontopus_identity.service import Context
+from crontopus_identity.settings import IdentitySettings
 from crontopus_kit.errors import Conflict, Forbidden
 from crontopus_schemas.identity import SsoSignIn, TokenPair, UserPublic
 
@@ -42,7 +43,7 @@ async def sign_in(
     if linked is not None:
         user = await session.get(User, linked.user_id)
     else:
-        user, created = await _link_or_create(session, request, now)
+        user, created = await _link_or_create(session, ctx.settings, request, now)
     assert user is not None
     tenant, membership = await sign_in_membership(session, user=user, via="sso")
     pair = await service.issue_pair(session, ctx=ctx, user=user, tenant=tenant, membership=membership,
@@ -50,13 +51,16 @@ async def sign_in(
     return pair, user, created
 
 
-async def _link_or_create(session: AsyncSession, request: SsoSignIn, now: datetime) -> tuple[User, UserPublic | None]:
+async def _link_or_create(
+    session: AsyncSession, settings: IdentitySettings, request: SsoSignIn, now: datetime
+) -> tuple[User, UserPublic | None]:
     if not request.email or not request.email_verified:
         raise Forbidden(NO_VERIFIED_EMAIL)
     email = request.email.lower()
     user = (await session.execute(select(User).where(col(User.email) == email))).scalar_one_or_none()
     created = None
     if user is None:
+        await service.ensure_room_for_a_team(session, settings)
         user, created = await _new_account(session, email, now)
     elif user.email_verified_at is None:
         raise Conflict(UNCONFIRMED_ACCOUNT)

@@ -12,14 +12,14 @@ from joserfc.jwk import KeySet
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
-from crontopus_identity import devices, service
+from crontopus_identity import devices, service, sso
 from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, SigningKey, User
 from crontopus_identity.settings import IdentitySettings
 from crontopus_identity.tokens import AUDIENCE
 from crontopus_identity.unit import IdentityUnit
 from crontopus_kit.crypto import keyed_hash
-from crontopus_kit.errors import Conflict, Invalid, NotFound, Throttled, Unauthorized
-from crontopus_schemas.identity import ApiKeyCreateRequest, LoginRequest, RegisterRequest
+from crontopus_kit.errors import Conflict, Forbidden, Invalid, NotFound, Throttled, Unauthorized
+from crontopus_schemas.identity import ApiKeyCreateRequest, LoginRequest, RegisterRequest, SsoSignIn
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -536,3 +536,28 @@ async def test_the_jwks_publishes_only_public_ed25519_keys(identity):
     assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("OKP", "Ed25519", "Ed25519", "sig")
     assert "d" not in key
     assert (reply.issuer, reply.audience) == ("crontopus", AUDIENCE)
+
+
+async def test_a_server_capped_at_one_team_refuses_another_and_says_how_to_join_one(settings_factory):
+    settings = settings_factory(IdentitySettings, max_teams=1)
+    unit = IdentityUnit(settings, broker=NatsBroker())
+    await unit.prepare()
+    fields = {"email": "alice@example.com", "password": PASSWORD, "tenant": "team-alice"}
+
+    async def sign_up(**changes) -> None:
+        async with unit.db.session() as session:
+            request = RegisterRequest(**({"username": "alice", **fields} | changes))
+            await service.register(session=session, request=request, settings=settings, client_ip="192.0.2.1")
+
+    try:
+        await sign_up()
+        with pytest.raises(Conflict):  # what is taken is said first
+            await sign_up()
+        with pytest.raises(Forbidden, match=r"at most one team .* ask an owner of a team for an invitation"):
+            await sign_up(username="bob", email="bob@example.com", tenant="team-bob")
+        new_person = SsoSignIn(provider="test", subject="carol", email="carol@example.com", email_verified=True)
+        async with unit.db.session() as session:
+            with pytest.raises(Forbidden, match="at most one team"):
+                await sso.sign_in(session=session, ctx=unit.ctx, request=new_person, now=T0)
+    finally:
+        await unit.close()

@@ -122,6 +122,9 @@ async def _rotate_signing_key(*, retire_others: bool) -> str:
         await unit.close()
 
 
+MAX_TEAMS = "CRONTOPUS_IDENTITY_MAX_TEAMS"
+
+
 def _run_all(settings: GatewaySettings, port: int) -> None:
     nats = None
     nats_url = settings.nats_url
@@ -133,6 +136,8 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         write_private(settings.data_dir / "nats.url", nats_url + "\n")
     try:
         local_agent = settings.local_agent or ("builtin" if nats else "off")
+        if local_agent != "off":  # its jobs run beside every team's data: one team (local_agent.py)
+            os.environ.setdefault(MAX_TEAMS, "1")
         _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent)
         app = all_in_one_app(nats_url, settings, local_agent=local_agent)
         # uvicorn re-raises SIGTERM once it has shut down; with the default handler that would end
@@ -206,7 +211,11 @@ def _console_line(settings: GatewaySettings, url: str) -> str:
 def _local_agent_line(local_agent: str, data: Path) -> str:
     if local_agent == "off":
         return "off (CRONTOPUS_LOCAL_AGENT=builtin|crontab starts one)"
-    return f"{local_agent} scheduler, enrolled into the first team that signs up (log: {data / 'agent' / 'agent.log'})"
+    return (
+        f"{local_agent} scheduler, enrolled into the first team that signs up (log: {data / 'agent' / 'agent.log'});"
+        f"\n                one team only while it runs ({MAX_TEAMS}={os.environ.get(MAX_TEAMS)};"
+        " CRONTOPUS_LOCAL_AGENT=off allows more)"
+    )
 
 
 def main() -> None:

@@ -61,9 +61,12 @@ def needs_console() -> None:
 
 
 def serve_console(home: Path, **env: str) -> Iterator[Console]:
-    """`run all` with the built console in ``home``, until the generator is closed."""
+    """`run all` with the built console in ``home``, until the generator is closed. Without
+    `make run`'s local agent unless ``env`` asks for it: with it the server hosts one team, and the
+    browser tests sign up several."""
     port = free_port()
-    server = start_run_all(home / "data", port, home / "server.log", CRONTOPUS_WEB_DIR=str(WEB_DIST), **env)
+    env = {"CRONTOPUS_WEB_DIR": str(WEB_DIST), "CRONTOPUS_LOCAL_AGENT": "off", **env}
+    server = start_run_all(home / "data", port, home / "server.log", **env)
     try:
         wait_healthy(port, server)
         yield Console(f"http://127.0.0.1:{port}", home / "data", home / "server.log")

@@ -5,20 +5,28 @@ It is a real `crontopus-agent run` child process with its own credentials, conne
 auth callout like any remote agent; only its enrollment is done in-process (no token to paste).
 Its home is `<data dir>/agent` (credentials, repository checkout, spool) and its log
 `<data dir>/agent/agent.log`.
+
+Its jobs run as the server's user, beside every team's data (the databases, the server secret):
+whoever may edit the team's jobs could read them. So it serves a server of one team only: `run
+all` caps the teams at one while it runs (CRONTOPUS_IDENTITY_MAX_TEAMS), and should the server
+host more (the cap lifted, data from before), the agent is not started, or stops and removes the
+jobs it installed. It gets the server's environment without any CRONTOPUS_ setting but its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 
 from faststream.nats import NatsBroker, NatsRouter
 
+from crontopus_agent.daemon import choose_scheduler
 from crontopus_agent.home import Credentials
 from crontopus_gateway.settings import GatewaySettings
-from crontopus_kit.broker import jetstream, rpc_call
+from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Conflict
 from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_server import die_with_parent
@@ -32,15 +40,24 @@ from crontopus_schemas.agents import (
     EnrollmentTokenCreateRequest,
     EnrollRequest,
 )
-from crontopus_schemas.gitops import RepositoryPublic, TenantCreated
+from crontopus_schemas.gitops import RepositoryPublic, TenantList, TenantListRequest
 from crontopus_schemas.private_files import private_dir, private_file
 from crontopus_schemas.rpc import TenantScoped
-from crontopus_schemas.subjects import TENANTS_STREAM, AgentsRpc, GitopsRpc
+from crontopus_schemas.subjects import AgentsRpc, GitopsRpc
 
 log = get_logger(__name__)
 WAIT_FOR_TEAM_SECONDS = 2.0
 RESTART_AFTER_SECONDS = 5.0
+CHECK_TEAMS_SECONDS = 5.0
 NAME = "local"
+ONE_TEAM_ONLY = (
+    "the local agent serves a server of one team only (its jobs could read every team's data): "
+    "it is not running; give the team a real agent (docs/agents.md), or set CRONTOPUS_LOCAL_AGENT=off"
+)
+
+
+class OtherTeams(Exception):
+    """The server hosts more than one team."""
 
 
 class LocalAgentUnit:
@@ -73,27 +90,48 @@ class LocalAgentUnit:
                 await asyncio.to_thread(self._process.wait, 10)
 
     async def _supervise(self, broker: NatsBroker) -> None:
+        try:
+            await self._keep_running(broker)
+        except OtherTeams:
+            await self._stand_down()
+
+    async def _keep_running(self, broker: NatsBroker) -> None:
         while not (self.home / "credentials.json").exists():
             try:
-                await self._enroll(broker, await self._first_team(broker))
+                await self._enroll(broker, await self._only_team(broker))
+            except OtherTeams:
+                raise
             except Exception:
                 log.exception("local agent not enrolled; trying again", retry_in=RESTART_AFTER_SECONDS)
                 await asyncio.sleep(RESTART_AFTER_SECONDS)
         while True:
+            await self._only_team(broker)
             self._process = self._spawn()
-            code = await asyncio.to_thread(self._process.wait)
+            while (code := self._process.poll()) is None:
+                await asyncio.sleep(CHECK_TEAMS_SECONDS)
+                await self._only_team(broker)
             log.warning("local agent exited; restarting", exit_code=code, log=str(self.home / "agent.log"))
             await asyncio.sleep(RESTART_AFTER_SECONDS)
 
-    async def _first_team(self, broker: NatsBroker) -> str:
-        """The tenant of the first sign-up (the TENANTS stream's first event); waits for one."""
-        js = jetstream(broker)
+    async def _only_team(self, broker: NatsBroker) -> str:
+        """The server's one team, once there is one; OtherTeams when there are more."""
         while True:
-            info = await js.stream_info(TENANTS_STREAM.name)
-            if info.state.messages:
-                message = await js.get_msg(TENANTS_STREAM.name, info.state.first_seq)
-                return TenantCreated.model_validate_json(message.data or b"{}").tenant_id
+            found = await rpc_call(broker, GitopsRpc.TENANTS_LIST, TenantListRequest(), TenantList)
+            if len(found.tenant_ids) > 1:
+                raise OtherTeams()
+            if found.tenant_ids:
+                return found.tenant_ids[0]
             await asyncio.sleep(WAIT_FOR_TEAM_SECONDS)
+
+    async def _stand_down(self) -> None:
+        """Stops the agent and takes out the jobs it installed (a crontab's would run on)."""
+        log.error(ONE_TEAM_ONLY)
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(self._process.wait, 10)
+        if (self.home / "credentials.json").exists():
+            await asyncio.to_thread(choose_scheduler(self.scheduler, self.home).reconcile, [])
 
     async def _enroll(self, broker: NatsBroker, tenant_id: str) -> None:
         token = await rpc_call(
@@ -136,4 +174,16 @@ class LocalAgentUnit:
             self.scheduler,
         ]
         with open(private_file(self.home / "agent.log"), "ab") as output:
-            return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+            return subprocess.Popen(
+                command, env=_agent_environment(), stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
+
+
+def _agent_environment() -> dict[str, str]:
+    """The server's environment without its settings (a database URL with its password, the
+    secret...), which the agent's jobs would inherit; the agent's own (CRONTOPUS_AGENT_) stay."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("CRONTOPUS_") or name.startswith("CRONTOPUS_AGENT_")
+    }

@@ -344,7 +344,7 @@ export interface paths {
         /**
          * Register
          * @description Create a new tenant (team) and its owner account. Sign-ups from one address are limited
-         *     (429 with Retry-After).
+         *     (429 with Retry-After); a server that hosts a limited number of teams refuses one more (403).
          */
         post: operations["register_api_auth_register_post"];
         delete?: never;
@@ -4536,6 +4536,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserPublic"];
+                };
+            };
+            /** @description The server hosts as many teams as it may (CRONTOPUS_IDENTITY_MAX_TEAMS) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
             /** @description Conflict with the current state */

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, client_ip
-from crontopus_gateway.errors import domain_error_response
+from crontopus_gateway.errors import ErrorDetail, domain_error_response
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_kit.errors import Unauthorized
 from crontopus_schemas.identity import (
@@ -68,14 +68,20 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl=LOGIN_PATH, auto_error=False)
 DocsAuth = Depends(oauth2_scheme)
 
 router = APIRouter(tags=["auth"], route_class=ApiRoute)
+REGISTER_ERRORS = errors(409) | {
+    403: {
+        "model": ErrorDetail,
+        "description": "The server hosts as many teams as it may (CRONTOPUS_IDENTITY_MAX_TEAMS)",
+    }
+}
 
 
 @router.post(
-    "/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic, responses=errors(409)
+    "/api/auth/register", status_code=status.HTTP_201_CREATED, response_model=UserPublic, responses=REGISTER_ERRORS
 )
 async def register(body: RegisterRequest, request: Request, gateway: GatewayDep) -> UserPublic:
     """Create a new tenant (team) and its owner account. Sign-ups from one address are limited
-    (429 with Retry-After)."""
+    (429 with Retry-After); a server that hosts a limited number of teams refuses one more (403)."""
     command = RegisterCommand(**body.model_dump(), client_ip=client_ip(request, gateway.settings.trusted_proxies))
     return await gateway.rpc(IdentityRpc.REGISTER, command, UserPublic)
 
