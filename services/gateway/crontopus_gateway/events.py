@@ -47,6 +47,9 @@ log = get_logger(__name__)
 QUEUE_LIMIT = 2000  # events a slow reader may fall behind by before its stream ends (it resumes)
 INACTIVE_THRESHOLD = 30.0  # seconds: the server drops a consumer nobody listens to any more
 TOKEN_VERSION = "1"
+# A position is a JetStream stream sequence (uint64) and a stream resumes at position + 1, which
+# must be one too: anything larger is no id this server sent (NATS would refuse the consumer).
+MAX_POSITION = 2**64 - 2
 # Asked at each keep-alive: None while the caller's credential still holds, else why not.
 Authorisation = Callable[[], Awaitable[str | None]]
 
@@ -82,12 +85,19 @@ def decode_token(token: str) -> list[int]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         version, _, body = raw.partition(":")
-        positions = [int(part) for part in body.split(".")]
-        if version != TOKEN_VERSION or len(positions) != len(SOURCES) or min(positions) < 0:
+        positions = [_position(part) for part in body.split(".")]
+        if version != TOKEN_VERSION or len(positions) != len(SOURCES):
             raise ValueError(raw)
         return positions
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise Invalid("Last-Event-ID: not an event id this server sent; reconnect without it") from exc
+
+
+def _position(part: str) -> int:
+    # Only the digits encode_token writes: int() would also take signs, spaces and underscores.
+    if not (part.isascii() and part.isdigit()) or int(part) > MAX_POSITION:
+        raise ValueError(part)
+    return int(part)
 
 
 # --- SSE framing -------------------------------------------------------------------------------------

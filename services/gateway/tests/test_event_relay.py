@@ -31,9 +31,14 @@ def test_a_token_carries_a_position_in_each_stream_and_nothing_else_decodes():
     token = encode_token([12, 0, 7, 3])
     assert decode_token(token) == [12, 0, 7, 3] and "12" not in token
     b64 = lambda text: base64.urlsafe_b64encode(text.encode()).decode()  # noqa: E731
-    for forged in ("", "x", encode_token([1, 2, 3]), b64("1:1.2.3.-1"), b64("2:1.2.3.4"), b64("1:a.b.c.d")):
+    for forged in ("", "x", encode_token([1, 2, 3]), b64("1:1.2.3.-1"), b64("2:1.2.3.4"), b64("1:a.b.c.d"),
+                   b64("1:+1.2.3.4"), b64("1:1_0.2.3.4"), b64(f"1:{2**64 - 1}.0.0.0")):  # fmt: skip
         with pytest.raises(Invalid, match="Last-Event-ID"):
             decode_token(forged)
+
+
+def test_a_token_holds_positions_up_to_the_last_a_stream_can_resume_after():
+    assert decode_token(encode_token([2**64 - 2, 0, 0, 0])) == [2**64 - 2, 0, 0, 0]
 
 
 def test_an_event_is_framed_with_its_id_and_type_and_every_line_of_data():

@@ -5,6 +5,7 @@ nothing missed and nothing twice; consumers gone when the client goes."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import queue
 import threading
@@ -226,6 +227,15 @@ def test_a_last_event_id_this_server_did_not_send_is_a_422(stack, api, listeners
     [error] = json.loads(listener.body)["detail"]
     assert listener.status == 422 and error["loc"] == ["header", "Last-Event-ID"] and "not an event id" in error["msg"]
     assert listeners(stack, {}).status == 401
+
+
+def test_a_last_event_id_beyond_any_stream_sequence_is_a_422_not_a_503(stack, api, listeners):
+    alice = sign_up(api, "alice")
+    forged = base64.b64encode(b"1:99999999999999999999.0.0.0").decode()  # over a JetStream sequence (uint64)
+    listener = listeners(stack, alice.headers, last_event_id=forged)
+    [error] = json.loads(listener.body)["detail"]
+    assert listener.status == 422 and error["loc"] == ["header", "Last-Event-ID"] and "not an event id" in error["msg"]
+    assert listeners(stack, alice.headers).status == 200, "and the team's stream still opens"
 
 
 async def consumer_counts(url: str) -> list[int]:
