@@ -8,7 +8,9 @@ echoed back. Its push webhooks are handled in crontopus_gitops.external_handlers
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import shutil
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +29,10 @@ from crontopus_gitops.sealed import (
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.crypto import mask
 from crontopus_kit.errors import Invalid
+from crontopus_kit.logging import get_logger
 from crontopus_schemas.gitops import RepositoryPublic, RepositoryUpdateRequest
+
+log = get_logger(__name__)
 
 
 async def fetch(remotes: Remotes, row: Repository, secret: bytes) -> str:
@@ -57,13 +62,37 @@ async def connect(
 ) -> str:
     """Point the tenant at an external repository after one successful fetch; returns the webhook
     secret (shown to the user this once). Nothing is stored when the URL is refused or the fetch
-    fails."""
+    fails: not the row, and no mirror on disk either."""
     await remotes.check(request.url)  # before anything touches the disk: a clear 422 naming `url`
+    path = settings.repositories / f"{row.tenant_id}.external.git"
     candidate = Repository(
-        tenant_id=row.tenant_id, kind="external", path=str(settings.repositories / f"{row.tenant_id}.external.git"),
-        branch=request.branch, folder=request.folder.strip("/"), url=request.url, created_at=row.created_at,
+        tenant_id=row.tenant_id, kind="external", path=str(path), branch=request.branch,
+        folder=request.folder.strip("/"), url=request.url, created_at=row.created_at,
         credentials=seal_credentials(secret, request.credentials),
     )  # fmt: skip
+    # A team switching its external repository to another URL or branch fetches into the mirror
+    # it syncs from now: a failed fetch leaves that mirror's refs as they were, so it keeps
+    # working and must stay. Any other mirror there is this attempt's (or an earlier failed one's).
+    in_use = row.kind == "external" and row.path == str(path)
+    try:
+        return await _adopt(session=session, remotes=remotes, secret=secret, row=row, candidate=candidate,
+                            request=request)  # fmt: skip
+    except Exception:  # a cancelled request may still be fetching in its thread: left alone
+        if not in_use:
+            await asyncio.to_thread(_discard, path)
+        raise
+
+
+async def _adopt(
+    *,
+    session: AsyncSession,
+    remotes: Remotes,
+    secret: bytes,
+    row: Repository,
+    candidate: Repository,
+    request: RepositoryUpdateRequest,
+) -> str:
+    """Fetch the candidate once, then store it as the tenant's repository."""
     try:
         await fetch(remotes, candidate, secret)
     except repo.RemoteError as exc:
@@ -76,6 +105,17 @@ async def connect(
     session.add(row)
     await session.commit()
     return hook_secret
+
+
+def _discard(path: Path) -> None:
+    """Remove a mirror no repository uses; a failure to is logged, never raised over the
+    refusal the user should see."""
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass  # refused before anything was written
+    except OSError as exc:
+        log.warning("could not remove the mirror of a failed external repository", path=str(path), error=str(exc))
 
 
 def describe(public: RepositoryPublic, row: Repository, *, secret: bytes, base_url: str) -> RepositoryPublic:

@@ -167,6 +167,35 @@ def test_a_url_without_a_repository_is_a_clear_422_and_the_repository_stays(api,
     assert (after["kind"], after["clone_url"]) == ("embedded", before["clone_url"])
 
 
+def test_a_failed_connect_leaves_no_mirror_on_disk(api, stack, upstream_url, git_http):
+    alice = sign_up(api, "alice")
+    repos = stack.data_dir / "repos"
+    before = sorted(path.name for path in repos.iterdir())
+    for attempt in ({"url": git_http.url("nowhere.git")}, {"url": upstream_url, "branch": "nope"}):
+        response = api.put("/api/gitops/repository", headers=alice.headers, json=attempt)
+        assert refusal(response).startswith("url: cannot fetch branch"), attempt
+    assert sorted(path.name for path in repos.iterdir()) == before
+    leftover = repos / f"{tenant_of(api, alice)}.external.git"  # as failed attempts left it before
+    repo.init_bare(leftover)
+    response = api.put("/api/gitops/repository", headers=alice.headers, json={"url": git_http.url("nowhere.git")})
+    assert response.status_code == 422 and not leftover.exists()
+
+
+def test_a_failed_switch_to_another_url_keeps_the_connected_repository_syncing(
+    api, stack, upstream, upstream_url, git_http
+):
+    alice = sign_up(api, "alice")
+    connect(api, alice, upstream_url)
+    for attempt in ({"url": git_http.url("nowhere.git")}, {"url": upstream_url, "branch": "nope"}):
+        response = api.put("/api/gitops/repository", headers=alice.headers, json=attempt)
+        assert refusal(response).startswith("url: cannot fetch branch"), attempt
+    shown = api.get("/api/gitops/repository", headers=alice.headers).json()
+    assert (shown["kind"], shown["clone_url"], shown["branch"]) == ("external", upstream_url, "main")
+    assert (stack.data_dir / "repos" / f"{tenant_of(api, alice)}.external.git").is_dir()
+    push_upstream(upstream, "second")
+    wait_until(lambda: job_names(api, alice) == {"first", "second"}, timeout=10)
+
+
 def test_credentials_are_stored_but_never_shown(api, upstream, upstream_url):
     alice = sign_up(api, "alice")
     connect(api, alice, upstream_url, credentials={"kind": "token", "token": "glpat-very-secret-token"})
