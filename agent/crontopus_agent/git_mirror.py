@@ -8,7 +8,8 @@ Protocol: one JSON request on stdin, one JSON answer on stdout, exit status 0.
 - request: ``{"op": "fetch" | "last" | "head", "path", "url", "branch", "folder", "login"}``
   (``login`` is ``[user, password]`` or null; it travels on stdin, never in the command line
   that ``ps`` shows).
-- answer: ``{"commit": sha | null, "files": [[path, text], ...]}`` (``head`` gives no files), or
+- answer: ``{"commit": sha | null, "files": [[path, text | null], ...]}`` (``head`` gives no files;
+  null for a file over the manifest size limit, left unread), or
   ``{"error": message}`` for a ``SyncError`` (the message never holds a password).
 Log lines go to stderr; the daemon logs them as its own.
 """
@@ -87,11 +88,12 @@ class GitMirror:
         found = repo.references.get(self.ref)
         return str(found.target) if found is not None else None
 
-    def files(self, commit: str) -> list[tuple[str, str]]:
+    def files(self, commit: str) -> list[tuple[str, str | None]]:
         """Every manifest file under the folder at ``commit``, as (relative path, text). Hidden
-        paths and files over the manifest size limit are skipped (as the gitops service does);
-        text that is not UTF-8 is decoded with replacement characters so the parser names the file.
-        A commit without the folder has no jobs."""
+        paths are skipped and files over the manifest size limit left unread (text None, an error
+        of that file once loaded), as the gitops service does; text that is not UTF-8 is decoded
+        with replacement characters so the parser names the file. A commit without the folder has
+        no jobs."""
         repo = _open(self.path)
         try:
             tree = repo.revparse_single(commit).peel(pygit2.Commit).tree

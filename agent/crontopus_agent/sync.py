@@ -4,8 +4,8 @@ What it guarantees
 - ``Mirror.sync()`` fetches the configured branch (forced: the remote is the source of truth, a
   force-push there replaces what the mirror had) and returns a ``Snapshot``: the commit SHA, every
   ``*.yaml``/``*.yml`` file under the jobs folder at that commit, and those files loaded with
-  ``crontopus_schemas.manifests.load_files`` (a bad file is an error of that file; the good
-  files still load).
+  ``crontopus_schemas.manifests.load_files`` (a bad or oversized file is an error of that file;
+  the good files still load).
 - Manifests are read straight from the commit's tree, never from a working tree. There is no
   checkout that a person (or a crash halfway through a checkout) could leave different from the
   commit, nothing to reset, and the same code serves the online path (just fetched) and the
@@ -71,7 +71,7 @@ class Snapshot:
     """The manifests of one commit, as the agent sees them."""
 
     commit: str
-    files: list[tuple[str, str]]  # (path relative to the jobs folder, text), sorted by path
+    files: list[tuple[str, str | None]]  # (path relative to the jobs folder, text; None: over the size limit)
     loaded: LoadResult
 
     @property

@@ -50,6 +50,16 @@ def test_a_bad_manifest_is_skipped_and_the_good_ones_load(remote: JobsRepo, tmp_
     assert sorted({error.file for error in snapshot.errors}) == ["prod/broken.yaml", "prod/wrong.yaml"]
 
 
+def test_an_oversized_manifest_is_an_error_and_the_good_ones_load(remote: JobsRepo, tmp_path: Path) -> None:
+    remote.commit({"prod/good.yaml": manifest("good"), "prod/huge.yaml": manifest("huge") + "#" * (5 * 1024 * 1024)})
+    snapshot = Mirror(tmp_path / "mirror", url=str(remote.path)).sync()
+
+    assert [m.ref for m in snapshot.manifests] == ["prod/good"]
+    assert [str(error) for error in snapshot.errors] == [
+        "prod/huge.yaml: larger than 256 KiB, the most a manifest may be: none of its jobs are loaded"
+    ]
+
+
 def test_only_manifests_under_the_folder_are_read(remote: JobsRepo, tmp_path: Path) -> None:
     remote.commit(
         {

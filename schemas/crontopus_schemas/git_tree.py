@@ -1,6 +1,7 @@
 """Reading job manifests out of a Git commit, the same way wherever it is done: the gitops service
 indexes the team's repository with it and the agent reads its mirror with it, so both see the
-same files (hidden paths skipped, symlinks and submodules ignored, oversized files left out).
+same files (hidden paths skipped, symlinks and submodules ignored, oversized files listed unread so
+that the manifest loader reports them).
 
 Needs pygit2 (the ``git`` extra of this package); the agent and the gitops service have it.
 """
@@ -29,10 +30,13 @@ def open_exactly(path: Path) -> pygit2.Repository:
         raise NotARepository(f"{path} is not a Git repository: {error}") from None
 
 
-def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> list[tuple[str, str]]:
+def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> list[tuple[str, str | None]]:
     """Every manifest file under ``folder`` of ``tree``, as (path relative to the folder, text),
     sorted. Text that is not UTF-8 is decoded with replacement characters, so the parser names
-    the file. A tree without the folder has no jobs."""
+    the file. A file over ``MAX_MANIFEST_BYTES`` comes with None for its text: it is not read
+    (it would only cost memory, here and in every cache of parsed files), yet not left out, so
+    ``manifests.load_files`` reports it instead of its jobs vanishing without a word. A tree
+    without the folder has no jobs."""
     folder = folder.strip("/")
     if folder:
         try:
@@ -43,10 +47,12 @@ def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> l
             return []
         tree = sub
     return sorted(
-        (name, blob.data.decode("utf-8", errors="replace"))
-        for name, blob in _walk_blobs(repo, tree, prefix="")
-        if name.endswith(MANIFEST_SUFFIXES) and blob.size <= MAX_MANIFEST_BYTES
+        (name, _text(blob)) for name, blob in _walk_blobs(repo, tree, prefix="") if name.endswith(MANIFEST_SUFFIXES)
     )
+
+
+def _text(blob: pygit2.Blob) -> str | None:
+    return blob.data.decode("utf-8", errors="replace") if blob.size <= MAX_MANIFEST_BYTES else None
 
 
 def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:

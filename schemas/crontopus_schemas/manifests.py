@@ -44,8 +44,9 @@ class LoadResult:
     errors: list[ManifestError] = field(default_factory=list)
 
 
-def load_files(files: Iterable[tuple[str, str]]) -> LoadResult:
-    """Manifests from (path relative to the jobs folder, text) pairs, e.g. a commit's tree."""
+def load_files(files: Iterable[tuple[str, str | None]]) -> LoadResult:
+    """Manifests from (path relative to the jobs folder, text) pairs, e.g. a commit's tree; the
+    text None for a file left unread because it is over the size limit (``git_tree``)."""
     result = LoadResult()
     seen: dict[str, LoadedJob] = {}
     for path, text in sorted(files):
@@ -78,8 +79,9 @@ def load_tree(root: Path) -> LoadResult:
     return load_files(files)
 
 
-def load_document(path: str, text: str) -> tuple[list[LoadedJob], list[ManifestError]]:
-    """The jobs in one file (it may hold several documents separated by ---).
+def load_document(path: str, text: str | None) -> tuple[list[LoadedJob], list[ManifestError]]:
+    """The jobs in one file (it may hold several documents separated by ---); ``text`` None for
+    a file too large to have been read.
 
     Parsing YAML costs about a millisecond per small manifest, and every sync (gitops and each
     agent) reads every file of a commit: results are cached by (path, text), so a sync parses
@@ -89,14 +91,14 @@ def load_document(path: str, text: str) -> tuple[list[LoadedJob], list[ManifestE
 
 
 @lru_cache(maxsize=4096)
-def _load_document_cached(path: str, text: str) -> tuple[tuple[LoadedJob, ...], tuple[ManifestError, ...]]:
+def _load_document_cached(path: str, text: str | None) -> tuple[tuple[LoadedJob, ...], tuple[ManifestError, ...]]:
     jobs, errors = _load_document(path, text)
     return tuple(jobs), tuple(errors)
 
 
-def _load_document(path: str, text: str) -> tuple[list[LoadedJob], list[ManifestError]]:
-    if len(text.encode()) > MAX_MANIFEST_BYTES:
-        return [], [ManifestError(path, None, None, f"larger than {MAX_MANIFEST_BYTES // 1024} KiB; is it a manifest?")]
+def _load_document(path: str, text: str | None) -> tuple[list[LoadedJob], list[ManifestError]]:
+    if text is None or len(text.encode()) > MAX_MANIFEST_BYTES:
+        return [], [_too_large(path)]
     try:
         documents = list(_yaml().load_all(text))
     except YAMLError as exc:
@@ -110,6 +112,13 @@ def _load_document(path: str, text: str) -> tuple[list[LoadedJob], list[Manifest
         if job:
             jobs.append(job)
     return jobs, errors
+
+
+def _too_large(path: str) -> ManifestError:
+    limit = f"{MAX_MANIFEST_BYTES // 1024} KiB"
+    return ManifestError(
+        path, None, None, f"larger than {limit}, the most a manifest may be: none of its jobs are loaded"
+    )
 
 
 def _yaml() -> YAML:

@@ -72,6 +72,14 @@ def test_one_bad_file_does_not_hide_the_good_ones_and_duplicates_are_named():
     assert any(m.startswith("production/c.yaml:") and "not valid YAML" in m for m in messages)
 
 
+def test_a_manifest_over_the_size_limit_is_an_error_naming_the_limit_and_the_others_load():
+    padded = GOOD.replace("name: backup", "name: padded") + "#" * (256 * 1024)
+    result = load_files([("production/a.yaml", GOOD), ("production/b.yaml", padded), ("evil/huge.yaml", None)])
+    assert [job.file for job in result.jobs] == ["production/a.yaml"]
+    limit = "larger than 256 KiB, the most a manifest may be: none of its jobs are loaded"
+    assert [str(error) for error in result.errors] == [f"evil/huge.yaml: {limit}", f"production/b.yaml: {limit}"]
+
+
 def test_several_documents_in_one_file_are_several_jobs():
     second = GOOD.replace("name: backup", "name: restore")
     result = load_files([("production/both.yaml", GOOD + "---\n" + second)])

@@ -192,7 +192,8 @@ class Target:
         return f"{self.folder}/{file}" if self.folder else file
 
     def files(self, head: str | None) -> dict[str, str]:
-        return dict(repo.read_manifest_files(self.path, commit=head, folder=self.folder)) if head else {}
+        files = repo.read_manifest_files(self.path, commit=head, folder=self.folder) if head else []
+        return {file: text for file, text in files if text is not None}  # one over the size limit has no jobs
 
 
 def find_job(files: dict[str, str], ref: str) -> LoadedJob | None:

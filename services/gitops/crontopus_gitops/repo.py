@@ -231,12 +231,12 @@ def blob_id(path: Path, *, commit: str, file_path: str) -> str | None:
     return str(entry) if entry is not None else None
 
 
-def read_manifest_files(path: Path, *, commit: str, folder: str = "") -> list[tuple[str, str]]:
+def read_manifest_files(path: Path, *, commit: str, folder: str = "") -> list[tuple[str, str | None]]:
     """Every `*.yaml`/`*.yml` file under `folder` at `commit`, as (path relative to `folder`,
-    text), sorted by path. Hidden paths (a part starting with ".") are skipped, and so are files
-    over 256 KiB, which no job manifest needs and which would only cost memory. Text that is not
-    UTF-8 is decoded with replacement characters, so the manifest parser reports it on that file
-    instead of the whole commit failing."""
+    text), sorted by path. Hidden paths (a part starting with ".") are skipped. A file over
+    256 KiB, which no job manifest needs, is not read (None for its text): the manifest parser
+    reports it as an error of that file. Text that is not UTF-8 is decoded with replacement
+    characters, so the manifest parser reports it on that file instead of the whole commit failing."""
     repo = _open(path)
     return manifest_files(repo, _commit(repo, commit).tree, folder)
 

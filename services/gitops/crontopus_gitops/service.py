@@ -134,7 +134,7 @@ async def sync(*, session: AsyncSession, row: Repository, secret: bytes) -> Mani
     # A thread, not the event loop: a first parse costs ~1 ms per manifest (3 s for 3,000), and
     # the all-in-one process serves everything else from this loop meanwhile.
     loaded = await asyncio.to_thread(load_files, files)
-    sources = dict(files)
+    sources = {file: text for file, text in files if text is not None}  # an unread file has no jobs
     added, changed, removed = await _replace_index(session, row.tenant_id, head, loaded.jobs, sources, secret)
     previous = row.synced_commit
     row.synced_commit, row.synced_at, row.last_error = head, datetime.now(UTC), None

@@ -82,6 +82,30 @@ def test_a_broken_manifest_is_reported_with_file_and_line_and_the_other_jobs_sta
     assert set(jobs(api, alice)) == before
 
 
+def test_an_oversized_manifest_is_reported_with_the_limit_and_the_other_jobs_stay(api, tmp_path):
+    alice = sign_up(api, "alice")
+    before = set(wait_until(lambda: jobs(api, alice)))
+    checkout = clone(api, alice, tmp_path)
+    (checkout / "production").mkdir(exist_ok=True)
+    huge = NIGHTLY_EXPORT + ("# padding\n" * (5 * 1024 * 1024 // 10))
+    (checkout / "production" / "nightly-export.yaml").write_text(huge)
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", "A 5 MiB manifest", cwd=checkout)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+    sha = git("rev-parse", "HEAD", cwd=checkout)
+
+    def synced():
+        repository = api.get("/api/gitops/repository", headers=alice.headers).json()
+        return repository if repository["head_commit"] == sha else None
+
+    repository = wait_until(synced, timeout=5)
+    assert repository["errors"] == [
+        {"file": "production/nightly-export.yaml", "line": None, "field": None,
+         "message": "larger than 256 KiB, the most a manifest may be: none of its jobs are loaded"}
+    ]  # fmt: skip
+    assert set(jobs(api, alice)) == before
+
+
 def test_alice_cannot_see_bobs_jobs_or_repository(api):
     alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
     wait_until(lambda: jobs(api, bob))

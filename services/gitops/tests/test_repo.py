@@ -319,7 +319,7 @@ def test_a_repository_inside_another_repositorys_folder_is_its_own(tmp_path: Pat
 # --- reading -------------------------------------------------------------------------------
 
 
-def test_read_manifest_files_skips_hidden_large_and_other_files(bare: Path) -> None:
+def test_read_manifest_files_skips_hidden_and_other_files_and_leaves_large_ones_unread(bare: Path) -> None:
     sha = seed(
         bare,
         {
@@ -332,9 +332,10 @@ def test_read_manifest_files_skips_hidden_large_and_other_files(bare: Path) -> N
         },
     )
 
-    paths = [name for name, _ in repo.read_manifest_files(bare, commit=sha)]
+    files = repo.read_manifest_files(bare, commit=sha)
 
-    assert paths == ["production/backup.yaml", "production/binary.yaml"]
+    assert [name for name, _ in files] == ["production/backup.yaml", "production/binary.yaml", "production/huge.yaml"]
+    assert dict(files)["production/huge.yaml"] is None, "listed, so the parser reports it, but not read"
 
 
 def test_read_manifest_files_of_a_folder_gives_paths_relative_to_it(bare: Path) -> None:
