@@ -27,7 +27,7 @@ from crontopus_schemas.pings import PING_KEY_PATTERN, PING_SOURCE
 
 router = APIRouter(tags=["pings"], route_class=ApiRoute)
 
-PING_BODY_LIMIT = 100 * 1024  # bytes of a POST body kept as the run's output; the rest is dropped unread
+PING_BODY_LIMIT = 100 * 1024  # bytes of a POST body kept as the run's output: its last ones
 OK_HEADERS = {"Ping-Body-Limit": str(PING_BODY_LIMIT)}
 METHODS = ("GET", "POST", "HEAD")
 
@@ -87,20 +87,22 @@ def _valid_rid(rid: str | None) -> str | None:
 
 
 async def _read_body(request: Request) -> tuple[str | None, int | None]:
-    """At most PING_BODY_LIMIT bytes of a POST body, and its full size when the client announced
-    it (so the run shows its output as truncated)."""
+    """The last PING_BODY_LIMIT bytes of a POST body, and its whole size: a long output's end is
+    what says how a job ended, and the run shows the rest as cut off. (The gateway's request limit
+    bounds what is read.)"""
     if request.method != "POST":
         return None, None
-    body = b""
+    tail, size = bytearray(), 0
     async for chunk in request.stream():
-        body += chunk[: PING_BODY_LIMIT - len(body)]
-        if len(body) >= PING_BODY_LIMIT:
-            break
-    if not body:
+        size += len(chunk)
+        tail += chunk
+        del tail[:-PING_BODY_LIMIT]
+    if not size:
         return None, None
-    declared = request.headers.get("content-length", "")
-    size = max(len(body), int(declared)) if declared.isdigit() else len(body)
-    return body.decode("utf-8", errors="replace"), size
+    if size > len(tail):  # cut off: do not start inside a character
+        while tail and tail[0] & 0xC0 == 0x80:
+            del tail[0]
+    return tail.decode("utf-8", errors="replace"), size
 
 
 def _ok() -> Response:
