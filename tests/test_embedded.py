@@ -1,6 +1,7 @@
 """`crontopus-server run all` on the embedded default, as `make run` starts it."""
 
 import contextlib
+import os
 import shutil
 import signal
 import socket
@@ -247,6 +248,40 @@ def test_a_port_another_server_listens_on_is_refused_even_if_it_shares_with_so_r
     mine = serving._bind_first("127.0.0.1", 0)
     assert mine.getsockname()[1] > 0
     mine.close()
+
+
+def test_a_second_stack_on_a_port_in_use_says_so_before_starting_anything(tmp_path):
+    """No banner sending the user to the other server, no embedded NATS left behind."""
+    other = socket.create_server(("127.0.0.1", 0))
+    port = other.getsockname()[1]
+    try:
+        second = start_run_all(tmp_path / "data", port, tmp_path / "second.log")
+        assert second.wait(timeout=30) != 0
+    finally:
+        other.close()
+    output = (tmp_path / "second.log").read_text()
+    assert f"error: port {port} is in use (another Crontopus or program listens there): CRONTOPUS_PORT=" in output
+    assert "make run" in output and "Sign up" not in output and "Traceback" not in output
+    assert not (tmp_path / "data" / "nats.url").exists(), "the embedded NATS was started"
+
+
+def test_ctrl_c_of_the_whole_process_group_stops_quietly_with_status_0(tmp_path):
+    """A terminal's Ctrl-C signals every process of `make run`'s group: the agent and nats-server too."""
+    port = free_port()
+    server = start_run_all(tmp_path / "data", port, tmp_path / "server.log", own_group=True)
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    try:
+        wait_healthy(port, server)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body).status_code == 201
+        _wait_for(lambda: _agent_processes(str(tmp_path / "data" / "agent")), 30)
+        os.killpg(server.pid, signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+    output = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in output and "shutdown failed" not in output
+    assert "local agent exited" not in output
 
 
 def _agent_processes(home: str) -> list[int]:

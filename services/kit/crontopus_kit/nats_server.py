@@ -137,9 +137,11 @@ class NatsServerProcess:
     def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
         # nats-server makes its store 0750/0640 (the umask keeps it to the owner) and logs the
         # accounts and addresses of clients (the log is 0600). The child keeps its own log handle.
+        # A process group of its own: a terminal's Ctrl-C reaches the parent alone, whose services
+        # finish and acknowledge their batch on a NATS still there before it stops this server.
         with open(private_file(self.log_file), "ab") if self.log_file else open(os.devnull, "wb") as output:
             return subprocess.Popen(
-                command, stdout=output, stderr=output, preexec_fn=die_with_parent, umask=_CHILD_UMASK
+                command, stdout=output, stderr=output, preexec_fn=die_with_parent, umask=_CHILD_UMASK, process_group=0
             )
 
     def stop(self) -> None:

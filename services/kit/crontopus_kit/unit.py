@@ -9,6 +9,7 @@ import gc
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import nats.errors
 from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_kit.broker import ensure_streams
@@ -102,7 +103,22 @@ async def stop_units(
             await asyncio.wait_for(unit.close(), timeout=unit_timeout)
         except TimeoutError:
             log.error("a service did not stop in time; stopping without it", service=unit.name, seconds=unit_timeout)
-    await broker.stop()
+    await stop_broker(broker)
+
+
+async def stop_broker(broker: NatsBroker) -> None:
+    """Drain the connection and stop. NATS may be gone already (a Ctrl-C of the whole process
+    group reaches a nats-server of the same group too, maybe first): then there is nothing left
+    to drain, and the connection, still trying to reconnect, is closed instead."""
+    connection = broker._connection  # the client FastStream drains (it keeps no public handle)
+    try:
+        await broker.stop()
+    except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
+        log.warning("NATS was gone before the services stopped; closing without draining")
+        if connection is not None:
+            await connection.close()  # ends its reconnect loop
+        broker._connection = None
+        broker.config.disconnect()
 
 
 async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:

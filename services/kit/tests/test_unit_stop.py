@@ -7,6 +7,7 @@ import time
 
 from faststream.nats import NatsBroker
 
+from crontopus_kit.broker import make_broker
 from crontopus_kit.unit import stop_units
 
 
@@ -28,3 +29,21 @@ async def test_a_unit_that_hangs_on_close_is_left_and_the_others_still_close() -
 
     assert time.monotonic() - started < 5
     assert first.closed and last.closed and not stuck.closed
+
+
+async def test_units_stop_without_an_error_when_nats_is_already_gone(nats_server) -> None:
+    """A Ctrl-C of the whole process group may stop a nats-server of the group before the services."""
+    broker = make_broker(nats_server.url, name="test")
+    await broker.connect()
+    connection = broker._connection
+    nats_server.stop()
+    for _ in range(100):  # until the client noticed the server is gone and started reconnecting
+        if connection.is_reconnecting:
+            break
+        await asyncio.sleep(0.05)
+    assert connection.is_reconnecting
+    unit = Unit("runs")
+
+    await asyncio.wait_for(stop_units(broker, [unit]), timeout=5)  # type: ignore[list-item]
+
+    assert unit.closed and connection.is_closed

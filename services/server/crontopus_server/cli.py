@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -11,15 +13,17 @@ import pydantic_settings
 import typer
 import uvicorn
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
 
 from crontopus_gateway.console import default_web_dir
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.logging import configure_logging, get_logger
 from crontopus_kit.nats_security import without_credentials
+from crontopus_kit.nats_server import free_port
 from crontopus_kit.settings import SettingsError, describe_settings_error
 from crontopus_schemas.private_files import private_dir
 from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats, service_nats_url, write_private
-from crontopus_server.serving import UVICORN_OPTIONS, serve
+from crontopus_server.serving import UVICORN_OPTIONS, bind_port, serve
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = get_logger("crontopus.server")
@@ -126,27 +130,49 @@ MAX_TEAMS = "CRONTOPUS_IDENTITY_MAX_TEAMS"
 
 
 def _run_all(settings: GatewaySettings, port: int) -> None:
+    # The port first: taken, nothing starts and no banner sends the user to another server.
+    sock = _listen(settings.host, port, workers=settings.workers)
+    port = sock.getsockname()[1]  # port 0: the one the kernel chose
     nats = None
     nats_url = settings.nats_url
-    if nats_url is None:
-        secret = settings.secret_bytes()
-        nats = embedded_nats(settings.data_dir, secret, int(os.environ.get(EMBEDDED_NATS_PORT, "0")))
-        nats.start()
-        nats_url = service_nats_url(nats.url, secret)
-        write_private(settings.data_dir / "nats.url", nats_url + "\n")
     try:
+        if nats_url is None:
+            secret = settings.secret_bytes()
+            nats = embedded_nats(settings.data_dir, secret, int(os.environ.get(EMBEDDED_NATS_PORT, "0")))
+            nats.start()
+            nats_url = service_nats_url(nats.url, secret)
+            write_private(settings.data_dir / "nats.url", nats_url + "\n")
         local_agent = settings.local_agent or ("builtin" if nats else "off")
         if local_agent != "off":  # its jobs run beside every team's data: one team (local_agent.py)
             os.environ.setdefault(MAX_TEAMS, "1")
         _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent)
         app = all_in_one_app(nats_url, settings, local_agent=local_agent)
-        # uvicorn re-raises SIGTERM once it has shut down; with the default handler that would end
-        # the process before `finally` stops the embedded nats-server.
+        # uvicorn re-raises SIGTERM or SIGINT once it has shut down; with the default handlers that
+        # would end the process before `finally` stops the embedded nats-server (SIGTERM), or with
+        # status 130 (SIGINT): Ctrl-C is how `make run` is meant to stop, so it ends with 0.
         signal.signal(signal.SIGTERM, _exit_quietly)
-        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=settings.workers)
+        signal.signal(signal.SIGINT, _exit_quietly)
+        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=settings.workers, sock=sock)
     finally:
+        sock.close()
         if nats:
             nats.stop()
+
+
+def _listen(host: str, port: int, *, workers: int) -> socket.socket:
+    """The HTTP port, bound; a clear line and STARTUP_FAILURE when it cannot be."""
+    try:
+        return bind_port(host, port, workers=workers)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"port {port} is in use (another Crontopus or program listens there): "
+                f"CRONTOPUS_PORT={free_port()} make run"
+            )
+        else:
+            message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(STARTUP_FAILURE) from exc
 
 
 def _exit_quietly(*_: object) -> None:

@@ -110,8 +110,9 @@ class LocalAgentUnit:
             while (code := self._process.poll()) is None:
                 await asyncio.sleep(CHECK_TEAMS_SECONDS)
                 await self._only_team(broker)
-            log.warning("local agent exited; restarting", exit_code=code, log=str(self.home / "agent.log"))
+            # Waiting first: when a Ctrl-C of the whole process group stopped it, close() ends this meanwhile.
             await asyncio.sleep(RESTART_AFTER_SECONDS)
+            log.warning("local agent exited; restarting", exit_code=code, log=str(self.home / "agent.log"))
 
     async def _only_team(self, broker: NatsBroker) -> str:
         """The server's one team, once there is one; OtherTeams when there are more."""

@@ -48,13 +48,16 @@ STOP_SECONDS = 10.0
 REUSE_PORT = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
-def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int) -> None:
-    """Serve ``app`` here, and ``workers - 1`` gateway processes on the same port."""
+def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` here, and ``workers - 1`` gateway processes on the same port: on ``sock``
+    when the caller bound it already (``bind_port`` with the same ``workers``), else on a socket
+    bound now (a port in use ends the process with uvicorn's STARTUP_FAILURE)."""
     config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
     if workers <= 1:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock] if sock else None)
         return
-    sock = _bind_first(host, port) if REUSE_PORT else config.bind_socket()
+    if sock is None:
+        sock = _bind_first(host, port) if REUSE_PORT else config.bind_socket()
     # Each worker binds the port this process got (``--port 0`` picks one), or shares its socket.
     listen: socket.socket | tuple[str, int] = (host, sock.getsockname()[1]) if REUSE_PORT else sock
     context = multiprocessing.get_context("spawn")
@@ -72,19 +75,33 @@ def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int) -> Non
         sock.close()
 
 
-def _bind_first(host: str, port: int) -> socket.socket:
-    """The port's first socket. Any server already listening there is refused first, as uvicorn
-    refuses it: another one bound with ``SO_REUSEPORT`` would otherwise quietly share the port."""
+def bind_port(host: str, port: int, *, workers: int) -> socket.socket:
+    """The port's first socket, for ``serve(sock=...)``: bound before anything else starts, so a
+    port in use is refused (``OSError``) before any service or banner. Any server already
+    listening there is refused, as uvicorn refuses it, even one sharing its port with
+    ``SO_REUSEPORT``: with ``workers`` > 1 this socket shares it too, and would otherwise quietly
+    join that server's group."""
     probe = _socket(host)
     try:
         probe.bind((host, port))
-        port = probe.getsockname()[1]  # ``--port 0``: the one the kernel chose
+    except OSError:
+        probe.close()
+        raise
+    if workers <= 1 or not REUSE_PORT:
+        probe.set_inheritable(True)  # as uvicorn binds it (a shared socket goes to the workers)
+        return probe
+    port = probe.getsockname()[1]  # ``--port 0``: the one the kernel chose
+    probe.close()
+    return _bind(host, port)
+
+
+def _bind_first(host: str, port: int) -> socket.socket:
+    """``bind_port`` for ``serve`` itself: a port in use ends the process, as uvicorn ends it."""
+    try:
+        return bind_port(host, port, workers=2)
     except OSError as exc:
         log.error("cannot listen", host=host, port=port, error=str(exc))
         sys.exit(STARTUP_FAILURE)
-    finally:
-        probe.close()
-    return _bind(host, port)
 
 
 def _socket(host: str) -> socket.socket:

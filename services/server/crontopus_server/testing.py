@@ -96,14 +96,18 @@ def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
-def start_run_all(data_dir: Path, port: int, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
+def start_run_all(
+    data_dir: Path, port: int, log_path: Path, *, own_group: bool = False, **env: str
+) -> subprocess.Popen[bytes]:
     """`crontopus-server run all` on the embedded default, as `make run` starts it, in a process of
-    its own; its output goes to ``log_path``. ``env`` adds CRONTOPUS_* settings."""
+    its own (``own_group``: leading a process group of its own, as a terminal's foreground job);
+    its output goes to ``log_path``. ``env`` adds CRONTOPUS_* settings."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
     clean |= {"CRONTOPUS_PORT": str(port), "CRONTOPUS_DATA_DIR": str(data_dir), **env}
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        command = [sys.executable, "-m", "crontopus_server.cli", "run", "all"]
         return subprocess.Popen(  # the usual umask: files anyone may read unless Crontopus says otherwise
-            [sys.executable, "-m", "crontopus_server.cli", "run", "all"], env=clean, stdout=log, stderr=log, umask=0o022
+            command, env=clean, stdout=log, stderr=log, umask=0o022, process_group=0 if own_group else None
         )
 
 
