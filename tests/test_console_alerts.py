@@ -107,7 +107,9 @@ def test_an_admin_sets_the_rules_sees_the_servers_refusal_at_its_field_and_the_j
     field = page.get_by_label("Re-notify every")
     expect(field).to_have_attribute("aria-invalid", "true")
     error_id = field.get_attribute("aria-describedby").split()[-1]
-    expect(page.locator(f"#{re.escape(error_id)}")).to_have_text("'2 hours' is not a duration like 30s, 5m, 1h30m")
+    expect(page.locator(f"#{re.escape(error_id)}")).to_have_text(
+        "'2 hours' is not a duration like 30s, 5m, 1h30m, 2d, 1w"
+    )
     expect(page.get_by_label("Consecutive failures")).not_to_have_attribute("aria-invalid", "true")
     page.get_by_role("button", name="Undo changes").click()
     expect(page.get_by_label("Re-notify every")).to_have_value("2h")

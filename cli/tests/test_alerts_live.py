@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 from crontopus_cli.testing import crontopus
 from crontopus_server.testing import Stack
@@ -45,3 +46,17 @@ def test_a_user_silences_a_job_for_two_hours_and_ends_it(stack: Stack) -> None:
     assert json.loads(crontopus("alerts", "silences", "list", "--json").stdout)["silences"] == []
     forever = crontopus("alerts", "silences", "create", "--for", "3000h", expect=1)
     assert "90 days" in forever.stderr
+
+
+def test_a_user_silences_everything_for_two_days_but_not_for_more_than_90(stack: Stack) -> None:
+    crontopus("auth", "register", "--server", stack.url, "-u", "carol", "--email", "c@example.com",
+              "--tenant", "carols", "-p", "correct horse battery")  # fmt: skip
+    created = json.loads(crontopus("alerts", "silences", "create", "--for", "2d", "--json").stdout)
+    starts, ends = (datetime.fromisoformat(created[key]) for key in ("starts_at", "ends_at"))
+    assert ends - starts == timedelta(days=2)
+    week = json.loads(crontopus("alerts", "silences", "create", "--for", "1w12h", "--json").stdout)
+    assert datetime.fromisoformat(week["ends_at"]) - datetime.fromisoformat(week["starts_at"]) == timedelta(days=7.5)
+    assert "90 days" in crontopus("alerts", "silences", "create", "--for", "13w", expect=1).stderr
+    assert (
+        "like 30s, 5m, 1h30m, 2d, 1w" in crontopus("alerts", "silences", "create", "--for", "2 days", expect=1).stderr
+    )

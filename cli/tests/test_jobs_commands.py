@@ -32,6 +32,24 @@ def test_validate_fails_with_precise_messages(tmp_path: Path):
     assert (error["line"], error["field"]) == (5, "spec.schedule") and "never fires" in error["message"]
 
 
+def test_validate_and_plan_work_inside_a_namespace_folder(tmp_path: Path, monkeypatch):
+    write_job(tmp_path / "ops", "hello", '{schedule: "0 1 * * *", command: "true"}')
+    monkeypatch.chdir(tmp_path / "ops")
+    for args in (("validate", "hello.yaml"), ("validate", "."), ("plan", "hello.yaml")):
+        result = crontopus("jobs", *args)
+        assert result.exit_code == 0, result.output
+    assert "1 job(s) valid, 0 problem(s)" in crontopus("jobs", "validate", ".").stdout
+
+
+def test_validate_names_the_file_as_typed_when_its_folder_is_wrong(tmp_path: Path, monkeypatch):
+    write_job(tmp_path / "staging", "hello", '{schedule: "0 1 * * *", command: "true"}')
+    monkeypatch.chdir(tmp_path / "staging")
+    result = crontopus("jobs", "validate", "hello.yaml")
+    assert result.exit_code == 1
+    assert "hello.yaml:3: metadata.namespace: namespace 'ops' must match" in result.stdout
+    assert "a folder named ops/" in result.stdout
+
+
 def test_plan_shows_next_runs_in_the_jobs_zone_and_flags_self_overlap(tmp_path: Path):
     folder = tmp_path / "ops"
     folder.mkdir()

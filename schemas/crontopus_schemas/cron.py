@@ -185,8 +185,20 @@ def _join(values: frozenset[int]) -> str:
     return ",".join(str(v) for v in sorted(values))
 
 
+# Files in the zone database that are not zones: "localtime" is each host's own clock setting (so
+# the control plane and every agent would read the schedule in a different zone), "Factory" a
+# placeholder for "zone not set yet", "posixrules" a template for POSIX TZ strings.
+_NOT_ZONES = {
+    "localtime": "is each host's own clock setting, so the server and every agent could read the schedule differently",
+    "Factory": "is the placeholder for a zone not yet set, not a time zone",
+    "posixrules": "is a template for POSIX TZ strings, not a time zone",
+}
+
+
 def zone(name: str) -> ZoneInfo:
     """An IANA time zone, or ScheduleError naming the problem."""
+    if name in _NOT_ZONES:
+        raise ScheduleError(f"{name!r} {_NOT_ZONES[name]}; use an IANA name such as Europe/Berlin or UTC")
     if name not in _zone_names():
         raise ScheduleError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin or UTC")
     try:
@@ -201,7 +213,7 @@ _ZONES: frozenset[str] | None = None
 def _zone_names() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(available_timezones()) | {"UTC"}
+        _ZONES = (frozenset(available_timezones()) | {"UTC"}) - _NOT_ZONES.keys()
     return _ZONES
 
 

@@ -20,15 +20,19 @@ from crontopus_schemas.strict import Integer
 API_VERSION = "crontopus.io/v1"
 KIND = "Job"
 
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+# Largest unit first; each at most once. Days and weeks are fixed lengths (86400 s, 7 days), as
+# for --since: a silence "for 2d" or "maxRuns.per: 1w" means that many hours, whatever the calendar.
+_DURATION_UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile("".join(f"(?:(?P<{unit}>\\d+){unit})?" for unit in _DURATION_UNITS))
+DURATION_EXAMPLES = "30s, 5m, 1h30m, 2d, 1w"
 
 
 def duration_seconds(value: str) -> int:
-    """'1h30m' -> 5400. Units: h, m, s, largest first."""
+    """'1h30m' -> 5400, '2d' -> 172800. Units: w, d, h, m, s, largest first."""
     match = _DURATION.fullmatch(value)
     if not value or not match:
-        raise ValueError(f"{value!r} is not a duration like 30s, 5m, 1h30m")
-    return int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + int(match["s"] or 0)
+        raise ValueError(f"{value!r} is not a duration like {DURATION_EXAMPLES}")
+    return sum(int(match[unit] or 0) * size for unit, size in _DURATION_UNITS.items())
 
 
 def _positive_duration(value: str) -> str:
@@ -43,12 +47,20 @@ def _non_negative_duration(value: str) -> str:
 
 
 # The patterns say in JSON Schema what duration_seconds takes (validation stays with it: pydantic's
-# regex engine has no lookahead); a Duration has a digit other than 0 somewhere.
-_DURATION_PATTERN = "([0-9]+h([0-9]+m)?([0-9]+s)?|[0-9]+m([0-9]+s)?|[0-9]+s)$"
+# regex engine has no lookahead); a Duration has a digit other than 0 somewhere. One alternative
+# per first unit, e.g. "[0-9]+d([0-9]+h)?([0-9]+m)?([0-9]+s)?", so an empty string never matches.
+_DURATION_PATTERN = (
+    "("
+    + "|".join(
+        f"[0-9]+{unit}" + "".join(f"([0-9]+{later})?" for later in list(_DURATION_UNITS)[i + 1 :])
+        for i, unit in enumerate(_DURATION_UNITS)
+    )
+    + ")$"
+)
 Duration = Annotated[
     str,
     AfterValidator(_positive_duration),
-    Field(examples=["30s", "5m", "1h30m"], json_schema_extra={"pattern": "^(?=.*[1-9])" + _DURATION_PATTERN}),
+    Field(examples=["30s", "5m", "1h30m", "2d"], json_schema_extra={"pattern": "^(?=.*[1-9])" + _DURATION_PATTERN}),
 ]
 OptionalDuration = Annotated[
     str,
@@ -74,6 +86,25 @@ def _one_line(value: str) -> str:
 # The same rule for JSON Schema users (editors): ECMA-262 syntax.
 _ONE_LINE_PATTERN = "^[^\\n\\r\\u0000]*$"
 OneLine = Annotated[str, AfterValidator(_one_line), Field(json_schema_extra={"pattern": _ONE_LINE_PATTERN})]
+
+
+def _not_blank(value: str) -> str:
+    """A blank command would be installed and fail every run with exit 127 ("command not found");
+    refused here so `jobs validate` and a push say so instead."""
+    if not value.strip():
+        raise ValueError("is empty or only whitespace; name the program to run, e.g. /usr/local/bin/backup")
+    return value
+
+
+# One line with something other than whitespace on it (ECMA-262 \s covers the line breaks too).
+_COMMAND_PATTERN = "^[^\\n\\r\\u0000]*[^\\s\\u0000][^\\n\\r\\u0000]*$"
+Command = Annotated[
+    str,
+    StringConstraints(max_length=4096),
+    AfterValidator(_one_line),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": _COMMAND_PATTERN}),
+]
 DnsLabel = Annotated[
     str,
     StringConstraints(pattern=DNS_LABEL),
@@ -156,9 +187,7 @@ class JobSpec(_Model):
         description="5-field cron (minute hour day-of-month month day-of-week) or @hourly, @daily, ..."
     )
     timezone: str = Field(default="UTC", description="IANA time zone the schedule is read in, e.g. Europe/Berlin")
-    command: Annotated[OneLine, StringConstraints(min_length=1, max_length=4096)] = Field(
-        description="the program to run; one line (no line break, no NUL)"
-    )
+    command: Command = Field(description="the program to run; one line (no line break, no NUL), not blank")
     args: list[OneLine] = Field(default_factory=list, description="its arguments, each one line")
     env: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
     working_dir: str | None = None

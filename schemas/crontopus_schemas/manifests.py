@@ -4,7 +4,7 @@ service on each commit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -44,13 +44,17 @@ class LoadResult:
     errors: list[ManifestError] = field(default_factory=list)
 
 
-def load_files(files: Iterable[tuple[str, str | None]]) -> LoadResult:
+def load_files(files: Iterable[tuple[str, str | None]], *, folder_of: Callable[[str], str] | None = None) -> LoadResult:
     """Manifests from (path relative to the jobs folder, text) pairs, e.g. a commit's tree; the
-    text None for a file left unread because it is over the size limit (``git_tree``)."""
+    text None for a file left unread because it is over the size limit (``git_tree``).
+
+    ``folder_of`` names the folder a path is in when the path alone does not tell, e.g. a file
+    the user named relative to the current directory (``hello.yaml`` inside ``jobs/staging``);
+    the path is still what messages show."""
     result = LoadResult()
     seen: dict[str, LoadedJob] = {}
     for path, text in sorted(files):
-        jobs, errors = load_document(path, text)
+        jobs, errors = load_document(path, text, folder=folder_of(path) if folder_of else None)
         result.errors += errors
         for job in jobs:
             first = seen.get(job.manifest.ref)
@@ -79,24 +83,31 @@ def load_tree(root: Path) -> LoadResult:
     return load_files(files)
 
 
-def load_document(path: str, text: str | None) -> tuple[list[LoadedJob], list[ManifestError]]:
+def load_document(
+    path: str, text: str | None, *, folder: str | None = None
+) -> tuple[list[LoadedJob], list[ManifestError]]:
     """The jobs in one file (it may hold several documents separated by ---); ``text`` None for
-    a file too large to have been read.
+    a file too large to have been read. ``folder`` is the namespace folder the file is in, by
+    default the last folder of ``path``.
 
     Parsing YAML costs about a millisecond per small manifest, and every sync (gitops and each
     agent) reads every file of a commit: results are cached by (path, text), so a sync parses
     only the files that changed. Jobs and errors are immutable; the lists are fresh copies."""
-    jobs, errors = _load_document_cached(path, text)
+    if folder is None:
+        folder = PurePosixPath(path).parent.name
+    jobs, errors = _load_document_cached(path, text, folder)
     return list(jobs), list(errors)
 
 
 @lru_cache(maxsize=4096)
-def _load_document_cached(path: str, text: str | None) -> tuple[tuple[LoadedJob, ...], tuple[ManifestError, ...]]:
-    jobs, errors = _load_document(path, text)
+def _load_document_cached(
+    path: str, text: str | None, folder: str
+) -> tuple[tuple[LoadedJob, ...], tuple[ManifestError, ...]]:
+    jobs, errors = _load_document(path, text, folder)
     return tuple(jobs), tuple(errors)
 
 
-def _load_document(path: str, text: str | None) -> tuple[list[LoadedJob], list[ManifestError]]:
+def _load_document(path: str, text: str | None, folder: str) -> tuple[list[LoadedJob], list[ManifestError]]:
     if text is None or len(text.encode()) > MAX_MANIFEST_BYTES:
         return [], [_too_large(path)]
     try:
@@ -107,7 +118,7 @@ def _load_document(path: str, text: str | None) -> tuple[list[LoadedJob], list[M
     for document in documents:
         if document is None:
             continue
-        job, problems = _load_one(path, document)
+        job, problems = _load_one(path, folder, document)
         errors += problems
         if job:
             jobs.append(job)
@@ -139,7 +150,7 @@ def _yaml_error(path: str, exc: YAMLError) -> ManifestError:
     return ManifestError(path, line, None, f"not valid YAML: {message}")
 
 
-def _load_one(path: str, document: Any) -> tuple[LoadedJob | None, list[ManifestError]]:
+def _load_one(path: str, folder: str, document: Any) -> tuple[LoadedJob | None, list[ManifestError]]:
     start = _line(document)
     if not isinstance(document, CommentedMap):
         return None, [ManifestError(path, start, None, "a manifest is a mapping with apiVersion, kind, metadata, spec")]
@@ -147,7 +158,6 @@ def _load_one(path: str, document: Any) -> tuple[LoadedJob | None, list[Manifest
         manifest = JobManifest.model_validate(document)
     except ValidationError as exc:
         return None, [_field_error(path, document, error) for error in exc.errors()]
-    folder = PurePosixPath(path).parent.name
     if manifest.metadata.namespace != folder:
         line = _line_of(document, ("metadata", "namespace"))
         expected = f"a folder named {manifest.metadata.namespace}/" if folder else "a namespace folder"

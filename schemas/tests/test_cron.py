@@ -82,6 +82,16 @@ def test_an_unknown_time_zone_is_rejected():
         fire_times("@daily", "Europe/Atlantis", after=datetime(2026, 1, 1, tzinfo=UTC), count=1)
 
 
+def test_every_real_zone_and_utc_still_work_but_localtime_does_not():
+    from zoneinfo import available_timezones
+
+    real = [*sorted(available_timezones() - {"localtime", "Factory", "posixrules"}), "UTC", "Etc/UTC"]
+    for name in real:
+        assert fire_times("@daily", name, after=datetime(2026, 1, 1, tzinfo=UTC), count=1)
+    with pytest.raises(ScheduleError, match="each host's own clock setting"):
+        fire_times("@daily", "localtime", after=datetime(2026, 1, 1, tzinfo=UTC), count=1)
+
+
 def berlin(times):
     return [f"{fire.at:%a %d %H:%M %Z}" for fire in times]
 

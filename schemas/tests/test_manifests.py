@@ -1,4 +1,7 @@
+import re
 from pathlib import Path
+
+import pytest
 
 from crontopus_schemas.manifest import duration_seconds, json_schema
 from crontopus_schemas.manifests import load_files, load_tree
@@ -95,6 +98,36 @@ def test_durations():
     assert [duration_seconds(d) for d in ("30s", "5m", "1h30m", "2h")] == [30, 300, 5400, 7200]
 
 
+def test_durations_may_be_written_in_days_and_weeks():
+    assert [duration_seconds(d) for d in ("1d", "2d12h", "1w", "1w1d1h1m1s")] == [86400, 216000, 604800, 694861]
+    for wrong in ("1d1w", "2 days", "d", ""):
+        with pytest.raises(ValueError, match="is not a duration like 30s, 5m, 1h30m, 2d, 1w"):
+            duration_seconds(wrong)
+
+
+def test_a_manifest_may_count_runs_per_day_and_time_out_after_a_week():
+    spec = "  timeout: 1w\n  monitor:\n    maxRuns: {count: 3, per: 1d}\n    maxDuration: 2d\n"
+    (job,) = load_files([("production/backup.yaml", GOOD + spec)]).jobs
+    monitor = job.manifest.spec.monitor
+    assert (job.manifest.spec.timeout, monitor.max_runs.per, monitor.max_duration) == ("1w", "1d", "2d")
+    schema = json_schema()["$defs"]["RunCount"]["properties"]["per"]["pattern"]
+    assert re.match(schema, "1d") and re.match(schema, "1w2d3h") and not re.match(schema, "0d")
+
+
+def test_a_blank_command_is_refused_naming_file_line_and_field():
+    for blank in ('""', '"   "', '"\\t"'):
+        (message,) = errors_of("production/x.yaml", GOOD.replace("command: /bin/true", f"command: {blank}"))
+        assert message.startswith("production/x.yaml:8: spec.command: is empty or only whitespace"), message
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules"])
+def test_a_host_dependent_or_placeholder_time_zone_is_refused(name):
+    text = GOOD + f"  timezone: {name}\n"
+    (message,) = errors_of("production/x.yaml", text)
+    assert message.startswith(f"production/x.yaml:9: spec.timezone: {name!r} "), message
+    assert "use an IANA name such as Europe/Berlin or UTC" in message
+
+
 def test_the_documented_examples_are_the_seed_of_new_repositories():
     documented = Path(__file__).resolve().parents[2] / "docs" / "examples" / "job-manifests"
     assert documented.resolve() == EXAMPLES.resolve()
@@ -141,10 +174,8 @@ def test_tabs_and_other_one_line_commands_are_accepted():
     assert errors_of("production/x.yaml", text) == []
 
 
-def test_the_json_schema_says_command_and_args_are_one_line():
-    import re
-
+def test_the_json_schema_says_command_and_args_are_one_line_and_the_command_not_blank():
     spec = json_schema()["$defs"]["JobSpec"]["properties"]
-    pattern = spec["command"]["pattern"]
-    assert spec["args"]["items"]["pattern"] == pattern
-    assert re.fullmatch(pattern, "/bin/echo hi\t!") and not re.search(pattern, "a\nb")
+    for pattern in (spec["command"]["pattern"], spec["args"]["items"]["pattern"]):
+        assert re.fullmatch(pattern, "/bin/echo hi\t!") and not re.search(pattern, "a\nb")
+    assert not re.search(spec["command"]["pattern"], " \t ") and re.search(spec["args"]["items"]["pattern"], " ")

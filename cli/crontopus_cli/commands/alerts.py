@@ -260,7 +260,7 @@ def covers(silence: dict[str, Any]) -> str:
 @silences.command("create")
 def create_silence(
     ctx: typer.Context,
-    duration: Annotated[str, typer.Option("--for", help="how long, e.g. 2h, 30m or 1h30m")],
+    duration: Annotated[str, typer.Option("--for", help="how long, e.g. 2h, 30m, 1h30m or 2d (at most 90 days)")],
     job: Annotated[str | None, typer.Option(help="namespace/name: only this job")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="every job of this namespace")] = None,
     label: Annotated[

@@ -82,12 +82,13 @@ def plan(
 
 def load(paths: list[Path]) -> LoadResult:
     """Files as given and every manifest below the given folders; a file's namespace is the
-    name of the folder it is in."""
+    name of the folder it is in, found from the absolute path so that `hello.yaml` typed inside
+    `jobs/staging/` is in `staging` (messages still name the file as typed)."""
     files = []
     for path in paths:
         found = [path] if path.is_file() else [p for p in sorted(path.rglob("*")) if _is_manifest(p, path)]
         files += [(str(file), _read(file)) for file in found]
-    return load_files(files)
+    return load_files(files, folder_of=lambda file: Path(file).resolve().parent.name)
 
 
 def _is_manifest(path: Path, root: Path) -> bool:

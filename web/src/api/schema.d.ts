@@ -2730,6 +2730,7 @@ export interface components {
              * @example 30s
              * @example 5m
              * @example 1h30m
+             * @example 2d
              */
             per: string;
         };

@@ -36,7 +36,7 @@ describe("the rules form", () => {
       422,
       [
         { loc: ["body", "failures", "consecutive"], msg: "Input should be greater than or equal to 1" },
-        { loc: ["body", "renotify_every"], msg: "Value error, '2 hours' is not a duration like 30s, 5m, 1h30m" },
+        { loc: ["body", "renotify_every"], msg: "Value error, '2 hours' is not a duration like 30s, 5m, 1h30m, 2d, 1w" },
         { loc: ["body", "max_runs", "per"], msg: "Field required" },
         { loc: ["body"], msg: "something else" },
       ],
@@ -44,7 +44,7 @@ describe("the rules form", () => {
     );
     expect(rulesErrors(error, "fallback")).toEqual({
       consecutive: "Input should be greater than or equal to 1",
-      renotify_every: "'2 hours' is not a duration like 30s, 5m, 1h30m",
+      renotify_every: "'2 hours' is not a duration like 30s, 5m, 1h30m, 2d, 1w",
       max_runs_per: "Field required",
       form: "something else",
     });
