@@ -14,7 +14,7 @@ from crontopus_gateway import badge_svg
 from crontopus_server.testing import Account, join_team, sign_up, wait_until
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
-JOB = "production/backup-database"  # seeded: daily at 02:00, labels {team: data}
+JOB = "staging/hello"  # seeded: every minute, labels {team: platform}
 PAUSED = "staging/cleanup-tmp"  # seeded: paused
 
 
@@ -48,7 +48,7 @@ def svg_status(api, url: str) -> str:
 
 def test_the_list_has_a_badge_per_job_namespace_and_label_with_urls_that_need_no_sign_in(api, alice, stack):
     found = badges(api, alice)
-    assert {"job/production/backup-database", "namespace/production", "label/team=data"} <= set(found)
+    assert {f"job/{JOB}", "namespace/staging", "label/team=platform"} <= set(found)
     kinds = [badge["kind"] for badge in found.values()]
     assert kinds == sorted(kinds, key=["job", "namespace", "label"].index), "jobs, then namespaces, then labels"
     badge = found[f"job/{JOB}"]
@@ -81,7 +81,7 @@ def test_a_failure_turns_the_job_its_namespace_and_its_label_down_and_a_paused_j
     jobs = api.get("/api/jobs", headers=alice.headers).json()["jobs"]
     ping = path(next(job["ping_url"] for job in jobs if job["job"] == JOB))
     assert api.get(f"{ping}/fail").status_code == 200
-    for selector in (f"job/{JOB}", "namespace/production", "label/team=data"):
+    for selector in (f"job/{JOB}", "namespace/staging", "label/team=platform"):
         url = found[selector]["svg_url"]
         wait_until(lambda url=url: svg_status(api, url) == "down")
         assert api.get(path(found[selector]["json_url"])).json()["message"] == "down"

@@ -27,6 +27,17 @@ def alice(api):
 
 
 @pytest.fixture
+def backup(api, alice) -> None:
+    """The seeded production/backup-database, unpaused as its comment says to once a host
+    labelled role=db runs an agent."""
+    job = api.get("/api/jobs/production/backup-database", headers=alice.headers).json()
+    manifest = "\n".join(line for line in job["yaml"].splitlines() if not line.strip().startswith("paused:"))
+    edit = {"manifest": manifest, "base_commit": job["commit"]}
+    assert api.put("/api/jobs/production/backup-database", headers=alice.headers, json=edit).status_code == 200
+    wait_until(lambda: not api.get("/api/jobs/production/backup-database", headers=alice.headers).json()["paused"])
+
+
+@pytest.fixture
 def reader(api, alice) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_api_key(api, alice, 'read')}"}
 
@@ -35,7 +46,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def test_jobs_show_their_next_run_in_their_zone_and_their_schedule_in_words(api, reader):
+def test_jobs_show_their_next_run_in_their_zone_and_their_schedule_in_words(api, reader, backup):
     jobs = {job["job"]: job for job in api.get("/api/jobs", headers=reader).json()["jobs"]}
     hello, backup, cleanup = jobs["staging/hello"], jobs["production/backup-database"], jobs["staging/cleanup-tmp"]
     now = datetime.now(UTC)
@@ -49,7 +60,7 @@ def test_jobs_show_their_next_run_in_their_zone_and_their_schedule_in_words(api,
     assert cleanup["schedule_description"] == "At 04:00, only on Sunday"
 
 
-def test_a_jobs_page_shows_its_next_five_runs_and_its_history(api, reader):
+def test_a_jobs_page_shows_its_next_five_runs_and_its_history(api, reader, backup):
     detail = api.get("/api/jobs/production/backup-database", headers=reader).json()
     times = [at(run["at"]) for run in detail["next_runs"]]
     assert len(times) == 5 and times == sorted(times) and times[0] == at(detail["next_run"])

@@ -135,18 +135,18 @@ def test_the_summary_counts_the_teams_jobs_and_names_those_failing_now(api):
     alice, bob = sign_up(api, "alice"), sign_up(api, "bob")
     wait_until(lambda: jobs(api, alice) and jobs(api, bob))
     key = {"X-Api-Key": create_api_key(api, alice)}
-    for job, status, code in (("production/backup-database", "timeout", -9), ("staging/cleanup-tmp", "failure", 1)):
+    for job, status, code in (("staging/hello", "timeout", -9), ("staging/cleanup-tmp", "failure", 1)):
         body = {"job": job, "run_id": f"run-{status}", "status": status, "exit_code": code}
         assert api.post("/api/checkins", headers=key, json=body).status_code == 202
     listed = wait_until(lambda: (found := jobs(api, alice))["staging/cleanup-tmp"]["last_status"] == "failure"
-                        and found["production/backup-database"]["last_status"] == "timeout" and found)  # fmt: skip
+                        and found["staging/hello"]["last_status"] == "timeout" and found)  # fmt: skip
     summary = api.get("/api/jobs/summary", headers=alice.headers).json()
     assert summary == {
         "jobs": len(listed),
         "paused": sum(job["paused"] for job in listed.values()),
         "disabled": sum(not job["enabled"] for job in listed.values()),
         # staging/cleanup-tmp failed too, but it is paused: nothing to act on now
-        "failing": [{"job": "production/backup-database", "last_status": "timeout"}],
+        "failing": [{"job": "staging/hello", "last_status": "timeout"}],
     }
     assert listed["staging/cleanup-tmp"]["paused"] and summary["paused"] >= 1
     bobs = api.get("/api/jobs/summary", headers=bob.headers).json()
@@ -175,7 +175,7 @@ def test_a_team_with_thousands_of_jobs_lists_them_all(secure_stack, tmp_path):
         summary = api.get("/api/jobs/summary", headers=alice.headers).json()  # counted over every page too
     assert sum(job.startswith("fleet/") for job in listed) == 3000 == len(listed) - 5  # and the 5 examples
     assert [job["job"] for job in fleet] == [f"fleet/host-{i:04}" for i in range(3000)]
-    assert (summary["jobs"], summary["paused"], summary["failing"]) == (3005, 1, [])
+    assert (summary["jobs"], summary["paused"], summary["failing"]) == (3005, 4, [])  # the examples: 4 paused
 
 
 FLEET_JOB = """apiVersion: crontopus.io/v1
