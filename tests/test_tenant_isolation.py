@@ -289,6 +289,7 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ],
     ("GET", "/health"): lambda a, b: [("/health", {})],
     ("GET", "/metrics"): lambda a, b: [("/metrics", {})],
+    ("GET", "/docs/job-manifest.schema.json"): lambda a, b: [("/docs/job-manifest.schema.json", {})],
 }
 PING_SUFFIXES = {"/ping/{key}": "", "/ping/{key}/fail": "/fail", "/ping/{key}/log": "/log",
                  "/ping/{key}/start": "/start", "/ping/{key}/{exit_status}": "/0"}  # fmt: skip

@@ -3,6 +3,7 @@ platform runs all-in-one: they share the gateway's broker."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,7 @@ from crontopus_gateway.routes import agents, alerting, badges, checkins, events,
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
 from crontopus_kit.unit import ServiceUnit, start_units, stop_units
+from crontopus_schemas.manifest import json_schema as manifest_json_schema
 
 CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 CORS_HEADERS = ["Authorization", "Content-Type", "X-Api-Key", "X-Correlation-Id", "Last-Event-ID"]
@@ -98,6 +100,11 @@ def _allow_origins(app: FastAPI, origins: list[str]) -> None:
     )  # fmt: skip
 
 
+@functools.cache
+def _manifest_schema() -> dict[str, Any]:
+    return manifest_json_schema()
+
+
 def _add_operational_routes(app: FastAPI, broker: NatsBroker, units: Sequence[ServiceUnit]) -> None:
     @app.get(
         "/health", tags=["operations"], responses={503: {"description": "A part is down; the same body says which"}}
@@ -109,3 +116,9 @@ def _add_operational_routes(app: FastAPI, broker: NatsBroker, units: Sequence[Se
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics() -> Response:
         return metrics_response()
+
+    @app.get("/docs/job-manifest.schema.json", tags=["operations"])
+    async def manifest_schema() -> JSONResponse:
+        """The job manifest's JSON Schema, for editors (`# yaml-language-server: $schema=<this URL>`):
+        the one `docs/job-manifest.schema.json` holds, of this server's version."""
+        return JSONResponse(_manifest_schema())

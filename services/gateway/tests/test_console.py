@@ -4,6 +4,7 @@ it is not built, and the API exactly as before."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -140,3 +141,11 @@ def test_without_a_built_console_the_root_says_how_to_build_it_and_the_api_works
 
 def test_by_default_the_console_is_web_dist_of_the_checkout():
     assert default_web_dir() == Path(__file__).resolve().parents[3] / "web" / "dist"
+
+
+def test_the_manifest_schema_editors_point_at_is_served_as_documented(api):
+    """docs/job-manifest-spec.md: `# yaml-language-server: $schema=https://<server>/docs/job-manifest.schema.json`."""
+    answer = api.get("/docs/job-manifest.schema.json")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    documented = json.loads((Path(__file__).parents[3] / "docs" / "job-manifest.schema.json").read_text())
+    assert answer.json() == documented

@@ -1215,6 +1215,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/docs/job-manifest.schema.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Manifest Schema
+         * @description The job manifest's JSON Schema, for editors (`# yaml-language-server: $schema=<this URL>`):
+         *     the one `docs/job-manifest.schema.json` holds, of this server's version.
+         */
+        get: operations["manifest_schema_docs_job_manifest_schema_json_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -7847,6 +7868,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    manifest_schema_docs_job_manifest_schema_json_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
         };
