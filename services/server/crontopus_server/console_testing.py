@@ -65,8 +65,8 @@ def serve_console(home: Path, **env: str) -> Iterator[Console]:
     `make run`'s local agent unless ``env`` asks for it: with it the server hosts one team, and the
     browser tests sign up several."""
     port = free_port()
-    env = {"CRONTOPUS_WEB_DIR": str(WEB_DIST), "CRONTOPUS_LOCAL_AGENT": "off", **env}
-    server = start_run_all(home / "data", port, home / "server.log", **env)
+    settings = {"CRONTOPUS_WEB_DIR": str(WEB_DIST), "CRONTOPUS_LOCAL_AGENT": "off", **env}
+    server = start_run_all(home / "data", port, home / "server.log", own_group=False, **settings)
     try:
         wait_healthy(port, server)
         yield Console(f"http://127.0.0.1:{port}", home / "data", home / "server.log")
