@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from crontopus_cli.testing import crontopus
-from crontopus_server.testing import Stack
+from crontopus_server.testing import Stack, wait_until
 
 EXPORT = """\
 apiVersion: crontopus.io/v1
@@ -76,3 +78,36 @@ def test_creating_an_existing_job_prints_the_servers_reason(alice: None, tmp_pat
     manifest.write_text(EXPORT.replace("nightly-export", "backup-database"))
     result = crontopus("jobs", "create", str(manifest), expect=1)
     assert "production/backup-database already exists" in result.stderr
+
+
+def test_a_manifest_that_did_not_load_is_pointed_out_by_list_and_shown_by_problems(
+    alice: None, stack: Stack, tmp_path: Path
+) -> None:
+    assert json.loads(crontopus("jobs", "problems", "--json").stdout) == {"errors": [], "last_error": None}
+    assert "Every manifest at" in crontopus("jobs", "problems").stdout
+    clone_url = _clone_url(stack)
+    checkout = tmp_path / "jobs"
+    _git("clone", "--quiet", clone_url, str(checkout), cwd=tmp_path)
+    (checkout / "staging" / "broken.yaml").write_text(EXPORT.replace("production", "staging").replace("15 3", "99 3"))
+    _git("add", ".", cwd=checkout)
+    _git("commit", "--quiet", "-m", "A typo", cwd=checkout)
+    _git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+    problems = wait_until(lambda: json.loads(crontopus("jobs", "problems", "--json").stdout)["errors"], timeout=30)
+    assert [(p["file"], p["field"]) for p in problems] == [("staging/broken.yaml", "spec.schedule")]
+    assert "staging/broken.yaml:8: spec.schedule: " in crontopus("jobs", "problems").stdout
+    listed = crontopus("jobs", "list")
+    assert "staging/hello" in listed.stdout and "nightly-export" not in listed.stdout
+    assert "1 manifest file(s) did not load, so their jobs are missing: crontopus jobs problems" in listed.stderr
+
+
+def _clone_url(stack: Stack) -> str:
+    form = {"username": "alice", "password": "correct horse battery"}
+    token = httpx.post(f"{stack.url}/api/auth/login", data=form).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    return str(httpx.get(f"{stack.url}/api/gitops/repository", headers=headers).json()["clone_url"])
+
+
+def _git(*args: str, cwd: Path) -> None:
+    env = {"GIT_AUTHOR_NAME": "Alice", "GIT_AUTHOR_EMAIL": "alice@example.com",
+           "GIT_COMMITTER_NAME": "Alice", "GIT_COMMITTER_EMAIL": "alice@example.com", "HOME": str(cwd)}  # fmt: skip
+    subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=30)

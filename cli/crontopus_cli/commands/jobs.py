@@ -194,14 +194,41 @@ def list_jobs(
     params: dict[str, Any] = {"namespace": namespace, "label": label or None}
     with state(ctx).client(server) as client:
         listed = client.get("/api/jobs", params={k: v for k, v in params.items() if v is not None})
+        # A manifest that does not load has no job to list: say so, or its jobs vanish unseen.
+        problems = [] if as_json else client.get("/api/gitops/repository").get("errors") or []
     if as_json:
         output.print_json(listed)
         return
     found = listed.get("jobs") or []
     if not found:
         output.console.print("No jobs match these filters." if namespace or label else "No jobs yet.")
+    else:
+        output.print_table(_jobs_table(found))
+    if problems:
+        files = len({problem.get("file") for problem in problems})
+        output.print_warning(
+            f"{files} manifest file(s) did not load, so their jobs are missing: crontopus jobs problems"
+        )
+
+
+@app.command("problems")
+def list_problems(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
+    """What did not load at the repository's synced commit: each manifest's file, line, field
+    and why (the other jobs loaded), and the last sync's error."""
+    with state(ctx).client(server) as client:
+        repository = client.get("/api/gitops/repository")
+    problems, sync_error = repository.get("errors") or [], repository.get("last_error")
+    if as_json:
+        output.print_json({"errors": problems, "last_error": sync_error})
         return
-    output.print_table(_jobs_table(found))
+    if sync_error:
+        output.print_error(f"the last sync failed: {sync_error}")
+    for problem in problems:
+        where = ":".join(str(part) for part in (problem.get("file"), problem.get("line")) if part is not None)
+        field = f"{problem['field']}: " if problem.get("field") else ""
+        output.console.print(f"{escape(where)}: {escape(field + str(problem.get('message')))}", soft_wrap=True)
+    if not problems and not sync_error:
+        output.console.print(f"Every manifest at {_short(repository.get('head_commit'))} loaded.")
 
 
 def _jobs_table(found: list[dict[str, Any]]) -> Table:
