@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from crontopus_schemas.names import JOB_REF_PATTERN
+from crontopus_schemas.names import JOB_REF_PATTERN, JOB_REF_RULE, in_words
 
 # What a check-in reports: a start (running) or a finish.
 CheckInStatus = Literal["running", "success", "failure", "timeout"]
@@ -27,7 +27,7 @@ MAX_STORED_OUTPUT_BYTES = 64 * 1024
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
-JobRef = Annotated[str, StringConstraints(pattern=JOB_REF_PATTERN)]
+JobRef = Annotated[str, StringConstraints(pattern=JOB_REF_PATTERN), in_words(JOB_REF_RULE)]
 RunId = Annotated[str, StringConstraints(pattern=RUN_ID_PATTERN)]
 
 

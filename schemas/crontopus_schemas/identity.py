@@ -6,12 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StrictBool, StringConstraints
 
-from crontopus_schemas.names import DNS_LABEL
+from crontopus_schemas.names import DNS_LABEL, LABEL_RULE, in_words
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.times import UtcDateTime
 
-Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")]
-TenantSlug = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+Username = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$"),
+    in_words("2 to 64 letters, digits, '_', '.' and '-', beginning with a letter or digit"),
+]
+TenantSlug = Annotated[str, StringConstraints(pattern=DNS_LABEL), in_words(LABEL_RULE)]
 # A new password; the identity service also refuses one that is easy to guess (its passwords.py).
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 KeyScope = Literal["read", "write"]

@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from crontopus_schemas.names import DNS_LABEL
+from crontopus_schemas.names import DNS_LABEL, LABEL_RULE, in_words
 from crontopus_schemas.rpc import TenantScoped
 
 COMMIT_SHA = r"^[0-9a-f]{4,64}$"
 
-Label = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+Label = Annotated[str, StringConstraints(pattern=DNS_LABEL), in_words(LABEL_RULE)]
 CommitSha = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, pattern=COMMIT_SHA),

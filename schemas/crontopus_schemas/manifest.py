@@ -14,7 +14,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from crontopus_schemas.cron import normalise_schedule, zone
-from crontopus_schemas.names import DNS_LABEL
+from crontopus_schemas.names import DNS_LABEL, LABEL_RULE, in_words
 from crontopus_schemas.strict import Integer
 
 API_VERSION = "crontopus.io/v1"
@@ -108,6 +108,7 @@ Command = Annotated[
 DnsLabel = Annotated[
     str,
     StringConstraints(pattern=DNS_LABEL),
+    in_words(LABEL_RULE),
     Field(description="lowercase letters, digits and '-', at most 63 characters"),
 ]
 LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$|^$")]

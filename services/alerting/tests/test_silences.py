@@ -133,8 +133,8 @@ async def test_the_list_says_what_each_covers_and_leaves_out_expired_ones(db):
         ({"match_labels": {}}, "at least 1 item"),
         ({"match_labels": {"team": "data science"}}, "String should match pattern"),
         ({"match_labels": {"-bad": "x"}}, "match_labels.-bad.[key]"),
-        ({"namespace": "Ops_1"}, "String should match pattern"),
-        ({"job": "ops"}, "String should match pattern"),
+        ({"namespace": "Ops_1"}, "namespace: must be lowercase letters, digits and '-'"),
+        ({"job": "ops"}, "job: must be <namespace>/<name>"),
     ],
 )
 def test_a_silence_with_two_selectors_or_a_bad_one_is_refused_naming_it(body, message):
