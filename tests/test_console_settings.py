@@ -207,8 +207,8 @@ def test_the_embedded_repository_and_the_palette(browser, console, screenshots):
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/settings/api-keys$"))
 
-    page.keyboard.press("Control+k")
-    page.get_by_role("combobox").fill("0f6b1d2c9a8e4f3b8c7d6e5f4a3b2c1d")
+    page.keyboard.press("Control+k")  # on the API keys page, whose Scope select is a combobox too
+    dialog.get_by_role("combobox").fill("0f6b1d2c9a8e4f3b8c7d6e5f4a3b2c1d")
     expect(page.get_by_role("option", name="Open run 0f6b1d2c9a8e4f3b8c7d6e5f4a3b2c1d")).to_be_visible()
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/runs/0f6b1d2c9a8e4f3b8c7d6e5f4a3b2c1d$"))
