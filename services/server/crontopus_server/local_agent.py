@@ -105,11 +105,13 @@ class LocalAgentUnit:
                 log.exception("local agent not enrolled; trying again", retry_in=RESTART_AFTER_SECONDS)
                 await asyncio.sleep(RESTART_AFTER_SECONDS)
         while True:
-            await self._only_team(broker)
+            if not await self._alone(broker):
+                await asyncio.sleep(RESTART_AFTER_SECONDS)
+                continue
             self._process = self._spawn()
             while (code := self._process.poll()) is None:
                 await asyncio.sleep(CHECK_TEAMS_SECONDS)
-                await self._only_team(broker)
+                await self._alone(broker)
             # Waiting first: when a Ctrl-C of the whole process group stopped it, close() ends this meanwhile.
             await asyncio.sleep(RESTART_AFTER_SECONDS)
             log.warning("local agent exited; restarting", exit_code=code, log=str(self.home / "agent.log"))
@@ -123,6 +125,18 @@ class LocalAgentUnit:
             if found.tenant_ids:
                 return found.tenant_ids[0]
             await asyncio.sleep(WAIT_FOR_TEAM_SECONDS)
+
+    async def _alone(self, broker: NatsBroker) -> bool:
+        """Whether the server hosts its one team still (OtherTeams when it hosts more); False when
+        gitops cannot say just now, for the next check to tell."""
+        try:
+            await self._only_team(broker)
+        except OtherTeams:
+            raise
+        except Exception as exc:
+            log.warning("cannot tell how many teams the server hosts; asking again", error=str(exc))
+            return False
+        return True
 
     async def _stand_down(self) -> None:
         """Stops the agent and takes out the jobs it installed (a crontab's would run on)."""
