@@ -51,7 +51,12 @@ export function RunsTable({ runs, showJob = true, caption }: { runs: Run[]; show
               <td className="mono hidden lg:table-cell">{shortSha(run.manifest_commit)}</td>
               <td className="text-right">
                 <Link to={`/runs/${encodeURIComponent(run.run_id)}`} className="link whitespace-nowrap">
-                  Output<span className="sr-only"> of the run of {run.job} {run.started_at ? `started ${run.started_at}` : ""}</span>
+                  {/* On a phone an arrow: the word pushed the last column out of sight. */}
+                  <span className="sr-only sm:not-sr-only">Output</span>
+                  <span aria-hidden="true" className="px-1 sm:hidden">
+                    →
+                  </span>
+                  <span className="sr-only"> of the run of {run.job} {run.started_at ? `started ${run.started_at}` : ""}</span>
                 </Link>
               </td>
             </tr>

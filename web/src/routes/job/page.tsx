@@ -360,7 +360,8 @@ function History({ job }: { job: Schemas["JobDetail"] }) {
               <span className="mono" title={commit.sha}>
                 {shortSha(commit.sha)}
               </span>
-              <span className="min-w-0 flex-1 break-words">{commit.message.split("\n")[0]}</span>
+              {/* A basis: too narrow beside the rest, the message takes a line of its own instead of a word a line. */}
+              <span className="min-w-0 flex-1 basis-48 break-words">{commit.message.split("\n")[0]}</span>
               <span className="muted">{commit.author}</span>
               <RelativeTime value={commit.committed_at} className="muted" />
             </li>

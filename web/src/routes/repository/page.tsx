@@ -112,7 +112,7 @@ function FileErrors({ errors }: { errors: Schemas["FileError"][] }) {
           <tbody>
             {errors.map((error, index) => (
               <tr key={index}>
-                <td className="mono break-all">
+                <td className="mono min-w-36 break-all">
                   {error.file}
                   {error.line ? `:${error.line}` : ""}
                   {error.line ? <span className="sr-only"> (line {error.line})</span> : null}
