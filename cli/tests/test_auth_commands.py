@@ -37,6 +37,16 @@ def test_login_prompts_for_what_is_missing_and_hides_the_password(cli: Any, gate
     assert "s3cret" not in result.output
 
 
+def test_a_script_that_gives_no_answer_is_told_which_option_to_pass(cli: Any, gateway: Any) -> None:
+    login = cli("auth", "login", input="")  # stdin ends: nobody to ask
+    register = cli("auth", "register", "-u", "alice", input="")
+
+    assert (login.exit_code, register.exit_code) == (1, 1)
+    assert "error: no username given: pass --username" in login.stderr
+    assert "error: no email given: pass --email" in register.stderr
+    assert gateway.requests == []
+
+
 def test_login_with_a_wrong_password_shows_the_servers_reason(cli: Any, gateway: Any) -> None:
     gateway.on("POST", "/api/auth/login", 401, {"detail": "incorrect username or password"})
     result = cli("auth", "login", "-u", "alice", "-p", "nope")

@@ -12,6 +12,7 @@ from crontopus_cli.client import ApiClient, error_message
 from crontopus_cli.config import save_config
 from crontopus_cli.context import JsonOption, ServerOption, state
 from crontopus_cli.errors import CliError
+from crontopus_cli.prompts import ask
 
 app = typer.Typer(help="Sign in and out, and show who you are signed in as.", no_args_is_help=True)
 
@@ -28,8 +29,8 @@ def login(
     """Sign in with a username and password; the tokens are stored in the config file (mode 0600)."""
     app_state = state(ctx)
     url = app_state.server(server)  # resolve (and validate) before prompting
-    username = username or typer.prompt("Username")
-    password = password or typer.prompt("Password", hide_input=True)
+    username = username or ask("Username", "--username")
+    password = password or ask("Password", "--password", secret=True)
     with app_state.client(url, use_api_key=False) as client:
         pair = client.post(
             "/api/auth/login",
@@ -58,10 +59,10 @@ def register(
     app_state = state(ctx)
     url = app_state.server(server)
     body = {
-        "username": username or typer.prompt("Username"),
-        "email": email or typer.prompt("Email"),
-        "tenant": tenant or typer.prompt("Team name (lowercase letters, digits, '-')"),
-        "password": password or typer.prompt("Password", hide_input=True, confirmation_prompt=True),
+        "username": username or ask("Username", "--username"),
+        "email": email or ask("Email", "--email"),
+        "tenant": tenant or ask("Team name (lowercase letters, digits, '-')", "--tenant"),
+        "password": password or ask("Password", "--password", secret=True, twice=True),
     }
     with app_state.client(url, use_api_key=False) as client:
         client.post("/api/auth/register", auth=False, json=body)
@@ -115,8 +116,8 @@ def accept_invitation(
         body: dict[str, Any] = {"token": token}
         signed_in = client.has_session
         if not signed_in:
-            body["username"] = username or typer.prompt("Username")
-            body["password"] = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+            body["username"] = username or ask("Username", "--username")
+            body["password"] = password or ask("Password", "--password", secret=True, twice=True)
         pair = client.post("/api/invitations/accept", auth=signed_in, json=body)
         client.store_tokens(pair)
         me = client.get("/api/auth/me")
@@ -141,7 +142,7 @@ def reset_password(
     password: Annotated[str | None, typer.Option("--password", "-p", help="Prompted for (hidden, twice).")] = None,
 ) -> None:
     """Choose a new password with the mailed link's token; every session of the account ends."""
-    new = password or typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    new = password or ask("New password", "--password", secret=True, twice=True)
     with state(ctx).client(server, use_api_key=False) as client:
         client.post("/api/auth/password-reset/confirm", auth=False, json={"token": token, "password": new})
     output.console.print("Password changed; every session ended. Sign in with: crontopus auth login")
