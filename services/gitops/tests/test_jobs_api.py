@@ -24,6 +24,23 @@ def clone(api, account, tmp_path: Path) -> Path:
     return checkout
 
 
+def push_file(api, account, tmp_path: Path, name: str, text: str, message: str) -> dict:
+    """Commit one file to the team's repository and push it; the repository once that is synced."""
+    checkout = clone(api, account, tmp_path)
+    (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+    (checkout / name).write_text(text)
+    git("add", ".", cwd=checkout)
+    git("commit", "--quiet", "-m", message, cwd=checkout)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
+    sha = git("rev-parse", "HEAD", cwd=checkout)
+
+    def synced():
+        repository = api.get("/api/gitops/repository", headers=account.headers).json()
+        return repository if repository["head_commit"] == sha else None
+
+    return wait_until(synced, timeout=5)
+
+
 def jobs(api, account) -> dict[str, dict]:
     return {job["job"]: job for job in api.get("/api/jobs", headers=account.headers).json()["jobs"]}
 
@@ -63,18 +80,8 @@ def test_a_pushed_manifest_is_listed_within_two_seconds_with_its_commit(api, tmp
 def test_a_broken_manifest_is_reported_with_file_and_line_and_the_other_jobs_stay(api, tmp_path):
     alice = sign_up(api, "alice")
     before = set(wait_until(lambda: jobs(api, alice)))
-    checkout = clone(api, alice, tmp_path)
-    (checkout / "production" / "broken.yaml").write_text(NIGHTLY_EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"'))
-    git("add", ".", cwd=checkout)
-    git("commit", "--quiet", "-m", "A schedule that never fires", cwd=checkout)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
-    sha = git("rev-parse", "HEAD", cwd=checkout)
-
-    def synced():
-        repository = api.get("/api/gitops/repository", headers=alice.headers).json()
-        return repository if repository["head_commit"] == sha else None
-
-    repository = wait_until(synced, timeout=5)
+    broken = NIGHTLY_EXPORT.replace('"15 3 * * *"', '"0 0 31 2 *"')
+    repository = push_file(api, alice, tmp_path, "production/broken.yaml", broken, "A schedule that never fires")
     assert repository["errors"] == [
         {"file": "production/broken.yaml", "line": 7, "field": "spec.schedule",
          "message": "never fires: day 31 does not exist in month 2"}
@@ -85,20 +92,8 @@ def test_a_broken_manifest_is_reported_with_file_and_line_and_the_other_jobs_sta
 def test_an_oversized_manifest_is_reported_with_the_limit_and_the_other_jobs_stay(api, tmp_path):
     alice = sign_up(api, "alice")
     before = set(wait_until(lambda: jobs(api, alice)))
-    checkout = clone(api, alice, tmp_path)
-    (checkout / "production").mkdir(exist_ok=True)
     huge = NIGHTLY_EXPORT + ("# padding\n" * (5 * 1024 * 1024 // 10))
-    (checkout / "production" / "nightly-export.yaml").write_text(huge)
-    git("add", ".", cwd=checkout)
-    git("commit", "--quiet", "-m", "A 5 MiB manifest", cwd=checkout)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=checkout)
-    sha = git("rev-parse", "HEAD", cwd=checkout)
-
-    def synced():
-        repository = api.get("/api/gitops/repository", headers=alice.headers).json()
-        return repository if repository["head_commit"] == sha else None
-
-    repository = wait_until(synced, timeout=5)
+    repository = push_file(api, alice, tmp_path, "production/nightly-export.yaml", huge, "A 5 MiB manifest")
     assert repository["errors"] == [
         {"file": "production/nightly-export.yaml", "line": None, "field": None,
          "message": "larger than 256 KiB, the most a manifest may be: none of its jobs are loaded"}
