@@ -35,6 +35,8 @@ class AccessChanges:
         self.broker = broker
         self._changed_at: dict[tuple[str, str], float] = {}  # (tenant, user) -> epoch seconds
         self._subscription: object | None = None
+        self._read_up_to = 0  # the stream sequence of the last change read
+        self._read = asyncio.Condition()
 
     def outdates(self, principal: Principal) -> bool:
         """Whether the principal's access token was issued before a change of its access."""
@@ -63,6 +65,9 @@ class AccessChanges:
                 log.warning("unreadable access change ignored", subject=msg.subject)
             if msg.metadata.sequence.stream >= state.last_seq:
                 caught_up.set()
+            async with self._read:
+                self._read_up_to = msg.metadata.sequence.stream
+                self._read.notify_all()
 
         self._subscription = await js.subscribe(
             f"{ACCESS_ROOT}.>", stream=ACCESS_STREAM.name, cb=on_message, ordered_consumer=True,
@@ -72,6 +77,16 @@ class AccessChanges:
             await asyncio.wait_for(caught_up.wait(), CATCH_UP_TIMEOUT)
         except TimeoutError:
             log.error("the access changes were not all read in time; reading on in the background")
+
+    async def read_to_the_end(self, timeout: float = 2.0) -> None:
+        """Until every change published so far has been read: a route that changed someone's
+        access calls this before it answers, so that the change holds at once in this gateway
+        (identity publishes before it replies; the stream delivers it a moment later). Past the
+        timeout it answers anyway: the change holds a moment later."""
+        last = (await jetstream(self.broker).stream_info(ACCESS_STREAM.name)).state.last_seq
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._read:
+                await self._read.wait_for(lambda: self._read_up_to >= last)
 
     async def stop(self) -> None:
         if self._subscription is not None:

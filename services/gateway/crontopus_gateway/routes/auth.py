@@ -250,6 +250,7 @@ async def confirm_password_reset(body: PasswordResetConfirm, gateway: GatewayDep
     of the account ends, on every device; a sign-in lock is lifted. A used, expired or unknown
     token: 404. The password is judged as at sign-up (422)."""
     await gateway.rpc_no_result(IdentityRpc.PASSWORD_RESET_CONFIRM, body)
+    await gateway.authenticator.access_changes.read_to_the_end()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

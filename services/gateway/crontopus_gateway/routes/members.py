@@ -47,7 +47,9 @@ async def require_sso(body: SsoRequirementBody, principal: CurrentPrincipal, gat
     sessions begun with one end at once. To turn it on, sign in with single sign-on yourself (403
     otherwise), so the team keeps an owner who can get in."""
     change = SsoRequirement(tenant_id=principal.tenant_id, required=body.required, via=principal.via or "password")
-    return await gateway.rpc(IdentityRpc.TEAM_SSO, change, TeamSettings)
+    team = await gateway.rpc(IdentityRpc.TEAM_SSO, change, TeamSettings)
+    await gateway.authenticator.access_changes.read_to_the_end()
+    return team
 
 
 @router.get("/api/members", response_model=MemberList)
@@ -68,7 +70,9 @@ async def change_role(
     refused, a refresh gets the new role). Making or changing an owner: owners only (403). The
     team's last owner cannot be demoted (409)."""
     change = MemberRoleChange(**_acting(principal, user_id), role=body.role)
-    return await gateway.rpc(IdentityRpc.MEMBER_ROLE, change, MemberPublic)
+    member = await gateway.rpc(IdentityRpc.MEMBER_ROLE, change, MemberPublic)
+    await gateway.authenticator.access_changes.read_to_the_end()
+    return member
 
 
 @router.delete(
@@ -79,4 +83,5 @@ async def remove_member(user_id: UserId, principal: CurrentPrincipal, gateway: G
     """Remove a member from the team, or yourself (leave). Their sign-ins for the team end at
     once. Removing an owner: owners only (403); the last owner cannot leave (409)."""
     await gateway.rpc_no_result(IdentityRpc.MEMBER_REMOVE, ActingMember(**_acting(principal, user_id)))
+    await gateway.authenticator.access_changes.read_to_the_end()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
