@@ -18,6 +18,9 @@ def finish(status: str = "success", *, recent: str = "s", seconds: float = 10, f
 
 def test_a_failed_run_opens_a_failure_incident_and_a_success_recovers_it():
     assert finish("failure", recent="sf").opened == (("failed", "exited with 1"),)
+    no_code = on_finish(status="failure", duration_ms=None, exit_code=None, recent="f", failures=Failures(),
+                        max_duration=None, min_duration=None)  # fmt: skip
+    assert no_code.opened == (("failed", "reported a failure without an exit code"),), "not 'failed: failed'"
     assert "failed" in finish("success", recent="sfs").recovered
 
 
