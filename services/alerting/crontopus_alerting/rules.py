@@ -97,12 +97,10 @@ def on_finish(
 
 
 def _failure_detail(reason: str, status: str, exit_code: int | None) -> str:
-    # Said as what happened, beside the cause ("failed"): not "failed" again.
-    what = (
-        "timed out"
-        if status == "timeout"
-        else f"exited with {exit_code}"
-        if exit_code is not None
-        else ("reported a failure without an exit code")
-    )
+    if status == "timeout":
+        what = "timed out"
+    elif exit_code is not None:
+        what = f"exited with {exit_code}"
+    else:  # what happened, beside the cause ("failed"): not "failed" again
+        what = "reported a failure without an exit code"
     return what if reason == "failed" else f"{reason}; the last {what}"
