@@ -47,7 +47,9 @@ class TeamShares:
 
     @contextlib.asynccontextmanager
     async def turn(self, team: str) -> AsyncIterator[None]:
-        turns = self._turns.setdefault(team, asyncio.Semaphore(self.limit))
+        if team not in self._turns:
+            self._turns[team] = asyncio.Semaphore(self.limit)
+        turns = self._turns[team]
         self._users[team] = self._users.get(team, 0) + 1
         try:
             async with turns:

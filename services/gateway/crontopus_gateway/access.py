@@ -18,6 +18,7 @@ import time
 
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js.api import DeliverPolicy
 
 from crontopus_kit.broker import jetstream
@@ -82,11 +83,17 @@ class AccessChanges:
         """Until every change published so far has been read: a route that changed someone's
         access calls this before it answers, so that the change holds at once in this gateway
         (identity publishes before it replies; the stream delivers it a moment later). Past the
-        timeout it answers anyway: the change holds a moment later."""
-        last = (await jetstream(self.broker).stream_info(ACCESS_STREAM.name)).state.last_seq
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout), self._read:
-                await self._read.wait_for(lambda: self._read_up_to >= last)
+        timeout, or with NATS unable to say how far the stream goes, it answers anyway: the change
+        is made, and holds a moment later (never a 500 for what succeeded)."""
+        try:
+            async with asyncio.timeout(timeout):
+                last = (await jetstream(self.broker).stream_info(ACCESS_STREAM.name)).state.last_seq
+                async with self._read:
+                    await self._read.wait_for(lambda: self._read_up_to >= last)
+        except TimeoutError:
+            pass
+        except NatsError as exc:
+            log.warning("could not wait for the access change to be read", error=str(exc))
 
     async def stop(self) -> None:
         if self._subscription is not None:
