@@ -208,6 +208,9 @@ def plan_create(target: Target, *, file: str, text: str, ref: str) -> Plan:
             raise Conflict(f"{ref} already exists (in {existing.file}); update it instead")
         if file in files:
             raise Conflict(f"{file} already exists and defines other jobs; add {ref} to it with an update or Git")
+        if head and repo.blob_id(target.path, commit=head, file_path=target.in_repo(file)) is not None:
+            # a file too large to read as manifests (or a folder) holds the path: never overwrite it
+            raise Conflict(f"{file} already exists and holds no job Crontopus can read; move it or use Git")
         return {target.in_repo(file): text}
 
     return plan

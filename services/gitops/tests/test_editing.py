@@ -135,6 +135,20 @@ async def test_creating_an_existing_job_is_a_conflict_and_commits_nothing(gitops
     assert await head(gitops) == before
 
 
+async def test_creating_a_job_never_overwrites_a_file_too_large_to_read(gitops):
+    row = await row_of(gitops)
+    huge = "# notes kept beside the jobs\n" + "#" * (256 * 1024)
+    before = repo.commit_files(
+        Path(row.path), branch=row.branch, changes={"production/nightly-export.yaml": huge}, author=BOB_SIG,
+        message="a big file", expected_head=await head(gitops),
+    )  # fmt: skip
+    with pytest.raises(Conflict, match="production/nightly-export.yaml already exists"):
+        await create(gitops)
+    assert await head(gitops) == before
+    files = dict(repo.read_manifest_files(Path(row.path), commit=before))
+    assert "production/nightly-export.yaml" in files  # still there, unread (over the size limit)
+
+
 async def test_an_invalid_manifest_names_file_line_and_field_and_commits_nothing(gitops):
     before = await head(gitops)
     with pytest.raises(Invalid) as error:
