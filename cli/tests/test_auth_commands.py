@@ -117,12 +117,16 @@ def test_whoami_shows_user_tenant_and_role(cli: Any, gateway: Any) -> None:
         assert text in result.stdout
 
 
-def test_whoami_uses_the_api_key_from_the_environment(cli: Any, gateway: Any) -> None:
-    gateway.on("GET", "/api/auth/me", json=ME)
-    result = cli("auth", "whoami", "--json", env={"CRONTOPUS_API_KEY": "ck_1"})
+def test_whoami_with_an_api_key_from_the_environment_shows_that_key(cli: Any, gateway: Any) -> None:
+    key = {"id": "k1", "name": "backup-host", "scope": "write", "prefix": "ctp_abcdefgh", "tenant": "acme",
+           "tenant_id": "t1", "created_at": "2026-12-07T10:00:00Z", "created_by": "alice"}  # fmt: skip
+    gateway.on("GET", "/api/api-keys/current", json=key)
+    result = cli("auth", "whoami", env={"CRONTOPUS_API_KEY": "ck_1"})
 
     assert result.exit_code == 0, result.output
     assert gateway.requests[0].headers["X-Api-Key"] == "ck_1"
+    for text in ("backup-host", "ctp_abcdefgh", "write", "acme", "alice"):
+        assert text in result.stdout
 
 
 def test_login_keeps_the_device_token_and_sends_it_back_as_the_cookie_next_time(cli: Any, gateway: Any) -> None:

@@ -14,7 +14,7 @@ from crontopus_server.testing import Stack, join_team, link_in, outbox_mail, sig
 ALICE = {"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "tenant": "acme"}
 
 
-def test_a_new_user_signs_up_makes_a_key_and_sees_a_reported_run(stack: Stack) -> None:
+def test_a_new_user_signs_up_makes_a_key_and_sees_a_reported_run(stack: Stack, monkeypatch: Any) -> None:
     with stack.client() as http:
         crontopus("auth", "register", "--server", stack.url, "-u", "alice", "--email", ALICE["email"],
                   "--tenant", ALICE["tenant"], "-p", ALICE["password"])  # fmt: skip
@@ -26,6 +26,10 @@ def test_a_new_user_signs_up_makes_a_key_and_sees_a_reported_run(stack: Stack) -
         assert key.startswith("ctp_")
         listed = json.loads(crontopus("api-keys", "list", "--json").stdout)["api_keys"]
         assert [k["name"] for k in listed] == ["backup-host"]
+        with monkeypatch.context() as env:
+            env.setenv("CRONTOPUS_API_KEY", key)
+            described = crontopus("auth", "whoami").stdout
+        assert "backup-host" in described and "write" in described and "acme" in described
         run_id = str(uuid.uuid4())
         for checkin in ({"status": "running"}, {"status": "success", "exit_code": 0}):
             response = http.post(

@@ -306,6 +306,13 @@ class ApiKeyPublic(BaseModel):
     last_used_at: UtcDateTime | None = None
 
 
+class ApiKeyCurrent(ApiKeyPublic):
+    """The API key a request is made with, and its team (`GET /api/api-keys/current`)."""
+
+    tenant: str | None = Field(default=None, description="the team's name")
+    tenant_id: str
+
+
 class ApiKeyCreated(ApiKeyPublic):
     key: str = Field(description="the secret key; shown once, only its keyed hash is stored")
 

@@ -158,14 +158,25 @@ def verify_email(ctx: typer.Context, token: TokenArgument, server: ServerOption 
 
 @app.command()
 def whoami(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
-    """Show the signed-in user, their tenant and role."""
+    """Show the signed-in user, their tenant and role; with CRONTOPUS_API_KEY set, that key."""
     with state(ctx).client(server) as client:
-        me = client.get("/api/auth/me")
+        using_key = bool(client.api_key)
+        me = client.get("/api/api-keys/current" if using_key else "/api/auth/me")
         server = client.server
     if as_json:
         output.print_json(me)
         return
-    output.print_table(output.details_table(_identity_rows(me, server)))
+    rows = _key_rows(me, server) if using_key else _identity_rows(me, server)
+    output.print_table(output.details_table(rows))
+
+
+def _key_rows(key: dict[str, Any], server: str) -> list[tuple[str, str]]:
+    rows = [("API key", f"{key['name']} ({key['prefix']}…, from CRONTOPUS_API_KEY)"), ("Scope", key["scope"]),
+            ("Tenant", str(key.get("tenant") or key["tenant_id"])), ("Key ID", key["id"])]  # fmt: skip
+    if key.get("created_by"):
+        rows.append(("Created by", key["created_by"]))
+    rows.append(("Server", server))
+    return rows
 
 
 def _identity_rows(me: dict[str, Any], server: str) -> list[tuple[str, str]]:

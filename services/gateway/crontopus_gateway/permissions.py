@@ -76,6 +76,7 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/audit"): ADMINISTER,
     ("POST", "/api/api-keys"): ADMINISTER,
     ("GET", "/api/api-keys"): ADMINISTER,
+    ("GET", "/api/api-keys/current"): Rule("read", "viewer", "read", note="the key making the request; a person's sign-in gets 404"),
     ("DELETE", "/api/api-keys/{key_id}"): ADMINISTER,
     # jobs and the repository
     ("GET", "/api/jobs"): READ,

@@ -134,3 +134,17 @@ def test_requests_arriving_together_with_a_key_not_yet_verified_ask_identity_onc
     statuses, questions = asyncio.run(twenty_at_once())
     assert statuses == [200] * 20
     assert questions == 1
+
+
+def test_an_api_key_describes_itself_and_a_person_is_sent_to_auth_me(stack):
+    with stack.client() as client:
+        alice, _ = sign_up(client, "alice")
+        key = create_key(client, alice, "deploy", "write")
+        current = client.get("/api/api-keys/current", headers={"X-Api-Key": key["key"]})
+        assert current.status_code == 200, current.text
+        body = current.json()
+        assert (body["id"], body["name"], body["scope"], body["tenant"]) == (key["id"], "deploy", "write", "team-alice")
+        assert "key" not in body
+        assert client.get("/api/auth/me", headers={"X-Api-Key": key["key"]}).status_code == 403  # no person
+        person = client.get("/api/api-keys/current", headers=alice)
+        assert person.status_code == 404 and "GET /api/auth/me" in person.json()["detail"]

@@ -10,11 +10,20 @@ from pydantic import BaseModel, Field, StringConstraints
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_gateway.routes.auth import DocsAuth
-from crontopus_schemas.identity import ApiKeyCreated, ApiKeyCreateRequest, ApiKeyList, ApiKeyRevokeRequest, KeyScope
+from crontopus_kit.errors import NotFound
+from crontopus_schemas.identity import (
+    ApiKeyCreated,
+    ApiKeyCreateRequest,
+    ApiKeyCurrent,
+    ApiKeyList,
+    ApiKeyRevokeRequest,
+    KeyScope,
+)
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import IdentityRpc
 
-# Keys are credentials: only a signed-in user manages them, never another key.
+# Keys are credentials: only a signed-in user manages them, never another key (a key may only
+# describe itself).
 router = APIRouter(tags=["api-keys"], dependencies=[DocsAuth], route_class=ApiRoute)
 
 
@@ -35,6 +44,19 @@ async def create_api_key(body: ApiKeyCreateBody, principal: CurrentPrincipal, ga
 @router.get("/api/api-keys", response_model=ApiKeyList)
 async def list_api_keys(principal: CurrentPrincipal, gateway: GatewayDep) -> ApiKeyList:
     return await gateway.rpc(IdentityRpc.API_KEY_LIST, TenantScoped(tenant_id=principal.tenant_id), ApiKeyList)
+
+
+@router.get("/api/api-keys/current", response_model=ApiKeyCurrent, responses=errors(404))
+async def current_api_key(principal: CurrentPrincipal, gateway: GatewayDep) -> ApiKeyCurrent:
+    """The API key this request is made with: its name, scope and team (what `crontopus auth
+    whoami` shows for `CRONTOPUS_API_KEY`). A person's sign-in gets 404: `GET /api/auth/me`."""
+    if principal.kind != "api_key":
+        raise NotFound("this request is signed in as a person, not made with an API key: GET /api/auth/me")
+    keys = await gateway.rpc(IdentityRpc.API_KEY_LIST, TenantScoped(tenant_id=principal.tenant_id), ApiKeyList)
+    key = next((key for key in keys.api_keys if key.id == principal.subject_id), None)
+    if key is None:  # revoked a moment ago
+        raise NotFound("this API key was revoked")
+    return ApiKeyCurrent(**key.model_dump(), tenant=principal.tenant, tenant_id=principal.tenant_id)
 
 
 @router.delete(
