@@ -42,6 +42,7 @@ CONFIGURE = Rule("configure", "admin", "write")  # alerting's rules and channels
 ADMINISTER = Rule("administer", "admin", None)  # credentials and people: people only
 PERSON = Rule("person", "viewer", None)  # anyone in the team signed in as a person: not a key
 LEAVE = Rule("administer", "admin", None, self_service=True, note="anyone may remove themselves (leave)")
+KEY_ITSELF = Rule("read", "viewer", "read", note="the API key making the request; a person's sign-in gets 404")
 OWN = Rule("own", "owner", None)  # the team's sign-in rules
 INVITE = Rule("administer", "admin", None, note="inviting an owner: owners only")
 RE_ROLE = Rule("administer", "admin", None, note="making or changing an owner: owners only; a team keeps an owner")
@@ -76,7 +77,7 @@ RULES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/audit"): ADMINISTER,
     ("POST", "/api/api-keys"): ADMINISTER,
     ("GET", "/api/api-keys"): ADMINISTER,
-    ("GET", "/api/api-keys/current"): Rule("read", "viewer", "read", note="the key making the request; a person's sign-in gets 404"),
+    ("GET", "/api/api-keys/current"): KEY_ITSELF,
     ("DELETE", "/api/api-keys/{key_id}"): ADMINISTER,
     # jobs and the repository
     ("GET", "/api/jobs"): READ,

@@ -142,7 +142,7 @@ async def test_creating_a_job_never_overwrites_a_file_too_large_to_read(gitops):
         Path(row.path), branch=row.branch, changes={"production/nightly-export.yaml": huge}, author=BOB_SIG,
         message="a big file", expected_head=await head(gitops),
     )  # fmt: skip
-    with pytest.raises(Conflict, match="production/nightly-export.yaml already exists"):
+    with pytest.raises(Conflict, match=r"production/nightly-export\.yaml already exists"):
         await create(gitops)
     assert await head(gitops) == before
     files = dict(repo.read_manifest_files(Path(row.path), commit=before))
