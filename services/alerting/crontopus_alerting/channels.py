@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import socket
 import threading
@@ -99,11 +100,34 @@ ASSET = apprise.AppriseAsset(app_id="Crontopus", app_desc="Crontopus alerts", st
 
 # --- URLs: validate, kind, mask, seal ----------------------------------------------------------
 
+_instantiating = threading.local()
+
+
+class _QuietWhileInstantiating(logging.Filter):
+    """Apprise logs a URL it cannot load at ERROR, whole ("Unparseable URL slak://token/..."):
+    a user's typo would put the channel's secret in the server's log. While a URL is loaded,
+    the caller's 422 is the only verdict (per thread: the sender's threads log their sends)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_instantiating, "active", False)
+
+
+logging.getLogger("apprise").addFilter(_QuietWhileInstantiating())
+
+
+def instantiate(url: str | dict[str, Any]) -> NotifyBase | None:
+    """Apprise's plugin for a URL (or its parsed dict), None when it cannot load it; logs nothing."""
+    _instantiating.active = True
+    try:
+        return apprise.Apprise.instantiate(url, asset=ASSET, suppress_exceptions=True)
+    finally:
+        _instantiating.active = False
+
 
 def parse_url(url: str) -> NotifyBase:
     """The Apprise plugin for ``url``, or Invalid. The message never repeats the URL: it may
     hold a password."""
-    plugin = apprise.Apprise.instantiate(url.strip(), asset=ASSET, suppress_exceptions=True)
+    plugin = instantiate(url.strip())
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else ""
         hint = f" ({scheme}:// is unknown, or the URL is incomplete)" if scheme.isalnum() else ""

@@ -24,7 +24,14 @@ from apprise import NotifyFormat, NotifyType
 from apprise.plugins import url_to_dict
 from apprise.plugins.base import NotifyBase
 
-from crontopus_alerting.channels import ASSET, check_targets, guarded_connections, pin_datagram_target, scrub
+from crontopus_alerting.channels import (
+    ASSET,
+    check_targets,
+    guarded_connections,
+    instantiate,
+    pin_datagram_target,
+    scrub,
+)
 from crontopus_alerting.models import Incident
 from crontopus_alerting.sender import Sender, time_limited
 from crontopus_kit.errors import Invalid
@@ -222,7 +229,7 @@ def plugin_for(url: str, notification: Notification) -> NotifyBase:
     if parsed.get("schema") == "pagerduty" and notification.dedup_key:
         parsed["action"] = "resolve" if notification.event == "resolve" else "trigger"
         parsed["dedup"] = notification.dedup_key
-    plugin = apprise.Apprise.instantiate(parsed, asset=ASSET, suppress_exceptions=True)
+    plugin = instantiate(parsed)
     if plugin is None:
         raise Invalid("url: not a notification URL Apprise recognises")
     return plugin

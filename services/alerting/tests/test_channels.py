@@ -2,6 +2,7 @@
 into private networks, routed by job labels, and private to their tenant."""
 
 import json
+import logging
 import socket
 import uuid
 from datetime import UTC, datetime
@@ -54,6 +55,16 @@ def test_an_invalid_pagerduty_url_is_refused_without_echoing_its_key():
     with pytest.raises(Invalid) as refused:
         channels.parse_url("pagerduty://onlyTHEsecretKEY12345")
     assert "onlyTHEsecretKEY12345" not in refused.value.message
+
+
+@pytest.mark.parametrize("url", ["slak://xoxb-TOKEN123/ROOM", "json://", "mailto://me:PASSWORD123@"])
+def test_a_url_apprise_cannot_load_leaves_no_trace_of_it_in_the_log(url, caplog):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(Invalid):
+        channels.parse_url(url)
+    assert not [record for record in caplog.records if record.name.startswith("apprise")]
+    logging.getLogger("apprise").warning("a send's own message")  # other log lines still go out
+    assert caplog.records[-1].message == "a send's own message"
 
 
 def test_a_url_that_would_notify_the_server_itself_is_refused():
