@@ -177,9 +177,18 @@ class EventStream:
         self._subscriptions.clear()
 
 
-async def current_positions(js: JetStreamContext) -> list[int]:
-    """Each source stream's last sequence: a stream that starts now begins after them."""
-    return [(await js.stream_info(source.stream)).state.last_seq for source in SOURCES]
+async def start_positions(js: JetStreamContext, resume_at: list[int] | None) -> list[int]:
+    """Where each source's consumer starts after: ``resume_at`` (a ``Last-Event-ID``), or each
+    stream's last sequence (from now on). A resume the streams cannot serve whole is Invalid, so
+    the client starts over without it and reloads what it shows: a position past a stream's end
+    (the streams were made anew since: a consumer there would wait, silent, until they catch up)
+    or before what a stream still holds (events aged out since)."""
+    states = [(await js.stream_info(source.stream)).state for source in SOURCES]
+    if resume_at is None:
+        return [state.last_seq for state in states]
+    if any(not state.first_seq - 1 <= at <= state.last_seq for at, state in zip(resume_at, states, strict=True)):
+        raise Invalid("Last-Event-ID: the streams no longer hold what came after it; reconnect without it")
+    return resume_at
 
 
 # --- the relay, shared by a gateway's streams --------------------------------------------------------
@@ -205,7 +214,7 @@ class EventRelay:
         positions = decode_token(last_event_id) if last_event_id else None
         js = jetstream(self.broker)
         try:
-            positions = positions or await current_positions(js)
+            positions = await start_positions(js, positions)
             stream = EventStream(js=js, tenant_id=tenant_id, positions=positions)
             self.open_streams[tenant_id] += 1
         except (nats.errors.Error, TimeoutError) as exc:

@@ -238,6 +238,33 @@ def test_a_last_event_id_beyond_any_stream_sequence_is_a_422_not_a_503(stack, ap
     assert listeners(stack, alice.headers).status == 200, "and the team's stream still opens"
 
 
+async def purge_runs_stream(url: str) -> None:
+    connection = await nats.connect(url)
+    try:
+        await connection.jetstream().purge_stream(SOURCES[0].stream)
+    finally:
+        await connection.close()
+
+
+def test_a_resume_the_streams_cannot_serve_whole_is_a_422_so_the_console_reloads(stack, api, listeners):
+    alice = sign_up(api, "alice")
+    first = listeners(stack, alice.headers)
+    resume_at = first.next("runs.recorded", where=ran(checkin(api, alice))).id
+    first.close()
+    ahead = [int(part) for part in base64.urlsafe_b64decode(resume_at + "==").decode().split(":")[1].split(".")]
+    ahead[0] += 1000  # the streams were made anew since (a NATS server reinstalled): they are behind it
+    future = base64.urlsafe_b64encode(("1:" + ".".join(map(str, ahead))).encode()).decode().rstrip("=")
+    assert listeners(stack, alice.headers, last_event_id=future).status == 422
+    checkin(api, alice)
+    time.sleep(0.3)  # its event published
+    asyncio.run(purge_runs_stream(stack.nats.url))  # what came after resume_at is gone
+    aged_out = listeners(stack, alice.headers, last_event_id=resume_at)
+    assert aged_out.status == 422 and "no longer hold" in aged_out.body
+    fresh = listeners(stack, alice.headers)
+    run_id = checkin(api, alice)
+    assert fresh.next("runs.recorded", where=ran(run_id)).data["runs"][0]["run_id"] == run_id
+
+
 async def consumer_counts(url: str) -> list[int]:
     connection = await nats.connect(url)
     try:

@@ -637,12 +637,13 @@ export interface paths {
          *
          *     The stream opens with `retry: 2000`, an `id:` line (the position at connection) and `: connected`; a
          *     comment `: keep-alive` follows every 15 s. Send the last id you received as `Last-Event-ID` to resume
-         *     right after it (what the streams still hold, 7 days or more); without it the stream starts with what
-         *     happens from now on. The credential is checked again at every keep-alive: when it expires or is revoked
-         *     the stream ends with a comment saying so (refresh it and reconnect with `Last-Event-ID`); so does a
-         *     reader that falls more than 2,000 events behind. 422: a `Last-Event-ID` this server did not send; 429:
-         *     the team has too many streams open on this server (`CRONTOPUS_GATEWAY_EVENTS_MAX_STREAMS`). A read-only
-         *     key may listen.
+         *     right after it (the streams hold 7 days or more); without it the stream starts with what happens from
+         *     now on. The credential is checked again at every keep-alive: when it expires or is revoked the stream
+         *     ends with a comment saying so (refresh it and reconnect with `Last-Event-ID`); so does a reader that
+         *     falls more than 2,000 events behind. 422: a `Last-Event-ID` this server did not send, or one the
+         *     streams no longer hold everything after (start over without it and reload); 429: the team has too
+         *     many streams open on this server (`CRONTOPUS_GATEWAY_EVENTS_MAX_STREAMS`). A read-only key may
+         *     listen.
          */
         get: operations["events_api_events_get"];
         put?: never;
