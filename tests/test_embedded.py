@@ -203,6 +203,22 @@ def test_with_two_workers_two_processes_answer_the_port_and_a_ping_pairs_whichev
     assert not port_is_open("127.0.0.1", port), "every gateway process stopped with it"
 
 
+def test_with_two_workers_a_rate_limit_holds_for_the_server_not_for_each_process(tmp_path):
+    port = free_port()
+    env = {"CRONTOPUS_WORKERS": "2", "CRONTOPUS_LOCAL_AGENT": "off", "CRONTOPUS_GATEWAY_RATE_LIMIT_PING_URL": "1",
+           "CRONTOPUS_GATEWAY_RATE_LIMIT_PING_URL_BURST": "5"}  # fmt: skip
+    server = start_run_all(tmp_path / "data", port, tmp_path / "server.log", **env)
+    try:
+        wait_healthy(port, server)
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: len({_process_start(base) for _ in range(40)}) == 2, 30)  # both serve
+        # Each on a new connection: either process takes it (20 all to one: one chance in 500,000).
+        answers = [httpx.get(f"http://127.0.0.1:{port}/ping/{'k' * 22}").status_code for _ in range(20)]
+    finally:
+        stop_run_all(server)
+    assert answers == [404] * 5 + [429] * 15, "the burst of 5 once for the server, not 5 per process"
+
+
 def _answering_processes(port: int, count: int) -> Counter[str]:
     """How many of ``count`` connections, all opened before any is used, each process answers."""
     connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]

@@ -20,7 +20,7 @@ from crontopus_gateway.console import ConsoleFiles, default_web_dir
 from crontopus_gateway.errors import install_error_handlers, methods_by_path
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
-from crontopus_gateway.ratelimit import RateLimitMiddleware, RateLimits
+from crontopus_gateway.ratelimit import Counters, RateLimitMiddleware, RateLimits
 from crontopus_gateway.routes import agents, alerting, badges, checkins, events, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.http import health_payload, metrics_response
@@ -39,7 +39,15 @@ Requests are rate limited per client address, per credential and per ping URL: 4
 A read-only API key gets `ping_url` null (a ping URL is a write credential)."""
 
 
-def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence[ServiceUnit] = ()) -> FastAPI:
+def create_app(
+    *,
+    settings: GatewaySettings,
+    broker: NatsBroker,
+    units: Sequence[ServiceUnit] = (),
+    counters: Counters | None = None,
+) -> FastAPI:
+    """``counters``: the rate limits' tables shared by the server's gateway processes (none: one
+    process, its own)."""
     gateway = Gateway(settings=settings, broker=broker)
     hosted: list[ServiceUnit] = [*units, gateway]
 
@@ -71,7 +79,7 @@ def create_app(*, settings: GatewaySettings, broker: NatsBroker, units: Sequence
     app.router.default = ConsoleFiles(directory=web_dir, not_found=app.router.not_found)
     app.add_middleware(AuditMiddleware)  # innermost: it sees the route and the caller the app found
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RateLimitMiddleware, limits=RateLimits.from_settings(settings))
+    app.add_middleware(RateLimitMiddleware, limits=RateLimits.from_settings(settings, counters))
     app.add_middleware(CorrelationIdMiddleware)
     _allow_origins(app, settings.cors_origins)  # outermost: its headers go on 413s and 429s too
     return app

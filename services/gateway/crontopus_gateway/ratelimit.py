@@ -1,10 +1,17 @@
-"""Rate limits of the gateway, in memory per gateway process: per ping URL, per credential (an
-API key, or a sign-in's access token) on ``/api/``, and per client address on both.
+"""Rate limits of the gateway: per ping URL, per credential (an API key, or a sign-in's access
+token) on ``/api/``, and per client address on both.
 
 Each limit is a GCRA (the token bucket as one number per key: the time its bucket is full
-again), so a request costs a dict lookup or two, and a key's state is one float. Keys are kept
-in least-recently-used order and the oldest dropped past ``MAX_KEYS``, so random keys cannot
-grow memory: a dropped key is one that has been quiet longest, most likely full again anyway.
+again), kept in a table of fixed size: a key's word holds a tag of its keyed hash and that time,
+in ticks of 0.1 ms. The tables of a server's gateway processes (``CRONTOPUS_WORKERS``) are one
+shared memory (``Counters``), so N processes allow the configured rate in all, not N times it,
+as nginx's ``limit_req`` zones are shared by its workers. A word is read and written whole (one
+aligned 64-bit store), so a process never sees half of another's; two processes charging the
+same key at the same instant may both count once where twice was due, a few requests in a flood,
+which these limits tolerate. A key goes to one of 4 words (its set); a new key takes the word
+whose bucket is fullest (a full bucket is as good as no entry), so random keys cannot grow
+memory nor push out a refused loop, whose bucket stays far from full. The hash is keyed with a
+secret of the server's, so nobody can choose keys that share a set.
 
 The most specific limit is asked first, and a request is only charged when every limit lets it
 through: a runaway loop on one ping URL (or one API key) is refused on its own bucket without
@@ -14,11 +21,14 @@ reporting.
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import math
+import multiprocessing
+import secrets
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,44 +36,97 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from crontopus_gateway.addresses import Network, client_address
 from crontopus_gateway.settings import GatewaySettings
 
-MAX_KEYS = 100_000  # per limit: ~15 MB at most for all three
 EPSILON = 1e-6
 PING_PREFIX = "/ping/"
 API_PREFIX = "/api/"
 BADGE_PREFIX = "/badge/"  # public status badges: limited per address only
 
+TICK = 1e-4  # seconds: the resolution of a bucket's time
+TIME_BITS = 44  # 2**44 ticks: 55 years of the monotonic clock (time since boot)
+TIME_MASK = (1 << TIME_BITS) - 1
+WAYS = 4  # words a key may take (its set)
+SETS = 2**15  # per limit: 131,072 keys in 1 MiB
+Words = ctypes.Array[ctypes.c_uint64]
+
+
+def new_words(sets: int = SETS, *, shared: bool = False) -> Words:
+    """A table of ``sets`` sets, in memory that spawned processes can share (``shared``) or not."""
+    if shared:
+        return multiprocessing.get_context("spawn").RawArray(ctypes.c_uint64, sets * WAYS)
+    return (ctypes.c_uint64 * (sets * WAYS))()
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The three limits' tables and the hash key of one server, for each of its gateway processes
+    (passed to a spawned one as its argument: the arrays are shared memory)."""
+
+    secret: bytes
+    address: Words
+    credential: Words
+    ping_url: Words
+
+    @classmethod
+    def create(cls, *, shared: bool, sets: int = SETS) -> Counters:
+        words = [new_words(sets, shared=shared) for _ in range(3)]
+        return cls(secret=secrets.token_bytes(16), address=words[0], credential=words[1], ping_url=words[2])
+
 
 class RateLimiter:
-    """``per_minute`` sustained, up to ``burst`` at once. ``per_minute`` 0: no limit."""
+    """``per_minute`` sustained, up to ``burst`` at once. ``per_minute`` 0: no limit. Its table is
+    its own unless ``words`` (and ``secret``) come from the server's ``Counters``."""
 
-    def __init__(self, *, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute, self.burst = per_minute, burst
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self.tolerance = (burst - 1) * self.interval
-        self.clock = clock
-        self._full_at: OrderedDict[Hashable, float] = OrderedDict()
+    def __init__(
+        self,
+        *,
+        per_minute: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        words: Words | None = None,
+        secret: bytes | None = None,
+        sets: int = SETS,
+    ) -> None:
+        self.per_minute, self.burst, self.clock = per_minute, burst, clock
+        self.interval_ticks = max(1, round(60.0 / per_minute / TICK)) if per_minute else 0
+        self.tolerance = (burst - 1) * self.interval_ticks * TICK
+        self.words = words if words is not None else new_words(sets)
+        self.secret = secret or secrets.token_bytes(16)
+        self.sets = len(self.words) // WAYS
 
-    def wait(self, key: Hashable, now: float) -> float:
+    def wait(self, key: str | bytes, now: float) -> float:
         """Seconds until ``key`` may make a request; 0: now."""
-        if not self.interval:
+        if not self.interval_ticks:
             return 0.0
-        full_at = self._full_at.get(key)
-        if full_at is None:
-            return 0.0
-        self._full_at.move_to_end(key)  # a refused loop is in use too: not the first to be dropped
-        wait = full_at - now - self.tolerance
+        _, _, full_at = self._find(key)
+        wait = full_at * TICK - now - self.tolerance
         return wait if wait > EPSILON else 0.0  # sums of intervals are not exact
 
-    def take(self, key: Hashable, now: float) -> None:
-        if not self.interval:
+    def take(self, key: str | bytes, now: float) -> None:
+        if not self.interval_ticks:
             return
-        self._full_at[key] = max(self._full_at.get(key, now), now) + self.interval
-        self._full_at.move_to_end(key)
-        if len(self._full_at) > MAX_KEYS:
-            self._full_at.popitem(last=False)
+        index, tag, full_at = self._find(key)
+        full_at = max(full_at, round(now / TICK)) + self.interval_ticks
+        self.words[index] = (tag << TIME_BITS) | (full_at & TIME_MASK)
+
+    def _find(self, key: str | bytes) -> tuple[int, int, int]:
+        """The word of ``key`` (or the one it would take), its tag, and its bucket's full time."""
+        raw = key.encode() if isinstance(key, str) else key
+        digest = int.from_bytes(hashlib.blake2b(raw, digest_size=8, key=self.secret).digest())
+        tag = (digest >> TIME_BITS) | 1  # odd: a word in use is never 0
+        start = (digest % self.sets) * WAYS
+        words = self.words
+        fullest, fullest_at = start, TIME_MASK + 1
+        for index in range(start, start + WAYS):
+            word = words[index]
+            if word >> TIME_BITS == tag:
+                return index, tag, word & TIME_MASK
+            if word & TIME_MASK < fullest_at:
+                fullest, fullest_at = index, word & TIME_MASK
+        return fullest, tag, 0
 
     def __len__(self) -> int:
-        return len(self._full_at)
+        """Keys held (for tests)."""
+        return sum(1 for word in self.words if word)
 
 
 @dataclass(frozen=True)
@@ -86,17 +149,21 @@ class RateLimits:
     trusted_proxies: Sequence[Network]
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings) -> RateLimits:
-        def limit(name: str, what: str, per_minute: int, burst: int) -> Limit:
-            return Limit(name, what, RateLimiter(per_minute=per_minute, burst=burst))
+    def from_settings(cls, settings: GatewaySettings, counters: Counters | None = None) -> RateLimits:
+        """``counters``: the tables this server's gateway processes share; None: this process's own."""
+        counters = counters or Counters.create(shared=False)
+
+        def limit(name: str, what: str, per_minute: int, burst: int, words: Words) -> Limit:
+            limiter = RateLimiter(per_minute=per_minute, burst=burst, words=words, secret=counters.secret)
+            return Limit(name, what, limiter)
 
         return cls(
             address=limit("address", "from this address", settings.rate_limit_address,
-                          settings.rate_limit_address_burst),
+                          settings.rate_limit_address_burst, counters.address),
             credential=limit("credential", "with this API key or access token", settings.rate_limit_credential,
-                             settings.rate_limit_credential_burst),
+                             settings.rate_limit_credential_burst, counters.credential),
             ping_url=limit("ping URL", "to this ping URL", settings.rate_limit_ping_url,
-                           settings.rate_limit_ping_url_burst),
+                           settings.rate_limit_ping_url_burst, counters.ping_url),
             trusted_proxies=settings.trusted_proxies,
         )  # fmt: skip
 
@@ -115,7 +182,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         address = client_address(scope, self.limits.trusted_proxies)
-        limits: list[tuple[Limit, Hashable]] = [(self.limits.address, address)]
+        limits: list[tuple[Limit, str | bytes]] = [(self.limits.address, address)]
         specific = self._specific(scope, path)
         if specific:
             limits.insert(0, specific)
@@ -129,12 +196,12 @@ class RateLimitMiddleware:
             limit.limiter.take(key, now)
         await self.app(scope, receive, send)
 
-    def _specific(self, scope: Scope, path: str) -> tuple[Limit, int] | None:
-        """The ping URL's key, or the credential, as an int: the limiter holds no usable secret."""
+    def _specific(self, scope: Scope, path: str) -> tuple[Limit, str | bytes] | None:
+        """The ping URL's key, or the credential (the limiter keeps a tag of its keyed hash only)."""
         if path.startswith(PING_PREFIX):
-            return self.limits.ping_url, hash(path[len(PING_PREFIX) :].partition("/")[0])
+            return self.limits.ping_url, path[len(PING_PREFIX) :].partition("/")[0]
         credential = _credential(scope)
-        return (self.limits.credential, hash(credential)) if credential else None
+        return (self.limits.credential, credential) if credential else None
 
 
 def _credential(scope: Scope) -> bytes | None:

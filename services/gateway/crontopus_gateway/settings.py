@@ -91,7 +91,7 @@ class GatewaySettings(CrontopusSettings):
     workers: int = Field(
         default=1, ge=1, le=64, validation_alias="CRONTOPUS_WORKERS",
         description="gateway processes serving the HTTP port (`run all` and `run gateway`): this one and N - 1 more, "
-        "a core each; rate limits apply per process",
+        "a core each; they share the rate limits' counters",
     )  # fmt: skip
     local_agent: Literal["builtin", "crontab", "off"] | None = Field(
         default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",

@@ -60,15 +60,23 @@ def test_zero_is_no_limit():
     assert all(allowed(limiter, "k", 0.0) for _ in range(1000)) and len(limiter) == 0
 
 
-def test_random_keys_cannot_grow_memory_past_the_bound_and_the_busiest_key_stays(monkeypatch):
-    monkeypatch.setattr(ratelimit, "MAX_KEYS", 100)
-    limiter = RateLimiter(per_minute=60, burst=2)
+def test_random_keys_cannot_grow_memory_past_the_bound_and_the_busiest_key_stays():
+    limiter = RateLimiter(per_minute=60, burst=2, sets=25)  # 100 keys
     passed = 0
     for i in range(10_000):  # ten seconds of a loop at 1,000 a second, and as many random keys
         passed += allowed(limiter, "loop", i / 1000)
         allowed(limiter, str(uuid.uuid4()), i / 1000)
     assert len(limiter) == 100
     assert passed == 2 + 9, "the burst, then one a second: the refused loop was never dropped and refilled"
+
+
+def test_processes_sharing_the_counters_allow_the_rate_once_between_them():
+    counters = ratelimit.Counters.create(shared=True, sets=64)
+    first, second = (RateLimiter(per_minute=60, burst=3, words=counters.ping_url, secret=counters.secret)
+                     for _ in range(2))  # fmt: skip
+    assert [allowed(limiter, "k", 0.0) for limiter in (first, second, first, second)] == [True, True, True, False]
+    assert second.wait("k", 0.0) == pytest.approx(1.0) and first.wait("k", 0.0) == pytest.approx(1.0)
+    assert allowed(second, "k", 1.0)
 
 
 # --- against the live stack -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from crontopus_gateway.console import default_web_dir
+from crontopus_gateway.ratelimit import Counters
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.logging import configure_logging, get_logger
 from crontopus_kit.nats_security import without_credentials
@@ -146,13 +147,15 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         if local_agent != "off":  # its jobs run beside every team's data: one team (local_agent.py)
             os.environ.setdefault(MAX_TEAMS, "1")
         _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent)
-        app = all_in_one_app(nats_url, settings, local_agent=local_agent)
+        counters = _counters(settings.workers)
+        app = all_in_one_app(nats_url, settings, local_agent=local_agent, counters=counters)
         # uvicorn re-raises SIGTERM or SIGINT once it has shut down; with the default handlers that
         # would end the process before `finally` stops the embedded nats-server (SIGTERM), or with
         # status 130 (SIGINT): Ctrl-C is how `make run` is meant to stop, so it ends with 0.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
-        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=settings.workers, sock=sock)
+        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=settings.workers, sock=sock,
+              counters=counters)  # fmt: skip
     finally:
         sock.close()
         if nats:
@@ -185,8 +188,16 @@ def _run_gateway(settings: GatewaySettings, port: int) -> None:
 
     if not settings.nats_url:
         raise SettingsError("CRONTOPUS_NATS_URL is required to run the gateway alone")
-    app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"))
-    serve(app, host=settings.host, port=port, nats_url=settings.nats_url, workers=settings.workers)
+    counters = _counters(settings.workers)
+    app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"),
+                     counters=counters)  # fmt: skip
+    serve(app, host=settings.host, port=port, nats_url=settings.nats_url, workers=settings.workers,
+          counters=counters)  # fmt: skip
+
+
+def _counters(workers: int) -> Counters | None:
+    """The rate limits' tables in memory the gateway processes share (one process: its own)."""
+    return Counters.create(shared=True) if workers > 1 else None
 
 
 def _run_service(name: str, port: int | None) -> None:

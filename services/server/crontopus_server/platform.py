@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from faststream.nats import NatsBroker
 
 from crontopus_gateway.app import create_app
+from crontopus_gateway.ratelimit import Counters
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import make_broker
 from crontopus_kit.nats_security import SERVICE_USER, server_config, service_password, with_credentials
@@ -66,11 +67,17 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def all_in_one_app(nats_url: str, settings: GatewaySettings | None = None, *, local_agent: str = "off") -> FastAPI:
+def all_in_one_app(
+    nats_url: str,
+    settings: GatewaySettings | None = None,
+    *,
+    local_agent: str = "off",
+    counters: Counters | None = None,
+) -> FastAPI:
     """Every service on one broker; ``local_agent`` (builtin or crontab) adds `make run`'s agent."""
     settings = settings or GatewaySettings()
     broker = make_broker(nats_url, name="crontopus-all-in-one")
     units = build_units(broker)
     if local_agent != "off":
         units.append(LocalAgentUnit(settings, broker=broker, scheduler=local_agent))
-    return create_app(settings=settings, broker=broker, units=units)
+    return create_app(settings=settings, broker=broker, units=units, counters=counters)

@@ -10,8 +10,9 @@ all land on one process and stay there: two processes measured anywhere from 0.6
 Elsewhere they accept on one shared socket. They share nothing in memory, and need not:
 a check-in goes to JetStream whichever process took it (a finish ping is paired with its start by
 the runs service, in stream order), API key revocations and manifest changes reach every gateway
-over NATS. What is per process: the rate limits (each process allows the configured rate) and
-the caches those broadcasts keep fresh.
+over NATS. The rate limits' counters are the one thing shared in memory (``Counters``, made by the
+caller before any process starts), so the processes allow the configured rate between them. What
+is per process: the caches those broadcasts keep fresh, and the cap on a team's live event streams.
 
 The extra processes are started with ``spawn`` (a fresh interpreter: nothing of this process's
 event loop or NATS connection is inherited), end with this process, and are stopped when it stops.
@@ -29,6 +30,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from crontopus_gateway.ratelimit import Counters
 from crontopus_kit.logging import get_logger
 
 log = get_logger("crontopus.server")
@@ -48,10 +50,20 @@ STOP_SECONDS = 10.0
 REUSE_PORT = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
-def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int, sock: socket.socket | None = None) -> None:
+def serve(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    nats_url: str,
+    workers: int,
+    sock: socket.socket | None = None,
+    counters: Counters | None = None,
+) -> None:
     """Serve ``app`` here, and ``workers - 1`` gateway processes on the same port: on ``sock``
     when the caller bound it already (``bind_port`` with the same ``workers``), else on a socket
-    bound now (a port in use ends the process with uvicorn's STARTUP_FAILURE)."""
+    bound now (a port in use ends the process with uvicorn's STARTUP_FAILURE). ``counters``: the
+    rate limits' tables ``app`` uses, shared with the other processes."""
     config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
     if workers <= 1:
         uvicorn.Server(config).run(sockets=[sock] if sock else None)
@@ -62,7 +74,9 @@ def serve(app: Any, *, host: str, port: int, nats_url: str, workers: int, sock: 
     listen: socket.socket | tuple[str, int] = (host, sock.getsockname()[1]) if REUSE_PORT else sock
     context = multiprocessing.get_context("spawn")
     others = [
-        context.Process(target=gateway_worker, args=(listen, nats_url), name=f"crontopus-gateway-{n}", daemon=True)
+        context.Process(
+            target=gateway_worker, args=(listen, nats_url, counters), name=f"crontopus-gateway-{n}", daemon=True
+        )
         for n in range(2, workers + 1)
     ]
     for process in others:
@@ -120,7 +134,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def gateway_worker(listen: socket.socket | tuple[str, int], nats_url: str) -> None:
+def gateway_worker(listen: socket.socket | tuple[str, int], nats_url: str, counters: Counters | None) -> None:
     """One more gateway, in a spawned process: settings from the same environment."""
     from crontopus_gateway.app import create_app
     from crontopus_gateway.settings import GatewaySettings
@@ -131,7 +145,7 @@ def gateway_worker(listen: socket.socket | tuple[str, int], nats_url: str) -> No
     die_with_parent()  # a parent killed outright takes its workers with it
     settings = GatewaySettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"))
+    app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"), counters=counters)
     sock = listen if isinstance(listen, socket.socket) else _bind(*listen)
     uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
 
