@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -20,6 +21,11 @@ from crontopus_schemas.subjects import StreamSpec
 log = get_logger(__name__)
 # A unit closes in well under a second (it finishes and acknowledges the batch in hand).
 UNIT_CLOSE_SECONDS = 5.0
+NATS_WAIT_REPORT_SECONDS = 10.0
+NATS_WAIT = (
+    "waiting for NATS: not reachable yet (is it running? is CRONTOPUS_NATS_URL right?); "
+    "this process starts once it answers"
+)
 
 
 class ServiceUnit(Protocol):
@@ -75,8 +81,23 @@ async def prepare_units(broker: NatsBroker, units: Sequence[ServiceUnit], *, str
     gc.set_threshold(*GC_THRESHOLDS)
     for unit in units:
         await unit.prepare()
-    await broker.connect()
+    await connect(broker)
     await ensure_unit_streams(broker, units, replicas=stream_replicas)
+
+
+async def connect(broker: NatsBroker, *, report_every: float = NATS_WAIT_REPORT_SECONDS) -> None:
+    """``broker.connect()``, which waits as long as NATS takes to answer (a platform's processes
+    may start in any order); meanwhile a warning every ``report_every`` seconds, so a wrong
+    ``CRONTOPUS_NATS_URL`` or a NATS that is down is not a silent "Waiting for application startup"."""
+    connecting = asyncio.ensure_future(broker.connect())
+    started = time.monotonic()
+    try:
+        while not (await asyncio.wait({connecting}, timeout=report_every))[0]:
+            waited = round(time.monotonic() - started)
+            log.warning(NATS_WAIT, waited_seconds=waited)
+    finally:
+        connecting.cancel()  # when this start-up itself is cancelled; a no-op once connected
+    connecting.result()
 
 
 async def units_started(units: Sequence[ServiceUnit]) -> None:

@@ -6,9 +6,11 @@ import asyncio
 import time
 
 from faststream.nats import NatsBroker
+from structlog.testing import capture_logs
 
 from crontopus_kit.broker import make_broker
-from crontopus_kit.unit import stop_units
+from crontopus_kit.nats_server import NatsServerProcess
+from crontopus_kit.unit import connect, stop_units
 
 
 class Unit:
@@ -47,3 +49,21 @@ async def test_units_stop_without_an_error_when_nats_is_already_gone(nats_server
     await asyncio.wait_for(stop_units(broker, [unit]), timeout=5)  # type: ignore[list-item]
 
     assert unit.closed and connection.is_closed
+
+
+async def test_start_up_waits_for_a_nats_that_is_not_there_yet_and_says_so(tmp_path) -> None:
+    server = NatsServerProcess(store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log")  # not started yet
+    broker = make_broker(server.url, name="test")
+    with capture_logs() as logged:
+        connecting = asyncio.ensure_future(connect(broker, report_every=0.2))
+        await asyncio.sleep(0.7)
+    try:
+        assert not connecting.done()
+        assert [entry for entry in logged if "waiting for NATS" in entry["event"]], "the wait is in the log"
+        server.start()
+        await asyncio.wait_for(connecting, timeout=10)
+        assert broker._connection.is_connected
+    finally:
+        connecting.cancel()
+        await broker.stop()
+        server.stop()
