@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import nats.errors
@@ -92,12 +93,40 @@ async def connect(broker: NatsBroker, *, report_every: float = NATS_WAIT_REPORT_
     connecting = asyncio.ensure_future(broker.connect())
     started = time.monotonic()
     try:
-        while not (await asyncio.wait({connecting}, timeout=report_every))[0]:
-            waited = round(time.monotonic() - started)
-            log.warning(NATS_WAIT, waited_seconds=waited)
+        with _stopped_by_signals(connecting):
+            while not (await asyncio.wait({connecting}, timeout=report_every))[0]:
+                waited = round(time.monotonic() - started)
+                log.warning(NATS_WAIT, waited_seconds=waited)
     finally:
         connecting.cancel()  # when this start-up itself is cancelled; a no-op once connected
+    if connecting.cancelled():
+        raise NatsWaitStopped("stopped (SIGINT or SIGTERM) while waiting for NATS; nothing had started")
     connecting.result()
+
+
+class NatsWaitStopped(Exception):
+    """SIGINT or SIGTERM while a start-up waited for NATS: the process ends instead of starting."""
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(task: asyncio.Future[Any]) -> Iterator[None]:
+    """SIGINT and SIGTERM cancel ``task`` meanwhile. uvicorn's own handlers only set a flag it
+    reads once start-up is over, which a wait for NATS may never be: Ctrl-C, ``docker stop`` and
+    a dead parent's SIGTERM would go unheard."""
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for sig in previous:
+            loop.add_signal_handler(sig, task.cancel)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 async def units_started(units: Sequence[ServiceUnit]) -> None:

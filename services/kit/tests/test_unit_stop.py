@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
+import pytest
 from faststream.nats import NatsBroker
 from structlog.testing import capture_logs
 
 from crontopus_kit.broker import make_broker
-from crontopus_kit.nats_server import NatsServerProcess
-from crontopus_kit.unit import connect, stop_units
+from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_kit.unit import NatsWaitStopped, connect, stop_units
 
 
 class Unit:
@@ -67,3 +70,14 @@ async def test_start_up_waits_for_a_nats_that_is_not_there_yet_and_says_so(tmp_p
         connecting.cancel()
         await broker.stop()
         server.stop()
+
+
+async def test_a_sigterm_while_waiting_for_nats_ends_the_wait(tmp_path) -> None:
+    """uvicorn heeds SIGTERM only once start-up is over: `docker stop` would otherwise go unheard."""
+    broker = make_broker(f"nats://127.0.0.1:{free_port()}", name="test")
+    before = signal.getsignal(signal.SIGTERM)
+    asyncio.get_running_loop().call_later(0.5, os.kill, os.getpid(), signal.SIGTERM)
+    with pytest.raises(NatsWaitStopped):
+        await asyncio.wait_for(connect(broker, report_every=0.2), timeout=10)
+    assert signal.getsignal(signal.SIGTERM) == before, "the handler before the wait is back"
+    await broker.stop()
