@@ -6,6 +6,8 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -217,6 +219,44 @@ def test_with_two_workers_a_rate_limit_holds_for_the_server_not_for_each_process
     finally:
         stop_run_all(server)
     assert answers == [404] * 5 + [429] * 15, "the burst of 5 once for the server, not 5 per process"
+
+
+ORPHAN = """
+import multiprocessing, sys
+from crontopus_server.serving import gateway_worker
+if __name__ == "__main__":
+    listen, nats_url = ("127.0.0.1", int(sys.argv[1])), sys.argv[2]
+    worker = multiprocessing.get_context("spawn").Process(target=gateway_worker, args=(listen, nats_url, None))
+    worker.start()
+    print(worker.pid, flush=True)
+    worker.join()
+"""
+
+
+def test_a_gateway_process_whose_server_was_killed_during_its_start_up_ends_too(tmp_path):
+    """Its start-up waits for NATS (here: none, as when the embedded one died with the server),
+    and uvicorn heeds the SIGTERM of die_with_parent only after start-up: it ends anyway."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
+    env["CRONTOPUS_DATA_DIR"] = str(tmp_path / "data")
+    command = [sys.executable, "-c", ORPHAN, str(free_port()), f"nats://127.0.0.1:{free_port()}"]
+    parent = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    time.sleep(3)  # well into its start-up, waiting for NATS
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + serving.STOP_SECONDS + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker), "the gateway process outlived its server"
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its new parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def _answering_processes(port: int, count: int) -> Counter[str]:

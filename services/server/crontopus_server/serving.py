@@ -20,9 +20,13 @@ event loop or NATS connection is inherited), end with this process, and are stop
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
 import socket
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -143,11 +147,30 @@ def gateway_worker(listen: socket.socket | tuple[str, int], nats_url: str, count
     from crontopus_kit.nats_server import die_with_parent
 
     die_with_parent()  # a parent killed outright takes its workers with it
+    _end_after_parent(STOP_SECONDS)
     settings = GatewaySettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"), counters=counters)
     sock = listen if isinstance(listen, socket.socket) else _bind(*listen)
-    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+    # A terminal's Ctrl-C reaches every process of the group: uvicorn shuts down, then re-raises
+    # the SIGINT, whose traceback would end this process's output for nothing.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+
+
+def _end_after_parent(grace: float) -> None:
+    """When the parent is gone, die_with_parent's SIGTERM starts uvicorn's shutdown; but uvicorn
+    only acts on it once start-up is over, and a start-up still waiting for a NATS that died with
+    the parent never is. So a worker whose parent is gone ends ``grace`` seconds later regardless."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        time.sleep(grace)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _stop(processes: Sequence[BaseProcess]) -> None:
