@@ -88,10 +88,10 @@ class GatewaySettings(CrontopusSettings):
         default=None, validation_alias="CRONTOPUS_WEB_DIR",
         description="the built web console the gateway serves at /; default: web/dist of the checkout it runs from",
     )  # fmt: skip
-    workers: int = Field(
-        default=1, ge=1, le=64, validation_alias="CRONTOPUS_WORKERS",
-        description="gateway processes serving the HTTP port (`run all` and `run gateway`): this one and N - 1 more, "
-        "a core each; they share the rate limits' counters",
+    workers: int | None = Field(
+        default=None, ge=1, le=64, validation_alias="CRONTOPUS_WORKERS",
+        description="gateway processes serving the HTTP port: this one and N - 1 more, a core each; they share the "
+        "rate limits' counters. Default: `run all` one per core up to 2, `run gateway` 1",
     )  # fmt: skip
     local_agent: Literal["builtin", "crontab", "off"] | None = Field(
         default=None, validation_alias="CRONTOPUS_LOCAL_AGENT",

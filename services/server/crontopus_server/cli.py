@@ -128,11 +128,16 @@ async def _rotate_signing_key(*, retire_others: bool) -> str:
 
 
 MAX_TEAMS = "CRONTOPUS_IDENTITY_MAX_TEAMS"
+# `run all`'s gateway processes unless CRONTOPUS_WORKERS says, where the machine has the cores: the
+# first process also runs every service, so a second one serves HTTP while the first is busy with
+# them (one process on two cores answered pings at ~0.3x a bare app; two, ~0.5-0.7x: benchmarks.md).
+RUN_ALL_WORKERS = 2
 
 
 def _run_all(settings: GatewaySettings, port: int) -> None:
+    workers = settings.workers or _cores_up_to(RUN_ALL_WORKERS)
     # The port first: taken, nothing starts and no banner sends the user to another server.
-    sock = _listen(settings.host, port, workers=settings.workers)
+    sock = _listen(settings.host, port, workers=workers)
     port = sock.getsockname()[1]  # port 0: the one the kernel chose
     nats = None
     nats_url = settings.nats_url
@@ -146,16 +151,15 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
         local_agent = settings.local_agent or ("builtin" if nats else "off")
         if local_agent != "off":  # its jobs run beside every team's data: one team (local_agent.py)
             os.environ.setdefault(MAX_TEAMS, "1")
-        _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent)
-        counters = _counters(settings.workers)
+        _banner(settings, port, nats_url, embedded=nats is not None, local_agent=local_agent, workers=workers)
+        counters = _counters(workers)
         app = all_in_one_app(nats_url, settings, local_agent=local_agent, counters=counters)
         # uvicorn re-raises SIGTERM or SIGINT once it has shut down; with the default handlers that
         # would end the process before `finally` stops the embedded nats-server (SIGTERM), or with
         # status 130 (SIGINT): Ctrl-C is how `make run` is meant to stop, so it ends with 0.
         signal.signal(signal.SIGTERM, _exit_quietly)
         signal.signal(signal.SIGINT, _exit_quietly)
-        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=settings.workers, sock=sock,
-              counters=counters)  # fmt: skip
+        serve(app, host=settings.host, port=port, nats_url=nats_url, workers=workers, sock=sock, counters=counters)
     finally:
         sock.close()
         if nats:
@@ -188,11 +192,17 @@ def _run_gateway(settings: GatewaySettings, port: int) -> None:
 
     if not settings.nats_url:
         raise SettingsError("CRONTOPUS_NATS_URL is required to run the gateway alone")
-    counters = _counters(settings.workers)
+    workers = settings.workers or 1
+    counters = _counters(workers)
     app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"),
                      counters=counters)  # fmt: skip
-    serve(app, host=settings.host, port=port, nats_url=settings.nats_url, workers=settings.workers,
-          counters=counters)  # fmt: skip
+    serve(app, host=settings.host, port=port, nats_url=settings.nats_url, workers=workers, counters=counters)
+
+
+def _cores_up_to(most: int) -> int:
+    """The cores this process may run on (its affinity, which a container's cpuset sets), at most ``most``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(most, cores))
 
 
 def _counters(workers: int) -> Counters | None:
@@ -211,7 +221,9 @@ def _run_service(name: str, port: int | None) -> None:
     uvicorn.run(app, host=settings.host, port=port or default_port, **UVICORN_OPTIONS)
 
 
-def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool, local_agent: str) -> None:
+def _banner(
+    settings: GatewaySettings, port: int, nats_url: str, *, embedded: bool, local_agent: str, workers: int
+) -> None:
     url = f"http://{settings.host}:{port}"
     data = settings.data_dir.resolve()
     lines = [
@@ -222,7 +234,7 @@ def _banner(settings: GatewaySettings, port: int, nats_url: str, *, embedded: bo
         f"  NATS:         {without_credentials(nats_url)}"
         + (f"  (JetStream data in {data / 'nats'}; agents log in through the auth callout)" if embedded else ""),
         f"  databases:    {'SQLite files in ' + str(data) if not settings.uses_postgres else 'PostgreSQL'}",
-        f"  services:     gateway{_processes(settings.workers)}, {', '.join(SERVICES)}",
+        f"  services:     gateway{_processes(workers)}, {', '.join(SERVICES)}",
         f"  local agent:  {_local_agent_line(local_agent, data)}",
         "",
         f"Sign up at {url}/register, or with the CLI (either creates your team and signs you in),",
