@@ -146,6 +146,11 @@ def test_make_run_enrolls_a_local_agent_into_the_first_team_and_it_runs_the_exam
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
     _wait_for(lambda: not port_is_open("127.0.0.1", nats_port), 10, 0.1)  # SIGTERM stops the embedded NATS too
+    banner = (tmp_path / "first.log").read_text()
+    if len(os.sched_getaffinity(0)) >= 2:  # a core each for two: the default, unless CRONTOPUS_WORKERS says
+        assert "gateway (2 processes, CRONTOPUS_WORKERS)" in banner
+    else:
+        assert "services:     gateway, identity" in banner
 
 
 def test_a_local_agent_whose_home_was_deleted_is_replaced_by_a_new_one(tmp_path):
