@@ -27,6 +27,7 @@ def test_a_user_enrolls_an_agent_with_a_token_then_lists_shows_and_revokes_it(st
     assert "db-1" in table and "offline" in table
     shown = crontopus("agents", "show", agent_id).stdout
     assert "role=db" in shown and agent_id in shown
+    assert "No agent has installed staging/hello" in crontopus("agents", "list", "--job", "staging/hello").stdout
 
     assert "Revoked agent db-1" in crontopus("agents", "revoke", agent_id).stdout
     assert json.loads(crontopus("agents", "show", agent_id, "--json").stdout)["status"] == "revoked"

@@ -23,6 +23,7 @@ spec:
   schedule: "15 3 * * *"
   timezone: Europe/Berlin
   command: /usr/local/bin/export.sh
+  target: {matchLabels: {role: reports}}
 """
 
 
@@ -53,6 +54,7 @@ def test_create_show_and_delete_a_job(alice: None, tmp_path: Path) -> None:
 
     shown = crontopus("jobs", "show", "production/nightly-export").stdout
     assert "15 3 * * *" in shown and "Europe/Berlin" in shown
+    assert "agents labelled role=reports" in shown  # where it would run
     assert "command: /usr/local/bin/export.sh" in shown  # the manifest as committed
     assert "Create production/nightly-export via the API" in shown  # the history
 

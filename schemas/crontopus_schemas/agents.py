@@ -141,6 +141,10 @@ class AgentList(BaseModel):
     agents: list[AgentPublic]
 
 
+class AgentListRequest(TenantScoped):
+    job: str | None = Field(default=None, description="only the agents that reported this job installed")
+
+
 class AgentRef(TenantScoped):
     agent_id: str
 

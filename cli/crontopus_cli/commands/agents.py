@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crontopus_cli import output
+from crontopus_cli.commands.runs import job_ref
 from crontopus_cli.context import JsonOption, ServerOption, state
 
 app = typer.Typer(help="List, inspect and revoke agents; create enrollment tokens.", no_args_is_help=True)
@@ -18,12 +19,28 @@ STATUS_STYLES = {"online": "green", "offline": "yellow", "revoked": "dim"}
 
 
 @app.command("list")
-def list_agents(ctx: typer.Context, server: ServerOption = None, as_json: JsonOption = False) -> None:
+def list_agents(
+    ctx: typer.Context,
+    job: Annotated[
+        str | None,
+        typer.Option(
+            "--job", callback=job_ref, help="Only the agents that have this job installed: <namespace>/<name>."
+        ),
+    ] = None,
+    server: ServerOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Every agent of your team: online or not, its scheduler and the commit it applied."""
     with state(ctx).client(server) as client:
-        agents = client.get("/api/agents")
+        agents = client.get("/api/agents", params={"job": job} if job else None)
     if as_json:
         output.print_json(agents)
+        return
+    if job and not agents["agents"]:
+        output.console.print(
+            f"No agent has installed {escape(job)}: agents install the jobs whose target labels theirs include, "
+            "at their next sync (`crontopus jobs show` shows its target, `crontopus agents show` an agent's labels)"
+        )
         return
     output.print_table(_agents_table(agents["agents"]))
 

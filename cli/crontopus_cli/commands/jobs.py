@@ -271,6 +271,8 @@ def show_job(ctx: typer.Context, job: JobRef, server: ServerOption = None, as_js
 
 def _job_rows(detail: dict[str, Any]) -> list[tuple[str, str | Text]]:
     labels = ", ".join(f"{k}={v}" for k, v in (detail.get("labels") or {}).items())
+    target = ((detail.get("manifest") or {}).get("spec") or {}).get("target") or {}
+    wanted = ", ".join(f"{k}={v}" for k, v in (target.get("matchLabels") or {}).items())
     return [
         ("Job", str(detail.get("job"))),
         ("Schedule", str(detail.get("schedule"))),
@@ -278,6 +280,7 @@ def _job_rows(detail: dict[str, Any]) -> list[tuple[str, str | Text]]:
         ("State", _state(detail)),
         ("Command", str(detail.get("command"))),
         ("Labels", labels or output.NONE),
+        ("Target", f"agents labelled {wanted}" if wanted else "every agent"),
         ("Last status", output.status_text(detail.get("last_status"))),
         ("Ping URL", detail.get("ping_url") or output.NONE),
         ("File", str(detail.get("file"))),

@@ -20,6 +20,7 @@ from crontopus_schemas import subjects
 from crontopus_schemas.agents import (
     AgentEvent,
     AgentList,
+    AgentListRequest,
     AgentPublic,
     AgentRef,
     AgentStatusReport,
@@ -120,10 +121,11 @@ def _add_enrollment_handlers(
 
 def _add_agent_handlers(router: NatsRouter, db: Database, events: AgentEvents, kicker: Kicker) -> None:
     @router.subscriber(AgentsRpc.LIST, queue=Q)
-    @rpc_handler(TenantScoped)
-    async def list_agents(request: TenantScoped) -> AgentList:
+    @rpc_handler(AgentListRequest)
+    async def list_agents(request: AgentListRequest) -> AgentList:
         async with db.session() as session:
-            return AgentList(agents=await service.list_agents(session=session, tenant_id=request.tenant_id))
+            agents = await service.list_agents(session=session, tenant_id=request.tenant_id, job=request.job)
+            return AgentList(agents=agents)
 
     @router.subscriber(AgentsRpc.GET, queue=Q)
     @rpc_handler(AgentRef)

@@ -160,9 +160,11 @@ def agent_public(agent: Agent) -> AgentPublic:
     )  # fmt: skip
 
 
-async def list_agents(*, session: AsyncSession, tenant_id: str) -> list[AgentPublic]:
+async def list_agents(*, session: AsyncSession, tenant_id: str, job: str | None = None) -> list[AgentPublic]:
+    """The team's agents by name; ``job``: only those whose last report lists it installed."""
     stmt = select(Agent).where(col(Agent.tenant_id) == tenant_id).order_by(col(Agent.name), col(Agent.enrolled_at))
-    return [agent_public(agent) for agent in (await session.execute(stmt)).scalars()]
+    agents = [agent_public(agent) for agent in (await session.execute(stmt)).scalars()]
+    return [agent for agent in agents if job in agent.jobs] if job else agents
 
 
 async def get_agent(*, session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:

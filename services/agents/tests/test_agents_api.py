@@ -548,6 +548,11 @@ async def test_heartbeats_and_reports_show_in_the_api_and_silence_marks_the_agen
     assert shown["jobs"] == ["production/backup"] and shown["drift"][0]["kind"] == "edited"
     assert shown["errors"] == report.errors and shown["spool_pending"] == 2
     assert shown["drift_detected_at"] is not None
+    installed = client.get("/api/agents", params={"job": "production/backup"}, headers=alice.headers).json()
+    assert [a["id"] for a in installed["agents"]] == [agent_id], "the agents that run a job, for its page"
+    elsewhere = client.get("/api/agents", params={"job": "staging/other"}, headers=alice.headers).json()
+    assert elsewhere == {"agents": []}
+    assert client.get("/api/agents", params={"job": "no slash"}, headers=alice.headers).status_code == 422
     wait_until(lambda: _agent_if(client, alice, agent_id, status="offline"), timeout=5)
 
 

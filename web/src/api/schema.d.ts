@@ -11,7 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Agents */
+        /**
+         * List Agents
+         * @description The team's agents by name. With `job`, the agents whose last report lists that job installed
+         *     in their scheduler (none: no agent's labels match its target, or none has synced it yet).
+         */
         get: operations["list_agents_api_agents_get"];
         put?: never;
         post?: never;
@@ -3318,7 +3322,10 @@ export type $defs = Record<string, never>;
 export interface operations {
     list_agents_api_agents_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description <namespace>/<name>: only the agents that have it installed */
+                job?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3341,6 +3348,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
             /** @description Rate limited; see Retry-After */

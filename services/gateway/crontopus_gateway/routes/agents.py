@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_schemas.agents import (
     AgentList,
+    AgentListRequest,
     AgentPublic,
     AgentRef,
     EnrolledAgent,
@@ -20,6 +21,7 @@ from crontopus_schemas.agents import (
     EnrollRequest,
 )
 from crontopus_schemas.gitops import RepositoryPublic
+from crontopus_schemas.names import JOB_REF_PATTERN
 from crontopus_schemas.rpc import TenantScoped
 from crontopus_schemas.subjects import AgentsRpc, GitopsRpc
 
@@ -59,8 +61,18 @@ async def enroll(body: EnrollRequest, gateway: GatewayDep) -> Enrollment:
 
 
 @router.get("/api/agents", response_model=AgentList)
-async def list_agents(principal: CurrentPrincipal, gateway: GatewayDep) -> AgentList:
-    return await gateway.rpc(AgentsRpc.LIST, TenantScoped(tenant_id=principal.tenant_id), AgentList)
+async def list_agents(
+    principal: CurrentPrincipal,
+    gateway: GatewayDep,
+    job: Annotated[
+        str | None,
+        Query(pattern=JOB_REF_PATTERN, description="<namespace>/<name>: only the agents that have it installed"),
+    ] = None,
+) -> AgentList:
+    """The team's agents by name. With `job`, the agents whose last report lists that job installed
+    in their scheduler (none: no agent's labels match its target, or none has synced it yet)."""
+    request = AgentListRequest(tenant_id=principal.tenant_id, job=job)
+    return await gateway.rpc(AgentsRpc.LIST, request, AgentList)
 
 
 @router.get("/api/agents/{agent_id}", response_model=AgentPublic, responses=errors(404))

@@ -65,6 +65,23 @@ describe("a job's page", () => {
     expect(screen.getAllByText("curl -fsS -m 10 --retry 3 -o /dev/null http://console.test/ping/abc").length).toBeGreaterThan(0);
   });
 
+  it("names the agents that have the job installed, asking the server for this job's", async () => {
+    const agent = { id: "a1", name: "db-1", status: "online", jobs: ["staging/hello"] };
+    const api = mockApi({ ...base, "GET /api/agents": () => json({ agents: [agent] }) });
+    await renderFresh("/jobs/staging/hello");
+    const link = await screen.findByRole("link", { name: "db-1" });
+    expect(link).toHaveAttribute("href", "/agents/a1");
+    const asked = api.calls("GET /api/agents").map((r) => new URL(r.url).searchParams.get("job"));
+    expect(asked).toContain("staging/hello");
+  });
+
+  it("says when no agent has installed the job, and which labels would", async () => {
+    mockApi({ ...base, "GET /api/jobs/staging/hello": () => json({ ...job, manifest: { spec: { target: { matchLabels: { role: "db" } } } } }) });
+    await renderFresh("/jobs/staging/hello");
+    expect(await screen.findByText("No agent has installed it")).toBeInTheDocument();
+    expect(screen.getByText(/agents install it when their labels include/)).toBeInTheDocument();
+  });
+
   it("pauses by committing only this job's document with spec.paused, based on the commit shown", async () => {
     const api = mockApi({ ...base, "PUT /api/jobs/staging/hello": () => json({ ...job, paused: true, commit: "bbbb222" }) });
     await renderFresh("/jobs/staging/hello");
