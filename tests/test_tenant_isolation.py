@@ -161,7 +161,7 @@ def _pings(_: Alice, bob: Account) -> list[tuple[str, Call]]:
 
 
 ROUTES: dict[tuple[str, str], Aim] = {
-    ("GET", "/api/agents"): lambda a, b: [("/api/agents", {})],
+    ("GET", "/api/agents"): lambda a, b: [("/api/agents", {}), ("/api/agents", {"params": {"job": JOB}})],
     ("POST", "/api/agents/enroll"): lambda a, b: [
         ("/api/agents/enroll", {"json": {"token": "ctpe_" + "x" * 30, "name": "x"}})
     ],
@@ -171,6 +171,7 @@ ROUTES: dict[tuple[str, str], Aim] = {
     ("GET", "/api/alert-rules"): lambda a, b: [("/api/alert-rules", {})],
     ("PUT", "/api/alert-rules"): lambda a, b: [("/api/alert-rules", {"json": {"grace": "9m"}})],
     ("GET", "/api/api-keys"): lambda a, b: [("/api/api-keys", {})],
+    ("GET", "/api/api-keys/current"): lambda a, b: [("/api/api-keys/current", {})],
     ("POST", "/api/api-keys"): lambda a, b: [("/api/api-keys", {"json": {"name": "bobs", "scope": "read"}})],
     ("DELETE", "/api/api-keys/{key_id}"): lambda a, b: [(f"/api/api-keys/{key_id}", {}) for key_id in a.key_ids],
     ("GET", "/api/auth/jwks.json"): lambda a, b: [("/api/auth/jwks.json", {})],
