@@ -79,7 +79,8 @@ describe("a job's page", () => {
     mockApi({ ...base, "GET /api/jobs/staging/hello": () => json({ ...job, manifest: { spec: { target: { matchLabels: { role: "db" } } } } }) });
     await renderFresh("/jobs/staging/hello");
     expect(await screen.findByText("No agent has installed it")).toBeInTheDocument();
-    expect(screen.getByText(/agents install it when their labels include/)).toBeInTheDocument();
+    expect(screen.getByText("role=db")).toBeInTheDocument();
+    expect(screen.getByText(/install it at their next sync/)).toBeInTheDocument();
   });
 
   it("pauses by committing only this job's document with spec.paused, based on the commit shown", async () => {

@@ -245,27 +245,30 @@ function InstalledOn({ job }: { job: Schemas["JobDetail"] }) {
   return (
     <span>
       <span className="font-medium text-amber-700 dark:text-amber-400">No agent has installed it</span>
-      <span className="muted">
-        {Object.keys(wanted).length ? (
-          <>
-            {" "}
-            : agents install it when their labels include <Labels labels={wanted} /> (
-            <Link to="/agents" className="link">
-              agents
-            </Link>
-            ), at their next sync.
-          </>
-        ) : (
-          <>
-            {" "}
-            yet: every agent installs it at its next sync (
-            <Link to="/agents" className="link">
-              add an agent
-            </Link>
-            ).
-          </>
-        )}
-      </span>
+      {Object.keys(wanted).length ? (
+        <span className="muted">
+          : agents labelled{" "}
+          <span className="mono">
+            {Object.entries(wanted)
+              .map(([key, value]) => `${key}=${value}`)
+              .join(", ")}
+          </span>{" "}
+          install it at their next sync (
+          <Link to="/agents" className="link">
+            see the agents
+          </Link>
+          ).
+        </span>
+      ) : (
+        <span className="muted">
+          {" "}
+          yet: every agent installs it at its next sync (
+          <Link to="/agents" className="link">
+            add an agent
+          </Link>
+          ).
+        </span>
+      )}
     </span>
   );
 }
