@@ -7,7 +7,7 @@ process listens on a socket of its own bound with ``SO_REUSEPORT``, and the kern
 connections evenly over them. (On one shared listening socket, the process whose event loop woke
 first accepted every connection waiting, so fifty keep-alive connections opened at once could
 all land on one process and stay there: two processes measured anywhere from 0.6x to 2x one.)
-Elsewhere they accept on one shared socket. They share nothing in memory, and need not:
+Elsewhere they accept on one shared socket. They share next to nothing, and need not:
 a check-in goes to JetStream whichever process took it (a finish ping is paired with its start by
 the runs service, in stream order), API key revocations and manifest changes reach every gateway
 over NATS. The rate limits' counters are the one thing shared in memory (``Counters``, made by the
