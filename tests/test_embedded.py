@@ -227,27 +227,29 @@ def test_with_two_workers_a_rate_limit_holds_for_the_server_not_for_each_process
 
 
 ORPHAN = """
-import multiprocessing, sys
+import multiprocessing, os, sys
 from crontopus_server.serving import gateway_worker
 if __name__ == "__main__":
     listen, nats_url = ("127.0.0.1", int(sys.argv[1])), sys.argv[2]
-    worker = multiprocessing.get_context("spawn").Process(target=gateway_worker, args=(listen, nats_url, None))
+    args = (listen, nats_url, None, os.getpid())
+    worker = multiprocessing.get_context("spawn").Process(target=gateway_worker, args=args)
     worker.start()
     print(worker.pid, flush=True)
     worker.join()
 """
 
 
-def test_a_gateway_process_whose_server_was_killed_during_its_start_up_ends_too(tmp_path):
-    """Its start-up waits for NATS (here: none, as when the embedded one died with the server),
-    and uvicorn heeds the SIGTERM of die_with_parent only after start-up: it ends anyway."""
+@pytest.mark.parametrize("after", [3.0, 0.0], ids=["during-its-start-up", "before-it-got-going"])
+def test_a_gateway_process_whose_server_was_killed_ends_too(tmp_path, after):
+    """Its start-up waits for NATS (here: none, as when the embedded one died with the server);
+    or the server died before this process could ask to die with it: it ends anyway."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
     env["CRONTOPUS_DATA_DIR"] = str(tmp_path / "data")
     command = [sys.executable, "-c", ORPHAN, str(free_port()), f"nats://127.0.0.1:{free_port()}"]
     parent = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert parent.stdout is not None
     worker = int(parent.stdout.readline())
-    time.sleep(3)  # well into its start-up, waiting for NATS
+    time.sleep(after)  # 3 s: well into its start-up, waiting for NATS; 0: still importing Python
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + serving.STOP_SECONDS + 5
@@ -343,6 +345,21 @@ def test_ctrl_c_of_the_whole_process_group_stops_quietly_with_status_0(tmp_path)
     output = (tmp_path / "server.log").read_text()
     assert "Traceback" not in output and "shutdown failed" not in output
     assert "local agent exited" not in output
+
+
+def test_ctrl_c_while_a_gateway_process_is_still_starting_stops_quietly(tmp_path):
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {"CRONTOPUS_WORKERS": "2", "CRONTOPUS_LOCAL_AGENT": "off"}
+    server = start_run_all(tmp_path / "data", port, log, own_group=True, **env)
+    try:
+        _wait_for(lambda: "gateway processes started" in log.read_text(), 30, 0.01)
+        os.killpg(server.pid, signal.SIGINT)  # the second process is still importing Python
+        assert server.wait(timeout=30) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+    assert "Traceback" not in log.read_text()
 
 
 def _agent_processes(home: str) -> list[int]:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -79,12 +80,16 @@ def serve(
     context = multiprocessing.get_context("spawn")
     others = [
         context.Process(
-            target=gateway_worker, args=(listen, nats_url, counters), name=f"crontopus-gateway-{n}", daemon=True
+            target=gateway_worker,
+            args=(listen, nats_url, counters, os.getpid()),
+            name=f"crontopus-gateway-{n}",
+            daemon=True,
         )
         for n in range(2, workers + 1)
     ]
-    for process in others:
-        process.start()
+    with _sigint_ignored_by_children():
+        for process in others:
+            process.start()
     log.info("gateway processes started", workers=workers, pids=[process.pid for process in others])
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -138,16 +143,20 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def gateway_worker(listen: socket.socket | tuple[str, int], nats_url: str, counters: Counters | None) -> None:
-    """One more gateway, in a spawned process: settings from the same environment."""
+def gateway_worker(
+    listen: socket.socket | tuple[str, int], nats_url: str, counters: Counters | None, parent: int
+) -> None:
+    """One more gateway, in a spawned process of ``parent``'s: settings from the same environment."""
     from crontopus_gateway.app import create_app
     from crontopus_gateway.settings import GatewaySettings
     from crontopus_kit.broker import make_broker
     from crontopus_kit.logging import configure_logging
     from crontopus_kit.nats_server import die_with_parent
 
+    if os.getppid() != parent:
+        return  # the server was gone before this process got here
     die_with_parent()  # a parent killed outright takes its workers with it
-    _end_after_parent(STOP_SECONDS)
+    _end_after_parent(parent, STOP_SECONDS)
     settings = GatewaySettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"), counters=counters)
@@ -158,11 +167,27 @@ def gateway_worker(listen: socket.socket | tuple[str, int], nats_url: str, count
         uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
 
 
-def _end_after_parent(grace: float) -> None:
-    """When the parent is gone, die_with_parent's SIGTERM starts uvicorn's shutdown; but uvicorn
-    only acts on it once start-up is over, and a start-up still waiting for a NATS that died with
-    the parent never is. So a worker whose parent is gone ends ``grace`` seconds later regardless."""
-    parent = os.getppid()
+@contextlib.contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """A terminal's Ctrl-C reaches every process of the group, a worker still starting too, where
+    it would end Python's start-up with a KeyboardInterrupt traceback. An ignored signal stays
+    ignored through exec: the workers start with SIGINT ignored until uvicorn handles it (the
+    parent, which handles it, stops them with SIGTERM)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def _end_after_parent(parent: int, grace: float) -> None:
+    """A worker whose server is gone ends ``grace`` seconds later, whatever it is doing:
+    die_with_parent's SIGTERM starts a graceful shutdown, which one stuck on a NATS that died with
+    the server might never finish, and which a parent that died before prctl never asks for."""
 
     def watch() -> None:
         while os.getppid() == parent:
