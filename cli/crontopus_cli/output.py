@@ -112,6 +112,11 @@ def human_size(size: int | None) -> str:
     return NONE  # unreachable
 
 
+def key_values(pairs: Mapping[str, Any]) -> str:
+    """Labels and the like as the manifests write them: ``team=data, tier=1`` ('' for none)."""
+    return ", ".join(f"{key}={value}" for key, value in pairs.items())
+
+
 def list_table(*columns: str, no_wrap: Collection[str] = ()) -> Table:
     """The borderless table every `list` command prints, with these column headers; the columns
     in ``no_wrap`` are never wrapped."""

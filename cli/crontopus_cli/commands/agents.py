@@ -111,7 +111,7 @@ def _agents_table(agents: list[dict[str, Any]]) -> Table:
 
 
 def _details(agent: dict[str, Any]) -> list[tuple[str, str | Text]]:
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(agent["labels"].items())) or "-"
+    labels = output.key_values(dict(sorted(agent["labels"].items()))) or output.NONE
     drift = "; ".join(f"{d['ref']} ({d['kind']})" for d in agent["drift"]) or "none"
     return [
         ("id", agent["id"]), ("name", escape(agent["name"])), ("status", _status(agent)),

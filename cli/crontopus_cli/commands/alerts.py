@@ -182,7 +182,7 @@ def list_channels(ctx: typer.Context, server: ServerOption = None, as_json: Json
         return
     table = output.list_table("ID", "NAME", "KIND", "URL", "ROUTES", "ESCALATION")
     for channel in found["channels"]:
-        routes = ", ".join(f"{k}={v}" for k, v in channel["match_labels"].items()) or "all jobs"
+        routes = output.key_values(channel["match_labels"]) or "all jobs"
         table.add_row(
             channel["id"], escape(channel["name"]), channel["kind"], escape(channel["url"]), escape(routes),
             "yes" if channel["escalation"] else "",
@@ -253,7 +253,7 @@ def covers(silence: dict[str, Any]) -> str:
     if silence.get("namespace"):
         return f"namespace {silence['namespace']}"
     if silence.get("match_labels"):
-        return "labels " + ", ".join(f"{k}={v}" for k, v in silence["match_labels"].items())
+        return "labels " + output.key_values(silence["match_labels"])
     return "every job"
 
 

@@ -45,7 +45,7 @@ def _table(entries: list[dict[str, Any]]) -> Any:
     for entry in entries:
         actor = entry.get("actor") or entry.get("actor_id") or "-"
         kind = "" if entry["actor_type"] == "user" else f" ({entry['actor_type']})"
-        details = ", ".join(f"{key}={value}" for key, value in sorted(entry.get("details", {}).items()))
+        details = output.key_values(dict(sorted(entry.get("details", {}).items())))
         target = escape(entry.get("target") or "-")
         table.add_row(output.short_time(entry["at"]), escape(actor + kind), entry["action"], target,
                       entry["outcome"], entry.get("source") or "-", escape(details))  # fmt: skip

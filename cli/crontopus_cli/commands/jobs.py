@@ -270,9 +270,9 @@ def show_job(ctx: typer.Context, job: JobRef, server: ServerOption = None, as_js
 
 
 def _job_rows(detail: dict[str, Any]) -> list[tuple[str, str | Text]]:
-    labels = ", ".join(f"{k}={v}" for k, v in (detail.get("labels") or {}).items())
+    labels = output.key_values(detail.get("labels") or {})
     target = ((detail.get("manifest") or {}).get("spec") or {}).get("target") or {}
-    wanted = ", ".join(f"{k}={v}" for k, v in (target.get("matchLabels") or {}).items())
+    wanted = output.key_values(target.get("matchLabels") or {})
     return [
         ("Job", str(detail.get("job"))),
         ("Schedule", str(detail.get("schedule"))),
