@@ -65,7 +65,7 @@ async def test_start_up_waits_for_a_nats_that_is_not_there_yet_and_says_so(tmp_p
         assert [entry for entry in logged if "waiting for NATS" in entry["event"]], "the wait is in the log"
         server.start()
         await asyncio.wait_for(connecting, timeout=10)
-        assert broker._connection.is_connected
+        assert await broker.ping(timeout=5)
     finally:
         connecting.cancel()
         await broker.stop()

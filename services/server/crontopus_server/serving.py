@@ -161,10 +161,9 @@ def gateway_worker(
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"), counters=counters)
     sock = listen if isinstance(listen, socket.socket) else _bind(*listen)
-    # A terminal's Ctrl-C reaches every process of the group: uvicorn shuts down, then re-raises
-    # the SIGINT, whose traceback would end this process's output for nothing.
-    with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+    # SIGINT came ignored (_sigint_ignored_by_children): uvicorn handles it while it serves, then
+    # puts back "ignored", so the SIGINT it raises again at the end ends nothing with a traceback.
+    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
 
 
 @contextlib.contextmanager
