@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from crontopus_cli.context import AppState
@@ -19,6 +21,18 @@ Route = Callable[[httpx.Request], httpx.Response]
 def database_backend() -> str:
     """The live-gateway tests' stack: the CLI sees only HTTP, so one database backend is enough."""
     return "sqlite"
+
+
+@pytest.fixture(autouse=True)
+def server_logs_apart_from_the_cli_output() -> Iterator[None]:
+    """The live tests' stack runs in this process and logs through structlog, whose default
+    writes each line to whatever ``sys.stdout`` is at that moment: while CliRunner held it, a line
+    from the stack's thread landed in a command's output (`jobs problems --json` began with
+    "2026-12-07 ..."). Here the stack's lines go to the real stderr."""
+    saved = structlog.get_config()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(autouse=True)
