@@ -79,6 +79,31 @@ describe("an incident's page", () => {
     expect(api.calls(`POST /api/incidents/${ID}/ack`)).toHaveLength(1);
   });
 
+  it("for a missed run, says that no agent has the job installed and which labels would", async () => {
+    const missed = { ...incident, cause: "missed", detail: "no run started within 300s of 2026-12-06 12:00 UTC", run_id: null };
+    const job = { job: "ops/backup", paused: false, enabled: true, manifest: { spec: { target: { matchLabels: { role: "db" } } } } };
+    const api = mockApi({ ...base(), [`GET /api/incidents/${ID}`]: () => json(missed), "GET /api/jobs/ops/backup": () => json(job) });
+    await renderFresh(`/incidents/${ID}`);
+    expect(await screen.findByText("No agent has installed it")).toBeInTheDocument();
+    expect(screen.getByText("role=db")).toBeInTheDocument();
+    expect(new URL(api.calls("GET /api/agents").at(-1)!.url).searchParams.get("job")).toBe("ops/backup");
+  });
+
+  it("for a missed run of a job since deleted, says so instead", async () => {
+    const missed = { ...incident, cause: "missed", run_id: null };
+    mockApi({ ...base(), [`GET /api/incidents/${ID}`]: () => json(missed), "GET /api/jobs/ops/backup": () => json({ detail: "no such job" }, 404) });
+    await renderFresh(`/incidents/${ID}`);
+    expect(await screen.findByText("no agent: the job no longer exists")).toBeInTheDocument();
+  });
+
+  it("does not ask where a failed job is installed (its command ran)", async () => {
+    const api = mockApi(base());
+    await renderFresh(`/incidents/${ID}`);
+    expect(await screen.findByText("ops/backup failed: exited with 2")).toBeInTheDocument();
+    expect(screen.queryByText("Installed on")).not.toBeInTheDocument();
+    expect(api.calls("GET /api/jobs/ops/backup")).toHaveLength(0);
+  });
+
   it("offers no action to a viewer", async () => {
     mockApi(base("viewer"));
     await renderFresh(`/incidents/${ID}`);

@@ -11,6 +11,7 @@ import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
 import { formatAbsolute, shortSha } from "../../lib/format";
+import { InstalledOn } from "../agents/InstalledOn";
 import { DeliveryBadge, IncidentBadge, SilencedMark } from "../incidents/badges";
 import { causePhrase, causeSentence, DELIVERY_EVENTS, subjectOf, timelineLines, type TimelineLine } from "../incidents/words";
 
@@ -161,6 +162,7 @@ function Overview({ incident, agentName }: { incident: Detail; agentName: string
             </dd>
           </div>
         )}
+        {incident.job && SCHEDULER_CAUSES.has(incident.cause) && <JobInstalledOn job={incident.job} />}
         {incident.run_id && (
           <div className="min-w-0">
             <dt className="muted text-xs font-semibold uppercase">The run</dt>
@@ -181,6 +183,29 @@ function Overview({ incident, agentName }: { incident: Detail; agentName: string
         )}
       </dl>
     </section>
+  );
+}
+
+/** Causes that point at the host's scheduler (the job did not start, or never finished) rather
+ * than at the job's command: for them, which agents have the job installed is the first question. */
+const SCHEDULER_CAUSES = new Set(["missed", "not_finished"]);
+
+function JobInstalledOn({ job }: { job: string }) {
+  const [namespace = "", name = ""] = job.split("/");
+  const detail = api.useQuery("get", "/api/jobs/{namespace}/{name}", { params: { path: { namespace, name } } });
+  return (
+    <div className="min-w-0 sm:col-span-2">
+      <dt className="muted text-xs font-semibold uppercase">Installed on</dt>
+      <dd className="mt-0.5">
+        {detail.isPending ? (
+          <span className="muted">…</span>
+        ) : detail.isError ? (
+          <span className="muted">{statusOf(detail.error) === 404 ? "no agent: the job no longer exists" : `unknown (${describeError(detail.error)})`}</span>
+        ) : (
+          <InstalledOn job={detail.data} />
+        )}
+      </dd>
+    </div>
   );
 }
 
