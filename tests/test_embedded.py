@@ -405,3 +405,26 @@ def test_a_local_agent_stops_when_its_server_hosts_a_second_team(tmp_path):
         assert "the local agent serves a server of one team only" in (tmp_path / "server.log").read_text()
     finally:
         stop_run_all(server)
+
+
+@pytest.mark.parametrize("service", ["gateway", "identity"])
+def test_a_process_stopped_while_it_waits_for_nats_ends_with_one_line_and_status_0(tmp_path, service):
+    """`docker stop` or Ctrl-C of a process whose NATS is not there yet is a stop, not a crash:
+    no start-up traceback in the log, no failed status for its supervisor."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
+    env |= {"CRONTOPUS_NATS_URL": f"nats://{service}@127.0.0.1:{free_port()}", "CRONTOPUS_SECRET_KEY": "s" * 40,
+            "CRONTOPUS_DATABASE_URL": f"sqlite:///{tmp_path}/{service}.db", "CRONTOPUS_LOG_FORMAT": "json"}  # fmt: skip
+    command = [sys.executable, "-m", "crontopus_server.cli", "run", service, "--port", str(free_port())]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:  # the first warning comes after 10 s of waiting
+        lines.append(line)
+        if "waiting for NATS" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    lines += process.stdout.readlines()
+    assert process.wait(timeout=30) == 0, "".join(lines)
+    log = "".join(lines)
+    assert "stopped (SIGINT or SIGTERM) while waiting for NATS; nothing had started" in log
+    assert "Traceback" not in log

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
@@ -106,6 +107,34 @@ async def connect(broker: NatsBroker, *, report_every: float = NATS_WAIT_REPORT_
 
 class NatsWaitStopped(Exception):
     """SIGINT or SIGTERM while a start-up waited for NATS: the process ends instead of starting."""
+
+
+class StoppableStartup:
+    """An ASGI app whose start-up may wait for NATS (``connect``), as its server should run it:
+    stopped meanwhile, the server's log says so in one line, where uvicorn would log the start-up's
+    traceback (it logs whatever message a failed start-up sends, and the frameworks send the
+    traceback); and ``stopped`` tells the runner, which ends with status 0, as after any stop,
+    rather than uvicorn's 3 for a start-up that failed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.stopped = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_one_line(message: Any) -> None:
+            # The framework sends "startup.failed" while it handles the exception, so it is the
+            # one being handled here.
+            stopped = sys.exc_info()[1]
+            if message["type"] == "lifespan.startup.failed" and isinstance(stopped, NatsWaitStopped):
+                self.stopped = True
+                message = {**message, "message": str(stopped)}
+            await send(message)
+
+        await self.app(scope, receive, send_one_line)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from typing import Annotated
 
 import pydantic_settings
 import typer
-import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
@@ -24,7 +23,7 @@ from crontopus_kit.nats_server import free_port
 from crontopus_kit.settings import SettingsError, describe_settings_error
 from crontopus_schemas.private_files import private_dir
 from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats, service_nats_url, write_private
-from crontopus_server.serving import UVICORN_OPTIONS, bind_port, serve
+from crontopus_server.serving import bind_port, run_server, serve
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 log = get_logger("crontopus.server")
@@ -218,7 +217,7 @@ def _run_service(name: str, port: int | None) -> None:
     settings = CrontopusSettings()  # what every service's settings share: NATS, host, logging
     app = service_app(lambda broker: [unit_factory(name)(broker=broker)], settings, name=name)
     default_port = 8081 + list(SERVICES).index(name)
-    uvicorn.run(app, host=settings.host, port=port or default_port, **UVICORN_OPTIONS)
+    run_server(app, host=settings.host, port=port or default_port)
 
 
 def _banner(

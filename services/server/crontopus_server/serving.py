@@ -37,6 +37,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from crontopus_gateway.ratelimit import Counters
 from crontopus_kit.logging import get_logger
+from crontopus_kit.unit import StoppableStartup
 
 log = get_logger("crontopus.server")
 
@@ -69,12 +70,11 @@ def serve(
     when the caller bound it already (``bind_port`` with the same ``workers``), else on a socket
     bound now (a port in use ends the process with uvicorn's STARTUP_FAILURE). ``counters``: the
     rate limits' tables ``app`` uses, shared with the other processes."""
-    config = uvicorn.Config(app, host=host, port=port, **UVICORN_OPTIONS)
     if workers <= 1:
-        uvicorn.Server(config).run(sockets=[sock] if sock else None)
+        run_server(app, host=host, port=port, sockets=[sock] if sock else None)
         return
     if sock is None:
-        sock = _bind_first(host, port) if REUSE_PORT else config.bind_socket()
+        sock = _bind_first(host, port) if REUSE_PORT else uvicorn.Config(app, host=host, port=port).bind_socket()
     # Each worker binds the port this process got (``--port 0`` picks one), or shares its socket.
     listen: socket.socket | tuple[str, int] = (host, sock.getsockname()[1]) if REUSE_PORT else sock
     context = multiprocessing.get_context("spawn")
@@ -92,10 +92,22 @@ def serve(
             process.start()
     log.info("gateway processes started", workers=workers, pids=[process.pid for process in others])
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        run_server(app, host=host, port=port, sockets=[sock])
     finally:
         _stop(others)
         sock.close()
+
+
+def run_server(app: Any, *, sockets: list[socket.socket] | None = None, **options: Any) -> None:
+    """uvicorn serving ``app`` with ``UVICORN_OPTIONS`` until it stops. A start-up stopped while it
+    waited for NATS logs one line and ends the process with status 0, as a stop does."""
+    startup = StoppableStartup(app)
+    try:
+        uvicorn.Server(uvicorn.Config(startup, **UVICORN_OPTIONS, **options)).run(sockets=sockets)
+    except SystemExit:
+        if startup.stopped:
+            raise SystemExit(0) from None
+        raise
 
 
 def bind_port(host: str, port: int, *, workers: int) -> socket.socket:
@@ -163,7 +175,7 @@ def gateway_worker(
     sock = listen if isinstance(listen, socket.socket) else _bind(*listen)
     # SIGINT came ignored (_sigint_ignored_by_children): uvicorn handles it while it serves, then
     # puts back "ignored", so the SIGINT it raises again at the end ends nothing with a traceback.
-    uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS)).run(sockets=[sock])
+    run_server(app, sockets=[sock])
 
 
 @contextlib.contextmanager
