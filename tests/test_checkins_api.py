@@ -140,6 +140,21 @@ def test_long_output_keeps_its_tail_and_notes_the_full_size(api, alice):
     assert len(run["output"].encode()) == MAX_STORED_OUTPUT_BYTES and run["output_size"] == len(output)
 
 
+async def test_only_the_stored_tail_of_a_long_output_travels_on_the_checkin_stream(stack: Stack, api, alice):
+    """The stream keeps each check-in for days: a team's megabytes there would be everyone's disk."""
+    import nats
+
+    nc = await nats.connect(stack.nats.url)
+    messages = await nc.jetstream().subscribe("crontopus.checkins.v1.>", ordered_consumer=True)
+    output = "y" * 900_000 + "the end"
+    assert checkin(api, alice, "long-on-the-wire", "success", output=output).status_code == 202
+    msg = await messages.next_msg(timeout=5)
+    await nc.close()
+    assert len(msg.data) < MAX_STORED_OUTPUT_BYTES + 2048, "the tail and the envelope, not 900 kB"
+    run = run_when(api, alice, "long-on-the-wire", "success")
+    assert run["output"].endswith("the end") and run["output_size"] == len(output)
+
+
 def test_pages_follow_next_cursor_through_every_run(api, alice):
     for i in range(7):
         checkin(api, alice, f"page-{i}", "success")

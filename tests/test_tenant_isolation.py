@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -479,3 +480,27 @@ async def test_an_agent_of_bob_reaches_nothing_of_alice_on_any_subject(client: h
     assert refused >= published | {subject.lower() for subject in targets}
     assert len(errors) == 2 * len(targets), [str(e) for e in errors]
     assert snapshot(client, alice) == before
+
+
+async def test_an_agent_cannot_put_more_than_a_check_in_into_the_shared_stream(client: httpx.Client) -> None:
+    """The check-in stream keeps what it holds for days, on the disk every team shares: an agent
+    publishing its own subject is still held to a check-in's size (the stored output's tail)."""
+    bob = sign_up(client, "bob")
+    token = created(client.post("/api/agents/enrollment-tokens", headers=bob.headers))["token"]
+    agent = created(client.post("/api/agents/enroll", json={"token": token, "name": "bobs-host"}))
+    subject = subjects.checkin_subject(agent["tenant_id"], agent["agent_id"])
+
+    def checkin(run_id: str, output: str) -> bytes:
+        return CheckInEvent(job=JOB, run_id=run_id, status="success", output=output).model_dump_json().encode()
+
+    errors: list[Exception] = []
+    connection = await connect_agent(agent, errors)
+    try:
+        huge = json.loads((await connection.request(subject, checkin("huge", "A" * 2_000_000), timeout=5)).data)
+        usual = json.loads((await connection.request(subject, checkin("usual", "B" * 60_000), timeout=5)).data)
+    finally:
+        await connection.close()
+    assert "maximum" in huge["error"]["description"], huge
+    assert "error" not in usual and usual["stream"] == subjects.CHECKINS_STREAM.name
+    wait_until(lambda: client.get("/api/runs/usual", headers=bob.headers).status_code == 200)
+    assert client.get("/api/runs/huge", headers=bob.headers).status_code == 404

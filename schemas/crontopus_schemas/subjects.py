@@ -20,6 +20,7 @@ class StreamSpec:
     subjects: tuple[str, ...]
     max_age_seconds: int
     duplicate_window_seconds: int = 120
+    max_message_bytes: int = -1  # JetStream refuses a larger message (-1: the server's max_payload)
 
 
 # --- check-ins -------------------------------------------------------------
@@ -30,6 +31,9 @@ CHECKINS_STREAM = StreamSpec(
     subjects=(f"{CHECKINS_ROOT}.>",),
     max_age_seconds=7 * 24 * 3600,
     duplicate_window_seconds=600,
+    # An agent publishes here itself: without a bound, the server's 8 MB max_payload. A check-in
+    # carries at most the stored tail of its output (64 KiB; 100 KiB from a ping), even escaped.
+    max_message_bytes=1024 * 1024,
 )
 RUNS_CHECKINS_DURABLE = "runs-checkins"
 CHECKINS_WILDCARD = f"{CHECKINS_ROOT}.*.*"  # every tenant's and source's check-ins

@@ -102,6 +102,7 @@ def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
         storage=StorageType.FILE,
         max_age=spec.max_age_seconds,
         duplicate_window=spec.duplicate_window_seconds,
+        max_msg_size=spec.max_message_bytes,
         num_replicas=replicas,
     )
 
@@ -124,6 +125,7 @@ async def ensure_streams(broker: NatsBroker, specs: Iterable[StreamSpec], *, rep
             sorted(current.subjects or []) != sorted(wanted.subjects or [])
             or current.max_age != wanted.max_age
             or current.duplicate_window != wanted.duplicate_window
+            or (current.max_msg_size or -1) != wanted.max_msg_size
             or current.num_replicas != wanted.num_replicas
         ):
             await _refused_clearly(js.update_stream(config=wanted), spec.name, replicas)

@@ -22,7 +22,7 @@ from crontopus_gateway.responses import ApiRoute
 from crontopus_kit.errors import Unavailable
 from crontopus_kit.logging import current_correlation_id
 from crontopus_schemas import subjects
-from crontopus_schemas.events import CheckInEvent, CheckInStatus, JobRef, RunId
+from crontopus_schemas.events import CheckInEvent, CheckInStatus, JobRef, RunId, tail_of_output
 from crontopus_schemas.rpc import Principal
 from crontopus_schemas.strict import DateTimeText, not_a_bool
 
@@ -94,8 +94,13 @@ async def post_checkin(body: CheckInRequest, principal: CurrentPrincipal, gatewa
 
 
 async def accept_checkin(gateway: Gateway, principal: Principal, body: CheckInRequest) -> CheckInAccepted:
+    # Only the tail is stored, so only the tail travels: the check-in stream keeps each message
+    # for days, and a team's megabytes of output there would be everyone's disk.
+    output, output_size = tail_of_output(body.output)
     checkin = CheckInEvent(
-        **body.model_dump(exclude_none=True),
+        **body.model_dump(exclude_none=True, exclude={"output"}),
+        output=output,
+        output_size=output_size,
         source="api",
         correlation_id=current_correlation_id(),
     )
