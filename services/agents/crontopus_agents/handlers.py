@@ -170,12 +170,20 @@ def _add_report_handlers(router: NatsRouter, db: Database, events: AgentEvents) 
     router.subscriber(subjects.AGENT_REPORT_WILDCARD, queue=Q, no_reply=True)(record)
 
 
+# A report lists the host's installed jobs: ~40 bytes each, so a host of several thousand fits.
+# It is stored whole (one row per agent) and served back by GET /api/agents; NATS alone would let
+# an agent send 8 MB.
+MAX_REPORT_BYTES = 1024 * 1024
+
+
 def read_report(data: bytes) -> AgentStatusReport:
     """An agent's report, or ValueError. It must name the agent's version (every agent sends
     it): any agent can make JetStream publish the acknowledgement of its check-in
     (``{"stream": "CHECKINS", "seq": 7}``) on another agent's heartbeat subject, by naming that
     as the reply subject, and those fields alone would otherwise read as a report (all have
     defaults) and mark that agent online."""
+    if len(data) > MAX_REPORT_BYTES:
+        raise ValueError(f"a report of {len(data)} bytes; at most {MAX_REPORT_BYTES} are read")
     report = AgentStatusReport.model_validate_json(data)
     if not report.version:
         raise ValueError("not an agent's report: no version")

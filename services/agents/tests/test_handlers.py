@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from faststream.nats import NatsBroker, NatsMessage
 
+from crontopus_agents.handlers import MAX_REPORT_BYTES, read_report
 from crontopus_agents.settings import AgentsSettings
 from crontopus_agents.unit import AgentsUnit
 from crontopus_kit.broker import rpc_call
@@ -20,6 +21,7 @@ from crontopus_schemas.agents import (
     AgentEvent,
     AgentPublic,
     AgentRef,
+    AgentStatusReport,
     EnrolledAgent,
     EnrollmentTokenCreate,
     EnrollmentTokenCreated,
@@ -89,3 +91,12 @@ async def test_revoking_tells_the_team_and_another_team_cannot_revoke_it(agents:
         subjects.agent_event_subject(ALICE),
         "revoked",
     )
+
+
+def test_a_report_is_read_up_to_a_size_a_real_host_needs_and_no_larger() -> None:
+    """It is stored whole and served back: NATS alone would let an agent send 8 MB."""
+    thousands = AgentStatusReport(version="0.1.0", jobs=[f"production/job-{n:05d}" for n in range(5000)])
+    assert len(read_report(thousands.model_dump_json().encode()).jobs) == 5000
+    flood = AgentStatusReport(version="0.1.0", hostname="h" * (MAX_REPORT_BYTES + 1)).model_dump_json().encode()
+    with pytest.raises(ValueError, match="at most"):
+        read_report(flood)
