@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 
 from crontopus_kit.nats_server import free_port, port_is_open
 from crontopus_server import serving
+from crontopus_server.platform import last_nats_port
 from crontopus_server.testing import start_run_all, stop_run_all, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -101,8 +103,37 @@ def test_a_killed_stack_leaves_no_nats_server_behind_and_restarts_with_its_data(
         wait_healthy(port, second)
         again = httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body)
         assert again.status_code == 409, "the user registered before the crash is still there"
+        assert last_nats_port(tmp_path / "data") == nats_port, "NATS where the agents enrolled with it look"
     finally:
         stop_run_all(second)
+
+
+def test_a_local_agent_follows_its_server_to_another_nats_port_when_its_old_one_is_taken(tmp_path):
+    port, data = free_port(), tmp_path / "data"
+    body = {"username": "alice", "email": "a@example.com", "password": "long enough pw", "tenant": "alice-team"}
+    first = start_run_all(data, port, tmp_path / "first.log")
+    try:
+        wait_healthy(port, first)
+        httpx.post(f"http://127.0.0.1:{port}/api/auth/register", json=body)
+        _wait_for(lambda: [a for a in _local_agents(port, _login(port, body)) if a["status"] == "online"], 30)
+    finally:
+        stop_run_all(first)
+    old_port = last_nats_port(data)
+    with socket.create_server(("127.0.0.1", old_port)):  # another program took it meanwhile
+        restarted = datetime.now(UTC)
+        second = start_run_all(data, port, tmp_path / "second.log")
+        try:
+            wait_healthy(port, second)
+            headers = _login(port, body)
+
+            def seen_since_restart() -> bool:
+                return any(datetime.fromisoformat(a["last_seen_at"]) > restarted for a in _local_agents(port, headers))
+
+            _wait_for(seen_since_restart, 45)
+        finally:
+            stop_run_all(second)
+    assert last_nats_port(data) != old_port
+    assert "the embedded NATS's port of last time is taken" in (tmp_path / "second.log").read_text()
 
 
 def _login(port: int, body: dict) -> dict:

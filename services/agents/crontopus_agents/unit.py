@@ -34,23 +34,12 @@ class AgentsUnit:
         callout = AuthCallout(
             secret=self.secret, issuer=issuer_keypair(self.secret), credential_ttl=self.settings.credential_ttl
         )
-        nats_urls = self.nats_urls()
+        nats_urls = agent_nats_urls(self.settings)
         kicker = Kicker(secret=self.secret, nats_url=nats_urls[0] if nats_urls else None)
         self.router = build_router(
             db=self.db, secret=self.secret, events=self.events, callout=callout, kicker=kicker, nats_urls=nats_urls
         )
         self._sweep: asyncio.Task[None] | None = None
-
-    def nats_urls(self) -> list[str]:
-        """Where agents connect: CRONTOPUS_AGENTS_NATS_URLS, else the services' own NATS (the
-        embedded one's URL is in <data dir>/nats.url), never with the services' password."""
-        if self.settings.agent_nats_urls:
-            return [url.strip() for url in self.settings.agent_nats_urls.split(",") if url.strip()]
-        url = self.settings.nats_url
-        url_file = self.settings.data_dir / "nats.url"
-        if url is None and url_file.exists():
-            url = url_file.read_text().strip()
-        return without_credentials(url).split(",") if url else []
 
     async def prepare(self) -> None:
         await self.db.migrate(script_location=MIGRATIONS, version_table="alembic_version_agents")
@@ -72,3 +61,15 @@ class AgentsUnit:
     async def close(self) -> None:
         await cancel_and_wait(self._sweep)
         await self.db.dispose()
+
+
+def agent_nats_urls(settings: AgentsSettings) -> list[str]:
+    """Where agents connect: CRONTOPUS_AGENTS_NATS_URLS, else the services' own NATS (the
+    embedded one's URL is in <data dir>/nats.url), never with the services' password."""
+    if settings.agent_nats_urls:
+        return [url.strip() for url in settings.agent_nats_urls.split(",") if url.strip()]
+    url = settings.nats_url
+    url_file = settings.data_dir / "nats.url"
+    if url is None and url_file.exists():
+        url = url_file.read_text().strip()
+    return without_credentials(url).split(",") if url else []

@@ -22,7 +22,7 @@ from crontopus_kit.nats_security import without_credentials
 from crontopus_kit.nats_server import free_port
 from crontopus_kit.settings import SettingsError, describe_settings_error
 from crontopus_schemas.private_files import private_dir
-from crontopus_server.platform import SERVICES, all_in_one_app, embedded_nats, service_nats_url, write_private
+from crontopus_server.platform import SERVICES, all_in_one_app, service_nats_url, start_embedded_nats, write_private
 from crontopus_server.serving import bind_port, run_server, serve
 
 cli = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -143,8 +143,8 @@ def _run_all(settings: GatewaySettings, port: int) -> None:
     try:
         if nats_url is None:
             secret = settings.secret_bytes()
-            nats = embedded_nats(settings.data_dir, secret, int(os.environ.get(EMBEDDED_NATS_PORT, "0")))
-            nats.start()
+            port_wanted = os.environ.get(EMBEDDED_NATS_PORT)
+            nats = start_embedded_nats(settings.data_dir, secret, int(port_wanted) if port_wanted else None)
             nats_url = service_nats_url(nats.url, secret)
             write_private(settings.data_dir / "nats.url", nats_url + "\n")
         local_agent = settings.local_agent or ("builtin" if nats else "off")

@@ -20,11 +20,14 @@ import contextlib
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 from faststream.nats import NatsBroker, NatsRouter
 
 from crontopus_agent.daemon import choose_scheduler
 from crontopus_agent.home import Credentials
+from crontopus_agents.settings import AgentsSettings
+from crontopus_agents.unit import agent_nats_urls
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import rpc_call
 from crontopus_kit.errors import Conflict
@@ -108,6 +111,7 @@ class LocalAgentUnit:
             if not await self._alone(broker):
                 await asyncio.sleep(RESTART_AFTER_SECONDS)
                 continue
+            self._follow_nats()
             self._process = self._spawn()
             while (code := self._process.poll()) is None:
                 await asyncio.sleep(CHECK_TEAMS_SECONDS)
@@ -176,6 +180,16 @@ class LocalAgentUnit:
             if agent.name == NAME and agent.status != "revoked":
                 await rpc_call(broker, AgentsRpc.REVOKE, AgentRef(tenant_id=tenant_id, agent_id=agent.id))
                 log.warning("revoked the previous local agent (its credentials were gone)", agent_id=agent.id)
+
+    def _follow_nats(self) -> None:
+        """Its credentials name the NATS of its enrollment; the embedded one listens elsewhere
+        once its port of last time was taken at a start. Other agents would have to enroll
+        again; this one is the server's own to tell."""
+        credentials = Credentials.load(self.home)
+        current = agent_nats_urls(AgentsSettings())
+        if current and credentials.nats_urls != current:
+            replace(credentials, nats_urls=current).save(self.home)
+            log.info("the local agent connects to NATS at its new address", nats_urls=current)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         command = [

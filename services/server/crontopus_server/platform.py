@@ -6,6 +6,7 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
@@ -14,11 +15,14 @@ from crontopus_gateway.app import create_app
 from crontopus_gateway.ratelimit import Counters
 from crontopus_gateway.settings import GatewaySettings
 from crontopus_kit.broker import make_broker
+from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_security import SERVICE_USER, server_config, service_password, with_credentials
-from crontopus_kit.nats_server import NatsServerProcess
+from crontopus_kit.nats_server import NatsServerProcess, PortTaken
 from crontopus_kit.unit import ServiceUnit
 from crontopus_schemas.private_files import private_dir
 from crontopus_server.local_agent import LocalAgentUnit
+
+log = get_logger("crontopus.server")
 
 # name -> "module:UnitClass"; each unit builds its own settings from the environment and is
 # built with its broker: UnitClass(broker=broker).
@@ -51,6 +55,34 @@ def embedded_nats(data_dir: Path, secret: bytes, port: int = 0) -> NatsServerPro
     return NatsServerProcess(
         store_dir=data_dir / "nats", port=port, log_file=data_dir / "nats-server.log", config_file=config
     )
+
+
+def start_embedded_nats(data_dir: Path, secret: bytes, port: int | None = None) -> NatsServerProcess:
+    """The embedded NATS, started on ``port``, else on the port it had the last time (in
+    ``nats.url``), else on a free one. Agents keep the address they enrolled with: a new port at
+    every start would leave each of them outside, spooling, after a restart of the server."""
+    if port is None and (last := last_nats_port(data_dir)):
+        nats = embedded_nats(data_dir, secret, last)
+        try:
+            nats.start()
+            return nats
+        except PortTaken:
+            log.warning(
+                "the embedded NATS's port of last time is taken by another program; it listens on "
+                "another, which agents enrolled before (but the local one) learn only by enrolling again",
+                port=last,
+            )
+    nats = embedded_nats(data_dir, secret, port or 0)
+    nats.start()
+    return nats
+
+
+def last_nats_port(data_dir: Path) -> int | None:
+    """The embedded NATS's port of the last start, from the URL written then."""
+    try:
+        return urlsplit((data_dir / "nats.url").read_text().strip()).port
+    except (OSError, ValueError):
+        return None
 
 
 def service_nats_url(url: str, secret: bytes) -> str:
