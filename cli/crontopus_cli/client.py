@@ -145,7 +145,7 @@ class ApiClient:
 def decode(response: httpx.Response) -> Any:
     """The JSON body of a successful response; a CliError with the server's reason otherwise."""
     if response.status_code >= 400:
-        raise CliError(error_message(response))
+        raise CliError(error_message(response), status=response.status_code)
     if response.status_code == 204 or not response.content:
         return None
     try:

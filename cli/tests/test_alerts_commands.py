@@ -29,3 +29,21 @@ def test_incidents_show_says_which_notifications_arrived_and_why_one_did_not(cli
     assert "ops-slack" in result.stdout and "sent" in result.stdout
     assert "c" * 32 in result.stdout  # a deleted channel shows by its id
     assert "gave_up" in result.stdout and "HTTP 500 from the webhook" in result.stdout
+
+
+def test_incidents_list_asks_for_every_status_given(cli: Any, gateway: Any) -> None:
+    save_config(Config(server=gateway.url, access_token="acc", refresh_token="ref"))
+    acknowledged = {**INCIDENT, "id": "b" * 32, "status": "acknowledged"}
+    gateway.on("GET", "/api/incidents", json={"incidents": [INCIDENT, acknowledged], "next_cursor": None})
+    result = cli("alerts", "incidents", "list", "--status", "open", "--status", "acknowledged")
+
+    assert result.exit_code == 0, result.output
+    [sent] = gateway.sent("GET", "/api/incidents")
+    assert sent.url.params.get_list("status") == ["open", "acknowledged"]
+    assert "a" * 32 in result.stdout and "b" * 32 in result.stdout
+
+
+def test_incidents_list_refuses_a_status_that_does_not_exist(cli: Any, gateway: Any) -> None:
+    result = cli("alerts", "incidents", "list", "--status", "closed")
+    assert result.exit_code == 2 and "'closed'" in result.output
+    assert gateway.requests == []

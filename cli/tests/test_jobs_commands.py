@@ -101,3 +101,40 @@ def test_plan_warns_when_a_wildcard_job_crosses_a_dst_change(tmp_path: Path):
 
     assert warnings(wildcard) and all("follows real time" in warning for warning in warnings(wildcard))
     assert warnings(fixed) == []  # a fixed-time job keeps to the wall clock: its notes say where it moves
+
+
+BACKUP = """\
+apiVersion: crontopus.io/v1
+kind: Job
+metadata: {name: backup, namespace: production}
+spec: {schedule: "0 2 * * *", command: /usr/local/bin/backup.sh}
+"""
+HEAD = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def test_creating_a_job_that_exists_says_how_to_change_it_instead(cli, gateway, tmp_path: Path):
+    (tmp_path / "backup.yaml").write_text(BACKUP)
+    refusal = "production/backup already exists (in production/backup.yaml); update it instead"
+    gateway.on("POST", "/api/jobs", 409, json={"detail": refusal})
+    gateway.on(
+        "GET",
+        "/api/jobs/production/backup",
+        json={"job": "production/backup", "file": "production/backup.yaml", "commit": HEAD},
+    )
+    result = cli("jobs", "create", str(tmp_path / "backup.yaml"))
+
+    assert result.exit_code == 1
+    assert "production/backup already exists (in production/backup.yaml)" in result.stderr
+    assert "update it instead" not in result.stderr  # the CLI has no update command
+    assert "edit that file in the team's Git repository" in result.stderr
+    assert f"PUT the whole manifest to /api/jobs/production/backup with base_commit={HEAD}" in result.stderr
+
+
+def test_another_conflict_on_create_keeps_the_servers_reason(cli, gateway, tmp_path: Path):
+    (tmp_path / "backup.yaml").write_text(BACKUP)
+    refusal = "production/backup.yaml already exists and holds no job Crontopus can read; move it or use Git"
+    gateway.on("POST", "/api/jobs", 409, json={"detail": refusal})
+    result = cli("jobs", "create", str(tmp_path / "backup.yaml"))
+
+    assert result.exit_code == 1
+    assert f"error: {refusal}" in result.stderr

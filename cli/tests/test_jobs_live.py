@@ -75,11 +75,14 @@ def test_create_checks_the_manifest_before_sending_it(alice: None, tmp_path: Pat
     assert "production/nightly-export" not in {job["job"] for job in listed}
 
 
-def test_creating_an_existing_job_prints_the_servers_reason(alice: None, tmp_path: Path) -> None:
+def test_creating_an_existing_job_says_how_to_change_it(alice: None, tmp_path: Path) -> None:
     manifest = tmp_path / "backup.yaml"
     manifest.write_text(EXPORT.replace("nightly-export", "backup-database"))
     result = crontopus("jobs", "create", str(manifest), expect=1)
-    assert "production/backup-database already exists" in result.stderr
+    detail = json.loads(crontopus("jobs", "show", "production/backup-database", "--json").stdout)
+    assert f"production/backup-database already exists (in {detail['file']})" in result.stderr
+    assert "update it instead" not in result.stderr  # the CLI has no update command
+    assert f"/api/jobs/production/backup-database with base_commit={detail['commit']}" in result.stderr
 
 
 def test_a_manifest_that_did_not_load_is_pointed_out_by_list_and_shown_by_problems(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,7 @@ from rich.text import Text
 from crontopus_cli import output
 from crontopus_cli.context import JsonOption, ServerOption, state
 from crontopus_cli.errors import CliError
+from crontopus_cli.labels import as_dict, label_pairs
 
 app = typer.Typer(help="Incidents, alert rules and notification channels.", no_args_is_help=True)
 incidents = typer.Typer(help="What went wrong: list, show, acknowledge, resolve.", no_args_is_help=True)
@@ -28,20 +30,31 @@ STATUS_STYLES = {"open": "red", "acknowledged": "yellow", "resolved": "green"}
 IdArgument = Annotated[str, typer.Argument(help="the id shown by the list command")]
 
 
+class IncidentStatus(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
 # --- incidents ---------------------------------------------------------------------------------
 
 
 @incidents.command("list")
 def list_incidents(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="open, acknowledged or resolved")] = None,
+    status: Annotated[
+        list[IncidentStatus] | None,
+        typer.Option(case_sensitive=False, help="only this status; repeat for any of them"),
+    ] = None,
     job: Annotated[str | None, typer.Option(help="namespace/name")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Incidents, newest first."""
-    params = {k: v for k, v in {"status": status, "job": job, "limit": limit}.items() if v is not None}
+    # A list is sent as the parameter repeated (status=open&status=acknowledged): the API lists any of them.
+    wanted = [value.value for value in status or []]
+    params = {k: v for k, v in {"status": wanted or None, "job": job, "limit": limit}.items() if v is not None}
     with state(ctx).client(server) as client:
         found = client.get("/api/incidents", params=params)
     if as_json:
@@ -195,14 +208,18 @@ def create_channel(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="a name for it, e.g. ops-slack")],
     url: Annotated[str, typer.Argument(help="an Apprise URL, e.g. slack://T000/B000/XXXX or json://host/hook")],
-    label: Annotated[list[str], typer.Option("--label", help="route only jobs with this label (k=v); repeat")] = [],  # noqa: B006
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label", "-l", callback=label_pairs, help="route only jobs with this label (k=v); repeat: all must match"
+        ),
+    ] = None,
     escalation: Annotated[bool, typer.Option(help="only for incidents not acknowledged in time")] = False,
     server: ServerOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a channel; its URL is stored encrypted."""
-    labels = dict(item.split("=", 1) for item in label if "=" in item)
-    body = {"name": name, "url": url, "match_labels": labels, "escalation": escalation}
+    body = {"name": name, "url": url, "match_labels": as_dict(label), "escalation": escalation}
     with state(ctx).client(server) as client:
         created = client.post("/api/channels", json=body)
     if as_json:
@@ -238,14 +255,6 @@ def test_channel(
 # --- silences ----------------------------------------------------------------------------------
 
 
-def _label_pair(values: list[str] | None) -> list[str]:
-    for value in values or []:
-        key, sep, _ = value.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{value!r} is not key=value, e.g. team=data")
-    return values or []
-
-
 def covers(silence: dict[str, Any]) -> str:
     """What a silence covers, in a few words: a job, a namespace, a label selector, every job."""
     if silence.get("job"):
@@ -266,7 +275,7 @@ def create_silence(
     label: Annotated[
         list[str] | None,
         typer.Option(
-            "--label", "-l", callback=_label_pair, help="key=value: jobs with this label; repeat: all must match"
+            "--label", "-l", callback=label_pairs, help="key=value: jobs with this label; repeat: all must match"
         ),
     ] = None,
     reason: Annotated[str, typer.Option(help="why, for the others")] = "",
@@ -284,7 +293,7 @@ def create_silence(
     if namespace:
         body["namespace"] = namespace
     if label:
-        body["match_labels"] = dict(item.split("=", 1) for item in label)
+        body["match_labels"] = as_dict(label)
     with state(ctx).client(server) as client:
         created = client.post("/api/silences", json=body)
     if as_json:

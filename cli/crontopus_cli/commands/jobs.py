@@ -17,8 +17,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from crontopus_cli import output
+from crontopus_cli.client import ApiClient
 from crontopus_cli.context import JsonOption, ServerOption, state
 from crontopus_cli.errors import CliError
+from crontopus_cli.labels import label_pairs
 from crontopus_schemas.cron import day_rule_warning, dst_warnings, fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
 from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES
@@ -159,7 +161,6 @@ def _print_plan(job_plan: dict[str, Any]) -> None:
 # --- the jobs on the server ---------------------------------------------------------------------
 
 JOB_REF = re.compile(JOB_REF_PATTERN)
-LABEL_PAIR = re.compile(r"^[^=\s]+=[^\s]*$")
 SHORT_SHA = 7
 
 
@@ -167,13 +168,6 @@ def _job_ref(value: str) -> str:
     if not JOB_REF.match(value):
         raise typer.BadParameter(f"{value!r} is not <namespace>/<name>, e.g. production/backup")
     return value
-
-
-def _label_pairs(values: list[str] | None) -> list[str]:
-    for value in values or []:
-        if not LABEL_PAIR.match(value):
-            raise typer.BadParameter(f"{value!r} is not key=value, e.g. team=data")
-    return values or []
 
 
 JobRef = Annotated[str, typer.Argument(callback=_job_ref, help="<namespace>/<name>, e.g. production/backup")]
@@ -185,7 +179,7 @@ def list_jobs(
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
     label: Annotated[
         list[str] | None,
-        typer.Option("--label", "-l", callback=_label_pairs, help="key=value; repeat: all must match."),
+        typer.Option("--label", "-l", callback=label_pairs, help="key=value; repeat: all must match."),
     ] = None,
     server: ServerOption = None,
     as_json: JsonOption = False,
@@ -306,18 +300,38 @@ def create_job(
     as_json: JsonOption = False,
 ) -> None:
     """Add a job: checked here first, then committed as `<namespace>/<name>.yaml` by the server."""
-    text = _checked_single_job(file)
+    text, ref = _checked_single_job(file)
     with state(ctx).client(server) as client:
-        created = client.post("/api/jobs", json={"manifest": text, "message": message})
+        try:
+            created = client.post("/api/jobs", json={"manifest": text, "message": message})
+        except CliError as refused:
+            raise _create_refused(client, ref, refused) from None
     if as_json:
         output.print_json(created)
         return
     output.console.print(f"Created {escape(created['job'])} in commit {created['commit']}.", soft_wrap=True)
 
 
-def _checked_single_job(file: Path) -> str:
-    """The file's text after the same checks the server makes. The server files the job under
-    `<namespace>/<name>.yaml` wherever it lies here, so it is checked under that name."""
+def _create_refused(client: ApiClient, ref: str, refused: CliError) -> CliError:
+    """The server refuses a job that exists with "update it instead", and the CLI has no update:
+    say what does change a job. Any other refusal (409 too for a file holding other jobs) stands."""
+    if refused.status != 409:
+        return refused
+    try:
+        existing = client.get(f"/api/jobs/{ref}")
+    except CliError:
+        return refused
+    return CliError(
+        f"{ref} already exists (in {existing['file']}), and `jobs create` only adds jobs. To change it, edit "
+        f"that file in the team's Git repository, or PUT the whole manifest to /api/jobs/{ref} with "
+        f"base_commit={existing['commit']}"
+    )
+
+
+def _checked_single_job(file: Path) -> tuple[str, str]:
+    """The file's text and its job's <namespace>/<name>, after the same checks the server makes.
+    The server files the job under `<namespace>/<name>.yaml` wherever it lies here, so it is
+    checked under that name."""
     text = _read(file)
     loaded = load_files([(_server_path(text), text)])
     for error in loaded.errors:
@@ -328,7 +342,7 @@ def _checked_single_job(file: Path) -> str:
         raise CliError(f"{file}: not created, {len(loaded.errors)} problem(s)")
     if len(loaded.jobs) != 1:
         raise CliError(f"{file}: holds {len(loaded.jobs)} jobs; create them one file at a time")
-    return text
+    return text, loaded.jobs[0].manifest.ref
 
 
 def _server_path(text: str) -> str:
