@@ -54,7 +54,7 @@ from pydantic import ValidationError
 
 from crontopus_agent import __version__
 from crontopus_agent.home import Credentials, connect
-from crontopus_agent.jobs import AgentJob, desired_jobs, write_specs
+from crontopus_agent.jobs import AgentJob, desired_jobs, remove_specs, spec_refs, write_specs
 from crontopus_agent.schedulers.base import ReconcileReport, Scheduler, SchedulerError
 from crontopus_agent.schedulers.builtin import BuiltinScheduler
 from crontopus_agent.status import STATUS_FILE, spool_stats
@@ -175,6 +175,7 @@ class Daemon:
         self._last_sync_at: datetime | None = None
         self._sync_error: str | None = None
         self._installed: list[str] = []
+        self._scheduled: set[str] | None = None  # refs the scheduler held after the last reconcile
         self._reconcile = ReconcileReport(backend=scheduler.name)
         self.syncs = 0  # finished sync attempts, for tests and status
         self.nudges = 0  # nudges received, for tests
@@ -383,7 +384,23 @@ class Daemon:
         # Specs first: an entry the reconcile adds may fire at once, and the wrapper reads its spec.
         write_specs(self.home, jobs)
         report = self.scheduler.reconcile(jobs)
-        return report, sorted(self.scheduler.installed())
+        installed = set(self.scheduler.installed())
+        self._remove_unscheduled_specs(jobs, installed)
+        return report, sorted(installed)
+
+    def _remove_unscheduled_specs(self, jobs: list[AgentJob], installed: set[str]) -> None:
+        """Remove the specs of jobs no longer desired, only once their entries are gone.
+
+        The wrapper reads a job's timeout, lock and retries from its spec; an entry that fires
+        after its spec went runs the command bare. So a spec stays while the scheduler still
+        lists its entry (a reconcile that raised or left it behind is retried at the next sync)
+        and one sync longer, for a wrapper the entry started just before it went. After a restart
+        what the scheduler held before is unknown: no spec goes at the first sync."""
+        held_before = self._scheduled if self._scheduled is not None else spec_refs(self.home)
+        keep = {job.ref for job in jobs} | installed | held_before
+        for ref in remove_specs(self.home, keep=keep):
+            log.info("spec removed ref=%s (its scheduler entry is gone)", ref)
+        self._scheduled = installed
 
     # --- status
 

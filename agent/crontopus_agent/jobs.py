@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -110,16 +110,26 @@ def spec_path(home: Path, ref: str) -> Path:
 
 
 def write_specs(home: Path, jobs: Iterable[AgentJob]) -> None:
-    """Write each job's spec (atomically) and remove the specs of jobs no longer desired."""
-    root = home / "jobs"
-    keep: set[Path] = set()
+    """Write each job's spec (atomically). Specs of other jobs stay: see ``remove_specs``."""
     for job in jobs:
-        path = spec_path(home, job.ref)
-        keep.add(path)
-        _write_atomically(path, json.dumps(job.to_dict(), indent=2, sort_keys=True))
-    for stale in root.glob("*/*.json") if root.exists() else ():
-        if stale not in keep:
-            stale.unlink(missing_ok=True)
+        _write_atomically(spec_path(home, job.ref), json.dumps(job.to_dict(), indent=2, sort_keys=True))
+
+
+def spec_refs(home: Path) -> set[str]:
+    """The refs of the jobs that have a spec."""
+    root = home / "jobs"
+    return {f"{path.parent.name}/{path.stem}" for path in root.glob("*/*.json")} if root.exists() else set()
+
+
+def remove_specs(home: Path, *, keep: Collection[str]) -> list[str]:
+    """Remove the spec of every job not in ``keep``; the refs removed.
+
+    Only for jobs the scheduler no longer holds: a wrapper started by an entry whose spec is gone
+    runs as a hand run, with no timeout, lock or retries."""
+    removed = sorted(spec_refs(home) - set(keep))
+    for ref in removed:
+        spec_path(home, ref).unlink(missing_ok=True)
+    return removed
 
 
 def read_spec(home: Path, ref: str) -> AgentJob | None:

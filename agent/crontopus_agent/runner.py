@@ -21,10 +21,13 @@ What a user can rely on:
 - Concurrency (an exclusive lock on ``<home>/locks/<ns>/<name>.lock``, which records the holder's
   pid, its command's process group and run id): ``forbid`` skips this run while another holds the lock;
   ``replace`` stops the holder (its run reports ``failure``, "replaced") and then runs; ``allow``
-  takes no lock.
+  takes no lock. The agent's own bookkeeping never stops a job: when the lock file cannot be
+  opened (home full, read-only, not writable) the job runs without the lock, and a ``[crontopus]``
+  line says so; when only the holder's record cannot be written, the lock still holds.
 - Exit code: the command's (of the last attempt); 124 on timeout; 128+n when killed by signal n;
-  127 when the command is not found, 126 when it cannot be run; 0 when nothing ran (not due under
-  ``--guard``, paused, skipped by ``forbid``); 2 for a bad job reference or no command.
+  127 when the command is not found, 126 when it cannot be run (or its working directory is
+  missing); 0 when nothing ran (not due under ``--guard``, paused, skipped by ``forbid``); 2 for a
+  bad job reference or no command.
 
 Retries are separate runs: see ``run_attempts``.
 
@@ -228,7 +231,7 @@ def run_once(invocation: Invocation, lock: JobLock, stop: StopSignals, *, attemp
     result = run_command(invocation, run_id=run_id, lock=lock, stop=stop)
     duration_ms = int((time.monotonic() - started) * 1000)
     delays = backoff_delays(invocation.job.retries_limit, invocation.job.retries_backoff_seconds)
-    notes = result.notes + _attempt_note(attempt, attempts, result.status, delays)
+    notes = lock.notes + result.notes + _attempt_note(attempt, attempts, result.status, delays)
     for note in notes:
         print(f"{NOTE} {note}", file=sys.stderr, flush=True)
     output, output_size = result.output.render([f"{NOTE} {note}" for note in notes])
@@ -283,8 +286,7 @@ def run_command(invocation: Invocation, *, run_id: str, lock: JobLock, stop: Sto
             **HOST.group_options(),  # its own process group: a timeout stops everything it started
         )
     except OSError as exc:
-        code = NOT_FOUND_EXIT_CODE if isinstance(exc, FileNotFoundError) else CANNOT_EXECUTE_EXIT_CODE
-        return CommandResult("failure", code, output, [f"cannot run {invocation.argv[0]!r}: {exc}"])
+        return _not_started(invocation, exc, output)
     lock.record(run_id=run_id, pgid=process.pid)
     timeout = invocation.job.timeout_seconds
     assert process.stdout is not None
@@ -295,6 +297,17 @@ def run_command(invocation: Invocation, *, run_id: str, lock: JobLock, stop: Sto
             HOST.stop_tree(process, grace=KILL_GRACE_SECONDS)
             _read_rest(reader, output)
     return _result(ending, process.returncode, output, timeout, stop, lock, run_id)
+
+
+def _not_started(invocation: Invocation, exc: OSError, output: OutputTail) -> CommandResult:
+    command, working_dir = invocation.argv[0], invocation.job.working_dir
+    # Popen reports a missing working directory as a missing file (on Windows as an invalid name):
+    # said as it is, or it reads as "command not found".
+    if working_dir and not os.path.isdir(working_dir):
+        note = f"cannot run {command!r}: its working directory {working_dir!r} does not exist"
+        return CommandResult("failure", CANNOT_EXECUTE_EXIT_CODE, output, [note])
+    code = NOT_FOUND_EXIT_CODE if isinstance(exc, FileNotFoundError) else CANNOT_EXECUTE_EXIT_CODE
+    return CommandResult("failure", code, output, [f"cannot run {command!r}: {exc}"])
 
 
 def _result(
@@ -474,11 +487,14 @@ class Holder:
 class JobLock:
     """``<home>/locks/<ns>/<name>.lock``: an exclusive lock (``HOST.try_lock``) held for the
     whole invocation (all attempts). Its content says who holds it, so ``replace`` knows whom to
-    stop; it is emptied before release, so a reader never mistakes a finished holder for a live one."""
+    stop; it is emptied before release, so a reader never mistakes a finished holder for a live one.
+    ``notes`` are lines for each run's output about how the lock fell short (see ``take_lock``)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, notes: list[str] | None = None) -> None:
         self.path = path
+        self.notes = notes or []
         self._fd: int | None = None
+        self._held = False
 
     @classmethod
     def for_job(cls, home: Path, ref: str) -> JobLock:
@@ -503,6 +519,7 @@ class JobLock:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         if not HOST.try_lock(self._fd):
             return False
+        self._held = True
         self.record()
         return True
 
@@ -518,7 +535,15 @@ class JobLock:
         if self._fd is None:
             return  # concurrency allow: no lock
         body = json.dumps({"pid": os.getpid(), "pgid": pgid, "run_id": run_id}) + "\n"
-        HOST.overwrite(self._fd, body.encode())
+        try:
+            HOST.overwrite(self._fd, body.encode())
+        except OSError as exc:  # home full: the lock itself still holds, so the job still runs
+            note = (
+                f"could not record this run in its lock file {self.path} ({exc}): overlapping runs are "
+                "still prevented, but a replacing run cannot stop this one"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
 
     def holder(self, *, wait: float = LOCK_RECORD_WAIT_SECONDS) -> Holder | None:
         """The holder as it recorded itself; waits briefly for one that has just taken the lock."""
@@ -534,23 +559,27 @@ class JobLock:
 
     def mark_replaced(self, run_id: str | None) -> None:
         if self.replaced_marker and run_id:
-            self.replaced_marker.write_text(run_id)
+            # Not written (home full): the replaced run is then reported as stopped by a signal.
+            with contextlib.suppress(OSError):
+                self.replaced_marker.write_text(run_id)
 
     def was_replaced(self, run_id: str) -> bool:
         try:
             return self.replaced_marker is not None and self.replaced_marker.read_text().strip() == run_id
-        except FileNotFoundError:
+        except OSError:
             return False
 
     def release(self) -> None:
         if self._fd is None:
             return
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
-        with contextlib.suppress(OSError):
-            HOST.unlock(self._fd)  # closing frees it too, but on Windows only eventually
+        if self._held:  # only the holder empties the record: a skipped run must not erase it
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                HOST.unlock(self._fd)  # closing frees it too, but on Windows only eventually
         os.close(self._fd)
         self._fd = None
+        self._held = False
 
 
 def take_lock(home: Path, job: AgentJob) -> JobLock | None:
@@ -558,7 +587,12 @@ def take_lock(home: Path, job: AgentJob) -> JobLock | None:
     if job.concurrency == "allow":
         return JobLock(None)
     lock = JobLock.for_job(home, job.ref)
-    if lock.try_acquire():
+    try:
+        acquired = lock.try_acquire()
+    except OSError as exc:
+        lock.release()
+        return _unlocked(lock, job, exc)
+    if acquired:
         return lock
     holder = lock.holder()
     if job.concurrency == "replace" and replace_holder(lock, holder):
@@ -568,6 +602,16 @@ def take_lock(home: Path, job: AgentJob) -> JobLock | None:
     _say(f"{job.ref} is still running{who}: this run is skipped ({why})")
     lock.release()
     return None
+
+
+def _unlocked(lock: JobLock, job: AgentJob, exc: OSError) -> JobLock:
+    """No lock file (home full, read-only, not writable): the run goes ahead without the lock.
+
+    The lesser evil: a skipped run is a run lost for sure, while a run without the lock can only
+    overlap a previous run of this job that is still going. The note goes to stderr (cron mails
+    it) and into each run's output."""
+    note = f"ran without its lock (concurrency: {job.concurrency} not enforced): cannot open {lock.path}: {exc}"
+    return JobLock(None, notes=[note])
 
 
 def replace_holder(lock: JobLock, holder: Holder | None) -> bool:
@@ -592,4 +636,5 @@ def replace_holder(lock: JobLock, holder: Holder | None) -> bool:
 def _forget_marker(lock: JobLock) -> None:
     """The replaced wrapper read it before it let go of the lock."""
     if lock.replaced_marker is not None:
-        lock.replaced_marker.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # read-only home: a stale marker names an old run id only
+            lock.replaced_marker.unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from crontopus_agent import daemon as daemon_module
 from crontopus_agent.cli import app
 from crontopus_agent.daemon import Daemon, choose_scheduler
 from crontopus_agent.home import Credentials
-from crontopus_agent.jobs import AgentJob
+from crontopus_agent.jobs import AgentJob, read_spec, spec_refs
 from crontopus_agent.schedulers.base import Drift, ReconcileReport, SchedulerError
 from crontopus_agent.schedulers.builtin import BuiltinScheduler, Launch
 from crontopus_agent.spool import Spool
@@ -398,6 +398,67 @@ async def test_a_scheduler_failure_is_reported_and_the_commit_not_marked_applied
     status = running.daemon.status()
     assert status.applied_commit is None
     assert status.sync_error is not None and "permission denied" in status.sync_error
+
+
+class SpecWatchingScheduler(RecordingScheduler):
+    """Also notes which job specs exist when each reconcile starts."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__()
+        self.home = home
+        self.specs_at_reconcile: list[set[str]] = []
+
+    def reconcile(self, jobs: Sequence[AgentJob]) -> ReconcileReport:
+        self.specs_at_reconcile.append(spec_refs(self.home))
+        return super().reconcile(jobs)
+
+
+async def sync_again(running: Running) -> None:
+    syncs = running.daemon.syncs
+    running.daemon.request_sync()
+    await eventually(lambda: running.daemon.syncs > syncs and running.daemon.settled, timeout=30, what="a sync")
+
+
+async def test_a_removed_job_keeps_its_spec_until_its_entry_is_gone(
+    start: Callable[..., Running], remote: JobsRepo, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    first = remote.commit({"prod/backup.yaml": manifest("backup"), "prod/report.yaml": manifest("report")})
+    scheduler = SpecWatchingScheduler(home)
+    running = start(scheduler, home=home)
+    await eventually(lambda: running.daemon.applied_commit == first and running.daemon.settled, timeout=30)
+    remote.commit({"prod/report.yaml": None})
+
+    await sync_again(running)
+
+    assert "prod/report" in scheduler.specs_at_reconcile[-1]  # the entry goes while the spec is there
+    assert sorted(scheduler.installed()) == ["prod/backup"]
+    assert read_spec(home, "prod/report") is not None  # for a run the entry started just before
+    await sync_again(running)
+    assert spec_refs(home) == {"prod/backup"}
+
+
+async def test_when_the_scheduler_cannot_remove_a_job_its_spec_stays_until_it_can(
+    start: Callable[..., Running], remote: JobsRepo, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    first = remote.commit({"prod/backup.yaml": manifest("backup"), "prod/report.yaml": manifest("report")})
+    scheduler = RecordingScheduler()
+    running = start(scheduler, home=home)
+    await eventually(lambda: running.daemon.applied_commit == first and running.daemon.settled, timeout=30)
+    remote.commit({"prod/report.yaml": None})
+    scheduler.fail = "crontab: you (root) are not allowed to use this program"
+
+    await sync_again(running)
+
+    assert "prod/report" in scheduler.installed()  # its entry still fires...
+    spec = read_spec(home, "prod/report")  # ...and its runs keep their timeout, lock and retries
+    assert spec is not None and spec.concurrency == "forbid"
+    scheduler.fail = None
+    await sync_again(running)
+    await sync_again(running)
+    assert sorted(scheduler.installed()) == ["prod/backup"]
+    assert spec_refs(home) == {"prod/backup"}
 
 
 async def test_syncing_does_not_wait_for_nats(tmp_path: Path, remote: JobsRepo) -> None:

@@ -5,6 +5,7 @@ Against a real nats-server with the CHECKINS stream; check-ins are read back fro
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -203,6 +204,19 @@ def test_a_command_that_does_not_exist_is_reported_as_a_failed_run(enrolled: Pat
     assert "/no/such/backup-tool" in (finish.output or "")
 
 
+def test_a_missing_working_directory_is_reported_as_such_not_as_a_missing_command(
+    enrolled: Path, checkins: CheckIns, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone"
+    install(enrolled, working_dir=str(gone))
+
+    assert execute(home=enrolled, ref=REF, argv=["/bin/pwd"], guard=False) == 126
+
+    finish = checkins.events()[-1]
+    assert finish.status == "failure"
+    assert f"working directory '{gone}' does not exist" in (finish.output or "")
+
+
 def test_a_job_run_by_hand_without_a_spec_is_still_reported(enrolled: Path, checkins: CheckIns) -> None:
     assert execute(home=enrolled, ref="adhoc/once", argv=["--", "echo", "by hand"], guard=False) == 0
 
@@ -351,6 +365,26 @@ def test_replace_stops_the_running_run_and_then_runs(
     assert old_finish.output is not None and old_finish.output.startswith("first\n")
     assert "replaced it (concurrency: replace)" in old_finish.output
     assert (new_finish.status, new_finish.output) == ("success", "second\n")
+
+
+def test_a_skipped_run_leaves_the_running_runs_record_in_place(
+    enrolled: Path, checkins: CheckIns, tmp_path: Path, wrappers: list[subprocess.Popen[bytes]]
+) -> None:
+    install(enrolled, concurrency="forbid")
+    release = tmp_path / "release"
+    first = start_wrapper(enrolled, sh(f"while [ ! -e {release} ]; do sleep 0.05; done"), wrappers)
+    [started] = checkins.wait_for(1)
+    lock = runner.JobLock.for_job(enrolled, REF)
+    deadline = time.monotonic() + 30  # the command's group is recorded just after the start check-in
+    while ((holder := lock.holder(wait=0)) is None or holder.pgid == 0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert execute(home=enrolled, ref=REF, argv=["true"], guard=False) == 0
+
+    holder = lock.holder(wait=0)  # what the next skip names, and what a replacing run would stop
+    assert holder is not None and (holder.pid, holder.run_id) == (first.pid, started.run_id)
+    release.touch()
+    assert first.wait(timeout=30) == 0
 
 
 def test_allow_runs_overlapping_runs_side_by_side(
@@ -532,3 +566,68 @@ def test_a_spool_that_cannot_be_written_does_not_stop_the_job(home: Path, tmp_pa
 
     assert marker.exists()
     assert "check-in of run" in capfd.readouterr().err
+
+
+# --- a home the agent cannot write -----------------------------------------------------------------
+
+
+def no_room_for_locks(home: Path) -> None:
+    """A file where the locks folder should be: no lock file can be created, even as root."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "locks").write_text("not a folder")
+
+
+@pytest.mark.parametrize("concurrency", ["forbid", "replace"])
+def test_a_job_whose_lock_file_cannot_be_created_still_runs_and_says_so(
+    enrolled: Path, checkins: CheckIns, tmp_path: Path, capfd: Any, concurrency: str
+) -> None:
+    install(enrolled, concurrency=concurrency)
+    no_room_for_locks(enrolled)
+    marker = tmp_path / "ran"
+
+    assert execute(home=enrolled, ref=REF, argv=["touch", str(marker)], guard=False) == 0
+
+    assert marker.exists()
+    finish = checkins.events()[-1]
+    assert finish.status == "success"
+    assert f"ran without its lock (concurrency: {concurrency} not enforced)" in (finish.output or "")
+    [line] = [line for line in capfd.readouterr().err.splitlines() if "lock" in line]
+    assert "ran without its lock" in line and str(enrolled / "locks") in line
+
+
+def test_a_job_whose_lock_cannot_be_recorded_still_runs_under_the_lock(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    job = install(home, concurrency="forbid")
+
+    def disk_full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(runner.HOST, "overwrite", disk_full)
+    lock = runner.take_lock(home, job)
+
+    assert lock is not None
+    with lock:
+        assert not runner.JobLock.for_job(home, REF).try_acquire()  # the lock itself still holds
+        assert any("could not record this run" in note for note in lock.notes)
+    marker = tmp_path / "ran"
+    assert execute(home=home, ref=REF, argv=["touch", str(marker)], guard=False) == 0
+    assert marker.exists()
+    assert "No space left on device" in capfd.readouterr().err
+
+
+def test_the_wrapper_runs_the_job_in_a_home_where_it_can_write_nothing(
+    home: Path, tmp_path: Path, wrappers: list[subprocess.Popen[bytes]]
+) -> None:
+    install(home, concurrency="forbid")
+    no_room_for_locks(home)
+    (home / "spool").write_text("not a folder either")
+    marker = tmp_path / "ran"
+
+    wrapper = start_wrapper(home, ["touch", str(marker)], wrappers)
+    _, err = wrapper.communicate(timeout=60)
+
+    assert wrapper.returncode == 0
+    assert marker.exists()
+    assert b"ran without its lock" in err
+    assert b"Traceback" not in err

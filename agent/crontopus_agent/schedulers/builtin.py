@@ -34,7 +34,7 @@ What it does not do
   own session and the wrapper finishes and reports them. ``drain()`` waits for them.
 - It does not persist anything: after a restart, the runs missed while stopped are skipped.
 - It does not write job spec files; the daemon does that (``jobs.write_specs``) before it
-  reconciles, because the wrapper reads them.
+  reconciles, because the wrapper reads them, and removes a job's spec only after its entry.
 """
 
 from __future__ import annotations
