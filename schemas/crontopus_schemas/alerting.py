@@ -176,7 +176,9 @@ class IncidentStep(BaseModel):
     )
     at: UtcDateTime
     by: str | None = Field(
-        default=None, description="acknowledged, resolved: the user id (or API key id); `recovery`: it recovered"
+        default=None,
+        description="acknowledged, resolved: the user id (or API key id); `recovery`: it recovered; "
+        "`job_removed`: its job was removed from the manifests",
     )
     channels: int = Field(default=0, description="how many channels this step notified")
 

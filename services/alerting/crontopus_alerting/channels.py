@@ -38,7 +38,7 @@ import re
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -435,14 +435,27 @@ def routes(match_labels: Mapping[str, str], labels: Mapping[str, str]) -> bool:
 
 
 async def channels_for(
-    *, session: AsyncSession, tenant_id: str, labels: Mapping[str, str], escalation: bool | None
+    *, session: AsyncSession, tenant_id: str, labels: Mapping[str, str], escalation: bool
 ) -> list[Channel]:
-    """The enabled channels an incident of a job with these labels goes to. ``escalation``:
-    False for the ordinary channels, True for the escalation ones, None for both (a resolve
-    should reach every channel that heard of the incident). Agent incidents have no job
-    labels: only channels without match_labels take them."""
-    query = select(Channel).where(col(Channel.tenant_id) == tenant_id, col(Channel.enabled).is_(True))
-    if escalation is not None:
-        query = query.where(col(Channel.escalation).is_(escalation))
+    """The enabled channels an incident of a job with these labels goes to: the ordinary ones, or
+    (``escalation``) the escalation ones. Agent incidents have no job labels: only channels
+    without match_labels take them."""
+    query = select(Channel).where(
+        col(Channel.tenant_id) == tenant_id, col(Channel.enabled).is_(True), col(Channel.escalation).is_(escalation)
+    )
     rows = await session.scalars(query.order_by(col(Channel.name)))
     return [row for row in rows if routes(json.loads(row.match_labels), labels)]
+
+
+async def channels_told(
+    *, session: AsyncSession, tenant_id: str, incident_id: str, events: Collection[str]
+) -> list[Channel]:
+    """The enabled channels that were sent (or are being sent) one of these events of the incident,
+    whatever became of that delivery: a channel whose trigger failed was still meant to know."""
+    heard = select(Delivery.channel_id).where(
+        col(Delivery.tenant_id) == tenant_id, col(Delivery.incident_id) == incident_id, col(Delivery.event).in_(events)
+    )
+    query = select(Channel).where(
+        col(Channel.tenant_id) == tenant_id, col(Channel.enabled).is_(True), col(Channel.id).in_(heard)
+    )
+    return list(await session.scalars(query.order_by(col(Channel.name))))

@@ -48,8 +48,8 @@ CHANGE_OF = {"trigger": "opened", "resolve": "resolved", "renotify": "notified",
 
 class Notifier:
     """Announces every incident change (``IncidentChanged`` on the INCIDENTS stream) and turns the
-    notices of incidents that are not silenced into deliveries: one per routed channel, through
-    the NOTIFICATIONS stream."""
+    notices of incidents that are not silenced into deliveries: one per channel it goes to
+    (``service.recipients``), through the NOTIFICATIONS stream."""
 
     def __init__(self, *, db: Database, broker: NatsBroker) -> None:
         self.db = db
@@ -83,11 +83,8 @@ class Notifier:
             log.warning("incident event not published", incident_id=incident.id, change=change, exc_info=True)
 
     async def _send_one(self, notice: Notice) -> None:
-        escalation = {"trigger": False, "renotify": False, "escalate": True}.get(notice.event)  # resolve: all
         async with self.db.session() as session:
-            routed = await channels.channels_for(
-                session=session, tenant_id=notice.incident.tenant_id, labels=notice.labels, escalation=escalation
-            )
+            routed = await service.recipients(session=session, notice=notice)
             if routed:
                 await dispatch.enqueue(
                     session=session, js=self.js, tenant_id=notice.incident.tenant_id, event=notice.event,  # type: ignore[arg-type]
@@ -156,9 +153,8 @@ def _add_incident_handlers(router: NatsRouter, db: Database, notifier: Notifier)
             resolved, changed = await incidents.resolve_by_hand(
                 session=session, tenant_id=request.tenant_id, incident_id=request.incident_id, user_id=request.user_id
             )
-            labels = await service.incident_labels(session, resolved)
         if changed:
-            await notifier.send([Notice(resolved, "resolve", labels)])
+            await notifier.send([Notice(resolved, "resolve")])  # to the channels told of it
         return incidents.incident_public(resolved)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -34,6 +34,9 @@ from crontopus_schemas.alerting import (
 )
 
 _NO_SYNC = {"synchronize_session": False}
+# Who resolved an incident (``resolved_by``) when no user did:
+RECOVERY = "recovery"  # the job ran well again, the agent came back
+JOB_REMOVED = "job_removed"  # the job left the team's manifests: there is nothing left to fix
 
 
 def utcnow() -> datetime:
@@ -101,7 +104,26 @@ async def resolve_by_recovery(
     subject = job or f"agent:{agent_id}"
     keys = [open_key(tenant_id, subject, cause) for cause in causes]
     found = (await session.execute(select(Incident).where(col(Incident.open_key).in_(keys)))).scalars().all()
-    return [incident for incident in found if await _claim_resolution(session, incident, "recovery", now)]
+    return [incident for incident in found if await _claim_resolution(session, incident, RECOVERY, now)]
+
+
+async def resolve_removed_jobs(
+    *, session: AsyncSession, tenant_id: str, jobs: Collection[str], now: datetime | None = None
+) -> list[Incident]:
+    """Resolve the open and acknowledged incidents of the team's jobs that are not in ``jobs`` (every
+    job its manifests define now, paused and disabled ones included): a job that is gone can never
+    recover, and its reminders would point at a page that no longer exists. Each is claimed as in
+    ``resolve_by_recovery``, so the channels are told once.
+
+    The team's whole set is compared, not a change's list of removed jobs: an incident left open by
+    a lost change, a crash after the job's monitor went, or a deletion older than this rule is
+    resolved by the next re-read. It reads the team's incidents (``ix_incidents_tenant_opened``)."""
+    stmt = select(Incident).where(
+        col(Incident.tenant_id) == tenant_id, col(Incident.open_key).is_not(None), col(Incident.job).is_not(None)
+    )
+    found = (await session.execute(stmt)).scalars().all()
+    gone = [incident for incident in found if incident.job not in jobs]
+    return [incident for incident in gone if await _claim_resolution(session, incident, JOB_REMOVED, now)]
 
 
 async def _claim_resolution(session: AsyncSession, incident: Incident, by: str, now: datetime | None) -> bool:

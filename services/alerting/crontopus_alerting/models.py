@@ -48,7 +48,8 @@ class JobMonitor(SQLModel, table=True):
 
 
 class Incident(SQLModel, table=True):
-    """A rule violation, from the moment it opens until it is resolved (by recovery or by hand).
+    """A rule violation, from the moment it opens until it is resolved (by recovery, by hand, or
+    because its job was removed from the manifests).
 
     ``open_key`` ("<tenant>/<job or agent>/<cause>") is set while the incident is open and
     unique: opening one is a claim, so concurrent workers never open the same incident twice.
@@ -75,7 +76,7 @@ class Incident(SQLModel, table=True):
     acknowledged_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     acknowledged_by: str | None = Field(default=None, max_length=64)
     resolved_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    resolved_by: str | None = Field(default=None, max_length=64)  # "recovery" or a user id
+    resolved_by: str | None = Field(default=None, max_length=64)  # a user id, "recovery" or "job_removed"
     last_notified_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     escalated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 

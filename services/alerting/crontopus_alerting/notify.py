@@ -32,6 +32,7 @@ from crontopus_alerting.channels import (
     pin_datagram_target,
     scrub,
 )
+from crontopus_alerting.incidents import JOB_REMOVED
 from crontopus_alerting.models import Incident
 from crontopus_alerting.sender import Sender, time_limited
 from crontopus_kit.errors import Invalid
@@ -113,8 +114,14 @@ def build_message(*, event: Event, incident: Incident | None, base_url: str, cha
         return _test_message(base_url=base_url, channel_name=channel_name)
     what = f"{_subject(incident)} {CAUSE_PHRASES.get(incident.cause, incident.cause)}"
     notify_type = NotifyType.SUCCESS if event == "resolve" else _severity(incident)
-    title = f"[Crontopus] {_TITLE_PREFIX.get(event, '')}{what}"
+    title = f"[Crontopus] {_prefix(event, incident)}{what}"
     return Notification(event, title, _body(event, incident, what, base_url.rstrip("/")), notify_type, incident.id)
+
+
+def _prefix(event: Event, incident: Incident) -> str:
+    if event == "resolve" and incident.resolved_by == JOB_REMOVED:
+        return "Resolved, job removed: "
+    return _TITLE_PREFIX.get(event, "")
 
 
 def _subject(incident: Incident) -> str:
@@ -126,7 +133,8 @@ def _severity(incident: Incident) -> NotifyType:
 
 
 def _body(event: Event, incident: Incident, what: str, base: str) -> str:
-    lines = [f"{_TITLE_PREFIX.get(event, '')}{what}.", ""]
+    removed = event == "resolve" and incident.resolved_by == JOB_REMOVED
+    lines = [f"{_prefix(event, incident)}{what}.", ""]
     fields = [
         ("Job", incident.job),
         ("Agent", incident.agent_id),
@@ -137,13 +145,14 @@ def _body(event: Event, incident: Incident, what: str, base: str) -> str:
         ("Opened", _when(incident.opened_at)),
     ]
     if event == "resolve":
-        fields += [("Resolved", _when(incident.resolved_at)), ("Resolved by", incident.resolved_by)]
+        by = "the job was removed from the team's manifests" if removed else incident.resolved_by
+        fields += [("Resolved", _when(incident.resolved_at)), ("Resolved by", by)]
     lines += [f"{name}: {value}" for name, value in fields if value]
     # The web console's pages (each at the API's path without /api/): the incident has Acknowledge.
     lines += ["", f"Incident: {base}/incidents/{incident.id}"]
     if event != "resolve":
         lines.append(f"Acknowledge there, or: crontopus alerts incidents ack {incident.id}")
-    if incident.job:
+    if incident.job and not removed:  # a removed job's page is gone
         lines.append(f"Job: {base}/jobs/{incident.job}")
     if incident.run_id:
         lines.append(f"Run output: {base}/runs/{incident.run_id}")

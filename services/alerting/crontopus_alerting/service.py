@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -19,9 +19,10 @@ from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from crontopus_alerting import incidents, monitors, rules, silences
+from crontopus_alerting import channels, incidents, monitors, rules, silences
 from crontopus_alerting.due import RunSeen
-from crontopus_alerting.models import Incident, JobMonitor, OfflineAgent, TenantRules
+from crontopus_alerting.models import Channel, Incident, JobMonitor, OfflineAgent, TenantRules
+from crontopus_alerting.monitors import MonitoredJob
 from crontopus_alerting.policy import Policy, in_silence
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.events import FINAL_STATUSES, RecordedRun
@@ -32,11 +33,11 @@ _NO_SYNC = {"synchronize_session": False}
 
 @dataclass(frozen=True)
 class Notice:
-    """Tell the incident's channels: trigger, resolve, renotify or escalate."""
+    """Tell the incident's channels: trigger, resolve, renotify or escalate (see ``recipients``)."""
 
     incident: Incident
     event: str
-    labels: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)  # the job's: a trigger and an escalation route by them
 
 
 def utcnow() -> datetime:
@@ -57,6 +58,24 @@ async def update_rules(*, session: AsyncSession, tenant_id: str, new: AlertRules
     session.add(row)
     await session.commit()
     return new
+
+
+# --- the team's jobs ---------------------------------------------------------------------------------
+
+
+async def sync_jobs(
+    *, session: AsyncSession, tenant_id: str, jobs: Sequence[MonitoredJob], now: datetime | None = None
+) -> list[Notice]:
+    """Every job the team's manifests define now: the due-time index follows them, and the incidents
+    of jobs no longer among them are resolved (``incidents.JOB_REMOVED``), their channels told. A
+    paused or disabled job is still defined: its incidents stay, as its monitor row does."""
+    now = now or utcnow()
+    team_rules = await get_rules(session=session, tenant_id=tenant_id)
+    await monitors.sync_monitors(session=session, tenant_id=tenant_id, jobs=jobs, rules=team_rules, now=now)
+    removed = await incidents.resolve_removed_jobs(
+        session=session, tenant_id=tenant_id, jobs={job.ref for job in jobs}, now=now
+    )
+    return [Notice(incident, "resolve") for incident in removed]
 
 
 # --- runs ------------------------------------------------------------------------------------------
@@ -297,16 +316,16 @@ async def reminders(*, session: AsyncSession, now: datetime | None = None) -> li
         if incident.tenant_id not in teams:
             teams[incident.tenant_id] = await get_rules(session=session, tenant_id=incident.tenant_id)
         team = teams[incident.tenant_id]
-        labels = await incident_labels(session, incident)
         if team.escalate_after and await _claim(session, incident, "escalated_at", team.escalate_after, now):
-            notices.append(Notice(incident, "escalate", labels))
+            notices.append(Notice(incident, "escalate", await incident_labels(session, incident)))
         elif team.renotify_every and await _claim(session, incident, "last_notified_at", team.renotify_every, now):
-            notices.append(Notice(incident, "renotify", labels))
+            notices.append(Notice(incident, "renotify"))
     return notices
 
 
 async def _claim(session: AsyncSession, incident: Incident, field: str, after: str, now: datetime) -> bool:
-    """Set ``field`` to now if the incident (or its last reminder) is older than ``after``."""
+    """Set ``field`` to now if the incident (or its last reminder) is older than ``after`` and it is
+    still open: one resolved or acknowledged since it was read gets no reminder."""
     previous = getattr(incident, field)
     if field == "escalated_at" and previous is not None:
         return False
@@ -316,12 +335,34 @@ async def _claim(session: AsyncSession, incident: Incident, field: str, after: s
     column = col(getattr(Incident, field))
     claimed = await session.execute(
         update(Incident)
-        .where(col(Incident.id) == incident.id, column.is_(None) if previous is None else column == previous)
+        .where(
+            col(Incident.id) == incident.id,
+            col(Incident.status) == "open",
+            column.is_(None) if previous is None else column == previous,
+        )
         .values({field: now}),
         execution_options=_NO_SYNC,
     )
     await session.commit()
     return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def recipients(*, session: AsyncSession, notice: Notice) -> list[Channel]:
+    """The channels a notice goes to. A trigger goes to the ordinary channels routed to the job now,
+    an escalation to the escalation ones; a reminder to the channels told of the trigger, and a
+    resolve to every channel told of the incident. No channel hears of an incident first from a
+    reminder or from its end: not an escalation channel it never escalated to, nor a channel
+    created (or routed to the job by a label change) after it opened."""
+    incident = notice.incident
+    if notice.event in ("trigger", "escalate"):
+        escalation = notice.event == "escalate"
+        return await channels.channels_for(
+            session=session, tenant_id=incident.tenant_id, labels=notice.labels, escalation=escalation
+        )
+    heard = ("trigger",) if notice.event == "renotify" else ("trigger", "renotify", "escalate")
+    return await channels.channels_told(
+        session=session, tenant_id=incident.tenant_id, incident_id=incident.id, events=heard
+    )
 
 
 async def incident_labels(session: AsyncSession, incident: Incident) -> dict[str, str]:

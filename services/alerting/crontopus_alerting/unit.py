@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crontopus_alerting import dispatch, monitors, service
+from crontopus_alerting import dispatch, service
 from crontopus_alerting.due import Watermark
 from crontopus_alerting.handlers import Notifier, build_router
 from crontopus_alerting.monitors import MonitoredJob
@@ -182,9 +182,10 @@ class AlertingUnit:
             await msg.ack()
 
     async def sync_tenant(self, tenant_id: str) -> None:
-        """Re-read the tenant's jobs from gitops and update the due-time index, one sync of a team
-        at a time: a manifest change and the periodic re-read of the same team at once would both
-        insert its new jobs' monitors (the second failed on the unique key and was retried)."""
+        """Re-read the tenant's jobs from gitops, update the due-time index and resolve the
+        incidents of jobs that are gone (``service.sync_jobs``), one sync of a team at a time: a
+        manifest change and the periodic re-read of the same team at once would both insert its
+        new jobs' monitors (the second failed on the unique key and was retried)."""
 
         async def fetch(page: JobListRequest) -> JobPage:
             return await rpc_call(self.broker, subjects.GitopsRpc.JOBS_LIST, page, JobPage)
@@ -192,10 +193,10 @@ class AlertingUnit:
         async with self._syncing(tenant_id):
             jobs = [_monitored(job) for job in await all_jobs(fetch, JobListRequest(tenant_id=tenant_id))]
             async with self.db.session() as session:
-                rules = await service.get_rules(session=session, tenant_id=tenant_id)
-                await monitors.sync_monitors(
-                    session=session, tenant_id=tenant_id, jobs=jobs, rules=rules, now=datetime.now(UTC)
+                notices = await service.sync_jobs(
+                    session=session, tenant_id=tenant_id, jobs=jobs, now=datetime.now(UTC)
                 )
+        await self.notifier.send(notices)
 
     async def resync_all(self) -> int:
         """Re-read every team's jobs. Manifest-change events say what changed; this catches what

@@ -242,7 +242,6 @@ async def test_an_incident_goes_to_the_channels_whose_labels_all_match_the_jobs(
     assert await names({"team": "data"}, False) == ["data-team", "everything"]
     assert await names({"team": "web"}, False) == ["everything"]
     assert await names({}, True) == ["pager"]
-    assert await names({"team": "data"}, None) == ["data-team", "everything", "pager"]
 
 
 async def test_alice_cannot_see_or_delete_bobs_channels(db):
@@ -313,6 +312,15 @@ def test_resolve_reminder_and_escalation_are_told_apart():
     assert titles["renotify"].startswith("[Crontopus] Still open:")
     assert titles["escalate"].startswith("[Crontopus] Escalated")
     assert "Resolved by: recovery" in notify.build_message(event="resolve", incident=found, base_url="https://c").body
+
+
+def test_the_resolve_of_a_removed_jobs_incident_says_so_and_links_no_job_page():
+    found = incident(status="resolved", resolved_at=T0, resolved_by="job_removed")
+    message = notify.build_message(event="resolve", incident=found, base_url="https://cron.example.com")
+    assert message.title == "[Crontopus] Resolved, job removed: production/backup failed"
+    assert "Resolved by: the job was removed from the team's manifests" in message.body
+    assert f"https://cron.example.com/incidents/{found.id}" in message.body
+    assert "/jobs/" not in message.body  # the job's page is a 404 now
 
 
 @pytest.mark.parametrize(("event", "action"), [("trigger", "trigger"), ("renotify", "trigger"), ("resolve", "resolve")])
