@@ -69,6 +69,8 @@ describe("the timeline", () => {
     expect(timelineLines(recovered, names).map((line) => line.text)).toEqual(["Opened while silenced: nobody was notified", "Resolved: it recovered on its own"]);
     const agentBack = { ...recovered, job: null, silenced: false };
     expect(timelineLines(agentBack, names)[1]?.text).toBe("Resolved: the agent came back");
+    const removed = { ...recovered, silenced: false, timeline: [recovered.timeline[0]!, { ...recovered.timeline[1]!, by: "job_removed", channels: 1 }] };
+    expect(timelineLines(removed, names)[1]?.text).toBe("Resolved: the job was removed from Git; 1 channel told");
   });
 
   it("shows an id it cannot name (an API key, someone who left) plainly", () => {

@@ -79,10 +79,17 @@ function stepText(step: Schemas["IncidentStep"], detail: Pick<Schemas["IncidentD
     case "escalated":
       return step.channels ? `Escalated to ${channels(step.channels)}` : "Escalated: no escalation channel to tell";
     case "resolved": {
-      const how = step.by === "recovery" ? `Resolved: ${detail.job ? "it recovered on its own" : "the agent came back"}` : `Resolved by ${who(step.by, names)}`;
+      const how = resolvedHow(step.by, detail.job, names);
       return step.channels ? `${how}; ${channels(step.channels)} told` : how;
     }
   }
+}
+
+/** Who or what resolved an incident: a person, or one of the service's own reasons. */
+function resolvedHow(by: string | null | undefined, job: string | null | undefined, names: ReadonlyMap<string, string>): string {
+  if (by === "recovery") return `Resolved: ${job ? "it recovered on its own" : "the agent came back"}`;
+  if (by === "job_removed") return "Resolved: the job was removed from Git";
+  return `Resolved by ${who(by, names)}`;
 }
 
 /** What a notification was about (DeliveryPublic.event). */
