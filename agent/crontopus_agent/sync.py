@@ -123,7 +123,10 @@ class Mirror:
 
     def _read(self, answer: dict[str, Any]) -> Snapshot:
         files = [(path, text) for path, text in answer["files"]]
-        self._last = Snapshot(commit=answer["commit"], files=files, loaded=load_files(files))
+        # A job defined twice keeps the definition it had (as the server keeps it): a new file
+        # reusing its name changes nothing this host runs. (After a restart: first by file name.)
+        defined_in = {job.manifest.ref: job.file for job in self._last.loaded.jobs} if self._last else None
+        self._last = Snapshot(commit=answer["commit"], files=files, loaded=load_files(files, defined_in=defined_in))
         return self._last
 
     def _ask(self, op: str) -> dict[str, Any]:

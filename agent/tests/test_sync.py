@@ -50,6 +50,18 @@ def test_a_bad_manifest_is_skipped_and_the_good_ones_load(remote: JobsRepo, tmp_
     assert sorted({error.file for error in snapshot.errors}) == ["prod/broken.yaml", "prod/wrong.yaml"]
 
 
+def test_a_new_file_reusing_a_jobs_name_changes_nothing_this_host_runs(remote: JobsRepo, tmp_path: Path) -> None:
+    """As the server keeps it: the job keeps its file, the new one is the error."""
+    remote.commit({"prod/hello.yaml": manifest("hello", schedule="* * * * *")})
+    mirror = Mirror(tmp_path / "mirror", url=str(remote.path))
+    mirror.sync()
+    remote.commit({"prod/a-dup.yaml": manifest("hello", schedule="0 0 * * *")})  # sorts first
+    snapshot = mirror.sync()
+
+    assert [(m.ref, m.spec.schedule) for m in snapshot.manifests] == [("prod/hello", "* * * * *")]
+    assert [error.file for error in snapshot.errors] == ["prod/a-dup.yaml"]
+
+
 def test_an_oversized_manifest_is_an_error_and_the_good_ones_load(remote: JobsRepo, tmp_path: Path) -> None:
     remote.commit({"prod/good.yaml": manifest("good"), "prod/huge.yaml": manifest("huge") + "#" * (5 * 1024 * 1024)})
     snapshot = Mirror(tmp_path / "mirror", url=str(remote.path)).sync()

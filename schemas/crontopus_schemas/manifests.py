@@ -4,7 +4,7 @@ service on each commit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -13,10 +13,21 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from crontopus_schemas.manifest import JobManifest
 from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
+
+# How deep lists and mappings may sit inside each other (ruamel counts every node, the document's
+# own mapping and the scalars included). A manifest's deepest value is at 6
+# (spec.monitor.maintenance[0].start); 64 leaves room for a misplaced block while staying far
+# from where the parser, which recurses up to 4 Python frames per level, meets Python's limit of
+# 1,000 (a file 1,000 levels deep raised RecursionError and stopped the team's whole sync).
+# Refusing it is not free: 256 KiB of "[" on one line costs ruamel's scanner about a second of
+# CPU (it looks ahead ~1,000 characters), once, as results are cached.
+MAX_DEPTH = 64
+TOO_DEEP = f"nested too deeply: more than {MAX_DEPTH} levels of lists and mappings (a manifest needs 6)"
 
 
 @dataclass(frozen=True)
@@ -44,33 +55,48 @@ class LoadResult:
     errors: list[ManifestError] = field(default_factory=list)
 
 
-def load_files(files: Iterable[tuple[str, str | None]], *, folder_of: Callable[[str], str] | None = None) -> LoadResult:
+def load_files(
+    files: Iterable[tuple[str, str | None]],
+    *,
+    folder_of: Callable[[str], str] | None = None,
+    defined_in: Mapping[str, str] | None = None,
+) -> LoadResult:
     """Manifests from (path relative to the jobs folder, text) pairs, e.g. a commit's tree; the
     text None for a file left unread because it is over the size limit (``git_tree``).
 
     ``folder_of`` names the folder a path is in when the path alone does not tell, e.g. a file
     the user named relative to the current directory (``hello.yaml`` inside ``jobs/staging``);
-    the path is still what messages show."""
+    the path is still what messages show.
+
+    A ``namespace/name`` defined more than once is loaded from one place only, and every other
+    definition is an error of its own file: the place is the file ``defined_in`` names for the
+    job (the file that defined it at the previous commit), so a new file that reuses a running
+    job's name never replaces that job; without one (both new, or nothing known), the first file
+    by path, and within a file the first document."""
+    loaded = [load_document(path, text, folder=folder_of(path) if folder_of else None) for path, text in sorted(files)]
+    kept = _kept_definitions([job for jobs, _ in loaded for job in jobs], defined_in or {})
     result = LoadResult()
-    seen: dict[str, LoadedJob] = {}
-    for path, text in sorted(files):
-        jobs, errors = load_document(path, text, folder=folder_of(path) if folder_of else None)
+    for jobs, errors in loaded:
         result.errors += errors
         for job in jobs:
-            first = seen.get(job.manifest.ref)
-            if first:
-                result.errors.append(
-                    ManifestError(
-                        path,
-                        job.line,
-                        "metadata.name",
-                        f"{job.manifest.ref} is already defined in {first.file}:{first.line}",
-                    )
-                )
+            first = kept[job.manifest.ref]
+            if job is first:
+                result.jobs.append(job)
                 continue
-            seen[job.manifest.ref] = job
-            result.jobs.append(job)
+            message = f"{job.manifest.ref} is already defined in {first.file}:{first.line}"
+            result.errors.append(ManifestError(job.file, job.line, "metadata.name", message))
     return result
+
+
+def _kept_definitions(jobs: list[LoadedJob], defined_in: Mapping[str, str]) -> dict[str, LoadedJob]:
+    """The one definition loaded for each ref, out of ``jobs`` in file order (see load_files)."""
+    kept: dict[str, LoadedJob] = {}
+    for job in jobs:
+        ref, first = job.manifest.ref, kept.get(job.manifest.ref)
+        previous = defined_in.get(ref)
+        if first is None or (first.file != previous and job.file == previous):
+            kept[ref] = job
+    return kept
 
 
 def load_tree(root: Path) -> LoadResult:
@@ -111,7 +137,17 @@ def _load_document(path: str, text: str | None, folder: str) -> tuple[list[Loade
     if text is None or len(text.encode()) > MAX_MANIFEST_BYTES:
         return [], [_too_large(path)]
     try:
-        documents = list(_yaml().load_all(text))
+        return _load_documents(path, text, folder)
+    except RecursionError:
+        # MAX_DEPTH bounds the parser; this is for whatever might still recurse on odd input
+        # (anchors and aliases building a deep value out of shallow pieces): one file's error,
+        # never the whole commit's.
+        return [], [ManifestError(path, None, None, TOO_DEEP)]
+
+
+def _load_documents(path: str, text: str, folder: str) -> tuple[list[LoadedJob], list[ManifestError]]:
+    try:
+        documents = list(yaml_reader().load_all(text))
     except YAMLError as exc:
         return [], [_yaml_error(path, exc)]
     jobs, errors = [], []
@@ -132,13 +168,20 @@ def _too_large(path: str) -> ManifestError:
     )
 
 
-def _yaml() -> YAML:
+def yaml_reader() -> YAML:
+    """How manifests are read: round-trip (so every key keeps its line), duplicate keys refused,
+    and nesting deeper than MAX_DEPTH refused with its line instead of recursing until Python
+    gives up. For any code that reads a manifest's YAML, so it fails the same way."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.max_depth = MAX_DEPTH
     return yaml
 
 
 def _yaml_error(path: str, exc: YAMLError) -> ManifestError:
+    if isinstance(exc, MaxDepthExceededError):
+        mark = exc.problem_mark
+        return ManifestError(path, mark.line + 1 if mark else None, None, TOO_DEEP)
     line = None
     message = str(exc).splitlines()[0]
     if isinstance(exc, MarkedYAMLError):

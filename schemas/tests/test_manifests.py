@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from crontopus_schemas.manifest import duration_seconds, json_schema
-from crontopus_schemas.manifests import load_files, load_tree
+from crontopus_schemas.manifests import TOO_DEEP, load_files, load_tree
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "gitops" / "crontopus_gitops" / "seed"
 
@@ -73,6 +73,66 @@ def test_one_bad_file_does_not_hide_the_good_ones_and_duplicates_are_named():
     messages = [str(e) for e in result.errors]
     assert "production/b.yaml:4: metadata.name: production/backup is already defined in production/a.yaml:4" in messages
     assert any(m.startswith("production/c.yaml:") and "not valid YAML" in m for m in messages)
+
+
+def test_a_file_nested_too_deeply_is_an_error_of_that_file_with_its_line_and_the_others_load():
+    """QA's file 1,000 lists deep raised RecursionError out of the parser: the team's whole sync
+    stopped, and `jobs validate` printed a 900-line traceback."""
+    flow = "x: " + "[" * 1000 + "]" * 1000 + "\n"
+    block = GOOD + "  env:\n" + "".join("  " * depth + "- \n" for depth in range(2, 200))
+    files = [("production/a.yaml", GOOD), ("production/deep.yaml", flow), ("production/z.yaml", block)]
+    result = load_files(files)
+    assert [job.file for job in result.jobs] == ["production/a.yaml"]
+    assert [str(error) for error in result.errors] == [
+        f"production/deep.yaml:1: {TOO_DEEP}",
+        f"production/z.yaml:{GOOD.count(chr(10)) + 64}: {TOO_DEEP}",
+    ]
+    assert "nested too deeply" in TOO_DEEP
+
+
+def test_whatever_still_recurses_past_the_depth_bound_is_an_error_of_that_file(monkeypatch):
+    from crontopus_schemas import manifests
+
+    monkeypatch.setattr(manifests, "MAX_DEPTH", 0)  # ruamel's "no bound": the parser recurses until Python stops it
+    deep = "x: " + "[" * 1000 + "]" * 1000 + "\n"
+    result = load_files([("production/a.yaml", GOOD), ("production/unbounded.yaml", deep)])
+    assert [job.file for job in result.jobs] == ["production/a.yaml"]
+    assert [str(error) for error in result.errors] == [f"production/unbounded.yaml: {TOO_DEEP}"]
+
+
+def test_a_new_file_reusing_a_jobs_name_is_the_one_reported_and_the_job_stays_where_it_was():
+    """QA: dup.yaml sorts before hello.yaml, and the running job took dup.yaml's schedule."""
+    dup = GOOD.replace("0 2 * * *", "0 0 * * *")
+    files = [("production/hello.yaml", GOOD), ("production/dup.yaml", dup)]
+    result = load_files(files, defined_in={"production/backup": "production/hello.yaml"})
+    (job,) = result.jobs
+    assert (job.file, job.manifest.spec.schedule) == ("production/hello.yaml", "0 2 * * *")
+    assert [str(error) for error in result.errors] == [
+        "production/dup.yaml:4: metadata.name: production/backup is already defined in production/hello.yaml:4"
+    ]
+
+
+def test_a_job_defined_twice_in_new_files_is_kept_from_the_first_file_by_name():
+    dup = GOOD.replace("0 2 * * *", "0 0 * * *")
+    files = [("production/hello.yaml", GOOD), ("production/dup.yaml", dup)]
+    # nothing known, or the file named before no longer defines the job: the first by name wins
+    for defined_in in (None, {"production/backup": "production/gone.yaml"}):
+        result = load_files(files, defined_in=defined_in)
+        assert [(job.file, job.manifest.spec.schedule) for job in result.jobs] == [("production/dup.yaml", "0 0 * * *")]
+        assert [str(error) for error in result.errors] == [
+            "production/hello.yaml:4: metadata.name: production/backup is already defined in production/dup.yaml:4"
+        ]
+
+
+def test_a_job_defined_twice_in_the_file_it_was_in_keeps_its_first_document():
+    second = GOOD.replace("0 2 * * *", "0 0 * * *")
+    files = [("production/a.yaml", GOOD), ("production/b.yaml", GOOD + "---\n" + second)]
+    result = load_files(files, defined_in={"production/backup": "production/b.yaml"})
+    assert [(job.file, job.line) for job in result.jobs] == [("production/b.yaml", 4)]
+    assert [str(error) for error in result.errors] == [
+        "production/a.yaml:4: metadata.name: production/backup is already defined in production/b.yaml:4",
+        "production/b.yaml:13: metadata.name: production/backup is already defined in production/b.yaml:4",
+    ]
 
 
 def test_a_manifest_over_the_size_limit_is_an_error_naming_the_limit_and_the_others_load():

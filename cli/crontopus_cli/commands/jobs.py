@@ -13,7 +13,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from crontopus_cli import output
@@ -24,7 +23,7 @@ from crontopus_cli.labels import label_pairs
 from crontopus_schemas.cron import day_rule_warning, dst_warnings, fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
 from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES
-from crontopus_schemas.manifests import LoadResult, ManifestError, load_files
+from crontopus_schemas.manifests import LoadResult, ManifestError, load_files, yaml_reader
 from crontopus_schemas.names import JOB_REF_PATTERN
 
 app = typer.Typer(help="Jobs: list and change them on the server, check manifests offline.", no_args_is_help=True)
@@ -347,7 +346,7 @@ def _checked_single_job(file: Path) -> tuple[str, str]:
 
 def _server_path(text: str) -> str:
     try:
-        first = next(iter(YAML(typ="safe").load_all(text)), None)
+        first = next(iter(yaml_reader().load_all(text)), None)
     except YAMLError:
         return "manifest.yaml"  # the check reports the YAML error itself
     metadata = first.get("metadata") if isinstance(first, dict) else None

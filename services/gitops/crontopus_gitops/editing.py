@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ from crontopus_schemas.job_edits import (
     JobUpdateRequest,
 )
 from crontopus_schemas.manifest import JobManifest
-from crontopus_schemas.manifests import LoadedJob, load_document, load_files
+from crontopus_schemas.manifests import LoadedJob, load_document, load_files, yaml_reader
 from crontopus_schemas.names import DNS_LABEL
 from crontopus_schemas.subjects import GitopsRpc
 
@@ -87,8 +87,8 @@ def file_for(text: str, *, default: str = "manifest.yaml") -> str:
     """`<namespace>/<name>.yaml` from the manifest's metadata, where a new job's file goes. When
     they are missing or malformed, validation reports that; `default` only has to be harmless."""
     try:
-        first = next(iter(YAML(typ="safe").load_all(text)), None)
-    except YAMLError:
+        first = next(iter(yaml_reader().load_all(text)), None)
+    except YAMLError:  # nested too deeply too: validation says so, with the line
         return default
     metadata = first.get("metadata") if isinstance(first, dict) else None
     names = [metadata.get(key) for key in ("namespace", "name")] if isinstance(metadata, dict) else []
@@ -131,7 +131,7 @@ def _refs(file: str, text: str) -> list[str]:
 
 def _has_document(file: str, segment: Segment) -> bool:
     try:
-        return any(doc is not None for doc in YAML(typ="safe").load_all(segment.text))
+        return any(doc is not None for doc in yaml_reader().load_all(segment.text))
     except YAMLError:
         return True  # a broken document is still one: never drop it silently
 
@@ -178,15 +178,18 @@ def _unsafe(file: str, ref: str) -> Invalid:
 
 @dataclass(frozen=True)
 class Target:
-    """Where the tenant's jobs live: the bare repository, its branch and the jobs folder."""
+    """Where the tenant's jobs live: the bare repository, its branch and the jobs folder; and
+    which file each indexed job is defined in, so that an edit changes the definition the index
+    (and the sync, see ``load_files``) keeps when a job is defined twice."""
 
     path: Path
     branch: str
     folder: str
+    defined_in: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, row: Repository) -> Target:
-        return cls(path=Path(row.path), branch=row.branch, folder=row.folder.strip("/"))
+    def of(cls, row: Repository, *, defined_in: Mapping[str, str] | None = None) -> Target:
+        return cls(path=Path(row.path), branch=row.branch, folder=row.folder.strip("/"), defined_in=defined_in or {})
 
     def in_repo(self, file: str) -> str:
         return f"{self.folder}/{file}" if self.folder else file
@@ -196,8 +199,9 @@ class Target:
         return {file: text for file, text in files if text is not None}  # one over the size limit has no jobs
 
 
-def find_job(files: dict[str, str], ref: str) -> LoadedJob | None:
-    return next((job for job in load_files(files.items()).jobs if job.manifest.ref == ref), None)
+def find_job(files: dict[str, str], ref: str, *, defined_in: Mapping[str, str] | None = None) -> LoadedJob | None:
+    loaded = load_files(files.items(), defined_in=defined_in)
+    return next((job for job in loaded.jobs if job.manifest.ref == ref), None)
 
 
 def plan_create(target: Target, *, file: str, text: str, ref: str) -> Plan:
@@ -205,9 +209,11 @@ def plan_create(target: Target, *, file: str, text: str, ref: str) -> Plan:
         files = target.files(head)
         existing = find_job(files, ref)
         if existing is not None:
-            raise Conflict(f"{ref} already exists (in {existing.file}); update it instead")
+            raise Conflict(f"{ref} already exists (in {existing.file}): change it with PUT /api/jobs/{ref}, or in Git")
         if file in files:
-            raise Conflict(f"{file} already exists and defines other jobs; add {ref} to it with an update or Git")
+            raise Conflict(
+                f"{file} already exists and defines other jobs; add {ref} to that file in Git, or give it another name"
+            )
         if head and repo.blob_id(target.path, commit=head, file_path=target.in_repo(file)) is not None:
             # a file too large to read as manifests (or a folder) holds the path: never overwrite it
             raise Conflict(f"{file} already exists and holds no job Crontopus can read; move it or use Git")
@@ -222,7 +228,7 @@ def plan_change(target: Target, *, ref: str, base_commit: str, new: str | None) 
 
     def plan(head: str | None) -> dict[str, str | None]:
         files = target.files(head)
-        job = find_job(files, ref)
+        job = find_job(files, ref, defined_in=target.defined_in)
         if job is None or head is None:
             raise NotFound(f"job {ref} not found")
         _check_unchanged(target, file=target.in_repo(job.file), ref=ref, base_commit=base_commit, head=head)
@@ -331,7 +337,8 @@ async def _commit(
     resets the branch between our commit and its push; then index the new head at once."""
     async with syncer.lock(tenant_id):
         row = await syncer.repository(tenant_id)
-        target = Target.of(row)
+        async with syncer.db.session() as session:
+            target = Target.of(row, defined_in=await service.indexed_files(session=session, tenant_id=tenant_id))
         if _is_external(row):
             await external.fetch(syncer.remotes, row, syncer.secret)  # edit on what the host has now
         before, after = await asyncio.to_thread(commit_edit, target, plan_for(target), author=author, message=message)

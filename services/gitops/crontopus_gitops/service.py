@@ -8,6 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +132,15 @@ async def sync(*, session: AsyncSession, row: Repository, secret: bytes) -> Mani
     if head is None or head == row.synced_commit:
         return None
     files = await asyncio.to_thread(repo.read_manifest_files, path, commit=head, folder=row.folder)
+    current = await _indexed(session, row.tenant_id)
+    # A job defined twice stays where the synced commit had it: a new file reusing its name is
+    # the one reported, and the running job does not change.
+    defined_in = {ref: job.file for ref, job in current.items()}
     # A thread, not the event loop: a first parse costs ~1 ms per manifest (3 s for 3,000), and
     # the all-in-one process serves everything else from this loop meanwhile.
-    loaded = await asyncio.to_thread(load_files, files)
+    loaded = await asyncio.to_thread(partial(load_files, files, defined_in=defined_in))
     sources = {file: text for file, text in files if text is not None}  # an unread file has no jobs
-    added, changed, removed = await _replace_index(session, row.tenant_id, head, loaded.jobs, sources, secret)
+    added, changed, removed = await _replace_index(session, current, row.tenant_id, head, loaded.jobs, sources, secret)
     previous = row.synced_commit
     row.synced_commit, row.synced_at, row.last_error = head, datetime.now(UTC), None
     row.file_errors = json.dumps([FileError(**vars(error)).model_dump() for error in loaded.errors])
@@ -149,11 +154,28 @@ async def sync(*, session: AsyncSession, row: Repository, secret: bytes) -> Mani
     )  # fmt: skip
 
 
-async def _replace_index(
-    session: AsyncSession, tenant_id: str, commit: str, jobs: list[LoadedJob], sources: dict[str, str], secret: bytes
-) -> tuple[list[str], list[str], list[str]]:
+async def _indexed(session: AsyncSession, tenant_id: str) -> dict[str, JobIndex]:
+    """The team's index rows (the jobs at the synced commit) by ``namespace/name``."""
     stmt = select(JobIndex).where(col(JobIndex.tenant_id) == tenant_id)
-    current = {f"{job.namespace}/{job.name}": job for job in (await session.execute(stmt)).scalars()}
+    return {f"{job.namespace}/{job.name}": job for job in (await session.execute(stmt)).scalars()}
+
+
+async def indexed_files(*, session: AsyncSession, tenant_id: str) -> dict[str, str]:
+    """Which file each of the team's indexed jobs is defined in, by ``namespace/name``."""
+    stmt = select(JobIndex.namespace, JobIndex.name, JobIndex.file).where(col(JobIndex.tenant_id) == tenant_id)
+    return {f"{namespace}/{name}": file for namespace, name, file in (await session.execute(stmt)).all()}
+
+
+async def _replace_index(
+    session: AsyncSession,
+    current: dict[str, JobIndex],
+    tenant_id: str,
+    commit: str,
+    jobs: list[LoadedJob],
+    sources: dict[str, str],
+    secret: bytes,
+) -> tuple[list[str], list[str], list[str]]:
+    """Make the index ``jobs``; ``current`` (the rows now, by ref) is consumed."""
     now = datetime.now(UTC)
     added, changed = [], []
     for job in jobs:
