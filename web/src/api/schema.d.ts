@@ -2335,7 +2335,7 @@ export interface components {
             at: string;
             /**
              * By
-             * @description acknowledged, resolved: the user id (or API key id); `recovery`: it recovered
+             * @description acknowledged, resolved: the user id (or API key id); `recovery`: it recovered; `job_removed`: its job was removed from the manifests
              */
             by?: string | null;
             /**
