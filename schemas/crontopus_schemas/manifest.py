@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from crontopus_schemas.cron import normalise_schedule, zone
@@ -158,6 +167,12 @@ class MaintenanceWindow(_Model):
     start: AwareDatetime
     end: AwareDatetime
     reason: str = ""
+
+    @model_validator(mode="after")
+    def ends_after_it_starts(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError("end must be after start (a window that ends first silences nothing)")
+        return self
 
 
 class Monitor(_Model):

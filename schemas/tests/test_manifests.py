@@ -239,3 +239,9 @@ def test_the_json_schema_says_command_and_args_are_one_line_and_the_command_not_
     for pattern in (spec["command"]["pattern"], spec["args"]["items"]["pattern"]):
         assert re.fullmatch(pattern, "/bin/echo hi\t!") and not re.search(pattern, "a\nb")
     assert not re.search(spec["command"]["pattern"], " \t ") and re.search(spec["args"]["items"]["pattern"], " ")
+
+
+def test_a_maintenance_window_that_ends_before_it_starts_is_refused():
+    window = "  monitor:\n    maintenance:\n      - {start: '2026-12-24T10:00:00Z', end: '2026-12-24T08:00:00Z'}\n"
+    (message,) = errors_of("production/x.yaml", GOOD + window)
+    assert "spec.monitor.maintenance.0" in message and "end must be after start" in message, message
