@@ -2,11 +2,12 @@ import { Link } from "react-router";
 
 import type { Schemas } from "../api/client";
 import { formatAbsolute, formatDuration } from "../lib/format";
+import { byStartTime } from "../lib/runs";
 import { STATUS_FILL, statusLook } from "./StatusBadge";
 
-/** The last runs as a row of coloured squares, oldest left; each is a link to its run. */
+/** The last runs as a row of coloured squares, oldest left by start time; each links to its run. */
 export function StatusStrip({ runs }: { runs: Schemas["RunSummary"][] }) {
-  const ordered = [...runs].reverse();
+  const ordered = byStartTime(runs);
   const counts = runs.reduce<Record<string, number>>((acc, run) => ({ ...acc, [run.status]: (acc[run.status] ?? 0) + 1 }), {});
   const summary = Object.entries(counts)
     .map(([status, n]) => `${n} ${statusLook(status).label}`)

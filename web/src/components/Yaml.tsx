@@ -5,11 +5,12 @@ import type { YamlEditorProps } from "./lazy/YamlEditor";
 export type { LineProblem } from "./lazy/YamlEditor";
 
 const Editor = lazy(() => import("./lazy/YamlEditor"));
+const View = lazy(() => import("./lazy/YamlView"));
 
-/** The manifest, highlighted (read-only) or editable; plain text until the editor's chunk loads. */
+/** The manifest, highlighted (read-only) or editable; plain text until its chunk loads. */
 export function Yaml(props: YamlEditorProps) {
   const fallback = props.readOnly ? (
-    <pre aria-label={props.label} tabIndex={0} className="mono overflow-auto rounded-md border border-zinc-300 p-3 dark:border-zinc-700">
+    <pre role="region" aria-label={props.label} tabIndex={0} className="mono overflow-auto rounded-md border border-zinc-300 py-1 pl-[5ch] leading-[1.4] dark:border-zinc-700">
       {props.value}
     </pre>
   ) : (
@@ -20,9 +21,5 @@ export function Yaml(props: YamlEditorProps) {
       onChange={(event) => props.onChange?.(event.target.value)}
     />
   );
-  return (
-    <Suspense fallback={fallback}>
-      <Editor {...props} />
-    </Suspense>
-  );
+  return <Suspense fallback={fallback}>{props.readOnly ? <View value={props.value} label={props.label} /> : <Editor {...props} />}</Suspense>;
 }

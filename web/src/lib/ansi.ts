@@ -24,12 +24,33 @@ export function paletteColour(n: number): { className?: string; css?: string } {
   return { css: `rgb(${grey}, ${grey}, ${grey})` };
 }
 
-function colour(name: string | null, truecolor: string | null, layer: "fg" | "bg") {
+function colour(name: string | null, truecolor: string | null, layer: "fg" | "bg"): { className?: string; css?: string } {
   if (!name) return {};
   if (name === "ansi-truecolor") return truecolor ? { css: `rgb(${truecolor})` } : {};
   const palette = /^ansi-palette-(\d+)$/.exec(name);
-  if (palette) return paletteColour(Number(palette[1]));
-  return { className: name + (layer === "bg" ? "-bg" : "") };
+  const found = palette ? paletteColour(Number(palette[1])) : { className: name };
+  // The palette's first 16 are the basic colours: as a background, their -bg class.
+  return found.className && layer === "bg" ? { className: `${found.className}-bg` } : found;
+}
+
+/** Relative luminance (WCAG) of an `rgb(r, g, b)` colour, or undefined for anything else. */
+function luminance(css: string): number | undefined {
+  const parts = /^rgb\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)$/.exec(css);
+  if (!parts) return undefined;
+  const [r, g, b] = parts.slice(1).map((part) => {
+    const c = Number(part) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  }) as [number, number, number];
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** Black or white, whichever reads better on `background`. Text without a colour of its own on
+ * a 256-colour or true-colour background took the theme's text colour: black on blue in the
+ * light theme could not be read. */
+export function textOn(background: string): string | undefined {
+  const l = luminance(background);
+  if (l === undefined) return undefined;
+  return (l + 0.05) / 0.05 >= 1.05 / (l + 0.05) ? "#000000" : "#ffffff";
 }
 
 export function ansiSegments(text: string): Segment[] {
@@ -37,9 +58,10 @@ export function ansiSegments(text: string): Segment[] {
   return chunks.map((chunk) => {
     const fg = colour(chunk.fg, chunk.fg_truecolor, "fg");
     const bg = colour(chunk.bg, chunk.bg_truecolor, "bg");
-    const classes = [fg.className, bg.className ? `${bg.className}` : undefined, ...chunk.decorations.map((d) => `ansi-${d}`)];
+    const classes = [fg.className, bg.className, ...chunk.decorations.map((d) => `ansi-${d}`)];
     const segment: Segment = { text: chunk.content, className: classes.filter(Boolean).join(" ") };
-    if (fg.css || bg.css) segment.style = { ...(fg.css ? { color: fg.css } : {}), ...(bg.css ? { backgroundColor: bg.css } : {}) };
+    const color = fg.css ?? (bg.css && !fg.className ? textOn(bg.css) : undefined);
+    if (color || bg.css) segment.style = { ...(color ? { color } : {}), ...(bg.css ? { backgroundColor: bg.css } : {}) };
     return segment;
   });
 }

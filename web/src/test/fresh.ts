@@ -5,14 +5,14 @@ import { HINT_KEY } from "../lib/session";
 let cleanupFresh: (() => void) | undefined;
 
 /** A fresh app for each test (its session and caches start over), signed in when `signedIn`. */
-export async function renderFresh(path: string, { signedIn = true } = {}) {
+export async function renderFresh(path: string, { signedIn = true, navigationDelayMs = 0 } = {}) {
   localStorage.clear();
   if (signedIn) localStorage.setItem(HINT_KEY, "1");
   vi.resetModules();
   const { renderRoute } = await import("./render");
   const { cleanup } = await import("@testing-library/react");
   cleanupFresh = cleanup;
-  return renderRoute(path);
+  return renderRoute(path, { navigationDelayMs });
 }
 
 export function cleanupFreshApp(): void {

@@ -1,6 +1,6 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { render } from "@testing-library/react";
-import { createMemoryRouter, RouterProvider } from "react-router";
+import { createMemoryRouter, RouterProvider, type RouteObject } from "react-router";
 import { vi } from "vitest";
 
 import { routes } from "../app";
@@ -26,9 +26,19 @@ export function mockApi(handlers: Record<string, Handler>) {
   return { requests, calls };
 }
 
-export function renderRoute(path: string) {
+/** The routes with every navigation taking `ms` longer, as on a busy machine where the URL lands
+ * well after the keystroke that changed it. */
+function slowed(list: RouteObject[], ms: number): RouteObject[] {
+  return list.map((route) => {
+    const children = route.children ? slowed(route.children, ms) : undefined;
+    const page = route.lazy || route.element ? { loader: () => new Promise<null>((resolve) => setTimeout(() => resolve(null), ms)) } : {};
+    return { ...route, ...page, ...(children ? { children } : {}) } as RouteObject;
+  });
+}
+
+export function renderRoute(path: string, { navigationDelayMs = 0 } = {}) {
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
-  const router = createMemoryRouter(routes, { initialEntries: [path] });
+  const router = createMemoryRouter(navigationDelayMs ? slowed(routes, navigationDelayMs) : routes, { initialEntries: [path] });
   const view = render(
     <QueryClientProvider client={queryClient}>
       <RouterProvider router={router} />

@@ -4,6 +4,7 @@ import uPlot, { type AlignedData, type Options } from "uplot";
 import "uplot/dist/uPlot.min.css";
 
 import { formatDuration } from "../../lib/format";
+import { labelWidth } from "./axis";
 
 export const COLOURS = {
   success: "#16a34a",
@@ -71,7 +72,7 @@ function statusBarOptions(bucket: "hour" | "day"): Omit<Options, "width" | "heig
     scales: { x: { time: true, range: (_u, min, max) => [min - half, max + half] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     axes: [
       { stroke, grid: { stroke: grid }, values: timeAxis(bucket) },
-      { stroke, grid: { stroke: grid }, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] },
+      { stroke, grid: { stroke: grid }, size: labelWidth, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] },
     ],
     series: [
       {},
@@ -111,7 +112,7 @@ function durationOptions(series: DurationLinesProps["series"], points: boolean, 
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(10, (max || 0) * 1.15)] } },
     axes: [
       { stroke, grid: { stroke: grid }, ...(timeAxis(bucket) ? { values: timeAxis(bucket) } : {}) },
-      { stroke, grid: { stroke: grid }, size: 64, values: (_u, ticks) => ticks.map((ms) => formatDuration(ms)) },
+      { stroke, grid: { stroke: grid }, size: labelWidth, values: (_u, ticks) => ticks.map((ms) => formatDuration(ms)) },
     ],
     series: [
       {},

@@ -1,12 +1,13 @@
 /** CodeMirror 6 with YAML, loaded only where a manifest is shown or edited (its own chunk). */
 import { yaml } from "@codemirror/lang-yaml";
-import { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
+import { syntaxHighlighting } from "@codemirror/language";
 import { lintGutter, setDiagnostics, type Diagnostic } from "@codemirror/lint";
 import { EditorState } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
-import { tags } from "@lezer/highlight";
 import { basicSetup } from "codemirror";
 import { useEffect, useRef } from "react";
+
+import { yamlHighlighter } from "./yamlHighlight";
 
 export interface LineProblem {
   line: number;
@@ -21,21 +22,6 @@ export interface YamlEditorProps {
   problems?: LineProblem[];
   describedBy?: string;
 }
-
-const light = HighlightStyle.define([
-  { tag: [tags.propertyName, tags.definition(tags.propertyName)], color: "#1d4ed8" },
-  { tag: [tags.string, tags.special(tags.string)], color: "#15803d" },
-  { tag: [tags.number, tags.bool, tags.null, tags.atom], color: "#b45309" },
-  { tag: tags.comment, color: "#52525b", fontStyle: "italic" },
-  { tag: [tags.meta, tags.keyword, tags.punctuation, tags.separator], color: "#6b21a8" },
-]);
-const dark = HighlightStyle.define([
-  { tag: [tags.propertyName, tags.definition(tags.propertyName)], color: "#93c5fd" },
-  { tag: [tags.string, tags.special(tags.string)], color: "#86efac" },
-  { tag: [tags.number, tags.bool, tags.null, tags.atom], color: "#fcd34d" },
-  { tag: tags.comment, color: "#a1a1aa", fontStyle: "italic" },
-  { tag: [tags.meta, tags.keyword, tags.punctuation, tags.separator], color: "#d8b4fe" },
-]);
 
 const theme = (dark: boolean) => EditorView.theme({
   "&": { fontSize: "0.8125rem", backgroundColor: "transparent", color: "inherit" },
@@ -72,7 +58,7 @@ export default function YamlEditor({ value, onChange, readOnly = false, label, p
         extensions: [
           basicSetup,
           yaml(),
-          syntaxHighlighting(prefersDark ? dark : light),
+          syntaxHighlighting(yamlHighlighter),
           theme(prefersDark),
           lintGutter(),
           EditorState.readOnly.of(readOnly),

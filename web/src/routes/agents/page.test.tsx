@@ -1,4 +1,4 @@
-import { screen, within } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -127,6 +127,16 @@ describe("the agents list", () => {
 });
 
 describe("sorting and searching", () => {
+  it("keeps every character typed fast into Search while the URL lands late", async () => {
+    api([agent("web-1"), agent("db-primary")]);
+    const { router } = await renderFresh("/agents", { navigationDelayMs: 30 });
+    const search = await screen.findByRole("searchbox", { name: "Search" });
+    await userEvent.setup({ delay: 5 }).type(search, "db-primary");
+    expect(search).toHaveValue("db-primary");
+    expect(await screen.findByRole("table", { name: "Agents matching the filters, 1 of 2" })).toBeInTheDocument();
+    await waitFor(() => expect(router.state.location.search).toBe("?q=db-primary"));
+  });
+
   it("searches name, host and labels", () => {
     expect(matchesAgent(agent("web-1"), "role=db")).toBe(true);
     expect(matchesAgent(agent("web-1"), "WEB-1.example")).toBe(true);

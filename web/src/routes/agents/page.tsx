@@ -10,7 +10,7 @@ import { Labels } from "../../components/Labels";
 import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
-import { useUrlState } from "../../lib/url";
+import { useUrlState, useUrlText } from "../../lib/url";
 import { AddAgent } from "./AddAgent";
 import { AgentStatus, CommitCell, refreshInterval, STATUSES, type Agent } from "./parts";
 
@@ -37,7 +37,8 @@ export function Component() {
   const { get, set } = useUrlState();
   const mayConfigure = useRoleAtLeast("admin");
   const status = (STATUSES as readonly string[]).includes(get("status")) ? (get("status") as Agent["status"]) : undefined;
-  const search = get("q");
+  const searchBox = useUrlText("q");
+  const search = searchBox.text;
   const repository = api.useQuery("get", "/api/gitops/repository", {}, { staleTime: 60_000 });
   const head = repository.data?.head_commit;
   const agents = api.useQuery(
@@ -54,7 +55,7 @@ export function Component() {
     <>
       <PageHeader title="Agents" subtitle="The hosts that run your jobs, and what each has applied from Git." actions={mayConfigure ? <AddAgent /> : undefined} />
       <form className="mb-4 grid grid-cols-2 gap-3 lg:grid-cols-4" role="search" aria-label="Filter agents" onSubmit={(e) => e.preventDefault()}>
-        <TextField className="col-span-2" label="Search" type="search" placeholder="Name, host, label…" value={search} onChange={(e) => set({ q: e.target.value })} />
+        <TextField className="col-span-2" label="Search" type="search" placeholder="Name, host, label…" value={search} onChange={(e) => searchBox.setText(e.target.value)} />
         <SelectField label="Status" value={status ?? ""} onChange={(e) => set({ status: e.target.value })}>
           <option value="">Any status</option>
           {STATUSES.map((s) => (

@@ -12,7 +12,7 @@ import { PageHeader, useTitle } from "../../components/PageHeader";
 import { SettingsTabs } from "../../components/SectionTabs";
 import { Empty, QueryState } from "../../components/States";
 import { RelativeTime } from "../../components/Time";
-import { useUrlState } from "../../lib/url";
+import { useUrlState, useUrlText } from "../../lib/url";
 import { BadgeImage, BadgeStatusWord, CopyText, shieldsUrl, type Badge } from "./parts";
 
 const KINDS = [
@@ -45,7 +45,8 @@ export function Component() {
 
 function Badges({ data }: { data: Schemas["BadgeList"] }) {
   const { get, set } = useUrlState();
-  const search = get("q");
+  const searchBox = useUrlText("q");
+  const search = searchBox.text;
   const kind = get("kind");
   const shown = useMemo(() => {
     const words = search.trim().toLowerCase();
@@ -68,7 +69,7 @@ function Badges({ data }: { data: Schemas["BadgeList"] }) {
     <div className="space-y-4">
       <About createdAt={data.key_created_at} />
       <div className="grid gap-3 sm:grid-cols-[1fr_12rem]">
-        <TextField label="Search badges" type="search" value={search} placeholder="name, namespace or label" onChange={(e) => set({ q: e.target.value })} />
+        <TextField label="Search badges" type="search" value={search} placeholder="name, namespace or label" onChange={(e) => searchBox.setText(e.target.value)} />
         <SelectField label="Show" value={kind} onChange={(e) => set({ kind: e.target.value })}>
           {KINDS.map((k) => (
             <option key={k.value} value={k.value}>

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { cleanupFreshApp, me, pair, renderFresh } from "../../test/fresh";
 import { json, mockApi } from "../../test/render";
+import { conflictMessage } from "./page";
 
 // CodeMirror needs a real layout engine; a textarea with the same props stands in for it here
 // (the browser tests drive the real editor).
@@ -108,6 +109,10 @@ describe("editing a job's YAML", () => {
     await edit(mine);
     const conflict = await screen.findByRole("alert", { name: "Someone changed this job while you were editing" });
     expect(conflict).toHaveTextContent('The newest version is commit cccc333 by bob: "Faster"');
+    // The way out is the panel's buttons, not the server's "reload and retry" (a reload loses the text).
+    expect(conflict).toHaveTextContent("staging/hello changed since aaaa111.");
+    expect(conflictMessage(`a/b changed since ${"f".repeat(40)}: reload and retry`)).toBe("a/b changed since fffffff.");
+    expect(conflict).not.toHaveTextContent(/reload/i);
     expect(conflict).toHaveTextContent("added: command: /usr/bin/mine");
     expect(screen.getByLabelText("Manifest (YAML)")).toHaveValue(mine);
     await userEvent.click(screen.getByRole("button", { name: "Keep my text and commit it over the newer version" }));

@@ -41,6 +41,16 @@ function documentOf(job: Schemas["JobDetail"]): string {
   return jobDocument(job.yaml, job.namespace, job.name).text;
 }
 
+/** The server's 409 without its advice ("reload and retry"): this page offers its own way out
+ * (keep my text, or discard it), and a reload would lose the text the panel promises to keep. */
+export function conflictMessage(detail: string): string {
+  const said = detail
+    .replace(/:\s*reload and retry\.?$/i, "")
+    .replace(/\b[0-9a-f]{40}\b/g, (sha) => shortSha(sha)) // as the panel writes commits
+    .trim();
+  return /[.!?]$/.test(said) ? said : `${said}.`;
+}
+
 interface Conflict {
   newer: Schemas["JobDetail"] | null;
   message: string;
@@ -97,7 +107,7 @@ function Editor({ job }: { job: Schemas["JobDetail"] }) {
     if (status === 409) {
       // Someone committed meanwhile: fetch their version, keep the user's text.
       const newer = await client.GET("/api/jobs/{namespace}/{name}", { params: { path } }).then((r) => r.data ?? null, () => null);
-      setConflict({ newer, message: describeError(failure) });
+      setConflict({ newer, message: conflictMessage(describeError(failure)) });
       return;
     }
     setError(describeError(failure));

@@ -113,4 +113,28 @@ describe("a job's page", () => {
     for (const name of ["Pause", "Delete"]) expect(screen.queryByRole("button", { name })).not.toBeInTheDocument();
     expect(screen.queryByRole("link", { name: "Edit YAML" })).not.toBeInTheDocument();
   });
+
+  it("draws the status strip oldest first by start time, whatever order the runs arrived in", async () => {
+    const at = (day: number) => `2026-12-0${day}T10:00:00Z`;
+    const run = (id: string, day: number, status = "success") => ({ run_id: id, job: "staging/hello", status, started_at: at(day), finished_at: at(day), duration_ms: 1000 * day, source: "api" });
+    // As the API lists them, by arrival: the newest arrival first, a backfilled run (day 1) among them.
+    const runs = [run("r4", 4), run("r1", 1, "failure"), run("r5", 5), run("r2", 2), run("r3", 3)];
+    mockApi({ ...base, "GET /api/runs": () => json({ runs, next_cursor: null, prev_cursor: null }) });
+    await renderFresh("/jobs/staging/hello");
+    const strip = await screen.findByRole("list", { name: /^The last 5 runs, oldest first/ });
+    const links = within(strip).getAllByRole("link");
+    expect(links.map((link) => link.getAttribute("href"))).toEqual(["/runs/r1", "/runs/r2", "/runs/r3", "/runs/r4", "/runs/r5"]);
+  });
+
+  it("shows the manifest with each line number in the row of its line", async () => {
+    mockApi(base);
+    await renderFresh("/jobs/staging/hello");
+    const view = () => screen.getByRole("region", { name: "Manifest of staging/hello (read-only)" });
+    await waitFor(() => expect(view().querySelectorAll("pre > div")).toHaveLength(6)); // the highlighted view, not the plain fallback
+    const manifest = view();
+    const rows = [...manifest.querySelectorAll("pre > div")].map((row) => [...row.children].map((cell) => cell.textContent));
+    expect(rows[0]).toEqual(["1", "apiVersion: crontopus.io/v1"]);
+    expect(rows[3]).toEqual(["4", "spec:"]);
+    expect(within(manifest).getByText("apiVersion")).toHaveClass("yaml-key");
+  });
 });

@@ -22,6 +22,7 @@ import { Yaml } from "../../components/Yaml";
 import { formatDuration, shortSha } from "../../lib/format";
 import { fileWebUrl } from "../../lib/git";
 import { jobDocument, setPaused } from "../../lib/manifest";
+import { durationPoints } from "../../lib/runs";
 import { useUrlState } from "../../lib/url";
 import { InstalledOn } from "../agents/InstalledOn";
 import { JobBadge } from "../badges/JobBadge";
@@ -265,13 +266,7 @@ export function curlLine(pingUrl: string): string {
 function RecentRuns({ job }: { job: Schemas["JobDetail"] }) {
   const recent = api.useQuery("get", "/api/runs", { params: { query: { job: job.job, limit: 50 } } });
   const runs = recent.data?.runs;
-  const chart = useMemo(() => {
-    const finished = (runs ?? []).filter((run) => run.duration_ms != null && run.started_at).reverse();
-    return {
-      x: finished.map((run) => Date.parse(run.started_at ?? "") / 1000),
-      values: finished.map((run) => run.duration_ms ?? null),
-    };
-  }, [runs]);
+  const chart = useMemo(() => durationPoints(runs ?? []), [runs]);
   const durations = chart.values.filter((v): v is number => v !== null);
   return (
     <section aria-labelledby="recent-heading" className="mt-6">

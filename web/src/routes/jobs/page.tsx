@@ -11,7 +11,7 @@ import { PageHeader, useTitle } from "../../components/PageHeader";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { StatusBadge } from "../../components/StatusBadge";
 import { RelativeTime } from "../../components/Time";
-import { useUrlState } from "../../lib/url";
+import { useUrlState, useUrlText } from "../../lib/url";
 
 type Job = Schemas["JobSummary"];
 const LAST_STATUSES = ["failure", "timeout", "running", "success", "never"] as const;
@@ -45,12 +45,21 @@ export function matches(job: Job, search: string): boolean {
 // to draw in Chromium on the benchmark machine), and the rest a click away.
 export const ROWS_AT_FIRST = 100;
 
+/** What the API takes as a label filter (`key=value`); anything else is answered with a 422. */
+const LABEL_SELECTOR = /^[^=]+=/;
+const trim = (text: string) => text.trim();
+
 export function Component() {
   useTitle("Jobs");
   const { get, set } = useUrlState();
   const searchRef = useRef<HTMLInputElement>(null);
   const mayEdit = useRoleAtLeast("member");
-  const search = get("q");
+  const searchBox = useUrlText("q");
+  const search = searchBox.text;
+  const labelBox = useUrlText("label", { toUrl: trim });
+  // A half-typed label ("team") is not sent: the list stays, and the field says what to write.
+  const label = LABEL_SELECTOR.test(labelBox.committed) ? labelBox.committed : undefined;
+  const labelError = labelBox.committed && !label ? "Write key=value, e.g. team=billing." : undefined;
   const status = LAST_STATUSES.includes(get("status") as LastStatus) ? (get("status") as LastStatus) : undefined;
   const state = get("state");
   const sortParam = get("sort").replace(/^-/, "");
@@ -58,7 +67,7 @@ export function Component() {
   const descending = get("sort").startsWith("-");
   const query = {
     namespace: get("namespace") || undefined,
-    label: get("label") ? [get("label")] : undefined,
+    label: label ? [label] : undefined,
     last_status: status,
     paused: state === "paused" ? true : state === "active" ? false : undefined,
   };
@@ -107,8 +116,8 @@ export function Component() {
           )
         }
       />
-      <form className="mb-4 grid grid-cols-2 gap-3 lg:grid-cols-6" role="search" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
-        <TextField ref={searchRef} className="col-span-2" label="Search" type="search" placeholder="Name, command, label… (press /)" value={search} onChange={(e) => set({ q: e.target.value })} />
+      <form className="mb-4 grid grid-cols-2 items-start gap-3 lg:grid-cols-6" role="search" aria-label="Filter jobs" onSubmit={(e) => e.preventDefault()}>
+        <TextField ref={searchRef} className="col-span-2" label="Search" type="search" placeholder="Name, command, label… (press /)" value={search} onChange={(e) => searchBox.setText(e.target.value)} />
         <SelectField label="Namespace" value={query.namespace ?? ""} onChange={(e) => set({ namespace: e.target.value })}>
           <option value="">All namespaces</option>
           {namespaces.map((ns) => (
@@ -117,7 +126,7 @@ export function Component() {
             </option>
           ))}
         </SelectField>
-        <TextField label="Label" placeholder="key=value" value={get("label")} onChange={(e) => set({ label: e.target.value.trim() })} />
+        <TextField label="Label" placeholder="key=value" value={labelBox.text} onChange={(e) => labelBox.setText(e.target.value)} error={labelError} />
         <SelectField label="Last status" value={status ?? ""} onChange={(e) => set({ status: e.target.value })}>
           <option value="">Any status</option>
           {LAST_STATUSES.map((s) => (

@@ -1,4 +1,4 @@
-import { screen, waitFor } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -59,5 +59,67 @@ describe("the runs page", () => {
     });
     await renderFresh("/runs");
     expect(await screen.findByText("No runs yet.")).toBeInTheDocument();
+  });
+});
+
+const agent = (id: string, name: string, status = "online") => ({ id, name, status, hostname: `${name}.example`, labels: {}, jobs: [] });
+
+function runsApi(agents: ReturnType<typeof agent>[] = []) {
+  return mockApi({
+    "POST /api/auth/refresh": () => json(pair),
+    "GET /api/auth/me": () => json(me),
+    "GET /api/jobs": () => json({ jobs: [] }),
+    "GET /api/agents": () => json({ agents }),
+    "GET /api/events": () => new Response(new ReadableStream(), { headers: { "content-type": "text/event-stream" } }),
+    "GET /api/runs": (request) => {
+      const job = new URL(request.url).searchParams.get("job");
+      if (job && !job.includes("/")) return json({ detail: "job: String should match pattern" }, 422);
+      return json({ runs: [run("r1")], next_cursor: null, prev_cursor: null });
+    },
+  });
+}
+
+const asked = (api: ReturnType<typeof mockApi>, key: string) => api.calls("GET /api/runs").map((r) => new URL(r.url).searchParams.get(key));
+
+describe("the runs filters", () => {
+  it("keep every character typed fast into Job while the URL lands late, and send only a whole namespace/name", async () => {
+    const api = runsApi();
+    const { router } = await renderFresh("/runs", { navigationDelayMs: 30 });
+    const box = await screen.findByRole("combobox", { name: "Job" });
+    await userEvent.setup({ delay: 5 }).type(box, "billing/job-08");
+    expect(box).toHaveValue("billing/job-08");
+    await waitFor(() => expect(router.state.location.search).toBe("?job=billing%2Fjob-08"));
+    await waitFor(() => expect(asked(api, "job")).toContain("billing/job-08"));
+    expect(asked(api, "job").filter(Boolean)).toEqual(["billing/job-08"]);
+  });
+
+  it("says what to write for a job that is not namespace/name, and keeps the list", async () => {
+    const api = runsApi();
+    await renderFresh("/runs?job=billing");
+    expect(await screen.findByRole("table", { name: "Runs, newest first" })).toBeInTheDocument();
+    expect(screen.getByText("Write namespace/name, e.g. billing/invoices.")).toBeInTheDocument();
+    expect(asked(api, "job").every((job) => job === null)).toBe(true);
+  });
+
+  it("chooses the source among the team's agents by name and sends the agent's id", async () => {
+    const api = runsApi([agent("a".repeat(32), "web-1"), agent("b".repeat(32), "db-1"), agent("c".repeat(32), "old-1", "revoked")]);
+    const { router } = await renderFresh("/runs");
+    const source = await screen.findByRole("combobox", { name: "Source" });
+    await waitFor(() => expect(within(source).getAllByRole("option").map((o) => o.textContent)).toEqual(["Any source", "ping (a ping URL)", "api (an API client)", "db-1", "web-1", "old-1 (revoked)"]));
+
+    await userEvent.selectOptions(source, "web-1");
+    await waitFor(() => expect(router.state.location.search).toBe(`?source=${"a".repeat(32)}`));
+    await waitFor(() => expect(asked(api, "source")).toContain("a".repeat(32)));
+    expect(source).toHaveDisplayValue("web-1");
+
+    await userEvent.selectOptions(source, "ping (a ping URL)");
+    await waitFor(() => expect(asked(api, "source")).toContain("ping"));
+  });
+
+  it("takes an agent's name in the URL for that agent", async () => {
+    const api = runsApi([agent("b".repeat(32), "db-1")]);
+    await renderFresh("/runs?source=db-1");
+    await waitFor(() => expect(asked(api, "source")).toContain("b".repeat(32)));
+    expect(screen.getByRole("combobox", { name: "Source" })).toHaveDisplayValue("db-1");
   });
 });
