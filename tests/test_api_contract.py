@@ -113,7 +113,7 @@ def test_every_operation_answers_as_the_openapi_document_says(stack, api, tmp_pa
     settings.write_text(config(wfc))
     command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(settings), "--no-color", "run",
                str(OPENAPI), "--url", stack.url, "--report-dir", str(tmp_path / "report")]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=480, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-30_000:] + result.stderr[-5_000:]
 
 
