@@ -9,7 +9,7 @@ import gc
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import nats.errors
@@ -116,14 +116,17 @@ class StoppableStartup:
     traceback); and ``stopped`` tells the runner, which ends with status 0, as after any stop,
     rather than uvicorn's 3 for a start-up that failed."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, before_startup: Callable[[], None] | None = None) -> None:
         self.app = app
         self.stopped = False
+        self._before_startup = before_startup
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
             await self.app(scope, receive, send)
             return
+        if self._before_startup is not None:
+            self._before_startup()
 
         async def send_one_line(message: Any) -> None:
             # The framework sends "startup.failed" while it handles the exception, so it is the

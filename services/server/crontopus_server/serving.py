@@ -101,13 +101,48 @@ def serve(
 def run_server(app: Any, *, sockets: list[socket.socket] | None = None, **options: Any) -> None:
     """uvicorn serving ``app`` with ``UVICORN_OPTIONS`` until it stops. A start-up stopped while it
     waited for NATS logs one line and ends the process with status 0, as a stop does."""
-    startup = StoppableStartup(app)
-    try:
-        uvicorn.Server(uvicorn.Config(startup, **UVICORN_OPTIONS, **options)).run(sockets=sockets)
-    except SystemExit:
-        if startup.stopped:
-            raise SystemExit(0) from None
-        raise
+    with _HeldSignals() as held:
+        startup = StoppableStartup(app, before_startup=held.hand_over)
+        try:
+            uvicorn.Server(uvicorn.Config(startup, **UVICORN_OPTIONS, **options)).run(sockets=sockets)
+        except SystemExit:
+            if startup.stopped:
+                raise SystemExit(0) from None
+            raise
+
+
+class _HeldSignals:
+    """SIGINT and SIGTERM that come while uvicorn builds its event loop, kept until its own
+    handlers are in place (``hand_over``, at the start of the application's start-up). Handled
+    at once, the caller's handler (SystemExit) would interrupt the loop's construction, and the
+    half-made loop's clean-up prints a traceback. What was never handed over goes to the caller's
+    handlers at the end. An ignored signal stays ignored."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _HeldSignals:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to hold
+            for sig in self.SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self.previous[sig] = signal.signal(sig, self._hold)
+        return self
+
+    def _hold(self, sig: int, _: object) -> None:
+        self.received.append(sig)
+
+    def hand_over(self) -> None:
+        received, self.received = self.received, []
+        for sig in received:
+            signal.raise_signal(sig)
+
+    def __exit__(self, *_: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self.hand_over()
 
 
 def bind_port(host: str, port: int, *, workers: int) -> socket.socket:
