@@ -12,14 +12,23 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import nats
 import pytest
 
 from crontopus_gateway.events import SOURCES
 from crontopus_server.testing import NIGHTLY_EXPORT, Account, Stack, create_api_key, sign_up, wait_until
+
+OPENAPI = Path(__file__).resolve().parents[3] / "docs" / "openapi.json"
+DOCUMENTED_EVENT = jsonschema_rs.validator_for(
+    json.loads(OPENAPI.read_text())["paths"]["/api/events"]["get"]["responses"]["200"]["content"]["text/event-stream"][
+        "schema"
+    ]
+)
 
 
 @pytest.fixture
@@ -160,6 +169,8 @@ def test_a_checkin_shows_up_as_runs_recorded_within_a_second(stack, api, listene
     assert time.monotonic() - started < 1.0
     [run] = [run for run in event.data["runs"] if run["run_id"] == run_id]
     assert (run["job"], run["status"]) == ("staging/hello", "failure") and event.id
+    sent = {"id": event.id, "event": event.type, "data": json.dumps(event.data)}
+    assert DOCUMENTED_EVENT.is_valid(sent), "each event as docs/openapi.json describes it (contract tools check it)"
 
 
 def test_a_read_key_may_listen_and_keep_alives_come(stack, api, listeners):

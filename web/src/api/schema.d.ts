@@ -5599,7 +5599,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        data?: string;
+                        /** @enum {string} */
+                        event?: "runs.recorded" | "manifests.changed" | "agent" | "incident";
+                        id?: string;
+                        retry?: number;
+                    };
                 };
             };
             /** @description No credential, or one that is unknown, expired or revoked */

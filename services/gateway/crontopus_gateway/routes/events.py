@@ -12,11 +12,24 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import Receive, Scope, Send
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, api_key_scheme, bearer_scheme
+from crontopus_gateway.events import SOURCES
 from crontopus_gateway.responses import ApiRoute
 from crontopus_kit.errors import DomainError
 from crontopus_schemas.rpc import Principal
 
 router = APIRouter(tags=["events"], route_class=ApiRoute)
+
+# One event of the stream (before OpenAPI 3.2's itemSchema, a text/event-stream's schema is read as
+# each event's): its fields as the SSE format names them; `data` is one line of JSON.
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "event": {"type": "string", "enum": [source.type for source in SOURCES]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer"},
+    },
+}
 
 DESCRIPTION = """`text/event-stream` of the caller's team, read with `fetch` (the credential goes in a
 header, which `EventSource` cannot send). Each event is `id: <opaque resume token>`, `event: <type>`,
@@ -61,7 +74,7 @@ class EventStreamResponse(StreamingResponse):
 
 @router.get(
     "/api/events", response_class=EventStreamResponse, status_code=200, description=DESCRIPTION,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": "the events"}},
+    responses={200: {"content": {"text/event-stream": {"schema": EVENT_SCHEMA}}, "description": "the events"}},
 )  # fmt: skip
 async def events(
     principal: CurrentPrincipal,
