@@ -68,7 +68,7 @@ def serve_console(home: Path, **env: str) -> Iterator[Console]:
     settings = {"CRONTOPUS_WEB_DIR": str(WEB_DIST), "CRONTOPUS_LOCAL_AGENT": "off", **env}
     server = start_run_all(home / "data", port, home / "server.log", own_group=False, **settings)
     try:
-        wait_healthy(port, server, timeout=90)  # a busy suite on 2 cores: start-up took over 30 s once
+        wait_healthy(port, server)
         yield Console(f"http://127.0.0.1:{port}", home / "data", home / "server.log")
     finally:
         stop_run_all(server)

@@ -111,7 +111,7 @@ def start_run_all(
         )
 
 
-def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> float:
+def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> float:
     """Seconds until ``/health`` answered 200; fails when the process exits first."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
