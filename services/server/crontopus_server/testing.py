@@ -106,23 +106,35 @@ def start_run_all(
     clean |= {"CRONTOPUS_PORT": str(port), "CRONTOPUS_DATA_DIR": str(data_dir), **env}
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         command = [sys.executable, "-m", "crontopus_server.cli", "run", "all"]
-        return subprocess.Popen(  # the usual umask: files anyone may read unless Crontopus says otherwise
+        process = subprocess.Popen(  # the usual umask: files anyone may read unless Crontopus says otherwise
             command, env=clean, stdout=log, stderr=log, umask=0o022, process_group=0 if own_group else None
         )
+    _RUN_ALL_LOGS[process.pid] = log_path
+    return process
+
+
+_RUN_ALL_LOGS: dict[int, Path] = {}  # each started process's log, quoted when it ends too early
+
+
+def _log_tail(process: subprocess.Popen[bytes], lines: int = 30) -> str:
+    log_path = _RUN_ALL_LOGS.get(process.pid)
+    if log_path is None or not log_path.exists():
+        return "(no log)"
+    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> float:
     """Seconds until ``/health`` answered 200; fails when the process exits first."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        assert process.poll() is None, "crontopus-server exited"
+        assert process.poll() is None, f"crontopus-server exited with {process.returncode}:\n{_log_tail(process)}"
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return time.monotonic() - started
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"not healthy within {timeout}s")
+    raise AssertionError(f"not healthy within {timeout}s:\n{_log_tail(process)}")
 
 
 def stop_run_all(process: subprocess.Popen[bytes]) -> None:
