@@ -4,6 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from crontopus_cli.commands import jobs
 from crontopus_cli.main import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "gitops" / "crontopus_gitops" / "seed"
@@ -30,6 +31,35 @@ def test_validate_fails_with_precise_messages(tmp_path: Path):
     assert result.exit_code == 1
     (error,) = json.loads(result.stdout)["errors"]
     assert (error["line"], error["field"]) == (5, "spec.schedule") and "never fires" in error["message"]
+
+
+def test_validate_reports_a_file_that_is_not_utf8_and_goes_on_with_the_others(tmp_path: Path):
+    latin = write_job(tmp_path / "ops", "latin", '{schedule: "0 1 * * *", command: echo, args: ["caf\u00e9"]}')
+    latin.write_bytes(latin.read_text().encode("latin-1"))  # the é of café as the one byte 0xE9
+    write_job(tmp_path / "ops", "good", '{schedule: "0 1 * * *", command: "true"}')
+    (tmp_path / "ops" / "zzz.yaml").write_text("spec: [\n")
+
+    result = crontopus("jobs", "validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"{latin}:4: not UTF-8: byte 0xE9 in column 57; save the file as UTF-8" in result.stdout
+    assert "zzz.yaml:2: not valid YAML" in result.stdout  # checked after the file that is not UTF-8
+    assert "1 job(s) valid, 2 problem(s)" in result.stdout
+
+
+def test_validate_reports_a_file_it_cannot_read_and_goes_on_with_the_others(tmp_path: Path, monkeypatch):
+    locked = write_job(tmp_path / "ops", "locked", '{schedule: "0 1 * * *", command: "true"}')
+    write_job(tmp_path / "ops", "good", '{schedule: "0 1 * * *", command: "true"}')
+
+    def read(path: Path) -> str:
+        if path == locked:  # as for a file of another user's, mode 0600 (the tests may run as root)
+            raise PermissionError(13, "Permission denied")
+        return path.read_text()
+
+    monkeypatch.setattr(jobs, "read_manifest", read)
+    result = crontopus("jobs", "validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"{locked}: cannot read it: Permission denied" in result.stdout
+    assert "1 job(s) valid, 1 problem(s)" in result.stdout
 
 
 def test_validate_and_plan_work_inside_a_namespace_folder(tmp_path: Path, monkeypatch):
@@ -88,19 +118,29 @@ def test_validate_and_plan_warn_when_a_starred_day_field_makes_days_match_both(t
     assert all(datetime.fromisoformat(fire["at"]).weekday() < 5 for fire in plan["next"])
 
 
-def test_plan_warns_when_a_wildcard_job_crosses_a_dst_change(tmp_path: Path):
-    # Twice on the 1st of each month: the planned window (50 runs) spans two years, so DST changes.
+def test_plan_warns_when_a_dst_change_skips_or_repeats_a_wildcard_jobs_runs(tmp_path: Path):
+    # Twice each Sunday, at 02:00 and 02:30, when Berlin's clocks change: 100 runs plan 50 weeks
+    # ahead, which always hold a change (they come 5 and 7 months apart).
     wildcard = write_job(
-        tmp_path / "ops", "often", '{schedule: "*/30 2 1 * *", timezone: Europe/Berlin, command: "true"}'
+        tmp_path / "ops", "often", '{schedule: "*/30 2 * * 0", timezone: Europe/Berlin, command: "true"}'
     )
-    fixed = write_job(tmp_path / "ops", "nightly", '{schedule: "30 2 1 * *", timezone: Europe/Berlin, command: "true"}')
+    fixed = write_job(tmp_path / "ops", "nightly", '{schedule: "30 2 * * 0", timezone: Europe/Berlin, command: "true"}')
+    assert dst_warnings_of(wildcard)
+    assert all("follows real time" in warning for warning in dst_warnings_of(wildcard))
+    assert dst_warnings_of(fixed) == []  # a fixed-time job keeps to the wall clock: its notes say where it moves
 
-    def warnings(path: Path) -> list[str]:
-        (plan,) = json.loads(crontopus("jobs", "plan", str(path), "--json").stdout)["jobs"]
-        return [warning for warning in plan["warnings"] if "the clocks change (DST)" in warning]
 
-    assert warnings(wildcard) and all("follows real time" in warning for warning in warnings(wildcard))
-    assert warnings(fixed) == []  # a fixed-time job keeps to the wall clock: its notes say where it moves
+def test_plan_does_not_warn_about_a_dst_change_on_a_day_the_job_does_not_run(tmp_path: Path):
+    # Mondays at 09:00 and 09:30: the same 50 weeks hold a Sunday on which the clocks change.
+    mondays = write_job(
+        tmp_path / "ops", "mondays", '{schedule: "*/30 9 * * 1", timezone: Europe/Berlin, command: "true"}'
+    )
+    assert dst_warnings_of(mondays) == []
+
+
+def dst_warnings_of(path: Path) -> list[str]:
+    (plan,) = json.loads(crontopus("jobs", "plan", str(path), "-n", "100", "--json").stdout)["jobs"]
+    return [warning for warning in plan["warnings"] if "the clocks change (DST)" in warning]
 
 
 BACKUP = """\

@@ -75,6 +75,10 @@ class CronExpression:
     days_either: bool  # both day fields restricted: a day matches if either field does
     fixed_time: bool  # neither the minute nor the hour field starts with "*"
 
+    def matches(self, wall: datetime) -> bool:
+        """Whether the fields match a wall-clock minute (naive; seconds ignored)."""
+        return wall.minute in self.minutes and wall.hour in self.hours and self.runs_on(wall.date())
+
     def runs_on(self, day: date) -> bool:
         if day.month not in self.months:
             return False
@@ -331,23 +335,57 @@ def day_rule_warning(schedule: str) -> str | None:
 
 def dst_warnings(schedule: str, timezone: str, *, start: datetime, end: datetime) -> list[str]:
     """For a job whose minute or hour field starts with ``*``: each DST change between ``start``
-    and ``end`` (at most two years), where it follows real time instead of the wall clock."""
-    if parse(schedule).fixed_time:
+    and ``end`` (at most two years) that skips or repeats a time the job runs at, where it follows
+    real time instead of the wall clock. A change on a day or at an hour the job does not run
+    changes nothing for it and is not mentioned (a fixed-time job's moved runs carry notes)."""
+    expression = parse(schedule)
+    if expression.fixed_time:
         return []
-    tz, warnings = zone(timezone), []
-    at, end = start.astimezone(UTC), min(end, start + timedelta(days=731)).astimezone(UTC)
+    warnings = []
+    for change in _clock_changes(zone(timezone), start, min(end, start + timedelta(days=731))):
+        affected = [wall for wall in change.walls() if expression.matches(wall)]
+        if not affected:
+            continue
+        what = "does not run in the skipped time" if change.skips else "runs twice in the repeated time"
+        runs = f"{affected[0]:%H:%M}" + (f" to {affected[-1]:%H:%M}" if len(affected) > 1 else "")
+        warnings.append(
+            f"on {affected[0]:%Y-%m-%d} the clocks change (DST): its minute or hour field starts with *, so it "
+            f"follows real time and {what} ({'its runs at' if len(affected) > 1 else 'its run at'} {runs})"
+        )
+    return warnings
+
+
+@dataclass(frozen=True)
+class _ClockChange:
+    before: datetime  # the wall time (naive) the clock shows as it changes, on the old offset
+    after: datetime  # ... on the new one
+
+    @property
+    def skips(self) -> bool:
+        return self.after > self.before
+
+    def walls(self) -> Iterator[datetime]:
+        """Every wall-clock minute the change skips (spring-forward) or repeats (fall-back)."""
+        wall, last = min(self.before, self.after), max(self.before, self.after)
+        while wall < last:
+            yield wall
+            wall += timedelta(minutes=1)
+
+
+def _clock_changes(tz: ZoneInfo, start: datetime, end: datetime) -> Iterator[_ClockChange]:
+    """The changes of ``tz``'s UTC offset between ``start`` and ``end``, to the minute."""
+    at, end = start.astimezone(UTC), end.astimezone(UTC)
     offset = at.astimezone(tz).utcoffset()
     while at < end:
         at += timedelta(hours=1)  # changes never undo themselves within the hour: ~17,500 steps for 2 years
-        if (now := at.astimezone(tz).utcoffset()) == offset or now is None or offset is None:
+        now = at.astimezone(tz).utcoffset()
+        if now == offset or now is None or offset is None:
             continue
-        change = "does not run in the skipped time" if now > offset else "runs twice in the repeated time"
-        warnings.append(
-            f"on {at.astimezone(tz):%Y-%m-%d} the clocks change (DST): its minute or hour field starts with *, so "
-            f"it follows real time and {change}"
-        )
+        moment = at - timedelta(hours=1)
+        while moment.astimezone(tz).utcoffset() == offset:  # the minute it changed in
+            moment += timedelta(minutes=1)
+        yield _ClockChange(before=(moment + offset).replace(tzinfo=None), after=(moment + now).replace(tzinfo=None))
         offset = now
-    return warnings
 
 
 _DESCRIBE = Options()

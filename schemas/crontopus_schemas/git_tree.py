@@ -14,7 +14,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, RepositoryOpenFlag
 
-from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
+from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES, decode_manifest
 
 
 class NotARepository(Exception):
@@ -32,11 +32,11 @@ def open_exactly(path: Path) -> pygit2.Repository:
 
 def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> list[tuple[str, str | None]]:
     """Every manifest file under ``folder`` of ``tree``, as (path relative to the folder, text),
-    sorted. Text that is not UTF-8 is decoded with replacement characters, so the parser names
-    the file. A file over ``MAX_MANIFEST_BYTES`` comes with None for its text: it is not read
-    (it would only cost memory, here and in every cache of parsed files), yet not left out, so
-    ``manifests.load_files`` reports it instead of its jobs vanishing without a word. A tree
-    without the folder has no jobs."""
+    sorted. Text is decoded by ``decode_manifest``, so a file that is not UTF-8 is an error of that
+    file once loaded, naming the byte. A file over ``MAX_MANIFEST_BYTES`` comes with None for its
+    text: it is not read (it would only cost memory, here and in every cache of parsed files), yet
+    not left out, so ``manifests.load_files`` reports it instead of its jobs vanishing without a
+    word. A tree without the folder has no jobs."""
     folder = folder.strip("/")
     if folder:
         try:
@@ -52,7 +52,7 @@ def manifest_files(repo: pygit2.Repository, tree: pygit2.Tree, folder: str) -> l
 
 
 def _text(blob: pygit2.Blob) -> str | None:
-    return blob.data.decode("utf-8", errors="replace") if blob.size <= MAX_MANIFEST_BYTES else None
+    return decode_manifest(blob.data) if blob.size <= MAX_MANIFEST_BYTES else None
 
 
 def _walk_blobs(repo: pygit2.Repository, tree: pygit2.Tree, *, prefix: str) -> Iterator[tuple[str, pygit2.Blob]]:

@@ -14,6 +14,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -24,7 +25,7 @@ from pydantic.alias_generators import to_camel
 
 from crontopus_schemas.cron import normalise_schedule, zone
 from crontopus_schemas.names import DNS_LABEL, LABEL_RULE, in_words
-from crontopus_schemas.strict import Integer
+from crontopus_schemas.strict import Integer, json_number
 
 API_VERSION = "crontopus.io/v1"
 KIND = "Job"
@@ -152,8 +153,9 @@ class Target(_Model):
 
 class Failures(_Model):
     consecutive: Integer = Field(default=1, ge=1, le=100, description="alert after this many failed runs in a row")
-    ratio: float | None = Field(
-        default=None, gt=0, le=1, description="or: alert when this share of the last `window` runs failed"
+    # The bounds inside the union, before the validator: see strict.Integer.
+    ratio: Annotated[float, Field(gt=0, le=1), BeforeValidator(json_number)] | None = Field(
+        default=None, description="or: alert when this share of the last `window` runs failed"
     )
     window: Integer = Field(default=10, ge=2, le=1000, description="runs the ratio is taken over")
 

@@ -4,6 +4,7 @@ service on each commit."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,7 +18,8 @@ from ruamel.yaml.composer import MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from crontopus_schemas.manifest import JobManifest
-from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES
+from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYTES, read_manifest
+from crontopus_schemas.strict import MANIFEST_CONTEXT
 
 # How deep lists and mappings may sit inside each other (ruamel counts every node, the document's
 # own mapping and the scalars included). A manifest's deepest value is at 6
@@ -27,6 +29,8 @@ from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, MAX_MANIFEST_BYT
 # Refusing it is not free: 256 KiB of "[" on one line costs ruamel's scanner about a second of
 # CPU (it looks ahead ~1,000 characters), once, as results are cached.
 MAX_DEPTH = 64
+# What ``manifest_files`` leaves of bytes that are not UTF-8 (and no UTF-8 text holds).
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
 TOO_DEEP = f"nested too deeply: more than {MAX_DEPTH} levels of lists and mappings (a manifest needs 6)"
 
 
@@ -105,7 +109,7 @@ def load_tree(root: Path) -> LoadResult:
     for path in sorted(p for p in root.rglob("*") if p.suffix in MANIFEST_SUFFIXES and p.is_file()):
         if any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
-        files.append((path.relative_to(root).as_posix(), path.read_text(errors="replace")))
+        files.append((path.relative_to(root).as_posix(), read_manifest(path)))
     return load_files(files)
 
 
@@ -134,6 +138,8 @@ def _load_document_cached(
 
 
 def _load_document(path: str, text: str | None, folder: str) -> tuple[list[LoadedJob], list[ManifestError]]:
+    if text is not None and (undecodable := _UNDECODABLE.search(text)):
+        return [], [_not_utf8(path, text, undecodable.start())]
     if text is None or len(text.encode()) > MAX_MANIFEST_BYTES:
         return [], [_too_large(path)]
     try:
@@ -159,6 +165,17 @@ def _load_documents(path: str, text: str, folder: str) -> tuple[list[LoadedJob],
         if job:
             jobs.append(job)
     return jobs, errors
+
+
+def _not_utf8(path: str, text: str, at: int) -> ManifestError:
+    """The file's first byte that is not UTF-8 (a lone surrogate: see ``manifest_files``), by line
+    and column: a byte offset would differ between the CLI, which reads CRLF line ends as LF, and
+    the server, which reads the blob as committed."""
+    code = ord(text[at])
+    found = f"byte 0x{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else f"character U+{code:04X}"
+    line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    message = f"not UTF-8: {found} in column {column}; save the file as UTF-8: none of its jobs are loaded"
+    return ManifestError(path, line, None, message)
 
 
 def _too_large(path: str) -> ManifestError:
@@ -198,7 +215,8 @@ def _load_one(path: str, folder: str, document: Any) -> tuple[LoadedJob | None, 
     if not isinstance(document, CommentedMap):
         return None, [ManifestError(path, start, None, "a manifest is a mapping with apiVersion, kind, metadata, spec")]
     try:
-        manifest = JobManifest.model_validate(document)
+        # People write YAML: a quoted number (`count: "3"`) is the number, as it always was.
+        manifest = JobManifest.model_validate(document, context=MANIFEST_CONTEXT)
     except ValidationError as exc:
         return None, [_field_error(path, document, error) for error in exc.errors()]
     if manifest.metadata.namespace != folder:

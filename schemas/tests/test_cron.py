@@ -134,3 +134,16 @@ def test_dst_warnings_name_each_change_a_wildcard_job_crosses_and_what_it_does_t
     assert "2026-10-25" in repeated and "runs twice in the repeated time" in repeated
     assert dst_warnings("30 2 * * *", "Europe/Berlin", **year) == []  # fixed-time: the wall clock rules
     assert dst_warnings("*/5 * * * *", "UTC", **year) == []
+
+
+def test_dst_warnings_leave_out_changes_on_days_or_at_hours_the_job_does_not_run():
+    year = {"start": datetime(2026, 1, 1, tzinfo=UTC), "end": datetime(2027, 1, 1, tzinfo=UTC)}
+    # Berlin's clocks change on Sundays (29 March, 25 October) at 02:00-03:00.
+    assert dst_warnings("*/15 * * * 1", "Europe/Berlin", **year) == []  # Mondays only
+    assert dst_warnings("*/30 2 1 * *", "Europe/Berlin", **year) == []  # the 1st of the month only
+    assert dst_warnings("*/10 9-17 * * *", "Europe/Berlin", **year) == []  # office hours only
+    skipped, repeated = dst_warnings("*/30 2 * * 0", "Europe/Berlin", **year)
+    assert skipped.startswith("on 2026-03-29 ") and skipped.endswith("the skipped time (its runs at 02:00 to 02:30)")
+    assert repeated.startswith("on 2026-10-25 ") and repeated.endswith("the repeated time (its runs at 02:00 to 02:30)")
+    (hourly, _) = dst_warnings("0 * * * *", "America/New_York", **year)  # 8 March, 02:00 does not exist
+    assert hourly.startswith("on 2026-03-08 ") and hourly.endswith("the skipped time (its run at 02:00)")

@@ -1,9 +1,15 @@
+import json
+import os
 import re
+import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from crontopus_schemas.manifest import duration_seconds, json_schema
+from crontopus_schemas.manifest_files import decode_manifest
 from crontopus_schemas.manifests import TOO_DEEP, load_files, load_tree
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "services" / "gitops" / "crontopus_gitops" / "seed"
@@ -143,6 +149,42 @@ def test_a_manifest_over_the_size_limit_is_an_error_naming_the_limit_and_the_oth
     assert [str(error) for error in result.errors] == [f"evil/huge.yaml: {limit}", f"production/b.yaml: {limit}"]
 
 
+# `args: ["café"]` saved in Latin-1 (é is the byte 0xE9) on line 9, where the byte is the 14th character.
+LATIN_1 = (GOOD.replace("name: backup", "name: latin") + '  args: ["caf\u00e9"]\n').encode("latin-1")
+NOT_UTF8 = "not UTF-8: byte 0xE9 in column 14; save the file as UTF-8: none of its jobs are loaded"
+
+
+def test_a_file_that_is_not_utf8_is_an_error_naming_its_byte_and_line_and_the_others_load(tmp_path: Path):
+    other = GOOD.replace("name: backup", "name: restore")
+    result = load_files([("production/latin.yaml", decode_manifest(LATIN_1)), ("production/restore.yaml", other)])
+    assert [str(error) for error in result.errors] == [f"production/latin.yaml:9: {NOT_UTF8}"]
+    assert [job.manifest.ref for job in result.jobs] == ["production/restore"]
+    (tmp_path / "production").mkdir()
+    (tmp_path / "production" / "latin.yaml").write_bytes(LATIN_1)
+    assert [str(error) for error in load_tree(tmp_path).errors] == [f"production/latin.yaml:9: {NOT_UTF8}"]
+
+
+def test_the_server_and_the_agent_read_a_commits_file_that_is_not_utf8_as_that_files_error(tmp_path: Path):
+    """Both read a commit with git_tree.manifest_files; the agent's fetch process hands the files
+    to the daemon as JSON (agent/crontopus_agent/git_mirror.py)."""
+    pygit2 = pytest.importorskip("pygit2")
+    from crontopus_schemas.git_tree import manifest_files
+
+    (tmp_path / "production").mkdir()
+    (tmp_path / "production" / "latin.yaml").write_bytes(LATIN_1)
+    (tmp_path / "production" / "backup.yaml").write_text(GOOD)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "jobs"], check=True)
+    repo = pygit2.Repository(str(tmp_path))
+    files = manifest_files(repo, repo.head.peel(pygit2.Commit).tree, "")
+    for read in (files, [tuple(file) for file in json.loads(json.dumps(files))]):
+        result = load_files(read)
+        assert [str(error) for error in result.errors] == [f"production/latin.yaml:9: {NOT_UTF8}"]
+        assert [job.manifest.ref for job in result.jobs] == ["production/backup"]
+
+
 def test_several_documents_in_one_file_are_several_jobs():
     second = GOOD.replace("name: backup", "name: restore")
     result = load_files([("production/both.yaml", GOOD + "---\n" + second)])
@@ -186,6 +228,50 @@ def test_a_host_dependent_or_placeholder_time_zone_is_refused(name):
     (message,) = errors_of("production/x.yaml", text)
     assert message.startswith(f"production/x.yaml:9: spec.timezone: {name!r} "), message
     assert "use an IANA name such as Europe/Berlin or UTC" in message
+
+
+# A `find` for running the seeded examples here: it refuses what an example must never do to this
+# machine (delete or run anything, look outside $TMPDIR) and otherwise runs the real one.
+FIND_GUARD = """#!/bin/sh
+for arg in "$@"; do
+  case "$arg" in -delete|-exec|-execdir|-ok|-okdir) echo "refused: find $*" >&2; exit 99;; esac
+done
+case "$1" in "$TMPDIR"/*) ;; *) echo "refused, outside TMPDIR: find $*" >&2; exit 99;; esac
+exec {find} "$@"
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("find") and Path("/bin/sh").exists()), reason="needs /bin/sh and find")
+def test_the_paused_cleanup_example_once_resumed_lists_old_files_of_its_own_folder_and_deletes_nothing(tmp_path):
+    """The make-run agent installs the seeded jobs and runs them as the user who started it."""
+    (job,) = [job for job in load_tree(EXAMPLES).jobs if job.manifest.ref == "staging/cleanup-tmp"]
+    spec = job.manifest.spec
+    argv = [spec.command, *spec.args]
+    assert spec.paused and not {"-delete", "rm", "-exec"} & set(" ".join(argv).split()), argv
+    guard, temp, home = tmp_path / "bin", tmp_path / "tmp", tmp_path / "home"
+    for folder in (guard, temp, home):
+        folder.mkdir()
+    (guard / "find").write_text(FIND_GUARD.format(find=shutil.which("find")))
+    (guard / "find").chmod(0o755)
+    env = {**os.environ, **spec.env, "PATH": f"{guard}{os.pathsep}{os.environ['PATH']}", "TMPDIR": str(temp),
+           "HOME": str(home)}  # fmt: skip
+    week_old = time.time() - 8 * 86400
+    others = [temp / "someone-elses.log", home / "notes.txt"]
+    for path in others:
+        path.write_text("keep me")
+        os.utime(path, (week_old, week_old))
+
+    first = subprocess.run(argv, env=env, cwd=home, capture_output=True, text=True, timeout=30)
+    assert first.returncode == 0, first.stderr
+    (own,) = [path for path in temp.iterdir() if path.is_dir()]  # the folder it made for itself
+    old = own / "report.csv"
+    old.write_text("old")
+    os.utime(old, (week_old, week_old))
+    second = subprocess.run(argv, env=env, cwd=home, capture_output=True, text=True, timeout=30)
+
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == [str(old)]  # what a real clean-up would delete, listed
+    assert all(path.exists() for path in [*others, old])
 
 
 def test_the_documented_examples_are_the_seed_of_new_repositories():

@@ -22,7 +22,7 @@ from crontopus_cli.errors import CliError
 from crontopus_cli.labels import label_pairs
 from crontopus_schemas.cron import day_rule_warning, dst_warnings, fire_times
 from crontopus_schemas.manifest import JobManifest, duration_seconds
-from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES
+from crontopus_schemas.manifest_files import MANIFEST_SUFFIXES, read_manifest
 from crontopus_schemas.manifests import LoadResult, ManifestError, load_files, yaml_reader
 from crontopus_schemas.names import JOB_REF_PATTERN
 
@@ -84,12 +84,19 @@ def plan(
 def load(paths: list[Path]) -> LoadResult:
     """Files as given and every manifest below the given folders; a file's namespace is the
     name of the folder it is in, found from the absolute path so that `hello.yaml` typed inside
-    `jobs/staging/` is in `staging` (messages still name the file as typed)."""
-    files = []
+    `jobs/staging/` is in `staging` (messages still name the file as typed). A file that cannot
+    be read, or is not UTF-8, is an error of that file: the others are still checked."""
+    files, unreadable = [], []
     for path in paths:
         found = [path] if path.is_file() else [p for p in sorted(path.rglob("*")) if _is_manifest(p, path)]
-        files += [(str(file), _read(file)) for file in found]
-    return load_files(files, folder_of=lambda file: Path(file).resolve().parent.name)
+        for file in found:
+            try:
+                files.append((str(file), read_manifest(file)))
+            except OSError as exc:
+                unreadable.append(ManifestError(str(file), None, None, f"cannot read it: {exc.strerror or exc}"))
+    result = load_files(files, folder_of=lambda file: Path(file).resolve().parent.name)
+    result.errors = sorted(unreadable + result.errors, key=lambda error: error.file)  # stable: lines stay in order
+    return result
 
 
 def _is_manifest(path: Path, root: Path) -> bool:
@@ -99,8 +106,8 @@ def _is_manifest(path: Path, root: Path) -> bool:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        return read_manifest(path)
+    except OSError as exc:
         raise CliError(f"cannot read {path}: {exc}") from exc
 
 

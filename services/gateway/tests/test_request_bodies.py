@@ -158,3 +158,53 @@ def test_every_api_route_parses_json_bodies_through_the_checks(stack):
     unchecked = [route.path for route in routes if route.path.startswith(("/api/", "/ping/"))
                  and not isinstance(route, JsonBodyRoute)]  # fmt: skip
     assert routes and unchecked == [], "create the router with APIRouter(..., route_class=JsonBodyRoute)"
+
+
+# --- numbers --------------------------------------------------------------------------------------
+
+
+def numbers_in(schema: dict, components: dict, loc: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    """(where, "integer" or "number") of every number in a request body's JSON schema."""
+    if "$ref" in schema:
+        return numbers_in(components[schema["$ref"].rsplit("/", 1)[-1]], components, loc)
+    found = [(loc, schema["type"])] if schema.get("type") in ("integer", "number") else []
+    for option in schema.get("anyOf", []) + schema.get("allOf", []):
+        found += numbers_in(option, components, loc)
+    for name, field in schema.get("properties", {}).items():
+        found += numbers_in(field, components, (*loc, name))
+    return found
+
+
+def body_with(loc: tuple[str, ...], value: str) -> dict:
+    body: dict = {loc[-1]: value}
+    for name in reversed(loc[:-1]):
+        body = {name: body}
+    return body
+
+
+def test_every_number_of_every_json_body_refuses_a_string_naming_the_field(stack, api, alice):
+    """docs/api.md: a JSON body's numbers are JSON numbers; `"exit_code": "0"` is a 422."""
+    document = stack.server.config.app.openapi()
+    components, sent = document["components"]["schemas"], []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            for loc, kind in numbers_in(schema or {}, components):
+                value = "5" if kind == "integer" else "0.5"
+                response = api.request(method, path, json=body_with(loc, value), headers=alice.headers)
+                number = "a whole number" if kind == "integer" else "a number"
+                expected = f'{".".join(loc)}: Value error, {number}, not a string: write {value}, not "{value}"'
+                assert expected in refusal(response).splitlines(), (method, path)
+                sent.append(f"{method.upper()} {path} {'.'.join(loc)}")
+    assert set(sent) >= {
+        "POST /api/checkins exit_code", "POST /api/checkins duration_ms",
+        "POST /api/agents/enrollment-tokens ttl_seconds", "POST /api/agents/enrollment-tokens max_uses",
+        "PUT /api/alert-rules failures.consecutive", "PUT /api/alert-rules failures.ratio",
+        "PUT /api/alert-rules failures.window", "PUT /api/alert-rules max_runs.count",
+    }  # fmt: skip
+
+
+def test_a_checkin_with_its_numbers_as_json_numbers_is_accepted(api, alice):
+    body = {"job": JOB, "run_id": "r-numbers", "status": "failure", "exit_code": 3, "duration_ms": 1500}
+    response = api.post("/api/checkins", json=body, headers=alice.headers)
+    assert response.status_code == 202, response.text

@@ -24,7 +24,7 @@ from crontopus_kit.logging import current_correlation_id
 from crontopus_schemas import subjects
 from crontopus_schemas.events import CheckInEvent, CheckInStatus, JobRef, RunId, tail_of_output
 from crontopus_schemas.rpc import Principal
-from crontopus_schemas.strict import DateTimeText, not_a_bool
+from crontopus_schemas.strict import DateTimeText, json_integer
 
 router = APIRouter(tags=["check-ins"], route_class=ApiRoute)
 
@@ -35,10 +35,10 @@ class CheckInRequest(BaseModel):
     job: JobRef = Field(description="<namespace>/<name>")
     run_id: RunId = Field(description="the same id for a run's start and finish check-ins")
     status: CheckInStatus = Field(description="running for a start; success, failure or timeout for a finish")
-    exit_code: Annotated[int, Field(ge=-1024, le=1024), BeforeValidator(not_a_bool)] | None = None
+    exit_code: Annotated[int, Field(ge=-1024, le=1024), BeforeValidator(json_integer)] | None = None
     output: str | None = Field(default=None, description="kept up to 64 KiB (its tail); the full size is noted")
     timestamp: DateTimeText | None = Field(default=None, description="when it started or finished; default: now")
-    duration_ms: Annotated[int, Field(ge=0), BeforeValidator(not_a_bool)] | None = Field(
+    duration_ms: Annotated[int, Field(ge=0), BeforeValidator(json_integer)] | None = Field(
         default=None, description="the reporter's own measurement, if any"
     )
 
