@@ -16,8 +16,11 @@ What it guarantees
   the last good commit (in memory, or the mirror's last fetched commit after a restart) are
   reconciled again; with no commit known at all, the scheduler is left alone.
 - Works without NATS: syncing from Git and running jobs do not wait for the broker. The
-  connection is retried forever (``reconnect_wait`` between tries); after each (re)connect the
-  daemon sends a heartbeat at once and drains the check-in spool.
+  connection is retried forever (``reconnect_wait`` between tries), also after nats-py closed
+  it for good (an expired login); a connection gone silent is given up within 45 s (pings,
+  see connection.py). After each (re)connect the daemon sends a heartbeat at once and drains
+  the check-in spool. Each outage is said once (``connection.ConnectionTrouble``); a refused
+  login is an ERROR only once it has lasted ``refusal_grace``.
 - Tells the control plane: a heartbeat every ``heartbeat_interval`` on
   ``agent_heartbeat_subject`` and a report after every sync on ``agent_report_subject``, both an
   ``AgentStatusReport``; both are skipped (not queued) while disconnected, since the next one
@@ -49,14 +52,21 @@ from pathlib import Path
 from typing import Any, cast
 
 from nats.aio.client import Client as NatsClient
-from nats.errors import AuthorizationError
 from pydantic import ValidationError
 
 from crontopus_agent import __version__
+from crontopus_agent.connection import (
+    MAX_OUTSTANDING_PINGS,
+    PING_INTERVAL_SECONDS,
+    REFUSAL_GRACE_SECONDS,
+    ConnectionTrouble,
+    Said,
+)
 from crontopus_agent.home import Credentials, connect
 from crontopus_agent.jobs import AgentJob, desired_jobs, remove_specs, spec_refs, write_specs
 from crontopus_agent.schedulers.base import ReconcileReport, Scheduler, SchedulerError
 from crontopus_agent.schedulers.builtin import BuiltinScheduler
+from crontopus_agent.slots import SLOTS_DIR, remove_book, start_books
 from crontopus_agent.status import STATUS_FILE, spool_stats
 from crontopus_agent.sync import Mirror, Snapshot, SyncError, mirror_for
 from crontopus_schemas.agents import AgentStatusReport, DriftItem, SchedulerName
@@ -72,12 +82,6 @@ from crontopus_schemas.subjects import (
 
 log = logging.getLogger(__name__)
 
-REFUSED = (
-    "NATS refused this agent's login: the agent was revoked (enroll again with a new token and "
-    "`crontopus-agent enroll --force`), or the agents service did not answer NATS's auth callout "
-    "(see 'Authorization Violation' in docs/troubleshooting.md). Jobs keep running; their check-ins "
-    "wait in the spool"
-)
 CRON_PIDFILES = ("/var/run/crond.pid", "/var/run/cron.pid", "/run/crond.pid", "/run/cron.pid")
 CRON_PROCESS_NAMES = frozenset({"cron", "crond", "cronie", "busybox-crond"})
 
@@ -144,6 +148,7 @@ class Daemon:
         reconnect_wait: float = 2.0,
         connect_timeout: float = 5.0,
         shutdown_timeout: float = 30.0,
+        refusal_grace: float = REFUSAL_GRACE_SECONDS,
         mirror: Mirror | None = None,
         drain_spool: SpoolDrain | None = None,
         hostname: str | None = None,
@@ -166,7 +171,7 @@ class Daemon:
         self._wanted = asyncio.Event()
         self._nc: NatsClient | None = None
         self._last_nats_error: str | None = None
-        self._nats_errors: set[str] = set()  # said since the last connect
+        self._trouble = ConnectionTrouble(reconnect_wait=reconnect_wait, refusal_grace=refusal_grace)
         self._status_lock = threading.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         # what the last syncs found
@@ -383,10 +388,18 @@ class Daemon:
     def _reconcile_in_thread(self, jobs: list[AgentJob]) -> tuple[ReconcileReport, list[str]]:
         # Specs first: an entry the reconcile adds may fire at once, and the wrapper reads its spec.
         write_specs(self.home, jobs)
+        self._start_slot_books(jobs)
         report = self.scheduler.reconcile(jobs)
         installed = set(self.scheduler.installed())
         self._remove_unscheduled_specs(jobs, installed)
         return report, sorted(installed)
+
+    def _start_slot_books(self, jobs: list[AgentJob]) -> None:
+        """From now on a run a guarded wrapper misses is said, not skipped silently (slots.py)."""
+        try:
+            start_books(self.home, jobs, now=utcnow())
+        except OSError as exc:  # the wrappers start their books themselves, only later
+            log.warning("cannot start the slot books in %s: %s", self.home / SLOTS_DIR, exc)
 
     def _remove_unscheduled_specs(self, jobs: list[AgentJob], installed: set[str]) -> None:
         """Remove the specs of jobs no longer desired, only once their entries are gone.
@@ -399,6 +412,7 @@ class Daemon:
         held_before = self._scheduled if self._scheduled is not None else spec_refs(self.home)
         keep = {job.ref for job in jobs} | installed | held_before
         for ref in remove_specs(self.home, keep=keep):
+            remove_book(self.home, ref)
             log.info("spec removed ref=%s (its scheduler entry is gone)", ref)
         self._scheduled = installed
 
@@ -423,7 +437,7 @@ class Daemon:
 
     def _forget_nats_errors(self) -> None:
         self._last_nats_error = None
-        self._nats_errors.clear()
+        self._trouble.connected()
         self._connection_changed()
 
     def _connection_changed(self) -> None:
@@ -460,6 +474,8 @@ class Daemon:
                     max_reconnect_attempts=-1,  # also makes the first connect retry until it works
                     reconnect_time_wait=self.reconnect_wait,
                     connect_timeout=self.connect_timeout,
+                    ping_interval=PING_INTERVAL_SECONDS,  # a dead connection is noticed within 45 s
+                    max_outstanding_pings=MAX_OUTSTANDING_PINGS,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
@@ -532,24 +548,20 @@ class Daemon:
         return True
 
     async def _on_error(self, error: Exception) -> None:
-        # nats-py reports every failed attempt; while NATS stays down (or refuses us) that is a
-        # line or two per reconnect_wait, so each error is said once until the next connect.
-        refused = isinstance(error, AuthorizationError) or "authorization violation" in str(error).lower()
-        message = f"{type(error).__name__}: {error}".rstrip(": ") + (f": {REFUSED}" if refused else "")
-        first_time = message not in self._nats_errors
-        self._nats_errors.add(message)
-        level = (logging.ERROR if refused else logging.WARNING) if first_time else logging.DEBUG
-        log.log(level, "NATS: %s", message)
-        # The status shows a refusal rather than the connection reset that follows each one.
-        shown = self._last_nats_error
-        if refused or shown is None or REFUSED not in shown:
-            self._last_nats_error = message
-        if self._last_nats_error != shown:
+        # nats-py reports every failed attempt: what is said, and how loud, is ConnectionTrouble's.
+        self._say(self._trouble.error(error))
+
+    def _say(self, said: Said) -> None:
+        log.log(said.level, "NATS: %s", said.line)
+        if said.status is not None and said.status != self._last_nats_error:
+            self._last_nats_error = said.status
             self._connection_changed()
 
     async def _on_disconnected(self) -> None:
-        if not self._stopping.is_set():
-            log.warning("disconnected from NATS; reconnecting (jobs keep running)")
+        nc = self._nc
+        if self._stopping.is_set() or (nc is not None and nc.is_closed):
+            return  # stopping, or closed for good: _on_closed says it
+        self._say(self._trouble.lost())
 
     async def _on_reconnected(self) -> None:
         log.info("reconnected to NATS")
@@ -558,7 +570,16 @@ class Daemon:
             self._after_connect(self._nc)
 
     async def _on_closed(self) -> None:
-        log.debug("NATS connection closed")
+        """nats-py closes the client for good on most errors the server sends, among them the
+        expiry of the agent's login (hourly): connect again, as a new client with a fresh login."""
+        nc = self._nc
+        if self._stopping.is_set() or nc is None or not nc.is_closed:
+            log.debug("NATS connection closed")  # ours: a stop, or a connect attempt given up
+            return
+        self._nc = None
+        self._say(self._trouble.closed(nc.last_error))
+        self._connection_changed()
+        self._spawn(self._connect(), "crontopus-connect")
 
     def _after_connect(self, nc: NatsClient) -> None:
         """Heartbeat at once (the server learns we are back), send what the wrappers spooled, and

@@ -91,8 +91,9 @@ class GitMirror:
     def files(self, commit: str) -> list[tuple[str, str | None]]:
         """Every manifest file under the folder at ``commit``, as (relative path, text). Hidden
         paths are skipped and files over the manifest size limit left unread (text None, an error
-        of that file once loaded), as the gitops service does; text that is not UTF-8 is decoded
-        with replacement characters so the parser names the file. A commit without the folder has
+        of that file once loaded), as the gitops service does; bytes that are not UTF-8 stay in the
+        text as lone surrogates (``manifest_files.decode_manifest``, they survive the JSON to the
+        daemon), so the loader reports that file naming the byte. A commit without the folder has
         no jobs."""
         repo = _open(self.path)
         try:

@@ -10,6 +10,7 @@ Windows):
     jobs/<ns>/<n>.json one spec per installed job, read by ``crontopus-agent exec``
     spool/             check-ins that could not be sent yet (see spool.py)
     locks/             one lock file per job (concurrency policy)
+    slots/<ns>/<n>.json which of a guarded job's fire times were run or missed (see slots.py)
     status.json        what the daemon last did (``crontopus-agent status`` prints it)
     crontab-state.json the jobs the crontab backend installed (to tell a deleted entry from a new one)
 """

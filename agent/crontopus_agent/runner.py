@@ -7,6 +7,9 @@ What a user can rely on:
   full size, the manifest commit). Each carries ``Nats-Msg-Id: <tenant>:<agent>:<run id>:start|finish``, so however
   often one is re-sent (spool drains, crashes) the stream stores it once, and the runs service
   merges both into one run.
+- Reporting never delays the command: the start check-in is dated the moment the command starts and
+  is sent while it runs (``StartCheckIn``); the finish is sent after it, dated when the command
+  ended, with the command's own duration.
 - NATS down never costs a check-in and never holds a cron slot: each check-in waits at most
   ``REPORT_BUDGET_SECONDS``; what is not acknowledged by then is spooled durably (see spool.py) and
   sent, in order, before anything newer.
@@ -29,7 +32,9 @@ What a user can rely on:
   missing); 0 when nothing ran (not due under ``--guard``, paused, skipped by ``forbid``); 2 for a
   bad job reference or no command.
 
-Retries are separate runs: see ``run_attempts``.
+Retries are separate runs: see ``run_attempts``. Under ``--guard`` (an entry that fires more often
+than the job) the job's slot book decides which fire time, if any, this wrapper runs: one that
+starts late still runs its own, up to ``slots.LATE_START_WINDOW`` late; see slots.py.
 
 Portability: what differs between POSIX and Windows (the lock, process groups and how they are
 stopped, waiting for output) lives in platform.py. On Windows SIGTERM then SIGKILL above read
@@ -66,6 +71,7 @@ from crontopus_agent.jobs import AgentJob, read_spec
 from crontopus_agent.platform import HOST, OutputReader
 from crontopus_agent.reporting import CheckInReporter
 from crontopus_agent.schedulers.zones import is_due
+from crontopus_agent.slots import take_turn
 from crontopus_schemas.events import (
     MAX_STORED_OUTPUT_BYTES,
     CheckInEvent,
@@ -98,18 +104,45 @@ def execute(*, home: Path, ref: str, argv: list[str], guard: bool) -> int:
         _say("no command given (expected: exec namespace/name -- command args...)")
         return USAGE_EXIT_CODE
     spec = read_spec(home, ref)
-    if spec is not None and guard and not is_due(spec.schedule, spec.timezone, datetime.now(UTC)):
-        return 0  # an entry that fires more often than the job: silent, or cron mails every minute
+    notes: list[str] = []
+    if spec is not None and guard:
+        guarded = _guard(home, spec)
+        if guarded is None:
+            return 0
+        notes = guarded
     if spec is not None and spec.paused:
         _tell_person(f"{ref} is paused: not run")
         return 0
-    invocation = Invocation(home=home, job=spec or _hand_run(ref, argv), argv=argv, credentials=_credentials(home))
+    invocation = Invocation(
+        home=home, job=spec or _hand_run(ref, argv), argv=argv, credentials=_credentials(home), notes=notes
+    )
     with StopSignals() as stop, HOST.subreaper():
         lock = take_lock(home, invocation.job)
         if lock is None:
             return 0
         with lock:
             return run_attempts(invocation, lock, stop)
+
+
+def _guard(home: Path, job: AgentJob) -> list[str] | None:
+    """Under ``--guard``: the notes for the run this wrapper starts, None when it starts none.
+
+    Which fire time, if any, is this wrapper's is decided in the job's slot book (slots.py): a late
+    wrapper still runs its own, none runs twice, a run missed altogether is said on stderr. Nothing
+    else is said: the entry also fires when the job is not due, and cron would mail every time."""
+    now = datetime.now(UTC)
+    try:
+        turn = take_turn(home, job, now=now)
+    except OSError as exc:
+        # No room for the book (home full, read-only): the minute the wrapper started in decides, as
+        # before books existed; that never runs a fire time twice, but misses one started late.
+        _tell_person(f"cannot use the slot book of {job.ref}: {exc}")
+        return [] if is_due(job.schedule, job.timezone, now) else None
+    if turn.slot is None:
+        if turn.missed:
+            _say(turn.missed_message(job))
+        return None
+    return turn.notes(job)  # printed with the run's other notes, and kept in its output
 
 
 def _hand_run(ref: str, argv: list[str]) -> AgentJob:
@@ -153,6 +186,7 @@ class Invocation:
     job: AgentJob
     argv: list[str]
     credentials: Credentials | None
+    notes: list[str] = field(default_factory=list)  # for the output of the first attempt (slots.Turn.notes)
 
     def environment(self, run_id: str) -> dict[str, str]:
         return {**os.environ, **self.job.env, "CRONTOPUS_JOB": self.job.ref, "CRONTOPUS_RUN_ID": run_id}
@@ -223,22 +257,23 @@ class CommandResult:
 
 
 def run_once(invocation: Invocation, lock: JobLock, stop: StopSignals, *, attempt: int, attempts: int) -> CommandResult:
-    """One run: start check-in, the command, finish check-in."""
+    """One run: the command with its start check-in sent beside it, then the finish check-in."""
     run_id = uuid.uuid4().hex
     lock.record(run_id=run_id)
-    report(invocation, invocation.checkin(run_id, "running", timestamp=datetime.now(UTC)))
-    started = time.monotonic()
-    result = run_command(invocation, run_id=run_id, lock=lock, stop=stop)
-    duration_ms = int((time.monotonic() - started) * 1000)
+    start = StartCheckIn(invocation, run_id)
+    result = run_command(invocation, run_id=run_id, lock=lock, stop=stop, start=start)
+    duration_ms, finished_at = start.elapsed_ms(), datetime.now(UTC)
+    start.wait_until_sent()  # a finish never goes out before its start
     delays = backoff_delays(invocation.job.retries_limit, invocation.job.retries_backoff_seconds)
-    notes = lock.notes + result.notes + _attempt_note(attempt, attempts, result.status, delays)
+    opening = invocation.notes if attempt == 1 else []
+    notes = opening + lock.notes + result.notes + _attempt_note(attempt, attempts, result.status, delays)
     for note in notes:
         print(f"{NOTE} {note}", file=sys.stderr, flush=True)
     output, output_size = result.output.render([f"{NOTE} {note}" for note in notes])
     finish = invocation.checkin(
         run_id,
         result.status,
-        timestamp=datetime.now(UTC),
+        timestamp=finished_at,
         exit_code=result.exit_code,
         duration_ms=duration_ms,
         output=output,
@@ -247,6 +282,50 @@ def run_once(invocation: Invocation, lock: JobLock, stop: StopSignals, *, attemp
     lock.record(run_id=run_id)  # the command's group is gone: a replacer now only signals us
     report(invocation, finish)
     return result
+
+
+class StartCheckIn:
+    """A run's start check-in, sent beside its command rather than before it.
+
+    Sending may take up to ``REPORT_BUDGET_SECONDS`` (NATS silent, or refusing logins while its
+    auth callout is not answered); sent first, it held every job back from its minute by that
+    much, and dated the start before the command started. So the command starts first, its start
+    is taken at that moment (``mark``), and the check-in goes out from a thread while the command
+    runs. A command that never started (not found, stopped before) gets its start sent by
+    ``wait_until_sent``, dated when it was tried."""
+
+    def __init__(self, invocation: Invocation, run_id: str) -> None:
+        self.invocation = invocation
+        self.run_id = run_id
+        self.at: datetime | None = None  # the wall clock at the start, for the run history
+        self._clock: float | None = None  # the monotonic clock at the start, for the duration
+        self._sending: threading.Thread | None = None
+
+    def mark(self) -> None:
+        """The command starts now."""
+        self.at, self._clock = datetime.now(UTC), time.monotonic()
+
+    def send_in_background(self) -> None:
+        event = self._event()
+        # Not a daemon thread: an exiting wrapper still finishes spooling it.
+        self._sending = threading.Thread(target=report, args=(self.invocation, event), name="crontopus-start")
+        self._sending.start()
+
+    def wait_until_sent(self) -> None:
+        """Return once the start check-in is acknowledged or spooled (within the report budget)."""
+        if self._sending is None:
+            report(self.invocation, self._event())
+            return
+        self._sending.join()
+
+    def elapsed_ms(self) -> int:
+        """Milliseconds since the command started (0 if it never did)."""
+        return 0 if self._clock is None else int((time.monotonic() - self._clock) * 1000)
+
+    def _event(self) -> CheckInEvent:
+        if self.at is None:
+            self.mark()
+        return self.invocation.checkin(self.run_id, "running", timestamp=self.at)
 
 
 def report(invocation: Invocation, event: CheckInEvent) -> bool:
@@ -271,10 +350,13 @@ def report(invocation: Invocation, event: CheckInEvent) -> bool:
     return sent
 
 
-def run_command(invocation: Invocation, *, run_id: str, lock: JobLock, stop: StopSignals) -> CommandResult:
+def run_command(
+    invocation: Invocation, *, run_id: str, lock: JobLock, stop: StopSignals, start: StartCheckIn
+) -> CommandResult:
     output = OutputTail(passthrough=_stdout())
     if stop.received:
         return CommandResult("failure", 128 + stop.received, output, [_stop_note(lock, run_id, stop.received)], True)
+    start.mark()
     try:
         process = subprocess.Popen(
             invocation.argv,
@@ -288,6 +370,7 @@ def run_command(invocation: Invocation, *, run_id: str, lock: JobLock, stop: Sto
     except OSError as exc:
         return _not_started(invocation, exc, output)
     lock.record(run_id=run_id, pgid=process.pid)
+    start.send_in_background()
     timeout = invocation.job.timeout_seconds
     assert process.stdout is not None
     reader = stop.output_reader(process.stdout.fileno())

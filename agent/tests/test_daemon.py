@@ -4,13 +4,15 @@ Git repositories. A recording scheduler stands in where the backend does not mat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from typer.testing import CliRunner
 
 from crontopus_agent import daemon as daemon_module
 from crontopus_agent.cli import app
+from crontopus_agent.connection import dead_connection_bound
 from crontopus_agent.daemon import Daemon, choose_scheduler
 from crontopus_agent.home import Credentials
 from crontopus_agent.jobs import AgentJob, read_spec, spec_refs
@@ -544,6 +547,203 @@ async def test_after_connecting_the_spool_is_drained_into_jetstream(
     await eventually(lambda: spool.count() == 0, timeout=5, what="an empty spool")
     info = await js.stream_info(CHECKINS_STREAM.name)
     assert info.state.messages == 1
+
+
+# --- the NATS connection ---------------------------------------------------------------------------
+
+
+def login_config(path: Path, password: str) -> Path:
+    """A nats-server configuration with one login, ``agent`` / ``password``."""
+    path.write_text(f'authorization {{ user: "agent", password: "{password}" }}\n')
+    return path
+
+
+@pytest.fixture
+def guarded_nats(tmp_path: Path) -> Iterator[NatsServerProcess]:
+    """A nats-server that lets in ``agent`` with the password ``right`` (its config can be swapped
+    between restarts); the port stays the same across restarts."""
+    server = NatsServerProcess(
+        store_dir=tmp_path / "guarded", config_file=login_config(tmp_path / "right.conf", "right"),
+        log_file=tmp_path / "guarded.log",
+    )  # fmt: skip
+    server.start()
+    yield server
+    server.stop()
+
+
+def daemon_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == daemon_module.__name__ and r.levelno == level]
+
+
+async def test_a_control_plane_restart_that_refuses_logins_for_a_while_is_one_warning_and_never_says_revoked(
+    start: Callable[..., Running],
+    remote: JobsRepo,
+    guarded_nats: NatsServerProcess,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The embedded NATS comes back before the agents service answers its auth callout, and
+    refuses every agent until then: that is a restart, not a revoked agent."""
+    caplog.set_level(logging.DEBUG, logger=daemon_module.__name__)
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    credentials = credentials_for(guarded_nats.url, remote.path, nats_user="agent", nats_password="right")
+    running = start(credentials=credentials)
+    await eventually(lambda: running.daemon.connected, what="connected")
+
+    guarded_nats.stop()
+    await eventually(lambda: not running.daemon.connected, what="disconnected")
+    guarded_nats.config_file = login_config(tmp_path / "refusing.conf", "not-yet")
+    guarded_nats.start()
+    await eventually(lambda: "Authorization Violation" in caplog.text, what="refused logins")
+    guarded_nats.stop()
+    guarded_nats.config_file = tmp_path / "right.conf"
+    guarded_nats.start()
+    await eventually(lambda: running.daemon.connected, what="reconnected")
+
+    assert daemon_lines(caplog, logging.ERROR) == []
+    [warning] = daemon_lines(caplog, logging.WARNING)
+    assert warning.startswith("NATS: unreachable (") and "reconnecting every 0.1 s" in warning
+    assert "revoked" not in caplog.text
+
+
+async def test_a_login_still_refused_after_the_grace_is_an_error_once_that_names_revocation(
+    start: Callable[..., Running],
+    remote: JobsRepo,
+    guarded_nats: NatsServerProcess,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=daemon_module.__name__)
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    home = tmp_path / "home"
+    credentials = credentials_for(guarded_nats.url, remote.path, nats_user="agent", nats_password="revoked")
+    began = time.monotonic()
+    start(home=home, credentials=credentials, refusal_grace=1.0)
+
+    await eventually(lambda: bool(daemon_lines(caplog, logging.ERROR)), what="an error")
+
+    [error] = daemon_lines(caplog, logging.ERROR)
+    assert time.monotonic() - began >= 1.0  # not at the first refusal: that could be a restart
+    assert "login has been refused for over 1 s: the agent was revoked" in error
+    [first] = [line for line in daemon_lines(caplog, logging.INFO) if "Authorization Violation" in line]
+    assert "retrying" in first
+    await asyncio.sleep(0.5)  # more refusals: said once
+    assert len(daemon_lines(caplog, logging.ERROR)) == 1
+    await eventually(lambda: "revoked" in json.loads((home / "status.json").read_text())["nats"]["error"])
+
+
+class Proxy:
+    """A TCP proxy to a NATS server, to break the connections going through it as networks and
+    servers do: ``silence()`` stops forwarding on the open ones without closing them (a hung
+    server, a dropped NAT entry) and sends new ones to another server; ``expire_logins()`` tells
+    the open ones what nats-server says when a login expires, and closes them."""
+
+    def __init__(self, upstream: NatsServerProcess) -> None:
+        self.upstream = upstream
+        self._server: asyncio.Server | None = None
+        self._open: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter, asyncio.Event]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"nats://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    def silence(self, *, new_upstream: NatsServerProcess) -> None:
+        self.upstream = new_upstream
+        for _, _, silenced in self._open:
+            silenced.set()
+
+    async def expire_logins(self) -> None:
+        for client, upstream, _ in self._open:
+            client.write(b"-ERR 'User Authentication Expired'\r\n")
+            await client.drain()
+            client.close()
+            upstream.close()
+        self._open.clear()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for client, upstream, _ in self._open:
+            client.close()
+            upstream.close()
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream = await asyncio.open_connection(self.upstream.host, self.upstream.port)
+        silenced = asyncio.Event()
+        self._open.append((client, upstream, silenced))
+        for reader, writer in ((client_reader, upstream), (upstream_reader, client)):
+            task = asyncio.create_task(self._pipe(reader, writer, silenced))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, silenced: asyncio.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                if silenced.is_set():
+                    await asyncio.Event().wait()  # read no more, forward nothing, close nothing
+                writer.write(data)
+                await writer.drain()
+
+
+@pytest.fixture
+async def proxy(nats_server: NatsServerProcess) -> AsyncIterator[Proxy]:
+    proxy = Proxy(nats_server)
+    yield proxy
+    await proxy.close()
+
+
+@pytest.mark.slow
+async def test_a_connection_that_goes_silent_is_dropped_and_the_daemon_is_back_on_another_server_within_a_minute(
+    start: Callable[..., Running], remote: JobsRepo, proxy: Proxy, tmp_path: Path
+) -> None:
+    """nats-py's own defaults took 4 to 6 minutes to notice (a ping every 2 min, 2 unanswered)."""
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    running = start(credentials=credentials_for(await proxy.start(), remote.path))
+    await eventually(lambda: running.daemon.connected, what="connected")
+    successor = NatsServerProcess(store_dir=tmp_path / "successor")
+    successor.start()
+    try:
+        nc = await nats.connect(successor.url)
+        heartbeats = await listen(nc, agent_heartbeat_subject(TENANT, AGENT))
+        bound = dead_connection_bound()
+        assert bound <= 45
+
+        proxy.silence(new_upstream=successor)
+        silenced = time.monotonic()
+
+        await eventually(lambda: bool(heartbeats.reports), timeout=bound + 10, what="a heartbeat on the new server")
+        assert time.monotonic() - silenced <= bound + 10
+        await nc.close()
+    finally:
+        successor.stop()
+
+
+async def test_when_the_agents_login_expires_the_daemon_logs_in_again(
+    start: Callable[..., Running],
+    remote: JobsRepo,
+    proxy: Proxy,
+    client: NatsClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """nats-server ends a connection whose login expired (auth callout logins last an hour) with
+    this error, and nats-py then closes the client for good instead of reconnecting."""
+    caplog.set_level(logging.INFO, logger=daemon_module.__name__)
+    remote.commit({"prod/backup.yaml": manifest("backup")})
+    heartbeats = await listen(client, agent_heartbeat_subject(TENANT, AGENT))
+    running = start(credentials=credentials_for(await proxy.start(), remote.path))
+    await eventually(lambda: len(heartbeats.reports) == 1, what="the heartbeat on connect")
+
+    await proxy.expire_logins()
+
+    await eventually(lambda: len(heartbeats.reports) == 2, what="a heartbeat after logging in again")
+    assert running.daemon.connected
+    assert "NATS: this agent's login expired (it does every hour); logging in again" in caplog.text
+    assert daemon_lines(caplog, logging.WARNING) == daemon_lines(caplog, logging.ERROR) == []
 
 
 # --- stopping -------------------------------------------------------------------------------------

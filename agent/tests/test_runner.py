@@ -8,13 +8,15 @@ import asyncio
 import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import nats
 import pytest
@@ -24,6 +26,7 @@ from crontopus_agent.home import Credentials
 from crontopus_agent.jobs import AgentJob, write_specs
 from crontopus_agent.reporting import MSG_ID_HEADER
 from crontopus_agent.runner import OutputTail, backoff_delays, execute
+from crontopus_agent.slots import start_books
 from crontopus_agent.spool import Spool
 from crontopus_agent.testing import alive
 from crontopus_kit.nats_server import NatsServerProcess
@@ -468,6 +471,60 @@ def test_guard_runs_the_job_when_it_is_due(enrolled: Path, checkins: CheckIns) -
     assert [e.status for e in checkins.events()] == ["running", "success"]
 
 
+def due_minutes_ago(home: Path, minutes: int, *, timezone: str = "Asia/Kathmandu") -> AgentJob:
+    """A guarded job (a zone other than the host's) due once a day, ``minutes`` ago, installed by
+    the daemon an hour before that."""
+    then = (datetime.now(UTC) - timedelta(minutes=minutes)).astimezone(ZoneInfo(timezone))
+    job = install(home, schedule=f"{then.minute} {then.hour} * * *", timezone=timezone)
+    start_books(home, [job], now=datetime.now(UTC) - timedelta(hours=1))
+    return job
+
+
+def test_a_guarded_wrapper_that_starts_late_still_runs_the_run_and_says_how_late(
+    enrolled: Path, checkins: CheckIns
+) -> None:
+    due_minutes_ago(enrolled, 2)  # a loaded host: cron started the wrapper on time, it got going 2 min later
+
+    assert execute(home=enrolled, ref=REF, argv=["echo", "backed up"], guard=True) == 0
+
+    start, finish = checkins.events()
+    assert (start.status, finish.status) == ("running", "success")
+    assert (finish.output or "").startswith("backed up\n[crontopus] started 2 min")
+    assert "after its time" in (finish.output or "")
+
+
+def test_wrappers_started_together_for_the_same_late_run_run_it_once(
+    enrolled: Path, checkins: CheckIns, tmp_path: Path, wrappers: list[subprocess.Popen[bytes]]
+) -> None:
+    due_minutes_ago(enrolled, 2)
+    ran = tmp_path / "ran"
+    argv = [sys.executable, "-m", "crontopus_agent", "exec", "--home", str(enrolled), "--guard", REF, "--"]
+    for _ in range(3):
+        wrappers.append(subprocess.Popen([*argv, *sh(f"echo once >>{ran}")], stdout=subprocess.PIPE))
+
+    for process in wrappers:
+        assert process.wait(timeout=60) == 0
+
+    assert ran.read_text() == "once\n"
+    assert [event.status for event in checkins.events()] == ["running", "success"]
+
+
+def test_a_guarded_wrapper_too_late_for_its_run_says_so_once_and_runs_nothing(
+    enrolled: Path, checkins: CheckIns, tmp_path: Path, capfd: Any
+) -> None:
+    due_minutes_ago(enrolled, 10)
+    marker = tmp_path / "ran"
+
+    assert execute(home=enrolled, ref=REF, argv=["touch", str(marker)], guard=True) == 0
+
+    assert not marker.exists() and checkins.events() == []
+    said = capfd.readouterr().err  # cron mails it
+    assert f"{REF}: the run due at " in said
+    assert "was not run: no wrapper started within 5 min of the time" in said
+    assert execute(home=enrolled, ref=REF, argv=["touch", str(marker)], guard=True) == 0
+    assert capfd.readouterr().err == ""  # said once, not by every wrapper after it
+
+
 def test_a_paused_job_is_not_run(enrolled: Path, checkins: CheckIns, tmp_path: Path) -> None:
     install(enrolled, paused=True)
     marker = tmp_path / "ran"
@@ -515,6 +572,43 @@ def test_checkins_made_while_nats_is_down_are_sent_in_order_once_it_is_back(
     msg_ids = [msg_id for msg_id, _, _ in messages]
     assert len(set(msg_ids)) == 6 and len({e.run_id for _, _, e in messages}) == 3
     assert spool.is_empty()
+
+
+@pytest.fixture
+def silent_nats(home: Path) -> Iterator[None]:
+    """An enrolled home whose NATS takes connections and never answers them (a hung server, a
+    firewall that drops): each connect waits out its timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        Credentials(
+            agent_id=AGENT_ID, tenant_id=TENANT_ID, name="test-host", nats_urls=[f"nats://127.0.0.1:{port}"],
+            nats_user="", nats_password="", server_url="http://127.0.0.1:9",
+        ).save(home)  # fmt: skip
+        yield
+
+
+def test_a_silent_nats_neither_delays_the_command_nor_moves_its_reported_start_and_end(
+    home: Path, silent_nats: None, tmp_path: Path
+) -> None:
+    install(home)
+    stamps = tmp_path / "stamps"
+    launched = time.time()
+
+    assert (
+        execute(home=home, ref=REF, argv=sh(f"date +%s.%N >{stamps}; sleep 0.5; date +%s.%N >>{stamps}"), guard=False)
+        == 0
+    )
+
+    command_started, command_ended = (float(line) for line in stamps.read_text().split())
+    assert command_started - launched < 1  # sending the start took 2 s (connect timeout): not before the command
+    spool = Spool.for_home(home)
+    start, finish = (spool.read(path) for path in spool.pending())
+    assert (start.status, finish.status) == ("running", "success")
+    assert abs(start.timestamp.timestamp() - command_started) < 0.3  # the run history's "started at"
+    assert abs(finish.timestamp.timestamp() - command_ended) < 0.3  # not when the start was finally spooled
+    assert finish.duration_ms is not None and 500 <= finish.duration_ms < 800
 
 
 def test_an_agent_not_enrolled_still_runs_the_job_and_keeps_its_checkins(
