@@ -66,7 +66,7 @@ ifeq ($(NODE_OK),yes)
 else
 	@echo "Skipping the web console's tests: $(NO_NODE)"
 endif
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 screenshots: install ## Run the console's browser tests and save a screenshot of every page to docs/console/
 	@$(MAKE) --no-print-directory web

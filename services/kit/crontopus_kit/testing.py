@@ -4,6 +4,10 @@
 - ``postgres_url``: a real PostgreSQL; ``CRONTOPUS_TEST_DATABASE_URL`` or the local server.
 - ``database_url``: parametrised over SQLite and PostgreSQL for storage tests.
 - ``settings_factory``: settings pointing at those, isolated per test (own schemas/files).
+
+It also runs the tests marked ``slow`` first: xdist hands tests out in collection order, and the
+slow ones (whole stacks, browsers, waits for the next minute) sat at the end of it, where a
+worker that drew one of them kept the run going alone after the others had finished.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from crontopus_kit.unit import ServiceUnit
 DEFAULT_TEST_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TEST_SECRET = "test-secret-" + "x" * 40
 S = TypeVar("S", bound=CrontopusSettings)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: otherwise as collected
 
 
 @pytest.fixture
