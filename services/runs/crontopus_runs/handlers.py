@@ -37,6 +37,9 @@ log = get_logger(__name__)
 
 CHECKINS_STORED = Counter("crontopus_runs_checkins_stored_total", "Check-ins stored")
 CHECKINS_REJECTED = Counter("crontopus_runs_checkins_rejected_total", "Check-ins dropped as malformed")
+CHECKINS_CONFLICTING = Counter(
+    "crontopus_runs_checkins_conflicting_total", "Check-ins refused: their run id belongs to another job of the team"
+)
 BATCHES_RETRIED = Counter("crontopus_runs_batches_retried_total", "Check-in batches handed back after a database error")
 
 RETRY_DELAY_SECONDS = 2
@@ -125,13 +128,13 @@ class CheckinIngester:
         checkins = parse_checkins(messages)
         states = [state_from_checkin(tenant_id, checkin) for tenant_id, checkin in checkins]
         # Folded while the previous batch is stored, unless finish pings must first be paired with it.
-        runs = None if pairing.needs_pairing(states) else service.fold_states(states)
+        batch = None if pairing.needs_pairing(states) else service.fold_states(states)
         async with self._storing:
             try:
                 async with self.db.session() as session:
-                    if runs is None:
-                        runs = await service.fold_paired(session=session, states=states)
-                    recorded = await service.store_runs(session=session, states=runs)
+                    if batch is None:
+                        batch = await service.fold_paired(session=session, states=states)
+                    stored = await service.store_runs(session=session, batch=batch)
             except service.DATABASE_ERRORS as exc:
                 BATCHES_RETRIED.inc()
                 log.warning("check-in batch not stored; it will be redelivered", error=str(exc)[:500])
@@ -140,10 +143,23 @@ class CheckinIngester:
                 return
             # Published before the acks: a crash in between redelivers, and the message ids
             # de-duplicate.
-            await self.announce(recorded_messages(recorded))
+            await self.announce(recorded_messages(stored.recorded))
         for msg in messages:
             await msg.ack()
-        CHECKINS_STORED.inc(len(checkins))
+        CHECKINS_STORED.inc(len(checkins) - len(stored.refused))
+        report_refused(stored.refused)
+
+
+def report_refused(refused: list[service.Refused]) -> None:
+    """Refused check-ins are acknowledged (they could never be stored), so the log line and the
+    counter are all that is left of them: the API answered 202 when they were queued."""
+    CHECKINS_CONFLICTING.inc(len(refused))
+    for checkin in refused:
+        log.warning(
+            "check-in refused: its run id belongs to another job of the team",
+            tenant_id=checkin.tenant_id, run_id=checkin.run_id, job=checkin.job, status=checkin.status,
+            run_id_held_by=checkin.held_by,
+        )  # fmt: skip
 
 
 def build_router(*, db: Database) -> NatsRouter:

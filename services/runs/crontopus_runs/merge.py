@@ -1,6 +1,10 @@
 """How check-ins of one run merge into its state. Pure; the SQL upsert in service.py applies
 the same rules, so the result does not depend on arrival order or on duplicates:
-the first finish wins, a start only fills in what is missing."""
+the first finish wins, a start only fills in what is missing.
+
+A run id belongs to the job that used it first in its team: a check-in of another job under it
+is refused, never merged (``conflicts``). Merged, it would have given that job's run the other
+job's status, exit code and output, and the other job no run at all."""
 
 from __future__ import annotations
 
@@ -72,9 +76,16 @@ def state_from_checkin(tenant_id: str, checkin: CheckIn) -> RunState:
     )
 
 
+def conflicts(current: RunState, incoming: RunState) -> bool:
+    """Whether ``incoming`` is refused rather than merged: a check-in of another job under a run
+    id ``current``'s job holds. Mirrored by the WHERE of the upsert's ON CONFLICT in service.py."""
+    return current.job != incoming.job
+
+
 def merge(current: RunState, incoming: RunState) -> RunState:
-    """Fold ``incoming`` into ``current``. Mirrors the ON CONFLICT clause in service.py.
-    Built field by field: ``dataclasses.replace`` costs several times as much."""
+    """Fold ``incoming`` (of the same job: see ``conflicts``) into ``current``. Mirrors the ON
+    CONFLICT clause in service.py. Built field by field: ``dataclasses.replace`` costs several
+    times as much."""
     # The first finish wins; later check-ins only fill in what is still missing.
     finished = current.finished_at is not None
     latest = current if finished else incoming

@@ -7,6 +7,8 @@ import uuid
 import nats
 import pytest
 from faststream.nats import NatsBroker
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from crontopus_kit.broker import make_broker
 from crontopus_kit.errors import NotFound
@@ -123,4 +125,34 @@ async def test_batches_are_stored_and_announced_in_arrival_order_even_when_the_f
     assert [run.run_id for run in page.runs] == ["second", "first"]  # newest first
     assert [json.loads(event)["runs"][0]["run_id"] for event in announced] == ["first", "second"]
     assert all(msg.acked for msg in first + second)
+    await unit.close()
+
+
+async def test_a_checkin_reusing_another_jobs_run_id_is_refused_logged_counted_and_acked(settings_factory):
+    """Job B's finish under job A's run id: A's run and the run events keep A's outcome; B's
+    check-in is acknowledged (it could never be stored), said in the log and counted."""
+    unit = RunsUnit(settings_factory(RunsSettings), broker=NatsBroker())  # its database only
+    await unit.prepare()
+    announced: list[dict] = []
+
+    async def announce(messages: list[tuple[str, bytes, str]]) -> None:
+        announced.extend(run for _, payload, _ in messages for run in json.loads(payload)["runs"])
+
+    ingester = CheckinIngester(db=unit.db, settings=unit.settings, announce=announce)
+    conflicting = "crontopus_runs_checkins_conflicting_total"
+    before = REGISTRY.get_sample_value(conflicting) or 0
+    a_start = FakeMsg(TENANT, CheckInEvent(job="ops/a", run_id="nightly", status="running"))
+    b_finish = FakeMsg(TENANT, CheckInEvent(job="ops/b", run_id="nightly", status="failure", exit_code=3))
+    await ingester.store_batch([a_start])  # type: ignore[list-item]
+    with capture_logs() as logs:
+        await ingester.store_batch([b_finish])  # type: ignore[list-item]
+
+    async with unit.db.session() as session:
+        run = await service.get_run(session=session, tenant_id=TENANT, run_id="nightly")
+    assert (run.job, run.status, run.exit_code) == ("ops/a", "running", None)
+    assert [(r["job"], r["status"]) for r in announced] == [("ops/a", "running")]
+    assert a_start.acked and b_finish.acked
+    assert REGISTRY.get_sample_value(conflicting) == before + 1
+    (line,) = [entry for entry in logs if entry["event"].startswith("check-in refused")]
+    assert (line["job"], line["run_id"], line["run_id_held_by"]) == ("ops/b", "nightly", "ops/a")
     await unit.close()

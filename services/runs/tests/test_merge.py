@@ -29,9 +29,11 @@ def test_any_arrival_order_and_duplicates_give_the_same_run():
         checkin("failure", T0 + timedelta(seconds=3), exit_code=2, output="boom"),
         checkin("running", T0),  # duplicate start
     ]
-    results = {tuple(sorted(asdict(fold_batch(("t", c) for c in order)[0]).items())) for order in permutations(parts)}
+    results = {
+        tuple(sorted(asdict(fold_batch(("t", c) for c in order).runs[0]).items())) for order in permutations(parts)
+    }
     assert len(results) == 1
-    (state,) = fold_batch(("t", c) for c in parts)
+    (state,) = fold_batch(("t", c) for c in parts).runs
     assert (state.status, state.exit_code, state.output, state.duration_ms) == ("failure", 2, "boom", 3000)
 
 

@@ -28,7 +28,11 @@ def finish(run_id: str, status: str = "success", seconds: int = 42, job: str = "
                         timestamp=T0 + timedelta(seconds=seconds))  # fmt: skip
 
 
-async def store(unit: RunsUnit, *checkins: tuple[str, CheckInEvent]):
+async def store(unit: RunsUnit, *checkins: tuple[str, CheckInEvent]) -> list[tuple[str, service.Recorded]]:
+    return (await store_all(unit, *checkins)).recorded
+
+
+async def store_all(unit: RunsUnit, *checkins: tuple[str, CheckInEvent]) -> service.Stored:
     async with unit.db.session() as session:
         return await service.store_checkins(session=session, checkins=list(checkins))
 
@@ -63,6 +67,39 @@ async def test_finish_before_start_and_repeated_checkins_still_merge(runs):
         run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
         assert await service.count_runs(session=session) == 1
     assert (run.status, run.duration_ms, run.exit_code) == ("failure", 42_000, 1)
+
+
+async def test_a_checkin_of_another_job_under_a_stored_run_id_leaves_that_run_alone(runs):
+    await store(runs, (ALICE, start("r1")))
+    other = "staging/report"
+    stored = await store_all(runs, (ALICE, start("r1", job=other)), (ALICE, finish("r1", "failure", job=other)))
+    await store(runs, (ALICE, finish("r1")))
+    async with runs.db.session() as session:
+        run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
+        others = await service.list_runs(session=session, query=RunListRequest(tenant_id=ALICE, job=other))
+        last = await service.last_statuses(session=session, tenant_id=ALICE, jobs=["production/backup", other])
+    assert (run.job, run.status, run.exit_code, run.duration_ms) == ("production/backup", "success", 0, 42_000)
+    assert others.runs == [] and last == {"production/backup": "success"}
+    assert stored.recorded == []
+    assert [(r.run_id, r.job, r.status, r.held_by) for r in stored.refused] == [
+        ("r1", other, "running", "production/backup"), ("r1", other, "failure", "production/backup"),
+    ]  # fmt: skip
+
+
+async def test_a_checkin_of_another_job_under_a_run_id_taken_earlier_in_the_batch_is_refused(runs):
+    stored = await store_all(
+        runs, (ALICE, start("r1")), (ALICE, finish("r1", "failure", job="staging/report")), (ALICE, finish("r1")),
+        (BOB, finish("r1", "failure", job="staging/report")),  # another team's r1: its own run
+    )  # fmt: skip
+    async with runs.db.session() as session:
+        run = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
+        bobs = await service.get_run(session=session, tenant_id=BOB, run_id="r1")
+    assert (run.job, run.status, run.duration_ms) == ("production/backup", "success", 42_000)
+    assert (bobs.job, bobs.status) == ("staging/report", "failure")
+    assert sorted((tenant, r.job, r.status) for tenant, r in stored.recorded) == [
+        (ALICE, "production/backup", "success"), (BOB, "staging/report", "failure"),
+    ]  # fmt: skip
+    assert [(r.tenant_id, r.job, r.held_by) for r in stored.refused] == [(ALICE, "staging/report", "production/backup")]
 
 
 async def test_a_tenant_never_sees_another_tenants_runs(runs):
@@ -196,6 +233,21 @@ async def test_last_status_is_the_newest_runs_per_job_and_tenant(runs):
     assert found == {"production/backup": "success", "staging/other": "running"}
 
 
+async def test_an_old_failure_arriving_after_newer_runs_does_not_become_the_jobs_last_status(runs):
+    """A spooled or backfilled check-in arrives late: the last status is the run that ran last (by
+    its start, or its finish for a ping without one), not the last to arrive."""
+    day = timedelta(days=1)
+    await store(runs, (ALICE, start("today", at=T0 + day)), (ALICE, finish("today", seconds=86_442)))
+    await store(runs, (ALICE, finish("ping", seconds=3_600, job="ops/ping")))  # a finish alone, at 03:00
+    await store(runs, (ALICE, start("yesterday")), (ALICE, finish("yesterday", "failure")))
+    await store(
+        runs, (ALICE, start("at-two", at=T0, job="ops/ping")), (ALICE, finish("at-two", "failure", job="ops/ping"))
+    )
+    async with runs.db.session() as session:
+        found = await service.last_statuses(session=session, tenant_id=ALICE, jobs=["production/backup", "ops/ping"])
+    assert found == {"production/backup": "success", "ops/ping": "success"}
+
+
 async def test_the_newest_run_is_the_last_to_arrive_even_when_its_id_sorts_first(runs):
     await store(runs, (ALICE, start("r3")), (ALICE, start("r1")), (ALICE, start("r2")))
     async with runs.db.session() as session:
@@ -249,6 +301,21 @@ async def test_retention_deletes_old_runs_but_keeps_each_jobs_newest_run(runs):
         assert await service.last_statuses(session=session, tenant_id=ALICE, jobs=["production/yearly"]) == {
             "production/yearly": "success"
         }
+
+
+async def test_retention_keeps_the_run_that_ran_last_not_the_last_to_arrive(runs):
+    yearly = "production/yearly"
+    await store(
+        runs,
+        (ALICE, start("2026", at=T0 + timedelta(days=1), job=yearly)),
+        (ALICE, finish("2026", seconds=86_442, job=yearly)),
+    )
+    await store(runs, (ALICE, start("2025", job=yearly)), (ALICE, finish("2025", "failure", job=yearly)))  # backfilled
+    await age(runs, days=100)
+    async with runs.db.session() as session:
+        assert await service.prune_runs(session=session, created_before=datetime.now(UTC) - timedelta(days=90)) == 1
+        assert await service.last_statuses(session=session, tenant_id=ALICE, jobs=[yearly]) == {yearly: "success"}
+    assert await run_ids(runs) == {"2026"}
 
 
 async def test_retention_leaves_runs_younger_than_the_cutoff_and_an_empty_table_alone(runs):
