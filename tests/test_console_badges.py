@@ -71,7 +71,8 @@ def test_a_team_copies_a_badge_sees_it_go_down_shows_it_on_the_job_page_and_rota
     sign_up_in_the_form(page, "bea")
     headers = api_headers(console, "bea")
     ping_url = add_job(console, headers)
-    wait_until(lambda: any(b["selector"] == f"job/{JOB}" for b in
+    assert httpx.get(ping_url).status_code == 200  # it ran once: "up" (before, "new")
+    wait_until(lambda: any(b["selector"] == f"job/{JOB}" and b["status"] == "up" for b in
                            httpx.get(f"{console.url}/api/badges", headers=headers).json()["badges"]))  # fmt: skip
 
     nav(page, "Settings")

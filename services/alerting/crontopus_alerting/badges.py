@@ -7,10 +7,12 @@ A job's status, from what alerting already keeps:
 - ``down``: an incident of the job is open or acknowledged;
 - ``late``: its next expected start has passed with no run yet (within the grace, or past it
   until the tick opens the missed-run incident);
+- ``new``: it has never run (as far as alerting has seen) and is not late yet: nothing has shown
+  it works, so not ``up`` (grey, as Healthchecks' dashboard shows a new check);
 - ``up``: otherwise.
 
-A selector (several jobs) shows the worst of its jobs that are not paused (down, late, up), and
-``paused`` when all of them are. A selector without jobs, an unknown key, a wrong signature:
+A selector (several jobs) shows the worst of its jobs that are neither paused nor new (down,
+late, up); when there is none, ``new`` if any job is new, else ``paused``. A selector without jobs, an unknown key, a wrong signature:
 ``NotFound`` with the same message, so a forger learns nothing of which part was wrong.
 """
 
@@ -48,7 +50,7 @@ from crontopus_schemas.badges import (
 NOT_FOUND = "not found"  # every refusal of a badge URL: never which part was wrong
 SIGNATURE_BYTES = 10  # 80 bits, 16 base32 characters
 SIGNING_CONTEXT = b"crontopus-badge-v1\x00"
-RANK: dict[BadgeStatus, int] = {"up": 0, "late": 1, "down": 2}  # paused: only when all are
+RANK: dict[BadgeStatus, int] = {"up": 0, "late": 1, "down": 2}  # new, paused: only when all are
 OPEN_STATUSES = ("open", "acknowledged")
 
 
@@ -117,17 +119,20 @@ def job_status(row: JobMonitor, *, down: bool, now: datetime) -> BadgeStatus:
     expected = as_utc(row.expected_at)
     if expected is not None and expected <= now:
         return "late"
+    if row.last_started_at is None and row.last_finished_at is None:
+        return "new"
     return "up"
 
 
 def combined(statuses: Iterable[BadgeStatus]) -> BadgeStatus | None:
-    """The worst of the jobs not paused; ``paused`` when all are; None for no job."""
+    """The worst of the jobs with a verdict; else ``new`` or ``paused`` (see the module's
+    docstring); None for no job."""
     found = list(statuses)
     if not found:
         return None
-    watched = [status for status in found if status != "paused"]
+    watched = [status for status in found if status in RANK]
     if not watched:
-        return "paused"
+        return "new" if "new" in found else "paused"
     return max(watched, key=RANK.__getitem__)
 
 

@@ -1,6 +1,6 @@
 """Status badges in the alerting service, on SQLite and PostgreSQL: the status each selector shows
-(up, late, down, paused), the signed URLs of a team's list, and the one answer (not found) for
-everything wrong with a URL."""
+(up, late, down, paused, new), the signed URLs of a team's list, and
+the one answer (not found) for everything wrong with a URL."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ async def watch(db: Database, tenant_id: str, *jobs: monitors.MonitoredJob) -> N
 
 def job(ref: str, *, paused: bool = False, **labels: str) -> monitors.MonitoredJob:
     return monitors.MonitoredJob(ref=ref, schedule="0 * * * *", paused=paused, labels=labels)
+
+
+async def ran(db: Database, tenant_id: str, *refs: str) -> None:
+    """Each job ran once, a minute before T0 (its next expected start stays 13:00)."""
+    async with db.session() as session:
+        for ref in refs:
+            await monitors.record_finish(session=session, tenant_id=tenant_id, job=ref, run_id=f"run-of-{ref}",
+                                         finished_at=T0 - timedelta(minutes=1))  # fmt: skip
 
 
 async def fail(db: Database, tenant_id: str, ref: str) -> None:
@@ -58,6 +66,7 @@ async def test_each_job_namespace_and_label_pair_has_a_badge_with_the_worst_stat
         db, ALICE, job("ops/backup", team="infra"), job("ops/report", team="data"), job("web/sitemap", team="data"),
         job("web/old", paused=True, team="infra"),
     )  # fmt: skip
+    await ran(db, ALICE, "ops/backup", "ops/report", "web/sitemap", "web/old")
     await fail(db, ALICE, "ops/report")
     found = await listed(db)
     assert {selector: status for selector, (status, _, _) in found.items()} == {
@@ -71,6 +80,7 @@ async def test_each_job_namespace_and_label_pair_has_a_badge_with_the_worst_stat
 
 async def test_a_job_past_its_expected_start_is_late_then_down_once_the_incident_opens(db):
     await watch(db, ALICE, job("ops/backup"))
+    await ran(db, ALICE, "ops/backup")
     key = await public_id(db)
     signature = (await listed(db))["job/ops/backup"][1]
     before = await shown(db, key, signature, "job/ops/backup", now=T0 + timedelta(minutes=59))
@@ -82,6 +92,7 @@ async def test_a_job_past_its_expected_start_is_late_then_down_once_the_incident
 
 async def test_an_acknowledged_incident_is_still_down_and_a_resolved_one_is_not(db):
     await watch(db, ALICE, job("ops/backup"))
+    await ran(db, ALICE, "ops/backup")
     await fail(db, ALICE, "ops/backup")
     assert (await listed(db))["job/ops/backup"][0] == "down"
     async with db.session() as session:
@@ -91,6 +102,21 @@ async def test_an_acknowledged_incident_is_still_down_and_a_resolved_one_is_not(
     async with db.session() as session:
         await incidents.resolve_by_hand(session=session, tenant_id=ALICE, incident_id=row.id, user_id="u")
     assert (await listed(db))["job/ops/backup"][0] == "up"
+
+
+async def test_a_job_that_never_ran_is_new_not_up_until_it_runs_and_late_once_its_start_has_passed(db):
+    await watch(db, ALICE, job("ops/new", tier="batch"), job("ops/backup"))
+    await ran(db, ALICE, "ops/backup")
+    key = await public_id(db)
+    signature = (await listed(db))["job/ops/new"][1]
+    found = await listed(db)
+    assert {s: status for s, (status, _, _) in found.items()} == {
+        "job/ops/backup": "up", "job/ops/new": "new", "namespace/ops": "up", "label/tier=batch": "new",
+    }  # fmt: skip
+    late = await shown(db, key, signature, "job/ops/new", now=T0 + timedelta(minutes=61))
+    await ran(db, ALICE, "ops/new")
+    after = await shown(db, key, signature, "job/ops/new")
+    assert (late, after) == ("ops/new: late", "ops/new: up")
 
 
 async def test_a_selector_whose_jobs_are_all_paused_is_paused(db):
@@ -104,6 +130,7 @@ async def test_a_selector_whose_jobs_are_all_paused_is_paused(db):
 async def test_a_forged_signature_an_unknown_key_another_teams_selector_and_no_jobs_are_the_same_not_found(db):
     await watch(db, ALICE, job("ops/backup"))
     await watch(db, BOB, job("bob/secret"))
+    await ran(db, ALICE, "ops/backup")
     alice, bob = await public_id(db, ALICE), await public_id(db, BOB)
     signature = (await listed(db))["job/ops/backup"][1]
     bobs_signature = (await listed(db, BOB))["job/bob/secret"][1]
@@ -134,6 +161,7 @@ async def test_a_forged_signature_an_unknown_key_another_teams_selector_and_no_j
 
 async def test_rotating_the_key_ends_every_old_url(db):
     await watch(db, ALICE, job("ops/backup"))
+    await ran(db, ALICE, "ops/backup")
     old_id, old = await public_id(db), (await listed(db))["job/ops/backup"][1]
     async with db.session() as session:
         await badges.rotate(session=session, tenant_id=ALICE)

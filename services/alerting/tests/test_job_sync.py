@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlmodel import col, select
@@ -18,7 +17,7 @@ from crontopus_kit.broker import rpc_handler
 from crontopus_kit.testing import in_memory, in_memory_broker
 from crontopus_schemas.events import RecordedRun, RunsRecorded
 from crontopus_schemas.gitops import JobListRequest, JobPage, JobSummary
-from crontopus_schemas.subjects import GitopsRpc, manifests_changed_subject
+from crontopus_schemas.subjects import GitopsRpc
 
 TEAM = "a" * 32
 
@@ -27,16 +26,6 @@ def failure(job_ref: str) -> RunsRecorded:
     run = RecordedRun(run_id=uuid.uuid4().hex, job=job_ref, status="failure", started_at=None,
                       finished_at=datetime.now(UTC), duration_ms=None, exit_code=1)  # fmt: skip
     return RunsRecorded(runs=[run])
-
-
-@dataclass
-class ManifestsChangedMessage:
-    """What alerting reads of a ManifestsChanged message: its subject; and it acks it."""
-
-    subject: str
-
-    async def ack(self) -> None:
-        pass
 
 
 def job(name: str) -> JobSummary:
@@ -85,7 +74,7 @@ async def test_a_run_of_a_job_whose_manifest_change_has_not_arrived_yet_is_judge
 
 
 async def test_a_run_sent_before_gitops_knew_its_job_is_judged_at_the_teams_next_manifest_change(
-    settings_factory,
+    settings_factory, manifests_changed
 ):
     """A team's first minutes: its first failure reaches alerting before gitops indexed the job, so
     re-reading the team's jobs finds none; the run waits for the manifest change."""
@@ -106,7 +95,7 @@ async def test_a_run_sent_before_gitops_knew_its_job_is_judged_at_the_teams_next
         await unit.record_runs(TEAM, failure("ops/backup"))
         assert await incidents() == []  # no job yet: nothing to judge it by
         indexed.append(job("backup"))
-        await unit._on_manifests([ManifestsChangedMessage(manifests_changed_subject(TEAM))])  # type: ignore[list-item]
+        await manifests_changed(unit, TEAM)
         assert await incidents() == [("ops/backup", "failed")]
 
 

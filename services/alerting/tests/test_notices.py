@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from crontopus_kit.testing import in_memory, in_memory_broker
 from crontopus_schemas.alerting import AlertRules, ChannelCreate, IncidentDetail
 from crontopus_schemas.events import RecordedRun, RunsRecorded
 from crontopus_schemas.gitops import JobListRequest, JobPage, JobSummary
-from crontopus_schemas.subjects import GitopsRpc, manifests_changed_subject
+from crontopus_schemas.subjects import GitopsRpc
 
 TEAM = "a" * 32
 
@@ -43,24 +43,15 @@ def runs(job_ref: str, status: str) -> RunsRecorded:
 
 
 @dataclass
-class ManifestsChangedMessage:
-    """What alerting reads of a ManifestsChanged message: its subject; and it acks it."""
-
-    subject: str
-
-    async def ack(self) -> None:
-        pass
-
-
-@dataclass
 class Team:
     """Alerting with one team whose repository lists ``jobs`` (change the list, then ``pushed``)."""
 
     unit: AlertingUnit
+    manifests_changed: Callable[[AlertingUnit, str], Awaitable[None]]  # the conftest's fixture
     jobs: list[JobSummary] = field(default_factory=list)
 
     async def pushed(self) -> None:
-        await self.unit._on_manifests([ManifestsChangedMessage(manifests_changed_subject(TEAM))])  # type: ignore[list-item]
+        await self.manifests_changed(self.unit, TEAM)
 
     async def runs(self, job_ref: str, status: str) -> None:
         await self.unit.record_runs(TEAM, runs(job_ref, status))
@@ -103,9 +94,9 @@ def told(detail: IncidentDetail) -> list[tuple[str | None, str]]:
 
 
 @pytest.fixture
-async def team(settings_factory) -> AsyncIterator[Team]:
+async def team(settings_factory, manifests_changed) -> AsyncIterator[Team]:
     broker = in_memory_broker("alerting-test")
-    found = Team(AlertingUnit(settings_factory(AlertingSettings), broker=broker))
+    found = Team(AlertingUnit(settings_factory(AlertingSettings), broker=broker), manifests_changed)
 
     @broker.subscriber(GitopsRpc.JOBS_LIST)
     @rpc_handler(JobListRequest)

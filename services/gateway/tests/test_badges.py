@@ -38,6 +38,13 @@ def path(url: str) -> str:
     return urlsplit(url).path
 
 
+def ran_once(api, account: Account, job: str) -> None:
+    """The job reports a successful run by its ping URL, and its badge says so."""
+    ping_url = api.get(f"/api/jobs/{job}", headers=account.headers).json()["ping_url"]
+    assert api.get(path(ping_url)).status_code == 200
+    wait_until(lambda: badges(api, account)[f"job/{job}"]["status"] == "up")
+
+
 def svg_status(api, url: str) -> str:
     answer = api.get(path(url))
     assert answer.status_code == 200, answer.text
@@ -47,6 +54,8 @@ def svg_status(api, url: str) -> str:
 
 
 def test_the_list_has_a_badge_per_job_namespace_and_label_with_urls_that_need_no_sign_in(api, alice, stack):
+    assert badges(api, alice)[f"job/{JOB}"]["status"] == "new", "not up before it ever ran"
+    ran_once(api, alice, JOB)
     found = badges(api, alice)
     assert {f"job/{JOB}", "namespace/staging", "label/team=platform"} <= set(found)
     kinds = [badge["kind"] for badge in found.values()]
@@ -118,6 +127,7 @@ def test_everything_wrong_with_a_badge_url_is_the_same_404(api, alice):
 
 
 def test_rotating_the_key_ends_the_old_urls_and_only_owners_and_admins_may(api, alice):
+    ran_once(api, alice, JOB)
     old = badges(api, alice)[f"job/{JOB}"]
     viewer = join_team(api, sign_up(api, "victor"), alice, "viewer")
     assert api.get("/api/badges", headers=viewer.headers).status_code == 200, "any member sees the badges"

@@ -1734,7 +1734,7 @@ export interface components {
              * Message
              * @enum {string}
              */
-            message: "up" | "late" | "down" | "paused";
+            message: "up" | "late" | "down" | "paused" | "new";
             /**
              * Schemaversion
              * @default 1
@@ -1794,7 +1794,7 @@ export interface components {
              * @description what the badge shows now
              * @enum {string}
              */
-            status: "up" | "late" | "down" | "paused";
+            status: "up" | "late" | "down" | "paused" | "new";
             /**
              * Svg Url
              * @description the badge as an SVG image; public, no sign-in

@@ -110,7 +110,7 @@ function About({ createdAt }: { createdAt: string }) {
         How they work
       </h2>
       <p>
-        A badge shows <b>up</b>, <b>late</b> (past its expected start, within the grace), <b>down</b> (an open incident) or <b>paused</b>; for a namespace or a label,
+        A badge shows <b>up</b>, <b>late</b> (past its expected start, within the grace), <b>down</b> (an open incident), <b>paused</b> or <b>new</b> (not run yet); for a namespace or a label,
         the worst of its jobs. Anyone with a URL sees that word and the name in it, nothing else; images are cached for a minute. For{" "}
         <a href="https://shields.io/badges/endpoint-badge" className="link" target="_blank" rel="noreferrer noopener">
           shields.io

@@ -1,4 +1,4 @@
-import { CircleCheck, CircleX, Clock, Copy, Pause } from "lucide-react";
+import { CircleCheck, CircleDashed, CircleX, Clock, Copy, Pause } from "lucide-react";
 import type { ComponentType, SVGProps } from "react";
 import { toast } from "sonner";
 
@@ -12,6 +12,7 @@ const LOOKS: Record<BadgeStatus, { Icon: ComponentType<SVGProps<SVGSVGElement>>;
   late: { Icon: Clock, className: "text-amber-700 dark:text-amber-400" },
   down: { Icon: CircleX, className: "text-red-700 dark:text-red-400" },
   paused: { Icon: Pause, className: "text-zinc-600 dark:text-zinc-400" },
+  new: { Icon: CircleDashed, className: "text-slate-600 dark:text-slate-400" },
 };
 
 /** A badge's status as the page says it: word, icon and colour. */
