@@ -27,7 +27,13 @@ BadgeKind = Literal["job", "namespace", "label"]
 
 # The words and colours of each status (the SVG and shields' endpoint JSON use the same ones).
 # Darker than shields' defaults so that white text keeps a contrast of 4.5:1 or more.
-BADGE_COLOURS: dict[str, str] = {"up": "2e7d32", "late": "a15c00", "down": "c62828", "paused": "6b6b6b", "new": "546e7a"}
+BADGE_COLOURS: dict[str, str] = {
+    "up": "2e7d32",
+    "late": "a15c00",
+    "down": "c62828",
+    "paused": "6b6b6b",
+    "new": "546e7a",
+}
 
 _DNS = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _KEY = r"([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"

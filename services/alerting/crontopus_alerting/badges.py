@@ -12,8 +12,9 @@ A job's status, from what alerting already keeps:
 - ``up``: otherwise.
 
 A selector (several jobs) shows the worst of its jobs that are neither paused nor new (down,
-late, up); when there is none, ``new`` if any job is new, else ``paused``. A selector without jobs, an unknown key, a wrong signature:
-``NotFound`` with the same message, so a forger learns nothing of which part was wrong.
+late, up); when there is none, ``new`` if any job is new, else ``paused``. A selector without
+jobs, an unknown key, a wrong signature: ``NotFound`` with the same message, so a forger learns
+nothing of which part was wrong.
 """
 
 from __future__ import annotations
