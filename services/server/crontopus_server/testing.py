@@ -49,7 +49,7 @@ class Stack:
     thread: threading.Thread
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        kwargs.setdefault("timeout", 10)
+        kwargs.setdefault("timeout", 30)  # longer than the stack's RPC timeout (stack_env)
         return httpx.Client(base_url=self.url, **kwargs)
 
     def stop(self) -> None:
@@ -151,6 +151,9 @@ def stack_env(tmp_path: Path, database_overrides: dict[str, Any]) -> dict[str, A
         "CRONTOPUS_DATA_DIR": tmp_path / "data",
         "CRONTOPUS_SECRET_KEY": "test-secret-" + "y" * 40,
         "CRONTOPUS_RUNS_BATCH_TIMEOUT": "0.02",
+        # A service slower than 5 s is a 503 in production; amid the suite (4 processes on 2
+        # cores) hashing a password took longer. Tests of a hanging service set their own.
+        "CRONTOPUS_GATEWAY_RPC_TIMEOUT": "15",
     }
     if "database_url" in database_overrides:
         env["CRONTOPUS_DATABASE_URL"] = database_overrides["database_url"]
