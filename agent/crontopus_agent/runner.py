@@ -23,7 +23,8 @@ What a user can rely on:
   reported as a ``failure`` with a note saying why.
 - Concurrency (an exclusive lock on ``<home>/locks/<ns>/<name>.lock``, which records the holder's
   pid, its command's process group and run id): ``forbid`` skips this run while another holds the lock;
-  ``replace`` stops the holder (its run reports ``failure``, "replaced") and then runs; ``allow``
+  ``replace`` stops the holder (its run reports ``failure``, "replaced", with ``replaced_by`` naming
+  the run that stopped it) and then runs; ``allow``
   takes no lock. The agent's own bookkeeping never stops a job: when the lock file cannot be
   opened (home full, read-only, not writable) the job runs without the lock, and a ``[crontopus]``
   line says so; when only the holder's record cannot be written, the lock still holds.
@@ -117,7 +118,7 @@ def execute(*, home: Path, ref: str, argv: list[str], guard: bool) -> int:
         home=home, job=spec or _hand_run(ref, argv), argv=argv, credentials=_credentials(home), notes=notes
     )
     with StopSignals() as stop, HOST.subreaper():
-        lock = take_lock(home, invocation.job)
+        lock = take_lock(home, invocation.job, run_id=invocation.first_run_id)
         if lock is None:
             return 0
         with lock:
@@ -187,6 +188,8 @@ class Invocation:
     argv: list[str]
     credentials: Credentials | None
     notes: list[str] = field(default_factory=list)  # for the output of the first attempt (slots.Turn.notes)
+    # Drawn before the lock is taken: a run this one replaces is told which run replaced it.
+    first_run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def environment(self, run_id: str) -> dict[str, str]:
         return {**os.environ, **self.job.env, "CRONTOPUS_JOB": self.job.ref, "CRONTOPUS_RUN_ID": run_id}
@@ -254,11 +257,12 @@ class CommandResult:
     output: OutputTail
     notes: list[str] = field(default_factory=list)
     stopped: bool = False  # by a signal to the wrapper: not retried
+    replaced_by: str | None = None  # the run that stopped this one (concurrency: replace)
 
 
 def run_once(invocation: Invocation, lock: JobLock, stop: StopSignals, *, attempt: int, attempts: int) -> CommandResult:
     """One run: the command with its start check-in sent beside it, then the finish check-in."""
-    run_id = uuid.uuid4().hex
+    run_id = invocation.first_run_id if attempt == 1 else uuid.uuid4().hex
     lock.record(run_id=run_id)
     start = StartCheckIn(invocation, run_id)
     result = run_command(invocation, run_id=run_id, lock=lock, stop=stop, start=start)
@@ -278,6 +282,7 @@ def run_once(invocation: Invocation, lock: JobLock, stop: StopSignals, *, attemp
         duration_ms=duration_ms,
         output=output,
         output_size=output_size,
+        replaced_by=result.replaced_by,
     )
     lock.record(run_id=run_id)  # the command's group is gone: a replacer now only signals us
     report(invocation, finish)
@@ -355,7 +360,7 @@ def run_command(
 ) -> CommandResult:
     output = OutputTail(passthrough=_stdout())
     if stop.received:
-        return CommandResult("failure", 128 + stop.received, output, [_stop_note(lock, run_id, stop.received)], True)
+        return _stopped(128 + stop.received, output, lock, run_id, stop.received)
     start.mark()
     try:
         process = subprocess.Popen(
@@ -408,17 +413,20 @@ def _result(
         return CommandResult("timeout", TIMEOUT_EXIT_CODE, output, [note])
     if ending == "stopped":
         assert stop.received is not None
-        return CommandResult("failure", code, output, [_stop_note(lock, run_id, stop.received)], True)
+        return _stopped(code, output, lock, run_id, stop.received)
     if code != 0 and lock.was_replaced(run_id):
         # Windows: a replacer cannot signal this wrapper and ends its command instead (platform.py).
-        return CommandResult("failure", code, output, [_REPLACED_NOTE], True)
+        return CommandResult("failure", code, output, [_REPLACED_NOTE], True, lock.replacer_of(run_id))
     return CommandResult("success" if code == 0 else "failure", code, output)
 
 
-def _stop_note(lock: JobLock, run_id: str, signum: int) -> str:
+def _stopped(code: int, output: OutputTail, lock: JobLock, run_id: str, signum: int) -> CommandResult:
+    """Stopped by a signal to the wrapper: a replacing run's (it says so, and which run), or another's."""
     if lock.was_replaced(run_id):
-        return _REPLACED_NOTE
-    return f"stopped by {signal.Signals(signum).name} before it finished"
+        return CommandResult("failure", code, output, [_REPLACED_NOTE], True, lock.replacer_of(run_id))
+    return CommandResult(
+        "failure", code, output, [f"stopped by {signal.Signals(signum).name} before it finished"], True
+    )
 
 
 # --- the command's output ----------------------------------------------------------------------
@@ -640,17 +648,29 @@ class JobLock:
                 return None
             time.sleep(0.02)
 
-    def mark_replaced(self, run_id: str | None) -> None:
+    def mark_replaced(self, run_id: str | None, *, by: str | None = None) -> None:
+        """Tell the holder's run ``run_id`` that run ``by`` replaces it: the replaced run id on the
+        first line, the replacing one on the second. (An older agent wrote the first line alone,
+        and its wrapper, replaced during an upgrade, reports a two-line marker as a plain stop.)"""
         if self.replaced_marker and run_id:
             # Not written (home full): the replaced run is then reported as stopped by a signal.
             with contextlib.suppress(OSError):
-                self.replaced_marker.write_text(run_id)
+                self.replaced_marker.write_text(f"{run_id}\n{by}\n" if by else run_id)
 
     def was_replaced(self, run_id: str) -> bool:
+        return self._marker()[:1] == [run_id]
+
+    def replacer_of(self, run_id: str) -> str | None:
+        """The run that replaced ``run_id``; None when it was not replaced, or the replacing
+        wrapper did not say (an older agent's, during an upgrade)."""
+        marker = self._marker()
+        return marker[1] if len(marker) > 1 and marker[0] == run_id else None
+
+    def _marker(self) -> list[str]:
         try:
-            return self.replaced_marker is not None and self.replaced_marker.read_text().strip() == run_id
+            return self.replaced_marker.read_text().split() if self.replaced_marker is not None else []
         except OSError:
-            return False
+            return []
 
     def release(self) -> None:
         if self._fd is None:
@@ -665,8 +685,9 @@ class JobLock:
         self._held = False
 
 
-def take_lock(home: Path, job: AgentJob) -> JobLock | None:
-    """The job's lock per its concurrency policy; None when this run must not start."""
+def take_lock(home: Path, job: AgentJob, *, run_id: str | None = None) -> JobLock | None:
+    """The job's lock per its concurrency policy; None when this run must not start. ``run_id``:
+    the run this invocation starts first, named to a run it replaces."""
     if job.concurrency == "allow":
         return JobLock(None)
     lock = JobLock.for_job(home, job.ref)
@@ -678,7 +699,7 @@ def take_lock(home: Path, job: AgentJob) -> JobLock | None:
     if acquired:
         return lock
     holder = lock.holder()
-    if job.concurrency == "replace" and replace_holder(lock, holder):
+    if job.concurrency == "replace" and replace_holder(lock, holder, by=run_id):
         return lock
     who = f" (wrapper pid {holder.pid}, run {holder.run_id})" if holder else ""
     why = "could not stop it in time" if job.concurrency == "replace" else "concurrency: forbid"
@@ -697,13 +718,13 @@ def _unlocked(lock: JobLock, job: AgentJob, exc: OSError) -> JobLock:
     return JobLock(None, notes=[note])
 
 
-def replace_holder(lock: JobLock, holder: Holder | None) -> bool:
+def replace_holder(lock: JobLock, holder: Holder | None, *, by: str | None = None) -> bool:
     """Stop the running invocation and take its lock: SIGTERM to its wrapper (which stops its
-    command's group and reports the run as replaced) and to the group itself; SIGKILL to both if
-    the lock is not free after the wrapper's grace and report budget. (Windows: see
+    command's group and reports the run as replaced by run ``by``) and to the group itself; SIGKILL
+    to both if the lock is not free after the wrapper's grace and report budget. (Windows: see
     ``platform.WindowsHost.stop_holder``.)"""
     if holder is not None and holder.pid != os.getpid():
-        lock.mark_replaced(holder.run_id)
+        lock.mark_replaced(holder.run_id, by=by)
         HOST.stop_holder(holder.pid, holder.pgid, force=False)
     if lock.acquire_within(KILL_GRACE_SECONDS + REPORT_BUDGET_SECONDS + 2.0):
         _forget_marker(lock)

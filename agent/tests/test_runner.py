@@ -367,7 +367,8 @@ def test_replace_stops_the_running_run_and_then_runs(
     assert old_finish.status == "failure"
     assert old_finish.output is not None and old_finish.output.startswith("first\n")
     assert "replaced it (concurrency: replace)" in old_finish.output
-    assert (new_finish.status, new_finish.output) == ("success", "second\n")
+    assert old_finish.replaced_by == new_start.run_id, "names the run that replaced it"
+    assert (new_finish.status, new_finish.output, new_finish.replaced_by) == ("success", "second\n", None)
 
 
 def test_a_skipped_run_leaves_the_running_runs_record_in_place(

@@ -77,6 +77,11 @@ class CheckIn(BaseModel):
         "newest run from the same source that started within 24 h and has no finish yet, else as a run of its "
         "own under run_id; paired by the runs service in stream order",
     )
+    replaced_by: RunId | None = Field(
+        default=None,
+        description="on a finish: the run of the same job that stopped this one under `concurrency: replace` "
+        "(set by the agent); a finish that names it is not judged as a failure by alerting",
+    )
 
     @property
     def is_finish(self) -> bool:
@@ -102,6 +107,7 @@ class RecordedRun(BaseModel):
     finished_at: datetime | None
     duration_ms: int | None
     exit_code: int | None
+    replaced_by: str | None = Field(default=None, description="the run that replaced it (`concurrency: replace`)")
 
 
 class RunsRecorded(EventMeta):

@@ -30,6 +30,11 @@ class RunSummary(BaseModel):
 class RunDetail(RunSummary):
     output: str | None = None
     output_truncated: bool = False
+    replaced_by: str | None = Field(
+        default=None,
+        description="the run of the same job that stopped this one (its agent's `concurrency: replace`); null "
+        "otherwise",
+    )
 
 
 SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"

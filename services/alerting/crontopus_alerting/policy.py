@@ -53,6 +53,12 @@ class Policy:
     maintenance: tuple[Window, ...] = ()
     snooze_until: datetime | None = None
 
+    @property
+    def outcomes_kept(self) -> int:
+        """How many runs' outcomes the failure rules need: the ratio's window, and a streak of
+        ``consecutive`` failures (longer than the window, it was never seen whole)."""
+        return max(self.failures_window, self.failures_consecutive)
+
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, UTC times): equal policies give equal text, so a sync
         compares the stored column with a string comparison."""

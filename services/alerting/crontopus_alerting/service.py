@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import inspect, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ from crontopus_alerting.due import RunSeen
 from crontopus_alerting.models import Channel, Incident, JobMonitor, OfflineAgent, TenantRules
 from crontopus_alerting.monitors import MonitoredJob
 from crontopus_alerting.policy import Policy, in_silence
+from crontopus_kit.times import as_utc
 from crontopus_schemas.alerting import AlertRules
 from crontopus_schemas.events import FINAL_STATUSES, RecordedRun
 from crontopus_schemas.manifest import Failures, RunCount, duration_seconds
@@ -153,22 +154,40 @@ def _judge_run(row: JobMonitor, run: RecordedRun) -> list[rules.Verdict]:
         starts = rules.remember_start(starts, run.started_at, _max_runs(policy))
         row.recent_starts = json.dumps([at.isoformat() for at in starts])
         verdicts.append(rules.on_start(starts, _max_runs(policy)))
-    outcomes: list[list[str]] = json.loads(row.recent_outcomes or "[]")
-    if run.status in FINAL_STATUSES and run.run_id not in {run_id for run_id, _ in outcomes}:
-        outcomes = rules.remember_outcome(
-            outcomes, run.run_id, success=run.status == "success", window=policy.failures_window
-        )
-        row.recent_outcomes = json.dumps(outcomes)
-        verdicts.append(_finish_verdict(run, "".join(outcome for _, outcome in outcomes), policy))
+    outcomes: list[list[Any]] = json.loads(row.recent_outcomes or "[]")
+    if run.status not in FINAL_STATUSES or run.run_id in {outcome[0] for outcome in outcomes}:
+        return verdicts
+    if run.replaced_by is not None:  # stopped by concurrency: replace, as asked: not an outcome
+        verdicts.append(_finish_verdict(run, _recent(outcomes), policy, newer="", replaced=True))
+        return verdicts
+    # In the order the runs ran, not arrived (rules.py): a late check-in takes its place.
+    outcomes, newer = rules.remember_outcome(
+        outcomes, run.run_id, success=run.status == "success", ran_at=_ran_at(run), window=policy.outcomes_kept
+    )
+    row.recent_outcomes = json.dumps(outcomes)
+    verdicts.append(_finish_verdict(run, _recent(outcomes), policy, newer=newer))
     return verdicts
 
 
-def _finish_verdict(run: RecordedRun, recent: str, policy: Policy) -> rules.Verdict:
+def _recent(outcomes: list[list[Any]]) -> str:
+    return "".join(outcome[1] for outcome in outcomes)
+
+
+def _ran_at(run: RecordedRun) -> datetime:
+    """When a run ran, as the runs service orders a job's runs for its last status: its start,
+    or its finish for a run reported only by its finish."""
+    moment = run.started_at or run.finished_at
+    return as_utc(moment) if moment is not None else utcnow()
+
+
+def _finish_verdict(
+    run: RecordedRun, recent: str, policy: Policy, *, newer: str, replaced: bool = False
+) -> rules.Verdict:
     failures = Failures(consecutive=policy.failures_consecutive, ratio=policy.failures_ratio,
                         window=max(policy.failures_window, 2))  # fmt: skip
     return rules.on_finish(
         status=run.status, duration_ms=run.duration_ms, exit_code=run.exit_code, recent=recent, failures=failures,
-        max_duration=policy.max_duration, min_duration=policy.min_duration,
+        max_duration=policy.max_duration, min_duration=policy.min_duration, newer=newer, replaced=replaced,
     )  # fmt: skip
 
 

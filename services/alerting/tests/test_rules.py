@@ -8,11 +8,12 @@ from crontopus_schemas.manifest import Failures, RunCount
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def finish(status: str = "success", *, recent: str = "s", seconds: float = 10, failures=None, **limits):
+def finish(status: str = "success", *, recent: str = "s", seconds: float = 10, failures=None, newer="",
+           replaced=False, **limits):  # fmt: skip
     return on_finish(
         status=status, duration_ms=int(seconds * 1000), exit_code=0 if status == "success" else 1, recent=recent,
         failures=failures or Failures(), max_duration=limits.get("max_duration"),
-        min_duration=limits.get("min_duration"),
+        min_duration=limits.get("min_duration"), newer=newer, replaced=replaced,
     )  # fmt: skip
 
 
@@ -44,10 +45,49 @@ def test_a_failure_ratio_over_the_window_alerts():
 
 
 def test_the_remembered_outcomes_are_bounded_by_the_window():
-    recent: list[list[str]] = []
+    recent: list[list] = []
     for index in range(30):
-        recent = remember_outcome(recent, f"r{index}", success=index % 2 == 0, window=10)
-    assert len(recent) == 10 and recent[0] == ["r20", "s"] and recent[-1] == ["r29", "f"]
+        recent, _ = remember_outcome(recent, f"r{index}", success=index % 2 == 0, ran_at=T0 + timedelta(minutes=index),
+                                     window=10)  # fmt: skip
+    assert len(recent) == 10 and recent[0][:2] == ["r20", "s"] and recent[-1][:2] == ["r29", "f"]
+
+
+def test_a_run_that_arrives_late_takes_its_place_in_the_order_the_runs_ran():
+    recent: list[list] = []
+    for run_id, success, minutes in (("r1", True, 0), ("r3", True, 2), ("r2", False, 1)):
+        recent, newer = remember_outcome(recent, run_id, success=success, ran_at=T0 + timedelta(minutes=minutes),
+                                         window=10)  # fmt: skip
+    assert [outcome[:2] for outcome in recent] == [["r1", "s"], ["r2", "f"], ["r3", "s"]]
+    assert newer == "s", "r3 ran after it"
+    _, newest = remember_outcome(recent, "r4", success=False, ran_at=T0 + timedelta(minutes=3), window=10)
+    assert newest == ""
+
+
+def test_a_memory_kept_before_run_times_were_remembered_counts_as_older_than_any_new_run():
+    recent, newer = remember_outcome([["old1", "s"], ["old2", "f"]], "r1", success=True, ran_at=T0, window=10)
+    assert [outcome[:2] for outcome in recent] == [["old1", "s"], ["old2", "f"], ["r1", "s"]] and newer == ""
+
+
+def test_a_failure_that_ran_before_a_success_already_judged_opens_no_incident():
+    assert finish("failure", recent="sfs", newer="s").opened == ()
+    assert finish("failure", recent="sff", newer="f").opened == (("failed", "exited with 1"),), (
+        "after the last success: the job is failing now"
+    )
+    two = Failures(consecutive=2)
+    assert finish("failure", recent="sff", newer="f", failures=two).opened[0][1].startswith("2 failed runs in a row")
+
+
+def test_only_the_newest_run_recovers_an_incident():
+    late_success = finish("success", recent="sf", newer="f", seconds=60, max_duration=600, min_duration=5)
+    assert late_success.recovered == ("not_finished",), "the run after it failed (or ran too long, or too fast)"
+    assert {"failed", "too_long", "too_fast"} <= set(finish(seconds=60, max_duration=600, min_duration=5).recovered)
+
+
+def test_a_replaced_run_is_no_failure_and_recovers_only_not_finished_having_been_cut_short():
+    assert finish("failure", recent="ff", replaced=True).opened == ()
+    assert finish("failure", recent="f", seconds=60, replaced=True, max_duration=600).recovered == ("not_finished",)
+    overran = finish("failure", recent="", seconds=700, replaced=True, max_duration=600)
+    assert overran.opened == (("too_long", "ran 700s, longer than 600s"),), "it did run that long"
 
 
 def test_a_run_longer_than_max_duration_is_too_long_and_a_normal_one_recovers():

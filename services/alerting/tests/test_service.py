@@ -23,12 +23,12 @@ async def watch(db: Database, *refs: str, rules: AlertRules | None = None, **mon
         await monitors.sync_monitors(session=session, tenant_id=ALICE, jobs=jobs, rules=rules or AlertRules(), now=T0)
 
 
-def run(run_id: str, status: str, *, job: str = "ops/a", seconds: int = 10, at: datetime = T0) -> RecordedRun:
+def run(run_id: str, status: str, *, job: str = "ops/a", seconds: int = 10, at: datetime = T0, **fields) -> RecordedRun:
     finished = at + timedelta(seconds=seconds) if status != "running" else None
-    return RecordedRun(
-        run_id=run_id, job=job, status=status, started_at=at, finished_at=finished,
-        duration_ms=seconds * 1000 if finished else None, exit_code=0 if status == "success" else 1,
-    )  # fmt: skip
+    return RecordedRun(**{
+        "run_id": run_id, "job": job, "status": status, "started_at": at, "finished_at": finished,
+        "duration_ms": seconds * 1000 if finished else None, "exit_code": 0 if status == "success" else 1, **fields,
+    })  # fmt: skip
 
 
 async def handle(db: Database, *runs: RecordedRun) -> list[service.Notice]:
@@ -43,6 +43,76 @@ async def test_a_redelivered_failure_counts_once_toward_consecutive_failures(db)
     second = await handle(db, run("r2", "failure", at=T0 + timedelta(minutes=1)))
     assert (first, again) == ([], [])
     assert [(n.incident.cause, n.event) for n in second] == [("failed", "trigger")]
+
+
+async def test_a_streak_longer_than_the_ratios_window_still_alerts(db):
+    await watch(db, "ops/a", failures={"consecutive": 12})  # the window stays at its default, 10
+    minutes = [T0 + timedelta(minutes=i) for i in range(12)]
+    before = [await handle(db, run(f"r{i}", "failure", at=at)) for i, at in enumerate(minutes[:11])]
+    twelfth = await handle(db, run("r11", "failure", at=minutes[11]))
+    assert before == [[]] * 11
+    assert [(n.incident.cause, n.event) for n in twelfth] == [("failed", "trigger")]
+
+
+async def open_causes(db: Database) -> list[str]:
+    async with db.session() as session:
+        rows = (await session.execute(Incident.__table__.select().where(Incident.__table__.c.status == "open"))).all()
+    return sorted(row.cause for row in rows)
+
+
+async def test_a_failure_that_ran_before_a_success_already_seen_opens_no_incident(db):
+    """A host's spooled check-in, or one backfilled through the API: the job is healthy now."""
+    await watch(db, "ops/a")
+    await handle(db, run("r2", "success", at=T0 + timedelta(minutes=1)))
+    late = await handle(db, run("r1", "failure", at=T0))
+    in_one_batch = await handle(db, run("r4", "success", at=T0 + timedelta(minutes=3)),
+                                run("r3", "failure", at=T0 + timedelta(minutes=2)))  # fmt: skip
+    assert (late, in_one_batch) == ([], []), "nobody is told"
+    assert await open_causes(db) == [], "no incident keeps the job's badge down"
+    newer = await handle(db, run("r5", "failure", at=T0 + timedelta(minutes=4)))
+    assert [(n.incident.cause, n.incident.run_id, n.event) for n in newer] == [("failed", "r5", "trigger")]
+
+
+async def test_a_success_that_ran_before_a_failure_already_seen_does_not_resolve_its_incident(db):
+    await watch(db, "ops/a")
+    [opened] = await handle(db, run("r2", "failure", at=T0 + timedelta(minutes=1)))
+    late = await handle(db, run("r1", "success", at=T0))
+    assert late == [] and await open_causes(db) == ["failed"], "the newest run still failed"
+    [resolved] = await handle(db, run("r3", "success", at=T0 + timedelta(minutes=2)))
+    assert (resolved.incident.id, resolved.event) == (opened.incident.id, "resolve")
+
+
+async def test_a_late_failure_still_counts_toward_a_later_failures_ratio(db):
+    await watch(db, "ops/a", failures={"consecutive": 100, "ratio": 0.75, "window": 4})
+    for run_id, status, minutes in (("r1", "success", 0), ("r3", "failure", 2), ("r4", "success", 3)):
+        await handle(db, run(run_id, status, at=T0 + timedelta(minutes=minutes)))
+    assert await handle(db, run("r2", "failure", at=T0 + timedelta(minutes=1))) == [], "r4 succeeded since"
+    [opened] = await handle(db, run("r5", "failure", at=T0 + timedelta(minutes=4)))
+    assert opened.incident.detail == "3 of the last 4 runs failed; the last exited with 1"
+
+
+async def test_a_run_stopped_by_concurrency_replace_opens_no_failure_incident(db):
+    await watch(db, "ops/a")
+    stopped = await handle(db, run("r1", "failure", seconds=60, exit_code=143, replaced_by="r2"))
+    assert stopped == [] and await open_causes(db) == [], "the job's user asked for it"
+
+
+async def test_a_run_stopped_by_concurrency_replace_is_no_failure_but_still_a_run(db):
+    await watch(db, "ops/a", failures={"consecutive": 2}, missed=False)
+    replaced = {"exit_code": 143, "replaced_by": "r2"}
+    await handle(db, run("r1", "running", at=T0))
+    stopped = await handle(db, run("r1", "failure", seconds=60, at=T0, **replaced))
+    async with db.session() as session:
+        unfinished = await service.tick(session=session, judged_at=T0 + timedelta(hours=3))
+    assert (stopped, unfinished) == ([], []), "no failure, and it did finish"
+    assert await open_causes(db) == []
+    first = await handle(db, run("r2", "failure", at=T0 + timedelta(hours=3)))
+    again = await handle(db, run("r3", "success", seconds=60, at=T0 + timedelta(hours=3, minutes=1), **replaced))
+    second = await handle(db, run("r4", "failure", at=T0 + timedelta(hours=3, minutes=2)))
+    assert (first, again) == ([], []), "a replaced run neither fails nor breaks a streak"
+    assert [(n.incident.cause, n.incident.detail) for n in second if n.event == "trigger"] == [
+        ("failed", "2 failed runs in a row; the last exited with 1")
+    ]
 
 
 async def test_too_long_too_fast_and_too_often_each_open_once_and_recover(db):

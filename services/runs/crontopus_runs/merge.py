@@ -38,6 +38,9 @@ class RunState:
     # A finish with closes_open_run: its own run id, kept once it is paired with an open run
     # (pairing.py), so a redelivered copy finds the run it closed instead of closing another.
     closed_by: str | None
+    # A finish stopped by a newer run of the job (concurrency: replace): that run's id. A finish
+    # field: the first finish's wins.
+    replaced_by: str | None
 
     @property
     def duration_ms(self) -> int | None:
@@ -73,6 +76,7 @@ def state_from_checkin(tenant_id: str, checkin: CheckIn) -> RunState:
         source=checkin.source,
         manifest_commit=checkin.manifest_commit,
         closed_by=checkin.run_id if finish and checkin.closes_open_run else None,
+        replaced_by=checkin.replaced_by if finish else None,
     )
 
 
@@ -103,6 +107,7 @@ def merge(current: RunState, incoming: RunState) -> RunState:
         source=current.source or incoming.source,
         manifest_commit=current.manifest_commit or incoming.manifest_commit,
         closed_by=current.closed_by or incoming.closed_by,
+        replaced_by=latest.replaced_by,
     )
 
 

@@ -40,6 +40,7 @@ class Run(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=64)
     manifest_commit: str | None = Field(default=None, max_length=64)
     closed_by: str | None = Field(default=None, max_length=128)  # see merge.RunState.closed_by
+    replaced_by: str | None = Field(default=None, max_length=128)  # see merge.RunState.replaced_by
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 

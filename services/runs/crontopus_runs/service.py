@@ -32,7 +32,7 @@ from crontopus_schemas.runs import RUN_CURSOR_PATTERN, RunDetail, RunListRequest
 
 _RETURNED = (
     Run.tenant_id, Run.run_id, Run.job, Run.status, Run.started_at, Run.finished_at,
-    Run.reported_duration_ms, Run.exit_code,
+    Run.reported_duration_ms, Run.exit_code, Run.replaced_by,
 )  # fmt: skip
 
 
@@ -57,6 +57,7 @@ class Recorded:
     finished_at: datetime | None
     duration_ms: int | None
     exit_code: int | None
+    replaced_by: str | None
 
 
 @dataclass(slots=True)
@@ -146,7 +147,7 @@ def _postgres_upsert() -> tuple[str, tuple[str, ...]]:
     return str(compiled), tuple(compiled.positiontup or ())
 
 
-# 15 parameters a row; RETURNING needs SQLite 3.35+, which allows 32,766 per statement.
+# 16 parameters a row; RETURNING needs SQLite 3.35+, which allows 32,766 per statement.
 SQLITE_ROWS_PER_STATEMENT = 1000
 
 
@@ -200,6 +201,7 @@ def _merge_on_conflict(stmt: Any) -> Any:
             "source": func.coalesce(old.source, new.source),
             "manifest_commit": func.coalesce(old.manifest_commit, new.manifest_commit),
             "closed_by": func.coalesce(old.closed_by, new.closed_by),
+            "replaced_by": keep_if_finished("replaced_by"),
             "updated_at": new.updated_at,
         },
         # merge.conflicts: a check-in of another job leaves the run as it is and returns no row,
@@ -310,10 +312,10 @@ def _with_datetimes(values: Sequence[Any], convert: Any) -> list[Any]:
 
 
 def _recorded(row: Any) -> tuple[str, Recorded]:
-    tenant_id, run_id, job, status, started, finished, reported, exit_code = row
+    tenant_id, run_id, job, status, started, finished, reported, exit_code, replaced_by = row
     started, finished = as_utc(started), as_utc(finished)
     return tenant_id, Recorded(
-        run_id, job, status, started, finished, duration_ms(started, finished, reported), exit_code
+        run_id, job, status, started, finished, duration_ms(started, finished, reported), exit_code, replaced_by
     )
 
 
@@ -417,7 +419,7 @@ async def get_run(*, session: AsyncSession, tenant_id: str, run_id: str) -> RunD
     if run is None:
         raise NotFound(f"run {run_id} not found")
     truncated = run.output is not None and (run.output_size or 0) > len(run.output.encode())
-    return RunDetail(**_summary(run), output=run.output, output_truncated=truncated)
+    return RunDetail(**_summary(run), output=run.output, output_truncated=truncated, replaced_by=run.replaced_by)
 
 
 LAST_STATUS_CHUNK = 100

@@ -43,6 +43,17 @@ def test_the_first_finish_wins_over_a_later_conflicting_one():
     assert merge(first, later).status == "success"
 
 
+def test_a_replaced_runs_finish_keeps_the_run_that_replaced_it_whatever_arrives_after():
+    start = checkin("running", T0)
+    replaced = checkin("failure", T0 + timedelta(seconds=5), exit_code=143, replaced_by="r2")
+    again = checkin("failure", T0 + timedelta(seconds=6), exit_code=1)  # a later finish has no say
+    runs = {fold_batch(("t", c) for c in order).runs[0].replaced_by for order in permutations([start, replaced])}
+    assert runs == {"r2"}
+    assert merge(state_from_checkin("t", replaced), state_from_checkin("t", again)).replaced_by == "r2"
+    assert merge(state_from_checkin("t", again), state_from_checkin("t", replaced)).replaced_by is None
+    assert state_from_checkin("t", checkin("running", T0, replaced_by="r2")).replaced_by is None, "a finish field"
+
+
 def test_reported_duration_wins_over_clock_difference():
     state = merge(
         state_from_checkin("t", checkin("running", T0)),

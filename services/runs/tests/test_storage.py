@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select, text
 
 from crontopus_kit.errors import Invalid, NotFound
-from crontopus_runs import service
+from crontopus_runs import handlers, service
 from crontopus_runs.models import Run
 from crontopus_runs.retention import Pruner
 from crontopus_runs.settings import RunsSettings
 from crontopus_runs.unit import RunsUnit
-from crontopus_schemas.events import CheckInEvent
+from crontopus_schemas.events import CheckInEvent, RunsRecorded
 from crontopus_schemas.runs import RunListRequest
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
@@ -100,6 +100,23 @@ async def test_a_checkin_of_another_job_under_a_run_id_taken_earlier_in_the_batc
         (ALICE, "production/backup", "success"), (BOB, "staging/report", "failure"),
     ]  # fmt: skip
     assert [(r.tenant_id, r.job, r.held_by) for r in stored.refused] == [(ALICE, "staging/report", "production/backup")]
+
+
+async def test_a_replaced_run_names_the_run_that_replaced_it_in_its_event_and_its_detail(runs):
+    await store(runs, (ALICE, start("r1")))
+    stopped = finish("r1", "failure").model_copy(update={"exit_code": 143, "replaced_by": "r2"})
+    batch = await store(runs, (ALICE, stopped), (ALICE, start("r2", at=T0 + timedelta(seconds=50))))
+    recorded = {run.run_id: run for _, run in batch}["r1"]
+    [(_, again)] = await store(runs, (ALICE, finish("r1", "failure")))  # the first finish wins
+    [(_, other)] = await store(runs, (ALICE, finish("r2")))
+    async with runs.db.session() as session:
+        detail = await service.get_run(session=session, tenant_id=ALICE, run_id="r1")
+        newer = await service.get_run(session=session, tenant_id=ALICE, run_id="r2")
+    [(_, event, _)] = handlers.recorded_messages([(ALICE, recorded)])  # what alerting reads
+    assert RunsRecorded.model_validate_json(event).runs[0].replaced_by == "r2"
+    assert (recorded.replaced_by, again.replaced_by, detail.replaced_by) == ("r2", "r2", "r2")
+    assert (detail.status, detail.exit_code) == ("failure", 143)
+    assert (other.replaced_by, newer.replaced_by) == (None, None)
 
 
 async def test_a_tenant_never_sees_another_tenants_runs(runs):

@@ -2838,6 +2838,11 @@ export interface components {
              * @default false
              */
             output_truncated: boolean;
+            /**
+             * Replaced By
+             * @description the run of the same job that stopped this one (its agent's `concurrency: replace`); null otherwise
+             */
+            replaced_by?: string | null;
             /** Run Id */
             run_id: string;
             /** Source */
