@@ -76,8 +76,22 @@ function RunView({ run }: { run: Schemas["RunDetail"] }) {
           )}
         </Fact>
       </dl>
+      {run.replaced_by && <ReplacedNote replacedBy={run.replaced_by} />}
       <Output run={run} />
     </>
+  );
+}
+
+/** A run stopped by a newer one (`concurrency: replace`): its failure is the job's choice, not a fault. */
+function ReplacedNote({ replacedBy }: { replacedBy: string }) {
+  return (
+    <p className="card mb-4 text-sm">
+      Stopped when a newer run of this job started (<span className="mono">concurrency: replace</span>):{" "}
+      <Link to={`/runs/${encodeURIComponent(replacedBy)}`} className="link mono">
+        run {replacedBy}
+      </Link>
+      . Alerting does not count it as a failure.
+    </p>
   );
 }
 
