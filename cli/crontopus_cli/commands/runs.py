@@ -145,6 +145,7 @@ def _path_segment(value: str) -> str:
 
 
 def _run_rows(run: dict[str, Any]) -> list[tuple[str, str | Text]]:
+    replaced = [("Replaced by", f"{run['replaced_by']} (concurrency: replace)")] if run.get("replaced_by") else []
     return [
         ("Run", str(run.get("run_id"))),
         ("Job", str(run.get("job"))),
@@ -156,6 +157,7 @@ def _run_rows(run: dict[str, Any]) -> list[tuple[str, str | Text]]:
         ("Source", run.get("source") or output.NONE),
         ("Commit", run.get("manifest_commit") or output.NONE),
         ("Output size", output.human_size(run.get("output_size"))),
+        *replaced,
     ]
 
 
