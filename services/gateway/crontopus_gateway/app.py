@@ -19,7 +19,12 @@ from crontopus_gateway.audit import AuditMiddleware
 from crontopus_gateway.console import ConsoleFiles, default_web_dir
 from crontopus_gateway.errors import install_error_handlers, methods_by_path
 from crontopus_gateway.gateway import Gateway
-from crontopus_gateway.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware, SecurityHeadersMiddleware
+from crontopus_gateway.middleware import (
+    BodySizeLimitMiddleware,
+    CorrelationIdMiddleware,
+    RequestMetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
 from crontopus_gateway.ratelimit import Counters, RateLimitMiddleware, RateLimits
 from crontopus_gateway.routes import agents, alerting, badges, checkins, events, gitops, jobs, pings, runs
 from crontopus_gateway.settings import GatewaySettings
@@ -81,6 +86,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(RateLimitMiddleware, limits=RateLimits.from_settings(settings, counters))
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(RequestMetricsMiddleware)  # 413s and 429s counted too
     _allow_origins(app, settings.cors_origins)  # outermost: its headers go on 413s and 429s too
     return app
 

@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request, Response
 from nats.errors import Error as NatsError
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
-from starlette.routing import Route
 from starlette.status import HTTP_202_ACCEPTED
 from starlette.types import Message, Receive, Scope, Send
 
 from crontopus_gateway.deps import CurrentPrincipal, GatewayDep, authenticate_request, credential_of
 from crontopus_gateway.gateway import Gateway
 from crontopus_gateway.json_body import parse_json_body
+from crontopus_gateway.middleware import NamedRoute
 from crontopus_gateway.responses import ApiRoute
 from crontopus_kit.errors import Unavailable
 from crontopus_kit.logging import current_correlation_id
@@ -161,4 +161,4 @@ def _replay(raw: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-routes = [Route("/api/checkins", CheckInEndpoint(), methods=["POST"], name="post_checkin")]
+routes = [NamedRoute("/api/checkins", CheckInEndpoint(), methods=["POST"], name="post_checkin")]

@@ -15,10 +15,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from crontopus_gateway.deps import GatewayDep
 from crontopus_gateway.gateway import Gateway
+from crontopus_gateway.middleware import NamedRoute
 from crontopus_gateway.responses import ApiRoute, errors
 from crontopus_gateway.routes.checkins import publish_checkin
 from crontopus_kit.logging import current_correlation_id
@@ -151,7 +151,7 @@ def _plain(outcome: Outcome | None) -> Callable[[Request], Awaitable[Response]]:
 # Allow header of a 405), and in `routes`, a plain Starlette route the app puts before every other,
 # which answers it. A ping is the hottest request there is, and FastAPI's routing through the
 # included routers and its dependency solving took a third of its time; both call handle_ping.
-routes: list[Route] = []
+routes: list[NamedRoute] = []
 
 
 def _route(path: str, name: str, summary: str, outcome: Outcome | None) -> None:
@@ -164,7 +164,7 @@ def _route(path: str, name: str, summary: str, outcome: Outcome | None) -> None:
             operation_id=f"ping_{name}_{method.lower()}",
             responses=errors(400, 404, *([413] if method == "POST" else [])),
         )  # fmt: skip
-    routes.append(Route(path, _plain(outcome), methods=list(METHODS), name=f"ping_{name}"))
+    routes.append(NamedRoute(path, _plain(outcome), methods=list(METHODS), name=f"ping_{name}"))
 
 
 _route("/ping/{key}", "success", "Report a success", Outcome("success"))
