@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from crontopus_agent.files import tighten_home
 from crontopus_agent.home import Credentials, NotEnrolledError, default_home
 from crontopus_schemas.private_files import private_dir
 
@@ -180,6 +181,7 @@ def run_command(
     credentials = _enrolled(where)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     private_dir(where)  # a home an older version (or a package) made readable by others is tightened
+    tighten_home(where)  # and what an older version wrote in it with the umask's modes
     daemon = Daemon(
         where,
         credentials,

@@ -62,6 +62,7 @@ from crontopus_agent.connection import (
     ConnectionTrouble,
     Said,
 )
+from crontopus_agent.files import write_private
 from crontopus_agent.home import Credentials, connect
 from crontopus_agent.jobs import AgentJob, desired_jobs, remove_specs, spec_refs, write_specs
 from crontopus_agent.schedulers.base import ReconcileReport, Scheduler, SchedulerError
@@ -330,9 +331,7 @@ class Daemon:
         """One sync: fetch, select, write specs, reconcile, report (see the module docstring)."""
         started = time.monotonic()
         snapshot = await self._fetch()
-        if snapshot is None:
-            log.warning("sync: no commit known yet and the repository is unreachable; the scheduler is left alone")
-        else:
+        if snapshot is not None:  # None: nothing ever fetched, and the fetch failed (said by _fetch)
             await self._apply(snapshot, started=started)
         self.syncs += 1
         await asyncio.to_thread(self._write_status, self._status_file_body())
@@ -343,12 +342,17 @@ class Daemon:
         try:
             snapshot = await asyncio.to_thread(self.mirror.sync)
         except SyncError as exc:
-            if str(exc) != self._sync_error:  # once per outage, not once per poll
-                log.warning("sync: cannot fetch: %s", exc)
-            self._sync_error = str(exc)
+            new_error, self._sync_error = str(exc) != self._sync_error, str(exc)
             if self._snapshot is None:  # just started: fall back on what the mirror fetched before
                 with contextlib.suppress(SyncError):
                     self._snapshot = await asyncio.to_thread(self.mirror.last)
+            if new_error:  # once per outage, not once per poll; one line saying what and what now
+                kept = (
+                    "jobs of the last fetched commit kept"
+                    if self._snapshot is not None
+                    else "no commit fetched yet: scheduler left alone"
+                )
+                log.warning("sync: %s (%s)", exc, kept)
             return self._snapshot
         if self._snapshot is None or snapshot.commit != self._snapshot.commit:
             for error in snapshot.errors:
@@ -456,11 +460,7 @@ class Daemon:
     def _write_status(self, body: dict[str, Any]) -> None:
         # A sync and a connection change may both write: one at a time through the one temp file.
         with self._status_lock:
-            path = self.home / STATUS_FILE
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(body, indent=2) + "\n")
-            os.replace(tmp, path)
+            write_private(self.home / STATUS_FILE, json.dumps(body, indent=2) + "\n")
 
     # --- NATS
 

@@ -16,19 +16,25 @@ Log lines go to stderr; the daemon logs them as its own.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import CredentialType
 
 from crontopus_schemas.git_tree import NotARepository, manifest_files, open_exactly
 from crontopus_schemas.git_urls import redact_url
+from crontopus_schemas.private_files import PRIVATE_UMASK
+
+if sys.platform != "win32":
+    import pwd
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +122,9 @@ class GitMirror:
         return pygit2.init_repository(str(self.path), bare=True, initial_head=self.branch)
 
     def _reason(self, error: Exception) -> str:
-        if _missing_local(self.url or ""):
-            return "no repository there"
+        local = _local_path(self.url or "")
+        if local is not None and (problem := _local_problem(local)):
+            return problem
         return str(error).replace(self.url or "", self.safe_url)
 
 
@@ -135,9 +142,13 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
         return {"commit": commit, "files": mirror.files(commit) if commit else []}
     except SyncError as error:
         return {"error": str(error)}
+    except (OSError, pygit2.GitError) as error:  # the mirror's own folder: not creatable, not writable
+        return {"error": f"cannot use the repository mirror at {mirror.path}: {_os_reason(error)}"}
 
 
 def main() -> None:
+    if os.name == "posix":
+        os.umask(PRIVATE_UMASK)  # libgit2 writes the mirror with the umask's modes; this process runs no job
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     json.dump(answer(json.load(sys.stdin)), sys.stdout)
 
@@ -176,12 +187,43 @@ def _open(path: Path) -> pygit2.Repository:
         raise SyncError(str(error)) from None
 
 
-def _missing_local(url: str) -> bool:
-    """libgit2 reports a local path that does not exist as "unsupported URL protocol"."""
+def _local_path(url: str) -> Path | None:
+    """The folder of a repository on a local path or ``file://`` URL; None for a remote one."""
     if url.startswith("file://"):
-        return not Path(urlsplit(url).path).exists()
+        return Path(unquote(urlsplit(url).path))
     scp_like = ":" in url.split("/", 1)[0]
-    return "://" not in url and not scp_like and not Path(url).exists()
+    return None if "://" in url or scp_like else Path(url)
+
+
+def _local_problem(path: Path) -> str | None:
+    """Why a local repository cannot be read, in words a person can act on; None if it can be.
+    (libgit2 says "unsupported URL protocol" for a path it cannot see, whatever the reason.)"""
+    try:
+        if not path.exists():
+            return "no repository there"
+    except PermissionError:  # a parent folder that the agent's user may not enter
+        return _permission_denied()
+    return None if os.access(path, os.R_OK | os.X_OK) else _permission_denied()
+
+
+def _os_reason(error: Exception) -> str:
+    if isinstance(error, PermissionError):
+        return _permission_denied(need="readable and writable")
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def _permission_denied(*, need: str = "readable") -> str:
+    return f"permission denied: the agent runs as user {_running_user()}; the path must be {need} by it"
+
+
+def _running_user() -> str:
+    """The user this process runs as (its effective user: not ``$USER``, which su and setpriv keep)."""
+    if sys.platform == "win32":
+        return getpass.getuser()
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (a container's)
+        return f"uid {os.geteuid()}"
 
 
 def _bound_network_waits() -> None:

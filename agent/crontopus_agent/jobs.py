@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from crontopus_agent.files import write_private
 from crontopus_schemas.cron import normalise_schedule
 from crontopus_schemas.manifest import JobManifest, duration_seconds
 
@@ -112,7 +112,7 @@ def spec_path(home: Path, ref: str) -> Path:
 def write_specs(home: Path, jobs: Iterable[AgentJob]) -> None:
     """Write each job's spec (atomically). Specs of other jobs stay: see ``remove_specs``."""
     for job in jobs:
-        _write_atomically(spec_path(home, job.ref), json.dumps(job.to_dict(), indent=2, sort_keys=True))
+        write_private(spec_path(home, job.ref), json.dumps(job.to_dict(), indent=2, sort_keys=True))
 
 
 def spec_refs(home: Path) -> set[str]:
@@ -138,13 +138,6 @@ def read_spec(home: Path, ref: str) -> AgentJob | None:
         return AgentJob.from_dict(json.loads(spec_path(home, ref).read_text()))
     except FileNotFoundError:
         return None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # --- how a scheduler starts a run ---------------------------------------------------------

@@ -67,6 +67,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
 
+from crontopus_agent.files import open_private
 from crontopus_agent.home import Credentials, NotEnrolledError
 from crontopus_agent.jobs import AgentJob, read_spec
 from crontopus_agent.platform import HOST, OutputReader
@@ -605,9 +606,8 @@ class JobLock:
     def try_acquire(self) -> bool:
         assert self.path is not None
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Not inherited by the command: os.open makes descriptors non-inheritable (PEP 446).
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd = open_private(self.path)
         if not HOST.try_lock(self._fd):
             return False
         self._held = True
@@ -655,7 +655,9 @@ class JobLock:
         if self.replaced_marker and run_id:
             # Not written (home full): the replaced run is then reported as stopped by a signal.
             with contextlib.suppress(OSError):
-                self.replaced_marker.write_text(f"{run_id}\n{by}\n" if by else run_id)
+                fd = open_private(self.replaced_marker, os.O_WRONLY | os.O_TRUNC)
+                with os.fdopen(fd, "w") as marker:
+                    marker.write(f"{run_id}\n{by}\n" if by else run_id)
 
     def was_replaced(self, run_id: str) -> bool:
         return self._marker()[:1] == [run_id]

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from crontopus_agent.files import open_private
 from crontopus_agent.jobs import AgentJob
 from crontopus_agent.platform import HOST
 from crontopus_schemas.cron import fire_times, zone
@@ -182,8 +183,7 @@ def remove_book(home: Path, ref: str) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[int]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(path)
     try:
         if not HOST.lock(fd, timeout=_LOCK_SECONDS):
             raise TimeoutError(f"{path} stayed locked for {_LOCK_SECONDS:g} s")

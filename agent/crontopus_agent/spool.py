@@ -38,6 +38,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from crontopus_agent.files import private_folders
 from crontopus_agent.platform import HOST
 from crontopus_schemas.events import CheckInEvent
 
@@ -121,7 +122,7 @@ class Spool:
 
     def write(self, event: CheckInEvent) -> Path | None:
         """Store ``event`` durably; its path, or None when the spool is full (counted as dropped)."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_folders(self.root)
         if self.count() >= self.max_files:
             self._count_drop()
             return None
@@ -177,7 +178,7 @@ class Spool:
 
     def quarantine(self, path: Path) -> Path:
         """Move a file the drain cannot send to ``bad/``, keeping it for a person."""
-        self.bad_dir.mkdir(exist_ok=True, mode=0o700)
+        private_folders(self.bad_dir)
         target = self.bad_dir / path.name
         os.replace(path, target)
         HOST.fsync_directory(self.bad_dir)

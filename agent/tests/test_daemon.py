@@ -390,6 +390,20 @@ async def test_with_no_commit_known_and_the_remote_down_the_scheduler_is_left_al
     assert running.daemon.status().applied_commit is None
 
 
+async def test_a_repository_that_cannot_be_fetched_is_one_log_line_per_outage_saying_what_and_what_now(
+    start: Callable[..., Running], tmp_path: Path, nats_server: NatsServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = tmp_path / "nowhere"
+    running = start(credentials=credentials_for(nats_server.url, nowhere), poll_interval=0.05)
+    await eventually(lambda: running.daemon.syncs >= 3)
+
+    assert daemon_lines(caplog, logging.WARNING) == [
+        f"sync: cannot fetch branch 'main' from {nowhere}: no repository there "
+        "(no commit fetched yet: scheduler left alone)"
+    ]
+    assert [r for r in caplog.records if r.exc_info or r.name == "crontopus_agent.sync"] == []
+
+
 async def test_a_scheduler_failure_is_reported_and_the_commit_not_marked_applied(
     start: Callable[..., Running], remote: JobsRepo
 ) -> None:

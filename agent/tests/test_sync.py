@@ -3,9 +3,12 @@ path, file:// and smart HTTP (``git http-backend`` behind a loopback server)."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -278,3 +281,48 @@ def test_the_advertisement_parser_finds_the_branch_among_capabilities_and_tags()
             + pkt(f"{main} refs/heads/main\n".encode()) + b"0000")  # fmt: skip
     assert _advertised(body, b"refs/heads/main") == main
     assert _advertised(body, b"refs/heads/mai") is None
+
+
+@pytest.fixture
+def another_users_repository() -> Iterator[tuple[Path, list[str], str]]:
+    """A repository in a folder only root may enter, an agent home, and how to run as a user who
+    is not root (``nobody``, when the tests run as root) with that user's name."""
+    if sys.platform == "win32":
+        pytest.skip("POSIX permissions")
+    import pwd
+
+    shared = Path(tempfile.mkdtemp(prefix="crontopus-perm-"))
+    shared.chmod(0o755)
+    (shared / "home").mkdir(mode=0o700)
+    JobsRepo(shared / "private" / "repos" / "t").commit({"prod/backup.yaml": manifest("backup")})
+    (shared / "private").chmod(0o700)
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root and setpriv is missing: no user to be denied")
+        os.chown(shared / "home", 65534, 65534)
+        prefix, user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], pwd.getpwuid(65534).pw_name
+    else:
+        (shared / "private").chmod(0o000)
+        prefix, user = [], pwd.getpwuid(os.geteuid()).pw_name
+    yield shared, prefix, user
+    (shared / "private").chmod(0o700)
+    shutil.rmtree(shared)
+
+
+def test_a_repository_the_agent_may_not_read_is_one_line_naming_the_path_and_the_user(
+    another_users_repository: tuple[Path, list[str], str],
+) -> None:
+    shared, as_user, user = another_users_repository
+    url = str(shared / "private" / "repos" / "t")
+    request = {"op": "fetch", "path": str(shared / "home" / "repo"), "url": url, "branch": "main", "folder": "",
+               "login": None}  # fmt: skip
+    done = subprocess.run(  # the fetch process, as the daemon starts it (sync.Mirror)
+        [*as_user, sys.executable, "-m", "crontopus_agent.git_mirror"], input=json.dumps(request),
+        capture_output=True, text=True, env={**os.environ, "HOME": str(shared / "home")}, timeout=60,
+    )  # fmt: skip
+
+    assert (done.returncode, done.stderr) == (0, "")  # no traceback for the daemon to log line by line
+    assert json.loads(done.stdout) == {
+        "error": f"cannot fetch branch 'main' from {url}: permission denied: the agent runs as user {user}; "
+        "the path must be readable by it"
+    }

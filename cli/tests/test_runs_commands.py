@@ -119,7 +119,9 @@ def test_runs_show_prints_details_and_output(cli: Any, gateway: Any, a_run: Any)
 
 def test_runs_show_names_the_run_that_replaced_a_stopped_one(cli: Any, gateway: Any, a_run: Any) -> None:
     signed_in(gateway)
-    gateway.on("GET", "/api/runs/r-1", json=a_run(status="failure", replaced_by="r-2", output="", output_truncated=False))
+    gateway.on(
+        "GET", "/api/runs/r-1", json=a_run(status="failure", replaced_by="r-2", output="", output_truncated=False)
+    )
     result = cli("runs", "show", "r-1")
     assert "Replaced by" in result.stdout and "r-2 (concurrency: replace)" in result.stdout
 

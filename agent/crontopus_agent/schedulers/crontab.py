@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -48,6 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from crontopus_agent.files import write_private
 from crontopus_agent.jobs import AgentJob, exec_argv
 from crontopus_agent.schedulers import zones
 from crontopus_agent.schedulers.base import Drift, DriftKind, ReconcileReport, SchedulerError
@@ -438,8 +438,4 @@ class CrontabBackend:
     def _save_state(self, refs: set[str], *, previous: set[str]) -> None:
         if refs == previous:
             return
-        path = self.home / STATE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"installed": sorted(refs)}, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_private(self.home / STATE_FILE, json.dumps({"installed": sorted(refs)}, indent=2) + "\n")

@@ -47,18 +47,43 @@ def configure_logging(*, fmt: str = "auto", level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Libraries (uvicorn, faststream, alembic) log through the stdlib: route them alike.
+    # Libraries (uvicorn, faststream, nats-py, alembic) log through the stdlib: route them alike,
+    # a traceback as one field of the line in JSON (what a log shipper takes as one event).
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer], foreign_pre_chain=shared
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([structlog.processors.format_exc_info] if use_json else []),
+                renderer,
+            ],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    _take_over_library_handlers()
     for noisy in ("faststream.access", "alembic", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# Loggers that libraries give handlers of their own, printing beside ours: FastStream, at import,
+# gives "faststream" (its apps' logger, and the parent of "faststream.access", the brokers' logger
+# that make_broker hands them) a stderr handler with ANSI colours, and stops it propagating.
+_LIBRARIES = ("faststream", "nats", "uvicorn")
+
+
+def _take_over_library_handlers() -> None:
+    """Every line of these libraries through the root handler alone. FastStream is imported first,
+    so that its import, coming later, does not put its handler back."""
+    import faststream  # noqa: F401
+
+    for name in [*_LIBRARIES, *logging.root.manager.loggerDict]:
+        if name.split(".", 1)[0] in _LIBRARIES:
+            library = logging.getLogger(name)
+            library.handlers.clear()
+            library.propagate = True
 
 
 def _console_renderer() -> structlog.dev.ConsoleRenderer:
