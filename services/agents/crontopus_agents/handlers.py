@@ -15,7 +15,8 @@ from crontopus_agents.models import Agent
 from crontopus_kit.broker import Publisher, rpc_handler
 from crontopus_kit.db import Database
 from crontopus_kit.logging import get_logger
-from crontopus_kit.nats_security import SYSTEM_USER, InvalidJwt, service_password, with_credentials
+from crontopus_kit.nats_login import NatsLogin, nats_login
+from crontopus_kit.nats_security import SYSTEM_USER, InvalidJwt, service_password
 from crontopus_schemas import subjects
 from crontopus_schemas.agents import (
     AgentEvent,
@@ -67,9 +68,13 @@ class Kicker:
     async def kick(self, agent: Agent) -> None:
         if not (self._nats_url and agent.nats_server_id and agent.nats_client_id is not None):
             return
-        url = with_credentials(self._nats_url, SYSTEM_USER, service_password(self._secret, SYSTEM_USER))
+        # The servers of CRONTOPUS_NATS_URL (one or a list), logged in to as the system user.
+        servers = nats_login(self._nats_url).servers
+        login = NatsLogin(servers=servers, user=SYSTEM_USER, password=service_password(self._secret, SYSTEM_USER))
         try:
-            connection = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+            connection = await nats.connect(
+                **login.connect_options(), connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
+            )
         except Exception as exc:
             log.warning("cannot reach NATS as the system user to kick a revoked agent", error=str(exc))
             return

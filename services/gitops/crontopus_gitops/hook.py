@@ -1,7 +1,9 @@
 """Run by a repository's post-receive hook: tell the gitops service to look at the repository now.
 
-`python -m crontopus_gitops.hook (--nats-url URL | --nats-url-file FILE) TENANT_ID`. A lost notice
-only delays the sync until the next poll, so this never fails a push: problems become a warning.
+`python -m crontopus_gitops.hook --nats-url-file FILE TENANT_ID`: FILE (only the service's user
+may read it) holds the NATS URL, one server or several comma-separated, with the login. The URL
+never appears on the command line, which every local user can read (`ps`). A lost notice only
+delays the sync until the next poll, so this never fails a push: problems become a warning.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from pathlib import Path
 
 import nats
 
+from crontopus_kit.nats_login import nats_login
 from crontopus_schemas.subjects import pushed_subject
 
 TIMEOUT_SECONDS = 3
 
 
 async def notify(nats_url: str, tenant_id: str) -> None:
-    connection = await nats.connect(nats_url, connect_timeout=TIMEOUT_SECONDS, max_reconnect_attempts=0)
+    # Servers and login apart, as every Crontopus connection: nats.connect takes no comma list
+    # in one string, and the login reaches every server tried.
+    connection = await nats.connect(
+        **nats_login(nats_url).connect_options(), connect_timeout=TIMEOUT_SECONDS, max_reconnect_attempts=0
+    )
     try:
         await connection.publish(pushed_subject(tenant_id), b"")
         await connection.flush(timeout=TIMEOUT_SECONDS)
@@ -30,8 +37,10 @@ async def notify(nats_url: str, tenant_id: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="crontopus-gitops-hook", description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--nats-url")
     source.add_argument("--nats-url-file", type=Path)
+    # Hooks written by versions before 2026-12 name the URL itself; the gitops service rewrites
+    # them at its next start, and until then they keep working.
+    source.add_argument("--nats-url", help=argparse.SUPPRESS)
     parser.add_argument("tenant_id")
     args = parser.parse_args(argv)
     sys.stdin.read()  # the pushed refs; git expects them consumed

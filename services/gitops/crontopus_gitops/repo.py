@@ -160,18 +160,26 @@ exit 0
 """
 
 
-def install_post_receive_hook(path: Path, *, command: Sequence[str]) -> None:
-    """Write `hooks/post-receive` so that a `git push` to this repository runs `command`.
-    Written to a temporary name and renamed, so a push never runs a half-written hook."""
+def install_post_receive_hook(path: Path, *, command: Sequence[str]) -> bool:
+    """Write `hooks/post-receive` so that a `git push` to this repository runs `command`; False
+    when it already does (the hook is left as it is). Written to a temporary name and renamed,
+    so a push never runs a half-written hook."""
     if not command:
         raise ValueError("the hook command must not be empty")
     hooks = _open(path).path  # the git dir: the repository itself, for a bare one
     target = Path(hooks) / "hooks" / "post-receive"
+    text = _HOOK.format(command=shlex.join(command))
+    try:
+        if target.read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # missing or unreadable: written below
     target.parent.mkdir(exist_ok=True)
     partial = target.with_name("post-receive.crontopus-tmp")
-    partial.write_text(_HOOK.format(command=shlex.join(command)))
+    partial.write_text(text)
     partial.chmod(0o755)
     os.replace(partial, target)
+    return True
 
 
 def head(path: Path, *, branch: str) -> str | None:

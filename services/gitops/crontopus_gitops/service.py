@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -22,6 +23,7 @@ from crontopus_gitops.models import JobIndex, Repository
 from crontopus_gitops.schedules import NextFireCache, Scheduled, next_runs, upcoming
 from crontopus_gitops.settings import GitopsSettings
 from crontopus_kit.errors import NotFound
+from crontopus_kit.logging import get_logger
 from crontopus_schemas.cron import ScheduleError, describe
 from crontopus_schemas.gitops import (
     CommitPublic,
@@ -40,22 +42,53 @@ from crontopus_schemas.gitops import (
     UpcomingRuns,
 )
 from crontopus_schemas.manifests import LoadedJob, load_files
+from crontopus_schemas.private_files import private_dir, private_file
 
+log = get_logger(__name__)
 SEED = Path(__file__).parent / "seed"
 SYSTEM_AUTHOR = ("Crontopus", "crontopus@localhost")
 
 
 @dataclass(frozen=True)
 class HookCommand:
-    """How a repository's post-receive hook reaches the service (see hook.py)."""
+    """How a repository's post-receive hook reaches the service (see hook.py). The hook names
+    the file holding the NATS URL, never the URL itself: it may carry a password, and the hook
+    file and a command line are readable by every local user."""
 
     python: str
-    nats_url: str | None
     nats_url_file: Path
 
     def for_tenant(self, tenant_id: str) -> list[str]:
-        source = ["--nats-url", self.nats_url] if self.nats_url else ["--nats-url-file", str(self.nats_url_file)]
-        return [self.python, "-m", "crontopus_gitops.hook", *source, tenant_id]
+        return [self.python, "-m", "crontopus_gitops.hook", "--nats-url-file", str(self.nats_url_file), tenant_id]
+
+
+def write_hook_nats_url(path: Path, nats_url: str) -> None:
+    """The URL hooks log in with, in a file only this service's user may read; written anew at
+    every start, so a changed secret or NATS address reaches the next push. Replaced whole: a
+    hook reading it meanwhile sees the old URL or the new one."""
+    private_dir(path.parent)
+    partial = private_file(path.with_name(path.name + ".crontopus-tmp"))
+    partial.write_text(nats_url + "\n")
+    os.replace(partial, path)
+
+
+async def refresh_hooks(*, session: AsyncSession, hook: HookCommand) -> int:
+    """Rewrite the hook of each built-in repository whose hook is not the one this process
+    would write (an upgrade moved the interpreter, the URL's file moved, an older version wrote
+    the URL into it); the others are only read. Returns how many were rewritten."""
+    rows = [row for row in await all_repositories(session=session) if row.kind == "embedded"]
+    hooks = [(Path(row.path), hook.for_tenant(row.tenant_id)) for row in rows]
+    return await asyncio.to_thread(_refresh_hooks, hooks)
+
+
+def _refresh_hooks(hooks: list[tuple[Path, list[str]]]) -> int:
+    rewritten = 0
+    for path, command in hooks:
+        try:
+            rewritten += repo.install_post_receive_hook(path, command=command)
+        except (OSError, repo.GitError) as exc:  # one team's missing folder must not stop the service
+            log.warning("could not update a repository's post-receive hook", path=str(path), error=str(exc))
+    return rewritten
 
 
 def seed_files() -> dict[str, str]:

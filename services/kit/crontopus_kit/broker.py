@@ -4,14 +4,18 @@ or updated idempotently, and the request-reply helpers every service uses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, TypeVar, overload
 
 import nats.errors
 from faststream import BaseMiddleware
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsSecurity, NatsToken, NatsUserPassword
+from faststream.nats.broker.broker import UNRECOVERABLE_CONNECT_ERRORS
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
@@ -19,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from crontopus_kit.errors import DomainError, Invalid, Unavailable, from_body
 from crontopus_kit.logging import correlation_id_var, get_logger
+from crontopus_kit.nats_login import NatsLogin, nats_login
 from crontopus_schemas.rpc import ErrorCode, RpcErrorBody, RpcReply
 from crontopus_schemas.subjects import StreamSpec
 
@@ -81,17 +86,83 @@ def jetstream(broker: NatsBroker) -> JetStreamContext:
     return broker.config.connection_state.stream
 
 
-def make_broker(nats_url: str, *, name: str, **options: Any) -> NatsBroker:
-    return NatsBroker(
-        servers=nats_url.split(","),
+# The process's exit status when its NATS connection is gone for good (sysexits' EX_TEMPFAIL:
+# try again later), so a supervisor's restart-on-failure starts it again.
+EXIT_NATS_GONE = 75
+
+WhenGone = Callable[[str], None]
+
+
+def make_broker(nats_url: str, *, name: str, when_gone: WhenGone | None = None, **options: Any) -> NatsBroker:
+    """A broker for ``nats_url`` (one URL or a comma-separated list), its login passed apart
+    from the servers (see nats_login: a cluster's advertised nodes are reconnected to with it).
+    ``when_gone(reason)`` is called if the started broker's connection ends for good; a service
+    process passes ``exit_process``, so that it never stays up disconnected."""
+    login = nats_login(nats_url)
+    broker: NatsBroker | None = None
+
+    async def on_error(error: Exception) -> None:
+        # FastStream re-raises these from this callback, inside nats-py's reconnect task,
+        # which then ends for good with the client left "reconnecting".
+        if broker is not None and _ends_reconnecting(error) and broker.running:
+            _gone(f"NATS refused the reconnect: {error}", when_gone)
+
+    async def on_closed() -> None:
+        if broker is not None and broker.running:  # FastStream's stop() clears it before it drains
+            _gone(f"the NATS connection was closed: {broker_connection_error(broker)}", when_gone)
+
+    broker = NatsBroker(
+        servers=list(login.servers),
         name=name,
+        security=_security(login),
         middlewares=[CorrelationMiddleware],
         logger=logging.getLogger("faststream.access"),  # through our handlers, not FastStream's own
         log_level=logging.DEBUG,  # FastStream logs every message at this level; keep INFO quiet
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
+        error_cb=on_error,
+        closed_cb=on_closed,
         **options,
     )
+    return broker
+
+
+def _security(login: NatsLogin) -> NatsSecurity | None:
+    if login.token is not None:
+        return NatsToken(login.token)
+    if login.user is not None:
+        return NatsUserPassword(login.user, login.password or "")
+    return None
+
+
+def _ends_reconnecting(error: Exception) -> bool:
+    if not isinstance(error, nats.errors.Error):
+        return False
+    reason = str(error).removeprefix("nats: ").strip("'").lower()
+    return reason in UNRECOVERABLE_CONNECT_ERRORS
+
+
+def broker_connection_error(broker: NatsBroker) -> str:
+    connection = broker._connection  # FastStream keeps no public handle on the client
+    error = connection.last_error if connection is not None else None
+    return str(error) if error else "no error given"
+
+
+def _gone(reason: str, when_gone: WhenGone | None) -> None:
+    log.error("NATS connection gone for good; the process must be restarted", reason=reason)
+    if when_gone is not None:
+        when_gone(reason)
+
+
+def exit_process(reason: str) -> None:
+    """End the process at once with ``EXIT_NATS_GONE``. Not a graceful stop: with NATS gone it
+    could acknowledge nothing, and every message not acknowledged is delivered again anyway
+    (a message is acknowledged only after its effect is committed)."""
+    log.critical("exiting for a restart: the NATS connection is gone for good", reason=reason)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(EXIT_NATS_GONE)
 
 
 def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:

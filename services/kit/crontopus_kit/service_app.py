@@ -11,7 +11,7 @@ from faststream.asgi.types import Scope
 from faststream.nats import NatsBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from crontopus_kit.broker import make_broker
+from crontopus_kit.broker import exit_process, make_broker
 from crontopus_kit.http import health_payload
 from crontopus_kit.logging import configure_logging
 from crontopus_kit.settings import CrontopusSettings, SettingsError
@@ -26,7 +26,9 @@ def service_app(
         raise SettingsError(
             "CRONTOPUS_NATS_URL is required to run a service alone; `crontopus-server run all` embeds NATS"
         )
-    broker = make_broker(settings.nats_url, name=f"crontopus-{name}")
+    # Gone for good (nats-py no longer reconnects): exit, for the supervisor to start it again,
+    # rather than stay up answering /health with "disconnected" for ever.
+    broker = make_broker(settings.nats_url, name=f"crontopus-{name}", when_gone=exit_process)
     units = build(broker)
     for unit in units:
         broker.include_router(unit.router)
