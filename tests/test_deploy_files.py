@@ -38,3 +38,10 @@ def test_the_image_installs_every_service_package() -> None:
     dockerfile = (ROOT / "deploy/Dockerfile").read_text()
     for service in [*SERVICES, "gateway", "server", "kit"]:
         assert f"./services/{service}" in dockerfile
+
+
+def test_compose_keeps_identitys_mail_outbox_and_writes_the_nats_passwords_for_nats_alone() -> None:
+    compose = YAML(typ="safe").load((ROOT / "compose.yaml").read_text())["services"]
+    data_dir = "/var/lib/crontopus"  # the image's CRONTOPUS_DATA_DIR; the outbox is under it
+    assert any(volume.endswith(f":{data_dir}") for volume in compose["identity"]["volumes"])
+    assert compose["nats-config"]["command"][:2] == ["nats-config", "--output"]  # 0600, not a shell's `>`

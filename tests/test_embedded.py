@@ -443,7 +443,7 @@ def test_a_process_stopped_while_it_waits_for_nats_ends_with_one_line_and_status
     """`docker stop` or Ctrl-C of a process whose NATS is not there yet is a stop, not a crash:
     no start-up traceback in the log, no failed status for its supervisor."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRONTOPUS_")}
-    env |= {"CRONTOPUS_NATS_URL": f"nats://{service}@127.0.0.1:{free_port()}", "CRONTOPUS_SECRET_KEY": "s" * 40,
+    env |= {"CRONTOPUS_NATS_URL": f"nats://{service}@127.0.0.1:{free_port()}", "CRONTOPUS_SECRET_KEY": "s0123456789"*4,
             "CRONTOPUS_DATABASE_URL": f"sqlite:///{tmp_path}/{service}.db", "CRONTOPUS_LOG_FORMAT": "json"}  # fmt: skip
     command = [sys.executable, "-m", "crontopus_server.cli", "run", service, "--port", str(free_port())]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -37,6 +37,21 @@ _NO_SYNC = {"synchronize_session": False}
 # Who resolved an incident (``resolved_by``) when no user did:
 RECOVERY = "recovery"  # the job ran well again, the agent came back
 JOB_REMOVED = "job_removed"  # the job left the team's manifests: there is nothing left to fix
+# An agent-offline incident names its agent only in its detail (the agents service sends the name,
+# not the hostname, with its status events), written once when it opens; notifications read the
+# name back from there, also for incidents opened by earlier versions, which wrote the same words.
+_OFFLINE_DETAIL = "agent {name} stopped sending heartbeats; {jobs} job(s) on it are not watched for missed runs"
+_OFFLINE_NAME = re.compile(r"^agent ([A-Za-z0-9][A-Za-z0-9._-]*) stopped sending heartbeats")
+
+
+def offline_detail(*, name: str, jobs: int) -> str:
+    return _OFFLINE_DETAIL.format(name=name, jobs=jobs)
+
+
+def offline_agent_name(incident: Incident) -> str | None:
+    """The agent's name (agent names are DNS-like: no spaces), or None if the detail has none."""
+    found = _OFFLINE_NAME.match(incident.detail or "")
+    return found.group(1) if found else None
 
 
 def utcnow() -> datetime:

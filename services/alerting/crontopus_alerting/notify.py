@@ -32,7 +32,7 @@ from crontopus_alerting.channels import (
     pin_datagram_target,
     scrub,
 )
-from crontopus_alerting.incidents import JOB_REMOVED
+from crontopus_alerting.incidents import JOB_REMOVED, offline_agent_name
 from crontopus_alerting.models import Incident
 from crontopus_alerting.sender import Sender, time_limited
 from crontopus_kit.errors import Invalid
@@ -125,7 +125,13 @@ def _prefix(event: Event, incident: Incident) -> str:
 
 
 def _subject(incident: Incident) -> str:
-    return incident.job or f"agent {incident.agent_id}"
+    return incident.job or f"agent {offline_agent_name(incident) or incident.agent_id}"
+
+
+def _agent(incident: Incident) -> str | None:
+    """The agent by name, with its id (what `crontopus agents show` takes)."""
+    name = offline_agent_name(incident) if incident.agent_id else None
+    return f"{name} (id {incident.agent_id})" if name else incident.agent_id
 
 
 def _severity(incident: Incident) -> NotifyType:
@@ -137,7 +143,7 @@ def _body(event: Event, incident: Incident, what: str, base: str) -> str:
     lines = [f"{_prefix(event, incident)}{what}.", ""]
     fields = [
         ("Job", incident.job),
-        ("Agent", incident.agent_id),
+        ("Agent", _agent(incident)),
         ("Cause", incident.cause),
         ("Detail", _clip(incident.detail)),
         ("Run", incident.run_id),

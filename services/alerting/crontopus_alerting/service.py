@@ -297,7 +297,7 @@ async def agent_offline(
         await session.commit()
     if not (await get_rules(session=session, tenant_id=tenant_id)).agent_offline:
         return []
-    detail = f"agent {name} stopped sending heartbeats; {len(jobs)} job(s) on it are not watched for missed runs"
+    detail = incidents.offline_detail(name=name, jobs=len(jobs))
     quiet = await silences.silenced(session=session, tenant_id=tenant_id, job=None, at=utcnow())  # the team's only
     opened = await incidents.open_incident(
         session=session, tenant_id=tenant_id, agent_id=agent_id, cause="agent_offline", detail=detail, silenced=quiet

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from crontopus_alerting import incidents, monitors, service
+from crontopus_alerting import incidents, monitors, notify, service
 from crontopus_alerting.models import Incident, JobMonitor
 from crontopus_kit.db import Database
 from crontopus_schemas.alerting import AlertRules
@@ -148,6 +148,19 @@ async def test_an_offline_agent_opens_one_incident_and_silences_its_jobs_missed_
     assert [(n.incident.cause, n.incident.agent_id) for n in offline] == [("agent_offline", "f" * 32)]
     assert [(n.incident.cause, n.incident.job) for n in late] == [("missed", "ops/c")]  # no storm for a and b
     assert [(n.incident.cause, n.event) for n in back] == [("agent_offline", "resolve")]
+
+
+async def test_an_offline_agents_notifications_name_the_agent_not_only_its_id(db):
+    agent_id = "b04d2815" + "0" * 24
+    async with db.session() as session:
+        [opened] = await service.agent_offline(session=session, tenant_id=ALICE, agent_id=agent_id, name="db-1",
+                                               jobs=["ops/a"])  # fmt: skip
+        [resolved] = await service.agent_back(session=session, tenant_id=ALICE, agent_id=agent_id)
+    trigger = notify.build_message(event="trigger", incident=opened.incident, base_url="https://c")
+    resolve = notify.build_message(event="resolve", incident=resolved.incident, base_url="https://c")
+    assert trigger.title == "[Crontopus] agent db-1 is offline"
+    assert resolve.title == "[Crontopus] Resolved: agent db-1 is offline"
+    assert f"Agent: db-1 (id {agent_id})" in trigger.body
 
 
 async def test_an_unacknowledged_incident_is_escalated_once_then_reminded_each_period(db):

@@ -78,7 +78,7 @@ def test_the_gateway_and_services_run_without_uvicorns_proxy_headers(monkeypatch
         uvicorn.Server, "run", lambda server, sockets=None: calls.append({"proxy_headers": server.config.proxy_headers})
     )
     monkeypatch.setenv("CRONTOPUS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("CRONTOPUS_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("CRONTOPUS_SECRET_KEY", "s0123456789" * 4)
     monkeypatch.setenv("CRONTOPUS_NATS_URL", "nats://127.0.0.1:4222")
     cli._run_gateway(GatewaySettings(), 8080)
     cli._run_service("runs", None)

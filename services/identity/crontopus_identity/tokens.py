@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from crontopus_identity.models import SigningKey
+from crontopus_kit.settings import SettingsError
 from crontopus_kit.times import as_utc
 from crontopus_schemas.identity import TOKEN_ALGORITHM, TOKEN_AUDIENCE, JwksReply
 
@@ -45,9 +46,21 @@ def generate_signing_key(*, secret: bytes, now: datetime) -> SigningKey:
     return SigningKey(kid=kid, private_pem=pem, created_at=now, active=True)
 
 
+class SecretMismatch(SettingsError):
+    """The database's signing keys do not open with this secret: it is not the one they were
+    encrypted with. Nothing signed or hashed with the other secret would verify either."""
+
+
 def import_signing_key(row: SigningKey, *, secret: bytes) -> OKPKey:
     params: Any = {"kid": row.kid, "alg": ALGORITHM, "use": "sig"}
-    return OKPKey.import_key(row.private_pem, parameters=params, password=key_password(secret))
+    try:
+        return OKPKey.import_key(row.private_pem, parameters=params, password=key_password(secret))
+    except ValueError as exc:  # cryptography: "Incorrect password, could not decrypt key"
+        raise SecretMismatch(
+            "the server secret (CRONTOPUS_SECRET_KEY or CRONTOPUS_SECRET_KEY_FILE) does not match the one this "
+            f"identity database's signing keys were encrypted with (key {row.kid}): start every process with the "
+            "secret this database was made with (from your backup); it cannot be changed for an existing database"
+        ) from exc
 
 
 async def ensure_signing_key(*, session: AsyncSession, secret: bytes) -> None:

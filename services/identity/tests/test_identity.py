@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from crontopus_identity import devices, service, sso
 from crontopus_identity.models import ApiKey, LoginThrottle, RefreshToken, SigningKey, User
 from crontopus_identity.settings import IdentitySettings
-from crontopus_identity.tokens import AUDIENCE
+from crontopus_identity.tokens import AUDIENCE, SecretMismatch
 from crontopus_identity.unit import IdentityUnit
 from crontopus_kit.crypto import keyed_hash
 from crontopus_kit.errors import Conflict, Forbidden, Invalid, NotFound, Throttled, Unauthorized
@@ -528,6 +528,20 @@ async def test_the_signing_key_survives_a_restart_and_is_stored_encrypted(identi
         assert "ENCRYPTED PRIVATE KEY" in pem
     finally:
         await again.close()
+
+
+async def test_another_secret_is_refused_in_one_sentence_that_says_it_does_not_match(identity, settings_factory):
+    other = settings_factory(IdentitySettings, secret_key="another-secret-0123456789-abcdefghijklmnop")
+    unit = IdentityUnit(other, broker=NatsBroker())
+    try:
+        with pytest.raises(SecretMismatch) as refused:
+            await unit.prepare()
+    finally:
+        await unit.close()
+    said = str(refused.value)
+    assert said.startswith("the server secret (CRONTOPUS_SECRET_KEY or CRONTOPUS_SECRET_KEY_FILE) does not match")
+    assert "signing keys were encrypted with" in said and "cannot be changed" in said
+    assert "another-secret" not in said
 
 
 async def test_the_jwks_publishes_only_public_ed25519_keys(identity):

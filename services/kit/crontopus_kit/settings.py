@@ -8,13 +8,14 @@ deployment must provide one.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic_settings
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -29,6 +30,12 @@ from crontopus_schemas.private_files import private_dir
 # Values people paste from examples; never acceptable outside the embedded default.
 KNOWN_WEAK_SECRETS = frozenset({"", "changeme", "change-me", "secret", "crontopus", "dev", "development"})
 MIN_SECRET_LENGTH = 32
+# A plain test of variety, not an entropy estimate: it refuses `aaaa...` and `abab...`, which a
+# length test lets through. 32 random hex digits have ~14 different ones (fewer than 10 about once
+# in 10,000 draws); `secrets.token_urlsafe(48)`'s 64 characters ~40.
+MIN_DISTINCT_CHARACTERS = 10
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+log = logging.getLogger("crontopus.settings")
 
 
 class SettingsError(pydantic_settings.SettingsError):
@@ -36,9 +43,64 @@ class SettingsError(pydantic_settings.SettingsError):
 
 
 def describe_settings_error(exc: Exception) -> str:
-    """pydantic-settings wraps errors of a source; the cause says what is wrong."""
+    """What is wrong, for a person: pydantic-settings wraps errors of a source (the cause says
+    it), and pydantic's own text shows every input value, the secret among them."""
     cause = exc.__cause__
-    return str(cause if isinstance(cause, SettingsError) else exc)
+    if isinstance(cause, SettingsError):
+        return str(cause)
+    if isinstance(exc, ValidationError):
+        return "; ".join(_describe_error(error) for error in exc.errors(include_input=False, include_url=False))
+    return str(exc)
+
+
+def _describe_error(error: Any) -> str:
+    refused = error.get("ctx", {}).get("error")
+    if isinstance(refused, SettingsError):  # raised by a validator: its message is for people
+        return str(refused)
+    name = ".".join(str(part) for part in error["loc"])
+    if not name:
+        return str(error["msg"])
+    variable = name.upper() if name.upper().startswith("CRONTOPUS_") else f"CRONTOPUS_{name.upper()}"
+    return f"{variable}: {error['msg']}"
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why ``value`` is refused as the server secret, or None. Never quotes the secret."""
+    if value.lower() in KNOWN_WEAK_SECRETS:
+        return "it is an example value"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"it has {len(value)} characters, fewer than {MIN_SECRET_LENGTH}"
+    return None
+
+
+def secret_doubt(value: str) -> str | None:
+    """Why ``value`` looks made by hand rather than drawn at random, or None. Only a warning: the
+    secret cannot be changed (docs/deployment.md), so refusing one that was accepted before would
+    lock its deployment out of its own data at an upgrade."""
+    distinct = len(set(value))
+    if distinct < MIN_DISTINCT_CHARACTERS:
+        return f"it has only {distinct} different characters (at least {MIN_DISTINCT_CHARACTERS}): it is not random"
+    return None
+
+
+def check_secret(value: str) -> None:
+    why = secret_weakness(value)
+    if why:
+        raise SettingsError(
+            f"the server secret (CRONTOPUS_SECRET_KEY or CRONTOPUS_SECRET_KEY_FILE) is too weak: {why}. "
+            f"Make one with `{MAKE_A_SECRET}` and give every process the same"
+        )
+    doubt = secret_doubt(value)
+    if doubt and not _DOUBTS_SAID:
+        _DOUBTS_SAID.append(doubt)
+        log.warning(
+            "the server secret looks weak: %s. It cannot be changed once data depends on it: for a new "
+            "deployment make one with `%s`",
+            doubt, MAKE_A_SECRET,
+        )  # fmt: skip
+
+
+_DOUBTS_SAID: list[str] = []  # said once per process: settings are read by every unit
 
 
 class FileSecretsSource(EnvSettingsSource):
@@ -49,13 +111,30 @@ class FileSecretsSource(EnvSettingsSource):
             path = self.env_vars.get(f"{env_name}_file")
             if path:
                 try:
-                    return Path(path).read_text().strip(), field_name, False
+                    value = Path(path).read_text().strip()
                 except OSError as exc:
                     raise SettingsError(f"cannot read {env_name.upper()}_FILE={path}: {exc}") from exc
+                _warn_if_others_may_read(Path(path), f"{env_name.upper()}_FILE")
+                return value, field_name, False
         return None, field_name, False
 
     def _env_names(self, field: FieldInfo, field_name: str) -> list[str]:
         return [name for _, name, _ in self._extract_field_info(field, field_name)]
+
+
+_WARNED_FILES: set[Path] = set()
+
+
+def _warn_if_others_may_read(path: Path, variable: str) -> None:
+    """Once per file and process (settings are read by every unit). Group access is left alone:
+    `root:crontopus 0640` is a deliberate way to share a secret with the service's group."""
+    mode = path.stat().st_mode
+    if mode & 0o007 and path.resolve() not in _WARNED_FILES:
+        _WARNED_FILES.add(path.resolve())
+        log.warning(
+            "%s=%s can be read by every user of this host (mode %s): `chmod 600 %s`, owned by the service's user",
+            variable, path, oct(mode & 0o777)[2:], path,
+        )  # fmt: skip
 
 
 class CrontopusSettings(BaseSettings):
@@ -126,25 +205,22 @@ class CrontopusSettings(BaseSettings):
     def database_schema_for(self, service: str) -> str:
         return f"{self.database_schema_prefix}{service}"
 
-    def secret_bytes(self) -> bytes:
-        """The key for keyed hashes, token signing material and encryption at rest."""
+    def secret_bytes(self, *, for_production: bool = False) -> bytes:
+        """The key for keyed hashes, token signing material and encryption at rest. Outside the
+        embedded default, or ``for_production`` (what is made with it serves other processes:
+        `crontopus-server nats-config`), it must be given and strong (``secret_weakness``)."""
+        checked = for_production or not self.embedded
         if self.secret_key is not None:
             value = self.secret_key.get_secret_value()
-            if self.embedded or _is_strong(value):
-                return value.encode()
+            if checked:
+                check_secret(value)
+            return value.encode()
+        if checked:
             raise SettingsError(
-                f"CRONTOPUS_SECRET_KEY is weak: use at least {MIN_SECRET_LENGTH} random characters "
-                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
-            )
-        if not self.embedded:
-            raise SettingsError(
-                "CRONTOPUS_SECRET_KEY (or CRONTOPUS_SECRET_KEY_FILE) must be set outside the embedded default"
+                "CRONTOPUS_SECRET_KEY (or CRONTOPUS_SECRET_KEY_FILE) must be set outside the embedded default; "
+                f"make one with `{MAKE_A_SECRET}`"
             )
         return _embedded_secret(self.data_dir)
-
-
-def _is_strong(value: str) -> bool:
-    return value.lower() not in KNOWN_WEAK_SECRETS and len(value) >= MIN_SECRET_LENGTH
 
 
 def _embedded_secret(data_dir: Path) -> bytes:

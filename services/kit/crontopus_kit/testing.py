@@ -29,7 +29,7 @@ from crontopus_kit.settings import CrontopusSettings
 from crontopus_kit.unit import ServiceUnit
 
 DEFAULT_TEST_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-TEST_SECRET = "test-secret-" + "x" * 40
+TEST_SECRET = "test-secret-0123456789-" + "x" * 30  # 10+ different characters: strong enough
 S = TypeVar("S", bound=CrontopusSettings)
 
 

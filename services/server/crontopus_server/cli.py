@@ -6,8 +6,9 @@ import errno
 import os
 import signal
 import socket
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import pydantic_settings
 import typer
@@ -39,7 +40,13 @@ def _commands() -> None:
 @cli.command()
 def run(
     service: Annotated[str, typer.Argument(help="all, gateway, or one of: " + ", ".join(SERVICES))] = "all",
-    port: Annotated[int | None, typer.Option(help="HTTP port (default: CRONTOPUS_PORT, 8080)")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="HTTP port. Default: for all and gateway CRONTOPUS_PORT, else 8080; for a service alone (its "
+            "/health and /metrics) 8081 to 8085 in the order " + ", ".join(SERVICES) + " (CRONTOPUS_PORT is not read)"
+        ),
+    ] = None,
 ) -> None:
     """Start the platform (`all`), the gateway alone, or one service alone."""
     try:
@@ -58,8 +65,7 @@ def run(
         else:
             raise typer.BadParameter(f"unknown service {service!r}; choose all, gateway, {', '.join(SERVICES)}")
     except (pydantic_settings.SettingsError, ValidationError) as exc:
-        typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        _refuse(exc)
 
 
 @cli.command()
@@ -72,18 +78,87 @@ def docs(out: Annotated[Path, typer.Option(help="folder to write into")] = Path(
 
 
 @cli.command("nats-config")
-def nats_config() -> None:
+def nats_config(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="write it to this file, readable by its owner only (0600), replacing it whole; default: print it",
+        ),
+    ] = None,
+) -> None:
     """Print the nats-server configuration for your own NATS: the CRONTOPUS account with the
     service logins (passwords derived from CRONTOPUS_SECRET_KEY), the AGENTS account agents land
     in and what it imports, and the auth callout agents go through. Regenerate after upgrades."""
     from crontopus_kit.nats_security import server_config
 
     try:
-        secret = GatewaySettings().secret_bytes()
+        # Always a production secret: this configures NATS servers that other hosts reach.
+        secret = GatewaySettings().secret_bytes(for_production=True)
     except (pydantic_settings.SettingsError, ValidationError) as exc:
-        typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
-    typer.echo(server_config(secret), nl=False)
+        _refuse(exc)
+    if output is None:
+        typer.echo(server_config(secret), nl=False)
+        return
+    _write_owner_only(output, server_config(secret))
+    typer.echo(f"wrote {output} (mode 0600: it holds passwords); restart or reload NATS to apply it", err=True)
+
+
+def _refuse(exc: Exception) -> NoReturn:
+    typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2) from exc
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    """Written beside ``path`` at 0600 and renamed over it: never readable by others, not even for
+    a moment, and a NATS reloading meanwhile reads the old file or the new one, never half."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@cli.command()
+def migrate(
+    services: Annotated[
+        list[str] | None, typer.Argument(help="services to migrate (default: all of " + ", ".join(SERVICES) + ")")
+    ] = None,
+) -> None:
+    """Bring the services' databases to this version's schema, then exit: what every service does
+    at start-up (under a PostgreSQL advisory lock), for an upgrade that migrates before its rollout.
+    Uses the same settings as the services (CRONTOPUS_DATABASE_URL, the secret); NATS is not needed."""
+    import asyncio
+
+    names = services or list(SERVICES)
+    unknown = [name for name in names if name not in SERVICES]
+    if unknown:
+        raise typer.BadParameter(f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
+    try:
+        settings = GatewaySettings()
+        configure_logging(fmt=settings.log_format, level=settings.log_level)
+        settings.secret_bytes()
+        for name in names:
+            asyncio.run(_migrate(name))
+            typer.echo(f"{name}: migrated")
+    except (pydantic_settings.SettingsError, ValidationError) as exc:
+        _refuse(exc)
+
+
+async def _migrate(name: str) -> None:
+    from faststream.nats import NatsBroker
+
+    from crontopus_server.platform import unit_factory
+
+    unit = unit_factory(name)(broker=NatsBroker())  # never connected: only the unit's database is used
+    try:
+        await unit.prepare()  # migrations (and, for identity, its first signing key)
+    finally:
+        await unit.close()
 
 
 @cli.command("rotate-signing-key")
@@ -100,8 +175,7 @@ def rotate_signing_key(
     try:
         kid = asyncio.run(_rotate_signing_key(retire_others=retire_others))
     except (pydantic_settings.SettingsError, ValidationError) as exc:
-        typer.secho(f"error: {describe_settings_error(exc)}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from exc
+        _refuse(exc)
     typer.echo(f"new signing key {kid}; identity services sign with it from their next reload")
     if retire_others:
         typer.echo("the other keys are retired: tokens they signed stop working as gateways refresh (5 minutes)")
@@ -187,14 +261,15 @@ def _exit_quietly(*_: object) -> None:
 
 def _run_gateway(settings: GatewaySettings, port: int) -> None:
     from crontopus_gateway.app import create_app
-    from crontopus_kit.broker import make_broker
+    from crontopus_kit.broker import exit_process, make_broker
 
     if not settings.nats_url:
         raise SettingsError("CRONTOPUS_NATS_URL is required to run the gateway alone")
     workers = settings.workers or 1
     counters = _counters(workers)
-    app = create_app(settings=settings, broker=make_broker(settings.nats_url, name="crontopus-gateway"),
-                     counters=counters)  # fmt: skip
+    # As each service alone: a connection NATS ended for good ends the process, for its supervisor.
+    broker = make_broker(settings.nats_url, name="crontopus-gateway", when_gone=exit_process)
+    app = create_app(settings=settings, broker=broker, counters=counters)
     serve(app, host=settings.host, port=port, nats_url=settings.nats_url, workers=workers, counters=counters)
 
 

@@ -37,6 +37,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from crontopus_gateway.ratelimit import Counters
 from crontopus_kit.logging import get_logger
+from crontopus_kit.settings import SettingsError
 from crontopus_kit.unit import StoppableStartup
 
 log = get_logger("crontopus.server")
@@ -102,13 +103,36 @@ def run_server(app: Any, *, sockets: list[socket.socket] | None = None, **option
     """uvicorn serving ``app`` with ``UVICORN_OPTIONS`` until it stops. A start-up stopped while it
     waited for NATS logs one line and ends the process with status 0, as a stop does."""
     with _HeldSignals() as held:
-        startup = StoppableStartup(app, before_startup=held.hand_over)
+        startup = StoppableStartup(_RefusalsInOneLine(app), before_startup=held.hand_over)
         try:
             uvicorn.Server(uvicorn.Config(startup, **UVICORN_OPTIONS, **options)).run(sockets=sockets)
         except SystemExit:
             if startup.stopped:
                 raise SystemExit(0) from None
             raise
+
+
+class _RefusalsInOneLine:
+    """A start-up that fails for a ``SettingsError`` (the process refuses these settings: e.g. a
+    secret that does not open the identity database's keys) is logged as its one sentence, where
+    uvicorn would log the framework's traceback; uvicorn still ends with its start-up failure
+    status (3)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_one_line(message: Any) -> None:
+            refused = sys.exc_info()[1]  # the framework sends "startup.failed" while handling it
+            if message["type"] == "lifespan.startup.failed" and isinstance(refused, SettingsError):
+                message = {**message, "message": str(refused)}
+            await send(message)
+
+        await self.app(scope, receive, send_one_line)
 
 
 class _HeldSignals:
@@ -196,7 +220,7 @@ def gateway_worker(
     """One more gateway, in a spawned process of ``parent``'s: settings from the same environment."""
     from crontopus_gateway.app import create_app
     from crontopus_gateway.settings import GatewaySettings
-    from crontopus_kit.broker import make_broker
+    from crontopus_kit.broker import exit_process, make_broker
     from crontopus_kit.logging import configure_logging
     from crontopus_kit.nats_server import die_with_parent
 
@@ -206,7 +230,8 @@ def gateway_worker(
     _end_after_parent(parent, STOP_SECONDS)
     settings = GatewaySettings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    app = create_app(settings=settings, broker=make_broker(nats_url, name="crontopus-gateway"), counters=counters)
+    broker = make_broker(nats_url, name="crontopus-gateway", when_gone=exit_process)  # a supervisor restarts it
+    app = create_app(settings=settings, broker=broker, counters=counters)
     sock = listen if isinstance(listen, socket.socket) else _bind(*listen)
     # SIGINT came ignored (_sigint_ignored_by_children): uvicorn handles it while it serves, then
     # puts back "ignored", so the SIGINT it raises again at the end ends nothing with a traceback.

@@ -149,7 +149,7 @@ def stack_env(tmp_path: Path, database_overrides: dict[str, Any]) -> dict[str, A
     PostgreSQL schema set), a strong secret, and limits small enough to test."""
     env: dict[str, Any] = {
         "CRONTOPUS_DATA_DIR": tmp_path / "data",
-        "CRONTOPUS_SECRET_KEY": "test-secret-" + "y" * 40,
+        "CRONTOPUS_SECRET_KEY": "test-secret-0123456789-" + "y" * 30,
         "CRONTOPUS_RUNS_BATCH_TIMEOUT": "0.02",
         # A service slower than 5 s is a 503 in production; amid the suite (4 processes on 2
         # cores) hashing a password took longer. Tests of a hanging service set their own.
