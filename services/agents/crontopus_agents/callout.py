@@ -17,6 +17,7 @@ from typing import Any
 
 import nkeys
 
+from crontopus_kit.logging import get_logger
 from crontopus_kit.nats_security import (
     AGENTS_ACCOUNT,
     SYSTEM_ACCOUNT,
@@ -34,6 +35,10 @@ from crontopus_schemas.subjects import (
     manifests_changed_subject,
     repository_location_subject,
 )
+
+log = get_logger(__name__)
+REFUSAL_LOG_EVERY_SECONDS = 300.0  # a refused agent retries every few seconds: said once in a while
+_MAX_REMEMBERED_REFUSALS = 1000  # users guessed at random must not grow it without bound
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class AuthCallout:
         self._system_password = service_password(secret, SYSTEM_USER)
         self._issuer = issuer
         self._ttl = credential_ttl
+        self._refusals_said: dict[str, float] = {}
 
     async def answer(self, request: bytes, authenticate: Authenticate) -> bytes:
         attempt = parse_request(request.decode())
@@ -103,9 +109,23 @@ class AuthCallout:
             return self._system_answer(attempt)
         identity = await authenticate(attempt)
         if identity is None:
+            self._say_refused(attempt)
             return self._response(attempt, error="unknown or revoked agent credentials")
         permissions = agent_permissions(identity)
         return self._response(attempt, user_jwt=self._user_jwt(attempt, AGENTS_ACCOUNT, identity.agent_id, permissions))
+
+    def _say_refused(self, attempt: ConnectAttempt) -> None:
+        """For the operator looking at an agent that cannot connect: once per user and period."""
+        now = time.monotonic()
+        if now - self._refusals_said.get(attempt.user, -REFUSAL_LOG_EVERY_SECONDS) < REFUSAL_LOG_EVERY_SECONDS:
+            return
+        if len(self._refusals_said) >= _MAX_REMEMBERED_REFUSALS:
+            self._refusals_said.clear()
+        self._refusals_said[attempt.user] = now
+        log.info(
+            "agent login refused: unknown or revoked credentials (said once per agent every 5 min)",
+            user=attempt.user[:64], server_id=attempt.server_id, client_id=attempt.client_id,
+        )  # fmt: skip
 
     def _system_answer(self, attempt: ConnectAttempt) -> bytes:
         """The agents service's own system login (it kicks revoked agents); not an auth_user,
