@@ -285,27 +285,31 @@ def test_the_advertisement_parser_finds_the_branch_among_capabilities_and_tags()
 
 @pytest.fixture
 def another_users_repository() -> Iterator[tuple[Path, list[str], str]]:
-    """A repository in a folder only root may enter, an agent home, and how to run as a user who
-    is not root (``nobody``, when the tests run as root) with that user's name."""
+    """A repository in a folder the agent may not enter, an agent home, and how to run the fetch
+    process denied it, with the agent's user name. As root: the folder belongs to ``nobody`` and
+    the process runs as root without the capabilities that override file permissions (switching
+    to ``nobody`` instead would also deny it this checkout's Python, in a private folder)."""
     if sys.platform == "win32":
         pytest.skip("POSIX permissions")
     import pwd
 
     shared = Path(tempfile.mkdtemp(prefix="crontopus-perm-"))
-    shared.chmod(0o755)
     (shared / "home").mkdir(mode=0o700)
     JobsRepo(shared / "private" / "repos" / "t").commit({"prod/backup.yaml": manifest("backup")})
-    (shared / "private").chmod(0o700)
     if os.geteuid() == 0:
         if not shutil.which("setpriv"):
-            pytest.skip("running as root and setpriv is missing: no user to be denied")
-        os.chown(shared / "home", 65534, 65534)
-        prefix, user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], pwd.getpwuid(65534).pw_name
+            pytest.skip("running as root and setpriv is missing: no way to be denied a folder")
+        for path in [shared / "private", *(shared / "private").rglob("*")]:
+            os.chown(path, 65534, 65534, follow_symlinks=False)
+        (shared / "private").chmod(0o700)
+        caps = "-dac_override,-dac_read_search"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
     else:
         (shared / "private").chmod(0o000)
-        prefix, user = [], pwd.getpwuid(os.geteuid()).pw_name
-    yield shared, prefix, user
-    (shared / "private").chmod(0o700)
+        prefix = []
+    yield shared, prefix, pwd.getpwuid(os.geteuid()).pw_name
+    if os.geteuid() != 0:
+        (shared / "private").chmod(0o700)
     shutil.rmtree(shared)
 
 
