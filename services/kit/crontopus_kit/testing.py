@@ -24,7 +24,7 @@ import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 
 from crontopus_kit.broker import make_broker
-from crontopus_kit.nats_server import NatsServerProcess
+from crontopus_kit.nats_server import NatsServerProcess, free_port
 from crontopus_kit.settings import CrontopusSettings
 from crontopus_kit.unit import ServiceUnit
 
@@ -35,6 +35,30 @@ S = TypeVar("S", bound=CrontopusSettings)
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: otherwise as collected
+
+
+@contextlib.contextmanager
+def nats_cluster(folder: Path, *, nodes: int = 3, config: str = "") -> Iterator[list[NatsServerProcess]]:
+    """``nodes`` nats-servers routed to each other (JetStream clustered; each advertises the others
+    to clients, NATS's default), each with ``config`` added to its configuration."""
+    route_ports = [free_port() for _ in range(nodes)]
+    servers = []
+    for index, port in enumerate(route_ports):
+        routes = ", ".join(f"nats://127.0.0.1:{other}" for other in route_ports if other != port)
+        config_file = folder / f"n{index}.conf"
+        config_file.write_text(
+            f'server_name: "n{index}"\n{config}'
+            f'cluster {{ name: "crontopus-test", listen: "127.0.0.1:{port}", routes: [{routes}] }}\n'
+        )
+        servers.append(NatsServerProcess(store_dir=folder / f"n{index}", config_file=config_file,
+                                         log_file=folder / f"n{index}.log"))  # fmt: skip
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture

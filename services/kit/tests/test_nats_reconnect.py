@@ -17,7 +17,8 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client
 
 from crontopus_kit.broker import EXIT_NATS_GONE, make_broker
-from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_kit.nats_server import NatsServerProcess
+from crontopus_kit.testing import nats_cluster
 from crontopus_kit.unit import stop_broker
 
 USER, PASSWORD = "runs", "s3cret-pw"
@@ -30,24 +31,10 @@ def users_config(password: str = PASSWORD) -> str:
 
 @pytest.fixture
 def secured_cluster(tmp_path: Path) -> Iterator[list[NatsServerProcess]]:
-    """Three routed nats-servers that only let USER in; each advertises the others to clients
-    (NATS's default, which `no_advertise: true` turns off)."""
-    route_ports = [free_port() for _ in range(NODES)]
-    nodes = []
-    for index, port in enumerate(route_ports):
-        routes = ", ".join(f"nats://127.0.0.1:{other}" for other in route_ports if other != port)
-        config = tmp_path / f"n{index}.conf"
-        config.write_text(
-            f'server_name: "n{index}"\n{users_config()}'
-            f'cluster {{ name: "crontopus-test", listen: "127.0.0.1:{port}", routes: [{routes}] }}\n'
-        )
-        nodes.append(NatsServerProcess(store_dir=tmp_path / f"n{index}", config_file=config,
-                                       log_file=tmp_path / f"n{index}.log"))  # fmt: skip
-    for node in nodes:
-        node.start()
-    yield nodes
-    for node in nodes:
-        node.stop()
+    """Three routed nats-servers that only let USER in; each advertises the others
+    to clients (NATS's default, which `no_advertise: true` turns off)."""
+    with nats_cluster(tmp_path, nodes=NODES, config=users_config()) as nodes:
+        yield nodes
 
 
 def with_login(node: NatsServerProcess) -> str:

@@ -13,8 +13,9 @@ import pytest
 from faststream.nats import NatsBroker
 
 from crontopus_kit.broker import ensure_streams, make_broker
-from crontopus_kit.nats_server import NatsServerProcess, free_port
+from crontopus_kit.nats_server import NatsServerProcess
 from crontopus_kit.settings import CrontopusSettings
+from crontopus_kit.testing import nats_cluster
 from crontopus_kit.unit import stop_broker
 from crontopus_schemas.subjects import CHECKINS_STREAM, checkin_subject
 
@@ -25,22 +26,8 @@ T = TypeVar("T")
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[NatsServerProcess]]:
     """Three nats-servers routed to each other, JetStream clustered (a meta leader is elected)."""
-    route_ports = [free_port() for _ in range(NODES)]
-    nodes = []
-    for index, port in enumerate(route_ports):
-        routes = ", ".join(f"nats://127.0.0.1:{other}" for other in route_ports if other != port)
-        config = tmp_path / f"n{index}.conf"
-        config.write_text(
-            f'server_name: "n{index}"\n'
-            f'cluster {{ name: "crontopus-test", listen: "127.0.0.1:{port}", routes: [{routes}] }}\n'
-        )
-        nodes.append(NatsServerProcess(store_dir=tmp_path / f"n{index}", config_file=config,
-                                       log_file=tmp_path / f"n{index}.log"))  # fmt: skip
-    for node in nodes:
-        node.start()
-    yield nodes
-    for node in nodes:
-        node.stop()
+    with nats_cluster(tmp_path, nodes=NODES) as nodes:
+        yield nodes
 
 
 @pytest.fixture
