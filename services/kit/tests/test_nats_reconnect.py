@@ -5,6 +5,7 @@ supervisor instead of staying up disconnected."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -145,14 +146,24 @@ def secured_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
     server.stop()
 
 
+@contextlib.contextmanager
+def started_service(server: NatsServerProcess, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A service process connected to ``server`` (it prints "started"), killed at the end."""
+    env = {**os.environ, "CRONTOPUS_NATS_URL": with_login(server), "CRONTOPUS_DATA_DIR": str(tmp_path)}
+    service = subprocess.Popen([sys.executable, "-c", SERVICE], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None and service.stdout.readline() == "started\n"
+        yield service
+    finally:
+        service.kill()
+        service.wait()
+
+
 @pytest.mark.slow
 def test_a_service_whose_nats_refuses_its_reconnect_exits_for_its_supervisor_to_restart_it(
     secured_server: NatsServerProcess, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "CRONTOPUS_NATS_URL": with_login(secured_server), "CRONTOPUS_DATA_DIR": str(tmp_path)}
-    service = subprocess.Popen([sys.executable, "-c", SERVICE], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert service.stdout is not None and service.stdout.readline() == "started\n"
+    with started_service(secured_server, tmp_path) as service:
         # NATS comes back with another password (a secret changed on one side only): nats-py
         # would stay "reconnecting" for ever, answering nothing.
         assert secured_server.config_file is not None
@@ -161,19 +172,13 @@ def test_a_service_whose_nats_refuses_its_reconnect_exits_for_its_supervisor_to_
         secured_server.start()
 
         assert service.wait(timeout=20) == EXIT_NATS_GONE
-    finally:
-        service.kill()
-        service.wait()
 
 
 @pytest.mark.slow
 def test_a_service_whose_nats_closes_its_connection_exits_for_its_supervisor_to_restart_it(
     secured_server: NatsServerProcess, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "CRONTOPUS_NATS_URL": with_login(secured_server), "CRONTOPUS_DATA_DIR": str(tmp_path)}
-    service = subprocess.Popen([sys.executable, "-c", SERVICE], env=env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert service.stdout is not None and service.stdout.readline() == "started\n"
+    with started_service(secured_server, tmp_path) as service:
         # The password changes on a running NATS (a configuration reload): it closes the
         # connection with 'Authorization Violation', and nats-py does not reconnect after that.
         assert secured_server.config_file is not None and secured_server.process is not None
@@ -181,6 +186,3 @@ def test_a_service_whose_nats_closes_its_connection_exits_for_its_supervisor_to_
         secured_server.process.send_signal(signal.SIGHUP)
 
         assert service.wait(timeout=20) == EXIT_NATS_GONE
-    finally:
-        service.kill()
-        service.wait()
